@@ -1,0 +1,455 @@
+"""Agents: OTP's GenServer in Python.
+
+An agent's state lives on ``self``; the runtime calls its handlers one message
+at a time. Handlers may be plain functions (run inline by the runtime's
+scheduler, the fast path) or ``async def`` (run in an asyncio Task while busy,
+so they can await models, tools and other agents).
+
+Return values
+-------------
+=================  ==========================================================
+handler            returns
+=================  ==========================================================
+``init``           ``None`` (ok), ``IGNORE``, ``Stop(reason)``, ``Continue(term)``
+``handle_call``    the reply value; ``NOREPLY`` (reply later with
+                   ``caller.reply(x)``); ``Reply(x, cont=term)``;
+                   ``Stop(reason, reply=x)`` (``terminate`` runs, then the reply)
+``handle_cast``,   ``None``; ``Stop(reason)``; ``Continue(term)``
+``handle_info``,
+``handle_continue``
+``terminate``      ignored; runs on ``Stop``, on a crash, on ``runtime.stop``,
+                   and on an exit signal from the parent when trapping exits
+=================  ==========================================================
+
+An exception escaping a handler is a crash: ``terminate`` runs with a
+:class:`agentlab.Crash` reason that keeps the exception, and the agent exits
+with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from types import CoroutineType
+from typing import TYPE_CHECKING, Any
+
+from ._errors import AgentLabError
+from ._process import Process, ProcessExit
+from ._reasons import NORMAL, Crash
+from ._runtime import _BUSY, _DEAD, _IDLE, Exit, Pid, _Call, _Cast
+
+if TYPE_CHECKING:
+    from ._runtime import Caller, Runtime
+
+__all__ = ["IGNORE", "NOREPLY", "Agent", "Continue", "Reply", "Stop", "start_agent"]
+
+_CORO = CoroutineType
+
+
+class _Directive:
+    __slots__ = ()
+
+
+class Reply(_Directive):
+    """``return Reply(value, cont=term)``: reply, then run ``handle_continue(term)``."""
+
+    __slots__ = ("cont", "value")
+
+    def __init__(self, value: Any, cont: Any = None) -> None:
+        self.value = value
+        self.cont = cont
+
+
+class _NoReply(_Directive):
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NOREPLY"
+
+
+#: ``return NOREPLY`` from ``handle_call`` to reply later with ``caller.reply(value)``.
+NOREPLY = _NoReply()
+
+_NO_VALUE = object()
+
+
+class Stop(_Directive):
+    """``return Stop(reason)`` to stop the agent (``terminate(reason)`` runs first).
+
+    From ``handle_call``, ``Stop(reason, reply=value)`` replies after ``terminate``.
+    From ``init``, the start fails with ``reason``.
+    """
+
+    __slots__ = ("reason", "reply")
+
+    def __init__(self, reason: Any = NORMAL, reply: Any = _NO_VALUE) -> None:
+        self.reason = reason
+        self.reply = reply
+
+    def __repr__(self) -> str:
+        return f"Stop({self.reason!r})"
+
+
+class Continue(_Directive):
+    """``return Continue(term)``: run ``handle_continue(term)`` before the next message."""
+
+    __slots__ = ("term",)
+
+    def __init__(self, term: Any) -> None:
+        self.term = term
+
+
+class _Ignore(_Directive):
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "IGNORE"
+
+
+#: ``return IGNORE`` from ``init``: the agent does not start (its supervisor keeps the spec).
+IGNORE = _Ignore()
+
+
+class _SysStop:
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: Any) -> None:
+        self.reason = reason
+
+
+class _ContinueMsg:
+    __slots__ = ("term",)
+
+    def __init__(self, term: Any) -> None:
+        self.term = term
+
+
+class Agent(Process):
+    """Base class for agents (OTP's GenServer). Override the handlers you need::
+
+        class Counter(Agent):
+            def init(self, start=0):
+                self.count = start
+
+            def handle_call(self, request, caller):
+                if request == "get":
+                    return self.count
+
+            def handle_cast(self, msg):
+                self.count += msg
+
+        pid = rt.start(Counter, 10, name="counter")
+        rt.cast("counter", 5)
+        assert await rt.call("counter", "get") == 15
+
+    Set the class attribute ``trap_exits = True`` to receive exit signals as
+    :class:`agentlab.Exit` messages in ``handle_info`` (and to run ``terminate``
+    when the supervisor shuts the agent down).
+    """
+
+    trap_exits: bool = False
+
+    # -- callbacks (override) -------------------------------------------------
+    def init(self, *args: Any, **kwargs: Any) -> Any:
+        return None
+
+    def handle_call(self, request: Any, caller: Caller) -> Any:
+        raise NotImplementedError(
+            f"{type(self).__name__} got a call {request!r} but defines no handle_call"
+        )
+
+    def handle_cast(self, msg: Any) -> Any:
+        raise NotImplementedError(
+            f"{type(self).__name__} got a cast {msg!r} but defines no handle_cast"
+        )
+
+    def handle_info(self, msg: Any) -> Any:
+        return None
+
+    def handle_continue(self, term: Any) -> Any:
+        raise NotImplementedError(
+            f"{type(self).__name__} returned Continue({term!r}) but defines no handle_continue"
+        )
+
+    def terminate(self, reason: Any) -> Any:
+        return None
+
+    def describe_state(self) -> str:
+        """A one-line summary of the state for widgets and reprs (override to customise)."""
+        items = [f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_")]
+        text = ", ".join(k for k in items if not k.startswith(("runtime=", "pid=")))
+        return text[:200]
+
+    # -- machinery --------------------------------------------------------------
+    def _activate(self, p: Pid) -> None:
+        """Handle queued messages inline (called by the runtime's run queue)."""
+        mb = p._mbox
+        n = 0
+        while mb:
+            msg = mb.popleft()
+            r = self._handle(msg)
+            if r is not None:
+                self.runtime._start_task(p, self._drive(r))
+                return
+            if p._st == _DEAD:
+                return
+            n += 1
+            if n == 200 and mb:
+                self.runtime._enqueue(p)
+                return
+        p._mbox = None
+
+    async def _drive(self, coro: Any) -> None:
+        await coro
+        p = self.pid
+        while p._st != _DEAD:
+            mb = p._mbox
+            if not mb:
+                break
+            r = self._handle(mb.popleft())
+            if r is not None:
+                await r
+
+    def _request_stop(self, reason: Any) -> None:
+        self.runtime._deliver(self.pid, _SysStop(reason))
+
+    def _handle(self, msg: Any) -> Any:
+        """Handle one message. Returns ``None`` when done, or a coroutine that finishes it."""
+        t = type(msg)
+        try:
+            if t is _Call:
+                caller = msg.caller
+                r = self.handle_call(msg.request, caller)
+                if type(r) is _CORO:
+                    return self._acall(r, caller)
+                return self._after_call(r, caller)
+            if t is _Cast:
+                r = self.handle_cast(msg.msg)
+            elif t is Exit and msg.pid is self.pid._parent and self.pid._trap:
+                return self._stop(msg.reason)
+            elif t is _SysStop:
+                return self._stop(msg.reason)
+            elif t is _ContinueMsg:
+                r = self.handle_continue(msg.term)
+            else:
+                r = self.handle_info(msg)
+            if type(r) is _CORO:
+                return self._anoreply(r)
+            return self._after(r)
+        except ProcessExit as e:
+            return self._stop(e.reason)
+        except Exception as e:
+            return self._stop(Crash.from_exception(e))
+
+    def _after(self, r: Any) -> Any:
+        while r is not None:
+            if type(r) is Stop:
+                return self._stop(r.reason)
+            if type(r) is Continue:
+                try:
+                    r = self.handle_continue(r.term)
+                except ProcessExit as e:
+                    return self._stop(e.reason)
+                except Exception as e:
+                    return self._stop(Crash.from_exception(e))
+                if type(r) is _CORO:
+                    return self._anoreply(r)
+                continue
+            return None
+        return None
+
+    def _after_call(self, r: Any, caller: Caller) -> Any:
+        if isinstance(r, _Directive):
+            if r is NOREPLY:
+                return None
+            if type(r) is Reply:
+                caller.reply(r.value)
+                if r.cont is not None:
+                    return self._after(Continue(r.cont))
+                return None
+            if type(r) is Stop:
+                return self._stop(r.reason, caller, r.reply)
+            if type(r) is Continue:
+                return self._after(r)
+        caller.reply(r)
+        return None
+
+    async def _acall(self, coro: Any, caller: Caller) -> None:
+        try:
+            r = await coro
+        except ProcessExit as e:
+            r = Stop(e.reason)
+        except Exception as e:
+            r = Stop(Crash.from_exception(e))
+        nxt = self._after_call(r, caller) if type(r) is not Stop or r.reply is not _NO_VALUE else self._stop(r.reason)
+        if nxt is not None:
+            await nxt
+
+    async def _anoreply(self, coro: Any) -> None:
+        try:
+            r = await coro
+        except ProcessExit as e:
+            r = Stop(e.reason)
+        except Exception as e:
+            r = Stop(Crash.from_exception(e))
+        nxt = self._after(r)
+        if nxt is not None:
+            await nxt
+
+    def _stop(self, reason: Any, caller: Caller | None = None, reply: Any = _NO_VALUE) -> Any:
+        """Run ``terminate(reason)``, send a pending reply, exit with ``reason``."""
+        try:
+            r = self.terminate(reason)
+        except Exception as e:
+            reason = Crash.from_exception(e)
+            r = None
+        if type(r) is _CORO:
+            return self._astop(r, reason, caller, reply)
+        if caller is not None and reply is not _NO_VALUE:
+            caller.reply(reply)
+        self.runtime._finish(self.pid, reason)
+        return None
+
+    async def _astop(self, coro: Any, reason: Any, caller: Caller | None, reply: Any) -> None:
+        try:
+            await coro
+        except Exception as e:
+            reason = Crash.from_exception(e)
+        if caller is not None and reply is not _NO_VALUE:
+            caller.reply(reply)
+        self.runtime._finish(self.pid, reason)
+
+    def __repr__(self) -> str:
+        pid = getattr(self, "pid", None)
+        return f"<{type(self).__name__} {pid!r}>"
+
+
+def _init_outcome(inst: Agent, r: Any) -> Any:
+    """Turn init's return value into ``"ok"``, ``"ignore"`` or ``("error", reason)``."""
+    rt = inst.runtime
+    p = inst.pid
+    if isinstance(r, _Directive):
+        if r is IGNORE:
+            rt._emit("init", p, data={"result": "ignore"})
+            _fail(inst, NORMAL)
+            return "ignore"
+        if type(r) is Stop:
+            rt._emit("init", p, reason=r.reason, data={"result": "stop"})
+            _fail(inst, r.reason)
+            return ("error", r.reason)
+        if type(r) is Continue:
+            rt._emit("init", p, data={"result": "continue"})
+            mb = p._mbox
+            if mb is None:
+                from collections import deque
+
+                p._mbox = mb = deque()
+            mb.appendleft(_ContinueMsg(r.term))
+            _ready(inst)
+            return "ok"
+    rt._emit("init", p, data={"result": "ok"})
+    _ready(inst)
+    return "ok"
+
+
+def _ready(inst: Agent) -> None:
+    p = inst.pid
+    if p._st == _DEAD:
+        return
+    if p._task is None:
+        p._st = _IDLE
+        if p._mbox:
+            inst.runtime._enqueue(p)
+
+
+def _fail(inst: Agent, reason: Any) -> None:
+    rt = inst.runtime
+    p = inst.pid
+    parent = p._parent
+    if parent is not None and p._links and parent in p._links:
+        rt._unlink(p, parent)  # OTP 26+: a failed start is reported to the starter, not signalled
+    rt._finish(p, reason)
+
+
+def start_agent(
+    rt: Runtime,
+    agent: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    *,
+    name: str | None = None,
+    parent: Pid | None = None,
+    link: bool = False,
+    replace: bool = False,
+    trap_exit: bool | None = None,
+    path: str | None = None,
+    kind: str = "agent",
+) -> tuple[Pid, Any]:
+    """Spawn an agent and run its ``init``. Returns ``(pid, outcome)``.
+
+    ``outcome`` is ``"ok"``, ``"ignore"``, ``("error", reason)``, or, for an
+    ``async def init``, a future that resolves to one of those.
+    """
+    if isinstance(agent, type):
+        if not issubclass(agent, Agent):
+            raise TypeError(
+                f"{agent.__name__} is not an agentlab.Agent subclass; subclass Agent, or use "
+                "runtime.spawn(fn) for a plain process."
+            )
+        inst = agent()
+    elif isinstance(agent, Agent):
+        if getattr(agent, "pid", None) is not None:
+            raise AgentLabError(
+                f"this {type(agent).__name__} instance already runs as {agent.pid!r}; "
+                "pass the class (or a fresh instance) to start another one."
+            )
+        inst = agent
+    else:
+        raise TypeError(f"expected an Agent subclass or instance, got {agent!r}")
+    p = rt._new_pid(inst, name, parent, replace=replace, path=path)
+    inst._bind(rt, p)
+    p._trap = inst.trap_exits if trap_exit is None else trap_exit
+    p._st = _BUSY  # messages queue until init is done
+    rt._emit("spawn", p, parent.id if parent is not None else None, data={"kind": kind})
+    if name is not None:
+        rt._emit("register", p, data={"name": name})
+    if link and parent is not None and parent is not rt.root:
+        rt._link(parent, p)
+    prev = rt._cur
+    rt._cur = p
+    try:
+        r = inst.init(*args, **kwargs)
+    except ProcessExit as e:
+        r = Stop(e.reason)
+    except Exception as e:
+        r = Stop(Crash.from_exception(e))
+    finally:
+        rt._cur = prev
+    if type(r) is _CORO:
+        fut: asyncio.Future[Any] = rt._loop.create_future()
+        rt._start_task(p, _ainit(inst, r, fut))
+        return p, fut
+    return p, _init_outcome(inst, r)
+
+
+async def _ainit(inst: Agent, coro: Any, fut: asyncio.Future[Any]) -> None:
+    try:
+        r = await coro
+    except ProcessExit as e:
+        r = Stop(e.reason)
+    except Exception as e:
+        r = Stop(Crash.from_exception(e))
+    except asyncio.CancelledError:
+        if not fut.done():
+            fut.set_result(("error", inst.pid._exit))
+        raise
+    outcome = _init_outcome(inst, r)
+    inst.runtime._wake_future(fut, outcome)
+    p = inst.pid
+    # keep handling messages that queued up during init, inside this task
+    while p._st != _DEAD:
+        mb = p._mbox
+        if not mb:
+            break
+        nxt = inst._handle(mb.popleft())
+        if nxt is not None:
+            await nxt

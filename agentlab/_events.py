@@ -1,0 +1,191 @@
+"""The event stream: one ordered sequence of typed events for everything that happens.
+
+Every lifecycle moment is an :class:`Event` with a sequence number, the time on
+the runtime's clock, the wall-clock time, the process (pid, name) and its
+supervisor path. Widgets, exports and analysis are all projections of this
+stream; user code subscribes with :meth:`Runtime.subscribe`.
+
+Lifecycle kinds are always recorded. Message-level kinds (``send``,
+``receive``, ``call``, ``reply``, ``cast``) can be switched off or sampled
+(``Runtime(trace_messages=False)`` or ``trace_messages=0.01``).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterator
+from operator import itemgetter
+from typing import Any
+
+__all__ = ["MESSAGE_KINDS", "Event", "EventKind", "EventLog"]
+
+
+class EventKind:
+    """The event kinds the runtime emits (string constants, stable across versions)."""
+
+    # processes
+    SPAWN = "spawn"  # a process exists (data: kind=agent|body|supervisor|task, parent)
+    INIT = "init"  # an agent's init returned (data: result=ok|ignore|stop|continue)
+    EXIT = "exit"  # a process is dead (reason)
+    LINK = "link"
+    UNLINK = "unlink"
+    MONITOR = "monitor"
+    DEMONITOR = "demonitor"
+    DOWN = "down"  # a monitor fired (peer=dead process, reason)
+    EXIT_SIGNAL = "exit_signal"  # an exit signal reached a process (peer=sender, data: trapped)
+    # messages (switchable)
+    SEND = "send"  # peer=receiver
+    RECEIVE = "receive"  # a message was taken out of the mailbox
+    CAST = "cast"
+    CALL = "call"  # call started (peer=callee, data: ref)
+    REPLY = "reply"  # reply delivered (peer=caller, data: ref)
+    CALL_TIMEOUT = "call_timeout"
+    # timers
+    TIMER_START = "timer_start"
+    TIMER_FIRE = "timer_fire"
+    TIMER_CANCEL = "timer_cancel"
+    # names, registry, pub/sub
+    REGISTER = "register"
+    UNREGISTER = "unregister"
+    SUBSCRIBE = "subscribe"
+    UNSUBSCRIBE = "unsubscribe"
+    BROADCAST = "broadcast"
+    # supervision
+    CHILD_START = "child_start"  # a supervisor started a child (data: child_id, restart_count)
+    CHILD_TERMINATED = "child_terminated"  # OTP report: a child exited abnormally/was restarted
+    RESTART = "restart"  # a supervisor restarts child(ren) (data: strategy, child_id, affected)
+    START_ERROR = "start_error"
+    SHUTDOWN_ERROR = "shutdown_error"
+    SUPERVISOR_GAVE_UP = "supervisor_gave_up"  # intensity exceeded (data: restarts, window)
+    AUTO_SHUTDOWN = "auto_shutdown"
+    # health
+    LOOP_LAG = "loop_lag"
+    # LLM layer (emitted by agentlab.llm through Runtime.emit)
+    LLM_REQUEST = "llm_request"
+    LLM_FIRST_TOKEN = "llm_first_token"
+    LLM_TOKEN = "llm_token"
+    LLM_TOOL_CALL = "llm_tool_call"
+    LLM_RETRY = "llm_retry"
+    LLM_ERROR = "llm_error"
+    LLM_RESPONSE = "llm_response"
+    TOOL_START = "tool_start"
+    TOOL_RESULT = "tool_result"
+    BUDGET_EXCEEDED = "budget_exceeded"
+    USER = "user"
+
+
+MESSAGE_KINDS = frozenset(
+    {EventKind.SEND, EventKind.RECEIVE, EventKind.CAST, EventKind.CALL, EventKind.REPLY}
+)
+
+
+_FIELDS = ("seq", "time", "wall", "kind", "pid", "name", "path", "peer", "reason", "data")
+
+
+class Event(tuple):
+    """One thing that happened (an immutable tuple with named fields).
+
+    Fields: ``seq`` (1, 2, ...), ``time`` (runtime clock, s), ``wall``
+    (``time.time()``), ``kind`` (:class:`EventKind`), ``pid`` (int, 0 for the
+    runtime itself), ``name``, ``path`` (supervisor path such as
+    ``"root/team/worker"``, or ``None``), ``peer`` (the other process's pid, if
+    any), ``reason`` (exit reason, as the runtime has it), ``data`` (dict or None).
+
+    The runtime builds these with ``tuple.__new__`` on its hot path; a tuple is
+    the cheapest record CPython makes.
+    """
+
+    __slots__ = ()
+
+    seq = property(itemgetter(0))
+    time = property(itemgetter(1))
+    wall = property(itemgetter(2))
+    kind = property(itemgetter(3))
+    pid = property(itemgetter(4))
+    name = property(itemgetter(5))
+    path = property(itemgetter(6))
+    peer = property(itemgetter(7))
+    reason = property(itemgetter(8))
+    data = property(itemgetter(9))
+
+    @classmethod
+    def make(
+        cls,
+        seq: int,
+        time: float,
+        wall: float,
+        kind: str,
+        pid: int = 0,
+        name: str | None = None,
+        path: str | None = None,
+        peer: int | None = None,
+        reason: Any = None,
+        data: dict[str, Any] | None = None,
+    ) -> Event:
+        return tuple.__new__(cls, (seq, time, wall, kind, pid, name, path, peer, reason, data))
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(zip(_FIELDS, self, strict=True))
+
+    def __repr__(self) -> str:
+        seq, time, _wall, kind, pid, name, _path, peer, reason, data = self
+        who = f"{name}<0.{pid}.0>" if name else f"<0.{pid}.0>"
+        extra = []
+        if peer is not None:
+            extra.append(f"peer=<0.{peer}.0>")
+        if reason is not None:
+            extra.append(f"reason={reason!r}")
+        if data:
+            extra.append(", ".join(f"{k}={v!r}" for k, v in data.items()))
+        return f"#{seq} {time:.6f} {kind} {who} " + " ".join(extra)
+
+
+class EventLog:
+    """A bounded in-memory record of the stream (the newest ``capacity`` events).
+
+    ``dropped`` counts events that fell off the front. Iterate it, index it, or
+    call :meth:`kinds` for a quick look; ``agentlab.trace`` turns it into tables.
+    """
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        self.capacity = capacity
+        self._events: deque[Event] = deque(maxlen=capacity)
+        self.dropped = 0
+
+    def append(self, ev: Event) -> None:
+        if len(self._events) == self.capacity:
+            self.dropped += 1
+        self._events.append(ev)
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def __iter__(self) -> Iterator[Event]:
+        return iter(self._events)
+
+    def __getitem__(self, i: int) -> Event:
+        return self._events[i]
+
+    def list(self) -> list[Event]:
+        return list(self._events)
+
+    def filter(
+        self, kind: str | None = None, pid: int | None = None, name: str | None = None
+    ) -> list[Event]:
+        return [
+            e
+            for e in self._events
+            if (kind is None or e.kind == kind)
+            and (pid is None or e.pid == pid)
+            and (name is None or e.name == name)
+        ]
+
+    def kinds(self) -> list[str]:
+        return [e.kind for e in self._events]
+
+    def clear(self) -> None:
+        self._events.clear()
+        self.dropped = 0
+
+
+Subscriber = Callable[[Event], Any]

@@ -1,0 +1,158 @@
+"""What a process's own code sees: :class:`Process` (for body functions) and the
+base that :class:`agentlab.Agent` builds on.
+
+Everything here acts *as* the process: ``send`` is sent by it, ``link`` links
+it, ``receive`` takes from its mailbox, ``monitor`` makes it the watcher.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ._reasons import NORMAL, Crash
+
+if TYPE_CHECKING:
+    from ._runtime import MonitorRef, Pid, Runtime, TimerRef
+
+__all__ = ["Process", "ProcessExit"]
+
+
+class ProcessExit(Exception):  # noqa: N818 - it is a control-flow signal, like StopIteration
+    """Raised by :meth:`Process.exit` to end the calling process with ``reason``."""
+
+    def __init__(self, reason: Any) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Process:
+    """The handle a process's own code uses to act as that process.
+
+    A body function gets it as its first argument::
+
+        async def echo(proc):
+            while True:
+                msg = await proc.receive()
+                proc.send(msg["from"], msg["text"])
+
+        pid = rt.spawn(echo)
+
+    Agents inherit the same methods (``self.send(...)``, ``await self.call(...)``).
+    """
+
+    pid: Pid
+    runtime: Runtime
+
+    def _bind(self, rt: Runtime, pid: Pid) -> None:
+        self.runtime = rt
+        self.pid = pid
+
+    # -- identity
+    @property
+    def name(self) -> str | None:
+        return self.pid.name
+
+    @property
+    def trap_exit(self) -> bool:
+        """Whether exit signals arrive as :class:`agentlab.Exit` messages instead of killing."""
+        return self.pid._trap
+
+    @trap_exit.setter
+    def trap_exit(self, value: bool) -> None:
+        self.pid._trap = bool(value)
+
+    # -- messages
+    async def receive(
+        self, match: Callable[[Any], bool] | None = None, timeout: float | None = None
+    ) -> Any:
+        """Take the first message (the first that ``match(msg)`` accepts) from the mailbox.
+
+        Waits if there is none; raises :class:`agentlab.ReceiveTimeout` after
+        ``timeout`` seconds of runtime clock. Messages that do not match stay in
+        the mailbox, in order (OTP's selective receive).
+        """
+        return await self.runtime._receive(self.pid, match, timeout)
+
+    def send(self, dest: Pid | str, msg: Any) -> None:
+        self.runtime.send(dest, msg)
+
+    def cast(self, dest: Pid | str, msg: Any) -> None:
+        self.runtime.cast(dest, msg)
+
+    async def call(self, dest: Pid | str, request: Any, timeout: float | None = 5.0) -> Any:
+        return await self.runtime.call(dest, request, timeout)
+
+    def send_after(self, dest: Pid | str, msg: Any, delay: float) -> TimerRef:
+        return self.runtime.send_after(dest, msg, delay)
+
+    def cancel_timer(self, ref: TimerRef) -> float | None:
+        return self.runtime.cancel_timer(ref)
+
+    async def sleep(self, seconds: float) -> None:
+        await self.runtime.sleep(seconds)
+
+    # -- links and monitors
+    def link(self, other: Pid) -> None:
+        """Link this process with ``other``: when either exits, the other gets an exit signal."""
+        self.runtime._link(self.pid, other)
+
+    def unlink(self, other: Pid) -> None:
+        self.runtime._unlink(self.pid, other)
+
+    def monitor(self, other: Pid | str) -> MonitorRef:
+        """Get a :class:`agentlab.Down` message when ``other`` exits (``noproc`` if already dead)."""
+        rt = self.runtime
+        target = rt._resolve(other)
+        if target is None:
+            from ._runtime import Pid as _Pid
+
+            target = other if isinstance(other, _Pid) else _dead_name(rt, str(other))
+        return rt._monitor(self.pid, target)
+
+    def demonitor(self, ref: MonitorRef, flush: bool = False) -> None:
+        self.runtime._demonitor(ref, flush)
+
+    def exit(self, *args: Any) -> None:
+        """``exit(reason)`` ends this process; ``exit(pid, reason)`` sends ``pid`` an exit signal."""
+        if len(args) == 1:
+            raise ProcessExit(args[0])
+        if len(args) != 2:
+            raise TypeError("use exit(reason) or exit(pid, reason)")
+        rt = self.runtime
+        target = rt._resolve(args[0])
+        if target is not None:
+            rt._signal(target, self.pid, args[1], link=False)
+
+    # -- starting others
+    def spawn(self, fn: Callable[..., Any], *args: Any, link: bool = False, **kw: Any) -> Pid:
+        return self.runtime.spawn(fn, *args, link=link, **kw)
+
+    def spawn_link(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Pid:
+        return self.runtime.spawn(fn, *args, link=True, **kw)
+
+    # -- the body of a plain process
+    async def _body(self, fn: Callable[..., Any], args: tuple[Any, ...], kw: dict[str, Any]) -> None:
+        rt = self.runtime
+        try:
+            res = fn(self, *args, **kw)
+            if hasattr(res, "__await__"):
+                await res
+        except ProcessExit as e:
+            reason: Any = e.reason
+        except Exception as e:
+            reason = Crash.from_exception(e)
+        else:
+            reason = NORMAL
+        rt._finish(self.pid, reason)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.pid!r}>"
+
+
+def _dead_name(rt: Runtime, name: str) -> Pid:
+    from ._runtime import _DEAD, Pid
+
+    p = Pid(rt, -1, name)
+    p._st = _DEAD
+    return p

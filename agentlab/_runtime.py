@@ -1,0 +1,1424 @@
+"""The runtime: processes, mailboxes, links, monitors, exit signals, timers, events.
+
+This is the inner core (it imports only the standard library) and the largest
+module, on purpose: message delivery, scheduling and exit propagation share
+the process record and are the hot paths, so they live together.
+
+How it runs
+-----------
+* A process is one slotted :class:`Pid` object. An idle process holds no
+  asyncio Task; its mailbox (a deque) and link/monitor tables exist only while
+  needed.
+* Agents whose handlers are plain functions run *inline*: a delivery puts the
+  process on the runtime's run queue, which one ``loop.call_soon`` callback
+  drains (a BEAM-like scheduler inside asyncio).
+* When a handler is ``async def`` (or a process is a body function), the
+  process runs in an asyncio Task until its mailbox is empty, so any asyncio
+  library (httpx, anyio) works inside it; it then goes back to holding no Task.
+* Every wait (receive, call, sleep, timers) goes through the runtime's own
+  timer heap on the runtime's clock, so a :class:`VirtualClock` can jump ahead
+  whenever nothing can run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import heapq
+import logging
+import random
+import sys
+import time as _time
+from collections import deque
+from collections.abc import Callable, Iterable
+from types import CoroutineType
+from typing import Any
+
+from ._clock import Clock, RealClock, VirtualClock
+from ._errors import (
+    AgentLabError,
+    CalleeExited,
+    CallError,
+    CallTimeout,
+    NameTakenError,
+    NoProcessError,
+    ReceiveTimeout,
+    RuntimeStateError,
+    describe,
+)
+from ._events import MESSAGE_KINDS, Event, EventKind, EventLog
+from ._reasons import KILL, KILLED, NOPROC, NORMAL, SHUTDOWN, Crash
+
+__all__ = ["Down", "Exit", "Pid", "Runtime", "TimerRef", "current_runtime"]
+
+log = logging.getLogger("agentlab")
+
+# process states
+_IDLE = 0
+_QUEUED = 1
+_BUSY = 2  # running in (or parked inside) an asyncio Task
+_DEAD = 3
+
+_tnew = tuple.__new__
+_wall = _time.time
+_CORO = CoroutineType
+
+K = EventKind
+
+
+class Pid:
+    """A process identifier, and the process record behind it.
+
+    Printed as OTP prints pids: ``<0.42.0>``. ``name`` is its registered name
+    (or ``None``), ``alive`` whether it still runs, ``exit_reason`` why it
+    stopped. Send it messages with ``runtime.send(pid, msg)``.
+    """
+
+    __slots__ = (
+        "_beh",
+        "_exit",
+        "_hooks",
+        "_links",
+        "_mbox",
+        "_mons",
+        "_parent",
+        "_path",
+        "_rt",
+        "_run",
+        "_st",
+        "_task",
+        "_trap",
+        "_wait",
+        "id",
+        "name",
+    )
+
+    def __init__(self, rt: Runtime | None, ident: int, name: str | None) -> None:
+        self.id = ident
+        self.name = name
+        self._rt = rt
+        self._mbox: deque[Any] | None = None
+        self._links: set[Pid] | None = None
+        self._mons: dict[Any, Any] | None = None
+        self._trap = False
+        self._st = _IDLE
+        self._beh: Any = None
+        self._task: asyncio.Task[Any] | None = None
+        self._wait: Any = None
+        self._parent: Pid | None = None
+        self._path: str | None = None
+        self._exit: Any = None
+        self._hooks: dict[Any, Callable[[Pid, Any], Any]] | None = None
+        self._run = False  # counted as runnable for the virtual clock's idle check
+
+    @property
+    def alive(self) -> bool:
+        return self._st != _DEAD
+
+    @property
+    def exit_reason(self) -> Any:
+        """The reason it exited with, or ``None`` while it is alive."""
+        return self._exit
+
+    @property
+    def path(self) -> str | None:
+        """Supervisor path, e.g. ``"root/team/writer"`` (``None`` when unsupervised)."""
+        return self._path
+
+    @property
+    def trap_exit(self) -> bool:
+        return self._trap
+
+    @property
+    def mailbox_size(self) -> int:
+        mb = self._mbox
+        return len(mb) if mb else 0
+
+    def __repr__(self) -> str:
+        if self.name:
+            return f"<0.{self.id}.0 {self.name}>"
+        return f"<0.{self.id}.0>"
+
+    def __lt__(self, other: Pid) -> bool:
+        return self.id < other.id
+
+
+class Exit:
+    """The message a process that traps exits gets for an exit signal (OTP ``{'EXIT', Pid, Reason}``)."""
+
+    __slots__ = ("pid", "reason")
+
+    def __init__(self, pid: Pid | None, reason: Any) -> None:
+        self.pid = pid
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"Exit({self.pid!r}, {self.reason!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Exit) and other.pid is self.pid and other.reason == self.reason
+
+    __hash__ = object.__hash__
+
+
+class Down:
+    """A monitor fired (OTP ``{'DOWN', Ref, process, Pid, Reason}``)."""
+
+    __slots__ = ("pid", "reason", "ref")
+
+    def __init__(self, ref: Any, pid: Pid, reason: Any) -> None:
+        self.ref = ref
+        self.pid = pid
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"Down({self.pid!r}, {self.reason!r})"
+
+
+class MonitorRef:
+    """A monitor: ``watcher`` gets a :class:`Down` when ``target`` exits."""
+
+    __slots__ = ("target", "watcher")
+
+    def __init__(self, watcher: Pid, target: Pid) -> None:
+        self.watcher = watcher
+        self.target = target
+
+    def _down(self, rt: Runtime, dead: Pid, reason: Any) -> None:
+        w = self.watcher
+        if w._st != _DEAD:
+            rt._emit(K.DOWN, w, dead.id, reason)
+            rt._deliver(w, Down(self, dead, reason))
+
+    def __repr__(self) -> str:
+        return f"#Ref<monitor {self.watcher!r} -> {self.target!r}>"
+
+
+class _Watch:
+    """An internal monitor that calls a function instead of sending a message."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[[Pid, Any], Any]) -> None:
+        self.fn = fn
+
+    def _down(self, rt: Runtime, dead: Pid, reason: Any) -> None:
+        self.fn(dead, reason)
+
+
+class TimerRef:
+    """A timer on the runtime clock. ``cancel()`` returns the time it had left, or ``None``."""
+
+    __slots__ = ("_rt", "args", "cancelled", "fired", "fn", "when")
+
+    def __init__(self, rt: Runtime, when: float, fn: Callable[..., Any], args: tuple[Any, ...]):
+        self._rt = rt
+        self.when = when
+        self.fn = fn
+        self.args = args
+        self.cancelled = False
+        self.fired = False
+
+    def cancel(self) -> float | None:
+        return self._rt.cancel_timer(self)
+
+    def __lt__(self, other: TimerRef) -> bool:  # heap ties are broken by sequence number
+        return False
+
+
+class _Call:
+    __slots__ = ("caller", "request")
+
+    def __init__(self, request: Any, caller: Caller) -> None:
+        self.request = request
+        self.caller = caller
+
+    def __repr__(self) -> str:
+        return f"Call({self.request!r})"
+
+
+class _Cast:
+    __slots__ = ("msg",)
+
+    def __init__(self, msg: Any) -> None:
+        self.msg = msg
+
+    def __repr__(self) -> str:
+        return f"Cast({self.msg!r})"
+
+
+class Caller:
+    """Who is waiting for a call's reply (OTP's ``From``). ``reply(value)`` answers it.
+
+    A handler that returns :data:`agentlab.NOREPLY` keeps the caller and replies
+    later, from anywhere in the runtime. Replies after the caller gave up
+    (timeout, callee... ) are dropped silently, as OTP 24+ does.
+    """
+
+    __slots__ = ("_callee", "_fut", "_rt", "_timer", "pid")
+
+    def __init__(self, rt: Runtime, pid: Pid | None, callee: Pid, fut: asyncio.Future[Any]):
+        self._rt = rt
+        self.pid = pid
+        self._callee = callee
+        self._fut = fut
+        self._timer: TimerRef | None = None
+
+    def reply(self, value: Any) -> None:
+        self._rt._reply(self, value)
+
+    @property
+    def pending(self) -> bool:
+        return not self._fut.done()
+
+    def _down(self, rt: Runtime, dead: Pid, reason: Any) -> None:
+        fut = self._fut
+        if fut.done():
+            return
+        if self._timer is not None:
+            rt.cancel_timer(self._timer, quiet=True)
+        rt._wake_future(fut, exc=_callee_exited(dead, reason))
+
+    def __repr__(self) -> str:
+        return f"Caller({self.pid!r})"
+
+
+def _callee_exited(dead: Pid, reason: Any) -> CalleeExited:
+    if reason == NOPROC:
+        return CalleeExited(
+            f"call to {describe(dead)} failed: no such process (it had already exited). "
+            "Check that it is running, or call it by its registered name.",
+            process=dead,
+            reason=reason,
+        )
+    return CalleeExited(
+        f"call to {describe(dead)} failed: it exited with reason {reason!r} before replying. "
+        "Its supervisor may restart it; retry the call, or look at the exit reason.",
+        process=dead,
+        reason=reason,
+    )
+
+
+_current_cv: contextvars.ContextVar[Pid | None] = contextvars.ContextVar(
+    "agentlab_current_process", default=None
+)
+_runtime_cv: contextvars.ContextVar[Runtime | None] = contextvars.ContextVar(
+    "agentlab_runtime", default=None
+)
+
+
+def current_runtime() -> Runtime:
+    """The runtime of the calling process, or the most recently created one."""
+    rt = _runtime_cv.get() or Runtime._latest
+    if rt is None or rt._closed:
+        raise RuntimeStateError("no agentlab runtime is running: create one with Runtime().")
+    return rt
+
+
+class Runtime:
+    """An OTP-style process runtime living on the running asyncio event loop.
+
+    In a notebook cell, create it and use it directly (no ``await`` needed to
+    spawn or send); in a script, use ``async with Runtime() as rt:``::
+
+        rt = Runtime()                      # attaches to the running loop
+        pid = rt.start(Counter, 0, name="counter")
+        await rt.call("counter", "get")     # -> 0
+        await rt.shutdown()                 # stops every process, awaits every task
+
+    Options: ``clock`` (:class:`RealClock` by default, or :class:`VirtualClock`),
+    ``seed`` (the runtime's :attr:`random` generator), ``trace_messages``
+    (``True``, ``False`` or a sampling fraction for message-level events),
+    ``event_capacity`` (size of the in-memory :attr:`events` log),
+    ``lag_threshold`` (seconds of event-loop stall reported as ``loop_lag``).
+    """
+
+    _latest: Runtime | None = None
+
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        seed: int | None = 0,
+        trace_messages: bool | float = True,
+        event_capacity: int = 100_000,
+        lag_threshold: float | None = 0.25,
+        lag_interval: float = 0.1,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        if loop is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                raise RuntimeStateError(
+                    "Runtime() needs a running asyncio event loop. In a notebook just call "
+                    "Runtime() in a cell; in a script write `async with Runtime() as rt:` "
+                    "inside a coroutine run by asyncio.run(...), or use agentlab.run(main)."
+                ) from None
+        self._loop = loop
+        self.clock: Clock = clock if clock is not None else RealClock()
+        if isinstance(self.clock, RealClock):
+            self.clock._bind(loop)
+        self._virtual = isinstance(self.clock, VirtualClock)
+        self._now = self.clock.now
+        self.seed = seed
+        #: the runtime's seeded random generator: fault injection, jitter, scripted models
+        self.random = random.Random(seed)
+        self._procs: dict[int, Pid] = {}
+        self._names: dict[str, Pid] = {}
+        self._next_id = 100
+        self._runq: deque[Pid] = deque()
+        self._drain_pending = False
+        self._cur: Pid | None = None  # the process running inline right now
+        self._ctx = contextvars.Context()
+        self._ctx.run(_runtime_cv.set, self)
+        # events
+        self.events = EventLog(event_capacity)
+        self._log_append = self.events.append
+        self._subs: list[Callable[[Event], Any]] = []
+        self._seq = 0
+        self._msg_rate = 1.0
+        self._msg_acc = 0.0
+        self.trace_messages = trace_messages
+        # timers
+        self._heap: list[tuple[float, int, TimerRef]] = []
+        self._tseq = 0
+        self._ncancelled = 0
+        self._armed: asyncio.TimerHandle | None = None
+        self._armed_when = float("inf")
+        # virtual clock bookkeeping: process tasks that are running (not parked on a runtime wait)
+        self._running = 0
+        self._probe_pending = False
+        # tasks
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closed = False
+        self._top: list[Pid] = []  # top-level processes, in start order
+        self.root = Pid(None, 0, None)  # the parent of top-level processes
+        self.root._rt = self
+        # loop health
+        self.lag_threshold = lag_threshold
+        self._lag_interval = lag_interval
+        self._lag_handle: asyncio.TimerHandle | None = None
+        self.max_lag = 0.0
+        if lag_threshold is not None:
+            self._lag_expected = loop.time() + lag_interval
+            self._lag_handle = loop.call_at(self._lag_expected, self._lag_tick)
+        Runtime._latest = self
+
+    # ------------------------------------------------------------------ basics
+
+    @property
+    def trace_messages(self) -> bool | float:
+        return self._msg_rate if 0 < self._msg_rate < 1 else self._msg_rate >= 1
+
+    @trace_messages.setter
+    def trace_messages(self, value: bool | float) -> None:
+        rate = float(value)
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError("trace_messages must be True, False or a fraction in [0, 1]")
+        self._msg_rate = rate
+        self._tm = rate > 0
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop
+
+    def now(self) -> float:
+        """Seconds on the runtime clock."""
+        return self._now()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def processes(self) -> list[Pid]:
+        """Every live process, in spawn order."""
+        return list(self._procs.values())
+
+    def whereis(self, name: str) -> Pid | None:
+        """The live process registered under ``name``, or ``None``."""
+        return self._names.get(name)
+
+    def registered(self) -> dict[str, Pid]:
+        return dict(self._names)
+
+    def self(self) -> Pid | None:
+        """The calling process, or ``None`` outside any process."""
+        return self._cur or _current_cv.get()
+
+    def _resolve(self, dest: Pid | str) -> Pid | None:
+        if type(dest) is Pid:
+            return dest if dest._st != _DEAD else None
+        if isinstance(dest, str):
+            return self._names.get(dest)
+        raise TypeError(
+            f"expected a Pid or a registered name (str), got {type(dest).__name__}: {dest!r}"
+        )
+
+    def _lookup(self, dest: Pid | str) -> Pid:
+        p = self._resolve(dest)
+        if p is None:
+            if isinstance(dest, str):
+                raise NoProcessError(
+                    f"no process is registered as {dest!r}. Registered names: "
+                    f"{sorted(self._names)[:10]}. Start it first, or check the spelling.",
+                    process=dest,
+                )
+            raise NoProcessError(
+                f"process {describe(dest)} is not alive (it exited with {dest._exit!r}).",  # type: ignore[union-attr]
+                process=dest,
+            )
+        return p
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeStateError(
+                "this runtime has been shut down; create a new Runtime() to start processes."
+            )
+
+    # ------------------------------------------------------------------ events
+
+    def subscribe(self, fn: Callable[[Event], Any]) -> Callable[[], None]:
+        """Call ``fn(event)`` for every event from now on. Returns an unsubscribe function.
+
+        Subscribers run synchronously on the loop and must be quick; an exception
+        in one is logged and the subscriber removed.
+        """
+        self._subs.append(fn)
+
+        def unsubscribe() -> None:
+            if fn in self._subs:
+                self._subs.remove(fn)
+
+        return unsubscribe
+
+    def _emit(
+        self,
+        kind: str,
+        p: Pid | None,
+        peer: int | None = None,
+        reason: Any = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        self._seq = seq = self._seq + 1
+        if p is None:
+            ev = _tnew(Event, (seq, self._now(), _wall(), kind, 0, None, None, peer, reason, data))
+        else:
+            ev = _tnew(
+                Event,
+                (seq, self._now(), _wall(), kind, p.id, p.name, p._path, peer, reason, data),
+            )
+        self._log_append(ev)
+        if self._subs:
+            for fn in tuple(self._subs):
+                try:
+                    fn(ev)
+                except Exception:
+                    log.exception("agentlab: event subscriber %r failed; it was removed", fn)
+                    self._subs.remove(fn)
+
+    def _emit_msg(
+        self, kind: str, p: Pid | None, peer: int | None, data: dict[str, Any] | None = None
+    ) -> None:
+        """Message-level event: recorded when message tracing is on (or sampled in)."""
+        rate = self._msg_rate
+        if rate < 1.0:
+            acc = self._msg_acc + rate
+            if acc < 1.0:
+                self._msg_acc = acc
+                return
+            self._msg_acc = acc - 1.0
+        self._emit(kind, p, peer, None, data)
+
+    def emit(
+        self,
+        kind: str,
+        pid: Pid | None = None,
+        *,
+        peer: Pid | None = None,
+        reason: Any = None,
+        **data: Any,
+    ) -> None:
+        """Put an event of your own (or a library's, such as the LLM layer's) in the stream."""
+        if kind in MESSAGE_KINDS and not self._tm:
+            return
+        self._emit(
+            kind, pid if pid is not None else self.self(), peer.id if peer else None, reason,
+            data or None,
+        )
+
+    # ------------------------------------------------------------------ scheduling
+
+    def _enqueue(self, p: Pid) -> None:
+        p._st = _QUEUED
+        self._runq.append(p)
+        if not self._drain_pending:
+            self._drain_pending = True
+            self._loop.call_soon(self._drain, context=self._ctx)
+
+    def _drain(self) -> None:
+        q = self._runq
+        budget = 4000
+        try:
+            while q and budget:
+                budget -= 1
+                p = q.popleft()
+                if p._st != _QUEUED:
+                    continue
+                p._st = _IDLE
+                self._cur = p
+                try:
+                    p._beh._activate(p)
+                finally:
+                    self._cur = None
+        finally:
+            if q:
+                self._loop.call_soon(self._drain, context=self._ctx)
+            else:
+                self._drain_pending = False
+                if self._virtual:
+                    self._maybe_probe()
+
+    def _start_task(self, p: Pid, coro: Any) -> asyncio.Task[Any]:
+        """Run ``coro`` as ``p``'s asyncio Task (the process is busy until it ends)."""
+        p._st = _BUSY
+        self._set_running(p, True)
+        task = self._loop.create_task(self._task_main(p, coro), context=self._ctx.copy())
+        p._task = task
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    async def _task_main(self, p: Pid, coro: Any) -> None:
+        _current_cv.set(p)
+        try:
+            await coro
+        except asyncio.CancelledError:
+            if p._st != _DEAD:
+                # cancelled from outside the runtime (not by an exit signal): that is a kill
+                self._finish(p, KILLED)
+            raise
+        finally:
+            if p._task is asyncio.current_task():
+                p._task = None
+                if p._st != _DEAD:
+                    p._st = _IDLE
+                    if p._mbox:
+                        self._enqueue(p)
+            self._set_running(p, False)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:  # pragma: no cover - bug net
+            log.error("agentlab: internal error in a process task", exc_info=task.exception())
+
+    def _set_running(self, p: Pid, flag: bool) -> None:
+        if p._run is not flag:
+            p._run = flag
+            if flag:
+                self._running += 1
+            else:
+                self._running -= 1
+                if self._virtual and self._running == 0:
+                    self._maybe_probe()
+
+    # ------------------------------------------------------------------ virtual time
+
+    def _maybe_probe(self) -> None:
+        if not self._probe_pending and self._heap:
+            self._probe_pending = True
+            self._loop.call_soon(self._probe, 0, context=self._ctx)
+
+    def _idle(self) -> bool:
+        return not self._runq and self._running == 0
+
+    def _probe(self, hops: int) -> None:
+        if not self._idle() or self._closed:
+            self._probe_pending = False
+            return
+        if hops < 2:  # let callbacks that are already due run first
+            self._loop.call_soon(self._probe, hops + 1, context=self._ctx)
+            return
+        self._probe_pending = False
+        heap = self._heap
+        while heap and heap[0][2].cancelled:
+            heapq.heappop(heap)
+            self._ncancelled -= 1
+        if not heap:
+            return
+        clock = self.clock
+        assert isinstance(clock, VirtualClock)
+        clock._advance_to(heap[0][0])
+        self._fire_due()
+        if self._idle():
+            self._maybe_probe()
+
+    # ------------------------------------------------------------------ timers
+
+    def _add_timer(self, delay: float, fn: Callable[..., Any], *args: Any) -> TimerRef:
+        if delay < 0:
+            delay = 0.0
+        when = self._now() + delay
+        t = TimerRef(self, when, fn, args)
+        self._tseq += 1
+        heapq.heappush(self._heap, (when, self._tseq, t))
+        if self._virtual:
+            if self._idle():
+                self._maybe_probe()
+        elif when < self._armed_when:
+            self._arm(when)
+        return t
+
+    def _arm(self, when: float) -> None:
+        if self._armed is not None:
+            self._armed.cancel()
+        self._armed_when = when
+        clock = self.clock
+        assert isinstance(clock, RealClock)
+        self._armed = self._loop.call_at(when + clock._origin, self._on_alarm, context=self._ctx)
+
+    def _on_alarm(self) -> None:
+        self._armed = None
+        self._armed_when = float("inf")
+        self._fire_due()
+
+    def _fire_due(self) -> None:
+        heap = self._heap
+        now = self._now()
+        if not self._virtual:
+            now += 1e-6  # the loop may wake a hair early
+        while heap and heap[0][0] <= now:
+            t = heapq.heappop(heap)[2]
+            if t.cancelled:
+                self._ncancelled -= 1
+                continue
+            t.fired = True
+            t.fn(*t.args)
+        if not self._virtual:
+            while heap and heap[0][2].cancelled:
+                heapq.heappop(heap)
+                self._ncancelled -= 1
+            if heap:
+                self._arm(heap[0][0])
+
+    def cancel_timer(self, t: TimerRef, *, quiet: bool = False) -> float | None:
+        """Cancel a timer; returns the seconds it had left, or ``None`` if it already fired."""
+        if t.cancelled or t.fired:
+            return None
+        t.cancelled = True
+        self._ncancelled += 1
+        if self._ncancelled > 64 and self._ncancelled * 2 > len(self._heap):
+            self._heap = [e for e in self._heap if not e[2].cancelled]
+            heapq.heapify(self._heap)
+            self._ncancelled = 0
+        if not quiet and t.fn == self._timer_send:
+            dest = t.args[1]
+            self._emit(K.TIMER_CANCEL, dest if type(dest) is Pid else None, data={"msg": t.args[2]})
+        return max(0.0, t.when - self._now())
+
+    def send_after(self, dest: Pid | str, msg: Any, delay: float) -> TimerRef:
+        """Send ``msg`` to ``dest`` after ``delay`` seconds of runtime clock (OTP ``send_after``).
+
+        The timer is cancelled automatically if ``dest`` is a pid that exits first.
+        """
+        self._check_open()
+        t = self._add_timer(delay, self._timer_send)
+        t.args = (t, dest, msg)
+        if type(dest) is Pid:
+            if dest._st == _DEAD:
+                t.cancelled = True
+                self._ncancelled += 1
+            else:
+                self._hook(dest, t, _no_hook)
+        self._emit(
+            K.TIMER_START,
+            dest if type(dest) is Pid else None,
+            data={"msg": msg, "delay": delay, "dest": dest if isinstance(dest, str) else None},
+        )
+        return t
+
+    def _timer_send(self, t: TimerRef, dest: Pid | str, msg: Any) -> None:
+        if type(dest) is Pid:
+            if dest._hooks:
+                dest._hooks.pop(t, None)
+            p: Pid | None = dest if dest._st != _DEAD else None
+        else:
+            p = self._names.get(dest)
+        self._emit(K.TIMER_FIRE, p, data={"msg": msg})
+        if p is not None:
+            self._deliver(p, msg)
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` on the runtime clock (from a process or from outside)."""
+        fut = self._loop.create_future()
+        self._add_timer(seconds, self._wake_future, fut)
+        await self._await(fut, self.self())
+
+    # ------------------------------------------------------------------ waiting
+
+    @staticmethod
+    def _wake_future(fut: asyncio.Future[Any], value: Any = None, exc: Any = None) -> None:
+        if fut.done():
+            return
+        if exc is not None:
+            fut.set_exception(exc)
+        else:
+            fut.set_result(value)
+
+    async def _await(self, fut: asyncio.Future[Any], me: Pid | None) -> Any:
+        """Await a runtime future as process ``me`` (or from outside, ``me=None``).
+
+        A process parked here does not count as runnable, so a virtual clock may
+        jump ahead. Wakers just resolve the future: the probe that moves virtual
+        time waits two loop iterations, so the woken code runs first.
+        """
+        if me is None:
+            return await fut
+        self._set_running(me, False)
+        try:
+            return await fut
+        finally:
+            if me._st != _DEAD:
+                self._set_running(me, True)
+
+    # ------------------------------------------------------------------ spawning
+
+    def _new_pid(
+        self,
+        beh: Any,
+        name: str | None,
+        parent: Pid | None,
+        *,
+        replace: bool = False,
+        path: str | None = None,
+    ) -> Pid:
+        self._check_open()
+        if name is not None:
+            holder = self._names.get(name)
+            if holder is not None:
+                if not replace:
+                    raise NameTakenError(
+                        f"the name {name!r} is already registered to {describe(holder)}. "
+                        "Stop it first, pick another name, or pass replace=True to stop the "
+                        "old process and take over its name.",
+                        process=holder,
+                    )
+                self._displace(holder)
+        self._next_id += 1
+        p = Pid(self, self._next_id, name)
+        p._beh = beh
+        p._parent = parent
+        if path is None:
+            if parent is not None and parent._path is not None:
+                path = f"{parent._path}/{name or p.id}"
+            else:
+                path = name
+        p._path = path
+        self._procs[p.id] = p
+        if name is not None:
+            self._names[name] = p
+        if parent is None or parent is self.root:
+            p._parent = self.root
+            self._top.append(p)
+        return p
+
+    def _displace(self, holder: Pid) -> None:
+        """``replace=True``: the old holder loses the name at once and is shut down."""
+        name = holder.name
+        if name is not None and self._names.get(name) is holder:
+            del self._names[name]
+            self._emit(K.UNREGISTER, holder, data={"name": name, "replaced": True})
+        sender = holder._parent if holder._parent is not None else self.root
+        self._signal(holder, sender, SHUTDOWN, link=False)
+        if holder._st != _DEAD:
+            self._loop.call_later(5.0, self._kill_if_alive, holder)
+
+    def _kill_if_alive(self, p: Pid) -> None:
+        if p._st != _DEAD:
+            self._signal(p, self.root, KILL, link=False)
+
+    def spawn(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        name: str | None = None,
+        link: bool = False,
+        trap_exit: bool = False,
+        replace: bool = False,
+        **kwargs: Any,
+    ) -> Pid:
+        """Start a process running ``async def fn(proc, *args)``; returns its pid at once.
+
+        ``proc`` is a :class:`agentlab.Process` with ``receive``, ``send``,
+        ``link``, ``monitor``, ``sleep`` ... The process exits ``normal`` when
+        ``fn`` returns and with a :class:`Crash` when it raises. ``link=True``
+        links it to the calling process.
+        """
+        from ._process import Process
+
+        ctx = Process()
+        me = self.self()
+        p = self._new_pid(ctx, name, me, replace=replace)
+        ctx._bind(self, p)
+        p._trap = trap_exit
+        self._emit(K.SPAWN, p, me.id if me else None, data={"kind": "process"})
+        if name is not None:
+            self._emit(K.REGISTER, p, data={"name": name})
+        if link and me is not None:
+            self._link(me, p)
+        self._start_task(p, ctx._body(fn, args, kwargs))
+        return p
+
+    # ------------------------------------------------------------------ messages
+
+    def send(self, dest: Pid | str, msg: Any) -> None:
+        """Send ``msg`` to a pid or registered name. Sending to a dead pid does nothing (OTP).
+
+        Raises :class:`NoProcessError` for a name nobody holds (OTP's ``badarg``).
+        """
+        if type(dest) is Pid:
+            p: Pid | None = dest if dest._st != _DEAD else None
+        else:
+            p = self._names.get(dest) if isinstance(dest, str) else self._resolve(dest)
+            if p is None:
+                raise NoProcessError(
+                    f"cannot send to {dest!r}: no process is registered under that name. "
+                    "Start it first, or check the spelling.",
+                    process=dest,
+                )
+        if self._tm:
+            me = self._cur or _current_cv.get()
+            self._emit_msg(K.SEND, me, dest.id if type(dest) is Pid else (p.id if p else None))
+        if p is not None:
+            self._deliver(p, msg)
+
+    def _deliver(self, p: Pid, msg: Any) -> None:
+        w = p._wait
+        if w is not None:
+            match = w[0]
+            try:
+                ok = match is None or match(msg)
+            except Exception as e:
+                self._finish(p, Crash.from_exception(e))
+                return
+            if ok:
+                p._wait = None
+                if w[2] is not None:
+                    self.cancel_timer(w[2], quiet=True)
+                self._wake_future(w[1], msg)
+                return
+        mb = p._mbox
+        if mb is None:
+            p._mbox = mb = deque()
+        mb.append(msg)
+        if p._st == _IDLE:
+            self._enqueue(p)
+
+    async def _receive(
+        self, p: Pid, match: Callable[[Any], bool] | None, timeout: float | None
+    ) -> Any:
+        mb = p._mbox
+        if mb:
+            if match is None:
+                msg = mb.popleft()
+                if self._tm:
+                    self._emit_msg(K.RECEIVE, p, None)
+                return msg
+            for i, m in enumerate(mb):
+                if match(m):
+                    del mb[i]
+                    if self._tm:
+                        self._emit_msg(K.RECEIVE, p, None)
+                    return m
+        if timeout is not None and timeout <= 0:
+            raise ReceiveTimeout(f"{describe(p)}: no matching message (timeout=0).", process=p)
+        fut = self._loop.create_future()
+        timer = self._add_timer(timeout, self._receive_timeout, p, fut) if timeout is not None else None
+        p._wait = (match, fut, timer)
+        try:
+            msg = await self._await(fut, p)
+        finally:
+            if p._wait is not None and p._wait[1] is fut:
+                p._wait = None
+                if timer is not None:
+                    self.cancel_timer(timer, quiet=True)
+        if self._tm:
+            self._emit_msg(K.RECEIVE, p, None)
+        return msg
+
+    def _receive_timeout(self, p: Pid, fut: asyncio.Future[Any]) -> None:
+        w = p._wait
+        if w is not None and w[1] is fut:
+            p._wait = None
+            self._wake_future(
+                fut,
+                exc=ReceiveTimeout(
+                    f"{describe(p)}: no matching message arrived within the receive timeout.",
+                    process=p,
+                ),
+            )
+
+    # ------------------------------------------------------------------ calls
+
+    def cast(self, dest: Pid | str, msg: Any) -> None:
+        """Asynchronous request to an agent's ``handle_cast``; never fails (OTP ``cast``)."""
+        p = self._resolve(dest)
+        if self._tm:
+            self._emit_msg(K.CAST, self._cur or _current_cv.get(), p.id if p else None)
+        if p is not None:
+            self._deliver(p, _Cast(msg))
+
+    async def call(self, dest: Pid | str, request: Any, timeout: float | None = 5.0) -> Any:
+        """Send ``request`` to an agent's ``handle_call`` and wait for the reply.
+
+        Raises :class:`NoProcessError` if ``dest`` is not alive, :class:`CallTimeout`
+        after ``timeout`` seconds (runtime clock; ``None`` waits forever), and
+        :class:`CalleeExited` if the callee exits first. Cancelling the awaiting
+        code (a notebook interrupt) abandons the call; the callee is untouched.
+        """
+        me = self._cur or _current_cv.get()
+        p = self._resolve(dest)
+        if p is None:
+            if isinstance(dest, str):
+                raise NoProcessError(
+                    f"call to {dest!r} failed: no process is registered under that name. "
+                    "Start it first, or check the spelling.",
+                    process=dest,
+                )
+            raise _callee_exited(dest, NOPROC)  # type: ignore[arg-type]
+        if p is me:
+            raise CallError(
+                f"{describe(p)} called itself; that would wait forever (OTP: calling_self). "
+                "Handle the request directly instead.",
+                process=p,
+                reason="calling_self",
+            )
+        fut = self._loop.create_future()
+        caller = Caller(self, me, p, fut)
+        mons = p._mons
+        if mons is None:
+            p._mons = mons = {}
+        mons[caller] = caller
+        if timeout is not None:
+            caller._timer = self._add_timer(timeout, self._call_timeout, caller, timeout)
+        if self._tm:
+            self._emit_msg(K.CALL, me, p.id, {"request": request})
+        self._deliver(p, _Call(request, caller))
+        try:
+            return await self._await(fut, me)
+        finally:
+            if caller._timer is not None and not fut.done():
+                self.cancel_timer(caller._timer, quiet=True)
+            mons = p._mons
+            if mons is not None:
+                mons.pop(caller, None)
+
+    def _call_timeout(self, caller: Caller, timeout: float) -> None:
+        fut = caller._fut
+        if fut.done():
+            return
+        callee = caller._callee
+        if callee._mons is not None:
+            callee._mons.pop(caller, None)
+        self._emit(K.CALL_TIMEOUT, caller.pid, callee.id, data={"timeout": timeout})
+        self._wake_future(
+            fut,
+            exc=CallTimeout(
+                f"call to {describe(callee)} timed out after {timeout:g} s "
+                f"(runtime clock). The callee is still working on it; a late reply will be "
+                "dropped. Raise the timeout, or reply sooner (return NOREPLY and reply later "
+                "from a task).",
+                process=callee,
+                reason="timeout",
+            ),
+        )
+
+    def _reply(self, caller: Caller, value: Any) -> None:
+        fut = caller._fut
+        if fut.done():
+            return  # late reply: dropped, as OTP 24+ does
+        if caller._timer is not None:
+            self.cancel_timer(caller._timer, quiet=True)
+        mons = caller._callee._mons
+        if mons is not None:
+            mons.pop(caller, None)
+        if self._tm:
+            self._emit_msg(K.REPLY, caller._callee, caller.pid.id if caller.pid else None)
+        self._wake_future(fut, value)
+
+    # ------------------------------------------------------------------ links, monitors
+
+    def _link(self, a: Pid, b: Pid) -> None:
+        if a is b:
+            return
+        if b._st == _DEAD:
+            # OTP: linking to a dead process gives an exit signal noproc
+            self._emit(K.LINK, a, b.id)
+            self._signal(a, b, NOPROC, link=True)
+            return
+        la = a._links
+        if la is None:
+            a._links = la = set()
+        if b in la:
+            return
+        la.add(b)
+        lb = b._links
+        if lb is None:
+            b._links = lb = set()
+        lb.add(a)
+        self._emit(K.LINK, a, b.id)
+
+    def _unlink(self, a: Pid, b: Pid) -> None:
+        if a._links and b in a._links:
+            a._links.discard(b)
+            if b._links:
+                b._links.discard(a)
+            self._emit(K.UNLINK, a, b.id)
+
+    def _monitor(self, watcher: Pid, target: Pid) -> MonitorRef:
+        ref = MonitorRef(watcher, target)
+        self._emit(K.MONITOR, watcher, target.id)
+        if target._st == _DEAD:
+            ref._down(self, target, NOPROC)
+            return ref
+        mons = target._mons
+        if mons is None:
+            target._mons = mons = {}
+        mons[ref] = ref
+        return ref
+
+    def _demonitor(self, ref: MonitorRef, flush: bool = False) -> None:
+        t = ref.target
+        if t._mons is not None and t._mons.pop(ref, None) is not None:
+            self._emit(K.DEMONITOR, ref.watcher, t.id)
+        if flush:
+            mb = ref.watcher._mbox
+            if mb:
+                for m in list(mb):
+                    if type(m) is Down and m.ref is ref:
+                        mb.remove(m)
+
+    def watch(self, target: Pid, fn: Callable[[Pid, Any], Any]) -> Callable[[], None]:
+        """Call ``fn(pid, reason)`` when ``target`` exits (at once with ``noproc`` if dead).
+
+        A monitor for code outside processes (widgets, tests, the trace recorder).
+        Returns a function that removes it.
+        """
+        w = _Watch(fn)
+        if target._st == _DEAD:
+            fn(target, target._exit if target._exit is not None else NOPROC)
+            return lambda: None
+        mons = target._mons
+        if mons is None:
+            target._mons = mons = {}
+        mons[w] = w
+
+        def remove() -> None:
+            if target._mons is not None:
+                target._mons.pop(w, None)
+
+        return remove
+
+    async def wait(self, target: Pid | str, timeout: float | None = None) -> Any:
+        """Wait until ``target`` exits and return its exit reason (``noproc`` if unknown)."""
+        p = self._resolve(target)
+        if p is None:
+            return target._exit if type(target) is Pid and target._exit is not None else NOPROC
+        fut = self._loop.create_future()
+        me = self.self()
+        remove = self.watch(p, lambda _p, r: self._wake_future(fut, r))
+        timer = None
+        if timeout is not None:
+            timer = self._add_timer(
+                timeout,
+                self._wake_future,
+                fut,
+                None,
+                ReceiveTimeout(f"{describe(p)} did not exit within {timeout:g} s.", process=p),
+            )
+        try:
+            return await self._await(fut, me)
+        finally:
+            remove()
+            if timer is not None:
+                self.cancel_timer(timer, quiet=True)
+
+    def _hook(self, p: Pid, key: Any, fn: Callable[[Pid, Any], Any]) -> None:
+        hooks = p._hooks
+        if hooks is None:
+            p._hooks = hooks = {}
+        hooks[key] = fn
+
+    # ------------------------------------------------------------------ exit signals
+
+    def exit(self, dest: Pid | str, reason: Any) -> None:
+        """Send an exit signal to ``dest`` from outside any of its links (OTP ``exit/2``).
+
+        ``"kill"`` cannot be trapped (the target exits ``killed``); ``"normal"`` is
+        ignored unless the target traps exits; a process that traps exits gets an
+        :class:`Exit` message instead. This is what a "kill" button uses, so the
+        supervisor's reaction is the real one.
+        """
+        p = self._resolve(dest)
+        if p is None:
+            return
+        me = self.self()
+        self._signal(p, me if me is not None else _OUTSIDER, reason, link=False)
+
+    def _signal(self, target: Pid, sender: Pid, reason: Any, *, link: bool) -> None:
+        """Deliver an exit signal, following ERTS's rules."""
+        if target._st == _DEAD:
+            return
+        if reason == KILL and not link:
+            self._emit(K.EXIT_SIGNAL, target, sender.id, reason, {"trapped": False})
+            self._finish(target, KILLED)
+            return
+        if target._trap:
+            self._emit(K.EXIT_SIGNAL, target, sender.id, reason, {"trapped": True})
+            self._deliver(target, Exit(sender, reason))
+            return
+        if reason == NORMAL and sender is not target:
+            return
+        self._emit(K.EXIT_SIGNAL, target, sender.id, reason, {"trapped": False})
+        self._finish(target, reason)
+
+    def _finish(self, p: Pid, reason: Any) -> None:
+        """The process is dead: free it and tell its links, monitors and hooks."""
+        if p._st == _DEAD:
+            return
+        p._st = _DEAD
+        p._exit = reason
+        self._procs.pop(p.id, None)
+        name = p.name
+        if name is not None and self._names.get(name) is p:
+            del self._names[name]
+        w = p._wait
+        if w is not None:
+            p._wait = None
+            if w[2] is not None:
+                self.cancel_timer(w[2], quiet=True)
+        task = p._task
+        if task is not None and task is not asyncio.current_task() and not task.done():
+            task.cancel()
+        if p._run:
+            self._set_running(p, False)
+        p._mbox = None
+        self._emit(K.EXIT, p, None, reason)
+        links = p._links
+        if links:
+            p._links = None
+            for other in sorted(links):
+                if other._links:
+                    other._links.discard(p)
+                self._signal(other, p, reason, link=True)
+        mons = p._mons
+        if mons:
+            p._mons = None
+            for m in list(mons.values()):
+                m._down(self, p, reason)
+        hooks = p._hooks
+        if hooks:
+            p._hooks = None
+            for key, fn in list(hooks.items()):
+                if type(key) is TimerRef:
+                    if not key.fired:
+                        self.cancel_timer(key, quiet=True)
+                    continue
+                try:
+                    fn(p, reason)
+                except Exception:  # pragma: no cover - hooks are internal
+                    log.exception("agentlab: exit hook failed for %r", p)
+        if p._parent is self.root:
+            try:
+                self._top.remove(p)
+            except ValueError:
+                pass
+
+    # ------------------------------------------------------------------ agents (thin wrappers)
+
+    def start(
+        self,
+        agent: Any,
+        *args: Any,
+        name: str | None = None,
+        replace: bool = False,
+        link: bool = False,
+        trap_exit: bool | None = None,
+        **kwargs: Any,
+    ) -> Pid:
+        """Start an agent (a :class:`agentlab.Agent` subclass or instance) and return its pid.
+
+        A plain ``def init`` runs before this returns: if it raises or returns
+        ``Stop(reason)``, :class:`StartError` is raised here; ``IGNORE`` gives a pid
+        that is already dead with reason ``normal``. An ``async def init`` runs in
+        the background and messages wait until it is done; use
+        ``await runtime.start_async(...)`` to wait for it.
+        """
+        from ._agent import start_agent
+
+        pid, outcome = start_agent(
+            self, agent, args, kwargs, name=name, parent=self.self(), link=link,
+            replace=replace, trap_exit=trap_exit,
+        )
+        if isinstance(outcome, asyncio.Future):
+            outcome.add_done_callback(_consume)
+            return pid
+        _raise_start(pid, outcome)
+        return pid
+
+    async def start_async(
+        self,
+        agent: Any,
+        *args: Any,
+        name: str | None = None,
+        replace: bool = False,
+        link: bool = False,
+        trap_exit: bool | None = None,
+        **kwargs: Any,
+    ) -> Pid:
+        """Like :meth:`start`, and waits for an ``async def init`` to finish."""
+        from ._agent import start_agent
+
+        me = self.self()
+        pid, outcome = start_agent(
+            self, agent, args, kwargs, name=name, parent=me, link=link, replace=replace,
+            trap_exit=trap_exit,
+        )
+        if isinstance(outcome, asyncio.Future):
+            outcome = await self._await(outcome, me)
+        _raise_start(pid, outcome)
+        return pid
+
+    async def stop(self, dest: Pid | str, reason: Any = NORMAL, timeout: float | None = 5.0) -> Any:
+        """Stop a process in order and wait for it (OTP ``gen_server:stop`` / ``proc_lib:stop``).
+
+        An agent runs ``terminate(reason)`` and exits with ``reason``; a supervisor
+        shuts its children down first. Returns the exit reason. After ``timeout``
+        seconds the process is killed.
+        """
+        p = self._lookup(dest)
+        beh = p._beh
+        stopper = getattr(beh, "_request_stop", None)
+        if stopper is not None:
+            stopper(reason)
+        else:
+            self._finish(p, reason)
+        try:
+            return await self.wait(p, timeout)
+        except ReceiveTimeout:
+            self._signal(p, self.root, KILL, link=False)
+            return await self.wait(p)
+
+    # ------------------------------------------------------------------ loop health
+
+    def _lag_tick(self) -> None:
+        now = self._loop.time()
+        lag = now - self._lag_expected
+        if lag > self.max_lag:
+            self.max_lag = lag
+        if self.lag_threshold is not None and lag > self.lag_threshold and not self._closed:
+            self._emit(K.LOOP_LAG, None, data={"lag": lag})
+            log.warning(
+                "agentlab: the event loop was blocked for %.2f s; every agent stalled meanwhile. "
+                "A synchronous cell or a blocking call in a handler does this: await instead, "
+                "or move blocking work to a thread (asyncio.to_thread).",
+                lag,
+            )
+        if not self._closed:
+            self._lag_expected = now + self._lag_interval
+            self._lag_handle = self._loop.call_at(self._lag_expected, self._lag_tick)
+
+    # ------------------------------------------------------------------ shutdown
+
+    async def shutdown(self, timeout: float = 5.0) -> None:
+        """Stop every process (top-level ones in reverse start order, like a supervisor),
+        wait for them, cancel timers and await every task. Safe to call twice."""
+        if self._closed:
+            return
+        for p in reversed(list(self._top)):
+            if p._st == _DEAD:
+                continue
+            self._signal(p, self.root, SHUTDOWN, link=False)
+            if p._st != _DEAD:
+                try:
+                    await self.wait(p, timeout)
+                except ReceiveTimeout:
+                    self._signal(p, self.root, KILL, link=False)
+        for p in list(self._procs.values()):
+            self._signal(p, self.root, KILL, link=False)
+        self._closed = True
+        if self._lag_handle is not None:
+            self._lag_handle.cancel()
+        if self._armed is not None:
+            self._armed.cancel()
+            self._armed = None
+        for _, _, t in self._heap:
+            t.cancelled = True
+        self._heap.clear()
+        while self._tasks:
+            tasks = list(self._tasks)
+            for t in tasks:
+                if not t.done():
+                    t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self._tasks.difference_update(tasks)
+        if Runtime._latest is self:
+            Runtime._latest = None
+
+    async def __aenter__(self) -> Runtime:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.shutdown()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"{len(self._procs)} processes"
+        return f"<agentlab.Runtime {self.clock.kind} clock, {state}, {self._seq} events>"
+
+    def settled(self) -> Any:
+        """Awaitable: returns once the run queue is empty and no process task is running."""
+        return self._settled()
+
+    async def _settled(self, max_rounds: int = 10_000) -> None:
+        for _ in range(max_rounds):
+            if not self._runq and self._running == 0:
+                await asyncio.sleep(0)
+                if not self._runq and self._running == 0:
+                    return
+            await asyncio.sleep(0)
+
+
+_OUTSIDER = Pid(None, 1, None)  # the sender of exit signals that come from outside processes
+
+
+def _no_hook(p: Pid, reason: Any) -> None:
+    pass
+
+
+def _consume(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled():
+        fut.exception()
+
+
+def _raise_start(pid: Pid, outcome: Any) -> None:
+    from ._errors import StartError
+
+    if outcome == "ok" or outcome == "ignore":
+        return
+    reason = outcome[1]
+    raise StartError(
+        f"{describe(pid)} failed to start: init gave {reason!r}. Fix init, or catch "
+        "StartError; its .reason is the exit reason.",
+        process=pid,
+        reason=reason,
+    )
+
+
+def _iter_sorted(pids: Iterable[Pid]) -> list[Pid]:
+    return sorted(pids, key=lambda p: p.id)
+
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    raise RuntimeError("agentlab needs Python 3.11 or newer")
+
+_ = AgentLabError  # re-exported names used by sibling modules

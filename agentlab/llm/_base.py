@@ -1,0 +1,191 @@
+"""The shared half of every built-in model: events, timing and usage.
+
+A concrete model implements ``_events(messages, tools, opts, state)``, an
+async generator of raw :class:`StreamEvent` s (it may skip :class:`Usage`,
+or report what it learns on ``state``). :meth:`BaseModel.stream` wraps it:
+it emits the ``llm_*`` events of :mod:`agentlab.llm._events`, measures time
+to first token and latency on the model's clock, fills in estimated usage
+when the provider gave none, prices the call, and guarantees the stream
+shape (output deltas, one Usage, one Finish).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass
+from typing import Any
+
+from ._accounting import DEFAULT_PRICES, Prices, cost_usd, estimate_input_tokens, tokens_for_chars
+from ._clock import AsyncioClock, Clock
+from ._errors import LLMError, StreamInterrupted
+from ._events import Emit, new_request_id
+from ._messages import Message, Tool, as_messages, as_tools
+from ._protocol import Finish, Messages, StreamEvent, TextDelta, ToolCallDelta, Tools, Usage
+
+__all__ = ["BaseModel", "CallState"]
+
+
+def _no_emit(kind: str, **fields: Any) -> None:
+    pass
+
+
+@dataclass
+class CallState:
+    """What a model learns during one attempt, beyond the events it yields."""
+
+    provider_request_id: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    produced_output: bool = False
+
+
+class BaseModel:
+    """Base class of the built-in models (see the module docstring)."""
+
+    provider: str = "model"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        emit: Emit | None = None,
+        clock: Clock | None = None,
+        prices: Prices | None = None,
+    ) -> None:
+        self.model = model
+        self.emit = emit
+        self.clock: Clock = clock if clock is not None else AsyncioClock()
+        self.prices: Prices = DEFAULT_PRICES if prices is None else prices
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.model!r})"
+
+    def _events(
+        self, messages: Sequence[Message], tools: Sequence[Tool], opts: dict[str, Any], state: CallState
+    ) -> AsyncIterator[StreamEvent]:
+        raise NotImplementedError
+
+    async def stream(
+        self, messages: Messages, *, tools: Tools = None, emit: Emit | None = None, **opts: Any
+    ) -> AsyncIterator[StreamEvent]:
+        """Stream a response to ``messages`` (see :class:`~agentlab.llm.Model`)."""
+        msgs = as_messages(messages)
+        tool_list = as_tools(tools)
+        emit = emit or self.emit or _no_emit
+        clock = self.clock
+        base = {
+            "provider": self.provider,
+            "model": self.model,
+            "request_id": new_request_id(),
+            "attempt": 1,
+        }
+        est_in = estimate_input_tokens(msgs, tool_list)
+        emit(
+            "llm_request",
+            **base,
+            messages=len(msgs),
+            tools=len(tool_list),
+            input_tokens_estimate=est_in,
+        )
+        start = clock.now()
+        ttft: float | None = None
+        out_chars = 0
+        n_text = 0
+        usage: Usage | None = None
+        state = CallState()
+        done = False
+
+        def totals() -> dict[str, Any]:
+            inp = usage.input_tokens if usage is not None else state.input_tokens
+            out = usage.output_tokens if usage is not None else state.output_tokens
+            trusted = usage is None or usage.reported
+            in_est = inp is None or not trusted
+            out_est = out is None or not trusted
+            inp = est_in if inp is None else inp
+            out = tokens_for_chars(out_chars) if out is None else out
+            return {
+                "input_tokens": inp,
+                "output_tokens": out,
+                "input_estimated": in_est,
+                "output_estimated": out_est,
+                "usage_reported": not (in_est or out_est),
+                "cost_usd": cost_usd(self.model, inp, out, self.prices),
+                "latency": clock.now() - start,
+                "ttft": ttft,
+                "provider_request_id": state.provider_request_id,
+            }
+
+        try:
+            async with aclosing(self._events(msgs, tool_list, opts, state)) as source:
+                async for ev in source:
+                    if isinstance(ev, TextDelta | ToolCallDelta):
+                        if ttft is None:
+                            ttft = clock.now() - start
+                            emit("llm_first_token", **base, ttft=ttft)
+                        state.produced_output = True
+                        if isinstance(ev, TextDelta):
+                            out_chars += len(ev.text)
+                            emit("llm_token", **base, text=ev.text, index=n_text)
+                            n_text += 1
+                        else:
+                            out_chars += len(ev.arguments_delta) + len(ev.name or "")
+                            emit(
+                                "llm_tool_call",
+                                **base,
+                                index=ev.index,
+                                id=ev.id,
+                                name=ev.name,
+                                arguments_delta=ev.arguments_delta,
+                            )
+                        yield ev
+                    elif isinstance(ev, Usage):
+                        usage = ev
+                    elif isinstance(ev, Finish):
+                        t = totals()
+                        yield Usage(t["input_tokens"], t["output_tokens"], t["usage_reported"])
+                        done = True
+                        emit("llm_response", **base, stop_reason=ev.stop_reason, **t)
+                        yield ev
+                        return
+            raise StreamInterrupted(
+                "the stream ended without a finish event; retry the call.",
+                partial=state.produced_output,
+                provider=self.provider,
+            )
+        except LLMError as err:
+            if not done:
+                done = True
+                emit(
+                    "llm_error",
+                    **base,
+                    error_type=err.type,
+                    message=str(err),
+                    status=err.status,
+                    retry_after=err.retry_after,
+                    partial=state.produced_output,
+                    retryable=err.retryable,
+                    **totals(),
+                )
+            raise
+        except Exception as exc:
+            if not done:
+                done = True
+                emit(
+                    "llm_error",
+                    **base,
+                    error_type=type(exc).__name__,
+                    message=str(exc),
+                    status=None,
+                    retry_after=None,
+                    partial=state.produced_output,
+                    retryable=False,
+                    **totals(),
+                )
+            raise
+        except (asyncio.CancelledError, GeneratorExit):
+            if not done:
+                done = True
+                emit("llm_response", **base, stop_reason="cancelled", **totals())
+            raise

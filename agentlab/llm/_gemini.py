@@ -1,0 +1,186 @@
+"""Google Gemini ``streamGenerateContent`` over SSE.
+
+::
+
+    model = Gemini("gemini-2.0-flash")          # key from GEMINI_API_KEY or GOOGLE_API_KEY
+    response = await complete(model, "Capital of France?", temperature=0)
+
+The request goes to ``/v1beta/models/{model}:streamGenerateContent?alt=sse``
+with the key in the ``x-goog-api-key`` header (never in the URL). System
+messages become ``systemInstruction``; ``temperature``, ``max_tokens``,
+``top_p`` and ``stop`` map to ``generationConfig`` (other options go there as
+given, except ``safetySettings``, ``toolConfig`` and ``cachedContent``,
+which are top-level).
+
+Decoding: events are ``data: {...}`` separated by CRLF, with no ``event:``
+lines and no ``[DONE]``: the stream just ends, and a stream that ends before
+any ``finishReason`` was cut off. Every chunk repeats a *cumulative*
+``usageMetadata`` whose numbers may even shrink: the last one wins, never a
+sum. Function calls arrive whole (``functionCall.args`` is an object) and
+are emitted as one :class:`ToolCallDelta` each; ``thought`` parts are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+from urllib.parse import quote
+
+from httpx_sse import ServerSentEvent
+
+from ._base import CallState
+from ._errors import StreamInterrupted
+from ._http import HTTPModel, load_data
+from ._messages import Message, Tool
+from ._protocol import Finish, StreamEvent, TextDelta, ToolCallDelta, Usage
+from ._wire_errors import error_from_payload
+
+__all__ = ["Gemini"]
+
+_CONFIG_NAMES = {"max_tokens": "maxOutputTokens", "top_p": "topP", "top_k": "topK", "stop": "stopSequences"}
+_TOP_LEVEL = {"safetySettings", "toolConfig", "cachedContent"}
+
+
+def _tool_response(content: str) -> dict[str, Any]:
+    try:
+        value = json.loads(content)
+    except (json.JSONDecodeError, TypeError):
+        value = None
+    return value if isinstance(value, dict) else {"result": content}
+
+
+def _contents(messages: Sequence[Message]) -> tuple[list[str], list[dict[str, Any]]]:
+    system: list[str] = []
+    out: list[dict[str, Any]] = []
+    names: dict[str | None, str] = {}
+    for m in messages:
+        if m.role == "system":
+            system.append(m.content)
+        elif m.role == "assistant":
+            parts: list[dict[str, Any]] = [{"text": m.content}] if m.content else []
+            for c in m.tool_calls:
+                names[c.id] = c.name
+                call: dict[str, Any] = {"name": c.name, "args": c.arguments}
+                if c.id:
+                    call["id"] = c.id
+                parts.append({"functionCall": call})
+            out.append({"role": "model", "parts": parts})
+        elif m.role == "tool":
+            response: dict[str, Any] = {
+                "name": m.name or names.get(m.tool_call_id, ""),
+                "response": _tool_response(m.content),
+            }
+            if m.tool_call_id:
+                response["id"] = m.tool_call_id
+            part = {"functionResponse": response}
+            last = out[-1] if out else None
+            if last is not None and last.get("_tool_results"):
+                last["parts"].append(part)
+            else:
+                out.append({"role": "user", "parts": [part], "_tool_results": True})
+        else:
+            out.append({"role": "user", "parts": [{"text": m.content}]})
+    for c in out:
+        c.pop("_tool_results", None)
+    return system, out
+
+
+class Gemini(HTTPModel):
+    """A Gemini model: ``Gemini(model, api_key=None, base_url=...)``.
+
+    Other keyword arguments as for :class:`OpenAIChat`.
+    """
+
+    provider = "gemini"
+    env_keys = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+    default_base_url = "https://generativelanguage.googleapis.com"
+
+    def _request(
+        self, messages: Sequence[Message], tools: Sequence[Tool], opts: dict[str, Any]
+    ) -> tuple[str, dict[str, str], dict[str, Any]]:
+        key = self._need_key()
+        system, contents = _contents(messages)
+        body: dict[str, Any] = {"contents": contents}
+        if system:
+            body["systemInstruction"] = {"parts": [{"text": s} for s in system]}
+        if tools:
+            body["tools"] = [
+                {
+                    "functionDeclarations": [
+                        {"name": t.name, "description": t.description, "parameters": dict(t.parameters)}
+                        for t in tools
+                    ]
+                }
+            ]
+        config: dict[str, Any] = {}
+        for name, value in opts.items():
+            if name in _TOP_LEVEL:
+                body[name] = value
+            elif name == "generationConfig":
+                config.update(value)
+            else:
+                config[_CONFIG_NAMES.get(name, name)] = value
+        if config:
+            body["generationConfig"] = config
+        model = self.model.removeprefix("models/")
+        url = f"{self.base_url}/v1beta/models/{quote(model, safe='')}:streamGenerateContent?alt=sse"
+        auth = {"x-goog-api-key": key} if key else {}
+        return url, self._headers(auth), body
+
+    async def _decode(
+        self, events: AsyncIterator[ServerSentEvent], state: CallState
+    ) -> AsyncIterator[StreamEvent]:
+        finish: str | None = None
+        calls = 0
+        usage_seen = False
+        async for sse in events:
+            if not sse.data.strip():
+                continue
+            payload = load_data(self, sse, state)
+            if isinstance(payload, list) and len(payload) == 1:
+                payload = payload[0]
+            if not isinstance(payload, dict):
+                continue
+            if payload.get("error") is not None:
+                raise error_from_payload(
+                    self.provider, payload, sse.data, scrub=self.scrub, key_hint=self.key_hint
+                )
+            meta = payload.get("usageMetadata")
+            if isinstance(meta, dict):
+                usage_seen = True
+                state.input_tokens = meta.get("promptTokenCount")
+                out = meta.get("candidatesTokenCount")
+                thoughts = meta.get("thoughtsTokenCount")
+                state.output_tokens = None if out is None else out + (thoughts or 0)
+            candidates = payload.get("candidates") or ()
+            if candidates and isinstance(candidates[0], dict):
+                candidate = candidates[0]
+                for part in (candidate.get("content") or {}).get("parts") or ():
+                    if not isinstance(part, dict) or part.get("thought"):
+                        continue
+                    if part.get("text"):
+                        yield TextDelta(part["text"])
+                    call = part.get("functionCall")
+                    if isinstance(call, dict):
+                        yield ToolCallDelta(
+                            calls, call.get("id"), call.get("name"), json.dumps(call.get("args") or {})
+                        )
+                        calls += 1
+                finish = candidate.get("finishReason") or finish
+            feedback = payload.get("promptFeedback")
+            if isinstance(feedback, dict) and feedback.get("blockReason"):
+                finish = finish or f"BLOCKED_{feedback['blockReason']}"
+        if finish is None:
+            raise StreamInterrupted(
+                "the stream ended before any finishReason (truncated); retry the call.",
+                partial=state.produced_output,
+                provider=self.provider,
+            )
+        if usage_seen:
+            yield Usage(
+                state.input_tokens,
+                state.output_tokens,
+                reported=state.input_tokens is not None and state.output_tokens is not None,
+            )
+        yield Finish(finish)

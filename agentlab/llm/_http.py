@@ -1,0 +1,218 @@
+"""The HTTP half of the providers: one pooled client, one streamed POST, typed errors.
+
+A provider subclass says how to build the request (``_request``) and how to
+decode server-sent events (``_decode``); this class does the rest:
+
+* the ``httpx.AsyncClient`` is injected (``client=``, shared, never closed
+  here) or created lazily on first use (with ``transport=`` if given) and
+  closed by :meth:`HTTPModel.aclose` or ``async with model:``;
+* non-2xx answers become typed errors with the (truncated) body;
+* network failures become :class:`Timeout`, :class:`ServerError` (could not
+  connect) or :class:`StreamInterrupted` (the stream broke);
+* cancelling the consuming task, or closing the stream, closes the response,
+  so the server sees the connection go away.
+
+API keys come from the argument or the environment and only ever travel in a
+request header; they are scrubbed from any text that reaches an error, and
+never appear in ``repr``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import aclosing
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+from httpx_sse import EventSource, ServerSentEvent
+
+from ._accounting import Prices
+from ._base import BaseModel, CallState
+from ._clock import Clock
+from ._errors import AuthError, BadRequest, ServerError, StreamInterrupted, Timeout
+from ._events import Emit
+from ._messages import Message, Tool
+from ._protocol import StreamEvent
+from ._wire_errors import error_from_response
+
+__all__ = ["HTTPModel", "load_data"]
+
+DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+_REQUEST_ID_HEADERS = ("request-id", "x-request-id", "x-goog-request-id")
+
+
+class HTTPModel(BaseModel):
+    """Base of the HTTP providers (see the module docstring)."""
+
+    env_keys: tuple[str, ...] = ()
+    default_base_url: str = ""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: httpx.Timeout | float | None = None,
+        headers: Mapping[str, str] | None = None,
+        emit: Emit | None = None,
+        clock: Clock | None = None,
+        prices: Prices | None = None,
+    ) -> None:
+        super().__init__(model, emit=emit, clock=clock, prices=prices)
+        self._api_key = api_key or next(
+            (os.environ[k] for k in self.env_keys if os.environ.get(k)), None
+        )
+        self.base_url = (base_url or self.default_base_url).rstrip("/")
+        self._client = client
+        self._owns_client = client is None
+        self._transport = transport
+        self._timeout = DEFAULT_TIMEOUT if timeout is None else httpx.Timeout(timeout)
+        self._extra_headers = dict(headers or {})
+
+    def __repr__(self) -> str:
+        key = "set" if self._api_key else "missing"
+        return f"{type(self).__name__}({self.model!r}, base_url={self.base_url!r}, api_key=<{key}>)"
+
+    # -- client lifecycle -------------------------------------------------
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """The shared client, created on first use if none was injected."""
+        if self._client is None:
+            self._client = httpx.AsyncClient(transport=self._transport, timeout=self._timeout)
+        return self._client
+
+    async def aclose(self) -> None:
+        """Close the client if this model created it (an injected one is left open)."""
+        if self._owns_client and self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # -- what subclasses provide -------------------------------------------
+
+    def _request(
+        self, messages: Sequence[Message], tools: Sequence[Tool], opts: dict[str, Any]
+    ) -> tuple[str, dict[str, str], dict[str, Any]]:
+        """``(url, headers, json_body)`` for one call."""
+        raise NotImplementedError
+
+    def _decode(
+        self, events: AsyncIterator[ServerSentEvent], state: CallState
+    ) -> AsyncIterator[StreamEvent]:
+        """Turn the server-sent events of one response into stream events."""
+        raise NotImplementedError
+
+    # -- shared helpers ---------------------------------------------------------
+
+    @property
+    def key_hint(self) -> str:
+        names = " or ".join(self.env_keys)
+        return f"api_key= or {names}" if names else "api_key="
+
+    def scrub(self, text: str) -> str:
+        """``text`` with the API key replaced by ``[redacted]``."""
+        key = self._api_key
+        if key and len(key) >= 4:
+            text = text.replace(key, "[redacted]")
+        return text
+
+    def _need_key(self) -> str | None:
+        if self._api_key is None and self.base_url == self.default_base_url.rstrip("/"):
+            raise AuthError(
+                f"no API key; pass {self.key_hint}.", provider=self.provider
+            )
+        return self._api_key
+
+    def _headers(self, auth: Mapping[str, str]) -> dict[str, str]:
+        return {
+            "content-type": "application/json",
+            "accept": "text/event-stream",
+            **self._extra_headers,
+            **auth,
+        }
+
+    async def _events(
+        self, messages: Sequence[Message], tools: Sequence[Tool], opts: dict[str, Any], state: CallState
+    ) -> AsyncIterator[StreamEvent]:
+        url, headers, body = self._request(messages, tools, opts)
+        where = httpx.URL(url)
+        try:
+            async with self.client.stream("POST", url, headers=headers, json=body) as response:
+                state.provider_request_id = next(
+                    (response.headers[h] for h in _REQUEST_ID_HEADERS if h in response.headers),
+                    None,
+                )
+                if not 200 <= response.status_code < 300:
+                    raw = (await response.aread()).decode("utf-8", "replace")
+                    raise error_from_response(
+                        self.provider,
+                        response.status_code,
+                        response.headers,
+                        raw,
+                        scrub=self.scrub,
+                        key_hint=self.key_hint,
+                    )
+                ctype = response.headers.get("content-type", "")
+                if "text/event-stream" not in ctype:
+                    raw = (await response.aread()).decode("utf-8", "replace")
+                    raise BadRequest(
+                        f"expected an event stream but got content-type {ctype!r}; "
+                        "check base_url (is this server compatible?).",
+                        provider=self.provider,
+                        status=response.status_code,
+                        body=self.scrub(raw),
+                    )
+                async with (
+                    aclosing(EventSource(response).aiter_sse()) as sse,
+                    aclosing(self._decode(sse, state)) as decoded,
+                ):
+                    async for event in decoded:
+                        yield event
+        except httpx.TimeoutException as exc:
+            raise Timeout(
+                f"{type(exc).__name__} talking to {where.host}; retry, or raise timeout=.",
+                provider=self.provider,
+            )
+        except httpx.ConnectError as exc:
+            raise ServerError(
+                f"could not connect to {where.host}:{where.port or ''} ({self.scrub(str(exc))}); "
+                "check base_url and the network.",
+                provider=self.provider,
+            )
+        except (httpx.TransportError, httpx.DecodingError) as exc:
+            raise StreamInterrupted(
+                f"the connection broke ({type(exc).__name__}: {self.scrub(str(exc))}); "
+                "retry the call.",
+                partial=state.produced_output,
+                provider=self.provider,
+            )
+
+
+def load_data(model: HTTPModel, sse: ServerSentEvent, state: CallState) -> Any:
+    """The JSON payload of one event; a malformed one interrupts the stream."""
+    try:
+        return json.loads(sse.data)
+    except json.JSONDecodeError as exc:
+        raise StreamInterrupted(
+            f"malformed event from the server ({exc.msg} at character {exc.pos}); retry the call.",
+            partial=state.produced_output,
+            provider=model.provider,
+            body=model.scrub(sse.data),
+        )

@@ -1,0 +1,149 @@
+"""OpenAI Chat Completions (and compatible servers) over streaming SSE.
+
+::
+
+    model = OpenAIChat("gpt-4o-mini")                      # key from OPENAI_API_KEY
+    local = OpenAIChat("llama3.2", base_url="http://localhost:11434/v1")  # no key needed
+    response = await complete(model, "Say hi", temperature=0)
+
+Requests ask for ``stream_options.include_usage``, so the last chunk before
+``data: [DONE]`` carries usage and no choices. What the decoder tolerates:
+unknown fields on every object (``obfuscation``, ``service_tier``...),
+``"usage": null`` on every chunk, chunks with ``choices: []``, a first delta
+with ``content: ""``, tool-call arguments split anywhere, several tool calls
+in parallel (by ``index``), and an ``{"error": ...}`` chunk inside a 200
+stream. A stream that ends with neither ``[DONE]`` nor a ``finish_reason``
+was cut off: :class:`StreamInterrupted`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from httpx_sse import ServerSentEvent
+
+from ._base import CallState
+from ._errors import StreamInterrupted
+from ._http import HTTPModel, load_data
+from ._messages import Message, Tool
+from ._protocol import Finish, StreamEvent, TextDelta, ToolCallDelta, Usage
+from ._wire_errors import error_from_payload
+
+__all__ = ["OpenAIChat"]
+
+
+def _message(m: Message) -> dict[str, Any]:
+    if m.role == "tool":
+        return {"role": "tool", "tool_call_id": m.tool_call_id, "content": m.content}
+    out: dict[str, Any] = {"role": m.role, "content": m.content}
+    if m.tool_calls:
+        out["content"] = m.content or None
+        out["tool_calls"] = [
+            {
+                "id": c.id,
+                "type": "function",
+                "function": {
+                    "name": c.name,
+                    "arguments": c.raw_arguments
+                    if c.raw_arguments is not None and c.error is None and c.raw_arguments.strip()
+                    else json.dumps(c.arguments),
+                },
+            }
+            for c in m.tool_calls
+        ]
+    return out
+
+
+def _tool(t: Tool) -> dict[str, Any]:
+    return {
+        "type": "function",
+        "function": {"name": t.name, "description": t.description, "parameters": dict(t.parameters)},
+    }
+
+
+class OpenAIChat(HTTPModel):
+    """A Chat Completions model: ``OpenAIChat(model, api_key=None, base_url=...)``.
+
+    Other keyword arguments: ``client``/``transport`` (httpx), ``timeout``,
+    ``headers`` (extra request headers), ``emit``, ``clock``, ``prices``.
+    Options given per call (``temperature=0``, ``tool_choice="auto"``...) go
+    into the request body as they are.
+    """
+
+    provider = "openai"
+    env_keys = ("OPENAI_API_KEY",)
+    default_base_url = "https://api.openai.com/v1"
+
+    def _request(
+        self, messages: Sequence[Message], tools: Sequence[Tool], opts: dict[str, Any]
+    ) -> tuple[str, dict[str, str], dict[str, Any]]:
+        key = self._need_key()
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": [_message(m) for m in messages],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if tools:
+            body["tools"] = [_tool(t) for t in tools]
+        body.update(opts)
+        auth = {"authorization": f"Bearer {key}"} if key else {}
+        return f"{self.base_url}/chat/completions", self._headers(auth), body
+
+    async def _decode(
+        self, events: AsyncIterator[ServerSentEvent], state: CallState
+    ) -> AsyncIterator[StreamEvent]:
+        finish: str | None = None
+        done = False
+        usage_seen = False
+        async for sse in events:
+            data = sse.data.strip()
+            if not data:
+                continue
+            if data == "[DONE]":
+                done = True
+                break
+            payload = load_data(self, sse, state)
+            if not isinstance(payload, dict):
+                continue
+            if payload.get("error") is not None or sse.event == "error":
+                raise error_from_payload(
+                    self.provider, payload, sse.data, scrub=self.scrub, key_hint=self.key_hint
+                )
+            usage = payload.get("usage")
+            if isinstance(usage, dict):
+                usage_seen = True
+                state.input_tokens = usage.get("prompt_tokens")
+                state.output_tokens = usage.get("completion_tokens")
+            for choice in payload.get("choices") or ():
+                if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+                    continue
+                delta = choice.get("delta") or {}
+                content = delta.get("content")
+                if content:
+                    yield TextDelta(content)
+                for position, call in enumerate(delta.get("tool_calls") or ()):
+                    fn = call.get("function") or {}
+                    yield ToolCallDelta(
+                        index=call.get("index", position),
+                        id=call.get("id"),
+                        name=fn.get("name"),
+                        arguments_delta=fn.get("arguments") or "",
+                    )
+                if choice.get("finish_reason"):
+                    finish = choice["finish_reason"]
+        if not done and finish is None:
+            raise StreamInterrupted(
+                "the stream ended before [DONE] (truncated); retry the call.",
+                partial=state.produced_output,
+                provider=self.provider,
+            )
+        if usage_seen:
+            yield Usage(
+                state.input_tokens,
+                state.output_tokens,
+                reported=state.input_tokens is not None and state.output_tokens is not None,
+            )
+        yield Finish(finish)

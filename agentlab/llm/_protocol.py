@@ -1,0 +1,108 @@
+"""The model protocol: one method that streams typed events.
+
+A model is anything with::
+
+    def stream(messages, *, tools=None, **opts) -> AsyncIterator[StreamEvent]
+
+(usually written as an ``async def`` generator). A stream yields, in order:
+
+* any number of :class:`TextDelta` and :class:`ToolCallDelta`,
+* at most one :class:`Usage`,
+* exactly one :class:`Finish`, last,
+
+or raises an :class:`~agentlab.llm.LLMError` part-way. Closing the iterator
+early (``break`` inside ``aclosing``, or cancelling the task) releases the
+HTTP stream. ``opts`` are provider options (``temperature``,
+``max_tokens``, ...) plus one call option every model accepts: ``emit``, an
+event callback for this call only (see :mod:`agentlab.llm._events`).
+
+Consuming a stream by hand::
+
+    from contextlib import aclosing
+
+    async with aclosing(model.stream([Message.user("hi")])) as events:
+        async for ev in events:
+            if isinstance(ev, TextDelta):
+                print(ev.text, end="", flush=True)
+
+or let :func:`~agentlab.llm.complete` assemble a :class:`~agentlab.llm.Response`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from ._messages import Message, Tool
+
+__all__ = ["Finish", "Model", "StreamEvent", "TextDelta", "ToolCallDelta", "Usage", "opened"]
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """A piece of the answer's text."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A piece of a tool call. ``index`` numbers the calls of one response from 0.
+
+    The first delta of a call usually carries ``id`` and ``name``; the
+    argument JSON arrives in ``arguments_delta`` pieces to be joined per index.
+    """
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments_delta: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts for one response.
+
+    ``reported`` is True when both numbers came from the provider; False when
+    at least one was estimated (about four characters per token) or unknown
+    (None).
+    """
+
+    input_tokens: int | None
+    output_tokens: int | None
+    reported: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """The end of a response, with the provider's own stop reason (``stop``, ``end_turn``, ``STOP``...)."""
+
+    stop_reason: str | None
+
+
+StreamEvent = TextDelta | ToolCallDelta | Usage | Finish
+
+Messages = str | Message | Mapping[str, Any] | Sequence[Message | Mapping[str, Any] | str]
+Tools = Iterable[Tool | Mapping[str, Any]] | None
+
+
+@runtime_checkable
+class Model(Protocol):
+    """Anything that streams a response for a conversation (see the module docstring)."""
+
+    def stream(
+        self, messages: Messages, *, tools: Tools = None, **opts: Any
+    ) -> AsyncIterator[StreamEvent]: ...
+
+
+@asynccontextmanager
+async def opened(stream: AsyncIterator[StreamEvent]) -> AsyncIterator[AsyncIterator[StreamEvent]]:
+    """Like :func:`contextlib.aclosing`, for any async iterator (closes it if it can be closed)."""
+    try:
+        yield stream
+    finally:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()

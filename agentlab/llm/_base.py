@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
-from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +21,7 @@ from ._clock import AsyncioClock, Clock
 from ._errors import LLMError, StreamInterrupted
 from ._events import Emit, new_request_id
 from ._messages import Message, Tool, as_messages, as_tools
-from ._protocol import Finish, Messages, StreamEvent, TextDelta, ToolCallDelta, Tools, Usage
+from ._protocol import Finish, Messages, StreamEvent, TextDelta, ToolCallDelta, Tools, Usage, opened
 
 __all__ = ["BaseModel", "CallState"]
 
@@ -118,7 +117,7 @@ class BaseModel:
             }
 
         try:
-            async with aclosing(self._events(msgs, tool_list, opts, state)) as source:
+            async with opened(self._events(msgs, tool_list, opts, state)) as source:
                 async for ev in source:
                     if isinstance(ev, TextDelta | ToolCallDelta):
                         if ttft is None:

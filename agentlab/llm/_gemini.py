@@ -61,10 +61,10 @@ def _contents(messages: Sequence[Message]) -> tuple[list[str], list[dict[str, An
             parts: list[dict[str, Any]] = [{"text": m.content}] if m.content else []
             for c in m.tool_calls:
                 names[c.id] = c.name
-                call: dict[str, Any] = {"name": c.name, "args": c.arguments}
+                fn: dict[str, Any] = {"name": c.name, "args": c.arguments}
                 if c.id:
-                    call["id"] = c.id
-                parts.append({"functionCall": call})
+                    fn["id"] = c.id
+                parts.append({"functionCall": fn})
             out.append({"role": "model", "parts": parts})
         elif m.role == "tool":
             response: dict[str, Any] = {
@@ -81,8 +81,8 @@ def _contents(messages: Sequence[Message]) -> tuple[list[str], list[dict[str, An
                 out.append({"role": "user", "parts": [part], "_tool_results": True})
         else:
             out.append({"role": "user", "parts": [{"text": m.content}]})
-    for c in out:
-        c.pop("_tool_results", None)
+    for content in out:
+        content.pop("_tool_results", None)
     return system, out
 
 

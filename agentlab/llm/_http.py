@@ -35,7 +35,7 @@ from ._clock import Clock
 from ._errors import AuthError, BadRequest, ServerError, StreamInterrupted, Timeout
 from ._events import Emit
 from ._messages import Message, Tool
-from ._protocol import StreamEvent
+from ._protocol import StreamEvent, opened
 from ._wire_errors import error_from_response
 
 __all__ = ["HTTPModel", "load_data"]
@@ -181,7 +181,7 @@ class HTTPModel(BaseModel):
                     )
                 async with (
                     aclosing(EventSource(response).aiter_sse()) as sse,
-                    aclosing(self._decode(sse, state)) as decoded,
+                    opened(self._decode(sse, state)) as decoded,
                 ):
                     async for event in decoded:
                         yield event

@@ -22,7 +22,17 @@ from typing import Any
 
 from ._accounting import estimate_input_tokens, estimate_tokens
 from ._messages import Message, ToolCall, as_messages, as_tools
-from ._protocol import Finish, Messages, Model, StreamEvent, TextDelta, ToolCallDelta, Tools, Usage, opened
+from ._protocol import (
+    Finish,
+    Messages,
+    Model,
+    StreamEvent,
+    TextDelta,
+    ToolCallDelta,
+    Tools,
+    Usage,
+    opened,
+)
 
 __all__ = ["Assembler", "Response", "complete", "parse_arguments"]
 

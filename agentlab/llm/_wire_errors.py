@@ -118,10 +118,9 @@ def _build(
     detail = str(err.get("message") or "").strip()
     said = f": {detail}" if detail else ""
     code = err.get("code")
+    status_for_class: int | None = status
     if (status is None or status == 200) and isinstance(code, int) and code >= 400:
         status_for_class = code
-    else:
-        status_for_class = status
     common: dict[str, Any] = {"provider": provider, "status": status, "body": body}
 
     if kind in _QUOTA:

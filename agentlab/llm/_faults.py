@@ -1,0 +1,250 @@
+"""Seeded fault injection, at the HTTP level and at the model level.
+
+:class:`FaultTransport` wraps an httpx transport and breaks what crosses it::
+
+    faults = FaultTransport(httpx.AsyncHTTPTransport(), random.Random(42),
+                            latency=(0.05, 0.4), p_429=0.1, retry_after=2.0,
+                            p_5xx=0.05, p_reset=0.05, p_truncate=0.05, p_malformed=0.02)
+    model = Retrying(OpenAIChat("gpt-4o-mini", transport=faults), clock=clock)
+
+Per request, in this order: wait ``latency`` seconds on the clock (a number,
+or a ``(low, high)`` range drawn uniformly); answer 429 with ``Retry-After``
+(probability ``p_429``) or a 5xx from ``statuses_5xx`` (``p_5xx``) without
+calling the server; otherwise forward, and on a 2xx answer maybe reset the
+connection (``p_reset``: ``httpx.ReadError``), end the body early
+(``p_truncate``) or insert a malformed event (``p_malformed``) at a byte
+offset drawn below ``cut_within``. A cut past the end of the body does
+nothing. Every request draws the same number of random values whatever
+happens, so one seed gives one sequence of faults.
+
+:class:`FaultyModel` wraps any model and spoils answers the way models do:
+an unknown tool name, tool arguments that are not JSON, an empty answer.
+
+Both emit ``llm_fault`` events (``fault``: ``latency``, ``http_429``,
+``http_5xx``, ``reset``, ``truncate``, ``malformed``, ``bad_tool_name``,
+``invalid_json_args``, ``empty``) when given ``emit``.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import httpx
+
+from ._clock import AsyncioClock, Clock
+from ._events import Emit
+from ._protocol import (
+    Finish,
+    Messages,
+    Model,
+    StreamEvent,
+    TextDelta,
+    ToolCallDelta,
+    Tools,
+    Usage,
+    opened,
+)
+
+__all__ = ["FaultTransport", "FaultyModel"]
+
+MALFORMED = b'\n\ndata: {"injected": malformed\n\n'
+
+
+def _no_emit(kind: str, **fields: Any) -> None:
+    pass
+
+
+class FaultTransport(httpx.AsyncBaseTransport):
+    """An httpx transport wrapper that injects faults (see the module docstring)."""
+
+    def __init__(
+        self,
+        inner: httpx.AsyncBaseTransport,
+        rng: random.Random,
+        *,
+        clock: Clock | None = None,
+        latency: float | tuple[float, float] = 0.0,
+        p_429: float = 0.0,
+        retry_after: float | None = 1.0,
+        p_5xx: float = 0.0,
+        statuses_5xx: Sequence[int] = (500, 503, 529),
+        p_reset: float = 0.0,
+        p_truncate: float = 0.0,
+        p_malformed: float = 0.0,
+        cut_within: int = 512,
+        emit: Emit | None = None,
+    ) -> None:
+        self._inner = inner
+        self.rng = rng
+        self.clock: Clock = clock if clock is not None else AsyncioClock()
+        self.latency = latency
+        self.p_429 = p_429
+        self.retry_after = retry_after
+        self.p_5xx = p_5xx
+        self.statuses_5xx = tuple(statuses_5xx)
+        self.p_reset = p_reset
+        self.p_truncate = p_truncate
+        self.p_malformed = p_malformed
+        self.cut_within = cut_within
+        self.emit = emit or _no_emit
+
+    def _latency(self) -> float:
+        if isinstance(self.latency, tuple):
+            return self.rng.uniform(*self.latency)
+        self.rng.random()  # keep the draw count constant
+        return float(self.latency)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        rng = self.rng
+        delay = self._latency()
+        r429, r5xx, status = rng.random(), rng.random(), rng.choice(self.statuses_5xx)
+        rreset, rtrunc, rmal = rng.random(), rng.random(), rng.random()
+        cut = rng.randrange(max(1, self.cut_within))
+        where = {"url": str(request.url.copy_with(query=None))}
+        if delay > 0:
+            self.emit("llm_fault", fault="latency", delay=delay, **where)
+            await self.clock.sleep(delay)
+        if r429 < self.p_429:
+            self.emit("llm_fault", fault="http_429", retry_after=self.retry_after, **where)
+            headers = {"retry-after": f"{self.retry_after:g}"} if self.retry_after is not None else {}
+            return httpx.Response(
+                429,
+                headers=headers,
+                json={"error": {"type": "rate_limit_error", "message": "Rate limited (injected fault)."}},
+                request=request,
+            )
+        if r5xx < self.p_5xx:
+            self.emit("llm_fault", fault="http_5xx", status=status, **where)
+            kind = "overloaded_error" if status in (503, 529) else "api_error"
+            return httpx.Response(
+                status,
+                json={"error": {"type": kind, "message": f"HTTP {status} (injected fault)."}},
+                request=request,
+            )
+        response = await self._inner.handle_async_request(request)
+        mode = None
+        if 200 <= response.status_code < 300:
+            if rreset < self.p_reset:
+                mode = "reset"
+            elif rtrunc < self.p_truncate:
+                mode = "truncate"
+            elif rmal < self.p_malformed:
+                mode = "malformed"
+        if mode is None:
+            return response
+        self.emit("llm_fault", fault=mode, offset=cut, **where)
+        assert isinstance(response.stream, httpx.AsyncByteStream)
+        return httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            stream=_FaultyStream(response.stream, mode, cut, request),
+            extensions=response.extensions,
+        )
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class _FaultyStream(httpx.AsyncByteStream):
+    def __init__(self, inner: httpx.AsyncByteStream, mode: str, cut: int, request: httpx.Request) -> None:
+        self._inner = inner
+        self._mode = mode
+        self._cut = cut
+        self._request = request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        seen = 0
+        fired = False
+        async for chunk in self._inner:
+            if fired or seen + len(chunk) <= self._cut:
+                seen += len(chunk)
+                yield chunk
+                continue
+            head, tail = chunk[: self._cut - seen], chunk[self._cut - seen :]
+            seen += len(chunk)
+            fired = True
+            if head:
+                yield head
+            if self._mode == "reset":
+                raise httpx.ReadError("connection reset by peer (injected fault)", request=self._request)
+            if self._mode == "truncate":
+                return
+            yield MALFORMED
+            if tail:
+                yield tail
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class FaultyModel:
+    """Wrap ``model`` and spoil some answers, drawing from ``rng`` once per fault kind per call.
+
+    * ``p_bad_tool_name``: tool calls get a name no tool has (``<name>_unknown``);
+    * ``p_invalid_json_args``: each tool call's arguments get a stray ``}``
+      at the end, so they no longer parse;
+    * ``p_empty``: the answer has no text and no tool calls (the wrapped
+      stream still runs to the end, so its usage counts).
+    """
+
+    def __init__(
+        self,
+        model: Model,
+        rng: random.Random,
+        *,
+        p_bad_tool_name: float = 0.0,
+        p_invalid_json_args: float = 0.0,
+        p_empty: float = 0.0,
+        emit: Emit | None = None,
+    ) -> None:
+        self.model = model
+        self.rng = rng
+        self.p_bad_tool_name = p_bad_tool_name
+        self.p_invalid_json_args = p_invalid_json_args
+        self.p_empty = p_empty
+        self.emit = emit
+        self.provider = getattr(model, "provider", None)
+
+    def __repr__(self) -> str:
+        return f"FaultyModel({self.model!r})"
+
+    async def stream(
+        self, messages: Messages, *, tools: Tools = None, emit: Emit | None = None, **opts: Any
+    ) -> AsyncIterator[StreamEvent]:
+        """Stream like the wrapped model, with the faults drawn for this call."""
+        bad_name = self.rng.random() < self.p_bad_tool_name
+        bad_json = self.rng.random() < self.p_invalid_json_args
+        empty = self.rng.random() < self.p_empty
+        report = emit or self.emit or _no_emit
+        if emit is not None:
+            opts["emit"] = emit
+        if empty:
+            report("llm_fault", fault="empty")
+        seen: list[int] = []
+        async with opened(self.model.stream(messages, tools=tools, **opts)) as events:
+            async for event in events:
+                if isinstance(event, TextDelta):
+                    if not empty:
+                        yield event
+                elif isinstance(event, ToolCallDelta):
+                    if empty:
+                        continue
+                    if event.index not in seen:
+                        seen.append(event.index)
+                    if bad_name and event.name:
+                        report("llm_fault", fault="bad_tool_name", name=event.name)
+                        event = ToolCallDelta(
+                            event.index, event.id, f"{event.name}_unknown", event.arguments_delta
+                        )
+                    yield event
+                elif isinstance(event, Finish):
+                    if bad_json:
+                        for index in seen:
+                            report("llm_fault", fault="invalid_json_args", index=index)
+                            yield ToolCallDelta(index, arguments_delta="}")
+                    yield event
+                elif isinstance(event, Usage):
+                    yield event
+

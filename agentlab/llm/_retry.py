@@ -1,0 +1,154 @@
+"""Retries, in one place: a model wrapper with exponential backoff on the clock.
+
+::
+
+    model = Retrying(OpenAIChat("gpt-4o-mini"), RetryPolicy(max_retries=3), clock, random.Random(7))
+    response = await complete(model, "hi")
+
+What is retried (by error ``.type``):
+
+==================== ===================================================
+rate_limit           yes; waits ``retry_after`` when the provider gave one
+overloaded, server   yes, with backoff (or ``retry_after`` if given)
+timeout              yes, with backoff
+stream_interrupted   only if no output was produced yet
+bad_request, auth    never
+==================== ===================================================
+
+A stream that already yielded output (text or tool-call deltas) is never
+re-sent unless ``resend_partial=True``; with it, the consumer sees the
+failed attempt's deltas and then the new answer from its start, so only
+use it when the consumer can start over. Backoff before retry *n* (1-based)
+is ``min(max_delay, base * 2**(n-1))``, shortened by up to ``jitter``
+(a fraction) drawn from the injected ``random.Random``. A ``retry_after``
+longer than ``max_retry_after`` is not waited for: the error is raised.
+
+Each retry emits ``llm_retry``; the wrapped model's events carry ``attempt``.
+Cancelling the consuming task stops everything, including a backoff sleep,
+and closes the HTTP stream.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from ._clock import AsyncioClock, Clock
+from ._errors import LLMError
+from ._events import Emit
+from ._protocol import Messages, Model, StreamEvent, TextDelta, ToolCallDelta, Tools, opened
+
+__all__ = ["RetryPolicy", "Retrying"]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to wait between attempts (see the module docstring)."""
+
+    max_retries: int = 3
+    base: float = 0.5
+    max_delay: float = 30.0
+    jitter: float = 0.25
+    max_retry_after: float = 300.0
+
+    def backoff(self, retry: int, rng: random.Random) -> float:
+        """The wait before retry number ``retry`` (1-based), jitter included.
+
+        >>> RetryPolicy(base=1.0, jitter=0.0).backoff(3, random.Random(0))
+        4.0
+        """
+        delay = min(self.max_delay, self.base * 2 ** (retry - 1))
+        if self.jitter:
+            delay *= 1.0 - self.jitter * rng.random()
+        return delay
+
+    def delay_for(self, error: LLMError, retry: int, rng: random.Random) -> float | None:
+        """Seconds to wait before retrying after ``error``, or None to give up."""
+        if error.retry_after is not None:
+            return None if error.retry_after > self.max_retry_after else error.retry_after
+        return self.backoff(retry, rng)
+
+
+class Retrying:
+    """Wrap ``model`` so retryable failures are retried per ``policy``.
+
+    ``clock`` (default: real time) does the waiting; ``rng`` (default:
+    ``random.Random(0)``) draws the jitter.
+    """
+
+    def __init__(
+        self,
+        model: Model,
+        policy: RetryPolicy | None = None,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+        *,
+        resend_partial: bool = False,
+        emit: Emit | None = None,
+    ) -> None:
+        self.model = model
+        self.policy = policy or RetryPolicy()
+        self.clock: Clock = clock if clock is not None else AsyncioClock()
+        self.rng = rng if rng is not None else random.Random(0)
+        self.resend_partial = resend_partial
+        self.emit = emit
+
+    def __repr__(self) -> str:
+        return f"Retrying({self.model!r}, {self.policy!r})"
+
+    def should_retry(self, error: LLMError, attempt: int, produced_output: bool) -> bool:
+        """Whether attempt number ``attempt``, which failed with ``error``, gets another go."""
+        if not error.retryable or attempt > self.policy.max_retries:
+            return False
+        partial = produced_output or bool(getattr(error, "partial", False))
+        return not partial or self.resend_partial
+
+    async def stream(
+        self, messages: Messages, *, tools: Tools = None, emit: Emit | None = None, **opts: Any
+    ) -> AsyncIterator[StreamEvent]:
+        """Stream like the wrapped model, retrying failed attempts."""
+        target = emit or self.emit or getattr(self.model, "emit", None)
+        attempt = 1
+        while True:
+            last_request: dict[str, Any] = {}
+            call_opts = dict(opts)
+            if target is not None:
+                call_opts["emit"] = _stamp(target, attempt, last_request)
+            produced = False
+            try:
+                async with opened(self.model.stream(messages, tools=tools, **call_opts)) as events:
+                    async for event in events:
+                        if isinstance(event, TextDelta | ToolCallDelta):
+                            produced = True
+                        yield event
+                return
+            except LLMError as error:
+                if not self.should_retry(error, attempt, produced):
+                    raise
+                delay = self.policy.delay_for(error, attempt, self.rng)
+                if delay is None:
+                    raise
+                attempt += 1
+                if target is not None:
+                    target(
+                        "llm_retry",
+                        provider=getattr(self.model, "provider", None),
+                        model=getattr(self.model, "model", None),
+                        request_id=last_request.get("request_id"),
+                        attempt=attempt,
+                        error_type=error.type,
+                        delay=delay,
+                        retry_after=error.retry_after,
+                    )
+                await self.clock.sleep(delay)
+
+
+def _stamp(emit: Emit, attempt: int, last: dict[str, Any]) -> Emit:
+    def stamped(kind: str, **fields: Any) -> None:
+        if kind == "llm_request":
+            last["request_id"] = fields.get("request_id")
+        emit(kind, **{**fields, "attempt": attempt})
+
+    return stamped

@@ -1,0 +1,114 @@
+"""Helpers shared by the LLM tests: a fake clock, provider lookup, expectations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from agentlab.llm import Anthropic, Gemini, OpenAIChat, Response
+
+PROVIDERS = {
+    "openai.chat.completions": OpenAIChat,
+    "anthropic.messages": Anthropic,
+    "google.gemini": Gemini,
+}
+
+
+class FakeClock:
+    """Time that moves only when someone sleeps; every sleep is recorded."""
+
+    def __init__(self, start: float = 100.0) -> None:
+        self.t = start
+        self.sleeps: list[float] = []
+
+    def now(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.t += max(0.0, seconds)
+
+
+class Events:
+    """An ``emit`` callback that keeps everything."""
+
+    def __init__(self) -> None:
+        self.log: list[tuple[str, dict[str, Any]]] = []
+
+    def __call__(self, kind: str, **fields: Any) -> None:
+        self.log.append((kind, fields))
+
+    def kinds(self) -> list[str]:
+        return [k for k, _ in self.log]
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [f for k, f in self.log if k == kind]
+
+
+def model_name(transcript: dict[str, Any]) -> str:
+    req = transcript["request"]
+    body = req.get("body") or {}
+    if "model" in body:
+        return str(body["model"])
+    if ":streamGenerateContent" in req.get("path", ""):
+        return req["path"].split("/models/")[1].split(":")[0]
+    return "gpt-4o-mini"
+
+
+def base_url_for(transcript: dict[str, Any], root: str) -> str:
+    """The base_url that makes the client's request path land on ``root`` + the recorded path."""
+    return root + "/v1" if transcript["provider"] == "openai.chat.completions" else root
+
+
+def make_model(transcript: dict[str, Any], root: str, **kw: Any) -> Any:
+    cls = PROVIDERS[transcript["provider"]]
+    kw.setdefault("api_key", "test-key-123")
+    return cls(model_name(transcript), base_url=base_url_for(transcript, root), **kw)
+
+
+def expected_usage(transcript: dict[str, Any]) -> tuple[int | None, int | None]:
+    u = transcript["expected"].get("usage") or {}
+    for i, o in (("input_tokens", "output_tokens"), ("prompt_tokens", "completion_tokens"),
+                 ("promptTokenCount", "candidatesTokenCount")):
+        if i in u:
+            return u[i], u[o]
+    return None, None
+
+
+def check_response(transcript: dict[str, Any], response: Response) -> None:
+    """Assert ``response`` is exactly the transcript's ``expected`` block."""
+    exp = transcript["expected"]
+    assert response.text == (exp["text"] or "")
+    got = [(c.id, c.name, c.arguments, c.error) for c in response.tool_calls]
+    want = [(c.get("id"), c["name"], c["arguments"], None) for c in exp["tool_calls"]]
+    assert got == want
+    for call, spec in zip(response.tool_calls, exp["tool_calls"], strict=True):
+        if "arguments_raw" in spec:
+            assert call.raw_arguments == spec["arguments_raw"]
+    assert response.stop_reason == exp.get("stop_reason", exp.get("finish_reason"))
+    inp, out = expected_usage(transcript)
+    assert response.usage is not None
+    assert (response.usage.input_tokens, response.usage.output_tokens) == (inp, out)
+    assert response.usage.reported
+
+
+class Pieces(httpx.AsyncByteStream):
+    """A response body delivered in the given pieces."""
+
+    def __init__(self, pieces: list[bytes]) -> None:
+        self.pieces = pieces
+
+    async def __aiter__(self):  # type: ignore[override]
+        for piece in self.pieces:
+            yield piece
+
+
+def serve_pieces(transcript: dict[str, Any], pieces: list[bytes]) -> httpx.MockTransport:
+    """A transport answering every request with the transcript's status/headers and these pieces."""
+    resp = transcript["response"]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(resp["status"], headers=resp["headers"], stream=Pieces(pieces))
+
+    return httpx.MockTransport(handler)

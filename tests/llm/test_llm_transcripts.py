@@ -1,0 +1,93 @@
+"""Every provider decodes every recorded transcript of its kind, over real loopback HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from conftest import TRANSCRIPTS
+from llm_helpers import Events, check_response, make_model
+
+from agentlab.llm import RateLimited, complete
+
+OK = sorted(n for n, t in TRANSCRIPTS.items() if t["response"]["status"] == 200)
+ERRORS = sorted(n for n, t in TRANSCRIPTS.items() if t["response"]["status"] != 200)
+MODES = [{"mode": "whole"}, *({"mode": "chunks", "seed": s} for s in range(3))]
+
+
+def test_transcripts_cover_every_provider():
+    kinds = {t["provider"] for t in TRANSCRIPTS.values()}
+    assert not TRANSCRIPTS or kinds == {"openai.chat.completions", "anthropic.messages", "google.gemini"}
+
+
+@pytest.mark.parametrize("mode", MODES, ids=lambda m: "-".join(str(v) for v in m.values()))
+@pytest.mark.parametrize("name", OK)
+def test_decodes_transcript(server, transcripts, name, mode):
+    t = transcripts[name]
+    root = server.root(name, **mode)
+    events = Events()
+
+    async def main():
+        async with make_model(t, root, emit=events) as model:
+            return await complete(model, "hi")
+
+    check_response(t, asyncio.run(main()))
+    (req,) = server.requests(root)
+    assert req["path"] == t["request"]["path"].split("?")[0]
+    if "?" in t["request"]["path"]:
+        assert req["query"] == t["request"]["path"].split("?", 1)[1]
+    kinds = events.kinds()
+    assert kinds[0] == "llm_request" and kinds[-1] == "llm_response"
+    (done,) = events.of("llm_response")
+    assert done["usage_reported"] and done["ttft"] is not None
+
+
+@pytest.mark.parametrize("name", ERRORS)
+def test_error_transcript_is_typed(server, transcripts, name):
+    t = transcripts[name]
+    exp = t["expected"]["error"]
+    root = server.root(name, mode="whole")
+
+    async def main():
+        async with make_model(t, root) as model:
+            return await complete(model, "hi")
+
+    with pytest.raises(RateLimited) as info:
+        asyncio.run(main())
+    err = info.value
+    assert err.type == "rate_limit" and err.status == exp["status"] == 429
+    assert err.retry_after == t["expected"]["retry_after_seconds"]
+    assert exp["message"] in str(err)
+    assert err.retryable
+
+
+def test_request_shape(server, transcripts):
+    """Stream flags and auth headers per provider; the key never rides in the URL."""
+    seen = {}
+    for name in ("openai_chat_tool_call_include_usage", "anthropic_text_basic", "gemini_text_sse"):
+        t = transcripts[name]
+        root = server.root(name)
+
+        async def main(t=t, root=root):
+            async with make_model(t, root, api_key="sk-shape-1234") as model:
+                await complete(model, [{"role": "system", "content": "Be brief."}, "hi"], temperature=0)
+
+        asyncio.run(main())
+        (req,) = server.requests(root)
+        assert "sk-shape-1234" not in req["path"] + req["query"]
+        seen[t["provider"]] = req
+    o = seen["openai.chat.completions"]
+    assert o["headers"]["authorization"] == "Bearer sk-shape-1234"
+    assert o["body"]["stream"] is True and o["body"]["stream_options"] == {"include_usage": True}
+    assert o["body"]["messages"][0] == {"role": "system", "content": "Be brief."}
+    assert o["body"]["temperature"] == 0
+    a = seen["anthropic.messages"]
+    assert a["headers"]["x-api-key"] == "sk-shape-1234"
+    assert a["headers"]["anthropic-version"] == "2023-06-01"
+    assert a["body"]["system"] == "Be brief." and a["body"]["stream"] is True
+    assert a["body"]["messages"] == [{"role": "user", "content": "hi"}]
+    g = seen["google.gemini"]
+    assert g["headers"]["x-goog-api-key"] == "sk-shape-1234"
+    assert g["query"] == "alt=sse"
+    assert g["body"]["systemInstruction"] == {"parts": [{"text": "Be brief."}]}
+    assert g["body"]["generationConfig"] == {"temperature": 0}

@@ -1,0 +1,89 @@
+"""Shared test helpers: run ``async def`` tests, and the real/virtual clock fixture.
+
+There is no pytest-asyncio. Instead:
+
+* ``async def test_*`` functions are run by :func:`arun` (see the
+  ``pytest_pyfunc_call`` hook below): a fresh ``asyncio.run`` per test, with a
+  loop exception handler that turns "Task was destroyed but it is pending",
+  "Task exception was never retrieved" and friends into test failures.
+* Synchronous code (Hypothesis tests, helpers) can ask for the session-scoped
+  ``arun`` fixture and call ``arun(coro)`` itself.
+* ``clock`` is parametrized over a real and a virtual clock; a test that takes
+  it runs twice, once on each. Create the runtime inside the test:
+  ``async with Runtime(clock=clock) as rt: ...``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import inspect
+from collections.abc import Coroutine
+from typing import Any
+
+import pytest
+
+DEFAULT_TIMEOUT = 30.0
+
+
+def arun(coro: Coroutine[Any, Any, Any], *, timeout: float | None = DEFAULT_TIMEOUT) -> Any:
+    """Run ``coro`` in a fresh event loop and return its result.
+
+    Fails if the loop reported anything to its exception handler (a task
+    destroyed while pending, an exception never retrieved, a callback that
+    raised), including what surfaces when the garbage collector runs after
+    the loop closed.
+    """
+    problems: list[dict[str, Any]] = []
+
+    def on_problem(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        problems.append(context)
+
+    async def main() -> Any:
+        asyncio.get_running_loop().set_exception_handler(on_problem)
+        if timeout is None:
+            return await coro
+        return await asyncio.wait_for(coro, timeout)
+
+    try:
+        result = asyncio.run(main())
+    finally:
+        gc.collect()
+    if problems:
+        lines = [f"- {c.get('message')}: {c.get('exception') or c.get('task') or ''}" for c in problems]
+        raise AssertionError("the event loop reported problems:\n" + "\n".join(lines))
+    return result
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Run ``async def`` test functions with :func:`arun`."""
+    fn = pyfuncitem.obj
+    if not inspect.iscoroutinefunction(fn):
+        return None
+    names = pyfuncitem._fixtureinfo.argnames
+    kwargs = {name: pyfuncitem.funcargs[name] for name in names}
+    marker = pyfuncitem.get_closest_marker("arun_timeout")
+    timeout = marker.args[0] if marker else DEFAULT_TIMEOUT
+    arun(fn(**kwargs), timeout=timeout)
+    return True
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "arun_timeout(seconds): overall timeout of an async test (default 30 s)"
+    )
+
+
+@pytest.fixture(scope="session", name="arun")
+def arun_fixture() -> Any:
+    """:func:`arun`, for synchronous tests (Hypothesis) that drive coroutines themselves."""
+    return arun
+
+
+@pytest.fixture(params=["real", "virtual"])
+def clock(request: pytest.FixtureRequest) -> Any:
+    """A fresh clock: the loop's real one, or a :class:`agentlab.VirtualClock`."""
+    from agentlab import RealClock, VirtualClock
+
+    return RealClock() if request.param == "real" else VirtualClock()

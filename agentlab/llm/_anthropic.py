@@ -125,8 +125,8 @@ class Anthropic(HTTPModel):
         stop_reason: str | None = None
         stopped = False
         async for sse in events:
-            if not sse.data.strip():
-                continue
+            if stopped or not sse.data.strip():
+                continue  # read to the end, so the connection can go back to the pool
             payload = load_data(self, sse, state)
             if not isinstance(payload, dict):
                 continue
@@ -171,7 +171,6 @@ class Anthropic(HTTPModel):
                     state.input_tokens = _usage_sum(usage)
             elif kind == "message_stop":
                 stopped = True
-                break
         if not stopped:
             raise StreamInterrupted(
                 "the stream ended before message_stop (truncated); retry the call.",

@@ -100,11 +100,11 @@ class OpenAIChat(HTTPModel):
         usage_seen = False
         async for sse in events:
             data = sse.data.strip()
-            if not data:
-                continue
+            if done or not data:
+                continue  # read to the end, so the connection can go back to the pool
             if data == "[DONE]":
                 done = True
-                break
+                continue
             payload = load_data(self, sse, state)
             if not isinstance(payload, dict):
                 continue

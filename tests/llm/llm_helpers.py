@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -112,3 +113,18 @@ def serve_pieces(transcript: dict[str, Any], pieces: list[bytes]) -> httpx.MockT
         return httpx.Response(resp["status"], headers=resp["headers"], stream=Pieces(pieces))
 
     return httpx.MockTransport(handler)
+
+
+_OUTPUT = re.compile(r'"(content|text)": ?"[^"]')
+
+
+def cut_after_first_output(transcript: dict[str, Any]) -> int:
+    """A byte offset a few bytes into the event after the first one carrying text."""
+    body = transcript["response"]["body"]
+    sep = "\r\n\r\n" if "\r\n\r\n" in body else "\n\n"
+    offset = 0
+    for event in body.split(sep):
+        offset += len((event + sep).encode("utf-8"))
+        if _OUTPUT.search(event):
+            return offset + 5
+    raise AssertionError("no output in this transcript")

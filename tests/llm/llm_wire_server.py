@@ -128,6 +128,7 @@ def make_app(state: WireState) -> Starlette:
                     "method": request.method,
                     "path": "/" + request.path_params["rest"],
                     "query": request.url.query,
+                    "client_port": request.client.port if request.client else None,
                     "headers": dict(request.headers),
                     "body": json.loads(raw) if raw else None,
                 }

@@ -91,3 +91,32 @@ def test_request_shape(server, transcripts):
     assert g["query"] == "alt=sse"
     assert g["body"]["systemInstruction"] == {"parts": [{"text": "Be brief."}]}
     assert g["body"]["generationConfig"] == {"temperature": 0}
+
+
+def test_one_pooled_connection_for_sequential_calls(server, transcripts):
+    t = transcripts["anthropic_text_basic"]
+    root = server.root(t["name"], mode="chunks", key="pool")
+
+    async def main():
+        async with make_model(t, root) as model:
+            for _ in range(3):
+                await complete(model, "hi")
+
+    asyncio.run(main())
+    ports = {r["client_port"] for r in server.requests(root)}
+    assert len(server.requests(root)) == 3 and len(ports) == 1
+
+
+def test_injected_client_is_shared_and_left_open(server, transcripts):
+    import httpx
+
+    t = transcripts["gemini_text_sse"]
+
+    async def main():
+        async with httpx.AsyncClient() as client:
+            for _ in range(2):
+                async with make_model(t, server.root(t["name"]), client=client) as model:
+                    check_response(t, await complete(model, "hi"))
+            assert not client.is_closed
+
+    asyncio.run(main())

@@ -1,0 +1,198 @@
+"""Faults served by the loopback server: typed errors, retries on a fake clock, cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+
+import pytest
+from llm_helpers import Events, FakeClock, cut_after_first_output, make_model
+
+from agentlab.llm import (
+    Overloaded,
+    RateLimited,
+    RetryPolicy,
+    Retrying,
+    ServerError,
+    StreamInterrupted,
+    TextDelta,
+    complete,
+)
+
+NO_JITTER = RetryPolicy(max_retries=3, base=1.0, max_delay=30.0, jitter=0.0)
+PER_PROVIDER = ["openai_chat_text_basic", "anthropic_text_basic", "gemini_text_sse"]
+
+
+def run_retrying(server, t, root, clock, policy=NO_JITTER, **kw):
+    events = Events()
+
+    async def main():
+        async with make_model(t, root, clock=clock) as model:
+            return await complete(Retrying(model, policy, clock, random.Random(1), **kw), "hi", emit=events)
+
+    return asyncio.run(main()), events
+
+
+@pytest.mark.parametrize("name", PER_PROVIDER)
+def test_429_with_retry_after_is_honoured(server, transcripts, name):
+    t = transcripts[name]
+    clock = FakeClock()
+    root = server.root(name, mode="chunks", fault="429", n=2, ra="2.5")
+    response, events = run_retrying(server, t, root, clock)
+    assert response.text == t["expected"]["text"]
+    assert clock.sleeps == [2.5, 2.5]
+    assert len(server.requests(root)) == 3
+    retries = events.of("llm_retry")
+    assert [(r["attempt"], r["error_type"], r["delay"], r["retry_after"]) for r in retries] == [
+        (2, "rate_limit", 2.5, 2.5),
+        (3, "rate_limit", 2.5, 2.5),
+    ]
+    assert [f["attempt"] for f in events.of("llm_request")] == [1, 2, 3]
+    assert [f["error_type"] for f in events.of("llm_error")] == ["rate_limit", "rate_limit"]
+
+
+def test_retry_after_http_date(server, transcripts):
+    t = transcripts["openai_chat_text_basic"]
+    clock = FakeClock()
+    root = server.root(t["name"], fault="429", n=1, ra="date:30")
+    run_retrying(server, t, root, clock)
+    (slept,) = clock.sleeps
+    assert 27 <= slept <= 31
+
+
+@pytest.mark.parametrize(("fault", "error_type"), [("500", "server"), ("529", "overloaded")])
+@pytest.mark.parametrize("name", PER_PROVIDER)
+def test_5xx_backs_off_exponentially(server, transcripts, name, fault, error_type):
+    t = transcripts[name]
+    clock = FakeClock()
+    root = server.root(name, fault=fault, n=3)
+    response, events = run_retrying(server, t, root, clock)
+    assert response.text == t["expected"]["text"]
+    assert clock.sleeps == [1.0, 2.0, 4.0]
+    assert {r["error_type"] for r in events.of("llm_retry")} == {error_type}
+
+
+@pytest.mark.parametrize(("fault", "cls"), [("500", ServerError), ("529", Overloaded), ("429", RateLimited)])
+def test_gives_up_after_max_retries(server, transcripts, fault, cls):
+    t = transcripts["anthropic_text_basic"]
+    clock = FakeClock()
+    root = server.root(t["name"], fault=fault)
+    with pytest.raises(cls) as info:
+        run_retrying(server, t, root, clock, RetryPolicy(max_retries=2, base=0.5, jitter=0.0))
+    assert len(server.requests(root)) == 3
+    assert info.value.status == int(fault)
+    assert len(clock.sleeps) == 2
+
+
+@pytest.mark.parametrize("name", PER_PROVIDER)
+@pytest.mark.parametrize("fault", ["reset", "truncate"])
+def test_broken_stream_after_output_is_not_resent(server, transcripts, name, fault):
+    t = transcripts[name]
+    clock = FakeClock()
+    root = server.root(name, fault=fault, n=1, cut=cut_after_first_output(t))
+    with pytest.raises(StreamInterrupted) as info:
+        run_retrying(server, t, root, clock)
+    assert info.value.partial is True
+    assert len(server.requests(root)) == 1 and clock.sleeps == []
+
+
+@pytest.mark.parametrize("name", PER_PROVIDER)
+@pytest.mark.parametrize("fault", ["reset", "truncate"])
+def test_broken_stream_before_output_is_retried(server, transcripts, name, fault):
+    t = transcripts[name]
+    clock = FakeClock()
+    root = server.root(name, fault=fault, n=1, cut=12)
+    response, events = run_retrying(server, t, root, clock)
+    assert response.text == t["expected"]["text"]
+    assert len(server.requests(root)) == 2
+    (err,) = events.of("llm_error")
+    assert err["error_type"] == "stream_interrupted" and err["partial"] is False
+
+
+@pytest.mark.parametrize("name", PER_PROVIDER)
+def test_resend_partial_opt_in(server, transcripts, name):
+    t = transcripts[name]
+    root = server.root(name, fault="reset", n=1, cut=cut_after_first_output(t))
+    response, _ = run_retrying(server, t, root, FakeClock(), resend_partial=True)
+    # The consumer saw the broken attempt's text, then the whole answer again.
+    assert response.text.endswith(t["expected"]["text"])
+    assert len(server.requests(root)) == 2
+
+
+@pytest.mark.parametrize("name", PER_PROVIDER)
+def test_error_event_inside_200_stream(server, transcripts, name):
+    t = transcripts[name]
+    root = server.root(name, fault="error_event", mode="chunks")
+    events = Events()
+
+    async def main():
+        async with make_model(t, root, emit=events) as model:
+            return await complete(Retrying(model, NO_JITTER, FakeClock()), "hi")
+
+    with pytest.raises((Overloaded, ServerError)) as info:
+        asyncio.run(main())
+    assert info.value.status is None  # it came inside a 200 stream
+    assert len(server.requests(root)) == 1  # output was produced first: not re-sent
+    (err,) = events.of("llm_error")
+    assert err["partial"] is True
+
+
+@pytest.mark.parametrize("name", PER_PROVIDER)
+def test_error_event_before_output_is_retried(server, transcripts, name):
+    t = transcripts[name]
+    clock = FakeClock()
+    root = server.root(name, fault="error_event", cut=0, n=1)
+    response, _ = run_retrying(server, t, root, clock)
+    assert response.text == t["expected"]["text"]
+    assert clock.sleeps == [1.0]
+
+
+@pytest.mark.parametrize("name", PER_PROVIDER)
+def test_cancelling_closes_the_http_stream(server, transcripts, name):
+    t = transcripts[name]
+    root = server.root(name, fault="hang", cut=cut_after_first_output(t))
+    events = Events()
+
+    async def main():
+        async with make_model(t, root, emit=events) as model:
+            first = asyncio.Event()
+
+            async def consume():
+                async for ev in model.stream("hi"):
+                    if isinstance(ev, TextDelta):
+                        first.set()
+
+            task = asyncio.create_task(consume())
+            await asyncio.wait_for(first.wait(), 10)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    asyncio.run(main())
+    closed = server.closed(root)
+    deadline = time.monotonic() + 10
+    while not closed.is_set() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert closed.is_set(), "the server never saw the connection close"
+    (done,) = events.of("llm_response")
+    assert done["stop_reason"] == "cancelled" and done["output_tokens"] > 0
+
+
+def test_connection_refused_is_a_retryable_server_error(transcripts):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t = transcripts["openai_chat_text_basic"]
+    clock = FakeClock()
+
+    async def main():
+        async with make_model(t, f"http://127.0.0.1:{port}") as model:
+            await complete(Retrying(model, RetryPolicy(max_retries=1, jitter=0.0, base=1.0), clock), "hi")
+
+    with pytest.raises(ServerError) as info:
+        asyncio.run(main())
+    assert "could not connect" in str(info.value)
+    assert clock.sleeps == [1.0]

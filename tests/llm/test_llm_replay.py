@@ -1,0 +1,152 @@
+"""Recorder and ReplayModel: live loopback once, then offline, byte for byte, failures included."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import pytest
+from llm_helpers import FakeClock, check_response, cut_after_first_output, make_model
+
+from agentlab.llm import RateLimited, Recorder, ReplayModel, ReplayTransport, StreamInterrupted, complete
+
+PER_PROVIDER = ["openai_chat_tool_call_include_usage", "anthropic_tool_use_empty_input", "gemini_text_sse"]
+
+
+def records(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def record(t, root, path, n_calls=1):
+    async def main():
+        async with make_model(t, root, transport=Recorder(path)) as model:
+            out = []
+            for _ in range(n_calls):
+                try:
+                    out.append(await complete(model, "hi"))
+                except Exception as exc:
+                    out.append(exc)
+            return out
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize("name", PER_PROVIDER)
+def test_record_then_replay_offline(server, transcripts, name, tmp_path):
+    t = transcripts[name]
+    live = tmp_path / "live.jsonl"
+    (response,) = record(t, server.root(name, mode="chunks", seed=5), live)
+    check_response(t, response)
+    recs = records(live)
+    assert [r["type"] for r in recs][:2] == ["request", "response"] and recs[-1]["type"] == "end"
+    assert "".join(r["text"] for r in recs if r["type"] == "chunk") == t["response"]["body"]
+    assert "test-key-123" not in live.read_text()
+
+    clock = FakeClock(start=0.0)
+    again = tmp_path / "again.jsonl"
+
+    async def replay():
+        async with ReplayModel(live, clock=clock) as model:
+            assert model.provider in ("openai", "anthropic", "gemini")
+            return await complete(model, "anything")
+
+    check_response(t, asyncio.run(replay()))
+    assert clock.t == pytest.approx(recs[-1]["t"])  # the recorded timing, on the fake clock
+
+    async def rerecord():
+        transport = Recorder(again, ReplayTransport(live, speed=None))
+        async with make_model(t, "http://replay.invalid", transport=transport) as model:
+            await complete(model, "x")
+
+    asyncio.run(rerecord())
+    chunks = [r.get("text") for r in records(live) if r["type"] == "chunk"]
+    assert chunks == [r.get("text") for r in records(again) if r["type"] == "chunk"]
+
+
+def test_replays_failures(server, transcripts, tmp_path):
+    t = transcripts["openai_chat_text_basic"]
+    path = tmp_path / "faults.jsonl"
+    root = server.root(t["name"], fault="reset", cut=cut_after_first_output(t), n=1)
+    first, second = record(t, root, path, n_calls=2)
+    assert isinstance(first, StreamInterrupted) and first.partial
+    check_response(t, second)
+    assert "error" in [r["type"] for r in records(path)]
+
+    async def replay():
+        async with ReplayModel(path, speed=None) as model:
+            with pytest.raises(StreamInterrupted) as info:
+                await complete(model, "hi")
+            assert info.value.partial
+            return await complete(model, "hi")
+
+    check_response(t, asyncio.run(replay()))
+
+
+def test_replays_http_errors(server, transcripts, tmp_path):
+    t = transcripts["anthropic_text_basic"]
+    path = tmp_path / "429.jsonl"
+    (err,) = record(t, server.root(t["name"], fault="429", ra="3"), path)
+    assert isinstance(err, RateLimited)
+
+    async def replay():
+        async with ReplayModel(path, speed=None) as model:
+            await complete(model, "hi")
+
+    with pytest.raises(RateLimited) as info:
+        asyncio.run(replay())
+    assert info.value.retry_after == 3.0
+
+
+def test_replay_runs_out(tmp_path, server, transcripts):
+    t = transcripts["gemini_text_sse"]
+    path = tmp_path / "one.jsonl"
+    record(t, server.root(t["name"]), path)
+
+    async def replay():
+        async with ReplayModel(path, speed=None) as model:
+            await complete(model, "hi")
+            await complete(model, "hi")
+
+    with pytest.raises(IndexError, match="all were replayed"):
+        asyncio.run(replay())
+
+
+def test_closed_early_is_recorded(server, transcripts, tmp_path):
+    t = transcripts["openai_chat_text_basic"]
+    path = tmp_path / "closed.jsonl"
+
+    async def main():
+        async with make_model(t, server.root(t["name"], mode="chunks"), transport=Recorder(path)) as model:
+            async for _ in model.stream("hi"):
+                break
+
+    asyncio.run(main())
+    assert records(path)[-1]["type"] == "closed"
+
+
+def test_binary_chunks_round_trip(tmp_path):
+    body = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"é\"},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n".encode()
+    split = body.index("é".encode()) + 1  # cut inside the two-byte character
+
+    def handler(request):
+        class Two(httpx.AsyncByteStream):
+            async def __aiter__(self):
+                yield body[:split]
+                yield body[split:]
+
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=Two())
+
+    path = tmp_path / "bin.jsonl"
+
+    async def main():
+        from agentlab.llm import OpenAIChat
+
+        async with OpenAIChat("m", api_key="k", transport=Recorder(path, httpx.MockTransport(handler))) as m:
+            first = await complete(m, "hi")
+        async with ReplayModel(path, speed=None) as m:
+            return first, await complete(m, "hi")
+
+    first, second = asyncio.run(main())
+    assert first.text == second.text == "é"
+    assert any("b64" in r for r in records(path))

@@ -1,0 +1,164 @@
+"""The events table: a recorded Arrow table as a pandas DataFrame with fixed dtypes.
+
+==============  ========================  =============================================
+column          dtype                     meaning
+==============  ========================  =============================================
+``seq``         int64                     the event's sequence number (1, 2, ...)
+``time``        float64                   seconds on the runtime clock
+``wall_time``   datetime64[ns, UTC]       wall-clock time of the event
+``kind``        category                  :class:`agentlab.EventKind` value
+``pid``         int64                     the process (0: the runtime, or outside code)
+``name``        category                  its registered name (NaN when unnamed)
+``path``        category                  its path, e.g. ``"root/team/writer"``
+``supervisor``  category                  the path of its parent (its supervisor), the
+                                          part of ``path`` before the last ``/``
+``peer``        Int64                     the other process, if any
+``reason``      category                  exit reason as text (``"normal"``,
+                                          ``"killed"``, ``"ValueError: boom"``,
+                                          ``"('shutdown', 'x')"``)
+``data``        string                    the event's data as JSON text
+==============  ========================  =============================================
+
+Categories are sorted, so the same events give the same frame however they
+were chunked or stored. ``json.loads(df.data[i])`` gives the data back, and
+:func:`expand_data` turns it into columns for one kind of event.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+__all__ = ["EVENT_COLUMNS", "events_frame", "expand_data", "parse_data"]
+
+EVENT_COLUMNS = (
+    "seq",
+    "time",
+    "wall_time",
+    "kind",
+    "pid",
+    "name",
+    "path",
+    "supervisor",
+    "peer",
+    "reason",
+    "data",
+)
+
+_STRING = pd.StringDtype()
+
+
+def events_frame(table: pa.Table) -> pd.DataFrame:
+    """Convert a recorded table (see ``_schema.SCHEMA``) into the events DataFrame."""
+    n = table.num_rows
+    path = _category(table.column("path"))
+    data = table.column("data").to_pandas(types_mapper=_STRING_MAPPER.get)
+    frame = pd.DataFrame(
+        {
+            "seq": _ints(table.column("seq")),
+            "time": _floats(table.column("time")),
+            "wall_time": table.column("wall").to_pandas(),
+            "kind": _category(table.column("kind")),
+            "pid": _ints(table.column("pid")),
+            "name": _category(table.column("name")),
+            "path": path,
+            "supervisor": parent_paths(path),
+            "peer": table.column("peer").to_pandas(types_mapper=_INT_MAPPER.get),
+            "reason": _category(table.column("reason")),
+            "data": data.astype(_STRING) if data.dtype != _STRING else data,
+        },
+        index=pd.RangeIndex(n),
+    )
+    return frame
+
+
+_INT_MAPPER = {pa.int64(): pd.Int64Dtype()}
+_STRING_MAPPER = {pa.string(): _STRING, pa.large_string(): _STRING}
+
+
+def _ints(col: pa.ChunkedArray) -> np.ndarray:
+    if col.num_chunks == 0:
+        return np.zeros(0, np.int64)
+    return np.asarray(col.to_numpy(), dtype=np.int64)
+
+
+def _floats(col: pa.ChunkedArray) -> np.ndarray:
+    if col.num_chunks == 0:
+        return np.zeros(0, np.float64)
+    return np.asarray(col.to_numpy(), dtype=np.float64)
+
+
+def _category(col: pa.ChunkedArray) -> pd.Categorical:
+    """A dictionary column as a Categorical with sorted categories (canonical form)."""
+    if col.num_chunks == 0:
+        return pd.Categorical([], categories=pd.Index([], dtype=object))
+    if pa.types.is_dictionary(col.type):
+        if col.num_chunks > 1:
+            col = col.unify_dictionaries()
+        codes = np.concatenate(
+            [c.indices.fill_null(-1).to_numpy().astype(np.int64) for c in col.chunks]
+        )
+        # a null entry may also sit behind a valid index (other writers); nulls win
+        for_nulls = [np.asarray(c.is_null()) for c in col.chunks]
+        codes[np.concatenate(for_nulls)] = -1
+        words = col.chunk(0).dictionary.to_pylist()
+    else:  # plain strings (a file written by another tool): encode here
+        encoded = col.combine_chunks().dictionary_encode()
+        codes = encoded.indices.fill_null(-1).to_numpy().astype(np.int64)
+        words = encoded.dictionary.to_pylist()
+    return _canonical(codes, words)
+
+
+def _canonical(codes: np.ndarray, words: list[Any]) -> pd.Categorical:
+    """Drop unused categories and sort the rest; recode ``codes`` (-1 is missing)."""
+    used = np.zeros(len(words) + 1, dtype=bool)
+    used[codes + 1] = True
+    used = used[1:]
+    keep = [i for i in range(len(words)) if used[i]]
+    order = sorted(keep, key=lambda i: words[i])
+    remap = np.full(len(words) + 1, -1, dtype=np.int64)
+    for new, old in enumerate(order):
+        remap[old + 1] = new
+    cats = pd.Index([words[i] for i in order], dtype=object)
+    return pd.Categorical.from_codes(remap[codes + 1], categories=cats)
+
+
+def parent_paths(path: pd.Categorical) -> pd.Categorical:
+    """``"root/team/w"`` -> ``"root/team"`` for each value; NaN for a path with no ``/``."""
+    words = list(path.categories)
+    parents = [w.rsplit("/", 1)[0] if "/" in w else None for w in words]
+    cats = sorted({p for p in parents if p is not None})
+    index = {c: i for i, c in enumerate(cats)}
+    remap = np.array([-1] + [index[p] if p is not None else -1 for p in parents], np.int64)
+    codes = np.asarray(path.codes, dtype=np.int64)
+    return pd.Categorical.from_codes(remap[codes + 1], categories=pd.Index(cats, dtype=object))
+
+
+def parse_data(values: pd.Series) -> list[dict[str, Any]]:
+    """Parse a slice of the ``data`` column into dicts (``{}`` for a missing value)."""
+    loads = json.loads
+    out: list[dict[str, Any]] = []
+    append = out.append
+    for v in values.array:
+        if v is None or v is pd.NA or (isinstance(v, float) and v != v):
+            append({})
+        else:
+            d = loads(v)
+            append(d if isinstance(d, dict) else {"value": d})
+    return out
+
+
+def expand_data(events: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """The events of one ``kind`` with their data fields as columns.
+
+    >>> expand_data(run.events(), "restart")[["time", "child_id", "strategy"]]  # doctest: +SKIP
+    """
+    rows = events[events["kind"] == kind]
+    fields = pd.DataFrame(parse_data(rows["data"]), index=rows.index)
+    base = rows.drop(columns=["data"])
+    overlap = [c for c in fields.columns if c in base.columns]
+    return base.join(fields.rename(columns={c: f"data_{c}" for c in overlap}))

@@ -1,0 +1,403 @@
+"""Links, exit signals and monitors, following ERTS's rules (SEMANTICS.md §10).
+
+Receiver not trapping: ``normal`` is ignored, any other reason kills it with
+that reason. Receiver trapping: the signal becomes an :class:`agentlab.Exit`
+message. ``exit(pid, "kill")`` cannot be trapped and the victim exits
+``killed``. Monitors deliver one :class:`agentlab.Down`; monitoring a dead
+process gives ``noproc`` at once.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from agentlab import Agent, CalleeExited, Crash, Down, Exit, Runtime
+
+
+class Probe(Agent):
+    """Records every info message; ``call(pid, fn)`` runs ``fn(self)`` as this process."""
+
+    def init(self) -> None:
+        self.inbox: list = []
+
+    def handle_info(self, msg):
+        self.inbox.append(msg)
+
+    def handle_call(self, fn, caller):
+        return fn(self)
+
+
+def probe(rt, *, trap=False, name=None):
+    inst = Probe()
+    rt.start(inst, trap_exit=trap, name=name)
+    return inst
+
+
+async def idle_body(proc):
+    await proc.receive(lambda m: m == "never")
+
+
+# ---------------------------------------------------------------------------- links
+
+
+async def test_a_crash_kills_linked_processes_with_the_same_reason(clock):
+    async with Runtime(clock=clock) as rt:
+        a, b, c = probe(rt), probe(rt), probe(rt)
+        await rt.call(a.pid, lambda s: s.link(b.pid))
+        await rt.call(b.pid, lambda s: s.link(c.pid))
+        rt.cast(a.pid, "x")  # Probe has no handle_cast: NotImplementedError escapes, a crash
+        await rt.settled()
+        reason = a.pid.exit_reason
+        assert isinstance(reason, Crash) and reason.type == "NotImplementedError"
+        assert b.pid.exit_reason == reason
+        assert c.pid.exit_reason == reason
+        assert rt.processes() == []
+
+
+async def test_links_are_bidirectional(clock):
+    async with Runtime(clock=clock) as rt:
+        a, b = probe(rt), probe(rt)
+        await rt.call(a.pid, lambda s: s.link(b.pid))
+        rt.exit(b.pid, "boom")  # the one that did not call link dies ...
+        assert a.pid.exit_reason == "boom"  # ... and takes the linker with it
+
+
+async def test_normal_exit_is_ignored_by_non_trapping_links(clock):
+    async with Runtime(clock=clock) as rt:
+        a = probe(rt)
+
+        async def body(proc):
+            proc.link(a.pid)
+
+        pid = rt.spawn(body)
+        assert await rt.wait(pid) == "normal"
+        await rt.settled()
+        assert a.pid.alive
+        assert a.inbox == []
+
+
+async def test_trapping_turns_signals_into_exit_messages(clock):
+    async with Runtime(clock=clock) as rt:
+        t = probe(rt, trap=True)
+        reasons = ["normal", "boom", "shutdown", ("shutdown", "reconf"), "kill"]
+        pids = []
+        for r in reasons:
+
+            async def body(proc, reason=r):
+                proc.link(t.pid)
+                proc.exit(reason)
+
+            pids.append(rt.spawn(body))
+        for p in pids:
+            await rt.wait(p)
+        await rt.settled()
+        assert t.pid.alive
+        # an exiting process's own "kill" reason is an ordinary, trappable link signal
+        assert t.inbox == [Exit(p, r) for p, r in zip(pids, reasons, strict=True)]
+        assert all(type(m) is Exit for m in t.inbox)
+
+
+@pytest.mark.parametrize("reason", ["shutdown", ("shutdown", "bye"), "boom", "kill"])
+async def test_non_normal_link_signals_kill_non_trapping_processes(clock, reason):
+    async with Runtime(clock=clock) as rt:
+        a = probe(rt)
+
+        async def body(proc):
+            proc.link(a.pid)
+            await proc.receive()
+            proc.exit(reason)
+
+        pid = rt.spawn(body)
+        await rt.settled()
+        rt.send(pid, "go")
+        await rt.wait(pid)
+        # a link signal carries the reason as is (even "kill": only exit/2 converts it)
+        assert a.pid.exit_reason == reason
+        assert not a.pid.alive
+
+
+async def test_exit_signal_from_outside(clock):
+    async with Runtime(clock=clock) as rt:
+        plain, trap = probe(rt), probe(rt, trap=True)
+        rt.exit(plain.pid, "normal")
+        assert plain.pid.alive  # normal is ignored when not trapping
+        rt.exit(trap.pid, "normal")
+        rt.exit(trap.pid, "shutdown")
+        await rt.settled()
+        assert trap.pid.alive
+        assert [m.reason for m in trap.inbox] == ["normal", "shutdown"]
+        rt.exit(plain.pid, ("shutdown", 1))
+        assert plain.pid.exit_reason == ("shutdown", 1)
+
+
+async def test_kill_cannot_be_trapped_and_links_see_killed(clock):
+    async with Runtime(clock=clock) as rt:
+        victim = probe(rt, trap=True)
+        watcher = probe(rt, trap=True)
+        bystander = probe(rt)
+        await rt.call(victim.pid, lambda s: s.link(watcher.pid))
+        await rt.call(victim.pid, lambda s: s.link(bystander.pid))
+        rt.exit(victim.pid, "kill")
+        assert victim.pid.exit_reason == "killed"
+        assert victim.inbox == []  # no Exit message: it could not trap it
+        assert bystander.pid.exit_reason == "killed"
+        await rt.settled()
+        assert watcher.inbox == [Exit(victim.pid, "killed")]
+
+
+async def test_exit_from_a_process_names_it_as_the_sender(clock):
+    async with Runtime(clock=clock) as rt:
+        t = probe(rt, trap=True)
+        sender = probe(rt)
+        await rt.call(sender.pid, lambda s: s.exit(t.pid, "go away"))
+        await rt.settled()
+        assert t.inbox == [Exit(sender.pid, "go away")]
+        assert sender.pid.alive
+
+
+async def test_exit_self_normal_kills_a_non_trapping_process(clock):
+    async with Runtime(clock=clock) as rt:
+
+        async def body(proc):
+            proc.exit(proc.pid, "normal")  # OTP: exit(self(), normal) terminates the caller
+            await proc.receive()
+
+        pid = rt.spawn(body)
+        assert await rt.wait(pid) == "normal"
+
+
+async def test_link_to_a_dead_process_gives_noproc(clock):
+    async with Runtime(clock=clock) as rt:
+        dead = rt.spawn(lambda proc: None)
+        await rt.wait(dead)
+        t = probe(rt, trap=True)
+        await rt.call(t.pid, lambda s: s.link(dead))
+        await rt.settled()
+        assert t.inbox == [Exit(dead, "noproc")]
+
+        plain = probe(rt)
+        with pytest.raises(CalleeExited) as ei:
+            await rt.call(plain.pid, lambda s: s.link(dead))
+        # not trapping: the noproc signal kills the linker (OTP raises noproc in it)
+        assert ei.value.reason == "noproc"
+        assert plain.pid.exit_reason == "noproc"
+
+
+async def test_link_to_a_dead_process_kills_a_non_trapping_linker_with_noproc(clock):
+    async with Runtime(clock=clock) as rt:
+        dead = rt.spawn(lambda proc: None)
+        await rt.wait(dead)
+
+        async def body(proc):
+            proc.link(dead)
+            await proc.receive()
+
+        pid = rt.spawn(body)
+        assert await rt.wait(pid) == "noproc"
+
+
+async def test_unlink_removes_the_link_both_ways(clock):
+    async with Runtime(clock=clock) as rt:
+        a, b = probe(rt), probe(rt)
+        await rt.call(a.pid, lambda s: s.link(b.pid))
+        await rt.call(b.pid, lambda s: s.unlink(a.pid))
+        rt.exit(a.pid, "boom")
+        assert b.pid.alive
+        rt.exit(b.pid, "boom")
+        assert b.pid.exit_reason == "boom"
+
+
+async def test_linking_twice_or_to_self_is_harmless(clock):
+    async with Runtime(clock=clock) as rt:
+        t = probe(rt, trap=True)
+        a = probe(rt)
+        await rt.call(a.pid, lambda s: s.link(t.pid))
+        await rt.call(a.pid, lambda s: s.link(t.pid))
+        await rt.call(a.pid, lambda s: s.link(s.pid))
+        rt.exit(a.pid, "boom")
+        await rt.settled()
+        assert t.inbox == [Exit(a.pid, "boom")]  # one link, one signal
+
+
+async def test_spawn_link_links_to_the_calling_process(clock):
+    async with Runtime(clock=clock) as rt:
+        t = probe(rt, trap=True)
+        child = await rt.call(t.pid, lambda s: s.spawn_link(idle_body))
+        rt.exit(child, "boom")
+        await rt.settled()
+        assert t.inbox == [Exit(child, "boom")]
+
+        parent_box = {}
+
+        async def parent(proc):
+            parent_box["child"] = proc.spawn(idle_body, link=True)
+            await proc.receive()
+
+        p = rt.spawn(parent)
+        await rt.settled()
+        rt.exit(p, "boom")
+        await rt.settled()
+        assert parent_box["child"].exit_reason == "boom"
+
+
+async def test_trap_exit_can_be_switched_at_run_time(clock):
+    async with Runtime(clock=clock) as rt:
+        got = []
+
+        async def body(proc):
+            proc.trap_exit = True
+            got.append(proc.trap_exit)
+            got.append(await proc.receive())
+            proc.trap_exit = False
+            await proc.receive()
+
+        pid = rt.spawn(body)
+        await rt.settled()
+        assert pid.trap_exit
+        rt.exit(pid, "first")
+        await rt.settled()
+        rt.exit(pid, "second")
+        assert await rt.wait(pid) == "second"
+        assert got[0] is True
+        assert type(got[1]) is Exit and got[1].reason == "first"
+
+
+# ---------------------------------------------------------------------------- monitors
+
+
+async def test_monitor_delivers_down_with_the_reason(clock):
+    async with Runtime(clock=clock) as rt:
+        w = probe(rt)
+        target = rt.spawn(idle_body)
+        ref = await rt.call(w.pid, lambda s: s.monitor(target))
+        rt.exit(target, ("shutdown", "x"))
+        await rt.settled()
+        assert len(w.inbox) == 1
+        down = w.inbox[0]
+        assert type(down) is Down
+        assert down.ref is ref and down.pid is target and down.reason == ("shutdown", "x")
+        assert w.pid.alive  # monitors never kill the watcher
+
+
+async def test_monitor_of_normal_exit_and_of_kill(clock):
+    async with Runtime(clock=clock) as rt:
+        w = probe(rt)
+        t1 = rt.spawn(idle_body)
+        t2 = rt.spawn(idle_body)
+        await rt.call(w.pid, lambda s: s.monitor(t1))
+        await rt.call(w.pid, lambda s: s.monitor(t2))
+        rt.send(t1, "never")
+        await rt.wait(t1)
+        rt.exit(t2, "kill")
+        await rt.settled()
+        assert [(d.pid, d.reason) for d in w.inbox] == [(t1, "normal"), (t2, "killed")]
+
+
+async def test_monitoring_a_dead_or_unknown_process_gives_noproc(clock):
+    async with Runtime(clock=clock) as rt:
+        dead = rt.spawn(lambda proc: None)
+        await rt.wait(dead)
+        w = probe(rt)
+        await rt.call(w.pid, lambda s: s.monitor(dead))
+        await rt.call(w.pid, lambda s: s.monitor("nobody"))
+        await rt.settled()
+        assert [d.reason for d in w.inbox] == ["noproc", "noproc"]
+        assert w.inbox[0].pid is dead
+        assert w.inbox[1].pid.name == "nobody"
+
+
+async def test_monitors_are_one_way_and_stack(clock):
+    async with Runtime(clock=clock) as rt:
+        w = probe(rt)
+        target = probe(rt)
+        await rt.call(w.pid, lambda s: s.monitor(target.pid))
+        await rt.call(w.pid, lambda s: s.monitor(target.pid))
+        rt.exit(w.pid, "boom")
+        assert target.pid.alive  # the watcher's death does not touch the target
+
+        w2 = probe(rt)
+        await rt.call(w2.pid, lambda s: s.monitor(target.pid))
+        await rt.call(w2.pid, lambda s: s.monitor(target.pid))
+        rt.exit(target.pid, "bye")
+        await rt.settled()
+        assert [d.reason for d in w2.inbox] == ["bye", "bye"]  # one Down per monitor
+        assert w2.inbox[0].ref is not w2.inbox[1].ref
+
+
+async def test_monitor_by_name(clock):
+    async with Runtime(clock=clock) as rt:
+        w = probe(rt)
+        target = rt.spawn(idle_body, name="svc")
+        await rt.call(w.pid, lambda s: s.monitor("svc"))
+        rt.exit("svc", "boom")
+        await rt.settled()
+        assert [(d.pid, d.reason) for d in w.inbox] == [(target, "boom")]
+
+
+async def test_demonitor_stops_the_down(clock):
+    async with Runtime(clock=clock) as rt:
+        w = probe(rt)
+        target = rt.spawn(idle_body)
+        ref = await rt.call(w.pid, lambda s: s.monitor(target))
+        await rt.call(w.pid, lambda s: s.demonitor(ref))
+        rt.exit(target, "boom")
+        await rt.settled()
+        assert w.inbox == []
+
+
+async def test_demonitor_flush_removes_a_pending_down(clock):
+    async with Runtime(clock=clock) as rt:
+        got = []
+
+        async def body(proc):
+            target = proc.spawn(idle_body)
+            keep = proc.spawn(idle_body)
+            ref = proc.monitor(target)
+            ref2 = proc.monitor(keep)
+            proc.exit(target, "boom")
+            proc.exit(keep, "boom")
+            proc.send(proc.pid, "after")
+            assert proc.pid.mailbox_size == 3  # both Downs are already queued
+            proc.demonitor(ref, flush=True)
+            got.append(proc.pid.mailbox_size)
+            got.append(await proc.receive())
+            got.append(await proc.receive())
+            proc.demonitor(ref2, flush=True)  # already fired: harmless
+
+        await rt.wait(rt.spawn(body))
+        assert got[0] == 2
+        assert type(got[1]) is Down and got[1].reason == "boom"
+        assert got[2] == "after"
+
+
+async def test_demonitor_without_flush_leaves_a_delivered_down(clock):
+    async with Runtime(clock=clock) as rt:
+        got = []
+
+        async def body(proc):
+            target = proc.spawn(idle_body)
+            ref = proc.monitor(target)
+            proc.exit(target, "boom")
+            proc.demonitor(ref)
+            got.append(await proc.receive(timeout=1))
+
+        await rt.wait(rt.spawn(body))
+        assert type(got[0]) is Down
+
+
+async def test_watch_and_wait_from_outside(clock):
+    async with Runtime(clock=clock) as rt:
+        seen = []
+        pid = rt.spawn(idle_body)
+        remove = rt.watch(pid, lambda p, r: seen.append((p, r)))
+        pid2 = rt.spawn(idle_body)
+        remove2 = rt.watch(pid2, lambda p, r: seen.append((p, r)))
+        remove2()
+        rt.exit(pid, "boom")
+        rt.exit(pid2, "boom")
+        assert seen == [(pid, "boom")]
+        rt.watch(pid, lambda p, r: seen.append(("late", r)))
+        assert seen[-1] == ("late", "boom")  # an already dead target reports at once
+        remove()
+        assert await rt.wait(pid) == "boom"
+        assert await rt.wait("nobody") == "noproc"

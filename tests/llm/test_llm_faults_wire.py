@@ -12,8 +12,8 @@ from llm_helpers import Events, FakeClock, cut_after_first_output, make_model
 from agentlab.llm import (
     Overloaded,
     RateLimited,
-    RetryPolicy,
     Retrying,
+    RetryPolicy,
     ServerError,
     StreamInterrupted,
     TextDelta,

@@ -9,7 +9,14 @@ import httpx
 import pytest
 from llm_helpers import FakeClock, check_response, cut_after_first_output, make_model
 
-from agentlab.llm import RateLimited, Recorder, ReplayModel, ReplayTransport, StreamInterrupted, complete
+from agentlab.llm import (
+    RateLimited,
+    Recorder,
+    ReplayModel,
+    ReplayTransport,
+    StreamInterrupted,
+    complete,
+)
 
 PER_PROVIDER = ["openai_chat_tool_call_include_usage", "anthropic_tool_use_empty_input", "gemini_text_sse"]
 

@@ -14,8 +14,8 @@ from agentlab.llm import (
     Overloaded,
     RateLimited,
     Reply,
-    RetryPolicy,
     Retrying,
+    RetryPolicy,
     ScriptedModel,
     ServerError,
     StreamInterrupted,
@@ -145,15 +145,16 @@ def test_cancel_during_backoff():
     class SlowClock(FakeClock):
         async def sleep(self, seconds):
             clock_events.append(seconds)
+            self.sleeping.set()
             await asyncio.sleep(3600)
 
     clock = SlowClock()
 
     async def main():
+        clock.sleeping = asyncio.Event()
         model = Retrying(scripted([ServerError("x"), "ok"], clock), RetryPolicy(jitter=0.0), clock)
         task = asyncio.create_task(complete(model, "hi"))
-        while not clock_events:
-            await asyncio.sleep(0)
+        await clock.sleeping.wait()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

@@ -1,0 +1,96 @@
+"""``agentlab chat``: main() in-process and as a subprocess, against the loopback server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from llm_helpers import base_url_for, expected_usage, model_name
+
+from agentlab.llm._cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+PROVIDER = {"openai.chat.completions": "openai", "anthropic.messages": "anthropic", "google.gemini": "gemini"}
+
+
+def cli_args(server, t, *extra, **spec):
+    root = server.root(t["name"], **spec)
+    return [
+        "chat", "--provider", PROVIDER[t["provider"]], "--base-url", base_url_for(t, root),
+        "--api-key", "cli-key-1234", "--model", model_name(t), *extra, "hi",
+    ]
+
+
+@pytest.mark.parametrize(
+    "name", ["openai_chat_tool_call_include_usage", "anthropic_text_basic", "gemini_text_sse"]
+)
+def test_json_output(server, transcripts, capsys, name):
+    t = transcripts[name]
+    assert main(cli_args(server, t, "--json", mode="chunks")) == 0
+    out = json.loads(capsys.readouterr().out)
+    exp = t["expected"]
+    assert out == {
+        "text": exp["text"] or "",
+        "tool_calls": [{"id": c["id"], "name": c["name"], "arguments": c["arguments"]} for c in exp["tool_calls"]],
+        "usage": dict(zip(("input_tokens", "output_tokens"), expected_usage(t), strict=True)),
+        "stop_reason": exp.get("stop_reason", exp.get("finish_reason")),
+        "error": None,
+    }
+
+
+def test_streams_text(server, transcripts, capsys):
+    t = transcripts["anthropic_text_basic"]
+    assert main(cli_args(server, t)) == 0
+    assert capsys.readouterr().out == t["expected"]["text"] + "\n"
+
+
+def test_error_as_json_and_exit_status(server, transcripts, capsys):
+    t = transcripts["openai_chat_error_429"]
+    assert main(cli_args(server, t, "--json", "--max-retries", "0")) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["error"]["type"] == "rate_limit" and out["error"]["retry_after"] is None
+    assert "Rate limit reached" in out["error"]["message"]
+    assert out["text"] == "" and out["usage"] == {"input_tokens": None, "output_tokens": None}
+
+
+def test_error_in_text_mode(server, transcripts, capsys):
+    t = transcripts["gemini_text_sse"]
+    assert main(cli_args(server, t, "--max-retries", "0", fault="500")) == 1
+    captured = capsys.readouterr()
+    assert "error:" in captured.err and "HTTP 500" in captured.err
+    assert "cli-key-1234" not in captured.err + captured.out
+
+
+def test_scripted_needs_nothing(capsys):
+    assert main(["--provider", "scripted", "--json", "Hello"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["text"] == "(scripted) You said: Hello" and out["stop_reason"] == "stop"
+    assert out["error"] is None and out["usage"]["output_tokens"] > 0
+
+
+def test_bad_usage():
+    assert main(["chat", "--provider", "nope", "x"]) == 2
+
+
+def test_as_a_subprocess(server, transcripts):
+    t = transcripts["openai_chat_text_basic"]
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    code = "from agentlab.llm._cli import main; raise SystemExit(main())"
+    done = subprocess.run(
+        [sys.executable, "-c", code, *cli_args(server, t, "--json", mode="chunks")],
+        capture_output=True, text=True, timeout=60, env=env, cwd=REPO, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["text"] == t["expected"]["text"] and out["usage"] == {"input_tokens": 14, "output_tokens": 30}
+
+    failed = subprocess.run(
+        [sys.executable, "-c", code, *cli_args(server, t, "--max-retries", "0", fault="529")],
+        capture_output=True, text=True, timeout=60, env=env, cwd=REPO, check=False,
+    )
+    assert failed.returncode == 1 and "overloaded" in failed.stderr

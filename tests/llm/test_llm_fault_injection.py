@@ -1,0 +1,141 @@
+"""FaultTransport and FaultyModel: seeded, and each fault surfaces as the right error."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import httpx
+import pytest
+from llm_helpers import Events, FakeClock, check_response, make_model, serve_pieces
+
+from agentlab.llm import (
+    FaultTransport,
+    FaultyModel,
+    Overloaded,
+    RateLimited,
+    Reply,
+    Retrying,
+    RetryPolicy,
+    ScriptedModel,
+    ServerError,
+    StreamInterrupted,
+    ToolCall,
+    complete,
+)
+
+
+def run_with(t, transport, clock=None, retry=None):
+    async def main():
+        async with make_model(t, "http://faults.invalid", transport=transport, clock=clock) as model:
+            target = Retrying(model, retry, clock, random.Random(0)) if retry else model
+            return await complete(target, "hi")
+
+    return asyncio.run(main())
+
+
+def body_transport(t):
+    return serve_pieces(t, [t["response"]["body"].encode()])
+
+
+@pytest.mark.parametrize(
+    ("params", "error"),
+    [
+        ({"p_429": 1.0, "retry_after": 4.0}, RateLimited),
+        ({"p_5xx": 1.0, "statuses_5xx": (500,)}, ServerError),
+        ({"p_5xx": 1.0, "statuses_5xx": (529,)}, Overloaded),
+        ({"p_reset": 1.0, "cut_within": 100}, StreamInterrupted),
+        ({"p_truncate": 1.0, "cut_within": 100}, StreamInterrupted),
+        ({"p_malformed": 1.0, "cut_within": 300}, StreamInterrupted),
+    ],
+)
+@pytest.mark.parametrize("name", ["openai_chat_text_basic", "anthropic_text_basic", "gemini_text_sse"])
+def test_each_fault_surfaces_typed(transcripts, name, params, error):
+    t = transcripts[name]
+    events = Events()
+    transport = FaultTransport(body_transport(t), random.Random(1), emit=events, **params)
+    with pytest.raises(error) as info:
+        run_with(t, transport)
+    if error is RateLimited:
+        assert info.value.retry_after == 4.0
+    assert len(events.of("llm_fault")) == 1
+
+
+def test_latency_on_the_clock(transcripts):
+    t = transcripts["gemini_text_sse"]
+    clock = FakeClock()
+    transport = FaultTransport(body_transport(t), random.Random(2), clock=clock, latency=(0.5, 1.5))
+    check_response(t, run_with(t, transport, clock))
+    (delay,) = clock.sleeps
+    assert 0.5 <= delay <= 1.5
+
+
+def test_same_seed_same_faults(transcripts):
+    t = transcripts["openai_chat_text_basic"]
+
+    def outcomes(seed):
+        transport = FaultTransport(
+            body_transport(t), random.Random(seed), p_429=0.3, p_5xx=0.2, p_reset=0.2, p_truncate=0.1,
+            p_malformed=0.1, cut_within=2000,
+        )
+        out = []
+        for _ in range(15):
+            try:
+                out.append(run_with(t, transport).text[:10])
+            except Exception as exc:
+                out.append(type(exc).__name__)
+        return out
+
+    first = outcomes(11)
+    assert first == outcomes(11)
+    assert len(set(first)) > 2
+
+
+def test_retrying_rides_out_random_faults(server, transcripts):
+    """A chaos run over real loopback HTTP: every call ends as an answer or a typed error."""
+    t = transcripts["anthropic_text_basic"]
+    clock = FakeClock()
+    transport = FaultTransport(
+        httpx.AsyncHTTPTransport(), random.Random(5), clock=clock, latency=(0.0, 0.2),
+        p_429=0.2, p_5xx=0.2, p_reset=0.1, p_truncate=0.1, p_malformed=0.1, cut_within=1700,
+    )
+    answers = errors = 0
+
+    async def main():
+        nonlocal answers, errors
+        async with make_model(t, server.root(t["name"], mode="chunks"), transport=transport, clock=clock) as m:
+            model = Retrying(m, RetryPolicy(max_retries=4), clock, random.Random(5))
+            for _ in range(20):
+                try:
+                    check_response(t, await complete(model, "hi"))
+                    answers += 1
+                except StreamInterrupted as exc:
+                    assert exc.partial
+                    errors += 1
+
+    asyncio.run(main())
+    assert answers + errors == 20 and answers >= 10
+
+
+def test_faulty_model_spoils_tool_calls():
+    call = ToolCall("c1", "get_capital", {"country": "UK"})
+    clock = FakeClock()
+    inner = ScriptedModel([Reply(tool_calls=[call])] * 3, clock=clock)
+    bad_name = FaultyModel(inner, random.Random(0), p_bad_tool_name=1.0)
+    assert asyncio.run(complete(bad_name, "hi")).tool_calls[0].name == "get_capital_unknown"
+    bad_json = FaultyModel(inner, random.Random(0), p_invalid_json_args=1.0)
+    spoiled = asyncio.run(complete(bad_json, "hi")).tool_calls[0]
+    assert spoiled.arguments == {} and spoiled.error and spoiled.raw_arguments.endswith("}}")
+    empty = FaultyModel(inner, random.Random(0), p_empty=1.0)
+    response = asyncio.run(complete(empty, "hi"))
+    assert response.text == "" and response.tool_calls == [] and response.usage is not None
+
+
+def test_faulty_model_is_seeded():
+    def names(seed):
+        inner = ScriptedModel([Reply(tool_calls=[ToolCall("c", "f", {})])] * 20, clock=FakeClock())
+        model = FaultyModel(inner, random.Random(seed), p_bad_tool_name=0.5)
+        return [asyncio.run(complete(model, "hi")).tool_calls[0].name for _ in range(20)]
+
+    assert names(3) == names(3)
+    assert {"f", "f_unknown"} == set(names(3))

@@ -1,0 +1,168 @@
+"""The API key never leaks; tokens and cost are accounted, failed attempts included."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import traceback
+
+import pytest
+from llm_helpers import Events, FakeClock, make_model
+
+from agentlab.llm import (
+    DEFAULT_PRICES,
+    Anthropic,
+    Gemini,
+    OpenAIChat,
+    Recorder,
+    Reply,
+    Retrying,
+    RetryPolicy,
+    ScriptedModel,
+    StreamInterrupted,
+    UsageMeter,
+    complete,
+    cost_usd,
+    estimate_tokens,
+    tee,
+)
+
+KEY = "sk-PLANTED-secret-7f3a9c21e5b04d68"
+
+
+def test_key_never_appears(server, transcripts, caplog, monkeypatch, tmp_path):
+    caplog.set_level(logging.DEBUG)
+    events = Events()
+    texts: list[str] = []
+    scenarios = [
+        ("openai_chat_text_basic", {}),
+        ("anthropic_tool_use_empty_input", {"mode": "chunks"}),
+        ("gemini_text_sse", {}),
+        ("openai_chat_text_basic", {"fault": "echo_key"}),
+        ("anthropic_text_basic", {"fault": "echo_key"}),
+        ("gemini_text_sse", {"fault": "echo_key"}),
+        ("openai_chat_error_429", {}),
+        ("anthropic_text_basic", {"fault": "reset", "cut": 40}),
+        ("gemini_text_sse", {"fault": "error_event"}),
+    ]
+    for name, spec in scenarios:
+        t = transcripts[name]
+        root = server.root(name, **spec)
+
+        async def main(t=t, root=root):
+            async with make_model(t, root, api_key=KEY, emit=events, transport=None) as model:
+                texts.append(repr(model))
+                retrying = Retrying(model, RetryPolicy(max_retries=1), FakeClock(), random.Random(0))
+                texts.append(repr(retrying))
+                return await complete(retrying, "hi")
+
+        try:
+            texts.append(repr(asyncio.run(main())))
+        except Exception as exc:
+            texts.extend([str(exc), repr(exc), "".join(traceback.format_exception(exc)), repr(vars(exc))])
+
+    # keys from the environment are kept just as quietly
+    for cls, var in ((OpenAIChat, "OPENAI_API_KEY"), (Anthropic, "ANTHROPIC_API_KEY"), (Gemini, "GOOGLE_API_KEY")):
+        monkeypatch.setenv(var, KEY)
+        texts.append(repr(cls("m")))
+
+    # a recording holds no headers
+    path = tmp_path / "rec.jsonl"
+    t = transcripts["anthropic_text_basic"]
+
+    async def rec():
+        async with make_model(t, server.root(t["name"]), api_key=KEY, transport=Recorder(path)) as model:
+            await complete(model, "hi")
+
+    asyncio.run(rec())
+    texts.append(path.read_text())
+
+    assert len(events.log) > 20
+    texts.append(repr(events.log))
+    texts.append(caplog.text)
+    texts.extend(r.getMessage() for r in caplog.records)
+    leaks = [s for s in texts if KEY in s]
+    assert not leaks, leaks[0][:300]
+    assert any("[redacted]" in s for s in texts), "the echoed key should show as [redacted]"
+
+
+def test_missing_key_is_an_auth_error(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+
+    async def main():
+        async with OpenAIChat("gpt-4o-mini") as model:
+            await complete(model, "hi")
+
+    from agentlab.llm import AuthError
+
+    with pytest.raises(AuthError, match="OPENAI_API_KEY"):
+        asyncio.run(main())
+
+
+def test_estimates_and_prices():
+    assert estimate_tokens("") == 0 and estimate_tokens("abcd") == 1 and estimate_tokens("abcde") == 2
+    assert cost_usd("gpt-4o-mini-2024-07-18", 1_000_000, 1_000_000) == pytest.approx(0.75)
+    assert cost_usd("gpt-4o-2024-08-06", 1_000_000, 0) == pytest.approx(2.5)
+    assert cost_usd("claude-sonnet-4-5", 1000, 1000) == pytest.approx(0.018)
+    assert cost_usd("unknown-model", 10, 10) is None
+    assert cost_usd("mine", 1_000_000, 0, {**DEFAULT_PRICES, "mine": (1.0, 2.0)}) == 1.0
+
+
+def test_reported_usage_and_cost(server, transcripts):
+    t = transcripts["openai_chat_tool_call_include_usage"]  # gpt-4o-mini, 53 in / 15 out
+    meter = UsageMeter()
+    events = Events()
+
+    async def main():
+        async with make_model(t, server.root(t["name"])) as model:
+            await complete(model, "hi", emit=tee(meter, events))
+
+    asyncio.run(main())
+    (done,) = events.of("llm_response")
+    assert (done["input_tokens"], done["output_tokens"]) == (53, 15)
+    assert not done["input_estimated"] and not done["output_estimated"]
+    assert done["cost_usd"] == pytest.approx((53 * 0.15 + 15 * 0.60) / 1e6)
+    assert (meter.calls, meter.input_tokens, meter.output_tokens) == (1, 53, 15)
+    assert meter.estimated_input_tokens == meter.estimated_output_tokens == 0
+    assert meter.by_model["gpt-4o-mini"]["calls"] == 1
+
+
+def test_estimated_when_the_provider_reports_nothing():
+    import httpx
+
+    body = (
+        'data: {"choices":[{"index":0,"delta":{"content":"Twelve chars"},"finish_reason":null}]}\n\n'
+        'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'
+        "data: [DONE]\n\n"
+    )
+    transport = httpx.MockTransport(
+        lambda r: httpx.Response(200, headers={"content-type": "text/event-stream"}, text=body)
+    )
+    meter = UsageMeter()
+
+    async def main():
+        async with OpenAIChat("local-llama", api_key="k", transport=transport, emit=meter) as model:
+            return await complete(model, "x" * 40)
+
+    response = asyncio.run(main())
+    assert response.usage is not None and not response.usage.reported
+    assert (response.usage.input_tokens, response.usage.output_tokens) == (10, 3)
+    assert meter.estimated_input_tokens == 10 and meter.estimated_output_tokens == 3
+    assert meter.unpriced_calls == 1 and meter.cost_usd == 0.0
+
+
+def test_failed_attempts_are_counted():
+    clock = FakeClock()
+    meter = UsageMeter()
+    broken = Reply("one two three four", error=StreamInterrupted("cut"), fail_after=0)
+    model = Retrying(
+        ScriptedModel([broken, "fine answer"], model="gpt-4o", clock=clock),
+        RetryPolicy(jitter=0.0),
+        clock,
+        emit=meter,
+    )
+    asyncio.run(complete(model, "x" * 400))
+    assert (meter.calls, meter.failed, meter.retries) == (2, 1, 1)
+    assert meter.input_tokens == 200  # both attempts sent the 100-token prompt
+    assert meter.cost_usd == pytest.approx((200 * 2.5 + meter.output_tokens * 10) / 1e6)

@@ -22,7 +22,9 @@ from ._errors import (
 from ._events import Event, EventKind, EventLog
 from ._process import Process, ProcessExit
 from ._reasons import KILL, KILLED, NOPROC, NORMAL, SHUTDOWN, Crash
+from ._registry import PubSub, Registry
 from ._runtime import Caller, Down, Exit, MonitorRef, Pid, Runtime, TimerRef, current_runtime
+from ._task import Task
 
 __version__ = "0.1.0.dev0"
 
@@ -54,14 +56,17 @@ __all__ = [
     "Pid",
     "Process",
     "ProcessExit",
+    "PubSub",
     "RealClock",
     "ReceiveTimeout",
+    "Registry",
     "Reply",
     "Runtime",
     "RuntimeStateError",
     "StartError",
     "Stop",
     "SupervisorError",
+    "Task",
     "TaskError",
     "TimerRef",
     "VirtualClock",

@@ -32,7 +32,7 @@ import time as _time
 from collections import deque
 from collections.abc import Callable, Iterable
 from types import CoroutineType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._clock import Clock, RealClock, VirtualClock
 from ._errors import (
@@ -48,6 +48,9 @@ from ._errors import (
 )
 from ._events import MESSAGE_KINDS, Event, EventKind, EventLog
 from ._reasons import KILL, KILLED, NOPROC, NORMAL, SHUTDOWN, Crash
+
+if TYPE_CHECKING:
+    from ._task import Task
 
 __all__ = ["Down", "Exit", "Pid", "Runtime", "TimerRef", "current_runtime"]
 
@@ -868,6 +871,17 @@ class Runtime:
             self._link(me, p)
         self._start_task(p, ctx._body(fn, args, kwargs))
         return p
+
+    def task(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Task:
+        """Run ``fn(*args, **kwargs)`` in a new process; ``await task.wait()`` for its value.
+
+        Elixir's ``Task.async``: linked to the calling process (monitored only
+        when called from outside processes). See :class:`agentlab.Task`.
+        """
+        from ._task import start_task
+
+        me = self.self()
+        return start_task(self, fn, args, kwargs, owner=me, parent=me, link=True)
 
     # ------------------------------------------------------------------ messages
 

@@ -1,0 +1,284 @@
+"""Tasks: run one function in its own process and collect its result (Elixir's ``Task``).
+
+::
+
+    task = rt.task(fetch, url)          # starts a process running `await fetch(url)`
+    ...                                 # do other work meanwhile
+    page = await task.wait(timeout=10)  # its return value (or TaskError)
+
+The rules, and where they differ from Elixir
+--------------------------------------------
+========================  ====================================================
+``rt.task(fn, *a, **kw)``  starts a process running ``fn(*a, **kw)`` (``async
+                           def`` or plain). From inside a process the task is
+                           **linked** to the caller (a crash in the task kills
+                           the caller unless it traps exits, and the caller's
+                           crash kills the task) and monitored; from outside
+                           (a notebook cell) it is only monitored.
+``await task.wait(t)``     the value. The task died: :class:`TaskError` with
+                           the exit ``reason``. No result within ``t`` seconds
+                           of runtime clock: ``TaskError(reason="timeout")``
+                           and the task **keeps running**. (Elixir makes the
+                           *caller* exit in both cases; in Python an exception
+                           is the catchable equivalent.)
+``await task.yield_(t)``   ``("ok", value)``, ``("exit", reason)``, or ``None``
+                           on timeout; the task keeps running and can be
+                           yielded or waited again.
+``await task.shutdown()``  unlinks, sends ``shutdown`` (or kills, with
+                           ``"brutal_kill"``), kills after the timeout, and
+                           returns ``("ok", v)`` if the result raced in,
+                           ``("exit", reason)`` if it died of something else,
+                           else ``None``.
+``sup.async_nolink(fn)``   a child of a :class:`TaskSupervisor`; the caller
+                           only monitors it, so its crash comes back as
+                           ``("exit", reason)`` / ``TaskError`` and nothing else.
+========================  ====================================================
+
+* **Only the owner** (the process that started the task, or the outside world
+  if a notebook started it) may ``wait``/``yield_``/``shutdown``; anyone else
+  gets :class:`TaskError` naming both processes.
+* **The result is delivered once.** It is kept on the :class:`Task` object, not
+  sent to the owner's mailbox: a result that arrives after a timeout stays
+  there until the next ``wait``/``yield_``/``shutdown`` takes it, and calling
+  ``wait``/``yield_`` again after that raises ``TaskError(reason="awaited")``.
+  An agent that must not block on a task can have ``fn`` send it a message, or
+  ``monitor(task.pid)`` and handle the :class:`agentlab.Down` in ``handle_info``.
+* A task process spawns with event data ``{"kind": "task"}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, Any
+
+from ._errors import ReceiveTimeout, TaskError, describe
+from ._events import EventKind
+from ._process import Process, ProcessExit
+from ._reasons import KILL, KILLED, NORMAL, SHUTDOWN, Crash
+
+# Timeouts here are seconds of the runtime clock (virtual or real), which
+# asyncio.timeout cannot read: hence the ASYNC109 exemptions below.
+
+if TYPE_CHECKING:
+    from ._runtime import Pid, Runtime
+
+__all__ = ["Task", "start_task"]
+
+_OK = "ok"
+_EXIT = "exit"
+
+
+class Task:
+    """A running (or finished) task: its :attr:`pid`, its :attr:`owner`, and its result.
+
+    Create one with :meth:`Runtime.task` (linked to the calling process) or
+    :meth:`TaskSupervisor.async_nolink` (monitored only); the module docstring
+    of ``agentlab._task`` has the full rules. ``await task`` is ``await task.wait()``.
+    """
+
+    __slots__ = ("_consumed", "_result", "_rt", "_waiter", "owner", "pid")
+
+    def __init__(self, rt: Runtime, pid: Pid, owner: Pid | None) -> None:
+        self._rt = rt
+        #: the task's process
+        self.pid = pid
+        #: the process that started it and alone may await it (``None``: outside any process)
+        self.owner = owner
+        self._result: tuple[str, Any] | None = None
+        self._consumed = False
+        self._waiter: asyncio.Future[Any] | None = None
+
+    # ------------------------------------------------------------------ awaiting
+
+    async def wait(self, timeout: float | None = 5.0) -> Any:  # noqa: ASYNC109 - runtime clock
+        """Wait for the task's return value (Elixir ``Task.await``).
+
+        Raises :class:`TaskError` with ``.reason`` the exit reason if the task
+        exited without returning, or ``reason="timeout"`` after ``timeout``
+        seconds of runtime clock (``None`` waits forever); the task keeps
+        running after a timeout and may be waited for again.
+        """
+        out = await self._take("wait", timeout)
+        if out is None:
+            raise TaskError(
+                f"task {describe(self.pid)} did not return within {timeout:g} s (runtime clock). "
+                "It is still running: wait again, use yield_() to poll, or shutdown() to stop it.",
+                process=self.pid,
+                reason="timeout",
+            )
+        if out[0] == _OK:
+            return out[1]
+        reason = out[1]
+        cause = reason.exception if isinstance(reason, Crash) else None
+        raise TaskError(
+            f"task {describe(self.pid)} exited with {reason!r} before returning a value. "
+            "The exit reason is in .reason (a Crash keeps the exception); use yield_() to get "
+            "('exit', reason) without raising.",
+            process=self.pid,
+            reason=reason,
+        ) from cause
+
+    async def yield_(self, timeout: float | None = 5.0) -> tuple[str, Any] | None:  # noqa: ASYNC109 - runtime clock
+        """``("ok", value)``, ``("exit", reason)``, or ``None`` if nothing came within ``timeout``.
+
+        Elixir's ``Task.yield`` (``yield`` is a Python keyword). On ``None`` the
+        task keeps running; yield or wait again later.
+        """
+        return await self._take("yield_", timeout)
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return self.wait().__await__()
+
+    async def shutdown(self, timeout: float | str = 5.0) -> tuple[str, Any] | None:  # noqa: ASYNC109 - runtime clock
+        """Stop the task (Elixir ``Task.shutdown``) and return its result if it had one.
+
+        Unlinks the task from the owner, sends it the exit signal ``shutdown``
+        (``timeout="brutal_kill"``: ``kill`` at once), waits ``timeout`` seconds,
+        then kills it. Returns ``("ok", value)`` if the result arrived first,
+        ``("exit", reason)`` if the task died of something other than this
+        shutdown, else ``None``. Calling it again, or after the result was taken,
+        returns ``None``.
+        """
+        rt = self._rt
+        self._check_owner("shut down")
+        brutal = timeout == "brutal_kill"
+        if not brutal and (isinstance(timeout, str) or timeout < 0):
+            raise ValueError(
+                f"shutdown timeout must be seconds >= 0 or 'brutal_kill', not {timeout!r}"
+            )
+        if self._consumed:
+            return None
+        p = self.pid
+        if self.owner is not None:
+            rt._unlink(self.owner, p)
+        how = "brutal_kill" if brutal else "shutdown"
+        if p.alive:
+            rt.exit(p, KILL if brutal else SHUTDOWN)
+            if p.alive:  # it traps exits
+                try:
+                    await rt.wait(p, None if brutal else float(timeout))
+                except ReceiveTimeout:
+                    how = "timeout_kill"
+                    rt.exit(p, KILL)
+                    await rt.wait(p)
+        out = self._result
+        self._result = None
+        self._consumed = True
+        if out is None or out[0] == _OK:
+            return out
+        reason = out[1]
+        if (reason == SHUTDOWN and how != "brutal_kill") or (
+            reason == KILLED and how == "brutal_kill"
+        ):
+            return None  # it died of this shutdown
+        return out
+
+    async def _take(self, op: str, timeout: float | None) -> tuple[str, Any] | None:  # noqa: ASYNC109 - runtime clock
+        rt = self._rt
+        me = self._check_owner(op)
+        if self._consumed:
+            raise TaskError(
+                f"task {describe(self.pid)} was already awaited: its result is delivered once. "
+                "Keep the value the first wait()/yield_() returned.",
+                process=self.pid,
+                reason="awaited",
+            )
+        if self._waiter is not None:
+            raise TaskError(
+                f"task {describe(self.pid)} is already being awaited by another coroutine of "
+                f"{describe(me)}. Await it in one place only.",
+                process=self.pid,
+                reason="awaited",
+            )
+        if self._result is None and (timeout is None or timeout > 0):
+            fut = rt._loop.create_future()
+            self._waiter = fut
+            timer = rt._add_timer(timeout, rt._wake_future, fut) if timeout is not None else None
+            try:
+                await rt._await(fut, me)
+            finally:
+                self._waiter = None
+                if timer is not None:
+                    rt.cancel_timer(timer, quiet=True)
+        out = self._result
+        if out is not None:
+            self._result = None
+            self._consumed = True
+        return out
+
+    def _check_owner(self, op: str) -> Pid | None:
+        me = self._rt.self()
+        if me is not self.owner:
+            raise TaskError(
+                f"{describe(me)} cannot {op} task {describe(self.pid)}: only its owner "
+                f"{describe(self.owner)} may. Await it where it was started, or have the "
+                "owner pass the result on in a message.",
+                process=self.pid,
+                reason="not_owner",
+            )
+        return me
+
+    # ------------------------------------------------------------------ results
+
+    def _set(self, out: tuple[str, Any]) -> None:
+        if self._result is None and not self._consumed:
+            self._result = out
+            w = self._waiter
+            if w is not None:
+                self._rt._wake_future(w, True)
+
+    def _on_exit(self, pid: Pid, reason: Any) -> None:
+        # the process exited; if it returned, _set already holds ("ok", value)
+        self._set((_EXIT, reason))
+
+    def __repr__(self) -> str:
+        if self._consumed:
+            state = "awaited"
+        elif self._result is not None:
+            state = "done"
+        else:
+            state = "running" if self.pid.alive else "exited"
+        return f"<Task {self.pid!r} owner={self.owner!r} {state}>"
+
+
+def start_task(
+    rt: Runtime,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    *,
+    owner: Pid | None,
+    parent: Pid | None,
+    link: bool,
+    path: str | None = None,
+) -> Task:
+    """Spawn the task process under ``parent`` and return its :class:`Task` for ``owner``."""
+    ctx = Process()
+    p = rt._new_pid(ctx, None, parent, path=path)
+    ctx._bind(rt, p)
+    rt._emit(EventKind.SPAWN, p, parent.id if parent is not None else None, data={"kind": "task"})
+    task = Task(rt, p, owner)
+    rt._hook(p, task, task._on_exit)
+    if link and owner is not None:
+        rt._link(owner, p)
+    rt._start_task(p, _run(rt, task, fn, args, kwargs))
+    return task
+
+
+async def _run(
+    rt: Runtime, task: Task, fn: Callable[..., Any], args: tuple[Any, ...], kw: dict[str, Any]
+) -> None:
+    reason: Any = NORMAL
+    try:
+        value = fn(*args, **kw)
+        if inspect.isawaitable(value):
+            value = await value
+    except ProcessExit as e:
+        reason = e.reason
+    except Exception as e:
+        reason = Crash.from_exception(e)
+    else:
+        task._set((_OK, value))  # the reply comes before the exit, as in OTP
+    rt._finish(task.pid, reason)

@@ -1,0 +1,146 @@
+"""Timers: send_after on the runtime clock, cancel_timer, and timers to dead processes."""
+
+from __future__ import annotations
+
+import pytest
+
+from agentlab import Agent, EventKind, ReceiveTimeout, Runtime, RuntimeStateError, TimerRef
+
+
+class Inbox(Agent):
+    def init(self):
+        self.got = []
+
+    def handle_info(self, msg):
+        self.got.append((msg, self.runtime.now()))
+
+
+async def test_send_after_delivers_after_the_delay(clock):
+    async with Runtime(clock=clock) as rt:
+        box = Inbox()
+        pid = rt.start(box)
+        t0 = rt.now()
+        ref = rt.send_after(pid, "tick", 0.03)
+        assert isinstance(ref, TimerRef)
+        await rt.sleep(0.06)
+        assert [m for m, _ in box.got] == ["tick"]
+        assert box.got[0][1] - t0 >= 0.03 - 1e-3
+        if clock.virtual:
+            assert box.got[0][1] - t0 == pytest.approx(0.03)
+        assert ref.fired and not ref.cancelled
+
+
+async def test_timers_fire_in_deadline_order_and_ties_in_start_order(clock):
+    async with Runtime(clock=clock) as rt:
+        box = Inbox()
+        pid = rt.start(box)
+        rt.send_after(pid, "c", 0.03)
+        rt.send_after(pid, "a", 0.01)
+        rt.send_after(pid, "b1", 0.02)
+        rt.send_after(pid, "b2", 0.02)
+        rt.send_after(pid, "now", 0)
+        await rt.sleep(0.05)
+        assert [m for m, _ in box.got] == ["now", "a", "b1", "b2", "c"]
+
+
+async def test_cancel_timer_returns_the_time_left(clock):
+    async with Runtime(clock=clock) as rt:
+        box = Inbox()
+        pid = rt.start(box)
+        ref = rt.send_after(pid, "never", 10.0)
+        await rt.sleep(0.02)
+        left = rt.cancel_timer(ref)
+        assert left is not None and 0 < left <= 10.0 - 0.02 + 1e-3
+        if clock.virtual:
+            assert left == pytest.approx(9.98)
+        assert ref.cancelled
+        assert rt.cancel_timer(ref) is None  # second cancel
+        ref2 = rt.send_after(pid, "x", 0.01)
+        await rt.sleep(0.03)
+        assert ref2.cancel() is None  # already fired
+        await rt.sleep(0.01 if not clock.virtual else 20)
+        assert [m for m, _ in box.got] == ["x"]
+
+
+async def test_cancel_from_inside_a_process(clock):
+    async with Runtime(clock=clock) as rt:
+        out = []
+
+        async def body(proc):
+            ref = proc.send_after(proc.pid, "t", 1.0)
+            out.append(proc.cancel_timer(ref))
+            with pytest.raises(ReceiveTimeout):
+                await proc.receive(timeout=0)  # the cancelled timer sent nothing
+
+        await rt.wait(rt.spawn(body))
+        assert out[0] == pytest.approx(1.0, abs=0.05)
+
+
+async def test_timers_to_a_dead_pid_are_dropped(clock):
+    async with Runtime(clock=clock) as rt:
+        box = Inbox()
+        pid = rt.start(box)
+        ref = rt.send_after(pid, "late", 0.02)
+        rt.exit(pid, "kill")
+        await rt.sleep(0.04)
+        assert box.got == []
+        assert not rt.events.filter(kind=EventKind.TIMER_FIRE)  # cancelled with its target
+        assert ref.cancel() is None
+
+        ref2 = rt.send_after(pid, "to the dead", 0.01)  # already dead when set
+        await rt.sleep(0.03)
+        assert not ref2.fired and box.got == []
+
+
+async def test_timers_to_names_resolve_at_fire_time(clock):
+    async with Runtime(clock=clock) as rt:
+        rt.send_after("later", "hello", 0.02)  # nobody has the name yet
+        rt.send_after("nobody", "lost", 0.02)  # never registered: dropped, no error
+        box = Inbox()
+        rt.start(box, name="later")
+        await rt.sleep(0.04)
+        assert [m for m, _ in box.got] == ["hello"]
+
+
+async def test_timer_events(clock):
+    async with Runtime(clock=clock) as rt:
+        pid = rt.start(Inbox)
+        r1 = rt.send_after(pid, "a", 0.01)
+        r2 = rt.send_after(pid, "b", 1.0)
+        rt.cancel_timer(r2)
+        await rt.sleep(0.02)
+        kinds = [e.kind for e in rt.events if e.kind.startswith("timer")]
+        assert kinds == ["timer_start", "timer_start", "timer_cancel", "timer_fire"]
+        start = rt.events.filter(kind="timer_start")[0]
+        assert start.pid == pid.id and start.data["delay"] == 0.01 and start.data["msg"] == "a"
+        assert r1.fired
+
+
+async def test_periodic_timer_keeps_time(clock):
+    async with Runtime(clock=clock) as rt:
+
+        class Ticker(Agent):
+            def init(self):
+                self.ticks = 0
+                self.send_after(self.pid, "tick", 0.01)
+
+            def handle_info(self, msg):
+                self.ticks += 1
+                if self.ticks < 5:
+                    self.send_after(self.pid, "tick", 0.01)
+
+            def handle_call(self, req, caller):
+                return self.ticks
+
+        pid = rt.start(Ticker)
+        await rt.sleep(0.2)
+        assert await rt.call(pid, "ticks") == 5
+
+
+async def test_send_after_on_a_closed_runtime_raises():
+    from agentlab import VirtualClock
+
+    rt = Runtime(clock=VirtualClock())
+    await rt.shutdown()
+    with pytest.raises(RuntimeStateError):
+        rt.send_after("x", 1, 1.0)

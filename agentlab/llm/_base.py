@@ -18,6 +18,7 @@ from typing import Any
 
 from ._accounting import DEFAULT_PRICES, Prices, cost_usd, estimate_input_tokens, tokens_for_chars
 from ._clock import AsyncioClock, Clock
+from ._deadline import Deadline
 from ._errors import LLMError, StreamInterrupted
 from ._events import Emit, new_request_id
 from ._messages import Message, Tool, as_messages, as_tools
@@ -52,8 +53,12 @@ class BaseModel:
         emit: Emit | None = None,
         clock: Clock | None = None,
         prices: Prices | None = None,
+        first_token_timeout: float | None = None,
+        total_timeout: float | None = None,
     ) -> None:
         self.model = model
+        self.first_token_timeout = first_token_timeout
+        self.total_timeout = total_timeout
         self.emit = emit
         self.clock: Clock = clock if clock is not None else AsyncioClock()
         self.prices: Prices = DEFAULT_PRICES if prices is None else prices
@@ -73,6 +78,8 @@ class BaseModel:
         msgs = as_messages(messages)
         tool_list = as_tools(tools)
         emit = emit or self.emit or _no_emit
+        first_limit = opts.pop("first_token_timeout", self.first_token_timeout)
+        total_limit = opts.pop("total_timeout", self.total_timeout)
         clock = self.clock
         base = {
             "provider": self.provider,
@@ -117,10 +124,22 @@ class BaseModel:
             }
 
         try:
-            async with opened(self._events(msgs, tool_list, opts, state)) as source:
-                async for ev in source:
+            async with (
+                opened(self._events(msgs, tool_list, opts, state)) as source,
+                Deadline(clock, self.provider, first_limit, total_limit) as deadline,
+            ):
+                events = aiter(source)
+                while True:
+                    try:
+                        if deadline.active:
+                            ev = await deadline.step(events.__anext__)
+                        else:
+                            ev = await anext(events)
+                    except StopAsyncIteration:
+                        break
                     if isinstance(ev, TextDelta | ToolCallDelta):
                         if ttft is None:
+                            deadline.first_token()
                             ttft = clock.now() - start
                             emit("llm_first_token", **base, ttft=ttft)
                         state.produced_output = True

@@ -63,8 +63,17 @@ class HTTPModel(BaseModel):
         emit: Emit | None = None,
         clock: Clock | None = None,
         prices: Prices | None = None,
+        first_token_timeout: float | None = None,
+        total_timeout: float | None = None,
     ) -> None:
-        super().__init__(model, emit=emit, clock=clock, prices=prices)
+        super().__init__(
+            model,
+            emit=emit,
+            clock=clock,
+            prices=prices,
+            first_token_timeout=first_token_timeout,
+            total_timeout=total_timeout,
+        )
         self._api_key = api_key or next(
             (os.environ[k] for k in self.env_keys if os.environ.get(k)), None
         )

@@ -66,8 +66,10 @@ def _tool(t: Tool) -> dict[str, Any]:
 class OpenAIChat(HTTPModel):
     """A Chat Completions model: ``OpenAIChat(model, api_key=None, base_url=...)``.
 
-    Other keyword arguments: ``client``/``transport`` (httpx), ``timeout``,
-    ``headers`` (extra request headers), ``emit``, ``clock``, ``prices``.
+    Other keyword arguments: ``client``/``transport`` (httpx), ``timeout``
+    (httpx's network timeouts, in real time), ``headers`` (extra request
+    headers), ``emit``, ``clock``, ``prices``, and ``first_token_timeout`` /
+    ``total_timeout`` (limits on ``clock``, also accepted per call).
     Options given per call (``temperature=0``, ``tool_choice="auto"``...) go
     into the request body as they are.
     """

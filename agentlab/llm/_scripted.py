@@ -104,8 +104,17 @@ class ScriptedModel(BaseModel):
         clock: Clock | None = None,
         emit: Emit | None = None,
         prices: Prices | None = None,
+        first_token_timeout: float | None = None,
+        total_timeout: float | None = None,
     ) -> None:
-        super().__init__(model, emit=emit, clock=clock, prices=prices)
+        super().__init__(
+            model,
+            emit=emit,
+            clock=clock,
+            prices=prices,
+            first_token_timeout=first_token_timeout,
+            total_timeout=total_timeout,
+        )
         self._script = script
         self._position = 0
         self.tokens_per_second = tokens_per_second

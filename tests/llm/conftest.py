@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import socket
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-WIRE_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "llm-wire"
-
-
-def load_transcripts() -> dict[str, dict[str, Any]]:
-    folder = WIRE_DIR / "transcripts"
-    if not folder.is_dir():
-        return {}
-    return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
-
-
-TRANSCRIPTS = load_transcripts()
+from llm_helpers import TRANSCRIPTS, WIRE_DIR
 
 
 @pytest.fixture(scope="session")

@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from conftest import TRANSCRIPTS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from llm_helpers import PROVIDERS, check_response, model_name, serve_pieces
+from llm_helpers import PROVIDERS, TRANSCRIPTS, check_response, model_name, serve_pieces
 
 from agentlab.llm import complete
 

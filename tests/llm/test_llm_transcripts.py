@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from conftest import TRANSCRIPTS
-from llm_helpers import Events, check_response, make_model
+from llm_helpers import TRANSCRIPTS, Events, check_response, make_model
 
 from agentlab.llm import RateLimited, complete
 

@@ -63,7 +63,7 @@ import pandas as pd
 from ._frame import parse_data
 from ._schema import is_abnormal
 
-__all__ = ["PROCESS_COLUMNS", "RESTART_COLUMNS", "processes", "restarts"]
+__all__ = ["PROCESS_COLUMNS", "RESTART_COLUMNS", "as_events", "processes", "restarts"]
 
 PROCESS_COLUMNS = (
     "pid",
@@ -106,6 +106,18 @@ RESTART_COLUMNS = (
 )
 
 
+def as_events(source: Any) -> pd.DataFrame:
+    """The events DataFrame of a :class:`~agentlab.trace.Run` (or the frame itself)."""
+    if isinstance(source, pd.DataFrame):
+        return source
+    events = getattr(source, "events", None)
+    if callable(events):
+        frame = events()
+        assert isinstance(frame, pd.DataFrame)
+        return frame
+    raise TypeError(f"expected a Run, a Recorder or an events DataFrame, got {type(source).__name__}")
+
+
 def of_kind(events: pd.DataFrame, *kinds: str) -> pd.DataFrame:
     """The rows of ``events`` whose kind is one of ``kinds``."""
     if len(kinds) == 1:
@@ -129,8 +141,10 @@ def trim(series: pd.Series) -> pd.Series:
     return series.cat.remove_unused_categories()
 
 
-def processes(events: pd.DataFrame) -> pd.DataFrame:
-    """One row per process lifetime (columns in this module's docstring)."""
+def processes(events: Any) -> pd.DataFrame:
+    """One row per process lifetime (columns in this module's docstring), from a run
+    or its events DataFrame."""
+    events = as_events(events)
     spawn = of_kind(events, "spawn").drop_duplicates("pid")
     exits = of_kind(events, "exit").drop_duplicates("pid")
     starts = of_kind(events, "child_start").drop_duplicates("peer", keep="last")
@@ -213,8 +227,10 @@ def _abnormal(reasons: pd.Series) -> np.ndarray:
     return flags[np.asarray(reasons.cat.codes, dtype=np.int64) + 1]
 
 
-def restarts(events: pd.DataFrame) -> pd.DataFrame:
-    """One row per restart (columns in this module's docstring)."""
+def restarts(events: Any) -> pd.DataFrame:
+    """One row per restart (columns in this module's docstring), from a run or its
+    events DataFrame."""
+    events = as_events(events)
     rs = of_kind(events, "restart")
     data = parse_data(rs["data"])
     n = len(rs)

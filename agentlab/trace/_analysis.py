@@ -1,0 +1,354 @@
+"""Questions a run answers: how fast it recovers, how available each child was,
+how close supervisors came to giving up, how slow messages and models were.
+
+Each function takes a :class:`~agentlab.trace.Run` (a Recorder works too)::
+
+    mttr(run)                     # 0.25: mean seconds from a crash to the restart
+    availability(run)             # per child slot: uptime, downtime, availability
+    restart_rate(run, window=10)  # restarts per 10 s window, per supervisor
+    intensity_headroom(run)       # restarts left before each supervisor gives up
+    message_latency(run)          # call latency and queue delay percentiles
+    llm_usage(run)                # per agent: latency, TTFT, tokens/s, cost
+    compare(run_a, run_b)         # the summaries side by side
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from ._tables import of_kind
+
+if TYPE_CHECKING:
+    from ._run import Run
+
+__all__ = [
+    "availability",
+    "compare",
+    "intensity_headroom",
+    "llm_usage",
+    "message_latency",
+    "mttr",
+    "restart_rate",
+    "summary",
+]
+
+
+def _run_end(run: Run) -> float:
+    ev = run.events()
+    return float(ev["time"].max()) if len(ev) else 0.0
+
+
+def mttr(run: Run, by: str | None = None) -> Any:
+    """Mean time to recovery: seconds from a child's crash until every child its
+    supervisor restarted for it runs again (``restarts().time_to_recovery``).
+
+    ``by="supervisor"`` or ``by="child_id"`` gives a Series; restarts that never
+    recovered (the supervisor gave up) are left out. NaN when nothing restarted.
+    """
+    r = run.restarts()
+    if by is None:
+        ttr = r["time_to_recovery"].dropna()
+        return float(ttr.mean()) if len(ttr) else math.nan
+    return r.groupby(by, observed=True)["time_to_recovery"].mean()
+
+
+def _slots(p: pd.DataFrame) -> np.ndarray:
+    """A stable name for the role a process plays: ``supervisor/child_id``, its path,
+    or its pid."""
+    child = p["child_id"].astype(object).to_numpy()
+    sup = p["supervisor"].astype(object).to_numpy()
+    path = p["path"].astype(object).to_numpy()
+    pid = p["pid"].to_numpy(np.int64)
+    out = np.empty(len(p), dtype=object)
+    for i in range(len(p)):
+        c = child[i]
+        if isinstance(c, str):
+            s = sup[i]
+            out[i] = f"{s}/{c}" if isinstance(s, str) else c
+        elif isinstance(path[i], str):
+            out[i] = path[i]
+        else:
+            out[i] = f"<0.{pid[i]}.0>"
+    return out
+
+
+def availability(run: Run) -> pd.DataFrame:
+    """Uptime and downtime per child slot (a supervised child across its restarts;
+    an unsupervised process by its path, or pid).
+
+    Downtime runs from an abnormal exit to the next start in the same slot (or
+    the end of the run if none came); a normal exit is not downtime.
+    ``availability = uptime / (uptime + downtime)``. Columns: ``slot``,
+    ``supervisor``, ``child_id``, ``instances``, ``crashes``, ``uptime``,
+    ``downtime``, ``availability``.
+    """
+    p = run.processes()
+    end_of_run = _run_end(run)
+    p = p.assign(slot=_slots(p), start=p["start"].fillna(p["start"].min()))
+    p = p.sort_values(["slot", "start", "pid"], kind="stable")
+    ends = p["end"].fillna(end_of_run).to_numpy(np.float64)
+    nxt = p.groupby("slot", sort=False)["start"].shift(-1).fillna(end_of_run).to_numpy(np.float64)
+    crashed = p["crashed"].to_numpy(bool)
+    down = np.where(crashed, np.maximum(nxt - ends, 0.0), 0.0)
+    up = np.maximum(ends - p["start"].to_numpy(np.float64), 0.0)
+    work = pd.DataFrame(
+        {
+            "slot": p["slot"].to_numpy(object),
+            "supervisor": p["supervisor"].astype(object).to_numpy(),
+            "child_id": p["child_id"].astype(object).to_numpy(),
+            "up": up,
+            "down": down,
+            "crashed": crashed,
+        }
+    )
+    g = work.groupby("slot", sort=True)
+    out = pd.DataFrame(
+        {
+            "supervisor": g["supervisor"].first(),
+            "child_id": g["child_id"].first(),
+            "instances": g.size().astype(np.int64),
+            "crashes": g["crashed"].sum().astype(np.int64),
+            "uptime": g["up"].sum(),
+            "downtime": g["down"].sum(),
+        }
+    )
+    total = out["uptime"] + out["downtime"]
+    out["availability"] = np.where(total > 0, out["uptime"] / total.where(total > 0, 1.0), np.nan)
+    out.index.name = "slot"
+    return out.reset_index()
+
+
+def restart_rate(run: Run, window: float = 1.0) -> pd.DataFrame:
+    """Restarts per ``window`` seconds: one row per window (index: its start time),
+    one column per supervisor path, and ``total``. Divide by ``window`` for a rate."""
+    if window <= 0:
+        raise ValueError("window must be a positive number of seconds")
+    r = run.restarts()
+    end = _run_end(run)
+    n = int(end // window) + 1
+    index = pd.Index(np.arange(n, dtype=np.float64) * window, name="window_start")
+    if r.empty:
+        return pd.DataFrame({"total": np.zeros(n, dtype=np.int64)}, index=index)
+    bins = (r["time"].to_numpy(np.float64) // window).astype(np.int64)
+    sup = r["supervisor"].astype(object).fillna("?").to_numpy(object)
+    table = pd.crosstab(bins, sup)
+    table = table.reindex(range(n), fill_value=0)
+    table.index = index
+    table.columns = pd.Index([str(c) for c in table.columns], name="supervisor")
+    table = table.astype(np.int64)
+    table["total"] = table.sum(axis=1)
+    return table
+
+
+def intensity_headroom(run: Run) -> pd.DataFrame:
+    """How close each supervisor (by path) came to giving up.
+
+    In OTP a supervisor gives up when more than ``intensity`` restarts fall in
+    ``period`` seconds. Columns: ``supervisor``, ``restarts``, ``intensity``,
+    ``period``, ``max_restarts_in_window``, ``min_headroom`` (restarts it had
+    left at its worst moment; -1 once it gave up), ``gave_up``, ``gave_up_at``.
+    """
+    r = run.restarts()
+    gave = of_kind(run.events(), "supervisor_gave_up")
+    from ._frame import parse_data
+
+    gd = parse_data(gave["data"])
+    rows: dict[str, dict[str, Any]] = {}
+    for sup, g in r.groupby(r["supervisor"].astype(object).fillna("?"), sort=True):
+        rows[str(sup)] = {
+            "restarts": len(g),
+            "intensity": g["intensity"].dropna().iloc[-1] if g["intensity"].notna().any() else pd.NA,
+            "period": float(g["period"].dropna().iloc[-1]) if g["period"].notna().any() else np.nan,
+            "max_restarts_in_window": g["restarts_in_window"].max(),
+            "min_headroom": g["headroom"].min(),
+            "gave_up": False,
+            "gave_up_at": np.nan,
+        }
+    paths = gave["path"].astype(object).fillna("?").to_numpy(object)
+    for path, t, d in zip(paths, gave["time"].to_numpy(np.float64), gd, strict=True):
+        row = rows.setdefault(
+            str(path),
+            {
+                "restarts": 0,
+                "intensity": d.get("intensity", pd.NA),
+                "period": float(d.get("period", np.nan) or np.nan),
+                "max_restarts_in_window": pd.NA,
+                "min_headroom": pd.NA,
+                "gave_up": False,
+                "gave_up_at": np.nan,
+            },
+        )
+        row["gave_up"] = True
+        row["gave_up_at"] = t if np.isnan(row["gave_up_at"]) else min(row["gave_up_at"], t)
+        row["min_headroom"] = -1
+        if d.get("restarts") is not None:
+            row["max_restarts_in_window"] = d["restarts"]
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    if out.empty:
+        out = pd.DataFrame(columns=["restarts", "intensity", "period", "max_restarts_in_window",
+                                    "min_headroom", "gave_up", "gave_up_at"])
+    out = out.astype(
+        {
+            "restarts": np.int64,
+            "intensity": "Int64",
+            "period": np.float64,
+            "max_restarts_in_window": "Int64",
+            "min_headroom": "Int64",
+            "gave_up": bool,
+            "gave_up_at": np.float64,
+        }
+    )
+    out.index.name = "supervisor"
+    return out.sort_index().reset_index()
+
+
+def _stats(values: pd.Series, percentiles: tuple[float, ...]) -> dict[str, float]:
+    v = values.dropna().to_numpy(np.float64)
+    row: dict[str, float] = {"count": float(len(v)), "mean": float(v.mean()) if len(v) else np.nan}
+    for q in percentiles:
+        row[f"p{q:g}"] = float(np.percentile(v, q)) if len(v) else np.nan
+    row["max"] = float(v.max()) if len(v) else np.nan
+    return row
+
+
+def message_latency(run: Run, percentiles: tuple[float, ...] = (50, 90, 99)) -> pd.DataFrame:
+    """Percentiles of call latency (round trip), queue delay and handling time, by
+    message kind (only what the trace could measure; see ``messages()``)."""
+    m = run.messages()
+    rows = {}
+    for kind, g in m.groupby("kind", observed=True, sort=True):
+        for metric in ("latency", "queue_delay", "handling_time"):
+            if g[metric].notna().any():
+                rows[(str(kind), metric)] = _stats(g[metric], percentiles)
+    cols = ["count", "mean", *[f"p{q:g}" for q in percentiles], "max"]
+    out = pd.DataFrame.from_dict(rows, orient="index", columns=cols)
+    out.index = pd.MultiIndex.from_tuples(list(rows), names=["kind", "metric"]) if rows else (
+        pd.MultiIndex.from_tuples([], names=["kind", "metric"])
+    )
+    out["count"] = out["count"].astype(np.int64)
+    return out
+
+
+def llm_usage(run: Run, by: str = "agent") -> pd.DataFrame:
+    """Per agent (or ``by="model"``, ``"provider"``): ``requests`` (first attempts),
+    ``attempts``, ``errors``, ``retries``, ``input_tokens``, ``output_tokens``,
+    ``reported_share`` (attempts whose usage the provider reported), ``cost``,
+    ``latency_mean``, ``latency_p95``, ``ttft_mean``, ``ttft_p50`` and
+    ``tokens_per_s`` (output tokens over the time spent streaming them)."""
+    c = run.llm_calls()
+    cols = ["requests", "attempts", "errors", "retries", "input_tokens", "output_tokens",
+            "reported_share", "cost", "latency_mean", "latency_p95", "ttft_mean", "ttft_p50",
+            "tokens_per_s"]
+    if c.empty:
+        return pd.DataFrame(columns=cols, index=pd.Index([], name=by))
+    gen = (c["latency"] - c["ttft"].fillna(0.0)).where(c["output_tokens"].notna())
+    work = c.assign(
+        gen=gen,
+        first=(c["attempt"].fillna(1) == 1),
+        err=(c["outcome"] == "error"),
+        retry=(c["attempt"].fillna(1) > 1),
+        rep=c["usage_reported"].fillna(False).astype(bool),
+    )
+    g = work.groupby(by, observed=True, sort=True)
+    out = pd.DataFrame(
+        {
+            "requests": g["first"].sum().astype(np.int64),
+            "attempts": g.size().astype(np.int64),
+            "errors": g["err"].sum().astype(np.int64),
+            "retries": g["retry"].sum().astype(np.int64),
+            "input_tokens": g["input_tokens"].sum().astype("Int64"),
+            "output_tokens": g["output_tokens"].sum().astype("Int64"),
+            "reported_share": g["rep"].mean(),
+            "cost": g["cost"].sum(min_count=1),
+            "latency_mean": g["latency"].mean(),
+            "latency_p95": g["latency"].quantile(0.95),
+            "ttft_mean": g["ttft"].mean(),
+            "ttft_p50": g["ttft"].median(),
+        }
+    )
+    gen_sum = g["gen"].sum()
+    out["tokens_per_s"] = (
+        out["output_tokens"].astype(np.float64) / gen_sum.where(gen_sum > 0)
+    ).astype(np.float64)
+    return out
+
+
+def summary(run: Run) -> dict[str, Any]:
+    """The headline numbers of a run (what ``trace summary`` prints)."""
+    info = run.info
+    ev = run.events()
+    p = run.processes()
+    r = run.restarts()
+    out: dict[str, Any] = {
+        "run_id": info.run_id,
+        "started": info.started,
+        "clock": info.clock,
+        "seed": info.seed,
+        "events": len(ev),
+        "dropped": info.dropped,
+        "duration": float(ev["time"].max() - ev["time"].min()) if len(ev) else 0.0,
+        "processes": len(p),
+        "crashes": int(p["crashed"].sum()),
+        "restarts": len(r),
+        "supervisors_gave_up": int((ev["kind"] == "supervisor_gave_up").sum()),
+        "mttr": mttr(run),
+        "max_time_to_recovery": float(r["time_to_recovery"].max()) if len(r) else math.nan,
+    }
+    kinds = ev["kind"]
+    n_msgs = int(kinds.isin(["send", "cast", "call"]).sum())
+    out["messages"] = n_msgs
+    if (kinds == "call").any():
+        lat = run.messages()
+        lat = lat.loc[lat["kind"] == "call", "latency"].dropna()
+        out["call_latency_p50"] = float(lat.median()) if len(lat) else math.nan
+        out["call_latency_p99"] = float(lat.quantile(0.99)) if len(lat) else math.nan
+    if kinds.isin(["llm_request", "llm_response", "llm_error"]).any():
+        c = run.llm_calls()
+        out["llm_attempts"] = len(c)
+        out["llm_errors"] = int((c["outcome"] == "error").sum())
+        out["input_tokens"] = int(c["input_tokens"].sum())
+        out["output_tokens"] = int(c["output_tokens"].sum())
+        out["cost_usd"] = float(c["cost"].sum(min_count=1))
+        out["llm_latency_mean"] = float(c["latency"].mean())
+        out["ttft_mean"] = float(c["ttft"].mean())
+    for k, v in info.metadata.items():
+        out.setdefault(f"meta.{k}", v)
+    return out
+
+
+def compare(*runs: Run, names: list[str] | None = None) -> pd.DataFrame:
+    """Summaries side by side: one column per run (named by ``names`` or run id),
+    one row per metric; with two runs, a ``change`` column (second minus first)."""
+    if not runs:
+        raise ValueError("compare() needs at least one run")
+    labels = names or [r.run_id for r in runs]
+    if len(labels) != len(runs):
+        raise ValueError("give one name per run")
+    seen: dict[str, int] = {}
+    unique = []
+    for lab in labels:
+        seen[lab] = seen.get(lab, 0) + 1
+        unique.append(lab if seen[lab] == 1 else f"{lab} #{seen[lab]}")
+    labels = unique
+    sums = [summary(r) for r in runs]
+    keys: list[str] = []
+    for s in sums:
+        keys.extend(k for k in s if k not in keys)
+    table = pd.DataFrame({lab: [s.get(k) for k in keys] for lab, s in zip(labels, sums, strict=True)},
+                         index=pd.Index(keys, name="metric"), dtype=object)
+    if len(runs) == 2:
+        a, b = table.columns
+        change = []
+        for key, x, y in zip(table.index, table[a], table[b], strict=True):
+            ok = _number(x) and _number(y) and key != "seed" and not key.startswith("meta.")
+            change.append(y - x if ok else None)
+        table["change"] = pd.Series(change, index=table.index, dtype=object)
+    return table
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, int | float | np.integer | np.floating) and not isinstance(x, bool)

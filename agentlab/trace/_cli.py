@@ -1,0 +1,98 @@
+"""``agentlab trace``: look at recorded runs from a shell.
+
+::
+
+    agentlab trace summary runs/flaky.parquet          # headline numbers
+    agentlab trace summary runs/                       # every run in a folder, side by side
+    agentlab trace plot runs/flaky.parquet -o timeline.png
+    agentlab trace plot runs/flaky.parquet --kind restarts -o restarts.png
+
+``main(argv)`` takes the arguments after ``trace`` and returns the exit status
+(0 ok, 1 a file could not be read, 2 bad usage).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main"]
+
+_PLOTS = ("timeline", "restarts", "tokens")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="agentlab trace", description="Summarise and plot recorded agentlab runs."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("summary", help="print the headline numbers of one or more runs")
+    s.add_argument("runs", nargs="+", help="trace files (.parquet) or folders of them")
+    p = sub.add_parser("plot", help="draw a run to an image file")
+    p.add_argument("run", help="a trace file (.parquet), or the folder of one run")
+    p.add_argument("-o", "--output", default=None, help="image file to write (default: <run>.<kind>.png)")
+    p.add_argument("--kind", choices=_PLOTS, default="timeline", help="which plot (default: timeline)")
+    p.add_argument("--max-lanes", type=int, default=40, help="timeline lanes before aggregating")
+    p.add_argument("--dpi", type=int, default=120)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``trace`` command with ``argv`` (default: ``sys.argv[1:]``)."""
+    args_in = list(sys.argv[1:] if argv is None else argv)
+    if args_in[:1] == ["trace"]:
+        args_in = args_in[1:]
+    parser = _parser()
+    try:
+        args = parser.parse_args(args_in)
+    except SystemExit as e:  # argparse printed the usage
+        return int(e.code or 0)
+    from ._files import TraceFormatError
+
+    try:
+        if args.command == "summary":
+            return _summary(args.runs)
+        return _plot(args)
+    except (TraceFormatError, FileNotFoundError) as e:
+        print(f"agentlab trace: {e}", file=sys.stderr)
+        return 1
+
+
+def _summary(paths: list[str]) -> int:
+    from ._analysis import compare
+    from ._files import load_all
+    from ._html import format_value
+
+    for p in paths:
+        if not Path(p).exists():
+            raise FileNotFoundError(f"no trace at {p}")
+    runs = load_all(paths)
+    if not runs:
+        print("agentlab trace: no runs found in " + ", ".join(paths), file=sys.stderr)
+        return 1
+    table = compare(*runs)
+    text = table.map(format_value)
+    print(text.to_string())
+    for run in runs:
+        if run.info.dropped:
+            print(f"warning: run {run.run_id} dropped {run.info.dropped:,} events", file=sys.stderr)
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from ._files import load
+    from ._plots import plot_restarts, plot_timeline, plot_tokens
+
+    run = load(args.run)
+    if args.kind == "timeline":
+        fig = plot_timeline(run, max_lanes=args.max_lanes)
+    elif args.kind == "restarts":
+        fig = plot_restarts(run)
+    else:
+        fig = plot_tokens(run)
+    out = Path(args.output) if args.output else Path(args.run).with_suffix(f".{args.kind}.png")
+    fig.savefig(out, dpi=args.dpi)
+    print(f"wrote {out}")
+    return 0

@@ -1,0 +1,150 @@
+"""Runs on disk: one Parquet file per run, self-describing, never pickled.
+
+The file holds the events table (``_schema.SCHEMA``: reasons and data are
+text) and, in the Parquet key-value metadata under ``agentlab.trace``, a JSON
+object ``{"format": "agentlab.trace", "version": 1, "run": {...RunInfo...}}``.
+Loading checks both before reading a row, so a stray file or one from an
+incompatible agentlab says so clearly::
+
+    path = run.save("runs/flaky.parquet")
+    again = load(path)
+    pd.testing.assert_frame_equal(run.processes(), again.processes())
+
+A folder written by a spilling recorder (``Recorder(overflow="spill")``) holds
+the parts of one run; :func:`load` reads such a folder as that run, and
+:func:`load_all` reads a folder of different runs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+import agentlab
+
+from ._run import Run, RunInfo
+from ._schema import FORMAT, FORMAT_VERSION, METADATA_KEY, SCHEMA
+
+__all__ = ["TraceFormatError", "load", "load_all", "save"]
+
+
+class TraceFormatError(agentlab.AgentLabError, ValueError):
+    """A file is not an agentlab trace, or was written by an incompatible version."""
+
+
+def _header(info: RunInfo) -> bytes:
+    return json.dumps(
+        {"format": FORMAT, "version": FORMAT_VERSION, "run": json.loads(info.to_json())},
+        sort_keys=True,
+    ).encode()
+
+
+def save(run: Run, path: str | Path) -> Path:
+    """Write ``run`` to ``path`` (a ``.parquet`` file, or a folder: ``<run_id>.parquet`` in it).
+
+    Returns the path written.
+    """
+    target = Path(path)
+    if target.is_dir():
+        target = target / f"{run.run_id}.parquet"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    table = run.table().replace_schema_metadata({METADATA_KEY: _header(run.info)})
+    pq.write_table(table, target)
+    return target
+
+
+def _read_header(path: Path) -> tuple[pq.ParquetFile, RunInfo]:
+    try:
+        pf = pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as e:
+        raise TraceFormatError(
+            f"{path} is not an agentlab trace: it is not a Parquet file ({e}). "
+            "Traces are written by Run.save() or agentlab.trace.save()."
+        ) from None
+    meta = pf.schema_arrow.metadata or {}
+    raw = meta.get(METADATA_KEY)
+    if raw is None:
+        raise TraceFormatError(
+            f"{path} is a Parquet file but not an agentlab trace (it has no "
+            f"{METADATA_KEY.decode()!r} metadata). Traces are written by Run.save()."
+        )
+    try:
+        header = json.loads(raw)
+        fmt, version, run = header["format"], header["version"], header["run"]
+    except (ValueError, KeyError, TypeError):
+        raise TraceFormatError(f"{path}: the agentlab trace metadata is unreadable.") from None
+    if fmt != FORMAT:
+        raise TraceFormatError(f"{path} is not an agentlab trace (format {fmt!r}).")
+    if version != FORMAT_VERSION:
+        raise TraceFormatError(
+            f"{path} was written with trace format version {version}; this agentlab "
+            f"({agentlab.__version__}) reads version {FORMAT_VERSION}. Open it with the "
+            "agentlab version that wrote it, or re-record the run."
+        )
+    missing = [n for n in SCHEMA.names if n not in pf.schema_arrow.names]
+    if missing:
+        raise TraceFormatError(f"{path}: the trace lacks the columns {missing}.")
+    return pf, RunInfo.from_json(json.dumps(run))
+
+
+def _read(path: Path) -> Run:
+    pf, info = _read_header(path)
+    table = pf.read(columns=list(SCHEMA.names))
+    try:
+        table = table.cast(SCHEMA.with_metadata(table.schema.metadata))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, TypeError) as e:
+        raise TraceFormatError(f"{path}: a column has an unexpected type ({e}).") from None
+    return Run(table.replace_schema_metadata(None), info)
+
+
+def _parts(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix == ".parquet" and p.is_file())
+
+
+def load(path: str | Path) -> Run:
+    """Read a run written by :func:`save` (or the folder of a spilling recorder).
+
+    Raises :class:`TraceFormatError` for a file that is not an agentlab trace or
+    has an incompatible format version.
+    """
+    target = Path(path)
+    if not target.exists():
+        raise FileNotFoundError(f"no trace at {target}")
+    if not target.is_dir():
+        return _read(target)
+    runs = load_all(target)
+    if len(runs) != 1:
+        raise TraceFormatError(
+            f"{target} holds {len(runs)} runs; load one file, or use load_all() for all of them."
+        )
+    return runs[0]
+
+
+def load_all(paths: str | Path | Iterable[str | Path]) -> list[Run]:
+    """Read every run in a folder (or a list of files and folders), one :class:`Run` each.
+
+    Files of the same run (the parts a spilling recorder wrote) are joined.
+    """
+    if isinstance(paths, str | Path):
+        paths = [paths]
+    files: list[Path] = []
+    for p in map(Path, paths):
+        files.extend(_parts(p) if p.is_dir() else [p])
+    groups: dict[str, list[Run]] = {}
+    for f in files:
+        run = _read(f)
+        groups.setdefault(run.run_id, []).append(run)
+    out = []
+    for parts in groups.values():
+        if len(parts) == 1:
+            out.append(parts[0])
+            continue
+        table = pa.concat_tables([r.table() for r in parts])
+        table = table.sort_by("seq")
+        info = max((r.info for r in parts), key=lambda i: i.dropped)
+        out.append(Run(table, info))
+    return out

@@ -1,0 +1,300 @@
+"""Plots of a run (matplotlib; no pyplot state, so they work on any backend).
+
+* :func:`plot_timeline`: one swimlane per child slot (a supervised child keeps
+  its lane across restarts), bars for process lifetimes, a red ✕ where one
+  crashed, an arc from a crash to the restart it caused, a dashed line where a
+  supervisor gave up. Past ``max_lanes`` lanes it aggregates: one lane per
+  supervisor showing how many of its processes were alive, with a tick per
+  crash, so 10,000 processes stay readable.
+* :func:`plot_restarts`: restarts per time window, stacked by supervisor.
+* :func:`plot_tokens`: output tokens per second per agent over time.
+
+Each returns the :class:`~matplotlib.figure.Figure`; pass ``ax=`` to draw into
+your own axes::
+
+    fig = plot_timeline(run)
+    fig.savefig("timeline.png")
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from matplotlib.collections import PolyCollection
+from matplotlib.colors import to_rgba
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from ._analysis import _run_end, _slots
+from ._tables import of_kind
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from ._run import Run
+
+__all__ = ["plot_restarts", "plot_timeline", "plot_tokens"]
+
+_KIND_COLORS = {
+    "supervisor": "#7f7f7f",
+    "agent": "#4c78a8",
+    "process": "#54a24b",
+    "task": "#f58518",
+}
+_OTHER_COLOR = "#9ecae9"
+_CRASH = "#d62728"
+_PALETTE = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6",
+            "#9d755d", "#bab0ac", "#eeca3b"]
+
+
+def _axes(ax: Axes | None, width: float, height: float) -> tuple[Figure, Axes]:
+    if ax is not None:
+        fig = ax.get_figure()
+        assert isinstance(fig, Figure)
+        return fig, ax
+    fig = Figure(figsize=(width, height), layout="constrained")
+    return fig, fig.add_subplot()
+
+
+def _short(label: str, width: int = 28) -> str:
+    return label if len(label) <= width else "…" + label[-(width - 1):]
+
+
+def plot_timeline(
+    run: Run, ax: Axes | None = None, *, max_lanes: int = 40, title: str | None = None
+) -> Figure:
+    """Swimlanes of process lifetimes with crash marks and restart links."""
+    p = run.processes()
+    end = _run_end(run)
+    p = p.assign(slot=_slots(p), start=p["start"].fillna(0.0))
+    p = p.assign(stop=p["end"].fillna(end))
+    n_slots = p["slot"].nunique()
+    lanes = n_slots if n_slots <= max_lanes else min(max_lanes, _group_count(p))
+    fig, ax = _axes(ax, 11, min(2.0 + 0.32 * max(lanes, 1), 16))
+    if p.empty:
+        ax.text(0.5, 0.5, "no processes in this run", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return fig
+    if n_slots <= max_lanes:
+        _lanes(ax, run, p)
+        what = f"{len(p)} process lifetimes in {n_slots} lanes"
+    else:
+        _aggregate(ax, p, max_lanes)
+        what = f"{len(p):,} processes, aggregated by supervisor"
+    _gave_up(ax, run)
+    ax.set_xlabel(f"time (s, {run.info.clock} clock)")
+    ax.set_xlim(left=min(0.0, float(p["start"].min())), right=max(end, 1e-9) * 1.02)
+    ax.set_title(title or f"run {run.run_id}: {what}", loc="left", fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    return fig
+
+
+def _lanes(ax: Axes, run: Run, p: pd.DataFrame) -> None:
+    order = (
+        p.groupby("slot", sort=False)["start"].min().sort_values(kind="stable").index.tolist()
+    )
+    lane_of = {s: i for i, s in enumerate(order)}
+    y = p["slot"].map(lane_of).to_numpy(np.int64)
+    starts = p["start"].to_numpy(np.float64)
+    stops = p["stop"].to_numpy(np.float64)
+    kinds = p["kind"].astype(object).to_numpy()
+    alive = p["end"].isna().to_numpy()
+    colors = [
+        to_rgba(_KIND_COLORS.get(k, _OTHER_COLOR) if isinstance(k, str) else _OTHER_COLOR,
+                0.5 if a else 0.95)
+        for k, a in zip(kinds, alive, strict=True)
+    ]
+    widths = np.maximum(stops - starts, 0.0)
+    verts = np.stack(
+        [
+            np.column_stack([starts, y - 0.3]),
+            np.column_stack([starts + widths, y - 0.3]),
+            np.column_stack([starts + widths, y + 0.3]),
+            np.column_stack([starts, y + 0.3]),
+        ],
+        axis=1,
+    )
+    ax.add_collection(PolyCollection(list(verts), facecolors=colors, edgecolors="white", linewidths=0.5))
+    crashed = p["crashed"].to_numpy(bool)
+    ax.scatter(stops[crashed], y[crashed], marker="x", s=46, color=_CRASH, zorder=4, linewidths=2)
+    ended = ~crashed & ~alive
+    ax.scatter(stops[ended], y[ended], marker="|", s=70, color="#333333", zorder=3)
+    # restart links: crash -> the replacement's start
+    r = run.restarts()
+    pid_lane = dict(zip(p["pid"].to_numpy(np.int64), y, strict=True))
+    start_of = dict(zip(p["pid"].to_numpy(np.int64), starts, strict=True))
+    for old, new, t0 in zip(r["pid"], r["new_pid"], r["crashed_at"], strict=True):
+        if pd.isna(old) or pd.isna(new) or int(new) not in pid_lane:
+            continue
+        y0 = pid_lane.get(int(old), pid_lane[int(new)])
+        ax.annotate(
+            "", xy=(start_of[int(new)], pid_lane[int(new)] - 0.32), xytext=(t0, y0 - 0.32),
+            arrowprops={"arrowstyle": "->", "color": _CRASH, "lw": 1.0, "alpha": 0.8,
+                        "connectionstyle": "arc3,rad=0.5", "shrinkA": 0, "shrinkB": 0},
+        )
+    ax.set_yticks(range(len(order)), [_short(str(s)) for s in order], fontsize=8)
+    ax.set_ylim(len(order) - 0.5, -0.7)
+    handles = [Patch(color=c, label=k) for k, c in _KIND_COLORS.items() if k in set(kinds)]
+    handles += [
+        Line2D([], [], marker="x", color=_CRASH, ls="", label="crash"),
+        Line2D([], [], marker="|", color="#333333", ls="", label="exit"),
+    ]
+    if len(r):
+        handles.append(Line2D([], [], color=_CRASH, lw=1, label="restart"))
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+
+
+def _groups(p: pd.DataFrame) -> np.ndarray:
+    sup = p["supervisor"].astype(object).to_numpy()
+    kind = p["kind"].astype(object).to_numpy()
+    return np.array(
+        [s if isinstance(s, str) else f"(top level {k or 'process'}es)" for s, k in zip(sup, kind, strict=True)],
+        dtype=object,
+    )
+
+
+def _group_count(p: pd.DataFrame) -> int:
+    return len(set(_groups(p)))
+
+
+def _aggregate(ax: Axes, p: pd.DataFrame, max_lanes: int) -> None:
+    groups = pd.Series(_groups(p))
+    sizes = groups.value_counts()
+    keep = list(sizes.index[: max_lanes - 1]) if len(sizes) > max_lanes else list(sizes.index)
+    labels = groups.where(groups.isin(keep), "(other)").to_numpy(object)
+    first = pd.Series(p["start"].to_numpy(np.float64)).groupby(labels).min().sort_values(kind="stable")
+    order = list(first.index)
+    starts = p["start"].to_numpy(np.float64)
+    stops = p["stop"].to_numpy(np.float64)
+    crashed = p["crashed"].to_numpy(bool)
+    for lane, label in enumerate(order):
+        mine = labels == label
+        t = np.concatenate([starts[mine], stops[mine]])
+        step = np.concatenate([np.ones(mine.sum()), -np.ones(mine.sum())])
+        o = np.lexsort((-step, t))
+        t, live = t[o], np.cumsum(step[o])
+        peak = max(float(live.max()), 1.0)
+        ax.fill_between(t, lane + 0.35, lane + 0.35 - 0.7 * live / peak, step="post",
+                        color="#4c78a8", alpha=0.55, linewidth=0)
+        ct = stops[mine & crashed]
+        if len(ct):
+            ax.vlines(ct, lane + 0.38, lane + 0.48, color=_CRASH, linewidth=0.6, alpha=0.7)
+        ax.text(1.0, lane, f" {int(mine.sum()):,} procs, peak {int(peak):,} alive, {len(ct):,} crashes",
+                transform=ax.get_yaxis_transform(), va="center", fontsize=7, color="#444444")
+    ax.set_yticks(range(len(order)), [_short(str(s)) for s in order], fontsize=8)
+    ax.set_ylim(len(order) - 0.5, -0.7)
+    ax.legend(
+        handles=[Patch(color="#4c78a8", alpha=0.55, label="alive (share of peak)"),
+                 Line2D([], [], color=_CRASH, lw=1, label="crash")],
+        loc="lower left", bbox_to_anchor=(0.0, 1.04), ncols=2, fontsize=8, frameon=False,
+    )
+
+
+def _gave_up(ax: Axes, run: Run) -> None:
+    gave = of_kind(run.events(), "supervisor_gave_up")
+    for t, who in zip(gave["time"], gave["path"].astype(object), strict=True):
+        ax.axvline(t, color=_CRASH, ls="--", lw=1)
+        ax.text(t, 1.0, f" {who} gave up", transform=ax.get_xaxis_transform(), color=_CRASH,
+                fontsize=7, va="bottom", rotation=0)
+
+
+def _nice_window(span: float, bins: int = 50) -> float:
+    if span <= 0:
+        return 1.0
+    raw = span / bins
+    mag = 10 ** np.floor(np.log10(raw))
+    for m in (1, 2, 5, 10):
+        if raw <= m * mag:
+            return float(m * mag)
+    return float(10 * mag)
+
+
+def plot_restarts(
+    run: Run, ax: Axes | None = None, *, window: float | None = None, top: int = 6
+) -> Figure:
+    """Restarts per time window, stacked by supervisor (the ``top`` busiest, then others)."""
+    from ._analysis import restart_rate
+
+    fig, ax = _axes(ax, 10, 3.6)
+    end = _run_end(run)
+    w = window or _nice_window(end)
+    rate = restart_rate(run, window=w)
+    sups = [c for c in rate.columns if c != "total"]
+    if not sups:
+        ax.text(0.5, 0.5, "no restarts in this run", ha="center", va="center", transform=ax.transAxes)
+    else:
+        ranked = rate[sups].sum().sort_values(ascending=False)
+        shown = list(ranked.index[:top])
+        data = rate[shown].copy()
+        if len(ranked) > top:
+            data["(other supervisors)"] = rate[list(ranked.index[top:])].sum(axis=1)
+        bottom = np.zeros(len(data))
+        x = data.index.to_numpy(np.float64)
+        for i, col in enumerate(data.columns):
+            vals = data[col].to_numpy(np.float64)
+            ax.bar(x, vals, width=w, bottom=bottom, align="edge", label=_short(str(col), 40),
+                   color=_PALETTE[i % len(_PALETTE)], edgecolor="white", linewidth=0.3)
+            bottom += vals
+        ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    _gave_up(ax, run)
+    ax.set_xlabel(f"time (s, {run.info.clock} clock)")
+    ax.set_ylabel(f"restarts per {w:g} s")
+    ax.set_title(f"run {run.run_id}: restarts over time", loc="left", fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+def plot_tokens(
+    run: Run, ax: Axes | None = None, *, window: float | None = None, top: int = 8
+) -> Figure:
+    """Output tokens per second per agent, spreading each attempt's output tokens
+    evenly from its first token to its end."""
+    fig, ax = _axes(ax, 10, 3.6)
+    c = run.llm_calls()
+    c = c[c["output_tokens"].notna() & c["end"].notna()]
+    if c.empty:
+        ax.text(0.5, 0.5, "no LLM calls in this run", ha="center", va="center", transform=ax.transAxes)
+        ax.set_title(f"run {run.run_id}: token throughput", loc="left", fontsize=10)
+        return fig
+    end = max(_run_end(run), float(c["end"].max()))
+    w = window or _nice_window(end)
+    n = int(end // w) + 1
+    edges = np.arange(n + 1, dtype=np.float64) * w
+    t0 = (c["start"].fillna(c["end"] - c["latency"]) + c["ttft"].fillna(0.0)).to_numpy(np.float64)
+    t1 = c["end"].to_numpy(np.float64)
+    tokens = c["output_tokens"].to_numpy(np.float64)
+    agents = c["agent"].astype(object).to_numpy()
+    totals = pd.Series(tokens).groupby(agents).sum().sort_values(ascending=False)
+    shown = list(totals.index[:top])
+    series: dict[str, np.ndarray] = {}
+    for a, s, e, k in zip(agents, t0, t1, tokens, strict=True):
+        key = a if a in shown else "(other agents)"
+        acc = series.setdefault(key, np.zeros(n))
+        acc += _spread(s, e, k, edges)
+    centers = edges[:-1] + w / 2
+    for i, (a, acc) in enumerate(sorted(series.items(), key=lambda kv: -kv[1].sum())):
+        ax.plot(centers, acc / w, label=_short(str(a), 40), color=_PALETTE[i % len(_PALETTE)],
+                drawstyle="steps-mid", lw=1.5)
+    ax.set_xlabel(f"time (s, {run.info.clock} clock)")
+    ax.set_ylabel("output tokens / s")
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set_title(f"run {run.run_id}: token throughput per agent", loc="left", fontsize=10)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def _spread(start: float, end: float, amount: float, edges: np.ndarray) -> np.ndarray:
+    """``amount`` spread evenly over [start, end], as shares of each bin."""
+    if not end > start:
+        out = np.zeros(len(edges) - 1)
+        i = min(max(int(np.searchsorted(edges, end, side="right")) - 1, 0), len(out) - 1)
+        out[i] = amount
+        return out
+    lo = np.clip(edges[:-1], start, end)
+    hi = np.clip(edges[1:], start, end)
+    return (hi - lo) / (end - start) * amount
+

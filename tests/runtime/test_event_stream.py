@@ -1,0 +1,395 @@
+"""The event stream: kinds, ordering, clock, identity fields, sampling, subscribers,
+the bounded log, determinism under a seed and a virtual clock, and loop lag."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+
+from agentlab import (
+    NOREPLY,
+    Agent,
+    CallTimeout,
+    Event,
+    EventKind,
+    EventLog,
+    Runtime,
+    Stop,
+    VirtualClock,
+)
+
+K = EventKind
+
+LIFECYCLE = {
+    K.SPAWN,
+    K.INIT,
+    K.EXIT,
+    K.LINK,
+    K.UNLINK,
+    K.MONITOR,
+    K.DEMONITOR,
+    K.DOWN,
+    K.EXIT_SIGNAL,
+    K.REGISTER,
+    K.UNREGISTER,
+    K.TIMER_START,
+    K.TIMER_FIRE,
+    K.TIMER_CANCEL,
+    K.CALL_TIMEOUT,
+}
+MESSAGES = {K.SEND, K.RECEIVE, K.CAST, K.CALL, K.REPLY}
+
+
+class Node(Agent):
+    def handle_call(self, req, caller):
+        if req == "hold":
+            return NOREPLY
+        if callable(req):
+            return req(self)
+        return req
+
+    def handle_cast(self, msg):
+        if msg == "stop":
+            return Stop("normal")
+        return None
+
+    def handle_info(self, msg):
+        pass
+
+
+async def exercise(rt):
+    """Do one of everything the core runtime reports."""
+    a = rt.start(Node, name="a")
+    b = rt.start(Node, name="b")
+    await rt.call(a, lambda s: s.link(b))
+    await rt.call(a, lambda s: s.unlink(b))
+    ref = await rt.call(a, lambda s: s.monitor(b))
+    await rt.call(a, lambda s: s.demonitor(ref))
+    c = rt.start(Node, name="c")
+    await rt.call(c, lambda s: s.monitor(b))
+    await rt.call(a, lambda s: s.link(b))
+    rt.send(a, "hello")
+    rt.cast(a, "hi")
+    t = rt.send_after(a, "later", 0.01)
+    t2 = rt.send_after(a, "never", 10)
+    rt.cancel_timer(t2)
+    await rt.sleep(0.02)
+    assert t.fired
+    with pytest.raises(CallTimeout):
+        await rt.call(b, "hold", timeout=0.01)
+    rt.start(Node, name="a2")
+    rt.start(Node, name="a2", replace=True)  # unregister
+
+    async def body(proc):
+        await proc.receive()
+
+    p = rt.spawn(body)
+    rt.send(p, "x")
+    await rt.wait(p)
+    rt.exit(b, "boom")  # exit_signal, exit, down, and the link takes a with it
+    await rt.settled()
+    return a, b, c
+
+
+async def test_every_lifecycle_kind_is_recorded_in_order(clock):
+    async with Runtime(clock=clock) as rt:
+        a, b, c = await exercise(rt)
+        events = rt.events.list()
+        kinds = {e.kind for e in events}
+        assert LIFECYCLE <= kinds, LIFECYCLE - kinds
+        assert MESSAGES <= kinds, MESSAGES - kinds
+        seqs = [e.seq for e in events]
+        assert seqs == list(range(1, len(events) + 1))
+        times = [e.time for e in events]
+        assert times == sorted(times)
+        assert all(isinstance(e, Event) for e in events)
+        exit_a = rt.events.filter(kind=K.EXIT, pid=a.id)
+        assert [e.reason for e in exit_a] == ["boom"]
+        down = rt.events.filter(kind=K.DOWN)[-1]
+        assert (down.pid, down.peer, down.reason) == (c.id, b.id, "boom")
+
+
+async def test_event_identity_fields(clock):
+    async with Runtime(clock=clock) as rt:
+
+        async def child(proc):
+            await proc.receive()
+
+        a = rt.start(Node, name="team")
+        c = await rt.call(a, lambda s: s.spawn(child, name="writer"))
+        anon = rt.spawn(child)
+        spawn_c = rt.events.filter(kind=K.SPAWN, pid=c.id)[0]
+        assert spawn_c.name == "writer"
+        assert spawn_c.path == "team/writer" == c.path
+        assert spawn_c.peer == a.id  # the parent
+        spawn_a = rt.events.filter(kind=K.SPAWN, name="team")[0]
+        assert spawn_a.path == "team" and spawn_a.pid == a.id
+        assert rt.events.filter(kind=K.SPAWN, pid=anon.id)[0].name is None
+        ev = spawn_c.as_dict()
+        assert set(ev) == {"seq", "time", "wall", "kind", "pid", "name", "path", "peer", "reason", "data"}
+        assert abs(spawn_c.wall - time.time()) < 5
+        assert "spawn" in repr(spawn_c) and "writer" in repr(spawn_c)
+
+
+async def test_event_time_is_the_runtime_clock():
+    async with Runtime(clock=VirtualClock(start=100.0)) as rt:
+        pid = rt.start(Node)
+        assert rt.events[0].time == 100.0
+        await rt.sleep(60)
+        rt.send(pid, "x")
+        assert rt.events[-1].time == 160.0
+        assert rt.now() == 160.0
+
+
+async def test_event_time_follows_a_real_clock():
+    async with Runtime() as rt:
+        t0 = rt.now()
+        pid = rt.start(Node)
+        await rt.sleep(0.05)
+        rt.send(pid, "x")
+        e = rt.events[-1]
+        assert e.time - t0 >= 0.05 - 1e-3
+        assert e.time <= rt.now()
+
+
+async def test_message_tracing_off(clock):
+    async with Runtime(clock=clock, trace_messages=False) as rt:
+        await exercise(rt)
+        kinds = set(rt.events.kinds())
+        assert not (kinds & MESSAGES)
+        assert LIFECYCLE <= kinds
+        assert rt.trace_messages is False
+        rt.emit(K.SEND, note="dropped too")
+        assert K.SEND not in rt.events.kinds()
+
+
+async def test_message_tracing_sampled(clock):
+    async with Runtime(clock=clock, trace_messages=0.25) as rt:
+        pid = rt.start(Node)
+        for i in range(400):
+            rt.send(pid, i)
+        n = len(rt.events.filter(kind=K.SEND))
+        assert 95 <= n <= 105
+        assert rt.trace_messages == 0.25
+        rt.trace_messages = True
+        rt.send(pid, "x")
+        assert rt.events[-1].kind == K.SEND
+        with pytest.raises(ValueError):
+            rt.trace_messages = 2
+
+
+async def test_subscribe_and_unsubscribe(clock):
+    async with Runtime(clock=clock) as rt:
+        seen = []
+        unsubscribe = rt.subscribe(seen.append)
+        pid = rt.start(Node)
+        rt.send(pid, "x")
+        await rt.call(pid, 1)
+        assert seen and seen == rt.events.list()[-len(seen) :]
+        assert [e.kind for e in seen][:2] == [K.SPAWN, K.INIT]
+        unsubscribe()
+        n = len(seen)
+        rt.send(pid, "y")
+        assert len(seen) == n
+        unsubscribe()  # twice is fine
+
+
+async def test_a_failing_subscriber_is_logged_and_removed(clock, caplog):
+    async with Runtime(clock=clock) as rt:
+        calls = []
+
+        def bad(ev):
+            calls.append(ev)
+            raise RuntimeError("subscriber bug")
+
+        rt.subscribe(bad)
+        with caplog.at_level(logging.ERROR, logger="agentlab"):
+            pid = rt.start(Node)
+            assert await rt.call(pid, 1) == 1
+        assert len(calls) == 1
+        assert any("subscriber" in r.getMessage() for r in caplog.records)
+
+
+async def test_user_events(clock):
+    async with Runtime(clock=clock) as rt:
+        rt.emit(K.USER, note="hello")
+        e = rt.events[-1]
+        assert (e.kind, e.pid, e.data) == (K.USER, 0, {"note": "hello"})
+        pid = rt.start(Node)
+        await rt.call(pid, lambda s: s.runtime.emit("user", step=2))
+        e = rt.events.filter(kind=K.USER)[-1]
+        assert e.pid == pid.id and e.data == {"step": 2}
+
+
+def test_event_log_is_bounded_and_counts_drops():
+    log = EventLog(capacity=10)
+    for i in range(50):
+        log.append(Event.make(i + 1, float(i), 0.0, "user"))
+    assert len(log) == 10 and log.dropped == 40
+    assert [e.seq for e in log] == list(range(41, 51))
+    assert log[0].seq == 41 and log.list()[-1].seq == 50
+    log.clear()
+    assert len(log) == 0 and log.dropped == 0
+
+
+async def test_runtime_event_capacity(clock):
+    async with Runtime(clock=clock, event_capacity=20) as rt:
+        pid = rt.start(Node)
+        for i in range(100):
+            rt.send(pid, i)
+        assert len(rt.events) == 20
+        assert rt.events.dropped == rt.events[-1].seq - 20
+
+
+# ---------------------------------------------------------------------------- determinism
+
+
+class Worker(Agent):
+    trap_exits = True
+
+    def init(self, peers):
+        self.peers = peers
+        self.count = 0
+        self.send_after(self.pid, "tick", self.runtime.random.uniform(0.1, 2.0))
+
+    def handle_info(self, msg):
+        rnd = self.runtime.random
+        if msg == "tick":
+            self.count += 1
+            peers = [p for p in self.peers if p.alive and p is not self.pid]
+            if peers:
+                self.send(rnd.choice(peers), ("hello", self.count))
+            if rnd.random() < 0.1:
+                raise ValueError(f"unlucky {self.count}")
+            self.send_after(self.pid, "tick", rnd.expovariate(2.0))
+        return
+
+    async def handle_call(self, req, caller):
+        await self.sleep(self.runtime.random.uniform(0, 0.5))
+        return self.count
+
+
+class Chaos(Agent):
+    def init(self, peers):
+        self.peers = peers
+        self.send_after(self.pid, "strike", 1.0)
+
+    async def handle_info(self, msg):
+        rnd = self.runtime.random
+        for i, p in enumerate(self.peers):  # bring some of the dead back
+            if not p.alive and rnd.random() < 0.5:
+                self.peers[i] = self.runtime.start(Worker, self.peers, name=p.name)
+        alive = [p for p in self.peers if p.alive]
+        if not alive:
+            return
+        victim = rnd.choice(alive)
+        action = rnd.choice(["kill", "shutdown", "call", "monitor"])
+        if action == "call":
+            try:
+                await self.call(victim, "count", timeout=rnd.uniform(0.05, 0.6))
+            except Exception:
+                pass
+        elif action == "monitor":
+            self.monitor(victim)
+        else:
+            self.exit(victim, action)
+        self.send_after(self.pid, "strike", rnd.uniform(0.5, 3.0))
+
+
+async def chaos_run(seed):
+    async with Runtime(clock=VirtualClock(), seed=seed, lag_threshold=None) as rt:
+        peers = []
+        for i in range(8):
+            peers.append(rt.start(Worker, peers, name=f"w{i}"))
+        for a in peers[::2]:
+            await rt.call(a, "count")
+            rt.send(a, "tick")
+        rt.start(Chaos, peers, name="chaos")
+        await rt.sleep(60)
+        log = [
+            (e.seq, e.time, e.kind, e.pid, e.name, e.peer, repr(e.reason)) for e in rt.events
+        ]
+    return log
+
+
+async def test_same_seed_and_virtual_clock_give_the_same_event_log():
+    first = await chaos_run(7)
+    second = await chaos_run(7)
+    assert len(first) > 2000
+    kinds = {e[2] for e in first}
+    assert {K.EXIT, K.TIMER_FIRE, K.CALL, K.EXIT_SIGNAL} <= kinds
+    assert first == second
+    other = await chaos_run(8)
+    assert other != first  # the seed matters
+
+
+# ---------------------------------------------------------------------------- virtual time
+
+
+async def test_a_ten_minute_scenario_runs_in_well_under_a_second():
+    t0 = time.perf_counter()
+    async with Runtime(clock=VirtualClock()) as rt:
+
+        class Ticker(Agent):
+            def init(self):
+                self.ticks = 0
+                self.send_after(self.pid, "tick", 1.0)
+
+            def handle_info(self, msg):
+                self.ticks += 1
+                self.send_after(self.pid, "tick", 1.0)
+
+            def handle_call(self, req, caller):
+                if req == "hold":
+                    return NOREPLY
+                return self.ticks
+
+        ticker = rt.start(Ticker)
+        slow = rt.start(Ticker)
+        for _ in range(10):  # ten calls that time out after 5 s each
+            with pytest.raises(CallTimeout):
+                await rt.call(slow, "hold")
+        await rt.sleep(600 - rt.now())
+        assert rt.now() == pytest.approx(600)
+        assert await rt.call(ticker, "ticks") == 600
+    assert time.perf_counter() - t0 < 1.0
+
+
+# ---------------------------------------------------------------------------- loop lag
+
+
+async def test_a_blocking_handler_is_reported_as_loop_lag(clock, caplog):
+    async with Runtime(clock=clock) as rt:
+
+        class Blocker(Agent):
+            def handle_cast(self, msg):
+                time.sleep(0.5)  # the mistake this detects
+
+        pid = rt.start(Blocker)
+        with caplog.at_level(logging.WARNING, logger="agentlab"):
+            rt.cast(pid, "block")
+            t0 = time.perf_counter()
+            while not rt.events.filter(kind=K.LOOP_LAG) and time.perf_counter() - t0 < 3:
+                await _real_sleep(0.05)
+        lag = rt.events.filter(kind=K.LOOP_LAG)
+        assert lag, "no loop_lag event"
+        assert lag[0].data["lag"] >= 0.3
+        assert rt.max_lag >= 0.3
+        warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+        assert warnings and "blocked" in warnings[0].getMessage()
+        assert "asyncio.to_thread" in warnings[0].getMessage()  # says what to do
+
+
+async def _real_sleep(s):
+    import asyncio
+
+    await asyncio.sleep(s)
+
+
+async def test_no_loop_lag_when_nothing_blocks(clock):
+    async with Runtime(clock=clock) as rt:
+        await _real_sleep(0.3)
+        assert not rt.events.filter(kind=K.LOOP_LAG)
+        assert rt.max_lag < 0.25

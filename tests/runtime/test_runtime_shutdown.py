@@ -1,0 +1,153 @@
+"""Shutdown: every process terminated, every task awaited, nothing left to warn about."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import warnings
+
+import pytest
+
+from agentlab import NOREPLY, Agent, CalleeExited, Runtime, VirtualClock
+
+
+class Held(Agent):
+    """Never answers calls; optionally traps exits and logs terminate."""
+
+    def init(self, log=None, tag=None):
+        self.log = log
+        self.tag = tag
+
+    def handle_call(self, req, caller):
+        return NOREPLY
+
+    def terminate(self, reason):
+        if self.log is not None:
+            self.log.append((self.tag, reason))
+
+
+class Sleeper(Agent):
+    async def handle_info(self, msg):
+        await self.sleep(3600)
+
+
+async def busy_world(rt):
+    """Processes in every state a shutdown can find them in."""
+    pids = [rt.start(Held), rt.start(Sleeper)]
+    rt.send(pids[1], "sleep")  # parked inside an async handler
+
+    async def receiver(proc):
+        await proc.receive()
+
+    async def caller(proc):
+        await proc.call(pids[0], "wait", timeout=None)
+
+    async def spawner(proc):
+        proc.spawn(receiver)  # not top-level
+        await proc.sleep(3600)
+
+    pids += [rt.spawn(receiver), rt.spawn(caller), rt.spawn(spawner)]
+    rt.send_after(pids[0], "timer", 100)
+    await rt.settled()
+    await rt.sleep(0.01)
+    return pids
+
+
+def test_shutdown_stops_everything_and_leaves_no_warnings(arun, caplog):
+    out = {}
+
+    async def scenario(clock):
+        rt = Runtime(clock=clock)
+        pids = await busy_world(rt)
+        out["all"] = list(rt.processes())
+        assert len(out["all"]) == 6
+        running = [t for t in asyncio.all_tasks() if "_task_main" in repr(t.get_coro())]
+        assert len(running) >= 4  # the sleeper, receivers, caller and spawner hold tasks
+        await rt.shutdown()
+        out["left"] = rt.processes()
+        out["tasks"] = [t for t in asyncio.all_tasks() if "_task_main" in repr(t.get_coro())]
+        out["pids"] = pids
+
+    for clock in (None, VirtualClock()):
+        with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.WARNING):
+            warnings.simplefilter("always")
+            arun(scenario(clock))
+            gc.collect()
+        assert out["left"] == []
+        assert all(not p.alive for p in out["all"])
+        assert out["tasks"] == []  # every process task was awaited
+        assert [str(w.message) for w in caught] == []
+        bad = [r.getMessage() for r in caplog.records if "destroyed" in r.getMessage()
+               or "never retrieved" in r.getMessage()]
+        assert bad == []
+
+
+async def test_shutdown_terminates_trapping_agents_in_reverse_start_order(clock):
+    log = []
+    rt = Runtime(clock=clock)
+    for tag in "abc":
+        rt.start(Held, log, tag, trap_exit=True)
+    rt.start(Held, log, "plain")  # not trapping: killed by the signal, no terminate
+    await rt.shutdown()
+    assert log == [("c", "shutdown"), ("b", "shutdown"), ("a", "shutdown")]
+
+
+async def test_an_outside_call_in_flight_fails_instead_of_hanging(clock):
+    rt = Runtime(clock=clock)
+    pid = rt.start(Held, name="srv")
+    task = asyncio.ensure_future(rt.call(pid, "x", timeout=None))
+    await rt.sleep(0.01)
+    await rt.shutdown()
+    with pytest.raises(CalleeExited) as ei:
+        await task
+    assert ei.value.reason == "shutdown"
+
+
+async def test_shutdown_kills_what_does_not_stop_in_time(clock):
+    rt = Runtime(clock=clock)
+
+    class Stubborn(Agent):
+        trap_exits = True
+
+        async def terminate(self, reason):
+            await self.sleep(3600)
+
+    pid = rt.start(Stubborn)
+    await rt.shutdown(timeout=0.05)
+    assert pid.exit_reason == "killed"
+
+
+async def test_shutdown_kills_a_process_stuck_outside_the_runtime():
+    """Real clock only: on a virtual clock, a task awaiting foreign I/O holds time still."""
+    rt = Runtime()
+
+    class Stuck(Agent):
+        trap_exits = True
+
+        async def terminate(self, reason):
+            await asyncio.Event().wait()
+
+    pid = rt.start(Stuck)
+    await rt.shutdown(timeout=0.05)
+    assert pid.exit_reason == "killed"
+
+
+async def test_shutdown_twice_and_a_new_runtime_after(clock):
+    rt = Runtime(clock=clock)
+    rt.start(Held)
+    await rt.shutdown()
+    await rt.shutdown()
+    assert rt.closed and "closed" in repr(rt)
+    async with Runtime(clock=type(clock)()) as rt2:
+        pid = rt2.start(Held)
+        assert pid.alive
+
+
+async def test_async_with_shuts_down_on_error(clock):
+    with pytest.raises(ZeroDivisionError):
+        async with Runtime(clock=clock) as rt:
+            pid = rt.start(Sleeper)
+            rt.send(pid, "x")
+            raise ZeroDivisionError
+    assert rt.closed and not pid.alive

@@ -1,0 +1,42 @@
+"""Live views of a running agentlab system, for Jupyter (anywidget).
+
+::
+
+    import agentlab, agentlab.ui
+    rt = agentlab.Runtime()
+    ...                                   # start a supervised team
+    agentlab.ui.dashboard(rt)             # tree, token streams, timeline, sequence diagram
+
+Each view also stands alone (``SupervisionTree(rt)``, ``TokenStream(rt,
+agents=["writer"])``, ``Timeline(rt)``, ``SequenceDiagram(rt)``) and accepts a
+recorded run instead of a runtime (a list of events, ``rt.events``, a loaded
+trace), with a scrub bar to step through it. Where widgets cannot render
+(nbconvert, GitHub) each view leaves static HTML.
+
+Updates reach the browser through a coalescing pump (at most 30 messages a
+second per view, whatever the event rate), so views never trip Jupyter's
+IOPub rate limit. ``await agentlab.ui.settle(view)`` waits until the browser
+has everything.
+"""
+
+from ._dashboard import Dashboard, dashboard
+from ._feed import Feed, LiveFeed, RecordedFeed, as_feed
+from ._pump import Pump
+from ._settle import settle
+from ._widgets import SequenceDiagram, SupervisionTree, Timeline, TokenStream, View
+
+__all__ = [
+    "Dashboard",
+    "Feed",
+    "LiveFeed",
+    "Pump",
+    "RecordedFeed",
+    "SequenceDiagram",
+    "SupervisionTree",
+    "Timeline",
+    "TokenStream",
+    "View",
+    "as_feed",
+    "dashboard",
+    "settle",
+]

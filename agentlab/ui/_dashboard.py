@@ -1,0 +1,87 @@
+"""The dashboard: every view of one runtime (or one recorded run) in one call.
+
+::
+
+    dash = agentlab.ui.dashboard(rt)      # tree + token streams, timeline, sequence diagram
+    dash                                  # display it
+    dash.tree.kill_random()               # what the "kill random" button does
+    await dash.settled()
+
+    agentlab.ui.dashboard(events)         # a recorded run: one scrub bar drives all four
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets
+
+from . import _static
+from ._feed import as_feed
+from ._widgets import SequenceDiagram, SupervisionTree, Timeline, TokenStream, View
+
+__all__ = ["Dashboard", "dashboard"]
+
+
+class Dashboard(ipywidgets.VBox):  # type: ignore[misc]
+    """Four linked views. Picking a node or an arrow in one highlights it in the others."""
+
+    def __init__(self, source: Any = None, *, agents: Any = None, collapse: int = 50,
+                 window: float = 20.0, rate: float = 30.0, **options: Any) -> None:
+        feed = as_feed(source)
+        self.tree = SupervisionTree(feed, collapse=collapse, rate=rate, **options)
+        self.streams = TokenStream(feed, agents=agents, rate=rate, **options)
+        self.timeline = Timeline(feed, window=window, collapse=collapse, rate=rate, **options)
+        self.sequence = SequenceDiagram(feed, rate=rate, **options)
+        self.feed = feed
+        for v in self.views:
+            v._select_hooks.append(self._relay)
+        self.tree.layout = ipywidgets.Layout(width="56%")
+        self.streams.layout = ipywidgets.Layout(width="44%")
+        top = ipywidgets.HBox([self.tree, self.streams], layout=ipywidgets.Layout(width="100%"))
+        super().__init__([top, self.timeline, self.sequence], layout=ipywidgets.Layout(width="100%"))
+        self.add_class("al-dashboard")
+
+    @property
+    def views(self) -> list[View]:
+        return [self.tree, self.streams, self.timeline, self.sequence]
+
+    def _relay(self, origin: View, msg: dict[str, Any]) -> None:
+        for v in self.views:
+            if v is not origin:
+                v.highlight(msg)
+
+    async def settled(self) -> None:
+        """Wait until the runtime is quiet and every view has caught up."""
+        from ._settle import settle
+
+        await settle(self)
+
+    def to_html(self) -> str:
+        return "".join(
+            _static.render(v._view_kind, v._view_snapshot(), v.config.get("title")) for v in self.views
+        )
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        bundle = super()._repr_mimebundle_(**kwargs)
+        data, meta = bundle if isinstance(bundle, tuple) else (bundle, {})
+        data = dict(data or {})
+        data["text/html"] = self.to_html()
+        return data, meta
+
+    def close(self) -> None:
+        for v in self.views:
+            v.close()
+        super().close()
+
+
+def dashboard(source: Any = None, **options: Any) -> Dashboard:
+    """Every view for ``source`` (a runtime, ``None`` for the current one, or a recorded run).
+
+    Options go to the views: ``agents`` (token streams to show), ``collapse``
+    (children above which a supervisor is one node), ``window`` (timeline seconds).
+    """
+    return Dashboard(source, **options)

@@ -1,0 +1,223 @@
+"""Where views get their events: a live :class:`~agentlab.Runtime`, or a recorded run.
+
+A :class:`Feed` hands each attached view the events it wants, on the loop
+the runtime runs on. A live feed replays the runtime's event log first, so a
+view opened late still shows the history; a recorded feed can be scrubbed
+(:meth:`RecordedFeed.seek`), which rebuilds every attached view at that point.
+
+Views attach through :func:`as_feed`, which accepts a runtime, a feed, a list
+of events, an :class:`~agentlab.EventLog`, or anything that can give events
+(an object with ``events``/``to_events()``, or a pandas frame with the event
+columns, as ``agentlab.trace`` exports them).
+
+>>> from agentlab.ui._synthetic import tiny_tree_events
+>>> feed = as_feed(tiny_tree_events())
+>>> feed.live, len(feed.events), feed.cursor
+(False, 10, 10)
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+from agentlab import Event, Runtime
+
+__all__ = ["Feed", "LiveFeed", "RecordedFeed", "as_feed", "events_from"]
+
+log = logging.getLogger("agentlab.ui")
+
+
+class Attached(Protocol):
+    """What a feed needs from a view."""
+
+    def _handlers(self) -> dict[str, Callable[[Any], Any]]: ...
+
+    def _rebuild(self, events: list[Any]) -> None: ...
+
+    def _advance(self, events: list[Any]) -> None: ...
+
+
+class Feed:
+    """Base class: a set of attached views and a route table ``kind -> handlers``."""
+
+    live = False
+    runtime: Runtime | None = None
+
+    def __init__(self) -> None:
+        self.views: list[Attached] = []
+        self._routes: dict[str, tuple[Callable[[Any], Any], ...]] = {}
+
+    def _reroute(self) -> None:
+        routes: dict[str, list[Callable[[Any], Any]]] = {}
+        for v in self.views:
+            for kind, h in v._handlers().items():
+                routes.setdefault(kind, []).append(h)
+        self._routes = {k: tuple(hs) for k, hs in routes.items()}
+
+    def attach(self, view: Attached) -> None:
+        raise NotImplementedError
+
+    def detach(self, view: Attached) -> None:
+        if view in self.views:
+            self.views.remove(view)
+            self._reroute()
+
+    def dispatch(self, ev: Any) -> None:
+        hs = self._routes.get(ev[3])
+        if hs is None:
+            return
+        for h in hs:
+            try:
+                h(ev)
+            except Exception:  # one broken view must not take the others down
+                log.exception("agentlab.ui: a view failed on %r", ev)
+
+    def now(self) -> float:
+        raise NotImplementedError
+
+
+class LiveFeed(Feed):
+    """Events of a running runtime (one subscription, shared by every view)."""
+
+    live = True
+
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__()
+        self.runtime = runtime
+        self._unsubscribe: Callable[[], None] | None = None
+
+    def attach(self, view: Attached) -> None:
+        backlog = self.runtime.events.list() if self.runtime is not None else []
+        view._rebuild(backlog)
+        self.views.append(view)
+        self._reroute()
+        if self._unsubscribe is None and self.runtime is not None:
+            self._unsubscribe = self.runtime.subscribe(self.dispatch)
+
+    def detach(self, view: Attached) -> None:
+        super().detach(view)
+        if not self.views and self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+
+    def now(self) -> float:
+        rt = self.runtime
+        return rt.now() if rt is not None and not rt.closed else 0.0
+
+
+class RecordedFeed(Feed):
+    """A recorded run. ``cursor`` is how many events the views show (all, at first)."""
+
+    def __init__(self, events: Iterable[Any]) -> None:
+        super().__init__()
+        self.events: list[Any] = list(events)
+        self.cursor = len(self.events)
+
+    def attach(self, view: Attached) -> None:
+        view._rebuild(self.events[: self.cursor])
+        self.views.append(view)
+        self._reroute()
+
+    def seek(self, index: int) -> int:
+        """Show the run up to (not including) event ``index``; returns the clamped index."""
+        index = max(0, min(int(index), len(self.events)))
+        if index == self.cursor:
+            return index
+        if index > self.cursor:  # forward: fold in only the new events
+            more = self.events[self.cursor : index]
+            self.cursor = index
+            for v in self.views:
+                v._advance(more)
+            return index
+        self.cursor = index
+        shown = self.events[:index]
+        for v in self.views:
+            v._rebuild(shown)
+        self._reroute()  # the views have new models
+        return index
+
+    def seek_time(self, t: float) -> int:
+        """Seek to the first event after time ``t`` (runtime clock)."""
+        i = 0
+        for i, ev in enumerate(self.events):  # noqa: B007 - the index is the result
+            if ev[1] > t:
+                break
+        else:
+            i = len(self.events)
+        return self.seek(i)
+
+    def now(self) -> float:
+        if self.cursor == 0:
+            return self.events[0][1] if self.events else 0.0
+        return self.events[self.cursor - 1][1]
+
+    def info(self) -> dict[str, Any]:
+        ev = self.events
+        return {"count": len(ev), "t0": ev[0][1] if ev else 0.0, "t1": ev[-1][1] if ev else 0.0,
+                "cursor": self.cursor}
+
+
+_live: weakref.WeakKeyDictionary[Runtime, LiveFeed] = weakref.WeakKeyDictionary()
+
+
+def as_feed(source: Any = None) -> Feed:
+    """A feed for ``source``: a runtime (``None``: the current one), a feed, or recorded events."""
+    if isinstance(source, Feed):
+        return source
+    if source is None:
+        from agentlab import current_runtime
+
+        source = current_runtime()
+    if isinstance(source, Runtime):
+        feed = _live.get(source)
+        if feed is None:
+            _live[source] = feed = LiveFeed(source)
+        return feed
+    return RecordedFeed(events_from(source))
+
+
+def events_from(obj: Any) -> list[Any]:
+    """Recorded events from a list/log of events, an object holding them, or a DataFrame."""
+    if hasattr(obj, "to_events"):
+        return events_from(obj.to_events())
+    columns = getattr(obj, "columns", None)
+    if columns is not None and "kind" in columns and hasattr(obj, "itertuples"):
+        return _from_frame(obj)
+    ev = getattr(obj, "events", None)
+    if ev is not None and not isinstance(obj, list | tuple):
+        return events_from(ev() if callable(ev) else ev)
+    out = []
+    for e in obj:
+        if isinstance(e, Event):
+            out.append(e)
+        elif isinstance(e, tuple) and len(e) == 10:
+            out.append(Event.make(*e))
+        elif isinstance(e, dict):
+            out.append(Event.make(**{k: e.get(k) for k in _FIELDS if k in e}))
+        else:
+            raise TypeError(
+                f"cannot read an event from {e!r}: pass agentlab.Event records, "
+                "10-field tuples, dicts with the Event fields, or a runtime."
+            )
+    return out
+
+
+_FIELDS = ("seq", "time", "wall", "kind", "pid", "name", "path", "peer", "reason", "data")
+
+
+def _from_frame(df: Any) -> list[Any]:
+    cols = [c for c in _FIELDS if c in df.columns]
+    out = []
+    for row in df[cols].itertuples(index=False, name=None):
+        d = dict(zip(cols, row, strict=True))
+        for k, v in d.items():
+            if v != v:  # NaN from a frame means "missing"
+                d[k] = None
+        d.setdefault("wall", 0.0)
+        if d.get("pid") is None:
+            d["pid"] = 0
+        out.append(Event.make(**d))
+    return out

@@ -1,0 +1,205 @@
+"""The coalescing pump: everything a view sends to the browser goes through one.
+
+Why: every widget ``comm_msg`` counts toward Jupyter's IOPub rate limit
+(1000 messages/s averaged over 3 s). Past it the server *drops* messages and
+the view silently freezes on a stale state. So a view never sends per event:
+events fold into a :class:`~agentlab.ui._pending.Pending` buffer, and the pump
+sends at most ``rate`` messages per second (30 by default), each carrying
+everything that changed since the last one.
+
+Protocol (kernel -> browser):
+
+* ``{"type": "delta", "seq": n, ...changes}`` -- custom message; ``seq`` counts
+  1, 2, 3 ... per widget. A view that sees a gap asks for a full snapshot
+  (the ``resync`` command).
+* ``{"type": "reset", "seq": n, "view": {...}}`` -- the whole state changed
+  (a recorded run was scrubbed): replace everything.
+* the ``snapshot`` trait ``{"seq": n, "view": {...}}`` -- what a freshly opened
+  view starts from; rewritten at most every ``snapshot_every`` seconds (more
+  rarely when it is expensive), and when activity stops.
+
+Example with a fake sink (no kernel needed)::
+
+    sent = []
+    pending = Pending()
+    pump = Pump(pending, send=sent.append, publish=lambda snap: None,
+                snapshot=lambda: {}, rate=30)
+    pending.put("nodes", "a", {"status": "running"})
+    await pump.flushed()        # sent == [{"nodes": {...}, "type": "delta", "seq": 1}]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time as _time
+from collections.abc import Callable
+from typing import Any
+
+from ._pending import Pending
+
+__all__ = ["Pump"]
+
+
+class Pump:
+    """Sends one view's pending changes at most ``rate`` times a second.
+
+    ``send(msg)`` delivers a custom message, ``publish(snap)`` writes the
+    snapshot trait, ``snapshot()`` builds the full view state and ``extra()``
+    (optional) adds fields to every delta (the timeline's ``now``).
+    All of it runs on the event loop the pump was created on.
+    """
+
+    def __init__(
+        self,
+        pending: Pending,
+        *,
+        send: Callable[[dict[str, Any]], Any],
+        publish: Callable[[dict[str, Any]], Any],
+        snapshot: Callable[[], dict[str, Any]],
+        extra: Callable[[], dict[str, Any]] | None = None,
+        rate: float = 30.0,
+        snapshot_every: float = 1.0,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive (messages per second)")
+        self.pending = pending
+        pending.notify = self.poke
+        self._send = send
+        self._publish = publish
+        self._snapshot = snapshot
+        self._extra = extra
+        self.interval = 1.0 / rate
+        self.snapshot_every = snapshot_every
+        self._snapshot_gap = snapshot_every
+        try:
+            self._loop = loop or asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = loop or asyncio.get_event_loop_policy().get_event_loop()
+        self._thread = threading.get_ident()
+        self.seq = 0
+        #: messages sent (deltas + resets) and snapshot trait writes, for tests and benchmarks
+        self.sent = 0
+        self.published = 0
+        self.snapshot_cost = 0.0
+        self._last = -1e9
+        self._last_snap = -1e9
+        self._snap_dirty = False
+        self._handle: asyncio.TimerHandle | None = None
+        self._due = 0.0
+        self._waiters: list[asyncio.Future[None]] = []
+        self.closed = False
+
+    # -- scheduling ------------------------------------------------------------
+    def poke(self) -> None:
+        """Something is pending: make sure a flush is scheduled (thread-safe)."""
+        if self.closed:
+            return
+        if threading.get_ident() != self._thread:
+            self._loop.call_soon_threadsafe(self.poke)
+            return
+        due = self._last + self.interval
+        if not self.pending.dirty:
+            due = max(due, self._last_snap + self._snapshot_gap)
+        if self._handle is not None:
+            if self._due <= due:
+                return
+            self._handle.cancel()  # a snapshot timer, but a delta is due sooner
+        self._due = due
+        self._handle = self._loop.call_at(max(due, self._loop.time()), self._tick)
+
+    def _tick(self) -> None:
+        self._handle = None
+        if self.closed:
+            return
+        now = self._loop.time()
+        if self.pending.dirty:
+            self._send_delta(now)
+        if self._snap_dirty and now >= self._last_snap + self._snapshot_gap:
+            self._publish_snapshot(now)
+        if not self.pending.dirty:
+            self._wake()
+        if self.pending.dirty or self._snap_dirty:
+            self.poke()
+
+    def _send_delta(self, now: float) -> None:
+        msg = self.pending.take()
+        if msg is None:
+            return
+        self.seq += 1
+        msg["type"] = "delta"
+        msg["seq"] = self.seq
+        if self._extra is not None:
+            msg.update(self._extra())
+        self._last = now
+        self._snap_dirty = True
+        self.sent += 1
+        self._send(msg)
+
+    def _publish_snapshot(self, now: float) -> None:
+        t0 = _time.perf_counter()
+        self._publish({"seq": self.seq, "view": self._snapshot()})
+        cost = _time.perf_counter() - t0
+        self.snapshot_cost = cost
+        # an expensive snapshot (a 10,000-node tree) is rewritten less often
+        self._snapshot_gap = max(self.snapshot_every, 40.0 * cost)
+        self._last_snap = now
+        self._snap_dirty = False
+        self.published += 1
+
+    def _wake(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for w in waiters:
+            if not w.done():
+                w.set_result(None)
+
+    # -- public ----------------------------------------------------------------
+    def flushed(self) -> asyncio.Future[None]:
+        """Awaitable: done once every pending change has been sent to the browser."""
+        fut: asyncio.Future[None] = self._loop.create_future()
+        if not self.pending.dirty or self.closed:
+            fut.set_result(None)
+        else:
+            self._waiters.append(fut)
+            self.poke()
+        return fut
+
+    def publish_now(self) -> None:
+        """Send what is pending and rewrite the snapshot trait now (for ``settle``)."""
+        now = self._loop.time()
+        if self.pending.dirty:
+            self._send_delta(now)
+        if self._snap_dirty:
+            self._publish_snapshot(now)
+        self._wake()
+
+    def resync(self) -> dict[str, Any]:
+        """The full state and its ``seq``, for a view that saw a gap.
+
+        Pending changes are sent first, so every view of this widget keeps a
+        gap-free sequence and the snapshot is exactly the state after ``seq``.
+        """
+        if self.pending.dirty:
+            self._send_delta(self._loop.time())
+            self._wake()
+        return {"seq": self.seq, "view": self._snapshot()}
+
+    def reset(self) -> None:
+        """The whole state changed (a recorded run was scrubbed): send it all at once."""
+        self.pending.clear()
+        self.seq += 1
+        view = self._snapshot()
+        self._last = self._loop.time()
+        self.sent += 1
+        self._send({"type": "reset", "seq": self.seq, "view": view})
+        self._publish({"seq": self.seq, "view": view})
+        self._snap_dirty = False
+        self._wake()
+
+    def close(self) -> None:
+        self.closed = True
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        self._wake()

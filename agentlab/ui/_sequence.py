@@ -1,0 +1,249 @@
+"""View model of the message sequence diagram: who sent what to whom, in order.
+
+Arrows (``kind``): ``call`` (pid = caller, peer = callee), ``reply`` (pid =
+callee, peer = caller), ``cast``, ``send``, ``exit`` (an exit signal: pid =
+target, peer = sender) and ``down`` (a monitor fired: pid = watcher, peer =
+the dead process). Participants are process slots, so a restarted agent
+keeps its lifeline. An arrow lists the LLM requests ``llm`` made by the
+callee while it handled the call, which is what links the diagram to the
+timeline's LLM spans.
+
+>>> from agentlab.ui._synthetic import Script
+>>> s = Script(); a = s.spawn("a"); b = s.spawn("b")
+>>> s.call(a, b, "hi"); rid = s.answer(b, "hello"); s.reply(b, a)
+>>> v = sequence_view(s.events)
+>>> [(x["kind"], x["from"], x["to"], x["llm"]) for x in v["arrows"]]
+[('call', '#101', '#102', ['llm-1']), ('reply', '#102', '#101', ['llm-1'])]
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from collections.abc import Iterable
+from typing import Any
+
+from ._fmt import exit_text
+from ._identity import OUTSIDE, Identity
+from ._llm import llm_fields, short
+from ._pending import Pending
+
+__all__ = ["SequenceModel", "sequence_view"]
+
+
+class _Arrow:
+    __slots__ = ("_ids", "dst", "id", "kind", "label", "lat", "llm", "reply_to", "src", "t")
+
+    def __init__(self, ids: Identity, seq: int, kind: str, src: int | None, dst: int | None,
+                 t: float, label: str) -> None:
+        self._ids, self.id, self.kind, self.src, self.dst, self.t, self.label = (
+            ids, seq, kind, src, dst, t, label)
+        self.llm: list[str] = []
+        self.reply_to: int | None = None
+        self.lat: float | None = None
+
+    def dump(self) -> dict[str, Any]:
+        ids = self._ids
+        d = {"id": self.id, "kind": self.kind, "from": ids.key(self.src), "to": ids.key(self.dst),
+             "t": self.t, "label": self.label, "llm": list(self.llm)}
+        if self.reply_to is not None:
+            d["reply_to"] = self.reply_to
+            d["lat"] = self.lat
+        return d
+
+
+class _Participant:
+    __slots__ = ("_ids", "key", "order")
+
+    def __init__(self, ids: Identity, key: str, order: int) -> None:
+        self._ids, self.key, self.order = ids, key, order
+
+    def dump(self) -> dict[str, Any]:
+        m = self._ids.meta.get(self.key)
+        return {"key": self.key, "order": self.order,
+                "label": m.label if m else ("(outside)" if self.key == OUTSIDE else self.key),
+                "kind": m.kind if m else "outside"}
+
+
+class SequenceModel:
+    """Folds message, exit-signal and monitor events into arrows.
+
+    ``processes``: only arrows touching these names/keys/pids (``None``: all).
+    ``max_arrows``: how many recent arrows are kept.
+    """
+
+    def __init__(self, pending: Pending, *, processes: Iterable[Any] | None = None,
+                 max_arrows: int = 5000) -> None:
+        self.pending = pending
+        self.ids = Identity()
+        self.only = {str(p) for p in processes} if processes is not None else None
+        self.arrows: OrderedDict[int, _Arrow] = OrderedDict()
+        self.max_arrows = max_arrows
+        self.parts: dict[str, _Participant] = {}
+        self._calls: dict[tuple[int | None, int | None], deque[_Arrow]] = {}
+        self._serving: dict[int, list[_Arrow]] = {}  # callee pid -> calls it is handling
+        self._into: dict[int, set[int | None]] = {}  # callee pid -> callers with open calls
+        self.llm: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self.now = 0.0
+        self.handlers = {
+            "spawn": lambda ev: self.ids.spawn(ev),
+            "exit": self._on_exit,
+            "child_start": self._on_child_start,
+            "call": self._on_call,
+            "reply": self._on_reply,
+            "cast": self._on_plain,
+            "send": self._on_plain,
+            "exit_signal": self._on_signal,
+            "down": self._on_down,
+            "llm_request": self._on_llm_request,
+            "llm_first_token": self._on_llm_update,
+            "llm_response": self._on_llm_update,
+            "llm_error": self._on_llm_update,
+        }
+
+    def apply(self, ev: Any) -> None:
+        h = self.handlers.get(ev[3])
+        if h is not None:
+            self.now = ev[1]
+            h(ev)
+
+    def _on_child_start(self, ev: Any) -> None:
+        slot, old, _ = self.ids.child_start(ev)
+        if old is not None and old in self.parts:
+            p = self.parts.pop(old)
+            self.pending.put("parts", old, None)
+            self.pending.put("moved", old, slot)
+            if slot not in self.parts:
+                p.key = slot
+                self.parts[slot] = p
+                self.pending.put("parts", slot, p)
+
+    def _on_exit(self, ev: Any) -> None:
+        pid = ev[4]
+        self._serving.pop(pid, None)
+        for caller in self._into.pop(pid, ()):
+            self._calls.pop((caller, pid), None)
+
+    def _keep(self, src: int | None, dst: int | None) -> bool:
+        only = self.only
+        if only is None:
+            return True
+        for pid in (src, dst):
+            k = self.ids.key(pid)
+            m = self.ids.meta.get(k)
+            if k in only or str(pid) in only or (m is not None and (m.label in only or str(m.name) in only)):
+                return True
+        return False
+
+    def _part(self, pid: int | None) -> None:
+        k = self.ids.key(pid)
+        if k not in self.parts:
+            if pid and pid != 1 and pid not in self.ids.key_of:
+                k = self.ids.ensure(pid)
+            p = _Participant(self.ids, k, len(self.parts))
+            self.parts[k] = p
+            self.pending.put("parts", k, p)
+
+    def _arrow(self, ev: Any, kind: str, src: int | None, dst: int | None, label: str) -> _Arrow | None:
+        if not self._keep(src, dst):
+            return None
+        self._part(src)
+        self._part(dst)
+        a = _Arrow(self.ids, ev[0], kind, src, dst, ev[1], label)
+        self.arrows[a.id] = a
+        self.pending.put("arrows", a.id, a)
+        if len(self.arrows) > self.max_arrows + self.max_arrows // 8:
+            while len(self.arrows) > self.max_arrows:
+                old, _ = self.arrows.popitem(last=False)
+                self.pending.put("arrows", old, None)
+        return a
+
+    def _on_call(self, ev: Any) -> None:
+        d = ev[9] or {}
+        a = self._arrow(ev, "call", ev[4], ev[7], short(d.get("request"), 48) if "request" in d else "")
+        if a is None:
+            return
+        self._calls.setdefault((ev[4], ev[7]), deque()).append(a)
+        self._into.setdefault(ev[7], set()).add(ev[4])
+        self._serving.setdefault(ev[7], []).append(a)
+
+    def _on_reply(self, ev: Any) -> None:
+        callee, caller = ev[4], ev[7]
+        q = self._calls.get((caller, callee))
+        call = q.popleft() if q else None
+        if q is not None and not q:
+            del self._calls[(caller, callee)]
+        a = self._arrow(ev, "reply", callee, caller, "")
+        if call is not None:
+            serving = self._serving.get(callee)
+            if serving is not None:
+                try:
+                    serving.remove(call)
+                except ValueError:
+                    pass
+                if not serving:
+                    del self._serving[callee]
+            if a is not None:
+                a.reply_to = call.id
+                a.lat = round(ev[1] - call.t, 6)
+                a.llm = list(call.llm)
+                a.label = f"{a.lat * 1000:.0f} ms"
+
+    def _on_plain(self, ev: Any) -> None:
+        self._arrow(ev, ev[3], ev[4], ev[7], "")
+
+    def _on_signal(self, ev: Any) -> None:
+        self._arrow(ev, "exit", ev[7], ev[4], exit_text(ev[8], 40))
+
+    def _on_down(self, ev: Any) -> None:
+        self._arrow(ev, "down", ev[7], ev[4], exit_text(ev[8], 40))
+
+    def _on_llm_request(self, ev: Any) -> None:
+        f = llm_fields(ev)
+        rid = str(f["rid"])
+        self.llm[rid] = {"id": rid, "pid": ev[4], "t0": ev[1], "model": f.get("model"),
+                         "status": "open", "ttft": None, "t1": None, "tokens": None, "cost": None}
+        if len(self.llm) > self.max_arrows:
+            self.llm.popitem(last=False)
+        serving = self._serving.get(ev[4])
+        if serving:
+            a = serving[-1]
+            a.llm.append(rid)
+            if a.id in self.arrows:
+                self.pending.put("arrows", a.id, a)
+
+    def _on_llm_update(self, ev: Any) -> None:
+        f = llm_fields(ev)
+        info = self.llm.get(str(f["rid"]))
+        if info is None:
+            return
+        if ev[3] == "llm_first_token":
+            info["ttft"] = f.get("ttft")
+        else:
+            info["t1"] = ev[1]
+            info["tokens"] = f.get("tokens_out")
+            info["cost"] = f.get("cost")
+            info["status"] = "error" if ev[3] == "llm_error" else "ok"
+
+    # -- outputs -----------------------------------------------------------------
+    def tick(self, now: float, procs: Any = None) -> None:
+        self.now = max(self.now, now)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"parts": [p.dump() for p in self.parts.values()],
+                "arrows": [a.dump() for a in self.arrows.values()], "now": self.now}
+
+    def details(self, arrow_id: int) -> dict[str, Any] | None:
+        a = self.arrows.get(arrow_id)
+        if a is None:
+            return None
+        d = a.dump()
+        d["llm_calls"] = [dict(self.llm[r]) for r in a.llm if r in self.llm]
+        return d
+
+
+def sequence_view(events: Iterable[Any], **options: Any) -> dict[str, Any]:
+    """The sequence-diagram snapshot after ``events``."""
+    model = SequenceModel(Pending(), **options)
+    for ev in events:
+        model.apply(ev)
+    return model.snapshot()

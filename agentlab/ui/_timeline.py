@@ -1,0 +1,318 @@
+"""View model of the timeline: swimlanes of lifetimes, crashes, restarts and LLM calls.
+
+What the browser gets (all times on the runtime clock, in seconds):
+
+* ``lanes`` -- one per process slot: ``key``, ``parent``, ``label``, ``kind``, ``order``;
+* ``spans`` -- one per incarnation (pid): ``lane``, ``t0``, ``t1`` (``None`` while
+  alive), ``end`` (exit class), ``reason``;
+* ``llm`` -- model calls and tool runs: ``lane``, ``t0``, ``tf`` (first token),
+  ``t1``, ``status``, ``ttft``, ``model``, ``tokens``;
+* ``marks`` -- crashes, kills, restarts, retries, errors, give-ups, loop lag;
+* ``links`` -- restart arrows from a supervisor's lane to the restarted child;
+* ``budget`` -- each supervisor's restarts-in-window against its intensity.
+
+>>> from agentlab.ui._synthetic import tiny_tree_events
+>>> v = timeline_view(tiny_tree_events())
+>>> [s["end"] for s in v["spans"]], [m["kind"] for m in v["marks"]], len(v["links"])
+([None, 'killed', None, None], ['killed', 'restart'], 1)
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from collections.abc import Iterable
+from typing import Any
+
+from ._fmt import exit_class, exit_text
+from ._identity import Identity
+from ._llm import llm_fields
+from ._pending import Pending
+
+__all__ = ["TimelineModel", "timeline_view"]
+
+
+class _Lane:
+    __slots__ = ("_ids", "key")
+
+    def __init__(self, ids: Identity, key: str) -> None:
+        self._ids, self.key = ids, key
+
+    def dump(self) -> dict[str, Any] | None:
+        m = self._ids.meta.get(self.key)
+        if m is None:
+            return None
+        return {"key": self.key, "parent": self._ids.parent(self.key), "label": m.label,
+                "kind": m.kind, "order": m.order}
+
+
+class _Span:
+    __slots__ = ("_ids", "end", "pid", "reason", "t0", "t1")
+
+    def __init__(self, ids: Identity, pid: int, t0: float) -> None:
+        self._ids, self.pid, self.t0 = ids, pid, t0
+        self.t1: float | None = None
+        self.end: str | None = None
+        self.reason: str | None = None
+
+    def dump(self) -> dict[str, Any]:
+        return {"id": self.pid, "lane": self._ids.key(self.pid), "t0": self.t0, "t1": self.t1,
+                "end": self.end, "reason": self.reason}
+
+
+class _Call:
+    __slots__ = ("_ids", "id", "kind", "model", "name", "pid", "status", "t0", "t1", "tf", "tokens", "ttft")
+
+    def __init__(self, ids: Identity, rid: str, pid: int, t0: float, kind: str) -> None:
+        self._ids, self.id, self.pid, self.t0, self.kind = ids, rid, pid, t0, kind
+        self.tf: float | None = None
+        self.t1: float | None = None
+        self.ttft: float | None = None
+        self.status = "open"
+        self.model: str | None = None
+        self.name: str | None = None
+        self.tokens: int | None = None
+
+    def dump(self) -> dict[str, Any]:
+        return {"id": self.id, "kind": self.kind, "lane": self._ids.key(self.pid), "t0": self.t0,
+                "tf": self.tf, "t1": self.t1, "ttft": self.ttft, "status": self.status,
+                "model": self.model, "name": self.name, "tokens": self.tokens}
+
+
+class TimelineModel:
+    """Folds lifecycle, supervision and LLM events into timeline items.
+
+    ``max_items`` bounds each collection (the oldest closed items go first).
+    """
+
+    def __init__(self, pending: Pending, *, max_items: int = 20_000) -> None:
+        self.pending = pending
+        self.ids = Identity()
+        self.max_items = max_items
+        self.lanes: dict[str, _Lane] = {}
+        self.spans: OrderedDict[int, _Span] = OrderedDict()
+        self.calls: OrderedDict[str, _Call] = OrderedDict()
+        self.marks: deque[dict[str, Any]] = deque(maxlen=max_items)
+        self.links: deque[dict[str, Any]] = deque(maxlen=max_items)
+        self.budget: deque[dict[str, Any]] = deque(maxlen=max_items)
+        self._restart_at: dict[str, float] = {}
+        self._open: dict[int, set[str]] = {}  # pid -> ids of its open calls
+        self.t0: float | None = None
+        self.now = 0.0
+        self.handlers = {
+            "spawn": self._on_spawn,
+            "child_start": self._on_child_start,
+            "exit": self._on_exit,
+            "restart": self._on_restart,
+            "supervisor_gave_up": self._on_gave_up,
+            "llm_request": self._on_llm_request,
+            "llm_first_token": self._on_llm_first,
+            "llm_response": self._on_llm_end,
+            "llm_error": self._on_llm_end,
+            "llm_retry": self._on_llm_retry,
+            "tool_start": self._on_tool_start,
+            "tool_result": self._on_tool_result,
+            "loop_lag": self._on_lag,
+        }
+
+    def apply(self, ev: Any) -> None:
+        h = self.handlers.get(ev[3])
+        if h is not None:
+            t = ev[1]
+            if self.t0 is None:
+                self.t0 = t
+            if t > self.now:
+                self.now = t
+            h(ev)
+
+    def _lane(self, key: str) -> None:
+        lane = self.lanes.get(key)
+        if lane is None:
+            self.lanes[key] = lane = _Lane(self.ids, key)
+        self.pending.put("lanes", key, lane)
+
+    def _mark(self, key: str, t: float, kind: str, text: str = "") -> None:
+        m = {"lane": key, "t": t, "kind": kind, "text": text}
+        self.marks.append(m)
+        self.pending.add("marks", m)
+
+    def _span(self, pid: int, t: float) -> None:
+        if pid in self.spans:
+            return
+        sp = _Span(self.ids, pid, t)
+        self.spans[pid] = sp
+        self.pending.put("spans", pid, sp)
+        if len(self.spans) > self.max_items + self.max_items // 8:
+            _trim(self.spans, self.max_items, lambda s: s.t1 is not None, self.pending, "spans")
+
+    # -- processes ---------------------------------------------------------------
+    def _on_spawn(self, ev: Any) -> None:
+        key = self.ids.spawn(ev)
+        self._lane(key)
+        self._span(ev[4], ev[1])
+
+    def _on_child_start(self, ev: Any) -> None:
+        slot, old, restarted = self.ids.child_start(ev)
+        if old is not None:
+            self.lanes.pop(old, None)
+            self.pending.put("lanes", old, None)
+        self._lane(slot)
+        self._span(ev[7], ev[1])
+        sp = self.spans.get(ev[7])
+        if sp is not None:
+            self.pending.put("spans", ev[7], sp)
+        if restarted:
+            sup = self.ids.key(ev[4])
+            t = self._restart_at.pop(slot, ev[1])
+            link = {"from": sup, "to": slot, "t": t, "t2": ev[1], "pid": ev[7]}
+            self.links.append(link)
+            self.pending.add("links", link)
+
+    def _on_exit(self, ev: Any) -> None:
+        pid = ev[4]
+        sp = self.spans.get(pid)
+        if sp is None:
+            key = self.ids.ensure(pid, ev[5], ev[6])
+            self._lane(key)
+            self._span(pid, ev[1])
+            sp = self.spans[pid]
+        cls = exit_class(ev[8])
+        sp.t1 = ev[1]
+        sp.end = cls
+        sp.reason = exit_text(ev[8], 120)
+        self.pending.put("spans", pid, sp)
+        if cls in ("crash", "killed"):
+            self._mark(self.ids.key(pid), ev[1], "crash" if cls == "crash" else "killed", sp.reason)
+        for rid in self._open.pop(pid, ()):  # calls cut short by the exit
+            c = self.calls.get(rid)
+            if c is not None and c.status == "open":
+                c.status = "cancelled"
+                c.t1 = ev[1]
+                self.pending.put("llm", c.id, c)
+
+    def _on_restart(self, ev: Any) -> None:
+        d = ev[9] or {}
+        sup = self.ids.key(ev[4])
+        for cid in d.get("affected") or [d.get("child_id")]:
+            self._restart_at[f"{sup}/{cid}"] = ev[1]
+        self._mark(sup, ev[1], "restart", f"{d.get('child_id')} · {d.get('strategy', '')}")
+        if d.get("intensity") is not None:
+            b = {"lane": sup, "t": ev[1], "n": d.get("restarts_in_window", 0),
+                 "max": d.get("intensity"), "period": d.get("period")}
+            self.budget.append(b)
+            self.pending.add("budget", b)
+
+    def _on_gave_up(self, ev: Any) -> None:
+        self._mark(self.ids.key(ev[4]), ev[1], "gave_up", "restart intensity exceeded: giving up")
+
+    def _on_lag(self, ev: Any) -> None:
+        lag = (ev[9] or {}).get("lag", 0.0)
+        self._mark("outside", ev[1], "lag", f"event loop blocked {lag * 1000:.0f} ms")
+
+    # -- LLM and tools -----------------------------------------------------------
+    def _call(self, rid: str, pid: int, t: float, kind: str) -> _Call:
+        c = self.calls.get(rid)
+        if c is None:
+            c = _Call(self.ids, rid, pid, t, kind)
+            self.calls[rid] = c
+            self._open.setdefault(pid, set()).add(rid)
+            if len(self.calls) > self.max_items + self.max_items // 8:
+                _trim(self.calls, self.max_items, lambda c: c.status != "open", self.pending, "llm")
+        return c
+
+    def _close(self, c: _Call) -> None:
+        s = self._open.get(c.pid)
+        if s is not None:
+            s.discard(c.id)
+            if not s:
+                del self._open[c.pid]
+
+    def _on_llm_request(self, ev: Any) -> None:
+        f = llm_fields(ev)
+        c = self._call(str(f["rid"]), ev[4], ev[1], "llm")
+        c.model = f.get("model")
+        self.pending.put("llm", c.id, c)
+
+    def _on_llm_first(self, ev: Any) -> None:
+        f = llm_fields(ev)
+        c = self.calls.get(str(f["rid"]))
+        if c is not None:
+            c.tf = ev[1]
+            c.ttft = f.get("ttft") if f.get("ttft") is not None else ev[1] - c.t0
+            self.pending.put("llm", c.id, c)
+
+    def _on_llm_end(self, ev: Any) -> None:
+        f = llm_fields(ev)
+        c = self.calls.get(str(f["rid"]))
+        if c is None:
+            return
+        c.t1 = ev[1]
+        self._close(c)
+        c.tokens = f.get("tokens_out")
+        if ev[3] == "llm_error":
+            c.status = "error"
+            self._mark(self.ids.key(ev[4]), ev[1], "error", f"{f.get('error')}: {f.get('message', '')}")
+        else:
+            c.status = "cancelled" if f.get("stop") == "cancelled" else "ok"
+        self.pending.put("llm", c.id, c)
+
+    def _on_llm_retry(self, ev: Any) -> None:
+        f = llm_fields(ev)
+        delay = f.get("delay")
+        text = f"retry #{f.get('attempt')} after {delay:.2f}s" if isinstance(delay, int | float) else "retry"
+        self._mark(self.ids.key(ev[4]), ev[1], "retry", f"{text} ({f.get('error')})")
+
+    def _on_tool_start(self, ev: Any) -> None:
+        f = llm_fields(ev)
+        c = self._call(f"tool:{ev[4]}:{f.get('call_id')}", ev[4], ev[1], "tool")
+        c.name = f.get("tool")
+        self.pending.put("llm", c.id, c)
+
+    def _on_tool_result(self, ev: Any) -> None:
+        f = llm_fields(ev)
+        c = self.calls.get(f"tool:{ev[4]}:{f.get('call_id')}")
+        if c is not None:
+            c.t1 = ev[1]
+            self._close(c)
+            c.status = "error" if f.get("error") else "ok"
+            self.pending.put("llm", c.id, c)
+
+    # -- outputs -----------------------------------------------------------------
+    def tick(self, now: float, procs: Any = None) -> None:
+        if now > self.now:
+            self.now = now
+
+    def snapshot(self) -> dict[str, Any]:
+        lanes = [d for d in (lane.dump() for lane in self.lanes.values()) if d is not None]
+        return {
+            "lanes": lanes,
+            "spans": [s.dump() for s in self.spans.values()],
+            "llm": [c.dump() for c in self.calls.values()],
+            "marks": list(self.marks),
+            "links": list(self.links),
+            "budget": list(self.budget),
+            "t0": self.t0 if self.t0 is not None else 0.0,
+            "now": self.now,
+        }
+
+
+def _trim(items: OrderedDict[Any, Any], keep: int, done: Any, pending: Pending, section: str) -> None:
+    """Drop the oldest finished items until ``keep`` remain (open ones stay)."""
+    excess = len(items) - keep
+    drop = []
+    for k, v in items.items():
+        if excess <= 0:
+            break
+        if done(v):
+            drop.append(k)
+            excess -= 1
+    for k in drop:
+        del items[k]
+        pending.put(section, k, None)
+
+
+def timeline_view(events: Iterable[Any], **options: Any) -> dict[str, Any]:
+    """The timeline snapshot after ``events``."""
+    model = TimelineModel(Pending(), **options)
+    for ev in events:
+        model.apply(ev)
+    return model.snapshot()

@@ -1,0 +1,460 @@
+"""The anywidget views: a view model, a coalescing pump and a front-end module each.
+
+Every view takes a *source*: a live :class:`agentlab.Runtime` (``None`` means
+the current one), or a recorded run (a list of events, an ``EventLog``, a
+loaded trace). A recorded view has a scrub bar; moving it shows the run at
+that point in every view attached to the same run.
+
+Traits hold only what a freshly opened view must rebuild (``snapshot``,
+written at a bounded rate, and ``config``); everything live goes as custom
+messages through the view's :class:`~agentlab.ui._pump.Pump`. Widgets are
+touched only on the event loop the runtime runs on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import traitlets
+from anywidget.experimental import command
+
+from . import _static
+from ._feed import Feed, RecordedFeed, as_feed
+from ._pending import Pending
+from ._pump import Pump
+from ._sequence import SequenceModel
+from ._stream import StreamModel
+from ._timeline import TimelineModel
+from ._tree import TreeModel
+
+__all__ = ["STATIC", "SequenceDiagram", "SupervisionTree", "Timeline", "TokenStream", "View"]
+
+log = logging.getLogger("agentlab.ui")
+
+#: where the bundled front end lives (built from ``widgets/`` by ``npm run build``)
+STATIC = Path(__file__).resolve().parent.parent / "static"
+
+_MISSING = """
+export default { render({ model, el }) {
+  el.innerHTML = '<div style="font:13px sans-serif;padding:8px;border:1px solid #e0a000">' +
+    '<b>agentlab</b>: the widget bundle is missing (agentlab/static). Run ' +
+    '<code>npm ci &amp;&amp; npm run build</code> in <code>widgets/</code>, or reinstall agentlab.</div>' +
+    (model.get("fallback") || "");
+} };
+"""
+
+
+def _asset(name: str, default: str = "") -> Path | str:
+    p = STATIC / name
+    return p if p.exists() else default
+
+
+Reply = tuple[dict[str, Any], list[Any]]
+
+
+def _reply(fn: Callable[..., dict[str, Any]]) -> Callable[..., Reply]:
+    """Wrap a command: run it on the runtime's loop, answer errors instead of raising."""
+
+    def cmd(self: View, msg: Any, buffers: list[Any]) -> Reply:
+        try:
+            return self._on_loop(lambda: fn(self, msg if isinstance(msg, dict) else {})), []
+        except Exception as e:  # the browser shows the message; the kernel keeps going
+            log.exception("agentlab.ui: command %s failed", fn.__name__)
+            return {"ok": False, "error": f"{type(e).__name__}: {e}"}, []
+
+    cmd.__name__ = fn.__name__
+    cmd.__doc__ = fn.__doc__
+    return command(cmd)
+
+
+class View(anywidget.AnyWidget):
+    """Base class of the live views (see the module docstring)."""
+
+    snapshot = traitlets.Dict().tag(sync=True)
+    config = traitlets.Dict().tag(sync=True)
+    fallback = traitlets.Unicode("").tag(sync=True)
+
+    _view_kind = "view"
+    _wants_procs = False
+
+    def __init__(
+        self,
+        source: Any = None,
+        *,
+        rate: float = 30.0,
+        snapshot_every: float = 1.0,
+        tick: float = 0.25,
+        title: str | None = None,
+        height: int | None = None,
+        **options: Any,
+    ) -> None:
+        self._feed: Feed = as_feed(source)
+        self._options = options
+        self._pending = Pending()
+        self._model = self._make_model()
+        self._tick_every = tick
+        self._tick_handle: asyncio.TimerHandle | None = None
+        self._select_hooks: list[Callable[[View, dict[str, Any]], None]] = []
+        super().__init__()
+        self._pump = Pump(
+            self._pending,
+            send=self._send_msg,
+            publish=self._publish,
+            snapshot=self._view_snapshot,
+            extra=self._extra,
+            rate=rate,
+            snapshot_every=snapshot_every,
+        )
+        self._loop = self._pump._loop
+        self._thread = threading.get_ident()
+        cfg: dict[str, Any] = {"view": self._view_kind, "live": self._feed.live,
+                               "title": title or self._default_title()}
+        if height is not None:
+            cfg["height"] = height
+        if isinstance(self._feed, RecordedFeed):
+            cfg["recorded"] = self._feed.info()
+        cfg.update(self._config())
+        self.config = cfg
+        self._initial = True
+        self._feed.attach(self)
+        self._initial = False
+        if self._feed.live:
+            self._schedule_tick()
+
+    # -- subclass hooks ------------------------------------------------------------
+    def _make_model(self) -> Any:
+        raise NotImplementedError
+
+    def _config(self) -> dict[str, Any]:
+        return {}
+
+    def _default_title(self) -> str:
+        return self._view_kind
+
+    # -- feed interface ------------------------------------------------------------
+    def _handlers(self) -> dict[str, Callable[[Any], Any]]:
+        return self._model.handlers
+
+    def _rebuild(self, events: list[Any]) -> None:
+        """Start over from ``events`` (attach, or a recorded run scrubbed backwards)."""
+        self._pending.clear()
+        self._model = self._make_model()
+        self._advance(events)
+
+    def _advance(self, events: list[Any]) -> None:
+        apply = self._model.apply
+        for ev in events:
+            apply(ev)
+        rt = self._feed.runtime
+        procs = rt.processes() if (rt is not None and not rt.closed) else None
+        if procs is not None and self._wants_procs:
+            self._model.adopt(procs)
+        self._model.tick(self._feed.now(), procs if self._wants_procs else None)
+        if self._initial:
+            self._pending.clear()
+            self.snapshot = {"seq": 0, "view": self._view_snapshot()}
+            if not (STATIC / f"{self._view_kind}.js").exists():
+                self.fallback = self.to_html()  # the bundle is missing: show static HTML
+        else:
+            self._pump.reset()
+
+    # -- pump interface ------------------------------------------------------------
+    def _send_msg(self, msg: dict[str, Any]) -> None:
+        self.send(msg)
+
+    def _publish(self, snap: dict[str, Any]) -> None:
+        self.snapshot = snap
+
+    def _view_snapshot(self) -> dict[str, Any]:
+        snap = self._model.snapshot()
+        if isinstance(self._feed, RecordedFeed):
+            snap["cursor"] = self._feed.cursor
+        return snap
+
+    def _extra(self) -> dict[str, Any]:
+        return {"now": self._feed.now()}
+
+    # -- live ticking ----------------------------------------------------------------
+    def _schedule_tick(self) -> None:
+        self._tick_handle = self._loop.call_later(self._tick_every, self._on_tick)
+
+    def _on_tick(self) -> None:
+        self._tick_handle = None
+        if self._pump.closed:
+            return
+        rt = self._feed.runtime
+        if rt is None or rt.closed:
+            self._model.tick(self._model.now)
+            return
+        procs = rt.processes() if self._wants_procs else None
+        self._model.tick(rt.now(), procs)
+        self._schedule_tick()
+
+    def _on_loop(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` on the runtime's loop thread (commands may arrive on another)."""
+        if threading.get_ident() == self._thread:
+            return fn()
+        fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                fut.set_result(fn())
+            except Exception as e:
+                fut.set_exception(e)
+
+        self._loop.call_soon_threadsafe(run)
+        return fut.result(timeout=5.0)
+
+    # -- commands (browser -> kernel) ----------------------------------------------
+    @_reply
+    def resync(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """The full state and its sequence number (a view saw a gap)."""
+        return self._pump.resync()
+
+    @_reply
+    def seek(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """Scrub a recorded run: show it up to event ``index``."""
+        feed = self._feed
+        if not isinstance(feed, RecordedFeed):
+            return {"ok": False, "error": "this view follows a live runtime; only recorded runs scrub"}
+        index = feed.seek(int(msg.get("index", 0)))
+        return {"ok": True, "cursor": index}
+
+    @_reply
+    def select(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """The user picked something (a node, an arrow): tell linked views (a dashboard)."""
+        for hook in self._select_hooks:
+            hook(self, msg)
+        return {"ok": True}
+
+    def highlight(self, msg: dict[str, Any]) -> None:
+        """Ask the browser view to highlight ``key`` (a slot) and/or ``llm`` (request ids)."""
+        self.send({"type": "highlight", **msg})
+
+    # -- public --------------------------------------------------------------------
+    @property
+    def seq(self) -> int:
+        """The sequence number of the last message sent to the browser."""
+        return self._pump.seq
+
+    def flushed(self) -> asyncio.Future[None]:
+        """Awaitable: every change so far has been sent to the browser."""
+        return self._pump.flushed()
+
+    async def settled(self) -> None:
+        """Wait until the runtime is quiet and this view has sent everything."""
+        from ._settle import settle
+
+        await settle(self)
+
+    def view_state(self) -> dict[str, Any]:
+        """The state the browser shows (what a resync would return), as plain data."""
+        return self._view_snapshot()
+
+    def to_html(self) -> str:
+        """Static HTML of the current state (for nbconvert, GitHub, e-mail)."""
+        return _static.render(self._view_kind, self._view_snapshot(), self.config.get("title"))
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        bundle = super()._repr_mimebundle_(**kwargs)
+        data, meta = bundle if isinstance(bundle, tuple) else (bundle, {})
+        data = dict(data)
+        data["text/html"] = self.to_html()
+        return data, meta
+
+    def close(self) -> None:
+        if getattr(self, "_pump", None) is not None:
+            self._pump.close()
+            self._feed.detach(self)
+            if self._tick_handle is not None:
+                self._tick_handle.cancel()
+                self._tick_handle = None
+        super().close()
+
+
+class SupervisionTree(View):
+    """Supervisors and workers as a live tree, with kill buttons.
+
+    ::
+
+        tree = SupervisionTree(rt)        # or agentlab.ui.dashboard(rt).tree
+        tree                              # display it; click a node for details
+        tree.kill("team/writer")          # what the kill button does: rt.exit(pid, "kill")
+
+    ``collapse``: a supervisor with more children than this is drawn as one
+    node with counts until expanded (default 50).
+    """
+
+    _esm = _asset("tree.js", _MISSING)
+    _css = _asset("tree.css")
+    _view_kind = "tree"
+    _wants_procs = True
+
+    def _make_model(self) -> TreeModel:
+        return TreeModel(self._pending, max_dead=self._options.get("max_dead", 2000))
+
+    def _config(self) -> dict[str, Any]:
+        return {"collapse": int(self._options.get("collapse", 50))}
+
+    def _default_title(self) -> str:
+        return "Supervision tree"
+
+    def _find(self, pid: int) -> Any:
+        rt = self._feed.runtime
+        if rt is None or rt.closed:
+            return None
+        for p in rt.processes():
+            if p.id == pid:
+                return p
+        return None
+
+    def kill(self, target: int | str) -> dict[str, Any]:
+        """Send ``target`` (a pid number or a node key) the untrappable ``kill`` exit signal.
+
+        The same as the kill button: the supervisor sees a real ``killed`` exit.
+        """
+        if not self._feed.live:
+            return {"ok": False, "error": "this is a recorded run; there is nothing to kill"}
+        pid = target
+        if isinstance(target, str):
+            node = self._model.nodes.get(target)
+            if node is None:
+                return {"ok": False, "error": f"no node {target!r}"}
+            pid = node.pid
+        p = self._find(int(pid))
+        if p is None:
+            return {"ok": False, "error": f"<0.{pid}.0> is not alive"}
+        self._feed.runtime.exit(p, "kill")  # type: ignore[union-attr]
+        return {"ok": True, "pid": p.id, "name": p.name}
+
+    def kill_random(self, under: str | None = None) -> dict[str, Any]:
+        """Kill a random live worker (in ``under``'s subtree), chosen by the runtime's seeded RNG."""
+        rt = self._feed.runtime
+        if rt is None or not self._feed.live:
+            return {"ok": False, "error": "this is a recorded run; there is nothing to kill"}
+        pids = self._model.live_pids(under)
+        if not pids:
+            return {"ok": False, "error": "no live worker to kill"}
+        return self.kill(rt.random.choice(sorted(pids)))
+
+    def details(self, key: str) -> dict[str, Any] | None:
+        """What the details panel shows for node ``key``, including the live state summary."""
+        d = self._model.details(key)
+        if d is None:
+            return None
+        if d.get("alive") and self._feed.live:
+            d["state"] = _state_summary(self._find(d["pid"]))
+        return d
+
+    @_reply
+    def cmd_kill(self, msg: dict[str, Any]) -> dict[str, Any]:
+        return self.kill(msg.get("key") or int(msg.get("pid", 0)))
+
+    @_reply
+    def cmd_kill_random(self, msg: dict[str, Any]) -> dict[str, Any]:
+        return self.kill_random(msg.get("under"))
+
+    @_reply
+    def cmd_details(self, msg: dict[str, Any]) -> dict[str, Any]:
+        d = self.details(str(msg.get("key")))
+        return {"ok": d is not None, "details": d}
+
+
+def _state_summary(pid: Any) -> str | None:
+    """An agent's one-line state (``Agent.describe_state``), when the runtime exposes it.
+
+    The runtime has no public accessor from a pid to its agent yet; this is the
+    one place that reaches for it, so adding one is a one-line change here.
+    """
+    if pid is None:
+        return None
+    beh = getattr(pid, "_beh", None)
+    describe = getattr(beh, "describe_state", None)
+    if describe is None:
+        return None
+    try:
+        return str(describe())[:500]
+    except Exception as e:  # a user's describe_state may fail; say so, don't crash the view
+        return f"(describe_state failed: {type(e).__name__}: {e})"
+
+
+class TokenStream(View):
+    """Live output of one or many agents side by side: text, tool calls, retries, errors.
+
+    ::
+
+        TokenStream(rt)                          # every agent that talks to a model
+        TokenStream(rt, agents=["writer", "critic"])
+    """
+
+    _esm = _asset("stream.js", _MISSING)
+    _css = _asset("stream.css")
+    _view_kind = "stream"
+
+    def _make_model(self) -> StreamModel:
+        return StreamModel(self._pending, agents=self._options.get("agents"),
+                           max_chars=self._options.get("max_chars", 200_000))
+
+    def _default_title(self) -> str:
+        return "Token streams"
+
+    def text(self, agent: str) -> str:
+        """Everything ``agent`` (key or label) streamed so far (what its column shows)."""
+        return self._model.text(agent)
+
+
+class Timeline(View):
+    """Swimlanes per process: lifetimes, crashes, restart links, LLM spans, restart budgets.
+
+    ``window``: seconds shown when following live (zoom and pan with the mouse).
+    """
+
+    _esm = _asset("timeline.js", _MISSING)
+    _css = _asset("timeline.css")
+    _view_kind = "timeline"
+
+    def _make_model(self) -> TimelineModel:
+        return TimelineModel(self._pending, max_items=self._options.get("max_items", 20_000))
+
+    def _config(self) -> dict[str, Any]:
+        return {"window": float(self._options.get("window", 20.0)),
+                "collapse": int(self._options.get("collapse", 50))}
+
+    def _default_title(self) -> str:
+        return "Timeline"
+
+
+class SequenceDiagram(View):
+    """Message sequence diagram: call, cast, reply, exit signal and DOWN arrows, live.
+
+    ``processes``: only arrows that touch these (names, keys or pids).
+    """
+
+    _esm = _asset("sequence.js", _MISSING)
+    _css = _asset("sequence.css")
+    _view_kind = "sequence"
+
+    def _make_model(self) -> SequenceModel:
+        return SequenceModel(self._pending, processes=self._options.get("processes"),
+                             max_arrows=self._options.get("max_arrows", 5000))
+
+    def _default_title(self) -> str:
+        return "Message sequence"
+
+    def details(self, arrow_id: int) -> dict[str, Any] | None:
+        return self._model.details(arrow_id)
+
+    @_reply
+    def cmd_details(self, msg: dict[str, Any]) -> dict[str, Any]:
+        d = self.details(int(msg.get("id", 0)))
+        return {"ok": d is not None, "details": d}

@@ -14,6 +14,11 @@ minutes can take no real time in a test::
             self.t += seconds
 
     model = ScriptedModel(["hi"], clock=FakeClock())
+
+The runtime has both methods, so inside a runtime pass it as the clock and
+its seeded generator as the randomness: ``ScriptedModel(script, clock=rt,
+rng=rt.random)``. Under its virtual clock, a two-minute Retry-After or a
+stalled first token takes no real time.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 ``asyncio.timeout`` reads the event loop's time; these limits read the
 injected clock instead, so under a virtual clock a stalled model times out
 in virtual seconds. One watchdog task per limited call sleeps on the clock
-until the nearest limit; if it expires while the stream is waiting for its
+until the nearest limit (re-armed for the total limit at the first token); if it expires while the stream is waiting for its
 next event, that wait is cancelled (closing the HTTP stream) and
 :class:`~agentlab.llm.Timeout` is raised in its place. If it expires while
 the consumer is busy elsewhere, the stream raises at its next step::
@@ -49,7 +49,6 @@ class Deadline:
         self._inside = False
         self._task: asyncio.Task[object] | None = None
         self._watch: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
 
     @property
     def active(self) -> bool:
@@ -58,7 +57,7 @@ class Deadline:
     async def __aenter__(self) -> Deadline:
         if self.active:
             self._task = asyncio.current_task()
-            self._watch = asyncio.create_task(self._watchdog())
+            self._arm()
         return self
 
     async def __aexit__(
@@ -67,45 +66,37 @@ class Deadline:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._watch is not None:
-            self._watch.cancel()
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            watch.cancel()
             try:
-                await self._watch
+                await watch
             except asyncio.CancelledError:
                 pass
+
+    def _arm(self) -> None:
+        # One task sleeping straight on the clock, so a virtual clock sees the
+        # timer as soon as the task first runs.
+        limits = ((self._first_at, "first_token"), (self._total_at, "total"))
+        options = [(t, k) for t, k in limits if t is not None]
+        if options:
+            at, kind = min(options)
+            self._watch = asyncio.create_task(self._fire_at(at, kind))
+
+    async def _fire_at(self, at: float, kind: str) -> None:
+        await self.clock.sleep(at - self.clock.now())
+        self.expired = kind
+        if self._inside and self._task is not None:
+            self._task.cancel()
 
     def first_token(self) -> None:
         """The first output arrived: the first-token limit no longer applies."""
         if self._first_at is not None:
             self._first_at = None
-            self._wake.set()
-
-    def _nearest(self) -> tuple[float, str] | None:
-        limits = ((self._first_at, "first_token"), (self._total_at, "total"))
-        options = [(t, k) for t, k in limits if t is not None]
-        return min(options) if options else None
-
-    async def _watchdog(self) -> None:
-        while True:
-            nearest = self._nearest()
-            if nearest is None:
-                return
-            at, kind = nearest
-            remaining = at - self.clock.now()
-            if remaining > 0:
-                self._wake.clear()
-                sleep = asyncio.ensure_future(self.clock.sleep(remaining))
-                woke = asyncio.ensure_future(self._wake.wait())
-                try:
-                    await asyncio.wait({sleep, woke}, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    sleep.cancel()
-                    woke.cancel()
-                continue
-            self.expired = kind
-            if self._inside and self._task is not None:
-                self._task.cancel()
-            return
+            if self._watch is not None:
+                self._watch.cancel()
+                self._watch = None
+            self._arm()
 
     def error(self) -> Timeout:
         first, total = self._limits

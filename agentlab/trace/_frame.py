@@ -26,14 +26,27 @@ were chunked or stored. ``json.loads(df.data[i])`` gives the data back, and
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pa_json
 
-__all__ = ["EVENT_COLUMNS", "events_frame", "expand_data", "parse_data"]
+__all__ = [
+    "EVENT_COLUMNS",
+    "as_category",
+    "as_floats",
+    "as_ints",
+    "as_objects",
+    "data_fields",
+    "events_frame",
+    "expand_data",
+    "parse_data",
+]
 
 EVENT_COLUMNS = (
     "seq",
@@ -139,17 +152,123 @@ def parent_paths(path: pd.Categorical) -> pd.Categorical:
 
 
 def parse_data(values: pd.Series) -> list[dict[str, Any]]:
-    """Parse a slice of the ``data`` column into dicts (``{}`` for a missing value)."""
-    loads = json.loads
-    out: list[dict[str, Any]] = []
-    append = out.append
-    for v in values.array:
-        if v is None or v is pd.NA or (isinstance(v, float) and v != v):
-            append({})
-        else:
-            d = loads(v)
-            append(d if isinstance(d, dict) else {"value": d})
-    return out
+    """Parse a slice of the ``data`` column into dicts (``{}`` for a missing value).
+
+    Each distinct text is parsed once (most events repeat a few payloads), in one
+    call to the JSON decoder.
+    """
+    n = len(values)
+    if n == 0:
+        return []
+    arr = pa.chunked_array([pa.array(values.array, type=pa.string())]) if not isinstance(
+        values.array, pa.ChunkedArray
+    ) else values.array
+    uniq = pc.unique(arr)
+    idx = pc.index_in(arr, value_set=uniq).fill_null(-1).to_numpy().astype(np.int64)
+    texts = uniq.to_pylist()
+    body = ",".join("null" if t is None else t for t in texts)
+    try:
+        parsed = json.loads("[" + body + "]")
+    except ValueError:  # a foreign file with bad JSON in it: parse one by one
+        parsed = [_loads_or_text(t) for t in texts]
+    dicts = [d if isinstance(d, dict) else ({} if d is None else {"value": d}) for d in parsed]
+    table = np.empty(len(dicts) + 1, dtype=object)
+    table[:-1] = dicts
+    table[-1] = {}
+    return table[idx].tolist()
+
+
+def _loads_or_text(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return {"text": text}
+
+
+def data_fields(values: pd.Series, fields: dict[str, pa.DataType]) -> dict[str, Any]:
+    """Some fields of a slice of the ``data`` column, one array per field (aligned
+    with ``values``; null where an event lacks the field).
+
+    ``fields`` maps each field to the Arrow type it should have. Arrays are Arrow
+    arrays when every value fits that type (the fast path: each distinct text is
+    parsed once, by Arrow's JSON reader), else object ndarrays. Convert them with :func:`as_category`, :func:`as_ints`,
+    :func:`as_floats` or :func:`as_objects`.
+    """
+    n = len(values)
+    names = tuple(fields)
+    if n == 0:
+        return {k: np.empty(0, dtype=object) for k in names}
+    arr = pa.array(values.array, type=pa.string())
+    uniq = pc.unique(arr)
+    idx = pc.index_in(arr, value_set=uniq)
+    texts = ["{}" if t is None else t for t in uniq.to_pylist()]
+    try:
+        table = pa_json.read_json(
+            io.BytesIO("\n".join(texts).encode()),
+            parse_options=pa_json.ParseOptions(
+                explicit_schema=pa.schema(fields), unexpected_field_behavior="ignore"
+            ),
+        )
+        if table.num_rows != len(texts):
+            raise ValueError("row count")
+        out: dict[str, Any] = {}
+        for k in names:
+            if k in table.column_names:
+                out[k] = table.column(k).combine_chunks().take(idx)
+            else:
+                out[k] = pa.nulls(n)
+        return out
+    except (pa.ArrowInvalid, ValueError):
+        dicts = parse_data(values)
+        return {k: np.array([d.get(k) for d in dicts], dtype=object) for k in names}
+
+
+def as_objects(values: Any) -> np.ndarray:
+    """An object ndarray (None for missing) from a :func:`data_fields` array."""
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        out = np.empty(len(values), dtype=object)
+        out[:] = values.to_pylist()
+        return out
+    return np.asarray(values, dtype=object)
+
+
+def as_category(values: Any) -> pd.Categorical:
+    """A Categorical with sorted categories from a :func:`data_fields` array (or any list)."""
+    if isinstance(values, pa.Array) and pa.types.is_string(values.type):
+        enc = values.dictionary_encode()
+        codes = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        return _canonical(codes, enc.dictionary.to_pylist())
+    objs = as_objects(values)
+    texts = [None if v is None or (isinstance(v, float) and v != v) else str(v) for v in objs]
+    codes_of: dict[str, int] = {}
+    codes = np.array(
+        [-1 if t is None else codes_of.setdefault(t, len(codes_of)) for t in texts], dtype=np.int64
+    )
+    return _canonical(codes, list(codes_of))
+
+
+def as_ints(values: Any) -> pd.arrays.IntegerArray:
+    """A nullable Int64 array from a :func:`data_fields` array."""
+    if isinstance(values, pa.Array) and (
+        pa.types.is_integer(values.type) or pa.types.is_null(values.type)
+    ):
+        data = values.cast(pa.int64())
+        mask = np.asarray(data.is_null(), dtype=bool)
+        ints = data.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+        return pd.arrays.IntegerArray(ints, mask)
+    return pd.array([None if v is None else int(v) for v in as_objects(values)], dtype="Int64")
+
+
+def as_floats(values: Any) -> np.ndarray:
+    """A float64 ndarray (NaN for missing) from a :func:`data_fields` array."""
+    if isinstance(values, pa.Array) and (
+        pa.types.is_integer(values.type) or pa.types.is_floating(values.type)
+        or pa.types.is_null(values.type)
+    ):
+        return np.asarray(values.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+    return np.array([np.nan if v is None else float(v) for v in as_objects(values)], dtype=np.float64)
 
 
 def expand_data(events: pd.DataFrame, kind: str) -> pd.DataFrame:

@@ -59,8 +59,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-from ._frame import parse_data
+from ._frame import as_category, as_floats, as_ints, as_objects, data_fields
 from ._schema import is_abnormal
 
 __all__ = ["PROCESS_COLUMNS", "RESTART_COLUMNS", "as_events", "processes", "restarts"]
@@ -141,58 +142,59 @@ def trim(series: pd.Series) -> pd.Series:
     return series.cat.remove_unused_categories()
 
 
+def rows_of(events: pd.DataFrame, kind: str, columns: list[str]) -> pd.DataFrame:
+    """Some columns of the rows of one kind (cheaper than filtering every column)."""
+    mask = (events["kind"] == kind).to_numpy()
+    return events.loc[mask, columns]
+
+
+_CHILD_FIELDS = {"child_id": pa.string(), "restart": pa.string(), "attempt": pa.int64()}
+
+
 def processes(events: Any) -> pd.DataFrame:
     """One row per process lifetime (columns in this module's docstring), from a run
     or its events DataFrame."""
     events = as_events(events)
-    spawn = of_kind(events, "spawn").drop_duplicates("pid")
-    exits = of_kind(events, "exit").drop_duplicates("pid")
-    starts = of_kind(events, "child_start").drop_duplicates("peer", keep="last")
-    inits = of_kind(events, "init").drop_duplicates("pid", keep="last")
+    ident_cols = ["pid", "time", "name", "path", "supervisor"]
+    spawn = rows_of(events, "spawn", [*ident_cols, "peer", "data"]).drop_duplicates("pid")
+    exits = rows_of(events, "exit", [*ident_cols, "reason"]).drop_duplicates("pid")
+    starts = rows_of(events, "child_start", ["pid", "path", "peer", "data"])
+    starts = starts[starts["peer"].notna()].drop_duplicates("peer", keep="last")
+    inits = rows_of(events, "init", ["pid", "data"]).drop_duplicates("pid", keep="last")
 
-    ident = pd.concat(
-        [spawn[["pid", "name", "path", "supervisor"]], exits[["pid", "name", "path", "supervisor"]]]
-    ).drop_duplicates("pid")
+    ident = pd.concat([spawn[ident_cols], exits[ident_cols]]).drop_duplicates("pid")
     ident = ident.sort_values("pid", kind="stable").reset_index(drop=True)
     pids = ident["pid"].to_numpy(np.int64)
 
-    spawn_data = parse_data(spawn["data"])
-    s_index = pd.Index(spawn["pid"].to_numpy(np.int64))
-    e_index = pd.Index(exits["pid"].to_numpy(np.int64))
-    c_index = pd.Index(starts["peer"].astype("int64").to_numpy()) if len(starts) else pd.Index([])
-    i_index = pd.Index(inits["pid"].to_numpy(np.int64))
-
-    si = s_index.get_indexer(pids)
-    ei = e_index.get_indexer(pids)
-    ci = c_index.get_indexer(pids) if len(starts) else np.full(len(pids), -1)
-    ii = i_index.get_indexer(pids)
+    si = pd.Index(spawn["pid"].to_numpy(np.int64)).get_indexer(pids)
+    ei = pd.Index(exits["pid"].to_numpy(np.int64)).get_indexer(pids)
+    ci = pd.Index(starts["peer"].to_numpy(np.int64)).get_indexer(pids)
+    ii = pd.Index(inits["pid"].to_numpy(np.int64)).get_indexer(pids)
 
     start = _take_float(spawn["time"].to_numpy(), si)
     end = _take_float(exits["time"].to_numpy(), ei)
     reasons = _take_cat(exits["reason"], ei)
-    child_data = parse_data(starts["data"])
-    init_data = parse_data(inits["data"])
+    kind = data_fields(spawn["data"], {"kind": pa.string()})["kind"]
+    child = data_fields(starts["data"], _CHILD_FIELDS)
+    result = data_fields(inits["data"], {"result": pa.string()})["result"]
 
-    kind = _take_list([d.get("kind") for d in spawn_data], si)
-    sup_path = _take_cat(starts["path"], ci)
-    sup_fallback = ident["supervisor"]
-    supervisor = category(
-        np.where(pd.isna(np.asarray(sup_path, dtype=object)), sup_fallback.to_numpy(object),
-                 np.asarray(sup_path, dtype=object))
-    )
+    sup_path = _take_cat(starts["path"], ci).astype(object).to_numpy().copy()
+    fallback = ident["supervisor"].astype(object).to_numpy()
+    missing = pd.isna(sup_path)
+    sup_path[missing] = fallback[missing]
     frame = pd.DataFrame(
         {
             "pid": pids,
             "name": trim(ident["name"]),
-            "kind": category(kind),
-            "parent": pd.array(_take_list(spawn["peer"].tolist(), si), dtype="Int64"),
+            "kind": as_category(_take(kind, si)),
+            "parent": _take_ints(spawn["peer"], si),
             "path": trim(ident["path"]),
-            "supervisor": supervisor,
-            "supervisor_pid": pd.array(_take_list(starts["pid"].tolist(), ci), dtype="Int64"),
-            "child_id": category(_take_list(field(child_data, "child_id"), ci)),
-            "restart_type": category(_take_list(field(child_data, "restart"), ci)),
-            "restart": pd.array(_take_list(field(child_data, "attempt"), ci), dtype="Int64"),
-            "init": category(_take_list(field(init_data, "result"), ii)),
+            "supervisor": as_category(sup_path),
+            "supervisor_pid": _take_ints(starts["pid"], ci),
+            "child_id": as_category(_take(child["child_id"], ci)),
+            "restart_type": as_category(_take(child["restart"], ci)),
+            "restart": as_ints(_take(child["attempt"], ci)),
+            "init": as_category(_take(result, ii)),
             "start": start,
             "end": end,
             "lifetime": end - start,
@@ -203,15 +205,34 @@ def processes(events: Any) -> pd.DataFrame:
     return frame
 
 
+def _take(values: Any, idx: np.ndarray) -> Any:
+    """``values[idx]`` with -1 giving a missing value (Arrow arrays stay Arrow)."""
+    if isinstance(values, pa.Array):
+        return values.take(pa.array(idx, mask=idx < 0))
+    arr = np.asarray(values, dtype=object)
+    out = np.full(len(idx), None, dtype=object)
+    ok = idx >= 0
+    out[ok] = arr[idx[ok]]
+    return out
+
+
+def _take_ints(column: pd.Series, idx: np.ndarray) -> pd.arrays.IntegerArray:
+    vals = pd.array(column, dtype="Int64")
+    data = np.asarray(vals.to_numpy(dtype=np.int64, na_value=0))
+    mask = np.asarray(vals.isna(), dtype=bool)
+    ok = idx >= 0
+    out = np.zeros(len(idx), dtype=np.int64)
+    out_mask = np.ones(len(idx), dtype=bool)
+    out[ok] = data[idx[ok]]
+    out_mask[ok] = mask[idx[ok]]
+    return pd.arrays.IntegerArray(out, out_mask)
+
+
 def _take_float(values: np.ndarray, idx: np.ndarray) -> np.ndarray:
     out = np.full(len(idx), np.nan)
     ok = idx >= 0
     out[ok] = np.asarray(values, dtype=np.float64)[idx[ok]]
     return out
-
-
-def _take_list(values: list[Any], idx: np.ndarray) -> list[Any]:
-    return [values[i] if i >= 0 else None for i in idx]
 
 
 def _take_cat(column: pd.Series, idx: np.ndarray) -> pd.Series:
@@ -227,48 +248,61 @@ def _abnormal(reasons: pd.Series) -> np.ndarray:
     return flags[np.asarray(reasons.cat.codes, dtype=np.int64) + 1]
 
 
+_RESTART_FIELDS = {
+    "child_id": pa.string(),
+    "strategy": pa.string(),
+    "affected": pa.list_(pa.string()),
+    "restarts_in_window": pa.int64(),
+    "intensity": pa.int64(),
+    "period": pa.float64(),
+}
+
+
 def restarts(events: Any) -> pd.DataFrame:
     """One row per restart (columns in this module's docstring), from a run or its
     events DataFrame."""
     events = as_events(events)
-    rs = of_kind(events, "restart")
-    data = parse_data(rs["data"])
-    n = len(rs)
-    child_id = field(data, "child_id")
-    affected = [tuple(d.get("affected") or ([d["child_id"]] if "child_id" in d else [])) for d in data]
-    in_window = pd.array(field(data, "restarts_in_window"), dtype="Int64")
-    intensity = pd.array(field(data, "intensity"), dtype="Int64")
-    period = np.array([np.nan if v is None else float(v) for v in field(data, "period")])
-    crashed_pid = rs["peer"]
+    rs = rows_of(events, "restart", ["seq", "time", "pid", "path", "peer", "reason", "data"])
+    d = data_fields(rs["data"], _RESTART_FIELDS)
+    child_id = as_objects(d["child_id"])
+    affected = [
+        tuple(a) if a is not None else ((c,) if c is not None else ())
+        for a, c in zip(as_objects(d["affected"]), child_id, strict=True)
+    ]
+    in_window = as_ints(d["restarts_in_window"])
+    intensity = as_ints(d["intensity"])
+    crashed_pid = pd.array(rs["peer"], dtype="Int64")
 
-    exits = of_kind(events, "exit").drop_duplicates("pid")
+    exits = rows_of(events, "exit", ["pid", "time"]).drop_duplicates("pid")
     e_index = pd.Index(exits["pid"].to_numpy(np.int64))
-    peer_ints = crashed_pid.fillna(-1).to_numpy(np.int64)
+    peer_ints = crashed_pid.to_numpy(dtype=np.int64, na_value=-1)
     crashed_at = _take_float(exits["time"].to_numpy(), e_index.get_indexer(peer_ints))
     crashed_at = np.where(np.isnan(crashed_at), rs["time"].to_numpy(), crashed_at)
 
     new_pid, recovered = _recoveries(events, rs, child_id, affected)
+    affected_col = np.empty(len(affected), dtype=object)
+    affected_col[:] = affected
     frame = pd.DataFrame(
         {
             "seq": rs["seq"].to_numpy(np.int64),
             "time": rs["time"].to_numpy(np.float64),
             "supervisor_pid": rs["pid"].to_numpy(np.int64),
             "supervisor": trim(rs["path"]).array,
-            "child_id": category(child_id),
-            "pid": crashed_pid.array,
+            "child_id": as_category(d["child_id"]),
+            "pid": crashed_pid,
             "reason": trim(rs["reason"]).array,
-            "strategy": category(field(data, "strategy")),
-            "affected": pd.Series(affected, dtype=object).array if n else pd.array([], dtype=object),
+            "strategy": as_category(d["strategy"]),
+            "affected": affected_col,
             "siblings_affected": pd.array(
-                [len([a for a in aff if a != c]) for aff, c in zip(affected, child_id, strict=True)],
+                [sum(1 for a in aff if a != c) for aff, c in zip(affected, child_id, strict=True)],
                 dtype="Int64",
             ),
             "restarts_in_window": in_window,
             "intensity": intensity,
-            "period": period,
+            "period": as_floats(d["period"]),
             "headroom": intensity - in_window,
             "crashed_at": crashed_at,
-            "new_pid": pd.array(new_pid, dtype="Int64"),
+            "new_pid": new_pid,
             "recovered_at": recovered,
             "time_to_recovery": recovered - crashed_at,
         }
@@ -277,35 +311,36 @@ def restarts(events: Any) -> pd.DataFrame:
 
 
 def _recoveries(
-    events: pd.DataFrame, rs: pd.DataFrame, child_id: list[Any], affected: list[tuple[Any, ...]]
-) -> tuple[list[Any], np.ndarray]:
+    events: pd.DataFrame, rs: pd.DataFrame, child_id: np.ndarray, affected: list[tuple[Any, ...]]
+) -> tuple[pd.arrays.IntegerArray, np.ndarray]:
     """For each restart: the new pid of ``child_id``, and when the last affected child started."""
     n = len(rs)
-    new_pid: list[Any] = [None] * n
+    new_pid = np.zeros(n, dtype=np.int64)
+    no_pid = np.ones(n, dtype=bool)
     recovered = np.full(n, np.nan)
-    if n == 0:
-        return new_pid, recovered
-    cs = of_kind(events, "child_start")
-    cs_ids = field(parse_data(cs["data"]), "child_id")
+    lens = np.fromiter((len(a) for a in affected), np.int64, n)
+    cs = rows_of(events, "child_start", ["seq", "time", "pid", "peer", "data"])
+    if n == 0 or lens.sum() == 0 or cs.empty:
+        return pd.arrays.IntegerArray(new_pid, no_pid), recovered
+    cs_ids = as_objects(data_fields(cs["data"], {"child_id": pa.string()})["child_id"])
     right = pd.DataFrame(
         {
             "seq": cs["seq"].to_numpy(np.int64),
             "sup": cs["pid"].to_numpy(np.int64),
-            "child": [str(c) for c in cs_ids],
+            "child": cs_ids,
             "started": cs["time"].to_numpy(np.float64),
-            "new_pid": cs["peer"].fillna(-1).to_numpy(np.int64),
+            "new_pid": pd.array(cs["peer"], dtype="Int64").to_numpy(np.int64, na_value=-1),
         }
     )
-    rows = [(i, c) for i, aff in enumerate(affected) for c in aff]
-    if not rows or right.empty:
-        return new_pid, recovered
-    idx = np.array([i for i, _ in rows], dtype=np.int64)
+    row = np.repeat(np.arange(n, dtype=np.int64), lens)
+    flat = np.empty(int(lens.sum()), dtype=object)
+    flat[:] = [c for aff in affected for c in aff]
     left = pd.DataFrame(
         {
-            "row": idx,
-            "seq": rs["seq"].to_numpy(np.int64)[idx],
-            "sup": rs["pid"].to_numpy(np.int64)[idx],
-            "child": [str(c) for _, c in rows],
+            "row": row,
+            "seq": rs["seq"].to_numpy(np.int64)[row],
+            "sup": rs["pid"].to_numpy(np.int64)[row],
+            "child": flat,
         }
     )
     joined = pd.merge_asof(
@@ -316,15 +351,15 @@ def _recoveries(
         direction="forward",
         allow_exact_matches=False,
     )
-    rows_arr = joined["row"].to_numpy(np.int64)
-    own = joined["child"].to_numpy(object) == np.array([str(c) for c in child_id], object)[rows_arr]
-    pids = joined["new_pid"].to_numpy(np.float64)
-    hit = own & ~np.isnan(pids) & (np.nan_to_num(pids, nan=-1) >= 0)
-    for row, pid in zip(rows_arr[hit], pids[hit], strict=True):
-        new_pid[row] = int(pid)
+    rows = joined["row"].to_numpy(np.int64)
+    pids = joined["new_pid"].to_numpy(np.float64, na_value=np.nan)
+    own = joined["child"].to_numpy(object) == child_id[rows]
+    hit = own & (np.nan_to_num(pids, nan=-1.0) >= 0)
+    new_pid[rows[hit]] = pids[hit].astype(np.int64)
+    no_pid[rows[hit]] = False
     started = joined["started"]
-    latest = started.groupby(joined["row"]).max()
-    missing = started.isna().groupby(joined["row"]).any()
+    latest = started.groupby(rows).max()
+    missing = started.isna().groupby(rows).any()
     latest[missing] = np.nan
     recovered[latest.index.to_numpy(np.int64)] = latest.to_numpy(np.float64)
-    return new_pid, recovered
+    return pd.arrays.IntegerArray(new_pid, no_pid), recovered

@@ -29,14 +29,14 @@ import agentlab
 from ._run import Run, RunInfo
 from ._schema import FORMAT, FORMAT_VERSION, METADATA_KEY, SCHEMA
 
-__all__ = ["TraceFormatError", "load", "load_all", "save"]
+__all__ = ["TraceFormatError", "header", "load", "load_all", "save"]
 
 
 class TraceFormatError(agentlab.AgentLabError, ValueError):
     """A file is not an agentlab trace, or was written by an incompatible version."""
 
 
-def _header(info: RunInfo) -> bytes:
+def header(info: RunInfo) -> bytes:
     return json.dumps(
         {"format": FORMAT, "version": FORMAT_VERSION, "run": json.loads(info.to_json())},
         sort_keys=True,
@@ -52,7 +52,7 @@ def save(run: Run, path: str | Path) -> Path:
     if target.is_dir():
         target = target / f"{run.run_id}.parquet"
     target.parent.mkdir(parents=True, exist_ok=True)
-    table = run.table().replace_schema_metadata({METADATA_KEY: _header(run.info)})
+    table = run.table().replace_schema_metadata({METADATA_KEY: header(run.info)})
     pq.write_table(table, target)
     return target
 

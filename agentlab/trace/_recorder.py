@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 
 import agentlab
 
+from ._files import header
 from ._run import Run, RunInfo
 from ._schema import FORMAT_VERSION, METADATA_KEY, SCHEMA, to_batch
 
@@ -146,7 +147,7 @@ class Recorder(Run):
         self._spill_dir.mkdir(parents=True, exist_ok=True)
         path = self._spill_dir / f"{self._info['run_id']}-{len(self._spilled):06d}.parquet"
         table = pa.Table.from_batches([batch]).replace_schema_metadata(
-            {METADATA_KEY: self._base_info().to_json().encode()}
+            {METADATA_KEY: header(self._base_info())}
         )
         pq.write_table(table, path)
         self._spilled.append(path)

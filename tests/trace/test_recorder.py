@@ -1,0 +1,156 @@
+"""The recorder: what it keeps, how it is bounded, and where a run's identity lives."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from conftest import Script, Worker
+
+import agentlab
+from agentlab.trace import Recorder, load
+
+
+async def test_records_the_runtime_stream_as_it_happens() -> None:
+    async with agentlab.Runtime(clock=agentlab.VirtualClock(), seed=11) as rt:
+        rec = Recorder(rt, chunk_size=3, metadata={"experiment": "basic"})
+        a = rt.start(Worker, name="a")
+        rt.send_after(a, "crash", 2.0)
+        await rt.sleep(3.0)
+        run = rec.stop()
+        expected = list(rt.events)
+    ev = run.events()
+    assert list(ev["seq"]) == [e.seq for e in expected]
+    assert list(ev["kind"].astype(str)) == [e.kind for e in expected]
+    assert list(ev["time"]) == [e.time for e in expected]
+    exit_row = ev[ev["kind"] == "exit"].iloc[0]
+    assert exit_row["reason"] == "ValueError: injected"
+    assert exit_row["name"] == "a" and exit_row["time"] == 2.0
+    spawn = ev[ev["kind"] == "spawn"].iloc[0]
+    assert json.loads(spawn["data"]) == {"kind": "agent"}
+    info = run.info
+    assert (info.seed, info.clock, info.metadata) == (11, "virtual", {"experiment": "basic"})
+    assert info.trace_messages == 1.0 and info.dropped == 0
+    assert len(info.run_id) == 12
+
+
+async def test_stop_unsubscribes() -> None:
+    async with agentlab.Runtime(clock=agentlab.VirtualClock()) as rt:
+        rec = Recorder(rt)
+        rt.start(Worker)
+        n = len(rec)
+        rec.stop()
+        assert not rec.recording
+        rt.start(Worker)
+        assert len(rec) == n
+
+
+async def test_from_events_matches_live_recording() -> None:
+    async with agentlab.Runtime(clock=agentlab.VirtualClock()) as rt:
+        live = Recorder(rt, chunk_size=2, run_id="same")
+        pid = rt.start(Worker, name="w")
+        await rt.call(pid, "ping")
+        rt.exit(pid, "kill")
+        live.stop()
+        later = Recorder.from_events(rt.events, run_id="same", chunk_size=5)
+    pd.testing.assert_frame_equal(live.events(), later.events())
+    pd.testing.assert_frame_equal(live.processes(), later.processes())
+
+
+async def test_backfill_copies_what_the_runtime_log_holds() -> None:
+    async with agentlab.Runtime(clock=agentlab.VirtualClock()) as rt:
+        rt.start(Worker, name="early")
+        rec = Recorder(rt, backfill=True)
+        rt.start(Worker, name="late")
+        names = set(rec.processes()["name"].astype(str))
+    assert names == {"early", "late"}
+
+
+async def test_event_log_overflow_is_reported_not_hidden() -> None:
+    async with agentlab.Runtime(clock=agentlab.VirtualClock(), event_capacity=5) as rt:
+        for _ in range(4):
+            rt.start(Worker)
+        run = Recorder.from_events(rt.events).run()
+        dropped = rt.events.dropped
+    assert dropped > 0
+    assert run.info.dropped == dropped
+    assert "dropped" in run._repr_html_()
+
+
+def _stream(n: int) -> list[agentlab.Event]:
+    s = Script()
+    for i in range(n):
+        s.at(float(i)).emit("spawn", 100 + i, kind="process")
+    return s.events
+
+
+def test_capacity_drops_oldest_chunks_and_counts_them() -> None:
+    rec = Recorder(capacity=10, chunk_size=5)
+    for ev in _stream(23):
+        rec.record(ev)
+    assert rec.dropped == 10
+    ev = rec.events()
+    assert list(ev["seq"]) == list(range(11, 24))
+    assert rec.info.dropped == 10
+
+
+def test_gaps_in_sequence_numbers_count_as_dropped() -> None:
+    events = [e for e in _stream(10) if e.seq not in (4, 5)]
+    run = Recorder.from_events(events).run()
+    assert run.info.dropped == 2
+
+
+def test_spill_writes_parquet_chunks_and_keeps_everything(tmp_path) -> None:
+    rec = Recorder(capacity=10, chunk_size=5, overflow="spill", spill_dir=tmp_path, run_id="sp")
+    for ev in _stream(23):
+        rec.record(ev)
+    assert rec.dropped == 0
+    assert len(rec.spilled) == 2 and all(p.exists() for p in rec.spilled)
+    assert list(rec.events()["seq"]) == list(range(1, 24))
+    spilled_part = load(tmp_path)  # the folder holds the spilled part of one run
+    assert list(spilled_part.events()["seq"]) == list(range(1, 11))
+    assert spilled_part.run_id == "sp"
+
+
+def test_values_json_cannot_hold_become_text() -> None:
+    class Thing:
+        def __repr__(self) -> str:
+            return "<thing>"
+
+    crash = agentlab.Crash("KeyError", "'x'")
+    s = Script()
+    s.emit("user", 5, reason=("shutdown", "reconfigured"), value=Thing(), pair=(1, 2), tags={"b"})
+    s.emit("user", 5, reason=crash, nested={1: "int key"})
+    s.emit("user", 5, reason=Thing())
+    ev = Recorder.from_events(s.events).events()
+    assert list(ev["reason"].astype(str)) == ["('shutdown', 'reconfigured')", "KeyError: 'x'", "<thing>"]
+    assert json.loads(ev["data"][0]) == {"value": "<thing>", "pair": [1, 2], "tags": ["'b'"]}
+    assert json.loads(ev["data"][1]) == {"nested": {"1": "int key"}}
+    assert pd.isna(ev["data"][2])
+
+
+def test_bad_arguments_are_refused() -> None:
+    with pytest.raises(ValueError, match="overflow"):
+        Recorder(overflow="wrap")
+    with pytest.raises(ValueError, match="capacity"):
+        Recorder(capacity=0)
+
+
+def test_events_dtypes_are_documented_ones() -> None:
+    ev = Recorder.from_events(_stream(3)).events()
+    assert {c: str(t) for c, t in ev.dtypes.items()} == {
+        "seq": "int64",
+        "time": "float64",
+        "wall_time": "datetime64[ns, UTC]",
+        "kind": "category",
+        "pid": "int64",
+        "name": "category",
+        "path": "category",
+        "supervisor": "category",
+        "peer": "Int64",
+        "reason": "category",
+        "data": "string",
+    }
+    empty = Recorder().events()
+    assert list(empty.columns) == list(ev.columns) and len(empty) == 0

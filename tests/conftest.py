@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import inspect
+import warnings
 from collections.abc import Coroutine
 from typing import Any
 
@@ -80,6 +81,16 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "arun_timeout(seconds): overall timeout of an async test (default 30 s)"
     )
+    # When a Hypothesis test fails, its plugin imports libcst to write a patch, and
+    # libcst's import warns (DeprecationWarning from mypy_extensions). Under
+    # filterwarnings=error that becomes an INTERNALERROR that hides the failing
+    # example, so import it once here with that warning silenced.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            import hypothesis.extra._patching  # noqa: F401
+        except Exception:
+            pass
 
 
 @pytest.fixture(scope="session", name="arun")

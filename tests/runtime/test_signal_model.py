@@ -25,7 +25,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from agentlab import Agent, Crash, Down, Exit, Runtime, Stop, VirtualClock
@@ -44,10 +44,18 @@ class Model:
     links: set[frozenset[int]] = field(default_factory=set)
     monitors: list[list[Any]] = field(default_factory=list)  # [watcher, target, active]
     inbox: dict[int, list[tuple]] = field(default_factory=dict)
+    pending: dict[int, list[tuple]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.alive = set(range(self.n))
         self.inbox = {i: [] for i in range(self.n)}
+        self.pending = {i: [] for i in range(self.n)}
+
+    def commit(self) -> None:
+        """End of an action: messages to processes that survived it get handled."""
+        for i, msgs in self.pending.items():
+            self.inbox[i] += msgs
+            msgs.clear()
 
     def signal(self, target: int, sender: Any, reason: Any, link: bool) -> None:
         if target not in self.alive:
@@ -55,7 +63,7 @@ class Model:
         if reason == "kill" and not link:
             self.die(target, "killed")
         elif self.trap[target]:
-            self.inbox[target].append(("EXIT", sender, reason))
+            self.pending[target].append(("EXIT", sender, reason))
         elif reason == "normal" and sender != target:
             return
         else:
@@ -64,6 +72,7 @@ class Model:
     def die(self, p: int, reason: Any) -> None:
         self.alive.discard(p)
         self.reason[p] = reason
+        self.pending[p].clear()  # a dead process never handles what is left in its mailbox
         mine = sorted(q for link in self.links if p in link for q in link if q != p)
         self.links = {link for link in self.links if p not in link}
         for q in mine:
@@ -73,7 +82,7 @@ class Model:
             if active and target == p:
                 m[2] = False
                 if watcher in self.alive:
-                    self.inbox[watcher].append(("DOWN", p, reason))
+                    self.pending[watcher].append(("DOWN", p, reason))
 
     # actions, performed by process i unless said otherwise
     def link(self, i: int, j: int) -> None:
@@ -90,7 +99,7 @@ class Model:
     def monitor(self, i: int, j: int) -> None:
         if j not in self.alive:
             self.monitors.append([i, j, False])
-            self.inbox[i].append(("DOWN", j, "noproc"))
+            self.pending[i].append(("DOWN", j, "noproc"))
         else:
             self.monitors.append([i, j, True])
 
@@ -202,7 +211,9 @@ async def run(n, trap, links, monitors, actions):
         for a, b in monitors:
             as_proc(a, "monitor", b)
             await rt.settled()  # monitor refs are numbered in creation order
+            model.commit()
         await rt.settled()
+        model.commit()
 
         history = []
         for act in actions:
@@ -231,6 +242,7 @@ async def run(n, trap, links, monitors, actions):
             elif kind == "crash":
                 as_proc(args[0], "crash")
             await rt.settled()
+            model.commit()
             history.append(act)
             check(model, pids, boxes, index_of, history)
 
@@ -259,6 +271,8 @@ def check(model, pids, boxes, index_of, history):
 
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenario)
+@example(case=(5, [False] * 5, [(0, 1), (1, 2)], [(2, 0)], [("crash", 1)]))
+@example(case=(3, [True, False, True], [(0, 1), (1, 2)], [(2, 1)], [("exit_ext", 1, "kill")]))
 def test_links_monitors_and_exit_signals_follow_erts(arun, case):
     arun(run(*case), timeout=20, collect=False)
 

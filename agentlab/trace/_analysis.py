@@ -245,7 +245,7 @@ def llm_usage(run: Run, by: str = "agent") -> pd.DataFrame:
             "tokens_per_s"]
     if c.empty:
         return pd.DataFrame(columns=cols, index=pd.Index([], name=by))
-    gen = (c["latency"] - c["ttft"].fillna(0.0)).where(c["output_tokens"].notna())
+    gen = (c["latency"] - c["ttft"].fillna(0.0)).where(c["output_tokens"].fillna(0) > 0)
     work = c.assign(
         gen=gen,
         first=(c["attempt"].fillna(1) == 1),

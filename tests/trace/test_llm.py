@@ -109,7 +109,7 @@ async def test_tool_calls() -> None:
     assert list(t["call_id"]) == ["t1", "t2", "t3"]
     assert list(t["tool"].astype(str)) == ["search", "calc", "calc"]
     assert list(t["outcome"].astype(str)) == ["ok", "error", "pending"]
-    assert t["duration"].tolist()[:2] == [0.5, 0.1] and math.isnan(t["duration"].iloc[2])
+    assert t["duration"].tolist()[:2] == pytest.approx([0.5, 0.1]) and math.isnan(t["duration"].iloc[2])
     assert t["error_type"].iloc[1] == "ZeroDivisionError" and pd.isna(t["error_type"].iloc[0])
     assert list(t["agent"].astype(str)) == ["writer", "critic", "critic"]
 

@@ -24,7 +24,8 @@ from ._process import Process, ProcessExit
 from ._reasons import KILL, KILLED, NOPROC, NORMAL, SHUTDOWN, Crash
 from ._registry import PubSub, Registry
 from ._runtime import Caller, Down, Exit, MonitorRef, Pid, Runtime, TimerRef, current_runtime
-from ._task import Task
+from ._supervisor import ChildSpec, DynamicSupervisor, Supervisor
+from ._task import Task, TaskSupervisor
 
 __version__ = "0.1.0.dev0"
 
@@ -42,10 +43,12 @@ __all__ = [
     "CallTimeout",
     "CalleeExited",
     "Caller",
+    "ChildSpec",
     "Clock",
     "Continue",
     "Crash",
     "Down",
+    "DynamicSupervisor",
     "Event",
     "EventKind",
     "EventLog",
@@ -65,9 +68,11 @@ __all__ = [
     "RuntimeStateError",
     "StartError",
     "Stop",
+    "Supervisor",
     "SupervisorError",
     "Task",
     "TaskError",
+    "TaskSupervisor",
     "TimerRef",
     "VirtualClock",
     "current_runtime",

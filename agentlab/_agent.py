@@ -147,6 +147,9 @@ class Agent(Process):
     """
 
     trap_exits: bool = False
+    #: runtime-internal agents (supervisors) whose async handlers only await runtime
+    #: primitives are stepped inline and moved to a Task only when they really wait
+    _inline_async: bool = False
 
     # -- callbacks (override) -------------------------------------------------
     def init(self, *args: Any, **kwargs: Any) -> Any:
@@ -188,8 +191,13 @@ class Agent(Process):
             msg = mb.popleft()
             r = self._handle(msg)
             if r is not None:
-                self.runtime._start_task(p, self._drive(r))
-                return
+                if not self._inline_async:
+                    self.runtime._start_task(p, self._drive(r))
+                    return
+                done, y = _step(r)
+                if not done:
+                    self.runtime._start_task(p, self._drive(_resume(r, y, p)))
+                    return
             if p._st == _DEAD:
                 return
             n += 1
@@ -224,9 +232,7 @@ class Agent(Process):
                 return self._after_call(r, caller)
             if t is _Cast:
                 r = self.handle_cast(msg.msg)
-            elif t is Exit and msg.pid is self.pid._parent and self.pid._trap:
-                return self._stop(msg.reason)
-            elif t is _SysStop:
+            elif (t is Exit and msg.pid is self.pid._parent and self.pid._trap) or t is _SysStop:
                 return self._stop(msg.reason)
             elif t is _ContinueMsg:
                 r = self.handle_continue(msg.term)
@@ -418,6 +424,9 @@ def start_agent(
     rt._cur = p
     try:
         r = inst.init(*args, **kwargs)
+        if type(r) is _CORO and inst._inline_async:
+            done, y = _step(r)
+            r = y if done else _resume(r, y, p)
     except ProcessExit as e:
         r = Stop(e.reason)
     except Exception as e:
@@ -453,3 +462,52 @@ async def _ainit(inst: Agent, coro: Any, fut: asyncio.Future[Any]) -> None:
         nxt = inst._handle(mb.popleft())
         if nxt is not None:
             await nxt
+
+
+def _step(coro: Any) -> tuple[bool, Any]:
+    """Run a coroutine until it first waits: ``(True, value)`` or ``(False, what it awaits)``."""
+    try:
+        y = coro.send(None)
+    except StopIteration as e:
+        return True, e.value
+    return False, y
+
+
+async def _resume(coro: Any, y: Any, p: Pid) -> Any:
+    """Continue, inside ``p``'s Task, a coroutine that :func:`_step` started inline.
+
+    Such coroutines only await runtime futures, so while one waits here the
+    process counts as parked (a virtual clock may move on).
+    """
+    rt = p._rt
+    assert rt is not None
+    while True:
+        try:
+            if y is None:
+                await asyncio.sleep(0)
+            else:
+                y._asyncio_future_blocking = False
+                if not y.done():
+                    w = asyncio.get_running_loop().create_future()
+
+                    def _wake(_f: Any, w: asyncio.Future[Any] = w) -> None:
+                        if not w.done():
+                            w.set_result(None)
+
+                    y.add_done_callback(_wake)
+                    rt._set_running(p, False)
+                    try:
+                        await w
+                    finally:
+                        if p._st != _DEAD:
+                            rt._set_running(p, True)
+        except asyncio.CancelledError:
+            try:
+                y = coro.throw(asyncio.CancelledError())
+            except StopIteration as e:
+                return e.value
+            continue
+        try:
+            y = coro.send(None)
+        except StopIteration as e:
+            return e.value

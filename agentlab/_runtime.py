@@ -27,7 +27,6 @@ import contextvars
 import heapq
 import logging
 import random
-import sys
 import time as _time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -144,6 +143,9 @@ class Pid:
 
     def __lt__(self, other: Pid) -> bool:
         return self.id < other.id
+
+    def __erl__(self) -> str:
+        return "pid"
 
 
 class Exit:
@@ -392,6 +394,7 @@ class Runtime:
         # virtual clock bookkeeping: process tasks that are running (not parked on a runtime wait)
         self._running = 0
         self._probe_pending = False
+        self._time_holds = 0  # > 0: a virtual clock must not move (see hold_time)
         # tasks
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
@@ -590,6 +593,7 @@ class Runtime:
         p._task = task
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
+        task.add_done_callback(lambda t: _discard_unstarted(coro))
         return task
 
     async def _task_main(self, p: Pid, coro: Any) -> None:
@@ -633,7 +637,7 @@ class Runtime:
             self._loop.call_soon(self._probe, 0, context=self._ctx)
 
     def _idle(self) -> bool:
-        return not self._runq and self._running == 0
+        return not self._runq and self._running == 0 and self._time_holds == 0
 
     def _probe(self, hops: int) -> None:
         if not self._idle() or self._closed:
@@ -655,6 +659,19 @@ class Runtime:
         self._fire_due()
         if self._idle():
             self._maybe_probe()
+
+    def hold_time(self, hold: bool = True) -> None:
+        """Keep a virtual clock from jumping ahead (``hold_time(False)`` releases one hold).
+
+        For drivers that poll the system between steps: while held, idleness does
+        not advance time, as it would not in real time during a quick check.
+        """
+        if hold:
+            self._time_holds += 1
+        else:
+            self._time_holds -= 1
+            if self._virtual and self._time_holds == 0 and self._idle():
+                self._maybe_probe()
 
     # ------------------------------------------------------------------ timers
 
@@ -864,7 +881,9 @@ class Runtime:
         p = self._new_pid(ctx, name, me, replace=replace)
         ctx._bind(self, p)
         p._trap = trap_exit
-        self._emit(K.SPAWN, p, me.id if me else None, data={"kind": "process"})
+        # a body function may say what it is for the trace (task supervisors: "task")
+        kind = getattr(fn, "_agentlab_kind", "process")
+        self._emit(K.SPAWN, p, me.id if me else None, data={"kind": kind})
         if name is not None:
             self._emit(K.REGISTER, p, data={"name": name})
         if link and me is not None:
@@ -999,7 +1018,12 @@ class Runtime:
                     "Start it first, or check the spelling.",
                     process=dest,
                 )
-            raise _callee_exited(dest, NOPROC)  # type: ignore[arg-type]
+            raise NoProcessError(
+                f"call to {describe(dest)} failed: no such process (it exited with "
+                f"{dest._exit!r}). Call it by its registered name to reach a restarted "  # type: ignore[union-attr]
+                "process, or start it again.",
+                process=dest,
+            )
         if p is me:
             raise CallError(
                 f"{describe(p)} called itself; that would wait forever (OTP: calling_self). "
@@ -1409,6 +1433,20 @@ def _no_hook(p: Pid, reason: Any) -> None:
     pass
 
 
+def _discard_unstarted(coro: Any) -> None:
+    """Close a process coroutine whose task was cancelled before its first step.
+
+    Killing a process right after it was spawned cancels its task before it
+    ran, so ``coro`` (and a handler coroutine passed to it) was never awaited;
+    closing them quietly avoids "coroutine ... was never awaited" warnings.
+    """
+    if type(coro) is not _CORO or coro.cr_frame is None or coro.cr_suspended or coro.cr_running:
+        return  # finished, or already started (cancellation went through it)
+    for v in coro.cr_frame.f_locals.values():
+        _discard_unstarted(v)
+    coro.close()
+
+
 def _consume(fut: asyncio.Future[Any]) -> None:
     if not fut.cancelled():
         fut.exception()
@@ -1432,7 +1470,5 @@ def _iter_sorted(pids: Iterable[Pid]) -> list[Pid]:
     return sorted(pids, key=lambda p: p.id)
 
 
-if sys.version_info < (3, 11):  # pragma: no cover
-    raise RuntimeError("agentlab needs Python 3.11 or newer")
 
 _ = AgentLabError  # re-exported names used by sibling modules

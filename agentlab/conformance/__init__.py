@@ -1,0 +1,11 @@
+"""Run supervision scenarios written in the JSON scenario language on agentlab.
+
+``python -m agentlab.conformance SCENARIO.json`` prints the scenario's event
+log in the same normalized format that real Erlang/OTP produces with
+``run_scenario.escript`` (one event per line), so the two can be diffed.
+:func:`run_scenario` does the same from Python and returns the lines.
+"""
+
+from ._runner import ScenarioError, run_scenario, run_scenario_file
+
+__all__ = ["ScenarioError", "run_scenario", "run_scenario_file"]

@@ -1,0 +1,28 @@
+"""``python -m agentlab.conformance SCENARIO.json [...]``: print each scenario's event log."""
+
+from __future__ import annotations
+
+import sys
+
+from ._runner import ScenarioError, run_scenario_file
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in ("-h", "--help"):
+        print("usage: python -m agentlab.conformance SCENARIO.json [SCENARIO.json ...]")
+        return 0 if args else 2
+    status = 0
+    for path in args:
+        try:
+            lines = run_scenario_file(path)
+        except (OSError, ScenarioError) as e:
+            print(f"{path}: {e}", file=sys.stderr)
+            status = 2
+            continue
+        sys.stdout.write("".join(line + "\n" for line in lines))
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

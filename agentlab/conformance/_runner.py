@@ -422,9 +422,48 @@ class _Player:
             raise ScenarioError(f"unknown step {verb!r}")
 
 
+_STRATEGIES = ("one_for_one", "one_for_all", "rest_for_one", "simple_one_for_one", "dynamic")
+
+
+def _validate_child(c: Any, where: str) -> None:
+    if not isinstance(c, dict) or "id" not in c:
+        raise ScenarioError(f"{where}: a child object needs an 'id', got {c!r}")
+    where = f"{where} child {c['id']!r}"
+    if c.get("restart", "permanent") not in ("permanent", "transient", "temporary"):
+        raise ScenarioError(f"{where}: restart must be permanent, transient or temporary")
+    if "shutdown" in c:
+        _shutdown_of(c["shutdown"])
+    for n, _ in enumerate(c.get("init_seq") or [c.get("init", "ok")]):
+        _init_action({"init_seq": c.get("init_seq"), "init": c.get("init", "ok"), "id": c["id"]}, n + 1)
+    if c.get("type", "worker") == "supervisor":
+        if not isinstance(c.get("supervisor"), dict):
+            raise ScenarioError(f"{where}: type supervisor needs a 'supervisor' object")
+        _validate_sup(c["supervisor"], where)
+    elif c.get("type", "worker") != "worker":
+        raise ScenarioError(f"{where}: type must be worker or supervisor")
+
+
+def _validate_sup(sup: Any, where: str) -> None:
+    if not isinstance(sup, dict):
+        raise ScenarioError(f"{where}: a supervisor must be an object")
+    strategy = sup.get("strategy", "one_for_one")
+    if strategy not in _STRATEGIES:
+        raise ScenarioError(f"{where}: unknown strategy {strategy!r}; use one of {_STRATEGIES}")
+    for c in sup.get("children", []):
+        _validate_child(c, where)
+    if "child" in sup:
+        _validate_child(dict(sup["child"], id=sup["child"].get("id", "template")), where)
+
+
 async def _run(scn: dict[str, Any]) -> list[str]:
     if not isinstance(scn, dict) or "supervisor" not in scn:
         raise ScenarioError("a scenario is a JSON object with a 'supervisor' key")
+    _validate_sup(scn["supervisor"], "supervisor")
+    for step in scn.get("steps", []):
+        if not isinstance(step, dict) or sum(k in _VERBS for k in step) != 1:
+            raise ScenarioError(
+                f"a step needs exactly one action key out of {sorted(_VERBS)}, got {step!r}"
+            )
     log = _Log()
     async with Runtime(clock=VirtualClock(), trace_messages=False, lag_threshold=None) as rt:
         log.rt = rt

@@ -1,0 +1,98 @@
+"""Every recorded OTP scenario reproduces its expected log exactly.
+
+``../shared/otp/scenarios`` holds the 25 reference scenarios recorded from
+Erlang/OTP 25 and Elixir 1.14; ``tests/conformance/scenarios`` holds the
+project's own, recorded the same way (see the README there).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agentlab.conformance import ScenarioError, run_scenario, run_scenario_file
+
+HERE = Path(__file__).parent
+ROOT = HERE.parents[1]
+SHARED = ROOT.parent / "shared" / "otp" / "scenarios"
+OWN = HERE / "scenarios"
+
+
+def _scenarios(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.json")) if folder.is_dir() else []
+
+
+SHARED_SCENARIOS = _scenarios(SHARED)
+OWN_SCENARIOS = _scenarios(OWN)
+
+
+def _check(path: Path) -> None:
+    expected = path.with_suffix("").with_suffix(".expected.txt")
+    expected = path.parent / (path.stem + ".expected.txt")
+    want = expected.read_text().splitlines()
+    got = run_scenario_file(path)
+    assert got == want, "\n".join(
+        f"{'  ' if a == b else '!!'} want {a!r:60} got {b!r}"
+        for a, b in zip(want + [""] * (len(got) - len(want)), got + [""] * (len(want) - len(got)), strict=True)
+    )
+
+
+@pytest.mark.skipif(not SHARED_SCENARIOS, reason="../shared/otp/scenarios is not beside the checkout")
+@pytest.mark.parametrize("path", SHARED_SCENARIOS, ids=lambda p: p.stem)
+def test_shared_otp_scenario(path: Path) -> None:
+    _check(path)
+
+
+@pytest.mark.parametrize("path", OWN_SCENARIOS, ids=lambda p: p.stem)
+def test_own_otp_scenario(path: Path) -> None:
+    _check(path)
+
+
+def test_own_scenarios_are_many_and_recorded() -> None:
+    assert len(OWN_SCENARIOS) >= 15
+    for p in OWN_SCENARIOS:
+        assert (p.parent / (p.stem + ".expected.txt")).is_file(), p
+
+
+def test_cli_prints_the_log() -> None:
+    path = OWN_SCENARIOS[0]
+    out = subprocess.run(
+        [sys.executable, "-m", "agentlab.conformance", str(path)],
+        capture_output=True, text=True, check=True, timeout=60,
+    )
+    assert out.stdout.splitlines() == (path.parent / (path.stem + ".expected.txt")).read_text().splitlines()
+
+
+def test_unordered_block_is_printed_sorted() -> None:
+    scn = {
+        "supervisor": {"strategy": "simple_one_for_one", "child": {"shutdown": 1000}},
+        "steps": [
+            {"start_child": {"sup": "root", "child": {"id": "w2"}}},
+            {"start_child": {"sup": "root", "child": {"id": "w1"}}},
+            {"stop_sup": "root", "unordered": True},
+        ],
+    }
+    lines = run_scenario(scn)
+    i = lines.index("step stop_sup root shutdown")
+    assert lines[i + 1 :] == sorted(lines[i + 1 :])
+    assert set(lines[i + 1 :]) == {
+        "down root shutdown", "down w1 shutdown", "down w2 shutdown",
+        "terminate w1 shutdown", "terminate w2 shutdown",
+    }
+
+
+def test_bad_scenarios_get_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match="supervisor"):
+        run_scenario({"steps": []})
+    with pytest.raises(ScenarioError, match="action key"):
+        run_scenario({"supervisor": {"children": [{"id": "a"}]}, "steps": [{"jump": "a"}]})
+    with pytest.raises(ScenarioError, match="not valid JSON"):
+        run_scenario("{nope")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"supervisor": {"children": [{"id": "a", "init": "maybe"}]}}))
+    r = subprocess.run([sys.executable, "-m", "agentlab.conformance", str(bad)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "maybe" in r.stderr

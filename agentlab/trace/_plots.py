@@ -27,6 +27,7 @@ from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 from ._analysis import _run_end, _slots
 from ._tables import of_kind
@@ -242,6 +243,7 @@ def plot_restarts(
     _gave_up(ax, run)
     ax.set_xlabel(f"time (s, {run.info.clock} clock)")
     ax.set_ylabel(f"restarts per {w:g} s")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(f"run {run.run_id}: restarts over time", loc="left", fontsize=10)
     ax.grid(axis="y", alpha=0.3)
     return fig

@@ -127,3 +127,32 @@ class Script:
     def emit(self, kind: str, pid: int = 0, /, **kw: Any) -> Script:
         self.events.append(event(len(self.events) + 1, self.now, kind, pid, **kw))
         return self
+
+
+def many_processes(n: int, supervisors: int = 20, crash_every: int = 7) -> list[agentlab.Event]:
+    """``n`` child lifetimes under ``supervisors`` supervisors over 100 s; every
+    ``crash_every``-th child crashes and is restarted 0.5 s later."""
+    s = Script()
+    seq_pid = 1000
+    for k in range(supervisors):
+        s.emit("spawn", 10 + k, name=f"pool{k}", path=f"root/pool{k}", kind="supervisor")
+    live = []
+    for i in range(n):
+        k = i % supervisors
+        sup = {"name": f"pool{k}", "path": f"root/pool{k}"}
+        seq_pid += 1
+        t = 100.0 * i / n
+        s.at(t).emit("spawn", seq_pid, path=f"root/pool{k}/w{i}", peer=10 + k, kind="agent")
+        s.emit("child_start", 10 + k, peer=seq_pid, child_id=f"w{i}", restart="transient",
+               type="worker", attempt=0, **sup)
+        live.append((seq_pid, k, i, t))
+    for pid, k, i, t in live:
+        if i % crash_every:
+            continue
+        sup = {"name": f"pool{k}", "path": f"root/pool{k}"}
+        s.at(t + 0.2).emit("exit", pid, path=f"root/pool{k}/w{i}", reason=agentlab.Crash("IOError", "lost"))
+        s.emit("restart", 10 + k, peer=pid, reason=agentlab.Crash("IOError", "lost"),
+               child_id=f"w{i}", strategy="one_for_one", affected=[f"w{i}"],
+               restarts_in_window=1, intensity=10, period=1.0, **sup)
+    s.events.sort(key=lambda e: (e.time, e.seq))
+    return [agentlab.Event.make(j + 1, *e[1:]) for j, e in enumerate(s.events)]

@@ -13,7 +13,7 @@ columns, as ``agentlab.trace`` exports them).
 >>> from agentlab.ui._synthetic import tiny_tree_events
 >>> feed = as_feed(tiny_tree_events())
 >>> feed.live, len(feed.events), feed.cursor
-(False, 10, 10)
+(False, 11, 11)
 """
 
 from __future__ import annotations

@@ -1,0 +1,106 @@
+// @ts-check
+/**
+ * Tiny DOM and formatting helpers (no framework).
+ * @module
+ */
+
+/**
+ * Create an element: `h("div", {class: "al-x", "data-key": k}, child, "text")`.
+ * Attributes set to null/undefined/false are skipped; `on*` functions become listeners.
+ * @param {string} tag
+ * @param {Record<string, any> | null} [attrs]
+ * @param {...(Node | string | number | null | undefined | false)} children
+ * @returns {HTMLElement}
+ */
+export function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  if (attrs) {
+    for (const [k, v] of Object.entries(attrs)) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k.startsWith("on") && typeof v === "function") el.addEventListener(k.slice(2), v);
+      else if (k === "text") el.textContent = String(v);
+      else el.setAttribute(k, v === true ? "" : String(v));
+    }
+  }
+  for (const c of children) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(typeof c === "object" ? c : String(c));
+  }
+  return el;
+}
+
+/** @param {string} ns @param {string} tag @param {Record<string, any>} [attrs] */
+export function svg(tag, attrs = {}, ns = "http://www.w3.org/2000/svg") {
+  const el = document.createElementNS(ns, tag);
+  for (const [k, v] of Object.entries(attrs)) if (v !== null && v !== undefined) el.setAttribute(k, String(v));
+  return el;
+}
+
+/** Escape text for innerHTML. @param {any} s */
+export function esc(s) {
+  return String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c] || c);
+}
+
+/** `<0.42.0>` @param {number | null | undefined} pid */
+export function pidText(pid) {
+  return pid ? `<0.${pid}.0>` : "(outside)";
+}
+
+/** 1234 -> "1,234" @param {number} n */
+export function num(n) {
+  return Math.round(n).toLocaleString("en-US");
+}
+
+/** Seconds as "850 ms", "1.24 s", "2 min 3 s". @param {number | null | undefined} s */
+export function dur(s) {
+  if (s === null || s === undefined || Number.isNaN(s)) return "–";
+  if (s < 1) return `${Math.round(s * 1000)} ms`;
+  if (s < 60) return `${s.toFixed(2)} s`;
+  return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+}
+
+/** Dollars, with enough digits for fractions of a cent. @param {number | null | undefined} c */
+export function usd(c) {
+  if (!c) return "$0";
+  return c < 0.01 ? `$${c.toFixed(5)}` : `$${c.toFixed(3)}`;
+}
+
+export const STATUSES = /** @type {const} */ (["running", "waiting", "restarting", "crashed", "stopped"]);
+
+/** Human words for statuses. */
+export const STATUS_TEXT = {
+  running: "running",
+  waiting: "waiting on an LLM",
+  restarting: "restarting",
+  crashed: "crashed",
+  stopped: "stopped",
+};
+
+/**
+ * Call `fn` at most once per animation frame.
+ * @param {() => void} fn
+ * @returns {{schedule: () => void, cancel: () => void, now: () => void}}
+ */
+export function frameScheduler(fn) {
+  /** @type {any} */
+  let handle = null;
+  const raf = typeof requestAnimationFrame === "function" ? requestAnimationFrame : (/** @type {any} */ cb) => setTimeout(cb, 16);
+  const caf = typeof cancelAnimationFrame === "function" ? cancelAnimationFrame : clearTimeout;
+  const run = () => {
+    handle = null;
+    fn();
+  };
+  return {
+    schedule() {
+      if (handle === null) handle = raf(run);
+    },
+    cancel() {
+      if (handle !== null) caf(handle);
+      handle = null;
+    },
+    now() {
+      if (handle !== null) caf(handle);
+      run();
+    },
+  };
+}

@@ -1,0 +1,123 @@
+// @ts-check
+/**
+ * The receiving end of the coalescing pump (agentlab/ui/_pump.py).
+ *
+ * Deltas carry a sequence number; the store applies them in order, and when it
+ * sees a gap it asks the kernel for a full snapshot (the `resync` command),
+ * buffering what arrives meanwhile. A `reset` message replaces everything.
+ * @module
+ */
+
+/** @typedef {{type: string, seq: number, view?: any, [k: string]: any}} Message */
+/** @typedef {(name: string, msg?: any) => Promise<any>} Invoke */
+
+export class Store {
+  /**
+   * @param {object} handlers
+   * @param {(delta: Message) => void} handlers.apply  fold one delta into the state
+   * @param {(view: any) => void} handlers.reset  replace the whole state
+   * @param {Invoke} [handlers.invoke]  call a kernel command (for resync)
+   * @param {() => void} [handlers.changed]  the state changed (schedule a render)
+   */
+  constructor({ apply, reset, invoke, changed }) {
+    this.apply = apply;
+    this.resetState = reset;
+    this.invoke = invoke;
+    this.changed = changed || (() => {});
+    this.seq = 0;
+    this.resyncing = false;
+    /** @type {Message[]} */
+    this.buffer = [];
+    this.gaps = 0;
+    this.applied = 0;
+  }
+
+  /**
+   * Start from a snapshot trait value `{seq, view}` (if it is newer than what we have).
+   * @param {{seq?: number, view?: any} | null | undefined} snap
+   * @param {boolean} [force]
+   */
+  load(snap, force = false) {
+    if (!snap || !snap.view) return false;
+    const seq = snap.seq || 0;
+    if (!force && (seq <= this.seq && this.applied > 0)) return false;
+    if (this.resyncing && !force) return false;
+    this.resetState(snap.view);
+    this.seq = seq;
+    this.applied += 1;
+    this.changed();
+    return true;
+  }
+
+  /**
+   * A custom message from the kernel. Returns true if the state changed.
+   * @param {Message} msg
+   */
+  receive(msg) {
+    if (!msg || typeof msg !== "object") return false;
+    if (msg.type === "reset") {
+      this.resetState(msg.view);
+      this.seq = msg.seq;
+      this.resyncing = false;
+      this.buffer = this.buffer.filter((m) => m.seq > msg.seq);
+      this.applied += 1;
+      this.drain();
+      this.changed();
+      return true;
+    }
+    if (msg.type !== "delta") return false;
+    if (this.resyncing) {
+      this.buffer.push(msg);
+      return false;
+    }
+    if (msg.seq <= this.seq) return false; // already in the snapshot we have
+    if (msg.seq !== this.seq + 1) {
+      this.gaps += 1;
+      this.buffer.push(msg);
+      this.resync();
+      return false;
+    }
+    this.apply(msg);
+    this.seq = msg.seq;
+    this.applied += 1;
+    this.changed();
+    return true;
+  }
+
+  /** Apply buffered deltas that now follow on. */
+  drain() {
+    this.buffer.sort((a, b) => a.seq - b.seq);
+    while (this.buffer.length && this.buffer[0].seq <= this.seq) this.buffer.shift();
+    while (this.buffer.length && this.buffer[0].seq === this.seq + 1) {
+      const m = /** @type {Message} */ (this.buffer.shift());
+      this.apply(m);
+      this.seq = m.seq;
+    }
+    if (this.buffer.length) {
+      // still a hole: ask again (the kernel answers with everything up to now)
+      this.resync();
+    }
+  }
+
+  /** Ask the kernel for the full state; deltas wait in the buffer meanwhile. */
+  async resync() {
+    if (this.resyncing || !this.invoke) return;
+    this.resyncing = true;
+    try {
+      const resp = await this.invoke("resync", {});
+      this.resyncing = false;
+      if (resp && resp.view) {
+        if (resp.seq >= this.seq || this.applied === 0) {
+          this.resetState(resp.view);
+          this.seq = resp.seq;
+          this.applied += 1;
+        }
+        this.drain();
+        this.changed();
+      }
+    } catch (_err) {
+      // no kernel (a static page, a closed notebook): keep what we show
+      this.resyncing = false;
+    }
+  }
+}

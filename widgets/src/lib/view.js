@@ -1,0 +1,133 @@
+// @ts-check
+/**
+ * What every view shares: the frame (header, body), the store wired to the
+ * model, scheduling renders once per animation frame, kernel commands, and
+ * the scrub bar of recorded runs.
+ * @module
+ */
+import { h, frameScheduler, dur } from "./dom.js";
+import { Store } from "./store.js";
+
+/**
+ * @typedef {object} ViewImpl
+ * @property {(view: any) => void} reset  replace the whole state
+ * @property {(delta: any) => void} apply  fold one delta in
+ * @property {() => void} render  draw what changed
+ * @property {(msg: any) => void} [highlight]  a linked view picked something
+ * @property {() => void} [destroy]
+ */
+
+/**
+ * @typedef {object} Ctx
+ * @property {import("@anywidget/types").AnyModel} model
+ * @property {HTMLElement} root  the view's outer element (`.al-view`)
+ * @property {HTMLElement} toolbar  right side of the header
+ * @property {HTMLElement} body
+ * @property {any} config
+ * @property {(name: string, msg?: any) => Promise<any>} invoke
+ * @property {() => void} invalidate  schedule a render
+ * @property {() => void} renderNow
+ * @property {Store} store
+ * @property {(text: string, kind?: string) => void} notify  a short message in the header
+ * @property {HTMLInputElement} [scrub]  the scrub bar of a recorded run
+ */
+
+/**
+ * Build a view into `el`. `make(ctx)` returns the view's implementation.
+ * @param {{model: import("@anywidget/types").AnyModel, el: HTMLElement, experimental?: any}} props
+ * @param {string} kind
+ * @param {(ctx: Ctx) => ViewImpl} make
+ * @returns {() => void} cleanup
+ */
+export function mountView({ model, el, experimental }, kind, make) {
+  const config = model.get("config") || {};
+  const title = h("span", { class: "al-title" }, config.title || kind);
+  const live = h("span", { class: "al-live", "data-role": "live", title: config.live ? "following a live runtime" : "a recorded run" },
+    config.live ? "● live" : "◼ recorded");
+  const note = h("span", { class: "al-note", "data-role": "note" });
+  const toolbar = h("span", { class: "al-toolbar" });
+  const header = h("div", { class: "al-header" }, title, live, note, toolbar);
+  const body = h("div", { class: "al-body" });
+  const root = h("div", { class: `al-view al-${kind}`, "data-view": kind }, header, body);
+  if (config.height) root.style.setProperty("--al-height", `${config.height}px`);
+  el.append(root);
+
+  /** @type {(name: string, msg?: any) => Promise<any>} */
+  const invoke = async (name, msg = {}) => {
+    if (!experimental || typeof experimental.invoke !== "function") throw new Error("no kernel connection");
+    const signal = typeof AbortSignal !== "undefined" && "timeout" in AbortSignal ? AbortSignal.timeout(15000) : undefined;
+    const [resp] = await experimental.invoke(name, msg, { signal });
+    return resp;
+  };
+
+  /** @type {ViewImpl} */
+  let impl;
+  let noteTimer = /** @type {any} */ (null);
+  const notify = (/** @type {string} */ text, kind = "info") => {
+    note.textContent = text;
+    note.setAttribute("data-kind", kind);
+    clearTimeout(noteTimer);
+    noteTimer = setTimeout(() => { note.textContent = ""; }, 4000);
+  };
+  const frames = frameScheduler(() => impl && impl.render());
+  const store = new Store({
+    apply: (d) => impl.apply(d),
+    reset: (v) => impl.reset(v),
+    invoke,
+    changed: () => frames.schedule(),
+  });
+  /** @type {Ctx} */
+  const ctx = {
+    model, root, toolbar, body, config, invoke, store, notify,
+    invalidate: () => frames.schedule(),
+    renderNow: () => frames.now(),
+  };
+  impl = make(ctx);
+
+  // recorded runs: one scrub bar (it seeks every view attached to the same run)
+  if (config.recorded) {
+    const rec = config.recorded;
+    const label = h("span", { class: "al-scrub-label" });
+    const range = /** @type {HTMLInputElement} */ (h("input", {
+      type: "range", class: "al-scrub", "data-action": "scrub", min: 0, max: rec.count, step: 1, value: rec.cursor,
+      title: "scrub through the recorded run",
+    }));
+    let pending = /** @type {any} */ (null);
+    const show = (/** @type {number} */ i) => { label.textContent = `event ${i} / ${rec.count} · ${dur(rec.t1 - rec.t0)} run`; };
+    show(rec.cursor);
+    range.addEventListener("input", () => {
+      show(Number(range.value));
+      clearTimeout(pending);
+      pending = setTimeout(() => invoke("seek", { index: Number(range.value) }).catch(() => notify("no kernel: cannot scrub", "warn")), 60);
+    });
+    ctx.scrub = range;
+    root.insertBefore(h("div", { class: "al-scrubber" }, range, label), body);
+  }
+
+  const onMsg = (/** @type {any} */ msg) => {
+    if (msg && msg.type === "highlight") {
+      if (impl.highlight) impl.highlight(msg);
+      return;
+    }
+    if (msg && (msg.type === "delta" || msg.type === "reset")) {
+      store.receive(msg);
+      if (msg.type === "reset" && config.recorded && ctx.scrub && msg.view && msg.view.cursor !== undefined) {
+        /** @type {HTMLInputElement} */ (ctx.scrub).value = String(msg.view.cursor);
+      }
+    }
+  };
+  const onSnap = () => store.load(model.get("snapshot"));
+  model.on("msg:custom", onMsg);
+  model.on("change:snapshot", onSnap);
+  store.load(model.get("snapshot"), true);
+  frames.now();
+  if (config.live) store.resync(); // the trait may be a little behind: get the latest
+
+  return () => {
+    frames.cancel();
+    model.off("msg:custom", onMsg);
+    model.off("change:snapshot", onSnap);
+    if (impl.destroy) impl.destroy();
+    root.remove();
+  };
+}

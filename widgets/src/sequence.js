@@ -1,0 +1,312 @@
+// @ts-check
+/**
+ * Message sequence diagram: a lifeline per process slot and one row per
+ * message, newest at the bottom: call → (solid), reply ⇠ (dashed), cast and
+ * send (teal), exit signals (red, thick) and DOWN notices (amber, dotted).
+ * Click an arrow for its details and the LLM calls behind it (the dashboard
+ * highlights them in the timeline); click a process name, or type in the
+ * filter, to keep only the arrows that touch those processes.
+ * @module
+ */
+import "./css/sequence.css";
+import { h, esc, dur, usd, num } from "./lib/dom.js";
+import { mountView } from "./lib/view.js";
+
+const ROW = 22;
+const COL = 128;
+const LEFT = 64;
+const HEAD = 30;
+
+/**
+ * @typedef {{key: string, label: string, order: number, kind: string}} Part
+ * @typedef {{id: number, kind: string, from: string, to: string, t: number, label: string, llm: string[],
+ *   reply_to?: number, lat?: number}} Arrow
+ */
+
+let instances = 0;
+
+/** The diagram's data. Exported for tests. */
+export class SequenceState {
+  constructor() {
+    /** @type {Map<string, Part>} */
+    this.parts = new Map();
+    /** @type {Map<number, Arrow>} */
+    this.arrows = new Map();
+    /** arrow ids in order @type {number[]} */
+    this.order = [];
+    this.t0 = null;
+    this.dirty = true;
+  }
+
+  /** @param {any} v */
+  reset(v) {
+    this.parts.clear();
+    this.arrows.clear();
+    this.order = [];
+    this.t0 = null;
+    this.apply({ parts: Object.fromEntries((v.parts || []).map((/** @type {Part} */ p) => [p.key, p])),
+      arrows: Object.fromEntries((v.arrows || []).map((/** @type {Arrow} */ a) => [a.id, a])) });
+  }
+
+  /** @param {any} d */
+  apply(d) {
+    if (d.parts) {
+      for (const [k, p] of Object.entries(d.parts)) {
+        if (p === null) this.parts.delete(k);
+        else this.parts.set(k, p);
+      }
+    }
+    if (d.moved) {
+      for (const [old, key] of Object.entries(d.moved)) {
+        for (const a of this.arrows.values()) {
+          if (a.from === old) a.from = /** @type {string} */ (key);
+          if (a.to === old) a.to = /** @type {string} */ (key);
+        }
+      }
+    }
+    if (d.arrows) {
+      let removed = false;
+      for (const [sid, a] of Object.entries(d.arrows)) {
+        const id = Number(sid);
+        if (a === null) {
+          if (this.arrows.delete(id)) removed = true;
+          continue;
+        }
+        if (!this.arrows.has(id)) {
+          const last = this.order.length ? this.order[this.order.length - 1] : -Infinity;
+          this.order.push(id);
+          if (id < last) this.order.sort((x, y) => x - y);
+        }
+        this.arrows.set(id, a);
+        if (this.t0 === null || a.t < this.t0) this.t0 = a.t;
+      }
+      if (removed) this.order = this.order.filter((id) => this.arrows.has(id));
+    }
+    this.dirty = true;
+  }
+}
+
+/**
+ * @param {import("./lib/view.js").Ctx} ctx
+ * @returns {import("./lib/view.js").ViewImpl}
+ */
+function makeSequence(ctx) {
+  const uid = `al-seq-${++instances}`;
+  const state = new SequenceState();
+  /** @type {Set<string>} */
+  const focus = new Set();
+  let filterText = "";
+  /** @type {number | null} */
+  let selected = null;
+  /** @type {any} */
+  let details = null;
+  let stick = true;
+  /** @type {Part[]} */
+  let cols = [];
+  /** @type {Arrow[]} */
+  let shown = [];
+
+  const filter = /** @type {HTMLInputElement} */ (h("input", { class: "al-filter", "data-role": "filter", type: "search", placeholder: "filter processes…", title: "show only arrows that touch matching processes" }));
+  const count = h("span", { class: "al-range", "data-role": "count" });
+  const clear = h("button", { class: "al-btn al-btn-small", "data-action": "clear-filter", title: "show every process" }, "all");
+  ctx.toolbar.append(count, filter, clear);
+  const heads = h("div", { class: "al-seq-heads", "data-role": "participants" });
+  const svgEl = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svgEl.setAttribute("class", "al-seq-svg");
+  svgEl.setAttribute("data-role", "sequence");
+  const spacer = h("div", { class: "al-seq-spacer" });
+  const scroll = h("div", { class: "al-seq-scroll" }, heads, svgEl, spacer);
+  const panel = h("div", { class: "al-seq-details", "data-role": "details", hidden: true });
+  ctx.body.append(scroll, panel);
+
+  function visibleParts() {
+    const all = [...state.parts.values()].sort((a, b) => a.order - b.order);
+    const f = filterText.toLowerCase();
+    /** @type {Set<string>} */
+    const want = new Set(focus);
+    if (f) for (const p of all) if (p.label.toLowerCase().includes(f) || p.key.toLowerCase().includes(f)) want.add(p.key);
+    if (!want.size) return { parts: all, arrows: state.order.map((id) => /** @type {Arrow} */ (state.arrows.get(id))) };
+    const arrows = [];
+    /** @type {Set<string>} */
+    const used = new Set(want);
+    for (const id of state.order) {
+      const a = /** @type {Arrow} */ (state.arrows.get(id));
+      if (want.has(a.from) || want.has(a.to)) {
+        arrows.push(a);
+        used.add(a.from);
+        used.add(a.to);
+      }
+    }
+    return { parts: all.filter((p) => used.has(p.key)), arrows };
+  }
+
+  function render() {
+    const atBottom = scroll.scrollHeight - scroll.scrollTop - scroll.clientHeight < ROW * 2;
+    if (state.dirty) {
+      const v = visibleParts();
+      cols = v.parts;
+      shown = v.arrows;
+      state.dirty = false;
+      heads.replaceChildren(...cols.map((p, i) => h("button", {
+        class: `al-part${focus.has(p.key) ? " al-part-on" : ""}`, "data-action": "toggle-part", "data-key": p.key,
+        "data-kind": p.kind, style: `left:${LEFT + i * COL + 4}px;width:${COL - 8}px`, title: `${p.label}: click to show only its messages`,
+      }, p.label)));
+      heads.style.width = `${LEFT + cols.length * COL + 8}px`;
+      count.textContent = `${num(shown.length)} messages`;
+    }
+    const colX = new Map(cols.map((p, i) => [p.key, LEFT + i * COL + COL / 2]));
+    const W = LEFT + cols.length * COL + 8;
+    const total = shown.length * ROW + 14;
+    const Hview = Math.max(40, Math.min(total, (scroll.clientHeight || 300) - HEAD - 2));
+    spacer.style.height = `${Math.max(0, total - Hview)}px`;
+    spacer.style.width = `${W}px`;
+    svgEl.setAttribute("width", String(W));
+    svgEl.setAttribute("height", String(Hview));
+    if (stick && atBottom) {
+      const bottom = scroll.scrollHeight - scroll.clientHeight;
+      if (Math.abs(scroll.scrollTop - bottom) > 1) scroll.scrollTop = bottom;
+    }
+    lastTop = scroll.scrollTop;
+    const first = Math.max(0, Math.floor(scroll.scrollTop / ROW));
+    const n = Math.ceil(Hview / ROW) + 1;
+    const out = [
+      `<defs>`,
+      ...["call", "reply", "cast", "send", "exit", "down"].map((k) => `<marker id="${uid}-${k}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="9" markerHeight="9" markerUnits="userSpaceOnUse" orient="auto-start-reverse" class="al-head al-head-${k}"><path d="${k === "reply" || k === "cast" ? "M1 1 L9 5 L1 9" : "M0 0 L10 5 L0 10 z"}"/></marker>`),
+      `</defs>`,
+    ];
+    for (const [, x] of colX) out.push(`<line class="al-lifeline" x1="${x}" y1="0" x2="${x}" y2="${Hview}"/>`);
+    const t0 = state.t0 ?? 0;
+    for (let i = first; i < Math.min(shown.length, first + n); i++) {
+      const a = shown[i];
+      const y = (i - first) * ROW + ROW / 2 + 8 - (scroll.scrollTop % ROW);
+      const x1 = colX.get(a.from);
+      const x2 = colX.get(a.to);
+      if (x1 === undefined || x2 === undefined) continue;
+      const sel = a.id === selected ? " al-selected" : "";
+      const llm = a.llm && a.llm.length ? " al-has-llm" : "";
+      out.push(`<g class="al-arrow al-arrow-${a.kind}${sel}${llm}" data-arrow="${a.id}" data-kind="${a.kind}">`);
+      out.push(`<rect class="al-hit" x="${Math.min(x1, x2) - 6}" y="${y - ROW / 2}" width="${Math.abs(x2 - x1) + 12 + (x1 === x2 ? 30 : 0)}" height="${ROW}"/>`);
+      out.push(`<text class="al-t" x="6" y="${y + 4}">+${(a.t - t0).toFixed(3)}s</text>`);
+      if (x1 === x2) {
+        out.push(`<path class="al-line" d="M${x1} ${y - 5} h24 v10 h-22" marker-end="url(#${uid}-${a.kind})"/>`);
+      } else {
+        const dir = x2 > x1 ? 1 : -1;
+        out.push(`<line class="al-line" x1="${x1 + dir * 3}" y1="${y}" x2="${x2 - dir * 4}" y2="${y}" marker-end="url(#${uid}-${a.kind})"/>`);
+      }
+      const label = `${a.kind}${a.label ? ` ${a.label}` : ""}${llm ? " ◆" : ""}`;
+      out.push(`<text class="al-label" x="${(x1 + x2) / 2 + (x1 === x2 ? 40 : 0)}" y="${y - 4}" text-anchor="middle">${esc(label.length > 34 ? `${label.slice(0, 33)}…` : label)}</text>`);
+      out.push(`</g>`);
+    }
+    svgEl.innerHTML = out.join("");
+    svgEl.setAttribute("data-count", String(shown.length));
+    if (!cols.length) svgEl.innerHTML = `<text class="al-t" x="12" y="24">no messages yet (message tracing can be switched off: Runtime(trace_messages=...))</text>`;
+  }
+
+  function renderDetails() {
+    const a = selected !== null ? state.arrows.get(selected) : undefined;
+    if (!a) {
+      panel.hidden = true;
+      return;
+    }
+    panel.hidden = false;
+    const name = (/** @type {string} */ k) => state.parts.get(k)?.label || k;
+    const d = details && details.id === a.id ? details : null;
+    const calls = d ? d.llm_calls || [] : [];
+    panel.replaceChildren(
+      h("div", { class: "al-seq-dhead" },
+        h("span", { class: `al-kind al-kind-${a.kind}` }, a.kind),
+        h("b", null, `${name(a.from)} → ${name(a.to)}`),
+        h("span", { class: "al-muted" }, ` at +${(a.t - (state.t0 ?? 0)).toFixed(3)} s`),
+        h("button", { class: "al-btn al-btn-small", "data-action": "close-details" }, "×")),
+      a.label ? h("div", { class: "al-seq-dline" }, a.kind === "reply" ? `replied after ${a.label}` : a.label) : null,
+      a.llm && a.llm.length
+        ? h("div", { class: "al-seq-dline" }, h("span", { class: "al-muted" }, "LLM calls behind it: "),
+          ...(calls.length ? calls : a.llm.map((id) => ({ id }))).map((/** @type {any} */ c) => h("span", { class: "al-llm-ref", "data-llm": c.id },
+            `${c.id}${c.model ? ` ${c.model}` : ""}${c.ttft != null ? ` · TTFT ${dur(c.ttft)}` : ""}${c.t1 != null ? ` · ${dur(c.t1 - c.t0)}` : ""}${c.tokens != null ? ` · ${c.tokens} tokens` : ""}${c.cost ? ` · ${usd(c.cost)}` : ""}${c.status && c.status !== "ok" ? ` · ${c.status}` : ""}`)))
+        : h("div", { class: "al-seq-dline al-muted" }, "no LLM call behind this message"),
+    );
+  }
+
+  /** @param {number} id */
+  function select(id) {
+    selected = id;
+    details = null;
+    state.dirty = true;
+    const a = state.arrows.get(id);
+    renderDetails();
+    render();
+    if (!a) return;
+    ctx.invoke("select", { key: a.to, llm: a.llm || [], view: "sequence" }).catch(() => {});
+    ctx.invoke("cmd_details", { id }).then((r) => {
+      if (r && r.ok && selected === id) {
+        details = r.details;
+        renderDetails();
+      }
+    }).catch(() => {});
+  }
+
+  ctx.root.addEventListener("click", (e) => {
+    const t = /** @type {Element} */ (e.target);
+    const act = t.closest("[data-action]");
+    if (act) {
+      const a = act.getAttribute("data-action");
+      if (a === "toggle-part") {
+        const k = act.getAttribute("data-key") || "";
+        if (focus.has(k)) focus.delete(k);
+        else focus.add(k);
+        state.dirty = true;
+        render();
+      } else if (a === "clear-filter") {
+        focus.clear();
+        filterText = "";
+        filter.value = "";
+        state.dirty = true;
+        render();
+      } else if (a === "close-details") {
+        selected = null;
+        renderDetails();
+        state.dirty = true;
+        render();
+      }
+      return;
+    }
+    const g = t.closest("[data-arrow]");
+    if (g) select(Number(g.getAttribute("data-arrow")));
+  });
+  filter.addEventListener("input", () => {
+    filterText = filter.value.trim();
+    state.dirty = true;
+    ctx.invalidate();
+  });
+  let lastTop = -1;
+  scroll.addEventListener("scroll", () => {
+    stick = scroll.scrollHeight - scroll.scrollTop - scroll.clientHeight < ROW * 2;
+    if (scroll.scrollTop !== lastTop) ctx.invalidate();
+  });
+
+  return {
+    reset(v) {
+      state.reset(v);
+    },
+    apply(d) {
+      state.apply(d);
+    },
+    render,
+    highlight(msg) {
+      if (!msg.key || !state.parts.has(msg.key)) return;
+      const el = [...heads.children].find((c) => c.getAttribute("data-key") === msg.key);
+      if (el) {
+        el.classList.remove("al-hl");
+        void (/** @type {HTMLElement} */ (el)).offsetWidth;
+        el.classList.add("al-hl");
+      }
+    },
+  };
+}
+
+/** @type {import("@anywidget/types").Render} */
+function render(props) {
+  return mountView(props, "sequence", makeSequence);
+}
+
+export default { render };

@@ -1,0 +1,558 @@
+// @ts-check
+/**
+ * Timeline: one swimlane per process slot, with its lifetimes (one bar per
+ * incarnation), crash marks, restart links from the supervisor's lane, LLM call
+ * spans (the lighter head is the time to first token), tool runs and each
+ * supervisor's restart budget. Follows live; zoom (buttons, ctrl+wheel), pan
+ * (drag, shift+wheel), hover for details. Only the lanes and items in view are
+ * drawn, so thousands of lanes stay cheap.
+ * @module
+ */
+import "./css/timeline.css";
+import { h, esc, dur, pidText } from "./lib/dom.js";
+import { mountView } from "./lib/view.js";
+
+const ROW = 20;
+const AXIS = 22;
+const LABEL_W = 168;
+
+/**
+ * @typedef {{key: string, parent?: string | null, label: string, kind: string, order: number}} Lane
+ * @typedef {{id: number, lane: string, t0: number, t1: number | null, end: string | null, reason: string | null}} Span
+ * @typedef {{id: string, kind: string, lane: string, t0: number, tf: number | null, t1: number | null, ttft: number | null,
+ *   status: string, model?: string | null, name?: string | null, tokens?: number | null}} Call
+ * @typedef {{lane: string, t: number, kind: string, text: string}} Mark
+ * @typedef {{from: string, to: string, t: number, t2: number, pid: number}} Link
+ * @typedef {{lane: string, t: number, n: number, max: number, period: number}} Budget
+ */
+
+/** @template T @param {Map<string, T[]>} m @param {string} k @param {T} v */
+function push(m, k, v) {
+  let a = m.get(k);
+  if (!a) m.set(k, (a = []));
+  a.push(v);
+}
+
+/** Index of the first item with `.t >= t` in a time-sorted array. @param {{t: number}[]} a @param {number} t */
+function lowerBound(a, t) {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (a[mid].t < t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** The timeline's data, indexed by lane. Exported for tests. */
+export class TimelineState {
+  constructor() {
+    /** @type {Map<string, Lane>} */
+    this.lanes = new Map();
+    /** @type {Map<number, Span>} */
+    this.spans = new Map();
+    /** @type {Map<string, Call>} */
+    this.calls = new Map();
+    /** @type {Map<string, Mark[]>} */
+    this.marks = new Map();
+    /** @type {Link[]} */
+    this.links = [];
+    /** @type {Map<string, Budget[]>} */
+    this.budget = new Map();
+    /** @type {Map<string, Set<number>>} */
+    this.spansByLane = new Map();
+    /** @type {Map<string, Set<string>>} */
+    this.callsByLane = new Map();
+    this.t0 = 0;
+    this.now = 0;
+    this.laneDirty = true;
+    this.nMarks = 0;
+  }
+
+  /** @param {any} v */
+  reset(v) {
+    this.lanes.clear();
+    this.spans.clear();
+    this.calls.clear();
+    this.marks.clear();
+    this.links = [];
+    this.budget.clear();
+    this.spansByLane.clear();
+    this.callsByLane.clear();
+    this.nMarks = 0;
+    this.t0 = v.t0 || 0;
+    this.now = v.now || 0;
+    this.apply({ lanes: Object.fromEntries((v.lanes || []).map((/** @type {Lane} */ l) => [l.key, l])),
+      spans: Object.fromEntries((v.spans || []).map((/** @type {Span} */ s) => [s.id, s])),
+      llm: Object.fromEntries((v.llm || []).map((/** @type {Call} */ c) => [c.id, c])),
+      marks: v.marks || [], links: v.links || [], budget: v.budget || [] });
+    this.laneDirty = true;
+  }
+
+  /** @param {any} d */
+  apply(d) {
+    if (d.now !== undefined && d.now > this.now) this.now = d.now;
+    if (d.lanes) {
+      for (const [k, l] of Object.entries(d.lanes)) {
+        if (l === null) this.lanes.delete(k);
+        else this.lanes.set(k, l);
+      }
+      this.laneDirty = true;
+    }
+    if (d.spans) {
+      for (const [id, s] of Object.entries(d.spans)) {
+        const prev = this.spans.get(Number(id));
+        if (prev) this.spansByLane.get(prev.lane)?.delete(prev.id);
+        if (s === null) {
+          this.spans.delete(Number(id));
+          continue;
+        }
+        this.spans.set(s.id, s);
+        let set = this.spansByLane.get(s.lane);
+        if (!set) this.spansByLane.set(s.lane, (set = new Set()));
+        set.add(s.id);
+      }
+    }
+    if (d.llm) {
+      for (const [id, c] of Object.entries(d.llm)) {
+        const prev = this.calls.get(id);
+        if (prev) this.callsByLane.get(prev.lane)?.delete(prev.id);
+        if (c === null) {
+          this.calls.delete(id);
+          continue;
+        }
+        this.calls.set(id, c);
+        let set = this.callsByLane.get(c.lane);
+        if (!set) this.callsByLane.set(c.lane, (set = new Set()));
+        set.add(id);
+      }
+    }
+    if (d.marks) {
+      for (const m of d.marks) {
+        push(this.marks, m.lane, m);
+        this.nMarks += 1;
+      }
+      if (this.nMarks > 40000) this.trimMarks();
+    }
+    if (d.links) {
+      for (const l of d.links) this.links.push(l);
+      if (this.links.length > 20000) this.links.splice(0, this.links.length - 15000);
+    }
+    if (d.budget) for (const b of d.budget) push(this.budget, b.lane, b);
+  }
+
+  trimMarks() {
+    const cut = this.now - (this.now - this.t0) / 2;
+    let n = 0;
+    for (const [k, a] of this.marks) {
+      const i = lowerBound(a, cut);
+      if (i) a.splice(0, i);
+      if (!a.length) this.marks.delete(k);
+      else n += a.length;
+    }
+    this.nMarks = n;
+  }
+
+  /** Lanes in tree order (depth-first, start order), with collapsing of big parents.
+   * @param {number} collapse @param {Set<string>} expanded */
+  rows(collapse, expanded) {
+    /** @type {Map<string, Lane[]>} */
+    const kids = new Map();
+    /** @type {Lane[]} */
+    const roots = [];
+    for (const l of this.lanes.values()) {
+      if (l.parent && this.lanes.has(l.parent)) push(kids, l.parent, l);
+      else roots.push(l);
+    }
+    const byOrder = (/** @type {Lane} */ a, /** @type {Lane} */ b) => a.order - b.order;
+    roots.sort(byOrder);
+    /** @type {{key: string, label: string, depth: number, kind: string, agg?: string[], count?: number}[]} */
+    const out = [];
+    /** @param {Lane} l @param {number} depth */
+    const walk = (l, depth) => {
+      out.push({ key: l.key, label: l.label, depth, kind: l.kind });
+      const ks = kids.get(l.key);
+      if (!ks) return;
+      ks.sort(byOrder);
+      if (ks.length > collapse && !expanded.has(l.key)) {
+        /** @type {string[]} */
+        const all = [];
+        const gather = (/** @type {Lane} */ x) => {
+          all.push(x.key);
+          for (const y of kids.get(x.key) || []) gather(y);
+        };
+        for (const k of ks) gather(k);
+        out.push({ key: `agg:${l.key}`, label: `${ks.length} children`, depth: depth + 1, kind: "group", agg: all, count: ks.length });
+        return;
+      }
+      for (const k of ks) walk(k, depth + 1);
+    };
+    for (const r of roots) walk(r, 0);
+    return out;
+  }
+}
+
+/** A "nice" tick step for `span` seconds over `px` pixels. @param {number} span @param {number} px */
+function tickStep(span, px) {
+  const want = span / Math.max(1, px / 90);
+  const steps = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600];
+  for (const s of steps) if (s >= want) return s;
+  return 7200;
+}
+
+/** @param {number} s @param {number} step */
+function tickLabel(s, step) {
+  if (step < 1) return `${s.toFixed(step < 0.01 ? 3 : step < 0.1 ? 2 : 1)}s`;
+  if (s < 120) return `${Math.round(s)}s`;
+  return `${Math.floor(s / 60)}m${Math.round(s % 60) ? `${Math.round(s % 60)}s` : ""}`;
+}
+
+/**
+ * @param {import("./lib/view.js").Ctx} ctx
+ * @returns {import("./lib/view.js").ViewImpl}
+ */
+function makeTimeline(ctx) {
+  const { config } = ctx;
+  const live = !!config.live;
+  const collapse = config.collapse || 50;
+  const state = new TimelineState();
+  const expanded = new Set();
+  let win = config.window || 20;
+  let follow = true;
+  /** @type {[number, number] | null} */
+  let view = null; // [tStart, tEnd] when not following
+  let nowAt = performance.now();
+  let lastNow = 0;
+  /** @type {ReturnType<TimelineState["rows"]>} */
+  let rows = [];
+  /** @type {Set<string>} */
+  let hlCalls = new Set();
+  let hlLane = "";
+  /** @type {string[]} */
+  let tips = [];
+
+  const btn = (/** @type {string} */ action, /** @type {string} */ text, /** @type {string} */ title) => h("button", { class: "al-btn al-btn-small", "data-action": action, title }, text);
+  const followBtn = btn("follow", "● follow", "follow the newest events");
+  const range = h("span", { class: "al-range", "data-role": "range" });
+  ctx.toolbar.append(range, btn("zoom-out", "−", "zoom out"), btn("zoom-in", "+", "zoom in"), btn("fit", "fit", "show the whole run"), followBtn);
+  const legend = h("div", { class: "al-legend" },
+    h("span", { class: "al-lg al-lg-life" }, "alive"), h("span", { class: "al-lg al-lg-dead" }, "crashed"),
+    h("span", { class: "al-lg al-lg-llm" }, "LLM call (light: to first token)"), h("span", { class: "al-lg al-lg-tool" }, "tool"),
+    h("span", { class: "al-lg al-lg-crash" }, "✕ crash"), h("span", { class: "al-lg al-lg-restart" }, "↻ restart"),
+    h("span", { class: "al-muted" }, "ctrl+wheel zoom · drag pan"));
+  const svgEl = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svgEl.setAttribute("class", "al-tl-svg");
+  svgEl.setAttribute("data-role", "timeline");
+  const spacer = h("div", { class: "al-tl-spacer" });
+  const scroll = h("div", { class: "al-tl-scroll" }, svgEl, spacer);
+  const tooltip = h("div", { class: "al-tooltip", hidden: true, "data-role": "tooltip" });
+  ctx.body.append(h("div", { class: "al-tl-wrap" }, scroll, tooltip), legend);
+
+  function nowEst() {
+    if (!live) return state.now;
+    const extra = Math.min(1.0, (performance.now() - nowAt) / 1000);
+    return state.now + (follow ? extra : 0);
+  }
+
+  /** @returns {[number, number]} */
+  function windowTimes() {
+    if (follow || !view) {
+      const end = nowEst();
+      const start = Math.max(state.t0, end - win);
+      return [start, Math.max(end, start + 1e-3)];
+    }
+    return view;
+  }
+
+  function render() {
+    if (state.laneDirty) {
+      rows = state.rows(collapse, expanded);
+      state.laneDirty = false;
+    }
+    const total = AXIS + rows.length * ROW + 6;
+    const maxH = config.height || 300;
+    const wantH = `${Math.max(90, Math.min(maxH, total))}px`;
+    if (scroll.style.height !== wantH) scroll.style.height = wantH;
+    const W = Math.max(300, scroll.clientWidth || 800);
+    const Hview = Math.max(60, scroll.clientHeight || Math.min(maxH, total));
+    spacer.style.height = `${Math.max(0, total - Hview)}px`;
+    svgEl.setAttribute("width", String(W));
+    svgEl.setAttribute("height", String(Hview));
+    svgEl.setAttribute("viewBox", `0 0 ${W} ${Hview}`);
+    const [ta, tb] = windowTimes();
+    const plotW = W - LABEL_W - 10;
+    const x = (/** @type {number} */ t) => LABEL_W + ((t - ta) / (tb - ta)) * plotW;
+    const first = Math.max(0, Math.floor(scroll.scrollTop / ROW));
+    const count = Math.ceil((Hview - AXIS) / ROW) + 1;
+    const visible = rows.slice(first, first + count);
+    /** @type {Map<string, number>} row index of each visible lane (and lanes inside a group) */
+    const rowOf = new Map();
+    visible.forEach((r, i) => {
+      rowOf.set(r.key, i);
+      if (r.agg) for (const k of r.agg) rowOf.set(k, i);
+    });
+    const y = (/** @type {number} */ i) => AXIS + i * ROW;
+    tips = [];
+    const tip = (/** @type {string} */ text) => {
+      tips.push(text);
+      return tips.length - 1;
+    };
+    const out = [];
+    out.push(`<rect class="al-tl-bg" x="0" y="0" width="${W}" height="${Hview}"/>`);
+    // lanes: stripes and labels
+    visible.forEach((r, i) => {
+      const yy = y(i);
+      out.push(`<rect class="al-tl-row${(first + i) % 2 ? " al-odd" : ""}${r.key === hlLane ? " al-tl-hl" : ""}" x="0" y="${yy}" width="${W}" height="${ROW}" data-lane="${esc(r.key)}"/>`);
+      const indent = 8 + r.depth * 10;
+      const glyph = r.kind === "supervisor" ? "▣ " : r.kind === "group" ? "▸ " : "";
+      out.push(`<text class="al-tl-label${r.kind === "supervisor" ? " al-sup" : ""}${r.agg ? " al-agg" : ""}" x="${indent}" y="${yy + 14}"${r.agg ? ` data-action="expand" data-key="${esc(r.key.slice(4))}"` : ""}>${esc(glyph + r.label).slice(0, 40)}</text>`);
+      const b = state.budget.get(r.key);
+      if (b && b.length) {
+        const last = b[b.length - 1];
+        const frac = last.max ? Math.min(1, last.n / last.max) : 0;
+        const lvl = frac >= 1 ? "full" : frac >= 0.6 ? "high" : "ok";
+        out.push(`<g data-tip="${tip(`restart budget of ${r.label}: ${last.n} of ${last.max} restarts in the last ${last.period}s`)}"><rect class="al-tl-meter" x="${LABEL_W - 38}" y="${yy + 7}" width="30" height="6" rx="3"/><rect class="al-tl-meter-fill al-${lvl}" x="${LABEL_W - 38}" y="${yy + 7}" width="${Math.max(2, 30 * frac)}" height="6" rx="3"/></g>`);
+      }
+    });
+    out.push(`<line class="al-tl-divider" x1="${LABEL_W - 4}" y1="0" x2="${LABEL_W - 4}" y2="${Hview}"/>`);
+    out.push(`<svg x="${LABEL_W}" y="0" width="${plotW + 10}" height="${Hview}" overflow="hidden"><g transform="translate(${-LABEL_W},0)">`);
+    // lifetimes
+    visible.forEach((r, i) => {
+      if (r.agg) return;
+      const ids = state.spansByLane.get(r.key);
+      if (!ids) return;
+      for (const id of ids) {
+        const s = state.spans.get(id);
+        if (!s) continue;
+        const end = s.t1 ?? nowEst();
+        if (end < ta || s.t0 > tb) continue;
+        const x0 = Math.max(LABEL_W - 2, x(s.t0));
+        const x1 = Math.min(W + 2, x(end));
+        const cls = s.end === null ? "al-life" : s.end === "crash" || s.end === "killed" ? "al-life-dead" : "al-life-stopped";
+        out.push(`<rect class="al-span ${cls}" x="${x0.toFixed(1)}" y="${y(i) + 3}" width="${Math.max(1, x1 - x0).toFixed(1)}" height="${ROW - 6}" rx="2" data-tip="${tip(`${r.label} ${pidText(s.id)}\nstarted ${(s.t0 - state.t0).toFixed(3)}s${s.t1 !== null ? `, lived ${dur(s.t1 - s.t0)}\nexit: ${s.reason}` : " · alive"}`)}"/>`);
+      }
+    });
+    // LLM calls and tools
+    visible.forEach((r, i) => {
+      if (r.agg) return;
+      const ids = state.callsByLane.get(r.key);
+      if (!ids) return;
+      for (const id of ids) {
+        const c = state.calls.get(id);
+        if (!c) continue;
+        const end = c.t1 ?? nowEst();
+        if (end < ta || c.t0 > tb) continue;
+        const x0 = x(c.t0);
+        const x1 = x(end);
+        const yy = y(i) + 6;
+        const hl = hlCalls.has(c.id) ? " al-hl-span" : "";
+        const t = c.kind === "tool"
+          ? `tool ${c.name}\n${dur(end - c.t0)} · ${c.status}`
+          : `LLM call ${c.id} ${c.model || ""}\nTTFT ${dur(c.ttft)} · total ${dur(end - c.t0)}${c.tokens ? ` · ${c.tokens} tokens` : ""}\n${c.status}`;
+        const ti = tip(t);
+        if (c.kind === "tool") {
+          out.push(`<rect class="al-call al-tool${hl}" x="${x0.toFixed(1)}" y="${yy}" width="${Math.max(2, x1 - x0).toFixed(1)}" height="${ROW - 12}" rx="2" data-tip="${ti}" data-call="${esc(c.id)}"/>`);
+          continue;
+        }
+        const xf = c.tf !== null ? x(c.tf) : x1;
+        out.push(`<g data-tip="${ti}" data-call="${esc(c.id)}" class="al-call al-call-${c.status}${hl}">`
+          + `<rect class="al-llm-wait" x="${x0.toFixed(1)}" y="${yy}" width="${Math.max(1, xf - x0).toFixed(1)}" height="${ROW - 12}"/>`
+          + `<rect class="al-llm-stream" x="${xf.toFixed(1)}" y="${yy}" width="${Math.max(c.t1 === null && c.tf === null ? 0 : 1.5, x1 - xf).toFixed(1)}" height="${ROW - 12}"/></g>`);
+      }
+    });
+    // marks
+    visible.forEach((r, i) => {
+      const lanes = r.agg || [r.key];
+      let drawn = 0;
+      for (const lk of lanes) {
+        const ms = state.marks.get(lk);
+        if (!ms) continue;
+        for (let j = lowerBound(ms, ta); j < ms.length && ms[j].t <= tb; j++) {
+          const m = ms[j];
+          if (r.agg && m.kind !== "crash" && m.kind !== "killed" && m.kind !== "restart") continue;
+          if (++drawn > 400) break;
+          const xx = x(m.t).toFixed(1);
+          const yy = y(i);
+          const ti = tip(`${m.kind} at ${(m.t - state.t0).toFixed(3)}s\n${m.text}`);
+          if (m.kind === "crash" || m.kind === "killed" || m.kind === "gave_up") {
+            out.push(`<text class="al-mark al-mark-${m.kind}" x="${xx}" y="${yy + 14.5}" text-anchor="middle" data-tip="${ti}" data-kind="${m.kind}">✕</text>`);
+          } else if (m.kind === "restart") {
+            out.push(`<text class="al-mark al-mark-restart" x="${xx}" y="${yy + 14.5}" text-anchor="middle" data-tip="${ti}" data-kind="restart">↻</text>`);
+          } else if (m.kind === "retry" || m.kind === "error") {
+            out.push(`<path class="al-mark al-mark-${m.kind}" d="M${xx} ${yy + 2} l4 6 l-8 0 z" data-tip="${ti}" data-kind="${m.kind}"/>`);
+          } else {
+            out.push(`<line class="al-mark al-mark-${m.kind}" x1="${xx}" y1="${yy + 2}" x2="${xx}" y2="${yy + ROW - 2}" data-tip="${ti}" data-kind="${m.kind}"/>`);
+          }
+        }
+      }
+    });
+    // restart links: supervisor lane -> restarted child
+    let nlinks = 0;
+    for (let j = state.links.length - 1; j >= 0 && nlinks < 300; j--) {
+      const l = state.links[j];
+      if (l.t2 < ta) break;
+      if (l.t > tb) continue;
+      const a = rowOf.get(l.from);
+      const b = rowOf.get(l.to);
+      if (a === undefined && b === undefined) continue;
+      const ya = a === undefined ? (b !== undefined && rows.findIndex((r) => r.key === l.from) < first ? AXIS : Hview) : y(a) + ROW / 2;
+      const yb = b === undefined ? (Hview) : y(b) + ROW / 2;
+      const xa = x(l.t);
+      const xb = x(l.t2) + 2;
+      nlinks++;
+      out.push(`<path class="al-link" d="M${xa.toFixed(1)} ${ya} C${(xa + 18).toFixed(1)} ${ya} ${(xb - 18).toFixed(1)} ${yb} ${xb.toFixed(1)} ${yb}" data-kind="restart-link" data-tip="${tip(`restart of ${l.to.split("/").pop()} as ${pidText(l.pid)}`)}"/>`);
+    }
+    // now line
+    if (live) out.push(`<line class="al-now" x1="${x(state.now).toFixed(1)}" y1="${AXIS}" x2="${x(state.now).toFixed(1)}" y2="${Hview}"/>`);
+    out.push("</g></svg>");
+    // axis
+    out.push(`<rect class="al-tl-axis" x="0" y="0" width="${W}" height="${AXIS}"/>`);
+    const step = tickStep(tb - ta, plotW);
+    for (let t = Math.ceil((ta - state.t0) / step) * step; t + state.t0 <= tb; t += step) {
+      const xx = x(t + state.t0);
+      out.push(`<line class="al-tick" x1="${xx.toFixed(1)}" y1="${AXIS - 5}" x2="${xx.toFixed(1)}" y2="${AXIS}"/><text class="al-tick-label" x="${xx.toFixed(1)}" y="${AXIS - 8}" text-anchor="middle">${tickLabel(t, step)}</text>`);
+    }
+    out.push(`<text class="al-tl-count" x="8" y="15">${rows.length} lanes</text>`);
+    svgEl.innerHTML = out.join("");
+    svgEl.setAttribute("data-lanes", String(rows.length));
+    range.textContent = `${dur(tb - ta)} shown`;
+    followBtn.setAttribute("aria-pressed", follow ? "true" : "false");
+    if (live && follow) ticker();
+  }
+
+  // follow live: redraw ~10 times a second so open bars grow
+  let tickTimer = /** @type {any} */ (null);
+  function ticker() {
+    if (tickTimer) return;
+    tickTimer = setTimeout(() => {
+      tickTimer = null;
+      if (follow && root.isConnected) ctx.invalidate();
+    }, 100);
+  }
+  const root = ctx.root;
+
+  /** @param {number} factor @param {number} [atX] */
+  function zoom(factor, atX) {
+    const [ta, tb] = windowTimes();
+    const W = scroll.clientWidth || 800;
+    const frac = atX === undefined ? (follow ? 1 : 0.5) : Math.min(1, Math.max(0, (atX - LABEL_W) / (W - LABEL_W - 10)));
+    const pivot = ta + frac * (tb - ta);
+    const span = Math.max(0.002, (tb - ta) * factor);
+    if (follow && atX === undefined) {
+      win = span;
+    } else {
+      follow = false;
+      view = [pivot - frac * span, pivot + (1 - frac) * span];
+    }
+    ctx.invalidate();
+  }
+
+  /** @param {number} dtPx */
+  function pan(dtPx) {
+    const [ta, tb] = windowTimes();
+    const W = scroll.clientWidth || 800;
+    const dt = (dtPx / (W - LABEL_W - 10)) * (tb - ta);
+    follow = false;
+    view = [ta - dt, tb - dt];
+    ctx.invalidate();
+  }
+
+  ctx.root.addEventListener("click", (e) => {
+    const t = /** @type {Element} */ (e.target).closest("[data-action]");
+    if (!t) return;
+    const a = t.getAttribute("data-action");
+    if (a === "zoom-in") zoom(0.5);
+    else if (a === "zoom-out") zoom(2);
+    else if (a === "fit") {
+      follow = false;
+      view = [state.t0, Math.max(nowEst(), state.t0 + 1e-3)];
+      ctx.invalidate();
+    } else if (a === "follow") {
+      follow = !follow;
+      if (!follow) view = windowTimes();
+      ctx.invalidate();
+    } else if (a === "expand") {
+      const k = t.getAttribute("data-key") || "";
+      if (expanded.has(k)) expanded.delete(k);
+      else expanded.add(k);
+      state.laneDirty = true;
+      ctx.invalidate();
+    }
+  });
+  scroll.addEventListener("wheel", (e) => {
+    if (e.ctrlKey || e.metaKey) {
+      e.preventDefault();
+      const r = scroll.getBoundingClientRect();
+      zoom(e.deltaY > 0 ? 1.25 : 0.8, e.clientX - r.left);
+    } else if (e.shiftKey || Math.abs(e.deltaX) > Math.abs(e.deltaY)) {
+      e.preventDefault();
+      pan(-(e.deltaX || e.deltaY));
+    }
+  }, { passive: false });
+  let lastTop = 0;
+  scroll.addEventListener("scroll", () => {
+    if (scroll.scrollTop !== lastTop) {
+      lastTop = scroll.scrollTop;
+      ctx.invalidate();
+    }
+  });
+  let drag = /** @type {{x: number} | null} */ (null);
+  svgEl.addEventListener("pointerdown", (e) => {
+    if (/** @type {Element} */ (e.target).closest("[data-action]") || e.offsetX < LABEL_W) return;
+    drag = { x: e.clientX };
+    svgEl.setPointerCapture?.(e.pointerId);
+  });
+  svgEl.addEventListener("pointermove", (e) => {
+    if (drag) {
+      pan(e.clientX - drag.x);
+      drag = { x: e.clientX };
+      tooltip.hidden = true;
+      return;
+    }
+    const t = /** @type {Element} */ (e.target).closest("[data-tip]");
+    if (!t) {
+      tooltip.hidden = true;
+      return;
+    }
+    tooltip.textContent = tips[Number(t.getAttribute("data-tip"))] || "";
+    tooltip.hidden = false;
+    const r = scroll.getBoundingClientRect();
+    tooltip.style.left = `${Math.min(e.clientX - r.left + 12, r.width - 250)}px`;
+    tooltip.style.top = `${e.clientY - r.top + 14}px`;
+  });
+  const endDrag = () => { drag = null; };
+  svgEl.addEventListener("pointerup", endDrag);
+  svgEl.addEventListener("pointerleave", () => { tooltip.hidden = true; });
+
+  return {
+    reset(v) {
+      state.reset(v);
+      lastNow = state.now;
+      nowAt = performance.now();
+    },
+    apply(d) {
+      state.apply(d);
+      if (state.now !== lastNow) {
+        lastNow = state.now;
+        nowAt = performance.now();
+      }
+    },
+    render,
+    highlight(msg) {
+      hlCalls = new Set(msg.llm || []);
+      hlLane = msg.key || "";
+      ctx.invalidate();
+    },
+    destroy() {
+      clearTimeout(tickTimer);
+    },
+  };
+}
+
+/** @type {import("@anywidget/types").Render} */
+function render(props) {
+  return mountView(props, "timeline", makeTimeline);
+}
+
+export default { render };

@@ -1,0 +1,557 @@
+// @ts-check
+/**
+ * Supervision tree view: supervisors and workers, live.
+ *
+ * Status is shown by colour *and* shape (running ●, waiting on an LLM ◆,
+ * restarting ◌ spinning, crashed ■, stopped □). A supervisor with more than
+ * `config.collapse` children is one group row with counts until expanded;
+ * expanded, its children are compact chips. Click a node for details; the
+ * kill buttons call the kernel's `cmd_kill` (`rt.exit(pid, "kill")`).
+ * @module
+ */
+import "./css/tree.css";
+import { h, pidText, num, dur, STATUSES, STATUS_TEXT } from "./lib/dom.js";
+import { mountView } from "./lib/view.js";
+
+/**
+ * @typedef {{key: string, parent?: string, pid: number, label: string, kind: string, status: string,
+ *   order: number, restarts?: number, mailbox?: number, tps?: number, tokens?: number, child_id?: string,
+ *   restart?: string, exit?: string, exit_class?: string, strategy?: string, budget?: [number, number, number],
+ *   gave_up?: boolean}} TreeNode
+ */
+
+const ROOT = "";
+
+/** The tree's state: nodes by key, and children per parent key. */
+export class TreeState {
+  constructor() {
+    /** @type {Map<string, TreeNode>} */
+    this.nodes = new Map();
+    /** @type {Map<string, Set<string>>} */
+    this.kids = new Map();
+    /** parents whose child set changed since the last render @type {Set<string>} */
+    this.structDirty = new Set();
+    /** nodes whose fields changed since the last render @type {Map<string, TreeNode | undefined>} */
+    this.dirty = new Map();
+  }
+
+  /** @param {string | undefined} p */
+  parentKey(p) {
+    return p === undefined || p === null ? ROOT : p;
+  }
+
+  /** @param {TreeNode[]} nodes */
+  reset(nodes) {
+    this.nodes.clear();
+    this.kids.clear();
+    for (const n of nodes) this.upsert(n.key, n, false);
+    this.structDirty.add("*");
+  }
+
+  /**
+   * @param {string} key
+   * @param {TreeNode | null} node
+   * @param {boolean} [track]
+   */
+  upsert(key, node, track = true) {
+    const prev = this.nodes.get(key);
+    if (node === null) {
+      if (!prev) return;
+      this.nodes.delete(key);
+      const pk = this.parentKey(prev.parent);
+      this.kids.get(pk)?.delete(key);
+      if (track) {
+        this.structDirty.add(pk);
+        this.dirty.set(key, prev);
+      }
+      return;
+    }
+    const pk = this.parentKey(node.parent);
+    if (!prev || this.parentKey(prev.parent) !== pk) {
+      if (prev) {
+        const old = this.parentKey(prev.parent);
+        this.kids.get(old)?.delete(key);
+        if (track) this.structDirty.add(old);
+      }
+      let set = this.kids.get(pk);
+      if (!set) this.kids.set(pk, (set = new Set()));
+      set.add(key);
+      if (track) this.structDirty.add(pk);
+    }
+    this.nodes.set(key, node);
+    if (track) this.dirty.set(key, prev);
+  }
+
+  /** Children of `key`, in start order. @param {string} key */
+  children(key) {
+    const set = this.kids.get(key);
+    if (!set || !set.size) return [];
+    const out = [];
+    for (const k of set) {
+      const n = this.nodes.get(k);
+      if (n) out.push(n);
+    }
+    out.sort((a, b) => a.order - b.order);
+    return out;
+  }
+
+  /** Nodes without a (known) parent. */
+  roots() {
+    const out = [];
+    for (const n of this.nodes.values()) {
+      if (n.parent === undefined || n.parent === null || !this.nodes.has(n.parent)) out.push(n);
+    }
+    out.sort((a, b) => a.order - b.order);
+    return out;
+  }
+
+  /** Status counts of `key`'s children. @param {string} key */
+  counts(key) {
+    /** @type {Record<string, number>} */
+    const c = {};
+    const set = this.kids.get(key);
+    if (set) {
+      for (const k of set) {
+        const n = this.nodes.get(k);
+        if (n) c[n.status] = (c[n.status] || 0) + 1;
+      }
+    }
+    return c;
+  }
+}
+
+/** @param {string} status */
+function shape(status) {
+  return h("span", { class: `al-shape al-shape-${status}`, "aria-label": STATUS_TEXT[/** @type {keyof STATUS_TEXT} */ (status)] || status });
+}
+
+/** The counts strip of a group (or the header): ● 990 running ■ 3 crashed ... @param {Record<string, number>} counts */
+function countsStrip(counts) {
+  const strip = h("span", { class: "al-counts" });
+  for (const st of STATUSES) {
+    if (!counts[st]) continue;
+    strip.append(h("span", { class: "al-count", "data-status": st, title: STATUS_TEXT[st] }, shape(st), num(counts[st])));
+  }
+  return strip;
+}
+
+/**
+ * @param {import("./lib/view.js").Ctx} ctx
+ * @returns {import("./lib/view.js").ViewImpl}
+ */
+function makeTree(ctx) {
+  const { body, toolbar, config } = ctx;
+  const collapse = config.collapse || 50;
+  const canKill = !!config.live;
+  const state = new TreeState();
+  /** supervisors opened past the collapse threshold @type {Set<string>} */
+  const expanded = new Set();
+  /** supervisors folded by the user @type {Set<string>} */
+  const folded = new Set();
+  /** @type {Map<string, HTMLElement>} row element per node key (li or chip) */
+  const els = new Map();
+  /** @type {Map<string, HTMLElement>} children container per parent key */
+  const boxes = new Map();
+  /** @type {string | null} */
+  let selected = null;
+  /** @type {any} */
+  let details = null;
+  let detailsAt = 0;
+
+  const summary = h("span", { class: "al-summary", "data-role": "summary" });
+  const killRandom = h("button", { class: "al-btn al-btn-danger", "data-action": "kill-random", title: "kill a random live worker (the runtime's seeded RNG picks it)", disabled: !canKill }, "⚡ kill random");
+  toolbar.append(summary, killRandom);
+  const list = h("ul", { class: "al-tree-list", role: "tree", "data-role": "tree" });
+  const main = h("div", { class: "al-tree-main" }, list);
+  const panel = h("aside", { class: "al-details", "data-role": "details", hidden: true });
+  body.append(h("div", { class: "al-tree-body" }, main, panel));
+
+  // ---------------------------------------------------------------- rows
+  /** @param {TreeNode} n */
+  function rowContent(n) {
+    const isSup = n.kind === "supervisor";
+    const nkids = state.kids.get(n.key)?.size || 0;
+    const open = !folded.has(n.key);
+    const parts = [
+      isSup || nkids ? h("span", { class: "al-twisty", "data-action": "fold", "data-key": n.key, title: open ? "fold" : "unfold" }, open ? "▾" : "▸") : h("span", { class: "al-twisty al-twisty-leaf" }),
+      shape(n.status),
+      h("span", { class: "al-name", title: n.label }, n.label),
+      h("span", { class: "al-pid" }, pidText(n.pid)),
+    ];
+    const meta = h("span", { class: "al-meta" });
+    if (isSup && n.strategy) meta.append(h("span", { class: "al-badge al-strategy" }, n.strategy));
+    if (n.budget) {
+      const [used, max, period] = n.budget;
+      const frac = max ? Math.min(1, used / max) : 0;
+      meta.append(h("span", { class: "al-badge al-budget", "data-level": frac >= 1 ? "full" : frac >= 0.6 ? "high" : "ok", title: `restart budget: ${used} of ${max} restarts used in the last ${period} s` },
+        h("span", { class: "al-meter" }, h("span", { class: "al-meter-fill", style: `width:${Math.round(frac * 100)}%` })),
+        `${used}/${max}`));
+    }
+    if (n.gave_up) meta.append(h("span", { class: "al-badge al-gave-up" }, "gave up"));
+    meta.append(h("span", { class: "al-badge al-restarts", "data-restarts": n.restarts || 0, title: "restarts", hidden: !n.restarts }, `↻ ${n.restarts || 0}`));
+    if (n.mailbox) meta.append(h("span", { class: "al-badge al-mailbox", title: "messages waiting in the mailbox" }, `✉ ${num(n.mailbox)}`));
+    if (n.tps) meta.append(h("span", { class: "al-badge al-tps", title: "tokens per second" }, `${n.tps.toFixed(1)} tok/s`));
+    if ((n.status === "crashed" || n.status === "restarting") && n.exit) meta.append(h("span", { class: "al-exit", title: n.exit }, n.exit));
+    parts.push(meta);
+    if (canKill) {
+      parts.push(h("button", { class: "al-kill", "data-action": "kill", "data-key": n.key, "data-pid": n.pid, title: `kill ${n.label} (exit signal kill)`, disabled: n.status !== "running" && n.status !== "waiting" }, "✕"));
+    }
+    return parts;
+  }
+
+  /** Fill the row `el` (a .al-node) for `n`; flash on crash/restart. @param {HTMLElement} row @param {TreeNode} n @param {TreeNode | undefined} prev */
+  function fillRow(row, n, prev) {
+    row.replaceChildren(...rowContent(n));
+    row.setAttribute("data-status", n.status);
+    row.setAttribute("data-kind", n.kind);
+    row.setAttribute("data-pid", String(n.pid));
+    row.setAttribute("data-restarts", String(n.restarts || 0));
+    row.classList.toggle("al-selected", n.key === selected);
+    if (prev) flash(row, n, prev);
+  }
+
+  /** @param {HTMLElement} el @param {TreeNode} n @param {TreeNode} prev */
+  function flash(el, n, prev) {
+    let cls = "";
+    if ((n.restarts || 0) > (prev.restarts || 0)) cls = "al-flash-restart";
+    else if (n.status === "crashed" && prev.status !== "crashed") cls = "al-flash-crash";
+    if (!cls) return;
+    el.classList.remove("al-flash-restart", "al-flash-crash");
+    void el.offsetWidth; // restart the CSS animation
+    el.classList.add(cls);
+    el.addEventListener("animationend", () => el.classList.remove(cls), { once: true });
+  }
+
+  /** @param {TreeNode} n */
+  function makeItem(n) {
+    const row = h("div", { class: "al-node", "data-key": n.key, role: "treeitem", tabindex: 0 });
+    fillRow(row, n, undefined);
+    const li = h("li", { class: "al-item", "data-key": n.key }, row);
+    els.set(n.key, li);
+    return li;
+  }
+
+  /** @param {TreeNode} n */
+  function makeChip(n) {
+    const chip = h("span", { class: "al-chip", "data-key": n.key, "data-status": n.status, "data-pid": n.pid, "data-restarts": n.restarts || 0, title: `${n.label} ${pidText(n.pid)} · ${n.status}${n.restarts ? ` · ↻${n.restarts}` : ""}` });
+    els.set(n.key, chip);
+    return chip;
+  }
+
+  /** The children container of `key`'s item: rows, a group, or chips. @param {string} key */
+  function renderChildren(key) {
+    const li = key === ROOT ? null : els.get(key);
+    if (key !== ROOT && !li) return; // parent not drawn (inside a group)
+    const kids = key === ROOT ? state.roots() : state.children(key);
+    let box = boxes.get(key);
+    if (key === ROOT) box = list;
+    if (!kids.length || folded.has(key)) {
+      if (box && key !== ROOT) {
+        box.remove();
+        boxes.delete(key);
+      }
+      if (key === ROOT) list.replaceChildren(h("li", { class: "al-empty" }, "no processes yet"));
+      // the children's elements are gone with the box
+      forgetBelow(kids);
+      return;
+    }
+    if (!box) {
+      box = h("ul", { class: "al-children", role: "group", "data-parent": key });
+      boxes.set(key, box);
+      /** @type {HTMLElement} */ (li).append(box);
+    }
+    if (key !== ROOT && kids.length > collapse) {
+      renderLarge(key, box, kids);
+      return;
+    }
+    box.removeAttribute("data-mode");
+    /** @type {HTMLElement[]} */
+    const items = [];
+    for (const n of kids) {
+      let item = els.get(n.key);
+      if (!item || item.tagName !== "LI") item = makeItem(n);
+      items.push(item);
+    }
+    syncChildren(box, items);
+    for (const n of kids) {
+      if (!boxes.has(n.key) && (state.kids.get(n.key)?.size || 0) > 0) renderChildren(n.key);
+    }
+  }
+
+  /** Replace `box`'s children with `items`, moving only what is out of place. @param {HTMLElement} box @param {HTMLElement[]} items */
+  function syncChildren(box, items) {
+    const want = new Set(items);
+    for (const c of Array.from(box.children)) if (!want.has(/** @type {HTMLElement} */ (c))) c.remove();
+    let cur = box.firstElementChild;
+    for (const it of items) {
+      if (cur === it) {
+        cur = cur.nextElementSibling;
+      } else {
+        box.insertBefore(it, cur);
+      }
+    }
+  }
+
+  /** @param {TreeNode[]} kids */
+  function forgetBelow(kids) {
+    for (const n of kids) {
+      els.delete(n.key);
+      if (boxes.has(n.key)) boxes.delete(n.key);
+      const sub = state.children(n.key);
+      if (sub.length) forgetBelow(sub);
+    }
+  }
+
+  /** A large supervisor: one group row with counts, or chips when expanded. @param {string} key @param {HTMLElement} box @param {TreeNode[]} kids */
+  function renderLarge(key, box, kids) {
+    const open = expanded.has(key);
+    box.setAttribute("data-mode", open ? "chips" : "group");
+    const counts = state.counts(key);
+    const bar = h("span", { class: "al-stack" });
+    for (const st of STATUSES) if (counts[st]) bar.append(h("span", { class: `al-stack-part`, "data-status": st, style: `flex-grow:${counts[st]}` }));
+    const group = h("li", { class: "al-group", "data-key": key, "data-count": kids.length },
+      h("div", { class: "al-group-row", "data-action": "expand", "data-key": key, title: open ? "collapse" : "expand" },
+        h("span", { class: "al-twisty" }, open ? "▾" : "▸"),
+        h("span", { class: "al-group-name" }, `${num(kids.length)} children`),
+        countsStrip(counts), bar,
+        h("button", { class: "al-btn al-btn-small", "data-action": "expand", "data-key": key }, open ? "collapse" : "expand")));
+    if (!open) {
+      forgetBelow(kids);
+      box.replaceChildren(group);
+      return;
+    }
+    const chips = h("div", { class: "al-chips" });
+    for (const n of kids) chips.append(makeChip(n));
+    box.replaceChildren(group, h("li", { class: "al-chips-row" }, chips));
+  }
+
+  /** The group row of a large parent changed counts: redraw just that row. @param {string} key */
+  function refreshGroup(key) {
+    const box = boxes.get(key);
+    if (!box || !box.hasAttribute("data-mode")) return false;
+    renderChildren(key);
+    return true;
+  }
+
+  // ---------------------------------------------------------------- render
+  function renderSummary() {
+    /** @type {Record<string, number>} */
+    const c = {};
+    for (const n of state.nodes.values()) c[n.status] = (c[n.status] || 0) + 1;
+    summary.replaceChildren(countsStrip(c));
+    summary.setAttribute("data-count", String(state.nodes.size));
+    list.setAttribute("data-count", String(state.nodes.size));
+  }
+
+  function render() {
+    if (state.structDirty.has("*")) {
+      els.clear();
+      boxes.clear();
+      list.replaceChildren();
+      state.structDirty.clear();
+      state.dirty.clear();
+      renderChildren(ROOT);
+    } else {
+      const groups = new Set();
+      for (const key of state.structDirty) {
+        if (key === ROOT || !state.nodes.has(key)) renderChildren(ROOT);
+        else if (boxes.get(key)?.hasAttribute("data-mode")) groups.add(key);
+        else renderChildren(key);
+      }
+      for (const [key, prev] of state.dirty) {
+        const n = state.nodes.get(key);
+        const el = els.get(key);
+        if (!n) continue;
+        if (el) {
+          if (el.tagName === "LI") {
+            const row = /** @type {HTMLElement} */ (el.firstElementChild);
+            fillRow(row, n, prev);
+            if (!boxes.has(key) && (state.kids.get(key)?.size || 0) > 0 && !folded.has(key)) renderChildren(key);
+          } else {
+            el.setAttribute("data-status", n.status);
+            el.setAttribute("data-restarts", String(n.restarts || 0));
+            el.setAttribute("data-pid", String(n.pid));
+            el.title = `${n.label} ${pidText(n.pid)} · ${n.status}${n.restarts ? ` · ↻${n.restarts}` : ""}`;
+            if (prev) flash(el, n, prev);
+          }
+        }
+        const p = n.parent;
+        if (p && (!prev || prev.status !== n.status) && boxes.get(p)?.getAttribute("data-mode") === "group") groups.add(p);
+      }
+      for (const g of groups) refreshGroup(g);
+      state.structDirty.clear();
+      state.dirty.clear();
+    }
+    renderSummary();
+    if (selected) renderDetails();
+  }
+
+  // ---------------------------------------------------------------- details
+  function renderDetails(fetch = true) {
+    const key = selected;
+    const n = key ? state.nodes.get(key) : undefined;
+    if (!key || !n) {
+      panel.hidden = true;
+      return;
+    }
+    panel.hidden = false;
+    panel.setAttribute("data-key", key);
+    const d = details && details.key === key ? details : null;
+    const rows = [
+      ["pid", pidText(n.pid)],
+      ["kind", n.kind + (n.restart ? ` · ${n.restart}` : "")],
+      ["supervisor", d ? d.supervisor_path || "—" : "…"],
+      ["child id", n.child_id ?? "—"],
+      ["status", STATUS_TEXT[/** @type {keyof STATUS_TEXT} */ (n.status)] || n.status],
+      ["restarts", String(n.restarts || 0)],
+      ["mailbox", String(n.mailbox || 0)],
+      ["tokens", n.tokens ? `${num(n.tokens)} (${(n.tps || 0).toFixed(1)} tok/s)` : "0"],
+    ];
+    if (d && d.path) rows.push(["path", d.path]);
+    const table = h("table", { class: "al-kv" }, ...rows.map(([k, v]) => h("tr", null, h("th", null, k), h("td", null, v))));
+    const parts = [
+      h("div", { class: "al-details-head" }, shape(n.status), h("b", { class: "al-details-name" }, n.label),
+        h("button", { class: "al-btn al-btn-small", "data-action": "close-details", title: "close" }, "×")),
+      table,
+    ];
+    if (d && d.state) parts.push(h("div", { class: "al-sub" }, "state"), h("div", { class: "al-state", "data-role": "state" }, d.state));
+    const ex = d && d.exit_detail;
+    if (n.exit || ex) {
+      parts.push(h("div", { class: "al-sub" }, "last exit"));
+      parts.push(h("div", { class: "al-exit-reason", "data-role": "exit-reason" }, ex && ex.type ? `${ex.type}: ${ex.message}` : n.exit || ""));
+      if (ex && ex.traceback) parts.push(h("pre", { class: "al-traceback", "data-role": "traceback" }, ex.traceback));
+    }
+    if (d && d.history && d.history.length) {
+      parts.push(h("div", { class: "al-sub" }, "recent"));
+      parts.push(h("ul", { class: "al-history" }, ...d.history.map((/** @type {any[]} */ x) => h("li", null, h("span", { class: "al-time" }, `${Number(x[0]).toFixed(3)} s`), ` ${x[1]} `, h("span", { class: "al-pid" }, x[2] || "")))));
+    }
+    if (canKill) {
+      parts.push(h("div", { class: "al-details-actions" },
+        h("button", { class: "al-btn al-btn-danger", "data-action": "kill", "data-key": key, "data-pid": n.pid, disabled: n.status !== "running" && n.status !== "waiting" }, `✕ kill ${n.label}`)));
+    }
+    panel.replaceChildren(...parts);
+    if (fetch) fetchDetails(key, n);
+  }
+
+  /** @type {TreeNode | null} */
+  let fetchedFor = null;
+  let inflight = false;
+  /** Ask the kernel for details (exception, state) once per change of the node. @param {string} key @param {TreeNode} n */
+  function fetchDetails(key, n) {
+    if (inflight || fetchedFor === n || Date.now() - detailsAt < 500) return;
+    inflight = true;
+    fetchedFor = n;
+    detailsAt = Date.now();
+    ctx.invoke("cmd_details", { key }).then((r) => {
+      inflight = false;
+      if (r && r.ok && selected === key) {
+        details = r.details;
+        renderDetails(false);
+      }
+    }).catch(() => { inflight = false; });
+  }
+
+  /** @param {string | null} key */
+  function select(key) {
+    for (const el of main.querySelectorAll(".al-selected")) el.classList.remove("al-selected");
+    selected = key;
+    details = null;
+    detailsAt = 0;
+    fetchedFor = null;
+    if (key) {
+      const el = els.get(key);
+      (el?.tagName === "LI" ? el.firstElementChild : el)?.classList.add("al-selected");
+      ctx.invoke("select", { key, view: "tree" }).catch(() => {});
+    }
+    renderDetails();
+  }
+
+  // ---------------------------------------------------------------- events
+  /** @param {string} key @param {HTMLElement} btn */
+  function kill(key, btn) {
+    btn.setAttribute("disabled", "");
+    btn.setAttribute("data-state", "pending");
+    const n = state.nodes.get(key);
+    ctx.invoke("cmd_kill", { key, pid: n ? n.pid : 0 }).then((r) => {
+      btn.setAttribute("data-state", r && r.ok ? "done" : "failed");
+      ctx.notify(r && r.ok ? `sent kill to ${r.name || pidText(r.pid)}` : `kill failed: ${r && r.error}`, r && r.ok ? "info" : "warn");
+    }).catch((e) => ctx.notify(`kill failed: ${e.message || e}`, "warn"));
+  }
+
+  /** @param {MouseEvent} e */
+  function onClick(e) {
+    const t = /** @type {HTMLElement} */ (e.target);
+    const act = /** @type {HTMLElement | null} */ (t.closest("[data-action]"));
+    if (act) {
+      const action = act.getAttribute("data-action");
+      const key = act.getAttribute("data-key") || "";
+      if (action === "kill") {
+        e.stopPropagation();
+        kill(key, act);
+        return;
+      }
+      if (action === "kill-random") {
+        ctx.invoke("cmd_kill_random", {}).then((r) => ctx.notify(r && r.ok ? `killed ${r.name || pidText(r.pid)}` : `nothing killed: ${r && r.error}`, r && r.ok ? "info" : "warn")).catch(() => {});
+        return;
+      }
+      if (action === "expand") {
+        e.stopPropagation();
+        if (expanded.has(key)) expanded.delete(key);
+        else expanded.add(key);
+        renderChildren(key);
+        return;
+      }
+      if (action === "fold") {
+        e.stopPropagation();
+        if (folded.has(key)) folded.delete(key);
+        else folded.add(key);
+        const li = els.get(key);
+        const n = state.nodes.get(key);
+        if (li && n) fillRow(/** @type {HTMLElement} */ (li.firstElementChild), n, undefined);
+        renderChildren(key);
+        return;
+      }
+      if (action === "close-details") {
+        select(null);
+        return;
+      }
+    }
+    const target = /** @type {HTMLElement | null} */ (t.closest(".al-node, .al-chip"));
+    if (target) select(target.getAttribute("data-key"));
+  }
+  ctx.root.addEventListener("click", onClick);
+  ctx.root.addEventListener("keydown", (/** @type {KeyboardEvent} */ e) => {
+    const t = /** @type {HTMLElement} */ (e.target);
+    if ((e.key === "Enter" || e.key === " ") && t.classList.contains("al-node")) {
+      e.preventDefault();
+      select(t.getAttribute("data-key"));
+    }
+  });
+
+  return {
+    reset(view) {
+      state.reset(view.nodes || []);
+    },
+    apply(delta) {
+      if (delta.nodes) for (const [k, n] of Object.entries(delta.nodes)) state.upsert(k, n);
+    },
+    render,
+    highlight(msg) {
+      if (!msg.key) return;
+      const el = els.get(msg.key);
+      const target = el && el.tagName === "LI" ? /** @type {HTMLElement} */ (el.firstElementChild) : el;
+      if (!target) return;
+      target.scrollIntoView?.({ block: "nearest" });
+      target.classList.remove("al-hl");
+      void target.offsetWidth;
+      target.classList.add("al-hl");
+    },
+  };
+}
+
+/** @type {import("@anywidget/types").Render} */
+function render(props) {
+  return mountView(props, "tree", makeTree);
+}
+
+export default { render };

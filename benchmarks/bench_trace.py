@@ -26,8 +26,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import agentlab  # noqa: E402
-from agentlab.trace import Recorder, load  # noqa: E402
+import agentlab
+from agentlab.trace import Recorder, load
 
 Event = agentlab.Event
 

@@ -11,16 +11,18 @@ if TYPE_CHECKING:
 
 __all__ = ["format_value", "run_html"]
 
+_DASH = "\u2013"  # an en dash: "no value"
+
 
 def format_value(value: Any) -> str:
     """A number or text for a summary table: seconds get units, NaN shows as a dash."""
     if value is None:
-        return "–"
+        return _DASH
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
         if math.isnan(value):
-            return "–"
+            return _DASH
         if value == int(value) and abs(value) < 1e15:
             return f"{int(value):,}"
         return f"{value:,.4g}"
@@ -42,7 +44,7 @@ def run_html(run: Run) -> str:
         if key in ("run_id",):
             continue
         unit = _UNITS.get(key, "")
-        text = format_value(value) + (f" {unit}" if unit and format_value(value) != "–" else "")
+        text = format_value(value) + (f" {unit}" if unit and format_value(value) != _DASH else "")
         style = ' style="color:#d62728;font-weight:bold"' if key == "dropped" and value else ""
         rows.append(
             f"<tr><td style='text-align:left'>{html.escape(key)}</td>"

@@ -55,6 +55,7 @@ and ``duration``/``latency``. Columns: ``call_id`` (string), ``pid``,
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -88,6 +89,12 @@ LLM_COLUMNS = (
     "outcome",
     "stop_reason",
     "error_type",
+)
+
+_RAW = (
+    "request_id", "pid", "agent", "provider", "model", "attempt", "start", "end", "latency",
+    "ttft", "input_tokens", "output_tokens", "usage_reported", "input_estimated",
+    "output_estimated", "cost", "outcome", "stop_reason", "error_type",
 )
 
 TOOL_COLUMNS = ("call_id", "pid", "agent", "tool", "start", "end", "duration", "outcome", "error_type")
@@ -132,24 +139,24 @@ def llm_calls(events: Any) -> pd.DataFrame:
     req_pid = req["pid"].to_numpy(np.int64)
     done_pid = done["pid"].to_numpy(np.int64)
 
-    rows = []
+    col: dict[str, list[Any]] = {k: [] for k in _RAW}
     for rid in ids:
         i = req_at.get(rid)
         j = done_at.get(rid)
         rd = req_d[i] if i is not None else {}
         dd = done_d[j] if j is not None else {}
         merged = {**rd, **dd}
-        end = done_t[j] if j is not None else np.nan
+        end = float(done_t[j]) if j is not None else np.nan
         latency = dd.get("latency")
         if i is not None:
-            start = req_t[i]
+            start = float(req_t[i])
         elif latency is not None:
             start = end - float(latency)
         else:
             start = np.nan
         if latency is None:
             latency = end - start
-        ttft = dd.get("ttft", ttft_of.get(rid))
+        ttft = dd.get("ttft")
         if ttft is None:
             ttft = ttft_of.get(rid)
         if j is None:
@@ -160,66 +167,67 @@ def llm_calls(events: Any) -> pd.DataFrame:
             outcome = "cancelled"
         else:
             outcome = "ok"
-        cost = dd.get("cost_usd", dd.get("cost"))
-        rows.append(
-            (
-                str(rid),
-                int(req_pid[i] if i is not None else done_pid[j]),  # type: ignore[index]
-                req_names[i] if i is not None else done_names[j],  # type: ignore[index]
-                merged.get("provider"),
-                merged.get("model"),
-                merged.get("attempt"),
-                start,
-                end,
-                latency,
-                ttft,
-                dd.get("input_tokens", rd.get("input_tokens_estimate")),
-                dd.get("output_tokens"),
-                dd.get("usage_reported"),
-                dd.get("input_estimated", True if "input_tokens" not in dd and i is not None else None),
-                dd.get("output_estimated"),
-                cost,
-                outcome,
-                dd.get("stop_reason"),
-                dd.get("error_type"),
-            )
-        )
-    cols = list(zip(*rows, strict=True)) if rows else [[] for _ in range(19)]
-    (rid_c, pid_c, agent_c, prov_c, model_c, att_c, start_c, end_c, lat_c, ttft_c, in_c, out_c,
-     rep_c, inest_c, outest_c, cost_c, outc_c, stop_c, err_c) = (list(c) for c in cols)
-    start_a = _floats(start_c)
-    end_a = _floats(end_c)
-    lat_a = _floats(lat_c)
-    ttft_a = _floats(ttft_c)
-    out_a = pd.array(out_c, dtype="Int64")
-    attempt = pd.array(att_c, dtype="Int64")
+        if i is not None:
+            pid, agent = int(req_pid[i]), req_names[i]
+        else:
+            assert j is not None
+            pid, agent = int(done_pid[j]), done_names[j]
+        values = {
+            "request_id": str(rid),
+            "pid": pid,
+            "agent": agent,
+            "provider": merged.get("provider"),
+            "model": merged.get("model"),
+            "attempt": merged.get("attempt"),
+            "start": start,
+            "end": end,
+            "latency": latency,
+            "ttft": ttft,
+            "input_tokens": dd.get("input_tokens", rd.get("input_tokens_estimate")),
+            "output_tokens": dd.get("output_tokens"),
+            "usage_reported": dd.get("usage_reported"),
+            "input_estimated": dd.get("input_estimated", True if not dd and rd else None),
+            "output_estimated": dd.get("output_estimated"),
+            "cost": dd.get("cost_usd", dd.get("cost")),
+            "outcome": outcome,
+            "stop_reason": dd.get("stop_reason"),
+            "error_type": dd.get("error_type"),
+        }
+        for k, v in values.items():
+            col[k].append(v)
+    start_a = _floats(col["start"])
+    end_a = _floats(col["end"])
+    lat_a = _floats(col["latency"])
+    ttft_a = _floats(col["ttft"])
+    out_a = pd.array(col["output_tokens"], dtype="Int64")
+    attempt = pd.array(col["attempt"], dtype="Int64")
     gen = lat_a - np.nan_to_num(ttft_a, nan=0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         rate = np.where(gen > 0, out_a.to_numpy(np.float64, na_value=np.nan) / gen, np.nan)
     frame = pd.DataFrame(
         {
-            "request_id": pd.array(rid_c, dtype="string"),
-            "pid": np.array(pid_c, dtype=np.int64),
-            "agent": category(agent_c),
-            "provider": category(prov_c),
-            "model": category(model_c),
+            "request_id": pd.array(col["request_id"], dtype="string"),
+            "pid": np.array(col["pid"], dtype=np.int64),
+            "agent": category(col["agent"]),
+            "provider": category(col["provider"]),
+            "model": category(col["model"]),
             "attempt": attempt,
             "retries": attempt - 1,
-            "final": np.zeros(len(rows), dtype=bool),
+            "final": np.zeros(len(ids), dtype=bool),
             "start": start_a,
             "end": end_a,
             "latency": lat_a,
             "ttft": ttft_a,
-            "input_tokens": pd.array(in_c, dtype="Int64"),
+            "input_tokens": pd.array(col["input_tokens"], dtype="Int64"),
             "output_tokens": out_a,
-            "usage_reported": _bools(rep_c),
-            "input_estimated": _bools(inest_c),
-            "output_estimated": _bools(outest_c),
-            "cost": _floats(cost_c),
+            "usage_reported": _bools(col["usage_reported"]),
+            "input_estimated": _bools(col["input_estimated"]),
+            "output_estimated": _bools(col["output_estimated"]),
+            "cost": _floats(col["cost"]),
             "tokens_per_s": rate,
-            "outcome": category(outc_c),
-            "stop_reason": category(stop_c),
-            "error_type": category(err_c),
+            "outcome": category(col["outcome"]),
+            "stop_reason": category(col["stop_reason"]),
+            "error_type": category(col["error_type"]),
         }
     )
     frame = frame.sort_values(["start", "request_id"], kind="stable", na_position="last")
@@ -236,7 +244,7 @@ def _final(frame: pd.DataFrame) -> np.ndarray:
     pid = frame["pid"].to_numpy(np.int64)
     order = np.lexsort((frame["start"].fillna(np.inf).to_numpy(), pid))
     final = np.ones(len(frame), dtype=bool)
-    for a, b in zip(order[:-1], order[1:], strict=True):
+    for a, b in itertools.pairwise(order):
         if pid[a] == pid[b] and attempt[b] > attempt[a]:
             final[a] = False
     return final
@@ -277,7 +285,7 @@ def tool_calls(events: Any) -> pd.DataFrame:
         rows.append(
             (
                 None if k is None else str(k),
-                int(s_pid[i] if i is not None else e_pid[j]),  # type: ignore[index]
+                int(s_pid[i]) if i is not None else int(e_pid[j]),
                 s_names[i] if i is not None else e_names[j],  # type: ignore[index]
                 a.get("name", a.get("tool", b.get("name", b.get("tool")))),
                 t0,
@@ -287,7 +295,7 @@ def tool_calls(events: Any) -> pd.DataFrame:
                 err if failed else None,
             )
         )
-    cols = list(zip(*rows, strict=True)) if rows else [[] for _ in range(9)]
+    cols: list[Any] = list(zip(*rows, strict=True)) if rows else [[] for _ in range(9)]
     return pd.DataFrame(
         {
             "call_id": pd.array(list(cols[0]), dtype="string"),

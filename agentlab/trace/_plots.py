@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from matplotlib.artist import Artist
 from matplotlib.collections import PolyCollection
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
@@ -125,20 +126,25 @@ def _lanes(ax: Axes, run: Run, p: pd.DataFrame) -> None:
     ax.scatter(stops[ended], y[ended], marker="|", s=70, color="#333333", zorder=3)
     # restart links: crash -> the replacement's start
     r = run.restarts()
-    pid_lane = dict(zip(p["pid"].to_numpy(np.int64), y, strict=True))
+    pid_lane: dict[int, float] = {
+        int(k): float(v) for k, v in zip(p["pid"].to_numpy(np.int64), y, strict=True)
+    }
     start_of = dict(zip(p["pid"].to_numpy(np.int64), starts, strict=True))
     for old, new, t0 in zip(r["pid"], r["new_pid"], r["crashed_at"], strict=True):
         if pd.isna(old) or pd.isna(new) or int(new) not in pid_lane:
             continue
-        y0 = pid_lane.get(int(old), pid_lane[int(new)])
+        y1 = pid_lane[int(new)]
+        y0 = pid_lane.get(int(old), y1)
         ax.annotate(
-            "", xy=(start_of[int(new)], pid_lane[int(new)] - 0.32), xytext=(t0, y0 - 0.32),
+            "", xy=(float(start_of[int(new)]), y1 - 0.32), xytext=(float(t0), y0 - 0.32),
             arrowprops={"arrowstyle": "->", "color": _CRASH, "lw": 1.0, "alpha": 0.8,
                         "connectionstyle": "arc3,rad=0.5", "shrinkA": 0, "shrinkB": 0},
         )
     ax.set_yticks(range(len(order)), [_short(str(s)) for s in order], fontsize=8)
     ax.set_ylim(len(order) - 0.5, -0.7)
-    handles = [Patch(color=c, label=k) for k, c in _KIND_COLORS.items() if k in set(kinds)]
+    handles: list[Artist] = [
+        Patch(color=c, label=k) for k, c in _KIND_COLORS.items() if k in set(kinds)
+    ]
     handles += [
         Line2D([], [], marker="x", color=_CRASH, ls="", label="crash"),
         Line2D([], [], marker="|", color="#333333", ls="", label="exit"),

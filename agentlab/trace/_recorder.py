@@ -97,15 +97,15 @@ class Recorder(Run):
             seed = runtime.seed if seed is None else seed
             clock = runtime.clock.kind if clock is None else clock
             trace_messages = float(runtime.trace_messages)
-        self._info = dict(
-            run_id=run_id or uuid.uuid4().hex[:12],
-            started=_dt.datetime.now(_dt.UTC).isoformat(),
-            seed=seed,
-            clock=clock or "unknown",
-            trace_messages=trace_messages,
-            metadata=dict(metadata or {}),
-        )
-        super().__init__(SCHEMA.empty_table(), RunInfo(**self._info))  # type: ignore[arg-type]
+        self._info: dict[str, Any] = {
+            "run_id": run_id or uuid.uuid4().hex[:12],
+            "started": _dt.datetime.now(_dt.UTC).isoformat(),
+            "seed": seed,
+            "clock": clock or "unknown",
+            "trace_messages": trace_messages,
+            "metadata": dict(metadata or {}),
+        }
+        super().__init__(SCHEMA.empty_table(), RunInfo(**self._info))
         if runtime is not None:
             if backfill:
                 for ev in runtime.events:
@@ -184,7 +184,7 @@ class Recorder(Run):
         return (self._total + self._n, self._dropped)
 
     def _base_info(self) -> RunInfo:
-        return RunInfo(**self._info, dropped=self.dropped)  # type: ignore[arg-type]
+        return RunInfo(**self._info, dropped=self.dropped)
 
     @property
     def info(self) -> RunInfo:
@@ -194,7 +194,7 @@ class Recorder(Run):
             lo, hi = pc.min_max(table.column("seq")).values()
             gaps = max(0, int(hi.as_py()) - int(lo.as_py()) + 1 - table.num_rows)
         return RunInfo(
-            **self._info,  # type: ignore[arg-type]
+            **self._info,
             dropped=self.dropped + gaps,
             version=FORMAT_VERSION,
         )

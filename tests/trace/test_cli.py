@@ -48,8 +48,8 @@ def test_errors_are_messages_not_tracebacks(tmp_path, capsys) -> None:
     assert main([]) == 2
 
 
-async def test_in_a_subprocess(tmp_path) -> None:
-    run = await _crashy_run()
+def test_in_a_subprocess(tmp_path, arun) -> None:
+    run = arun(_crashy_run())
     path = run.save(tmp_path / "run.parquet")
     code = "from agentlab.trace._cli import main; raise SystemExit(main())"
     done = subprocess.run(

@@ -8,31 +8,29 @@
 
 The rules, and where they differ from Elixir
 --------------------------------------------
-========================  ====================================================
-``rt.task(fn, *a, **kw)``  starts a process running ``fn(*a, **kw)`` (``async
-                           def`` or plain). From inside a process the task is
-                           **linked** to the caller (a crash in the task kills
-                           the caller unless it traps exits, and the caller's
-                           crash kills the task) and monitored; from outside
-                           (a notebook cell) it is only monitored.
-``await task.wait(t)``     the value. The task died: :class:`TaskError` with
-                           the exit ``reason``. No result within ``t`` seconds
-                           of runtime clock: ``TaskError(reason="timeout")``
-                           and the task **keeps running**. (Elixir makes the
-                           *caller* exit in both cases; in Python an exception
-                           is the catchable equivalent.)
-``await task.yield_(t)``   ``("ok", value)``, ``("exit", reason)``, or ``None``
-                           on timeout; the task keeps running and can be
-                           yielded or waited again.
-``await task.shutdown()``  unlinks, sends ``shutdown`` (or kills, with
-                           ``"brutal_kill"``), kills after the timeout, and
-                           returns ``("ok", v)`` if the result raced in,
-                           ``("exit", reason)`` if it died of something else,
-                           else ``None``.
-``sup.async_nolink(fn)``   a child of a :class:`TaskSupervisor`; the caller
-                           only monitors it, so its crash comes back as
-                           ``("exit", reason)`` / ``TaskError`` and nothing else.
-========================  ====================================================
+==========================  ===========================================================
+``rt.task(fn, *a, **kw)``   starts a process running ``fn(*a, **kw)`` (``async def``
+                            or plain). From inside a process the task is **linked** to
+                            the caller (a crash in the task kills the caller unless it
+                            traps exits, and the caller's crash kills the task) and
+                            monitored; from outside (a notebook cell) only monitored.
+``await task.wait(t)``      the value. The task died: :class:`TaskError` with the exit
+                            ``reason``. No result within ``t`` seconds of runtime
+                            clock: ``TaskError(reason="timeout")`` and the task
+                            **keeps running**. (Elixir makes the *caller* exit in both
+                            cases; in Python an exception is the catchable equivalent.)
+``await task.yield_(t)``    ``("ok", value)``, ``("exit", reason)``, or ``None`` on
+                            timeout; the task keeps running and can be yielded or
+                            waited again.
+``await task.shutdown()``   unlinks, sends ``shutdown`` (or kills, with
+                            ``"brutal_kill"``), kills after the timeout, and returns
+                            ``("ok", v)`` if the result raced in, ``("exit", reason)``
+                            if it died of something else, else ``None``.
+``TaskSupervisor.``         (awaited) starts a temporary child of a
+``async_nolink(sup, fn)``   :class:`TaskSupervisor`; the caller only monitors it, so
+                            its crash comes back as ``("exit", reason)`` /
+                            ``TaskError`` and touches nothing else.
+==========================  ===========================================================
 
 * **Only the owner** (the process that started the task, or the outside world
   if a notebook started it) may ``wait``/``yield_``/``shutdown``; anyone else
@@ -57,14 +55,12 @@ from ._errors import ReceiveTimeout, TaskError, describe
 from ._events import EventKind
 from ._process import Process, ProcessExit
 from ._reasons import KILL, KILLED, NORMAL, SHUTDOWN, Crash
-
-# Timeouts here are seconds of the runtime clock (virtual or real), which
-# asyncio.timeout cannot read: hence the ASYNC109 exemptions below.
+from ._supervisor import ChildSpec, DynamicSupervisor
 
 if TYPE_CHECKING:
     from ._runtime import Pid, Runtime
 
-__all__ = ["Task", "start_task"]
+__all__ = ["Task", "TaskSupervisor", "start_task"]
 
 _OK = "ok"
 _EXIT = "exit"
@@ -92,7 +88,7 @@ class Task:
 
     # ------------------------------------------------------------------ awaiting
 
-    async def wait(self, timeout: float | None = 5.0) -> Any:  # noqa: ASYNC109 - runtime clock
+    async def wait(self, timeout: float | None = 5.0) -> Any:
         """Wait for the task's return value (Elixir ``Task.await``).
 
         Raises :class:`TaskError` with ``.reason`` the exit reason if the task
@@ -120,7 +116,7 @@ class Task:
             reason=reason,
         ) from cause
 
-    async def yield_(self, timeout: float | None = 5.0) -> tuple[str, Any] | None:  # noqa: ASYNC109 - runtime clock
+    async def yield_(self, timeout: float | None = 5.0) -> tuple[str, Any] | None:
         """``("ok", value)``, ``("exit", reason)``, or ``None`` if nothing came within ``timeout``.
 
         Elixir's ``Task.yield`` (``yield`` is a Python keyword). On ``None`` the
@@ -131,7 +127,7 @@ class Task:
     def __await__(self) -> Generator[Any, None, Any]:
         return self.wait().__await__()
 
-    async def shutdown(self, timeout: float | str = 5.0) -> tuple[str, Any] | None:  # noqa: ASYNC109 - runtime clock
+    async def shutdown(self, timeout: float | str = 5.0) -> tuple[str, Any] | None:
         """Stop the task (Elixir ``Task.shutdown``) and return its result if it had one.
 
         Unlinks the task from the owner, sends it the exit signal ``shutdown``
@@ -175,7 +171,7 @@ class Task:
             return None  # it died of this shutdown
         return out
 
-    async def _take(self, op: str, timeout: float | None) -> tuple[str, Any] | None:  # noqa: ASYNC109 - runtime clock
+    async def _take(self, op: str, timeout: float | None) -> tuple[str, Any] | None:
         rt = self._rt
         me = self._check_owner(op)
         if self._consumed:
@@ -282,3 +278,75 @@ async def _run(
     else:
         task._set((_OK, value))  # the reply comes before the exit, as in OTP
     rt._finish(task.pid, reason)
+
+
+# ---------------------------------------------------------------------------- task supervisor
+
+
+class TaskSupervisor(DynamicSupervisor):
+    """Elixir's ``Task.Supervisor``: a :class:`DynamicSupervisor` whose children are tasks.
+
+    ::
+
+        tasks = rt.start(TaskSupervisor, name="tasks", max_children=10)
+        task = await TaskSupervisor.async_nolink("tasks", fetch, url)
+        match await task.yield_(timeout=30):
+            case ("ok", page): ...
+            case ("exit", reason): ...   # it crashed; the caller is unaffected
+            case None: await task.shutdown()
+
+    Every task is a ``temporary`` child (never restarted) with a 5 s
+    ``shutdown``; ``max_children`` caps how many run at once (one more raises
+    :class:`SupervisorError` with ``reason == "max_children"``, as Elixir
+    raises). Shutting the supervisor down stops its tasks; their owners then see
+    ``("exit", "shutdown")``.
+    """
+
+    @staticmethod
+    async def async_nolink(
+        sup: Pid | str, fn: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> Task:
+        """Start ``fn(*args, **kwargs)`` as a task under ``sup``; the caller only monitors it.
+
+        Not linked: a crash does not touch the caller and comes back as
+        ``("exit", reason)`` from :meth:`Task.yield_` (or :class:`TaskError` from
+        :meth:`Task.wait`). The caller is the task's owner.
+        """
+        from ._runtime import Pid as _Pid
+        from ._runtime import current_runtime
+
+        rt = sup._rt if type(sup) is _Pid and sup._rt is not None else current_runtime()
+        owner = rt.self()
+        task = Task(rt, None, owner)  # type: ignore[arg-type]  # the pid comes with the start
+        spec = ChildSpec(
+            getattr(fn, "__name__", "task"),
+            (_supervised, task, fn, args, kwargs),
+            restart="temporary",
+            shutdown=5.0,
+        )
+        pid = await DynamicSupervisor.start_child(sup, spec, runtime=rt)
+        assert pid is not None
+        task.pid = pid
+        if pid.alive:
+            rt._hook(pid, task, task._on_exit)
+        else:  # it already finished (or crashed) before the start reply reached us
+            task._on_exit(pid, pid.exit_reason)
+        return task
+
+    @staticmethod
+    async def children(sup: Pid | str) -> list[Pid]:
+        """The tasks running under ``sup`` (Elixir ``Task.Supervisor.children``)."""
+        out = await DynamicSupervisor.which_children(sup)
+        return [pid for _, pid, _ in out if pid is not None and pid != "restarting"]
+
+
+async def _supervised(
+    proc: Process, task: Task, fn: Callable[..., Any], args: tuple[Any, ...], kw: dict[str, Any]
+) -> None:
+    value = fn(*args, **kw)
+    if inspect.isawaitable(value):
+        value = await value
+    task._set((_OK, value))  # an exception instead ends the process with a Crash
+
+
+_supervised._agentlab_kind = "task"  # type: ignore[attr-defined]  # its spawn event says "task"

@@ -20,6 +20,7 @@ from agentlab import (
     Runtime,
     Task,
     TaskError,
+    TaskSupervisor,
     VirtualClock,
 )
 from agentlab._errors import describe
@@ -483,3 +484,97 @@ async def test_repr(clock):
         assert "done" in repr(task)
         await task.wait()
         assert "awaited" in repr(task)
+
+
+# ---------------------------------------------------------------------------- task supervisor
+
+
+async def test_async_nolink_returns_the_value(clock):
+    async with Runtime(clock=clock) as rt:
+        sup = rt.start(TaskSupervisor, name="tasks")
+        task = await TaskSupervisor.async_nolink("tasks", value_after, rt, T, "v")
+        assert task.owner is None
+        assert await task.wait() == "v"
+        spawn = rt.events.filter(kind="spawn", pid=task.pid.id)[0]
+        assert spawn.data == {"kind": "task"} and spawn.peer == sup.id
+        (start,) = rt.events.filter(kind="child_start")
+        assert start.data["restart"] == "temporary" and start.data["child_id"] == "value_after"
+
+
+async def test_async_nolink_crash_leaves_the_caller_alone(clock):
+    async with Runtime(clock=clock) as rt:
+        sup = rt.start(TaskSupervisor)
+
+        async def run(proc):
+            t1 = await TaskSupervisor.async_nolink(sup, crash_after, rt, T)
+            t2 = await TaskSupervisor.async_nolink(sup, crash_after, rt, T, "again")
+            with pytest.raises(TaskError) as ei:
+                await t1.wait()
+            return t1, ei.value.reason, await t2.yield_(), proc.pid.mailbox_size
+
+        (t1, reason, out2, mailbox), owner = await as_process(rt, run)
+        assert t1.owner is owner
+        assert reason == Crash("ValueError", "boom")
+        assert out2 == ("exit", Crash("ValueError", "again"))
+        assert mailbox == 0  # no Exit, no Down: results live on the Task
+        assert owner.exit_reason == NORMAL
+        assert rt.events.filter(kind="link", pid=owner.id) == []
+        assert sup.alive  # temporary children are not restarted, and never exhaust intensity
+        assert await TaskSupervisor.children(sup) == []
+
+
+async def test_async_nolink_of_a_task_that_finishes_at_once(clock):
+    async with Runtime(clock=clock) as rt:
+        sup = rt.start(TaskSupervisor)
+        quick = await TaskSupervisor.async_nolink(sup, lambda: "now")
+        # it ran to the end before the supervisor's reply reached us: nothing is lost
+        assert not quick.pid.alive
+        assert await quick.yield_(0) == ("ok", "now")
+
+        def fails():
+            raise KeyError("k")
+
+        bad = await TaskSupervisor.async_nolink(sup, fails)
+        assert not bad.pid.alive
+        out = await bad.yield_(0)
+        assert out is not None and out[0] == "exit" and out[1].type == "KeyError"
+
+
+async def test_max_children_is_enforced(clock):
+    from agentlab import SupervisorError
+
+    async with Runtime(clock=clock) as rt:
+        sup = rt.start(TaskSupervisor, max_children=2)
+        t1 = await TaskSupervisor.async_nolink(sup, value_after, rt, T, 1)
+        t2 = await TaskSupervisor.async_nolink(sup, forever, rt)
+        assert set(await TaskSupervisor.children(sup)) == {t1.pid, t2.pid}
+        with pytest.raises(SupervisorError) as ei:
+            await TaskSupervisor.async_nolink(sup, value_after, rt, 0, 3)
+        assert ei.value.reason == "max_children"  # type: ignore[attr-defined]
+        assert await t1.wait() == 1
+        t3 = await TaskSupervisor.async_nolink(sup, value_after, rt, 0, 3)  # a slot is free
+        assert await t3.wait() == 3
+        assert await t2.shutdown() is None
+        assert await TaskSupervisor.children(sup) == []
+
+
+async def test_stopping_the_task_supervisor_stops_its_tasks(clock):
+    async with Runtime(clock=clock) as rt:
+        sup = rt.start(TaskSupervisor)
+        tasks = [await TaskSupervisor.async_nolink(sup, forever, rt) for _ in range(3)]
+        await rt.stop(sup, SHUTDOWN)
+        for t in tasks:
+            assert await t.yield_() == ("exit", SHUTDOWN)
+
+
+async def test_only_the_caller_of_async_nolink_may_wait(clock):
+    async with Runtime(clock=clock) as rt:
+        sup = rt.start(TaskSupervisor)
+
+        async def run(proc):
+            return await TaskSupervisor.async_nolink(sup, value_after, rt, T, 1)
+
+        task, owner = await as_process(rt, run)
+        with pytest.raises(TaskError) as ei:
+            await task.wait()
+        assert ei.value.reason == "not_owner" and describe(owner) in str(ei.value)

@@ -57,6 +57,9 @@ def arun(
     finally:
         if collect:
             gc.collect()
+            # Survivors are long-lived (modules, pytest and Hypothesis state): freeze
+            # them so the next test's full collection scans only what it created.
+            gc.freeze()
     if problems:
         lines = [f"- {c.get('message')}: {c.get('exception') or c.get('task') or ''}" for c in problems]
         raise AssertionError("the event loop reported problems:\n" + "\n".join(lines))

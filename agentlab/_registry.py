@@ -19,7 +19,8 @@ A :class:`PubSub` delivers a message to every process subscribed to a topic::
 The rules
 ---------
 * ``register``/``subscribe`` act for **the calling process** (``rt.self()``);
-  from outside any process (a notebook cell) pass ``pid=`` (else ``TypeError``).
+  from outside any process (a notebook cell) pass ``pid=`` (a pid or a
+  registered name; without it, ``TypeError``).
   Registering a dead pid raises :class:`NoProcessError`.
 * **unique** registries: a key held by a live process (the caller included)
   cannot be taken: ``register`` raises :class:`NameTakenError` whose
@@ -92,7 +93,7 @@ class Registry:
 
     # ------------------------------------------------------------------ registering
 
-    def register(self, key: Hashable, value: Any = None, pid: Pid | None = None) -> None:
+    def register(self, key: Hashable, value: Any = None, pid: Pid | str | None = None) -> None:
         """Register the calling process (or ``pid``) under ``key`` with ``value``.
 
         Raises :class:`NameTakenError` in a unique registry if a live process
@@ -120,7 +121,7 @@ class Registry:
         owned[n] = key
         self._announce(True, p, key, len(entries), False)
 
-    def unregister(self, key: Hashable, pid: Pid | None = None) -> None:
+    def unregister(self, key: Hashable, pid: Pid | str | None = None) -> None:
         """Remove every entry of the calling process (or ``pid``) under ``key``. No-op if none."""
         p = self._who(pid, "unregister", alive=False)
         owned = self._owned.get(p)
@@ -142,7 +143,7 @@ class Registry:
         self._announce(False, p, key, len(entries), False)
 
     def update_value(
-        self, key: Hashable, fn: Callable[[Any], Any], pid: Pid | None = None
+        self, key: Hashable, fn: Callable[[Any], Any], pid: Pid | str | None = None
     ) -> tuple[Any, Any] | None:
         """Unique registries: set the caller's value under ``key`` to ``fn(old)``.
 
@@ -190,7 +191,7 @@ class Registry:
             )
         self.runtime.send(p, msg)
 
-    def keys(self, pid: Pid | None = None) -> list[Any]:
+    def keys(self, pid: Pid | str | None = None) -> list[Any]:
         """The keys the calling process (or ``pid``) registered, in order (repeated per entry)."""
         p = self._who(pid, "keys", alive=False)
         owned = self._owned.get(p)
@@ -241,7 +242,9 @@ class Registry:
 
     # ------------------------------------------------------------------ internals
 
-    def _who(self, pid: Pid | None, op: str, *, alive: bool = True) -> Pid:
+    def _who(self, pid: Pid | str | None, op: str, *, alive: bool = True) -> Pid:
+        if isinstance(pid, str):  # a registered name
+            pid = self.runtime._lookup(pid)
         if pid is None:
             pid = self.runtime.self()
             if pid is None:
@@ -327,11 +330,11 @@ class PubSub:
         self.name = name
         self._topics = _Topics(rt, name)
 
-    def subscribe(self, topic: Hashable, pid: Pid | None = None) -> None:
+    def subscribe(self, topic: Hashable, pid: Pid | str | None = None) -> None:
         """Subscribe the calling process (or ``pid``); subscribing twice delivers twice."""
         self._topics.register(topic, None, pid)
 
-    def unsubscribe(self, topic: Hashable, pid: Pid | None = None) -> None:
+    def unsubscribe(self, topic: Hashable, pid: Pid | str | None = None) -> None:
         """Remove every subscription of the calling process (or ``pid``) to ``topic``."""
         self._topics.unregister(topic, pid)
 
@@ -347,7 +350,7 @@ class PubSub:
         """The subscribed processes, one per subscription, in subscription order."""
         return [p for p, _ in self._topics.lookup(topic)]
 
-    def topics(self, pid: Pid | None = None) -> list[Any]:
+    def topics(self, pid: Pid | str | None = None) -> list[Any]:
         """Topics with subscribers (or, with ``pid``, that process's subscriptions)."""
         if pid is not None:
             return self._topics.keys(pid)

@@ -128,6 +128,11 @@ async def test_from_outside_a_process_pid_is_required(clock):
         assert reg.keys(a.pid) == ["k"]
         reg.unregister("k", pid=a.pid)
         assert reg.lookup("k") == []
+        named = rt.start(Idle, name="named")
+        reg.register("n", pid="named")  # a registered name works too
+        assert reg.whereis("n") is named
+        with pytest.raises(NoProcessError):
+            reg.register("m", pid="nobody")
 
 
 async def test_a_dead_pid_cannot_register(clock):

@@ -80,15 +80,18 @@ def availability(run: Run) -> pd.DataFrame:
     """Uptime and downtime per child slot (a supervised child across its restarts;
     an unsupervised process by its path, or pid).
 
-    Downtime runs from an abnormal exit to the next start in the same slot (or
-    the end of the run if none came); a normal exit is not downtime.
+    A process is up from when it is ready (its ``init`` returned) to its exit.
+    Downtime runs from an abnormal exit until the next process in the same slot
+    is ready (or the end of the run if none came); a normal exit is not downtime.
     ``availability = uptime / (uptime + downtime)``. Columns: ``slot``,
     ``supervisor``, ``child_id``, ``instances``, ``crashes``, ``uptime``,
     ``downtime``, ``availability``.
     """
     p = run.processes()
     end_of_run = _run_end(run)
-    p = p.assign(slot=_slots(p), start=p["start"].fillna(p["start"].min()))
+    first = p["start"].min()
+    up_from = p["ready"].fillna(p["start"]).fillna(first)
+    p = p.assign(slot=_slots(p), start=up_from)
     p = p.sort_values(["slot", "start", "pid"], kind="stable")
     ends = p["end"].fillna(end_of_run).to_numpy(np.float64)
     nxt = p.groupby("slot", sort=False)["start"].shift(-1).fillna(end_of_run).to_numpy(np.float64)

@@ -19,6 +19,8 @@ column             dtype     from
 ``restart``        Int64     ``child_start`` data ``attempt`` (0: first start)
 ``init``           category  ``init`` data ``result`` (ok, ignore, stop, continue)
 ``start``          float64   ``spawn`` time (NaN if the spawn was not recorded)
+``ready``          float64   when ``init`` returned ok/continue (``spawn`` time for a
+                             process without ``init``; NaN if init failed)
 ``end``            float64   ``exit`` time (NaN: alive when the trace ends)
 ``lifetime``       float64   ``end - start``
 ``exit_reason``    category  ``exit`` reason
@@ -35,7 +37,8 @@ column                    dtype     from
 ``supervisor_pid``        int64     its pid
 ``supervisor``            category  its path (the supervisor's own path)
 ``child_id``              category  data ``child_id``: the child that exited
-``pid``                   Int64     peer: the pid that exited
+``pid``                   Int64     peer: the pid that exited (if the event lacks it,
+                                    the child's pid from its latest ``child_start``)
 ``reason``                category  why it exited
 ``strategy``              category  data ``strategy``
 ``affected``              object    data ``affected``: tuple of child ids restarted
@@ -79,6 +82,7 @@ PROCESS_COLUMNS = (
     "restart",
     "init",
     "start",
+    "ready",
     "end",
     "lifetime",
     "exit_reason",
@@ -160,7 +164,7 @@ def processes(events: Any) -> pd.DataFrame:
     exits = rows_of(events, "exit", [*ident_cols, "reason"]).drop_duplicates("pid")
     starts = rows_of(events, "child_start", ["pid", "path", "peer", "data"])
     starts = starts[starts["peer"].notna()].drop_duplicates("peer", keep="last")
-    inits = rows_of(events, "init", ["pid", "data"]).drop_duplicates("pid", keep="last")
+    inits = rows_of(events, "init", ["pid", "time", "data"]).drop_duplicates("pid", keep="last")
 
     ident = pd.concat([spawn[ident_cols], exits[ident_cols]]).drop_duplicates("pid")
     ident = ident.sort_values("pid", kind="stable").reset_index(drop=True)
@@ -178,6 +182,10 @@ def processes(events: Any) -> pd.DataFrame:
     child = data_fields(starts["data"], _CHILD_FIELDS)
     result = data_fields(inits["data"], {"result": pa.string()})["result"]
 
+    result_of = as_objects(_take(result, ii))
+    init_time = _take_float(inits["time"].to_numpy(), ii)
+    ok = np.isin(result_of.astype(str), ["ok", "continue"])
+    ready = np.where(ii < 0, start, np.where(ok, init_time, np.nan))
     sup_path = _take_cat(starts["path"], ci).astype(object).to_numpy().copy()
     fallback = ident["supervisor"].astype(object).to_numpy()
     missing = pd.isna(sup_path)
@@ -196,6 +204,7 @@ def processes(events: Any) -> pd.DataFrame:
             "restart": as_ints(_take(child["attempt"], ci)),
             "init": as_category(_take(result, ii)),
             "start": start,
+            "ready": ready,
             "end": end,
             "lifetime": end - start,
             "exit_reason": trim(reasons),
@@ -271,7 +280,7 @@ def restarts(events: Any) -> pd.DataFrame:
     ]
     in_window = as_ints(d["restarts_in_window"])
     intensity = as_ints(d["intensity"])
-    crashed_pid = pd.array(rs["peer"], dtype="Int64")
+    crashed_pid = _crashed_pids(events, rs, child_id)
 
     exits = rows_of(events, "exit", ["pid", "time"]).drop_duplicates("pid")
     e_index = pd.Index(exits["pid"].to_numpy(np.int64))
@@ -308,6 +317,46 @@ def restarts(events: Any) -> pd.DataFrame:
         }
     )
     return frame.reset_index(drop=True)
+
+
+def _crashed_pids(events: pd.DataFrame, rs: pd.DataFrame, child_id: np.ndarray) -> Any:
+    """The restart events' peers; where one is missing, the pid of the child's latest
+    ``child_start`` from the same supervisor before the restart."""
+    peers = pd.array(rs["peer"], dtype="Int64")
+    missing = np.asarray(peers.isna(), dtype=bool)
+    if not missing.any():
+        return peers
+    cs = rows_of(events, "child_start", ["seq", "pid", "peer", "data"])
+    if cs.empty:
+        return peers
+    right = pd.DataFrame(
+        {
+            "seq": cs["seq"].to_numpy(np.int64),
+            "sup": cs["pid"].to_numpy(np.int64),
+            "child": as_objects(data_fields(cs["data"], {"child_id": pa.string()})["child_id"]),
+            "was": pd.array(cs["peer"], dtype="Int64").to_numpy(np.float64, na_value=np.nan),
+        }
+    )
+    left = pd.DataFrame(
+        {
+            "row": np.flatnonzero(missing),
+            "seq": rs["seq"].to_numpy(np.int64)[missing],
+            "sup": rs["pid"].to_numpy(np.int64)[missing],
+            "child": child_id[missing],
+        }
+    )
+    found = pd.merge_asof(
+        left.sort_values("seq"), right.sort_values("seq"), on="seq", by=["sup", "child"],
+        direction="backward", allow_exact_matches=False,
+    )
+    data = peers.to_numpy(np.int64, na_value=0).copy()
+    mask = missing.copy()
+    was = found["was"].to_numpy(np.float64)
+    hit = ~np.isnan(was)
+    rows = found["row"].to_numpy(np.int64)
+    data[rows[hit]] = was[hit].astype(np.int64)
+    mask[rows[hit]] = False
+    return pd.arrays.IntegerArray(data, mask)
 
 
 def _recoveries(

@@ -65,7 +65,7 @@ def test_process_dtypes() -> None:
         "pid": "int64", "name": "category", "kind": "category", "parent": "Int64",
         "path": "category", "supervisor": "category", "supervisor_pid": "Int64",
         "child_id": "category", "restart_type": "category", "restart": "Int64",
-        "init": "category", "start": "float64", "end": "float64", "lifetime": "float64",
+        "init": "category", "start": "float64", "ready": "float64", "end": "float64", "lifetime": "float64",
         "exit_reason": "category", "crashed": "bool",
     }
     empty = Recorder().processes()

@@ -10,6 +10,7 @@ Task only while they wait for a child to stop or start.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -141,11 +142,12 @@ def _as_spec(child: Any) -> ChildSpec:
 
 
 class _Child:
-    __slots__ = ("attempts", "pid", "restarting", "spec")
+    __slots__ = ("attempts", "last", "pid", "restarting", "spec")
 
     def __init__(self, spec: ChildSpec) -> None:
         self.spec = spec
         self.pid: Pid | None = None
+        self.last: Pid | None = None  # the most recent incarnation (for events about its exit)
         self.restarting = False
         self.attempts = 0
 
@@ -256,7 +258,9 @@ class Supervisor(Agent):
         self.auto_shutdown = auto_shutdown
         self.max_children = max_children
         self.backoff = backoff
-        self._restarts: list[int] = []
+        # the restart window, oldest first: [whole second, restarts in it]; see _add_restart
+        self._restarts: deque[list[int]] = deque()
+        self._nrestarts = 0
         self._children: list[_Child] = []
         self._by_pid: dict[Pid, _Child] = {}
         self._gave_up: dict[str, Any] | None = None
@@ -357,6 +361,7 @@ class Supervisor(Agent):
             if ch is None or ch.pid is not msg.pid:
                 return None  # not (or no longer) a child: ignored, as OTP does
             ch.pid = None
+            ch.last = msg.pid
             return await self._child_exited(ch, msg.reason)
         if t is _TryAgain:
             ch = msg.child
@@ -402,10 +407,26 @@ class Supervisor(Agent):
         return Stop(SHUTDOWN)
 
     def _add_restart(self) -> bool:
+        """Count a restart; ``False`` means the supervisor must give up.
+
+        OTP's ``add_restart/3`` keeps one list entry per restart and drops those
+        older than ``now - period`` (whole seconds, inclusive). The clock is
+        monotonic, so the same count is kept here as ``[second, n]`` buckets
+        with the oldest on the left: O(1) per restart instead of O(restarts in
+        the window), with identical results.
+        """
         now = math.floor(self.runtime.now())
-        period = self.period
-        self._restarts = [now] + [t for t in self._restarts if t >= now - period]
-        return len(self._restarts) <= self.intensity
+        rs = self._restarts
+        if rs and rs[-1][0] == now:
+            rs[-1][1] += 1
+        else:
+            rs.append([now, 1])
+        n = self._nrestarts + 1
+        threshold = now - self.period
+        while rs[0][0] < threshold:
+            n -= rs.popleft()[1]
+        self._nrestarts = n
+        return n <= self.intensity
 
     async def _restart(self, ch: _Child, reason: Any, retry: bool = False) -> Any:
         rt = self.runtime
@@ -413,7 +434,7 @@ class Supervisor(Agent):
             self._gave_up = {
                 "child_id": ch.spec.id,
                 "reason": reason,
-                "restarts": len(self._restarts),
+                "restarts": self._nrestarts,
                 "intensity": self.intensity,
                 "period": self.period,
                 "time": rt.now(),
@@ -421,11 +442,11 @@ class Supervisor(Agent):
             rt._emit(
                 K.SUPERVISOR_GAVE_UP,
                 self.pid,
-                None,
+                ch.last.id if ch.last is not None else None,
                 reason,
                 {
                     "child_id": ch.spec.id,
-                    "restarts": len(self._restarts),
+                    "restarts": self._nrestarts,
                     "intensity": self.intensity,
                     "period": self.period,
                 },
@@ -445,13 +466,13 @@ class Supervisor(Agent):
         rt._emit(
             K.RESTART,
             self.pid,
-            None,
+            ch.last.id if ch.last is not None else None,
             reason,
             {
                 "child_id": ch.spec.id,
                 "strategy": strategy,
                 "affected": [c.spec.id for c in group],
-                "restarts_in_window": len(self._restarts),
+                "restarts_in_window": self._nrestarts,
                 "intensity": self.intensity,
                 "period": self.period,
                 "retry": retry,
@@ -459,7 +480,7 @@ class Supervisor(Agent):
         )
         if self.backoff is not None:
             base, cap = self.backoff
-            n = len(self._restarts)
+            n = self._nrestarts
             delay = min(cap, base * (2 ** (n - 1))) * (0.5 + rt.random.random() / 2)
             await rt.sleep(delay)
         if strategy in ("one_for_one", "simple_one_for_one"):
@@ -490,7 +511,8 @@ class Supervisor(Agent):
         self.runtime._deliver(self.pid, _TryAgain(ch))
 
     def _report(self, kind: str, ch: _Child, reason: Any) -> None:
-        self.runtime._emit(kind, self.pid, None, reason, {"child_id": ch.spec.id})
+        who = ch.pid or ch.last
+        self.runtime._emit(kind, self.pid, who.id if who else None, reason, {"child_id": ch.spec.id})
 
     # ------------------------------------------------------------------ stopping
     async def terminate(self, reason: Any) -> None:  # type: ignore[override]
@@ -791,7 +813,7 @@ class Supervisor(Agent):
             return "starting"
         return (
             f"{self.strategy}, {len(self._children)} children, "
-            f"{len(self._restarts)}/{self.intensity} restarts in {self.period}s"
+            f"{self._nrestarts}/{self.intensity} restarts in {self.period}s"
         )
 
 

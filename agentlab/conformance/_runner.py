@@ -21,7 +21,7 @@ from .._reasons import KILL, SHUTDOWN, format_term
 from .._runtime import _BUSY, Exit, Pid, Runtime
 from .._supervisor import GET_STATE, ChildSpec, DynamicSupervisor, Supervisor
 
-__all__ = ["ScenarioError", "run_scenario", "run_scenario_file"]
+__all__ = ["ScenarioError", "arun_scenario", "run_scenario", "run_scenario_file"]
 
 
 class ScenarioError(ValueError):
@@ -513,8 +513,14 @@ def run_scenario(scn: dict[str, Any] | str) -> list[str]:
     raise ScenarioError("run_scenario() is synchronous; inside a running loop await arun_scenario()")
 
 
-async def arun_scenario(scn: dict[str, Any]) -> list[str]:
+async def arun_scenario(scn: dict[str, Any] | str) -> list[str]:
     """Run a scenario on the current event loop (for notebooks)."""
+    if isinstance(scn, str):
+        try:
+            scn = json.loads(scn)
+        except json.JSONDecodeError as e:
+            raise ScenarioError(f"not valid JSON: {e}") from None
+    assert isinstance(scn, dict)
     return await _run(scn)
 
 

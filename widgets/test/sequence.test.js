@@ -1,0 +1,55 @@
+import { describe, it, expect, beforeEach } from "vitest";
+import sequence from "../src/sequence.js";
+import { fakeModel, fakeKernel, frame, delta } from "./fake-model.js";
+
+const part = (key, order) => ({ key, label: key.replace("#", "p"), order, kind: "agent" });
+const arrow = (id, kind, from, to, extra = {}) => ({ id, kind, from, to, t: id / 10, label: "", llm: [], ...extra });
+
+async function mount(answers = {}) {
+  const v = { parts: [part("#1", 0), part("#2", 1), part("#3", 2)],
+    arrows: [arrow(1, "call", "#1", "#2", { label: "'plan'", llm: ["llm-4"] }), arrow(2, "reply", "#2", "#1", { label: "12 ms", reply_to: 1, lat: 0.012, llm: ["llm-4"] }), arrow(3, "exit", "#3", "#2", { label: "kill" })] };
+  const model = fakeModel({ config: { view: "sequence", live: true, title: "Message sequence" }, snapshot: { seq: 1, view: v } });
+  const kernel = fakeKernel({ resync: () => ({ seq: 1, view: v }), ...answers });
+  const el = document.createElement("div");
+  document.body.append(el);
+  await sequence.render({ model, el, experimental: kernel.experimental });
+  await frame();
+  return { model, el, kernel };
+}
+
+describe("sequence diagram", () => {
+  beforeEach(() => { document.body.innerHTML = ""; });
+
+  it("draws one row per message with its kind", async () => {
+    const { el, model } = await mount();
+    const kinds = () => [...el.querySelectorAll("[data-arrow]")].map((g) => g.getAttribute("data-kind"));
+    expect(kinds()).toEqual(["call", "reply", "exit"]);
+    model.receive(delta(2, { arrows: { 4: arrow(4, "down", "#2", "#1", { label: "killed" }) } }));
+    await frame();
+    expect(kinds()).toEqual(["call", "reply", "exit", "down"]);
+    expect(el.querySelector('[data-role="count"]').textContent).toBe("4 messages");
+  });
+
+  it("filters by process", async () => {
+    const { el } = await mount();
+    el.querySelector('[data-action="toggle-part"][data-key="#3"]').click();
+    await frame();
+    expect([...el.querySelectorAll("[data-arrow]")].map((g) => g.getAttribute("data-kind"))).toEqual(["exit"]);
+    el.querySelector('[data-action="clear-filter"]').click();
+    await frame();
+    expect(el.querySelectorAll("[data-arrow]").length).toBe(3);
+  });
+
+  it("shows the LLM call behind an arrow and tells linked views", async () => {
+    const { el, kernel } = await mount({
+      select: () => ({ ok: true }),
+      cmd_details: () => ({ ok: true, details: { id: 1, llm_calls: [{ id: "llm-4", model: "m", ttft: 0.2, t0: 1, t1: 2, tokens: 12, cost: 0.001, status: "ok" }] } }),
+    });
+    el.querySelector('[data-arrow="1"]').dispatchEvent(new MouseEvent("click", { bubbles: true }));
+    await frame();
+    const panel = el.querySelector('[data-role="details"]');
+    expect(panel.hidden).toBe(false);
+    expect(panel.querySelector("[data-llm='llm-4']").textContent).toContain("TTFT 200 ms");
+    expect(kernel.calls.find((c) => c.name === "select").msg).toEqual({ key: "#2", llm: ["llm-4"], view: "sequence" });
+  });
+});

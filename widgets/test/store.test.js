@@ -1,0 +1,91 @@
+import { describe, it, expect, vi } from "vitest";
+import { Store } from "../src/lib/store.js";
+import { appendSegment, joinText } from "../src/lib/segments.js";
+
+function counter(invoke) {
+  const state = { n: 0, log: [] };
+  const store = new Store({
+    apply: (d) => { state.n += d.add; state.log.push(d.seq); },
+    reset: (v) => { state.n = v.n; state.log.push(`reset@${v.n}`); },
+    invoke,
+  });
+  return { state, store };
+}
+
+describe("Store", () => {
+  it("applies deltas in order and ignores old ones", () => {
+    const { state, store } = counter();
+    store.load({ seq: 2, view: { n: 10 } }, true);
+    expect(store.receive({ type: "delta", seq: 2, add: 5 })).toBe(false); // already in the snapshot
+    store.receive({ type: "delta", seq: 3, add: 1 });
+    store.receive({ type: "delta", seq: 4, add: 1 });
+    expect(state.n).toBe(12);
+    expect(store.seq).toBe(4);
+  });
+
+  it("asks for a snapshot on a gap and replays what arrived meanwhile", async () => {
+    let release;
+    const invoke = vi.fn(() => new Promise((r) => { release = r; }));
+    const { state, store } = counter(invoke);
+    store.load({ seq: 1, view: { n: 0 } }, true);
+    store.receive({ type: "delta", seq: 3, add: 100 }); // 2 is missing
+    expect(invoke).toHaveBeenCalledWith("resync", {});
+    store.receive({ type: "delta", seq: 4, add: 1 });
+    store.receive({ type: "delta", seq: 5, add: 1 });
+    expect(state.n).toBe(0); // nothing applied while resyncing
+    release({ seq: 4, view: { n: 50 } }); // the kernel's state after delta 4
+    await new Promise((r) => setTimeout(r, 0));
+    expect(state.n).toBe(51); // snapshot 50, then delta 5
+    expect(store.seq).toBe(5);
+    expect(store.gaps).toBe(1);
+  });
+
+  it("keeps what it shows when there is no kernel", async () => {
+    const invoke = vi.fn(async () => { throw new Error("no kernel"); });
+    const { state, store } = counter(invoke);
+    store.load({ seq: 1, view: { n: 7 } }, true);
+    store.receive({ type: "delta", seq: 9, add: 1 });
+    await new Promise((r) => setTimeout(r, 0));
+    expect(state.n).toBe(7);
+    expect(store.resyncing).toBe(false);
+  });
+
+  it("replaces everything on reset", () => {
+    const { state, store } = counter();
+    store.load({ seq: 1, view: { n: 1 } }, true);
+    store.receive({ type: "reset", seq: 8, view: { n: 99 } });
+    store.receive({ type: "delta", seq: 9, add: 1 });
+    expect(state.n).toBe(100);
+  });
+
+  it("takes a newer snapshot trait but not an older one", () => {
+    const { state, store } = counter();
+    store.load({ seq: 5, view: { n: 5 } }, true);
+    expect(store.load({ seq: 3, view: { n: 3 } })).toBe(false);
+    expect(store.load({ seq: 9, view: { n: 9 } })).toBe(true);
+    expect(state.n).toBe(9);
+  });
+});
+
+describe("segments", () => {
+  it("joins text deltas and tool-call argument deltas", () => {
+    const segs = [];
+    appendSegment(segs, { t: "text", s: "Hel" });
+    appendSegment(segs, { t: "text", s: "lo" });
+    appendSegment(segs, { t: "tool_call", id: "c1", name: "f", args: '{"a"', more: true });
+    appendSegment(segs, { t: "tool_call", id: "c1", args: ": 1}", more: true });
+    appendSegment(segs, { t: "tool_call", id: "c2", name: "g", args: "{}", more: true });
+    appendSegment(segs, { t: "text", s: "!" });
+    expect(segs.map((g) => g.t)).toEqual(["text", "tool_call", "tool_call", "text"]);
+    expect(segs[1].args).toBe('{"a": 1}');
+    expect(joinText(segs)).toBe("Hello!");
+  });
+
+  it("does not alias the segment it was given", () => {
+    const segs = [];
+    const g = { t: "text", s: "a" };
+    appendSegment(segs, g);
+    appendSegment(segs, { t: "text", s: "b" });
+    expect(g.s).toBe("a");
+  });
+});

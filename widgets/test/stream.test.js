@@ -1,0 +1,57 @@
+import { describe, it, expect, beforeEach } from "vitest";
+import stream from "../src/stream.js";
+import { fakeModel, fakeKernel, frame, delta } from "./fake-model.js";
+
+const meta = (key, extra = {}) => ({ key, label: key, pid: 5, order: 1, tokens: 0, tps: 0, cost: 0, requests: 1, retries: 0, errors: 0, status: "streaming", model: "m", ...extra });
+
+async function mount(agents = []) {
+  const model = fakeModel({ config: { view: "stream", live: true, title: "Token streams" }, snapshot: { seq: 0, view: { agents } } });
+  const kernel = fakeKernel({ resync: () => ({ seq: 0, view: { agents } }) });
+  const el = document.createElement("div");
+  document.body.append(el);
+  await stream.render({ model, el, experimental: kernel.experimental });
+  await frame();
+  return { model, el };
+}
+
+describe("token streams", () => {
+  beforeEach(() => { document.body.innerHTML = ""; });
+
+  it("appends streamed text to one text node, in one column per agent", async () => {
+    const { el, model } = await mount();
+    model.receive(delta(1, { meta: { writer: meta("writer"), critic: meta("critic", { order: 2 }) }, segs: { writer: [{ t: "req", rid: "r1", model: "m", attempt: 1 }, { t: "text", s: "Hello" }], critic: [{ t: "text", s: "Hm" }] } }));
+    await frame();
+    const body = el.querySelector('[data-agent="writer"] [data-role="transcript"]');
+    const span = body.querySelector(".al-text");
+    model.receive(delta(2, { meta: { writer: meta("writer", { tokens: 7, tps: 3.5, cost: 0.0012 }) }, segs: { writer: [{ t: "text", s: ", world" }] } }));
+    await frame();
+    expect(body.querySelectorAll(".al-text").length).toBe(1);
+    expect(body.querySelector(".al-text")).toBe(span);
+    expect(span.textContent).toBe("Hello, world");
+    expect(el.querySelectorAll(".al-col").length).toBe(2);
+    const head = el.querySelector('[data-agent="writer"] .al-col-head');
+    expect(head.querySelector('[data-role="tokens"]').textContent).toBe("7 tok");
+    expect(head.querySelector('[data-role="cost"]').textContent).toBe("$0.00120");
+  });
+
+  it("puts tool calls, retries and errors inline where they happened", async () => {
+    const { el, model } = await mount([meta("w")]);
+    model.receive(delta(1, { segs: { w: [
+      { t: "text", s: "Let me check. " },
+      { t: "tool_call", id: "c1", name: "search", args: '{"q":', more: true },
+      { t: "tool_call", id: "c1", args: ' "otp"}', more: true },
+      { t: "tool_result", id: "c1", name: "search", result: "3 hits", error: false },
+      { t: "error", error: "rate_limit", message: "429" },
+      { t: "retry", attempt: 2, error: "rate_limit", delay: 0.5 },
+      { t: "text", s: "Found it." },
+    ] } }));
+    await frame();
+    const kinds = [...el.querySelectorAll('[data-role="transcript"] > *')].map((e) => e.getAttribute("data-seg") || "text");
+    expect(kinds).toEqual(["text", "tool_call", "tool_result", "error", "retry", "text"]);
+    expect(el.querySelector('[data-seg="tool_call"] .al-args').textContent).toBe('{"q": "otp"}');
+    // a later delta continues the same tool call
+    model.receive(delta(2, { segs: { w: [{ t: "text", s: " Done." }] } }));
+    await frame();
+    expect(el.querySelector('[data-role="transcript"]').lastElementChild.textContent).toBe("Found it. Done.");
+  });
+});

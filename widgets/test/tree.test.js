@@ -1,0 +1,109 @@
+import { describe, it, expect, beforeEach } from "vitest";
+import tree from "../src/tree.js";
+import { fakeModel, fakeKernel, frame, delta } from "./fake-model.js";
+
+const node = (key, extra = {}) => ({ key, pid: Number(key.replace(/\D/g, "")) || 1, label: key.split("/").pop(), kind: "agent", status: "running", order: 1, ...extra });
+
+function team() {
+  return [
+    node("#1", { label: "team", kind: "supervisor", strategy: "one_for_one", budget: [1, 3, 5] }),
+    node("#1/writer", { pid: 11, parent: "#1", order: 2 }),
+    node("#1/critic", { pid: 12, parent: "#1", order: 3, status: "waiting", tps: 12.5 }),
+  ];
+}
+
+async function mount(nodes, config = {}, answers = {}) {
+  const model = fakeModel({ config: { view: "tree", live: true, title: "Supervision tree", collapse: 50, ...config }, snapshot: { seq: 1, view: { nodes } } });
+  const kernel = fakeKernel({ resync: () => ({ seq: 1, view: { nodes } }), ...answers });
+  const el = document.createElement("div");
+  document.body.append(el);
+  const cleanup = await tree.render({ model, el, experimental: kernel.experimental });
+  await frame();
+  return { model, kernel, el, cleanup };
+}
+
+describe("supervision tree", () => {
+  beforeEach(() => { document.body.innerHTML = ""; });
+
+  it("draws supervisors and workers with status, badges and stable attributes", async () => {
+    const { el } = await mount(team());
+    const rows = el.querySelectorAll(".al-tree .al-node");
+    expect([...rows].map((r) => r.getAttribute("data-key"))).toEqual(["#1", "#1/writer", "#1/critic"]);
+    const critic = el.querySelector('.al-node[data-key="#1/critic"]');
+    expect(critic.getAttribute("data-status")).toBe("waiting");
+    expect(critic.querySelector(".al-shape-waiting")).not.toBeNull();
+    expect(critic.querySelector(".al-tps").textContent).toContain("12.5 tok/s");
+    expect(el.querySelector('.al-node[data-key="#1"] .al-budget').textContent).toContain("1/3");
+    expect(el.querySelector('[data-role="tree"]').getAttribute("data-count")).toBe("3");
+    // every class the view uses is prefixed
+    for (const e of el.querySelectorAll("[class]")) for (const c of e.classList) expect(c.startsWith("al-")).toBe(true);
+  });
+
+  it("kill button calls the kernel's kill command with the node", async () => {
+    const { el, kernel } = await mount(team(), {}, { cmd_kill: () => ({ ok: true, pid: 11, name: "writer" }) });
+    el.querySelector('.al-node[data-key="#1/writer"] [data-action="kill"]').click();
+    await frame();
+    expect(kernel.calls.find((c) => c.name === "cmd_kill").msg).toEqual({ key: "#1/writer", pid: 11 });
+    expect(el.querySelector('[data-role="note"]').textContent).toContain("writer");
+  });
+
+  it("shows a restart: new pid, restart count, a flash", async () => {
+    const { el, model } = await mount(team());
+    model.receive(delta(2, { nodes: { "#1/writer": node("#1/writer", { pid: 21, parent: "#1", order: 2, restarts: 1, exit: "killed", exit_class: "killed" }) } }));
+    await frame();
+    const row = el.querySelector('.al-node[data-key="#1/writer"]');
+    expect(row.getAttribute("data-restarts")).toBe("1");
+    expect(row.getAttribute("data-pid")).toBe("21");
+    expect(row.classList.contains("al-flash-restart")).toBe(true);
+    expect(row.querySelector(".al-restarts").textContent).toContain("1");
+  });
+
+  it("collapses a large supervisor into one group until expanded", async () => {
+    const nodes = [node("#1", { label: "pool", kind: "supervisor" })];
+    for (let i = 0; i < 120; i++) nodes.push(node(`#1/w${i}`, { pid: 100 + i, parent: "#1", order: i + 2, status: i < 3 ? "crashed" : "running" }));
+    const { el } = await mount(nodes, { collapse: 50 });
+    const group = el.querySelector('.al-group[data-key="#1"]');
+    expect(group.getAttribute("data-count")).toBe("120");
+    expect(group.querySelector('[data-status="crashed"]').textContent).toContain("3");
+    expect(el.querySelectorAll(".al-chip").length).toBe(0);
+    group.querySelector('button[data-action="expand"]').click();
+    await frame();
+    expect(el.querySelectorAll(".al-chip").length).toBe(120);
+    expect(el.querySelectorAll('.al-chip[data-status="crashed"]').length).toBe(3);
+  });
+
+  it("opens details with the exit reason and traceback from the kernel", async () => {
+    const nodes = team();
+    nodes[1] = { ...nodes[1], status: "crashed", exit: "ValueError: bad", exit_class: "crash" };
+    const { el, kernel } = await mount(nodes, {}, {
+      select: () => ({ ok: true }),
+      cmd_details: () => ({ ok: true, details: { key: "#1/writer", supervisor_path: "team", exit_detail: { type: "ValueError", message: "bad", traceback: "Traceback ...\nValueError: bad" }, history: [[0.1, "exit", "ValueError: bad"]] } }),
+    });
+    el.querySelector('.al-node[data-key="#1/writer"] .al-name').click();
+    await frame();
+    const panel = el.querySelector('[data-role="details"]');
+    expect(panel.hidden).toBe(false);
+    expect(panel.querySelector('[data-role="exit-reason"]').textContent).toBe("ValueError: bad");
+    expect(panel.querySelector('[data-role="traceback"]').textContent).toContain("Traceback");
+    expect(panel.textContent).toContain("team");
+    expect(kernel.calls.map((c) => c.name)).toContain("select");
+  });
+
+  it("asks for a snapshot when a delta is missing", async () => {
+    const fresh = [...team(), node("#1/extra", { pid: 30, parent: "#1", order: 9 })];
+    const { el, model, kernel } = await mount(team(), {}, {});
+    kernel.calls.length = 0;
+    const answers = { resync: () => ({ seq: 7, view: { nodes: fresh } }) };
+    Object.assign(kernel.experimental, fakeKernel(answers).experimental);
+    model.receive(delta(5, { nodes: {} }));
+    await frame();
+    expect(el.querySelector('.al-node[data-key="#1/extra"]')).not.toBeNull();
+  });
+
+  it("cleans up its listeners", async () => {
+    const { model, cleanup } = await mount(team());
+    expect(model.listeners("msg:custom")).toBe(1);
+    cleanup();
+    expect(model.listeners("msg:custom")).toBe(0);
+  });
+});

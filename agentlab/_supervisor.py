@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ._agent import IGNORE, Agent, Stop, start_agent
-from ._errors import SupervisorError, describe
+from ._errors import NameTakenError, SupervisorError, describe
 from ._events import EventKind as K
-from ._reasons import KILL, KILLED, NORMAL, SHUTDOWN, is_shutdown_reason
+from ._reasons import KILL, KILLED, NORMAL, SHUTDOWN, Crash, is_shutdown_reason
 from ._runtime import _DEAD, Down, Exit, Pid, ReceiveTimeout
 
 __all__ = ["ChildSpec", "DynamicSupervisor", "Supervisor"]
@@ -45,7 +45,7 @@ class ChildSpec:
     'permanent'
     """
 
-    __slots__ = ("id", "name", "restart", "shutdown", "significant", "start", "type")
+    __slots__ = ("_agent", "id", "name", "restart", "shutdown", "significant", "start", "type")
 
     def __init__(
         self,
@@ -64,6 +64,8 @@ class ChildSpec:
             )
         self.id = id
         self.start = _normalize_start(id, start)
+        fn = self.start[0]
+        self._agent = isinstance(fn, type_) and issubclass(fn, Agent)
         if type is None:
             cls = self.start[0]
             type = "supervisor" if isinstance(cls, type_) and issubclass(cls, Supervisor) else "worker"
@@ -86,7 +88,7 @@ class ChildSpec:
         self.name = name
 
     def replace(self, **changes: Any) -> ChildSpec:
-        kw = {
+        kw: dict[str, Any] = {
             "restart": self.restart,
             "shutdown": self.shutdown,
             "type": self.type,
@@ -142,10 +144,11 @@ def _as_spec(child: Any) -> ChildSpec:
 
 
 class _Child:
-    __slots__ = ("attempts", "last", "pid", "restarting", "spec")
+    __slots__ = ("attempts", "last", "path", "pid", "restarting", "spec")
 
     def __init__(self, spec: ChildSpec) -> None:
         self.spec = spec
+        self.path: str | None = None  # supervisor path of its processes, made on first start
         self.pid: Pid | None = None
         self.last: Pid | None = None  # the most recent incarnation (for events about its exit)
         self.restarting = False
@@ -157,6 +160,19 @@ class _TryAgain:
 
     def __init__(self, child: _Child) -> None:
         self.child = child
+
+
+class _Backoff:
+    """Timer message: a restart delayed by ``backoff=`` is due."""
+
+    __slots__ = ("child", "group")
+
+    def __init__(self, child: _Child, group: list[_Child] | None) -> None:
+        self.child = child
+        self.group = group
+
+    def __repr__(self) -> str:
+        return f"<restart {self.child.spec.id!r} (backoff)>"
 
 
 class _GetState:
@@ -228,7 +244,7 @@ class Supervisor(Agent):
     _default_intensity = 1
 
     # ------------------------------------------------------------------ init
-    async def init(  # type: ignore[override]
+    async def init(
         self,
         children: Iterable[Any] = (),
         *,
@@ -307,39 +323,43 @@ class Supervisor(Agent):
             )
 
     # ------------------------------------------------------------------ starting
-    async def _start(self, ch: _Child) -> tuple[Any, ...]:
-        """Start one child: ("ok", pid) | ("ignore",) | ("error", reason)."""
+    def _spawn(self, ch: _Child) -> tuple[Pid | None, Any]:
+        """Begin starting one child: ``(pid, outcome)``.
+
+        ``outcome`` is ``"ok"``, ``"ignore"``, ``("error", reason)`` or, for an
+        ``async def init``, a future of one of those. ``(None, ("error", reason))``
+        when it could not even be spawned (a name already taken, a bad start).
+        """
         rt = self.runtime
         spec = ch.spec
         fn, args, kwargs = spec.start
-        base = self.pid._path or str(self.pid.id)
-        path = f"{base}/{spec.id}"
+        path = ch.path
+        if path is None:
+            ch.path = path = f"{self.pid._path or self.pid.id}/{spec.id}"
         try:
-            if isinstance(fn, type_) and issubclass(fn, Agent):
-                pid, outcome = start_agent(
+            if spec._agent:
+                return start_agent(
                     rt, fn, args, kwargs, name=spec.name, parent=self.pid, link=True, path=path,
                     kind="supervisor" if spec.type == "supervisor" else "agent",
                 )
-                if not isinstance(outcome, str | tuple):
-                    outcome = await rt._await(outcome, self.pid)
-            else:
-                pid = rt.spawn(fn, *args, name=spec.name, link=True, **kwargs)
-                pid._path = path
-                outcome = "ok"
-        except Exception as e:  # a name already taken, a bad start function...
-            from ._errors import NameTakenError
-            from ._reasons import Crash
-
+            pid = rt.spawn(fn, *args, name=spec.name, link=True, **kwargs)
+            pid._path = path
+            return pid, "ok"
+        except Exception as e:
             if isinstance(e, NameTakenError):
-                return ("error", ("already_started", e.process))
-            return ("error", Crash.from_exception(e))
+                return None, ("error", ("already_started", e.process))
+            return None, ("error", Crash.from_exception(e))
+
+    def _started(self, ch: _Child, pid: Pid, outcome: Any) -> tuple[Any, ...]:
+        """Record how a start ended: ``("ok", pid)`` | ``("ignore",)`` | ``("error", reason)``."""
         attempt = ch.attempts
         ch.attempts += 1
         if outcome == "ok":
             ch.pid = pid
             ch.restarting = False
             self._by_pid[pid] = ch
-            rt._emit(
+            spec = ch.spec
+            self.runtime._emit(
                 K.CHILD_START,
                 self.pid,
                 pid.id,
@@ -353,8 +373,22 @@ class Supervisor(Agent):
             return ("ignore",)
         return ("error", outcome[1])
 
+    async def _start(self, ch: _Child) -> tuple[Any, ...]:
+        """Start one child and wait for its ``init``: ``("ok", pid)`` | ``("ignore",)`` | ``("error", reason)``."""
+        pid, outcome = self._spawn(ch)
+        if pid is None:
+            return outcome
+        if not isinstance(outcome, str | tuple):
+            outcome = await self.runtime._await(outcome, self.pid)
+        return self._started(ch, pid, outcome)
+
     # ------------------------------------------------------------------ exits
-    async def handle_info(self, msg: Any) -> Any:  # type: ignore[override]
+    # These handlers are plain functions: a one_for_one restart of a child whose
+    # init is a plain ``def`` completes inside the runtime's run queue. Where they
+    # must wait (stopping siblings, an ``async def init``, a backoff) they return
+    # a coroutine, which the agent machinery runs to completion before the next
+    # message.
+    def handle_info(self, msg: Any) -> Any:
         t = type(msg)
         if t is Exit:
             ch = self._by_pid.pop(msg.pid, None) if type(msg.pid) is Pid else None
@@ -362,24 +396,32 @@ class Supervisor(Agent):
                 return None  # not (or no longer) a child: ignored, as OTP does
             ch.pid = None
             ch.last = msg.pid
-            return await self._child_exited(ch, msg.reason)
+            return self._child_exited(ch, msg.reason)
         if t is _TryAgain:
             ch = msg.child
             if ch.restarting and (ch in self._children or self._dynamic_has(ch)):
-                return await self._restart(ch, None, retry=True)
+                return self._restart(ch, None, retry=True)
+            return None
+        if t is _Backoff:
+            ch = msg.child
+            if ch.restarting and (ch in self._children or self._dynamic_has(ch)):
+                group = msg.group
+                if group is not None:  # those stopped by terminate_child meanwhile stay stopped
+                    group = [c for c in group if c.restarting or c is ch]
+                return self._restart_now(ch, group)
             return None
         return None
 
     def _dynamic_has(self, ch: _Child) -> bool:
         return self._dynamic and ch.spec is not None
 
-    async def _child_exited(self, ch: _Child, reason: Any) -> Any:
+    def _child_exited(self, ch: _Child, reason: Any) -> Any:
         spec = ch.spec
         if spec.restart == PERMANENT or (
             spec.restart == TRANSIENT and not is_shutdown_reason(reason)
         ):
             self._report(K.CHILD_TERMINATED, ch, reason)
-            return await self._restart(ch, reason)
+            return self._restart(ch, reason)
         if spec.restart == TEMPORARY:
             if not is_shutdown_reason(reason):
                 self._report(K.CHILD_TERMINATED, ch, reason)
@@ -428,8 +470,10 @@ class Supervisor(Agent):
         self._nrestarts = n
         return n <= self.intensity
 
-    async def _restart(self, ch: _Child, reason: Any, retry: bool = False) -> Any:
+    def _restart(self, ch: _Child, reason: Any, retry: bool = False) -> Any:
+        """Count the restart (give up past intensity), report it, apply the strategy."""
         rt = self.runtime
+        last = ch.last
         if not self._add_restart():
             self._gave_up = {
                 "child_id": ch.spec.id,
@@ -442,7 +486,7 @@ class Supervisor(Agent):
             rt._emit(
                 K.SUPERVISOR_GAVE_UP,
                 self.pid,
-                ch.last.id if ch.last is not None else None,
+                last.id if last is not None else None,
                 reason,
                 {
                     "child_id": ch.spec.id,
@@ -456,52 +500,83 @@ class Supervisor(Agent):
                 self._remove(ch)
             return Stop(SHUTDOWN)
         strategy = self.strategy
-        if strategy in ("one_for_one", "simple_one_for_one"):
-            group = [ch]
-        elif strategy == "one_for_all":
-            group = list(self._children)
+        if strategy == "one_for_one" or strategy == "simple_one_for_one":
+            group = None
+            affected = [ch.spec.id]
         else:
-            idx = self._children.index(ch) if ch in self._children else 0
-            group = self._children[idx:]
-        rt._emit(
-            K.RESTART,
-            self.pid,
-            ch.last.id if ch.last is not None else None,
-            reason,
-            {
-                "child_id": ch.spec.id,
-                "strategy": strategy,
-                "affected": [c.spec.id for c in group],
-                "restarts_in_window": self._nrestarts,
-                "intensity": self.intensity,
-                "period": self.period,
-                "retry": retry,
-            },
-        )
-        if self.backoff is not None:
-            base, cap = self.backoff
-            n = self._nrestarts
-            delay = min(cap, base * (2 ** (n - 1))) * (0.5 + rt.random.random() / 2)
-            await rt.sleep(delay)
-        if strategy in ("one_for_one", "simple_one_for_one"):
-            res = await self._start(ch)
-            if res[0] == "error":
-                self._restart_failed(ch, res[1])
-            elif res[0] == "ignore" and (self._dynamic or ch.spec.restart == TEMPORARY):
-                self._remove(ch)
+            if strategy == "one_for_all":
+                group = list(self._children)
+            else:
+                idx = self._children.index(ch) if ch in self._children else 0
+                group = self._children[idx:]
+            affected = [c.spec.id for c in group]
+        data = {
+            "child_id": ch.spec.id,
+            "strategy": strategy,
+            "affected": affected,
+            "restarts_in_window": self._nrestarts,
+            "intensity": self.intensity,
+            "period": self.period,
+            "retry": retry,
+        }
+        if self.backoff is None:
+            rt._emit(K.RESTART, self.pid, last.id if last is not None else None, reason, data)
+            return self._restart_now(ch, group)
+        base, cap = self.backoff
+        delay = min(cap, base * 2 ** (self._nrestarts - 1)) * (0.5 + rt.random.random() / 2)
+        data["delay"] = delay
+        rt._emit(K.RESTART, self.pid, last.id if last is not None else None, reason, data)
+        return self._restart_later(ch, group, delay)
+
+    def _restart_now(self, ch: _Child, group: list[_Child] | None) -> Any:
+        if group is None:  # one_for_one, simple_one_for_one
+            pid, outcome = self._spawn(ch)
+            if pid is not None:
+                if not isinstance(outcome, str | tuple):
+                    return self._restart_one_async(ch, pid, outcome)
+                outcome = self._started(ch, pid, outcome)
+            self._restarted_one(ch, outcome)
             return None
-        # one_for_all / rest_for_one: stop the others in the group (reverse), then start in order
+        return self._restart_group(ch, group)
+
+    async def _restart_one_async(self, ch: _Child, pid: Pid, fut: Any) -> None:
+        outcome = await self.runtime._await(fut, self.pid)
+        self._restarted_one(ch, self._started(ch, pid, outcome))
+
+    def _restarted_one(self, ch: _Child, res: tuple[Any, ...]) -> None:
+        if res[0] == "error":
+            self._restart_failed(ch, res[1])
+        elif res[0] == "ignore" and (self._dynamic or ch.spec.restart == TEMPORARY):
+            self._remove(ch)
+
+    async def _restart_group(self, ch: _Child, group: list[_Child]) -> None:
+        """one_for_all / rest_for_one: stop the others (reverse order), then start in order."""
         others = [c for c in group if c is not ch]
         await self._terminate_list(list(reversed(others)))
-        start_from = [c for c in group if c in self._children]
-        for c in start_from:
+        for c in [c for c in group if c in self._children]:
+            if c.pid is not None:
+                continue  # started meanwhile (a delayed restart of an overlapping group)
             res = await self._start(c)
             if res[0] == "error":
                 self._restart_failed(c, res[1])
-                return None
+                return
             if res[0] == "ignore" and c.spec.restart == TEMPORARY:
                 self._remove(c)
-        return None
+
+    async def _restart_later(self, ch: _Child, group: list[_Child] | None, delay: float) -> None:
+        """Backoff: stop what the strategy stops now, start again after ``delay`` seconds.
+
+        The wait is a timer message, so the supervisor keeps answering calls and
+        can be shut down meanwhile; the child shows as ``"restarting"``.
+        """
+        if group is not None:
+            others = [c for c in group if c is not ch]
+            await self._terminate_list(list(reversed(others)))
+            for c in group:
+                if c.spec.restart != TEMPORARY:
+                    c.restarting = True
+        ch.restarting = True
+        self.runtime.send_after(self.pid, _Backoff(ch, group), delay)
 
     def _restart_failed(self, ch: _Child, reason: Any) -> None:
         ch.restarting = True
@@ -515,7 +590,7 @@ class Supervisor(Agent):
         self.runtime._emit(kind, self.pid, who.id if who else None, reason, {"child_id": ch.spec.id})
 
     # ------------------------------------------------------------------ stopping
-    async def terminate(self, reason: Any) -> None:  # type: ignore[override]
+    async def terminate(self, reason: Any) -> None:
         if not hasattr(self, "_children"):
             return
         if self._dynamic:
@@ -619,7 +694,7 @@ class Supervisor(Agent):
             rt.cancel_timer(t, quiet=True)
 
     # ------------------------------------------------------------------ admin API (in-process)
-    async def handle_call(self, request: Any, caller: Any) -> Any:  # type: ignore[override]
+    async def handle_call(self, request: Any, caller: Any) -> Any:
         if request is GET_STATE:
             return "ok"
         op = request[0] if isinstance(request, tuple) else request
@@ -767,7 +842,7 @@ class Supervisor(Agent):
         """
         res = await _sup_call(sup, ("start_child", child), runtime)
         if res[0] == "ok":
-            return res[1]  # type: ignore[no-any-return]
+            return res[1]
         raise _api_error(sup, "start_child", res[1])
 
     @staticmethod
@@ -782,7 +857,7 @@ class Supervisor(Agent):
         """Start a stopped child again (static supervisors only)."""
         res = await _sup_call(sup, ("restart_child", ident), runtime)
         if res[0] == "ok":
-            return res[1]  # type: ignore[no-any-return]
+            return res[1]
         raise _api_error(sup, "restart_child", res[1])
 
     @staticmethod
@@ -795,12 +870,12 @@ class Supervisor(Agent):
     @staticmethod
     async def which_children(sup: Pid | str, *, runtime: Any = None) -> list[tuple[Any, Any, str]]:
         """``[(id, pid | "restarting" | None, type)]``, most recently started first (OTP order)."""
-        return await _sup_call(sup, ("which_children",), runtime)  # type: ignore[no-any-return]
+        return await _sup_call(sup, ("which_children",), runtime)
 
     @staticmethod
     async def count_children(sup: Pid | str, *, runtime: Any = None) -> dict[str, int]:
         """``{"specs", "active", "supervisors", "workers"}``."""
-        return await _sup_call(sup, ("count_children",), runtime)  # type: ignore[no-any-return]
+        return await _sup_call(sup, ("count_children",), runtime)
 
     @staticmethod
     async def why(sup: Pid | str, *, runtime: Any = None) -> str:

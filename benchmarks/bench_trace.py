@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     add("restarts()", f"{n_procs // 2:,} rst", t_r, "target < 1 s")
     assert len(rs) == n_procs // 2 and rs["time_to_recovery"].notna().all()
     add("processes() + restarts()", f"{n_procs:,} procs", t_p + t_r, "target < 1 s")
-    add("  the same, incl. events() of their 450k events", f"{n_procs:,} procs", t_all)
+    add(f"  the same, incl. events() of their {len(sup) // 1000}k events", f"{n_procs:,} procs", t_all)
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "run.parquet"

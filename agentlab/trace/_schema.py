@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -158,9 +159,12 @@ def to_batch(events: Sequence[Any]) -> pa.RecordBatch:
     if n == 0:
         return _empty()
     seq, time, wall, kind, pid, name, path, peer, reason, data = (
-        [e[i] for e in events] for i in range(10)
+        list(map(_GETTERS[i], events)) for i in range(10)
     )
     wall_ns = (np.fromiter(wall, np.float64, n) * 1e9).astype(np.int64)
+    text = reason_text
+    reasons = [r if r is None or type(r) is str else text(r) for r in reason]
+    dump = data_json
     columns = [
         pa.array(np.fromiter(seq, np.int64, n)),
         pa.array(np.fromiter(time, np.float64, n)),
@@ -170,19 +174,22 @@ def to_batch(events: Sequence[Any]) -> pa.RecordBatch:
         _dictionary(name),
         _dictionary(path),
         pa.array(peer, pa.int64()),
-        _dictionary([reason_text(r) for r in reason]),
-        pa.array([data_json(d) for d in data], pa.string()),
+        _dictionary(reasons),
+        pa.array([None if d is None else dump(d) for d in data], pa.string()),
     ]
     return pa.RecordBatch.from_arrays(columns, schema=SCHEMA)
 
 
+_GETTERS = [itemgetter(i) for i in range(10)]
+
+
 def _dictionary(values: list[Any]) -> pa.DictionaryArray:
-    codes: dict[Any, int] = {}
-    idx = [None if v is None else codes.setdefault(v, len(codes)) for v in values]
-    words = [v if type(v) is str else str(v) for v in codes]
-    return pa.DictionaryArray.from_arrays(
-        pa.array(idx, pa.int32()), pa.array(words, pa.string())
-    )
+    try:
+        arr = pa.array(values, pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # a name that is not a str
+        arr = pa.array([None if v is None else str(v) for v in values], pa.string())
+    encoded = arr.dictionary_encode()
+    return encoded.cast(_DICT) if encoded.type != _DICT else encoded
 
 
 def _empty() -> pa.RecordBatch:

@@ -73,8 +73,10 @@ class Dashboard(ipywidgets.VBox):  # type: ignore[misc]
         return data, meta
 
     def close(self) -> None:
-        for v in self.views:
-            v.close()
+        for name in ("tree", "streams", "timeline", "sequence"):
+            v = getattr(self, name, None)
+            if v is not None:
+                v.close()
         super().close()
 
 

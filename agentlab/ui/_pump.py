@@ -41,6 +41,13 @@ from ._pending import Pending
 __all__ = ["Pump"]
 
 
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 class Pump:
     """Sends one view's pending changes at most ``rate`` times a second.
 
@@ -73,10 +80,7 @@ class Pump:
         self.interval = 1.0 / rate
         self.snapshot_every = snapshot_every
         self._snapshot_gap = snapshot_every
-        try:
-            self._loop = loop or asyncio.get_running_loop()
-        except RuntimeError:
-            self._loop = loop or asyncio.get_event_loop_policy().get_event_loop()
+        self._loop: asyncio.AbstractEventLoop | None = loop or _running_loop()
         self._thread = threading.get_ident()
         self.seq = 0
         #: messages sent (deltas + resets) and snapshot trait writes, for tests and benchmarks
@@ -96,8 +100,14 @@ class Pump:
         """Something is pending: make sure a flush is scheduled (thread-safe)."""
         if self.closed:
             return
+        loop = self._loop
+        if loop is None:  # made outside any event loop (a script): adopt the first one we see
+            loop = self._loop = _running_loop()
+            if loop is None:
+                return  # nothing can be scheduled; resync/reset/publish_now still work
+            self._thread = threading.get_ident()
         if threading.get_ident() != self._thread:
-            self._loop.call_soon_threadsafe(self.poke)
+            loop.call_soon_threadsafe(self.poke)
             return
         due = self._last + self.interval
         if not self.pending.dirty:
@@ -107,13 +117,16 @@ class Pump:
                 return
             self._handle.cancel()  # a snapshot timer, but a delta is due sooner
         self._due = due
-        self._handle = self._loop.call_at(max(due, self._loop.time()), self._tick)
+        self._handle = loop.call_at(max(due, loop.time()), self._tick)
+
+    def _now(self) -> float:
+        return self._loop.time() if self._loop is not None else _time.monotonic()
 
     def _tick(self) -> None:
         self._handle = None
         if self.closed:
             return
-        now = self._loop.time()
+        now = self._now()
         if self.pending.dirty:
             self._send_delta(now)
         if self._snap_dirty and now >= self._last_snap + self._snapshot_gap:
@@ -157,7 +170,7 @@ class Pump:
     # -- public ----------------------------------------------------------------
     def flushed(self) -> asyncio.Future[None]:
         """Awaitable: done once every pending change has been sent to the browser."""
-        fut: asyncio.Future[None] = self._loop.create_future()
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if not self.pending.dirty or self.closed:
             fut.set_result(None)
         else:
@@ -167,7 +180,7 @@ class Pump:
 
     def publish_now(self) -> None:
         """Send what is pending and rewrite the snapshot trait now (for ``settle``)."""
-        now = self._loop.time()
+        now = self._now()
         if self.pending.dirty:
             self._send_delta(now)
         if self._snap_dirty:
@@ -181,7 +194,7 @@ class Pump:
         gap-free sequence and the snapshot is exactly the state after ``seq``.
         """
         if self.pending.dirty:
-            self._send_delta(self._loop.time())
+            self._send_delta(self._now())
             self._wake()
         return {"seq": self.seq, "view": self._snapshot()}
 
@@ -190,7 +203,7 @@ class Pump:
         self.pending.clear()
         self.seq += 1
         view = self._snapshot()
-        self._last = self._loop.time()
+        self._last = self._now()
         self.sent += 1
         self._send({"type": "reset", "seq": self.seq, "view": view})
         self._publish({"seq": self.seq, "view": view})

@@ -288,7 +288,8 @@ class StreamModel:
         for tr in self.by_key.values():
             if agent in (tr.key, tr.label):
                 return "".join(g["s"] for g in tr.segs if g["t"] == "text")
-        raise KeyError(agent)
+        known = sorted(tr.label for tr in self.by_key.values())
+        raise KeyError(f"no agent {agent!r} has streamed yet; agents so far: {known}")
 
 
 def stream_view(events: Iterable[Any], **options: Any) -> dict[str, Any]:

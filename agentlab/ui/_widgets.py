@@ -112,8 +112,6 @@ class View(anywidget.AnyWidget):
             rate=rate,
             snapshot_every=snapshot_every,
         )
-        self._loop = self._pump._loop
-        self._thread = threading.get_ident()
         cfg: dict[str, Any] = {"view": self._view_kind, "live": self._feed.live,
                                "title": title or self._default_title()}
         if height is not None:
@@ -183,7 +181,9 @@ class View(anywidget.AnyWidget):
 
     # -- live ticking ----------------------------------------------------------------
     def _schedule_tick(self) -> None:
-        self._tick_handle = self._loop.call_later(self._tick_every, self._on_tick)
+        loop = self._pump._loop
+        if loop is not None:
+            self._tick_handle = loop.call_later(self._tick_every, self._on_tick)
 
     def _on_tick(self) -> None:
         self._tick_handle = None
@@ -199,7 +199,8 @@ class View(anywidget.AnyWidget):
 
     def _on_loop(self, fn: Callable[[], Any]) -> Any:
         """Run ``fn`` on the runtime's loop thread (commands may arrive on another)."""
-        if threading.get_ident() == self._thread:
+        loop = self._pump._loop
+        if loop is None or threading.get_ident() == self._pump._thread:
             return fn()
         fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
 
@@ -209,7 +210,7 @@ class View(anywidget.AnyWidget):
             except Exception as e:
                 fut.set_exception(e)
 
-        self._loop.call_soon_threadsafe(run)
+        loop.call_soon_threadsafe(run)
         return fut.result(timeout=5.0)
 
     # -- commands (browser -> kernel) ----------------------------------------------

@@ -1,0 +1,111 @@
+"""Feeds: live runtimes, recorded runs in every shape, scrubbing."""
+
+from __future__ import annotations
+
+import pytest
+
+from agentlab import Event, EventLog
+from agentlab.ui._feed import LiveFeed, RecordedFeed, as_feed, events_from
+from agentlab.ui._synthetic import team_run
+
+
+def test_recorded_runs_in_every_shape():
+    evs = team_run()
+    log = EventLog()
+    for e in evs:
+        log.append(e)
+
+    class Trace:
+        def to_events(self):
+            return evs
+
+    class Holder:
+        events = evs
+
+    for src in (evs, tuple(evs), log, Trace(), Holder(), [tuple(e) for e in evs], [e.as_dict() for e in evs]):
+        assert events_from(src) == evs
+
+
+def test_a_dataframe_of_events():
+    pd = pytest.importorskip("pandas")
+    evs = team_run()
+    df = pd.DataFrame([e.as_dict() for e in evs])
+    back = events_from(df)
+    assert [e.kind for e in back] == [e.kind for e in evs]
+    assert back[0].peer is None  # NaN turned back into None
+
+
+def test_bad_input_says_what_to_pass():
+    with pytest.raises(TypeError, match="agentlab.Event"):
+        events_from([1, 2])
+
+
+def test_seek_rebuilds_views_backwards_and_advances_forwards():
+    evs = team_run()
+    feed = as_feed(evs)
+    assert isinstance(feed, RecordedFeed) and feed.cursor == len(evs)
+    calls = []
+
+    class View:
+        def _handlers(self):
+            return {}
+
+        def _rebuild(self, events):
+            calls.append(("rebuild", len(events)))
+
+        def _advance(self, events):
+            calls.append(("advance", len(events)))
+
+    feed.attach(View())
+    feed.seek(10)
+    feed.seek(25)
+    feed.seek(25)
+    feed.seek(10_000)
+    assert calls == [("rebuild", len(evs)), ("rebuild", 10), ("advance", 15), ("advance", len(evs) - 25)]
+    assert feed.now() == evs[-1].time
+    assert feed.seek_time(evs[5].time) == 6
+
+
+def test_live_feed_is_shared_per_runtime(run):
+    import agentlab
+
+    async def main():
+        rt = agentlab.Runtime()
+        try:
+            a, b = as_feed(rt), as_feed(rt)
+            assert a is b and isinstance(a, LiveFeed)
+            assert as_feed(None) is a  # the current runtime
+        finally:
+            await rt.shutdown()
+
+    run(main())
+
+
+def test_a_broken_view_does_not_stop_the_others(run, caplog):
+    import agentlab
+
+    async def main():
+        rt = agentlab.Runtime()
+        feed = as_feed(rt)
+        seen = []
+
+        class Bad:
+            def _handlers(self):
+                return {"user": lambda ev: 1 / 0}
+
+            def _rebuild(self, events):
+                pass
+
+        class Good(Bad):
+            def _handlers(self):
+                return {"user": seen.append}
+
+        feed.attach(Bad())
+        feed.attach(Good())
+        rt.emit("user", note=1)
+        await rt.shutdown()
+        return seen
+
+    seen = run(main())
+    assert len(seen) == 1 and isinstance(seen[0], Event)
+    assert "a view failed" in caplog.text

@@ -1,0 +1,55 @@
+"""Sequence-diagram view model: arrows, reply matching, LLM links, filters."""
+
+from __future__ import annotations
+
+from agentlab.ui._sequence import sequence_view
+from agentlab.ui._synthetic import Script, team_run
+
+
+def test_team_run_arrows():
+    v = sequence_view(team_run())
+    label = {p["key"]: p["label"] for p in v["parts"]}
+    arrows = [(a["kind"], label[a["from"]], label[a["to"]]) for a in v["arrows"]]
+    assert arrows[:5] == [("call", "(outside)", "planner"), ("reply", "planner", "(outside)"),
+                          ("cast", "planner", "writer"), ("call", "writer", "search"),
+                          ("reply", "search", "writer")]
+    assert ("down", "search", "writer") in arrows
+    assert ("exit", "(outside)", "critic") in arrows
+    review = next(a for a in v["arrows"] if a["kind"] == "call" and label[a["to"]] == "critic")
+    reply = next(a for a in v["arrows"] if a.get("reply_to") == review["id"])
+    assert review["llm"] == reply["llm"] and len(review["llm"]) == 1
+    assert reply["lat"] > 0
+
+
+def test_filter_by_process():
+    v = sequence_view(team_run(), processes=["cache"])
+    assert {a["kind"] for a in v["arrows"]} == {"send"}
+
+
+def test_restarted_callee_keeps_its_lifeline():
+    s = Script()
+    sup = s.spawn("sup", kind="supervisor")
+    w = s.child(sup, "w")
+    s.call(None, w, "hi")
+    s.exit(w, "killed")
+    w2 = s.restart(sup, w, "w")
+    s.call(None, w2, "again")
+    v = sequence_view(s.events)
+    assert len({a["to"] for a in v["arrows"] if a["kind"] == "call"}) == 1
+
+
+def test_details_join_llm_calls():
+    from agentlab.ui._pending import Pending
+    from agentlab.ui._sequence import SequenceModel
+
+    s = Script()
+    a, b = s.spawn("a"), s.spawn("b")
+    s.call(a, b, "q")
+    s.answer(b, "some answer here")
+    s.reply(b, a)
+    m = SequenceModel(Pending())
+    for ev in s.events:
+        m.apply(ev)
+    d = m.details(s.events[2].seq)
+    assert d["kind"] == "call"
+    assert d["llm_calls"][0]["status"] == "ok" and d["llm_calls"][0]["tokens"] == 1

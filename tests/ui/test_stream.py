@@ -1,0 +1,64 @@
+"""Token-stream view model: per-agent transcripts with inline markers."""
+
+from __future__ import annotations
+
+from agentlab.ui._pending import Pending
+from agentlab.ui._stream import StreamModel, stream_view
+from agentlab.ui._synthetic import Script, team_run
+
+
+def test_transcripts_keep_order_of_text_tools_retries_and_errors():
+    view = stream_view(team_run())
+    writer = next(a for a in view["agents"] if a["label"] == "writer")
+    kinds = [g["t"] for g in writer["segs"]]
+    assert kinds == ["req", "text", "error", "retry", "req", "tool_call", "tool_start", "tool_result", "text", "end"]
+    tool = writer["segs"][5]
+    assert tool["name"] == "lookup" and tool["args"] == '{"topic": "one_for_one"}'
+    assert writer["retries"] == 1 and writer["errors"] == 1 and writer["requests"] == 2
+    assert writer["cost"] > 0 and writer["tokens"] == 5 + 15
+
+
+def test_restart_marks_the_stream_and_keeps_it():
+    view = stream_view(team_run())
+    critic = next(a for a in view["agents"] if a["label"] == "critic")
+    kinds = [g["t"] for g in critic["segs"]]
+    assert kinds.index("exit") < kinds.index("restart") < len(kinds) - 1
+    assert critic["segs"][kinds.index("exit")]["reason"] == "killed"
+    assert critic["status"] == "idle"
+
+
+def test_agent_filter():
+    view = stream_view(team_run(), agents=["critic"])
+    assert [a["label"] for a in view["agents"]] == ["critic"]
+
+
+def test_long_transcripts_are_trimmed_from_the_front():
+    s = Script()
+    a = s.spawn("a")
+    rid = s.llm_request(a)
+    s.tokens(a, rid, [f"{i:04d}" for i in range(1000)])
+    model = StreamModel(Pending(), max_chars=1000)
+    for ev in s.events:
+        model.apply(ev)
+    text = model.text("a")
+    assert len(text) <= 1000 and text.endswith("0999")
+    assert model.snapshot()["agents"][0]["dropped"] == 4000 - len(text)
+
+
+def test_deltas_concatenate_tokens_per_agent():
+    s = Script()
+    a = s.spawn("a")
+    b = s.spawn("b")
+    ra, rb = s.llm_request(a), s.llm_request(b)
+    pending = Pending()
+    model = StreamModel(pending)
+    for ev in s.events:
+        model.apply(ev)
+    pending.take()
+    s.tokens(a, ra, ["x", "y", "z"], first=False)
+    s.tokens(b, rb, ["1", "2"], first=False)
+    for ev in s.events[-5:]:
+        model.apply(ev)
+    out = pending.take()
+    assert out["segs"] == {"#101": [{"t": "text", "s": "xyz"}], "#102": [{"t": "text", "s": "12"}]}
+    assert out["meta"]["#101"]["tokens"] == 3

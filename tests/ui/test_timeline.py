@@ -1,0 +1,49 @@
+"""Timeline view model: lanes, incarnations, marks, restart links, LLM spans, budgets."""
+
+from __future__ import annotations
+
+from agentlab.ui._pending import Pending
+from agentlab.ui._synthetic import Script, team_run
+from agentlab.ui._timeline import TimelineModel, timeline_view
+
+
+def test_team_run():
+    v = timeline_view(team_run())
+    labels = {lane["key"]: lane["label"] for lane in v["lanes"]}
+    assert sorted(labels.values()) == ["cache", "critic", "planner", "root", "search", "team", "tools", "writer"]
+    by_lane: dict = {}
+    for sp in v["spans"]:
+        by_lane.setdefault(labels[sp["lane"]], []).append(sp)
+    assert [sp["end"] for sp in by_lane["critic"]] == ["killed", None]
+    assert [sp["end"] for sp in by_lane["search"]] == ["crash", None]
+    assert {labels[link["to"]] for link in v["links"]} == {"critic", "search"}
+    assert all(link["t2"] >= link["t"] for link in v["links"])
+    kinds = sorted(m["kind"] for m in v["marks"])
+    assert kinds == ["crash", "error", "killed", "restart", "restart", "retry"]
+    llm = [c for c in v["llm"] if c["kind"] == "llm"]
+    assert all(c["t1"] is not None and c["t0"] <= (c["tf"] or c["t0"]) <= c["t1"] for c in llm)
+    assert sorted(c["status"] for c in llm) == ["error"] + ["ok"] * (len(llm) - 1)
+    assert {b["n"] for b in v["budget"]} == {1}
+    tools = [c for c in v["llm"] if c["kind"] == "tool"]
+    assert {t["name"] for t in tools} == {"web_search", "lookup"}
+
+
+def test_an_exit_cancels_open_llm_calls():
+    s = Script()
+    a = s.spawn("a")
+    s.llm_request(a)
+    s.exit(a, "killed")
+    v = timeline_view(s.events)
+    assert v["llm"][0]["status"] == "cancelled" and v["llm"][0]["t1"] == v["spans"][0]["t1"]
+
+
+def test_items_are_bounded():
+    s = Script()
+    for i in range(300):
+        p = s.spawn(f"p{i}")
+        s.exit(p, "killed")
+    model = TimelineModel(Pending(), max_items=100)
+    for ev in s.events:
+        model.apply(ev)
+    assert len(model.spans) <= 100 + 100 // 8
+    assert len(model.marks) == 100

@@ -1,0 +1,138 @@
+"""Tree view model: events -> node dicts (statuses, restarts, budgets, rates, details)."""
+
+from __future__ import annotations
+
+from agentlab import Crash, Event
+from agentlab.ui._pending import Pending
+from agentlab.ui._synthetic import Script, tiny_tree_events
+from agentlab.ui._tree import TreeModel, tree_view
+
+
+def nodes_by_label(events):
+    return {n["label"]: n for n in tree_view(events)["nodes"]}
+
+
+def test_supervised_child_keeps_its_node_across_restarts():
+    n = nodes_by_label(tiny_tree_events())
+    assert set(n) == {"team", "writer", "critic"}
+    w = n["writer"]
+    assert w["key"] == f"{n['team']['key']}/writer"
+    assert w["restarts"] == 1 and w["status"] == "running"
+    assert w["exit"] == "killed"  # the last exit stays visible in details
+    assert n["team"]["budget"] == [1, 3, 5.0]
+    assert n["critic"]["status"] == "waiting"
+
+
+def test_statuses():
+    s = Script()
+    sup = s.spawn("sup", kind="supervisor")
+    a = s.child(sup, "a")
+    b = s.child(sup, "b")
+    c = s.child(sup, "c")
+    d = s.child(sup, "d")
+    s.crash(a, "bad input", "ValueError")
+    s.exit(b, "normal")
+    s.exit(c, ("shutdown", "bye"))
+    s.exit(d, "killed")
+    s._ev("restart", sup, d, "killed", {"child_id": "d", "strategy": "one_for_one", "affected": ["d"],
+                                        "restarts_in_window": 1, "intensity": 3, "period": 5})
+    n = nodes_by_label(s.events)
+    assert n["a"]["status"] == "crashed" and n["a"]["exit"] == "ValueError: bad input"
+    assert n["b"]["status"] == "stopped" and n["c"]["status"] == "stopped"
+    assert n["d"]["status"] == "restarting"
+
+
+def test_a_supervisor_that_gives_up():
+    s = Script()
+    sup = s.spawn("sup", kind="supervisor")
+    a = s.child(sup, "a")
+    s.exit(a, "killed")
+    s._ev("supervisor_gave_up", sup, None, None, {"restarts": 4, "window": 5})
+    s.exit(sup, "shutdown")
+    n = nodes_by_label(s.events)
+    assert n["sup"]["gave_up"] is True and n["sup"]["status"] == "stopped"
+    assert n["a"]["status"] == "crashed"
+
+
+def test_parents_come_from_spawn_without_a_supervisor():
+    s = Script()
+    root = s.spawn("root", kind="process")
+    kid = s.spawn("kid", parent=root)
+    s.spawn("grandkid", parent=kid)
+    n = nodes_by_label(s.events)
+    assert n["kid"]["parent"] == n["root"]["key"]
+    assert n["grandkid"]["parent"] == n["kid"]["key"]
+    assert "parent" not in n["root"]
+
+
+def test_child_spawned_before_its_supervisor_reports_it_moves_with_it():
+    s = Script()
+    sup = s.spawn("sup", kind="supervisor")
+    w = s.spawn("w", parent=sup)
+    helper = s.spawn("helper", parent=w)  # w's init spawns a helper before child_start
+    s.child_start(sup, w, "w")
+    n = nodes_by_label(s.events)
+    assert n["w"]["key"] == f"{n['sup']['key']}/w"
+    assert n["helper"]["parent"] == n["w"]["key"]
+    assert helper
+
+
+def test_token_rate_and_waiting():
+    s = Script(dt=0.01)
+    a = s.spawn("a")
+    rid = s.llm_request(a)
+    s.tokens(a, rid, ["x"] * 50)  # 50 tokens over 0.5 s
+    model = TreeModel(Pending())
+    for ev in s.events:
+        model.apply(ev)
+    model.tick(s.t)
+    node = model.nodes["#101"].dump()
+    assert node["status"] == "waiting" and node["tokens"] == 50
+    assert 40 <= node["tps"] <= 60
+    model.tick(s.t + 5)
+    assert "tps" not in model.nodes["#101"].dump()
+
+
+def test_dead_nodes_are_bounded():
+    s = Script()
+    for i in range(30):
+        p = s.spawn(f"p{i}")
+        s.exit(p, "normal")
+    model = TreeModel(Pending(), max_dead=10)
+    for ev in s.events:
+        model.apply(ev)
+    assert len(model.nodes) == 10
+    assert [n.label for n in model.nodes.values()][0] == "p20"
+
+
+def test_details_carry_the_exception_and_the_supervisor_path():
+    s = Script()
+    root = s.spawn("root", kind="supervisor")
+    team = s.child(root, "team", kind="supervisor", name="team")
+    w = s.child(team, "w")
+    s.crash(w, "division by zero", "ZeroDivisionError")
+    model = TreeModel(Pending())
+    for ev in s.events:
+        model.apply(ev)
+    key = next(k for k, n in model.nodes.items() if n.label == "w")
+    d = model.details(key)
+    assert d["supervisor_path"] == "root/team"
+    assert d["exit_detail"]["type"] == "ZeroDivisionError"
+    assert "Traceback" in d["exit_detail"]["traceback"]
+    assert [h[1] for h in d["history"]] == ["spawn", "exit"]
+    assert model.details("nope") is None
+
+
+def test_pending_gets_only_what_changed():
+    pending = Pending()
+    model = TreeModel(pending)
+    s = Script()
+    sup = s.spawn("sup", kind="supervisor")
+    a = s.child(sup, "a")
+    for ev in s.events:
+        model.apply(ev)
+    pending.take()
+    model.apply(Event.make(99, 1.0, 0, "exit", a, None, None, None, Crash("E", "m"), None))
+    out = pending.take()
+    assert list(out["nodes"]) == [f"#{sup}/a"]
+    assert out["nodes"][f"#{sup}/a"]["status"] == "crashed"

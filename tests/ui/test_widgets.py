@@ -1,0 +1,151 @@
+"""The anywidget views without a kernel: traits, commands, settle, static fallback."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+import agentlab
+import agentlab.ui as ui
+from agentlab.ui._synthetic import team_run, tiny_tree_events
+
+
+class Idle(agentlab.Agent):
+    def init(self, label="x"):
+        self.label = label
+
+    def handle_call(self, request, caller):
+        return request
+
+
+def cmd(view, name, msg=None):
+    """Call a command the way the browser does (through anywidget's command table)."""
+    table = type(view)._anywidget_commands
+    response, buffers = table[name](view, msg or {}, [])
+    assert buffers == []
+    return response
+
+
+def test_recorded_views_start_with_a_snapshot_and_scrub():
+    evs = team_run()
+    dash = ui.dashboard(evs)
+    tree, stream = dash.tree, dash.streams
+    assert tree.config["recorded"]["count"] == len(evs) and not tree.config["live"]
+    assert tree.snapshot["seq"] == 0 and len(tree.snapshot["view"]["nodes"]) == 8
+    sent = []
+    stream.send = sent.append  # the browser side of the comm
+    assert cmd(tree, "seek", {"index": 12}) == {"ok": True, "cursor": 12}
+    assert sent[-1]["type"] == "reset" and sent[-1]["view"]["cursor"] == 12
+    assert len(tree.view_state()["nodes"]) < 8  # the tree at event 12
+    with pytest.raises(KeyError, match="has streamed yet"):
+        stream.text("writer")  # not yet: no model call by event 12
+    cmd(stream, "seek", {"index": len(evs)})  # any view's scrub bar moves them all
+    assert "heal itself" in stream.text("writer")
+    assert cmd(tree, "cmd_kill", {"pid": 101})["ok"] is False
+
+
+def test_resync_answers_the_current_state_and_seq():
+    tree = ui.SupervisionTree(tiny_tree_events())
+    r = cmd(tree, "resync")
+    assert r["seq"] == tree.seq and [n["label"] for n in r["view"]["nodes"]] == ["team", "writer", "critic"]
+
+
+def test_mimebundle_has_the_widget_and_static_html():
+    tree = ui.SupervisionTree(tiny_tree_events())
+    data, _meta = tree._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in data
+    assert "al-static-tree" in data["text/html"] and "writer" in data["text/html"]
+    dash = ui.dashboard(team_run())
+    data, _ = dash._repr_mimebundle_()
+    for kind in ("tree", "stream", "timeline", "sequence"):
+        assert f"al-static-{kind}" in data["text/html"]
+    assert "<svg" in dash.timeline._repr_html_()
+
+
+def test_live_tree_kill_uses_the_real_exit_signal(run):
+    async def main():
+        rt = agentlab.Runtime()
+        try:
+            pids = [rt.start(Idle, name=f"w{i}") for i in range(3)]
+            tree = ui.SupervisionTree(rt)
+            await ui.settle(tree)
+            assert tree.snapshot["view"]["nodes"][0]["status"] == "running"
+            r = cmd(tree, "cmd_kill", {"pid": pids[1].id})
+            assert r == {"ok": True, "pid": pids[1].id, "name": "w1"}
+            await ui.settle(tree)
+            statuses = {n["label"]: n["status"] for n in tree.snapshot["view"]["nodes"]}
+            assert statuses == {"w0": "running", "w1": "crashed", "w2": "running"}
+            assert pids[1].exit_reason == "killed"
+            assert cmd(tree, "cmd_kill", {"pid": pids[1].id})["ok"] is False  # already dead
+            key = next(n["key"] for n in tree.snapshot["view"]["nodes"] if n["label"] == "w0")
+            d = cmd(tree, "cmd_details", {"key": key})["details"]
+            assert d["state"] == "label='x'" and d["alive"]
+            r = cmd(tree, "cmd_kill_random")
+            assert r["ok"] and r["name"] in ("w0", "w2")
+            tree.close()
+        finally:
+            await rt.shutdown()
+
+    run(main())
+
+
+def test_live_views_follow_and_settle(run):
+    async def main():
+        rt = agentlab.Runtime()
+        try:
+            rt.start(Idle, name="early")
+            dash = ui.dashboard(rt)
+            sent = {v._view_kind: [] for v in dash.views}
+            for v in dash.views:
+                v.send = sent[v._view_kind].append
+            p = rt.start(Idle, name="late")
+            await rt.call(p, "ping")
+            rt.emit("llm_request", p, request_id="r1", model="m", provider="scripted", attempt=1)
+            for i in range(200):
+                rt.emit("llm_token", p, request_id="r1", text=f"{i} ", index=i)
+            await dash.settled()
+            assert {n["label"] for n in dash.tree.snapshot["view"]["nodes"]} == {"early", "late"}
+            assert dash.streams.text("late") == "".join(f"{i} " for i in range(200))
+            kinds = {a["kind"] for a in dash.sequence.snapshot["view"]["arrows"]}
+            assert {"call", "reply"} <= kinds
+            # everything went out as a few coalesced deltas, in order
+            for msgs in sent.values():
+                assert [m["seq"] for m in msgs] == list(range(1, len(msgs) + 1))
+            assert 1 <= len(sent["stream"]) <= 3
+            assert dash.streams.seq == len(sent["stream"])
+            dash.close()
+        finally:
+            await rt.shutdown()
+
+    run(main())
+
+
+def test_dashboard_relays_a_selection_to_the_other_views():
+    dash = ui.dashboard(team_run())
+    got = {v._view_kind: [] for v in dash.views}
+    for v in dash.views:
+        v.send = got[v._view_kind].append
+    assert cmd(dash.sequence, "select", {"key": "#101/team/critic", "llm": ["llm-3"]}) == {"ok": True}
+    assert got["sequence"] == []
+    assert got["timeline"] == [{"type": "highlight", "key": "#101/team/critic", "llm": ["llm-3"]}]
+
+
+def test_command_errors_come_back_as_messages(caplog):
+    seq = ui.SequenceDiagram(team_run())
+    r = cmd(seq, "cmd_details", {"id": "not a number"})
+    assert r["ok"] is False and "ValueError" in r["error"]
+
+
+def test_settle_rejects_things_that_are_not_views(run):
+    with pytest.raises(TypeError, match="views or dashboards"):
+        run(ui.settle(object()))
+
+
+def test_views_need_a_runtime_or_a_run(run):
+    async def main():
+        with pytest.raises(agentlab.RuntimeStateError):
+            ui.Timeline()
+
+    run(main())
+    assert asyncio  # the module is used by the helpers above

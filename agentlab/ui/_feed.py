@@ -209,13 +209,34 @@ _FIELDS = ("seq", "time", "wall", "kind", "pid", "name", "path", "peer", "reason
 
 
 def _from_frame(df: Any) -> list[Any]:
+    """Events from a frame with the event columns (``agentlab.trace``'s events table:
+    ``wall_time`` for ``wall``, reasons as text, ``data`` as JSON text)."""
+    import json
+
+    if "wall" not in df.columns and "wall_time" in df.columns:
+        df = df.rename(columns={"wall_time": "wall"})
     cols = [c for c in _FIELDS if c in df.columns]
     out = []
-    for row in df[cols].itertuples(index=False, name=None):
+    for row in df[cols].astype(object).itertuples(index=False, name=None):
         d = dict(zip(cols, row, strict=True))
         for k, v in d.items():
-            if v != v:  # NaN from a frame means "missing"
-                d[k] = None
+            if v is not None and (type(v).__name__ == "NAType" or (isinstance(v, float) and v != v)):
+                d[k] = None  # NaN/NA: missing
+        data = d.get("data")
+        if isinstance(data, str):
+            try:
+                d["data"] = json.loads(data)
+            except ValueError:
+                d["data"] = {"text": data}
+        for k in ("seq", "pid", "peer"):
+            if d.get(k) is not None:
+                d[k] = int(d[k])
+        for k in ("kind", "name", "path", "reason"):
+            if d.get(k) is not None:
+                d[k] = str(d[k])
+        if d.get("wall") is not None and not isinstance(d["wall"], float):
+            w = d["wall"]
+            d["wall"] = w.timestamp() if hasattr(w, "timestamp") else float(w)
         d.setdefault("wall", 0.0)
         if d.get("pid") is None:
             d["pid"] = 0

@@ -23,6 +23,7 @@ the timeline and the same lifeline in the sequence diagram.
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 __all__ = ["OUTSIDE", "Identity", "pid_label"]
@@ -39,10 +40,11 @@ def pid_label(pid: int | None) -> str:
 class Meta:
     """What every view knows about one key (slot)."""
 
-    __slots__ = ("child_id", "kind", "label", "name", "order", "parent", "path", "pid", "restart")
+    __slots__ = ("alive", "child_id", "kind", "label", "name", "order", "parent", "path", "pid", "restart")
 
     def __init__(self, pid: int, parent: str | None, label: str, kind: str, order: int) -> None:
         self.pid = pid
+        self.alive = True
         self.parent = parent
         self.label = label
         self.kind = kind
@@ -56,7 +58,10 @@ class Meta:
 class Identity:
     """Maps pids to stable keys and remembers parent, label and kind per key."""
 
-    __slots__ = ("_order", "_parents", "key_of", "meta", "moved")
+    __slots__ = ("_dead", "_hint", "_order", "_parents", "_slots", "key_of", "meta", "moved")
+
+    #: how many dead pids stay resolvable (late events name them: DOWN, restart reports)
+    KEEP_DEAD = 20_000
 
     def __init__(self) -> None:
         self.key_of: dict[int, str] = {}
@@ -65,6 +70,9 @@ class Identity:
         self._parents: set[str] = set()  # provisional keys that have children
         #: provisional key -> slot key, for provisional parents that moved
         self.moved: dict[str, str] = {}
+        self._slots: dict[tuple[str, Any], list[str]] = {}  # (supervisor key, child id) -> slots
+        self._hint: dict[int, int] = {}  # supervisor pid -> pid of the child it is restarting
+        self._dead: deque[int] = deque()
 
     def parent(self, key: str) -> str | None:
         """The current key of ``key``'s parent (following provisional keys that moved)."""
@@ -130,18 +138,24 @@ class Identity:
 
         ``old_key`` is the provisional key the child had (now gone), or ``None``;
         ``restarted`` is true when the slot existed before (a restart).
+
+        Dynamic supervisors give many children the same id, so a child id can
+        have several slots (``sup/w``, ``sup/w~2`` ...): a restart (``attempt``
+        > 0) goes to the slot of the child the supervisor just reported
+        restarting; a new child takes a free (dead) slot of its id, or a new one.
         """
         sup_pid, child_pid = ev[4], ev[7]
         data = ev[9] or {}
         child_id = data.get("child_id")
         sup_key = self.key_of.get(sup_pid) or self.ensure(sup_pid, ev[5], ev[6])
-        slot = f"{sup_key}/{child_id if child_id is not None else child_pid}"
+        slot = self._pick_slot(sup_pid, sup_key, child_id, child_pid, data.get("attempt") or 0)
         old_key = self.key_of.get(child_pid)
         old = self.meta.pop(old_key, None) if old_key is not None and old_key != slot else None
         existing = self.meta.get(slot)
         if existing is not None:
             restarted = True
             existing.pid = child_pid
+            existing.alive = True
             if old is not None:
                 existing.kind = old.kind
                 existing.name = old.name
@@ -154,6 +168,7 @@ class Identity:
             existing = old
             existing.parent = sup_key
             self.meta[slot] = existing
+            self._slots.setdefault((sup_key, child_id), []).append(slot)
         existing.child_id = child_id
         existing.restart = data.get("restart")
         if data.get("type") == "supervisor":
@@ -165,7 +180,50 @@ class Identity:
             self.moved[old_key] = slot
         return slot, (old_key if old_key != slot else None), restarted
 
+    def _pick_slot(self, sup_pid: int, sup_key: str, child_id: Any, child_pid: int, attempt: int) -> str:
+        base = f"{sup_key}/{child_id if child_id is not None else child_pid}"
+        slots = self._slots.get((sup_key, child_id))
+        if not slots:
+            return base
+        if attempt > 0:
+            crashed = self._hint.pop(sup_pid, None)
+            k = self.key_of.get(crashed) if crashed is not None else None
+            if k is not None and k in slots:
+                return k
+        for k in slots:  # a free slot of this id: its child is not running
+            m = self.meta.get(k)
+            if m is not None and not m.alive:
+                return k
+        return f"{base}~{len(slots) + 1}"
+
+    def restart(self, ev: Any) -> None:
+        """A supervisor's ``restart`` report: remember which child it is restarting."""
+        if ev[7]:
+            self._hint[ev[4]] = ev[7]
+
+    def exit(self, pid: int) -> None:
+        """``pid`` exited: its slot is free; old pids are forgotten after a while."""
+        k = self.key_of.get(pid)
+        if k is None:
+            return
+        m = self.meta.get(k)
+        if m is not None and m.pid == pid:
+            m.alive = False
+        dead = self._dead
+        dead.append(pid)
+        if len(dead) > self.KEEP_DEAD:
+            for _ in range(len(dead) - self.KEEP_DEAD // 2):
+                old = dead.popleft()
+                k = self.key_of.get(old)
+                m = self.meta.get(k) if k is not None else None
+                if m is None or m.pid != old:
+                    self.key_of.pop(old, None)
+
     def forget(self, key: str) -> None:
         m = self.meta.pop(key, None)
         if m is not None and self.key_of.get(m.pid) == key:
             del self.key_of[m.pid]
+        if m is not None and m.parent is not None:
+            slots = self._slots.get((m.parent, m.child_id))
+            if slots is not None and key in slots:
+                slots.remove(key)

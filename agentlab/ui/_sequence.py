@@ -87,6 +87,7 @@ class SequenceModel:
         self.handlers = {
             "spawn": lambda ev: self.ids.spawn(ev),
             "exit": self._on_exit,
+            "restart": self.ids.restart,
             "child_start": self._on_child_start,
             "call": self._on_call,
             "reply": self._on_reply,
@@ -119,6 +120,7 @@ class SequenceModel:
 
     def _on_exit(self, ev: Any) -> None:
         pid = ev[4]
+        self.ids.exit(pid)
         self._serving.pop(pid, None)
         for caller in self._into.pop(pid, ()):
             self._calls.pop((caller, pid), None)

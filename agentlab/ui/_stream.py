@@ -117,6 +117,7 @@ class StreamModel:
             "spawn": self._on_spawn,
             "child_start": self._on_child_start,
             "exit": self._on_exit,
+            "restart": self.ids.restart,
             "llm_token": self._on_token,
         }
         for k in (LLM_KINDS | TOOL_KINDS) - {"llm_token"}:
@@ -195,6 +196,7 @@ class StreamModel:
 
     # -- events ------------------------------------------------------------------
     def _on_exit(self, ev: Any) -> None:
+        self.ids.exit(ev[4])
         key = self.ids.key_of.get(ev[4])
         tr = self.by_key.get(key) if key is not None else None
         if tr is None or tr.pid != ev[4]:

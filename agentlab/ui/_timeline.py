@@ -169,6 +169,7 @@ class TimelineModel:
 
     def _on_exit(self, ev: Any) -> None:
         pid = ev[4]
+        self.ids.exit(pid)
         sp = self.spans.get(pid)
         if sp is None:
             key = self.ids.ensure(pid, ev[5], ev[6])
@@ -190,6 +191,7 @@ class TimelineModel:
                 self.pending.put("llm", c.id, c)
 
     def _on_restart(self, ev: Any) -> None:
+        self.ids.restart(ev)
         d = ev[9] or {}
         sup = self.ids.key(ev[4])
         for cid in d.get("affected") or [d.get("child_id")]:

@@ -224,6 +224,7 @@ class TreeModel:
         self._put(node)
 
     def _on_exit(self, ev: Any) -> None:
+        self.ids.exit(ev[4])
         node = self._node(ev[4])
         if node is None or node.pid != ev[4]:
             return
@@ -258,6 +259,7 @@ class TreeModel:
             self._put(node)
 
     def _on_restart(self, ev: Any) -> None:
+        self.ids.restart(ev)
         sup = self._node(ev[4])
         d = ev[9] or {}
         if sup is not None:

@@ -109,3 +109,32 @@ def test_a_broken_view_does_not_stop_the_others(run, caplog):
     seen = run(main())
     assert len(seen) == 1 and isinstance(seen[0], Event)
     assert "a view failed" in caplog.text
+
+
+def test_a_recorded_trace_saved_and_loaded(run, tmp_path):
+    trace = pytest.importorskip("agentlab.trace")
+    import agentlab
+    import agentlab.ui as ui
+
+    class W(agentlab.Agent):
+        pass
+
+    async def main():
+        rt = agentlab.Runtime()
+        rec = trace.Recorder(rt)
+        rt.start(agentlab.Supervisor, [agentlab.ChildSpec("a", W), agentlab.ChildSpec("b", W)],
+                 name="sup", intensity=5)
+        await rt.settled()
+        rt.exit(next(p for p in rt.processes() if p.path and p.path.endswith("/a")), "kill")
+        await rt.settled()
+        recorded = rec.stop()
+        await rt.shutdown()
+        return recorded
+
+    recorded = run(main())
+    recorded.save(tmp_path / "run.parquet")
+    for src in (recorded, trace.load(tmp_path / "run.parquet")):
+        dash = ui.dashboard(src)
+        nodes = {n["label"]: n for n in dash.tree.snapshot["view"]["nodes"]}
+        assert nodes["a"]["restarts"] == 1 and nodes["a"]["exit"] == "killed"
+        assert [m["kind"] for m in dash.timeline.snapshot["view"]["marks"]] == ["killed", "restart"]

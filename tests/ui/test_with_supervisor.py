@@ -1,0 +1,85 @@
+"""The views against the real supervisor: kill from the tree, watch the real restart."""
+
+from __future__ import annotations
+
+import agentlab
+import agentlab.ui as ui
+from agentlab import ChildSpec, DynamicSupervisor, Supervisor
+
+
+class Worker(agentlab.Agent):
+    def init(self, n=0):
+        self.n = n
+
+    def handle_call(self, request, caller):
+        return request
+
+
+def cmd(view, name, msg=None):
+    response, _ = type(view)._anywidget_commands[name](view, msg or {}, [])
+    return response
+
+
+def labels(view):
+    return {n["label"]: n for n in view.snapshot["view"]["nodes"]}
+
+
+def test_kill_button_and_the_supervisors_real_reaction(run):
+    async def main():
+        rt = agentlab.Runtime()
+        try:
+            rt.start(Supervisor, [ChildSpec("writer", Worker), ChildSpec("critic", Worker)],
+                     strategy="one_for_one", intensity=3, period=5, name="team")
+            dash = ui.dashboard(rt)
+            await ui.settle(dash)
+            before = labels(dash.tree)
+            assert before["writer"]["parent"] == before["team"]["key"]
+            assert before["writer"]["status"] == "running"
+            r = cmd(dash.tree, "cmd_kill", {"key": before["writer"]["key"]})
+            assert r["ok"]
+            await ui.settle(dash)
+            after = labels(dash.tree)
+            assert after["writer"]["key"] == before["writer"]["key"]  # same node
+            assert after["writer"]["pid"] != before["writer"]["pid"]  # a new process
+            assert after["writer"]["restarts"] == 1 and after["writer"]["status"] == "running"
+            assert after["writer"]["exit"] == "killed"
+            assert after["team"]["budget"] == [1, 3, 5]
+            tl = dash.timeline.snapshot["view"]
+            assert [link["to"] for link in tl["links"]] == [before["writer"]["key"]]
+            assert {m["kind"] for m in tl["marks"]} == {"killed", "restart"}
+            seq = dash.sequence.snapshot["view"]
+            assert any(a["kind"] == "exit" and a["to"] == before["writer"]["key"] for a in seq["arrows"])
+            details = cmd(dash.tree, "cmd_details", {"key": before["team"]["key"]})["details"]
+            assert "one_for_one" in details["state"]
+            dash.close()
+        finally:
+            await rt.shutdown()
+
+    run(main())
+
+
+def test_a_dynamic_supervisor_keeps_one_node_per_child(run):
+    async def main():
+        rt = agentlab.Runtime()
+        try:
+            dsup = rt.start(DynamicSupervisor, name="pool", intensity=100)
+            for i in range(60):
+                await DynamicSupervisor.start_child(dsup, ChildSpec("w", (Worker, i)))
+            tree = ui.SupervisionTree(rt)
+            await ui.settle(tree)
+            nodes = tree.snapshot["view"]["nodes"]
+            workers = [n for n in nodes if n["label"] == "w"]
+            assert len(workers) == 60 and len({n["key"] for n in workers}) == 60
+            for _ in range(10):
+                assert cmd(tree, "cmd_kill_random")["ok"]
+                await rt.settled()
+            await ui.settle(tree)
+            workers = [n for n in tree.snapshot["view"]["nodes"] if n["label"] == "w"]
+            assert len(workers) == 60
+            assert sum(n.get("restarts", 0) for n in workers) == 10
+            assert all(n["status"] == "running" for n in workers)
+            tree.close()
+        finally:
+            await rt.shutdown()
+
+    run(main())

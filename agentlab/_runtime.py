@@ -1292,8 +1292,7 @@ class Runtime:
         the background and messages wait until it is done; use
         ``await runtime.start_async(...)`` to wait for it.
         """
-        from ._agent import start_agent
-
+        start_agent = _start_agent or _load_start_agent()
         pid, outcome = start_agent(
             self, agent, args, kwargs, name=name, parent=self.self(), link=link,
             replace=replace, trap_exit=trap_exit,
@@ -1315,8 +1314,7 @@ class Runtime:
         **kwargs: Any,
     ) -> Pid:
         """Like :meth:`start`, and waits for an ``async def init`` to finish."""
-        from ._agent import start_agent
-
+        start_agent = _start_agent or _load_start_agent()
         me = self.self()
         pid, outcome = start_agent(
             self, agent, args, kwargs, name=name, parent=me, link=link, replace=replace,
@@ -1447,16 +1445,29 @@ def _discard_unstarted(coro: Any) -> None:
     coro.close()
 
 
+# agentlab._agent.start_agent, looked up once: _agent imports this module, so it cannot
+# be imported at the top, and a function-level import costs ~2 us on every start.
+_start_agent: Callable[..., Any] | None = None
+
+
+def _load_start_agent() -> Callable[..., Any]:
+    global _start_agent
+    from ._agent import start_agent
+
+    _start_agent = start_agent
+    return start_agent
+
+
 def _consume(fut: asyncio.Future[Any]) -> None:
     if not fut.cancelled():
         fut.exception()
 
 
 def _raise_start(pid: Pid, outcome: Any) -> None:
-    from ._errors import StartError
-
     if outcome == "ok" or outcome == "ignore":
         return
+    from ._errors import StartError
+
     reason = outcome[1]
     raise StartError(
         f"{describe(pid)} failed to start: init gave {reason!r}. Fix init, or catch "

@@ -1,0 +1,80 @@
+"""``python -m agentlab``: the command line.
+
+::
+
+    python -m agentlab demo [--seed N] [--out DIR] [--real]   # a supervised team, offline
+    python -m agentlab chat --provider scripted "Hello"        # one prompt to one model
+    python -m agentlab trace summary runs/                     # look at recorded runs
+
+Each subcommand is a ``main(argv) -> int`` elsewhere in the package; this
+module only dispatches (and imports nothing heavy until a command is chosen).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+
+__all__ = ["main"]
+
+USAGE = """usage: python -m agentlab <command> [options]
+
+commands:
+  demo    run a supervised research team on scripted models with seeded faults
+  chat    send one prompt to a model (scripted, openai, anthropic, gemini)
+  trace   summarise or plot recorded runs (needs agentlab[trace])
+
+'python -m agentlab <command> --help' shows a command's options.
+"""
+
+
+def _demo() -> Callable[[Sequence[str]], int]:
+    from agentlab.agents._demo import main
+
+    return main
+
+
+def _chat() -> Callable[[Sequence[str]], int]:
+    from agentlab.llm._cli import main
+
+    return main
+
+
+def _trace() -> Callable[[Sequence[str]], int]:
+    from agentlab.trace._cli import main
+
+    return main
+
+
+COMMANDS: dict[str, Callable[[], Callable[[Sequence[str]], int]]] = {
+    "chat": _chat,
+    "demo": _demo,
+    "trace": _trace,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Dispatch to a subcommand; returns the exit status (2 for bad usage)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(USAGE, end="")
+        return 0 if args else 2
+    command, rest = args[0], args[1:]
+    loader = COMMANDS.get(command)
+    if loader is None:
+        print(f"agentlab: unknown command {command!r}\n\n{USAGE}", end="", file=sys.stderr)
+        return 2
+    try:
+        run = loader()
+    except ImportError as e:
+        print(
+            f"agentlab {command}: a dependency is missing ({e.name or e}). "
+            "Install the extras: pip install agentlab[all]",
+            file=sys.stderr,
+        )
+        return 1
+    return run(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

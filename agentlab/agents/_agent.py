@@ -1,0 +1,672 @@
+"""LLMAgent: a GenServer whose state is a conversation.
+
+This is the largest module of the agents layer on purpose: a turn (model
+call, tool calls, output validation, budget) is one loop over one piece of
+state, and splitting it would scatter that state across files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import Any
+
+from .._agent import Agent, Stop
+from .._registry import PubSub
+from .._runtime import Caller, Pid, Runtime
+from .._supervisor import ChildSpec
+from .._task import Task, TaskSupervisor
+from ..llm import (
+    Assembler,
+    Message,
+    Response,
+    Retrying,
+    RetryPolicy,
+    ScriptedModel,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+    UsageMeter,
+)
+from ..llm._protocol import opened
+from ._budget import Budget, budget_reason
+from ._errors import BudgetExceeded, MaxStepsExceeded, OutputInvalid, ToolFailed
+from ._output import OutputSpec
+from ._pubsub import Post, publish
+from ._tools import FunctionTool, ToolArgumentsError, ToolContext, as_tools, render_result
+
+__all__ = ["LLMAgent", "agent_ask"]
+
+_OPTIONS = (
+    "system",
+    "model",
+    "tools",
+    "output",
+    "output_retries",
+    "max_steps",
+    "tool_timeout",
+    "tool_errors",
+    "tool_supervisor",
+    "retry",
+    "budget",
+    "max_tokens",
+    "max_cost_usd",
+    "budget_exit",
+    "pubsub",
+    "topics",
+    "on_post",
+    "publish_to",
+    "model_options",
+)
+
+_LLM_END = ("llm_response", "llm_error")
+
+
+def _short(value: Any, limit: int = 200) -> str:
+    s = value if isinstance(value, str) else repr(value)
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+def _echo(messages: list[Message]) -> str:
+    last = next((m.content for m in reversed(messages) if m.role == "user"), "")
+    return f"(scripted) You said: {last}"
+
+
+class LLMAgent(Agent):
+    """An agent whose state is a conversation with a model, and whose turns call tools.
+
+    ::
+
+        from agentlab import Runtime, VirtualClock
+        from agentlab.agents import LLMAgent, agent_ask
+        from agentlab.llm import ScriptedModel, ToolCall
+
+        def add(a: int, b: int) -> int:
+            '''Add two integers.'''
+            return a + b
+
+        async with Runtime(clock=VirtualClock(), seed=1) as rt:
+            model = ScriptedModel([ToolCall("c1", "add", {"a": 2, "b": 3}), "2 + 3 = 5."],
+                                  clock=rt, rng=rt.random)
+            pid = rt.start(LLMAgent, system="You add.", model=model, tools=[add], name="adder")
+            await agent_ask(rt, pid, "What is 2 + 3?")          # -> '2 + 3 = 5.'
+            await rt.call(pid, ("ask", "And 1 + 1?"))           # the raw request: ("ok", ...)
+
+    Configure by keyword (``rt.start(LLMAgent, model=..., ...)``, or
+    ``LLMAgent.child_spec(id, ...)`` under a supervisor) or by subclassing and
+    setting class attributes of the same names:
+
+    ===================  ==========================================================
+    option               meaning (default)
+    ===================  ==========================================================
+    ``system``           the system prompt
+    ``model``            an :class:`agentlab.llm.Model`; a function ``runtime ->
+                         Model`` (called at every (re)start); a script (``str`` or
+                         list, played by a ``ScriptedModel`` on the runtime clock);
+                         default: a ``ScriptedModel`` that echoes (no key needed)
+    ``tools``            functions or :func:`tool` objects the model may call
+    ``output``           a pydantic model (or any type pydantic validates): answers
+                         must be JSON of that shape (``None``: plain text)
+    ``output_retries``   re-asks after an invalid (or empty) answer (2)
+    ``max_steps``        model calls per turn before giving up (8)
+    ``tool_timeout``     seconds (runtime clock) each tool call may take (30)
+    ``tool_errors``      ``"report"``: a failed or timed-out tool becomes an error
+                         result the model sees; ``"crash"``: the agent crashes (OTP)
+    ``tool_supervisor``  a :class:`agentlab.TaskSupervisor` for ``"report"`` tool
+                         tasks (default: one started, linked, on first use)
+    ``retry``            the :class:`agentlab.llm.RetryPolicy` of the one retry
+                         layer (``RetryPolicy()``); ``None`` disables retries
+    ``max_tokens``,      a budget private to this incarnation
+    ``max_cost_usd``
+    ``budget``           a shared :class:`Budget` (kept across restarts)
+    ``budget_exit``      ``"shutdown"`` or ``"crash"``: the form of the exit reason
+    ``pubsub``,          a :class:`agentlab.PubSub` and the topics to subscribe to;
+    ``topics``           incoming :class:`Post` s are notes (``on_post="note"``)
+                         or questions (``"ask"``, answers go to ``publish_to``)
+    ``model_options``    per-call provider options (``{"temperature": 0}``)
+    ===================  ==========================================================
+
+    Requests (``await rt.call(pid, request)``)
+    ------------------------------------------
+    ``("ask", text)`` runs a turn and replies ``("ok", answer)`` (a string, or
+    the validated ``output`` value) or ``("error", exc)``; :func:`agent_ask`
+    returns the answer or raises ``exc``. ``"usage"`` replies a dict of calls,
+    tokens and cost; ``"history"`` the conversation (a list of
+    :class:`agentlab.llm.Message`); ``"reset"`` forgets all but the system prompt.
+
+    A turn
+    ------
+    The model streams its answer (every token is an ``llm_token`` event of
+    this agent). If it asks for tools, each call runs **in its own process**
+    (``tool_errors="report"``: a temporary child of a :class:`TaskSupervisor`,
+    not linked, so a crash comes back as a result; ``"crash"``: a task linked
+    to the agent, so a crash kills the agent with the tool's exit reason), all
+    calls of one step concurrently, each under ``tool_timeout``; the results
+    go back to the model, and the loop repeats until it answers without tools.
+    Mistakes of the model (an unknown tool, arguments that are not JSON or do
+    not fit the schema) are always reported back to it, whatever the policy,
+    so the conversation stays valid (every tool call gets a result).
+
+    When things go wrong
+    --------------------
+    ==============================  ==============================================
+    what                            what happens
+    ==============================  ==============================================
+    transient model error (429,     :class:`agentlab.llm.Retrying` retries it on the
+    5xx, timeout, cut stream)       runtime clock, honouring Retry-After
+                                    (``llm_retry`` events). Nothing else retries.
+    retries exhausted, or a final   the agent **crashes** with the typed error as
+    error (auth, bad request)       its reason (``Crash`` of ``RateLimited``...);
+                                    the caller gets :class:`agentlab.CalleeExited`
+                                    and the supervisor restarts the agent with a
+                                    fresh conversation
+    a tool fails / times out        ``"report"``: the model sees the error;
+                                    ``"crash"``: the agent crashes
+    invalid answer for ``output``   re-asked ``output_retries`` times, then the turn
+                                    fails with :class:`OutputInvalid`; the agent
+                                    stays up, the failed turn is taken back
+    ``max_steps`` tool rounds       the turn fails with :class:`MaxStepsExceeded`;
+                                    the agent stays up, the turn is taken back
+    budget spent                    see below: the agent replies
+                                    :class:`BudgetExceeded` and exits
+    ==============================  ==============================================
+
+    **One retry layer.** Retrying lives in exactly one place, the LLM layer's
+    :class:`~agentlab.llm.Retrying` around the model (a ``Retrying`` passed as
+    ``model`` is unwrapped and rebuilt on the runtime clock, never stacked).
+    The agent does not retry turns and the supervisor does not retry calls:
+    once the retry policy gives up, the agent crashes and its supervisor
+    *restarts* it, which is recovery (fresh state), not another retry of the
+    same request. With ``max_retries=3`` and a supervisor intensity of 1 in
+    5 s, a provider outage costs at most 4 attempts per incarnation and 2
+    incarnations before the supervisor gives up and escalates. Keep the
+    provider SDK's own retries off (the built-in providers have none).
+
+    Budgets
+    -------
+    Every attempt is charged when it ends, failed ones included. The agent
+    checks before each attempt (a retry included) and while tokens stream;
+    once spending passes a limit the stream is cut, a ``budget_exceeded``
+    event is emitted, the caller gets :class:`BudgetExceeded`, and the agent
+    exits with reason ``("shutdown", ("budget_exceeded", info))``
+    (``budget_exit="shutdown"``, the default) or ``("budget_exceeded", info)``
+    (``budget_exit="crash"``). How supervisors treat it:
+
+    =============  =============================  ============================
+    restart type   ``budget_exit="shutdown"``     ``budget_exit="crash"``
+    =============  =============================  ============================
+    permanent      restarted                      restarted
+    transient      **not** restarted (stays       restarted
+                   stopped: a spent budget is a
+                   decision, not a fault)
+    temporary      not restarted                  not restarted
+    =============  =============================  ============================
+
+    The default makes ``restart="transient"`` mean "run until done or out of
+    money". A restarted agent gets a fresh budget from ``max_tokens``/
+    ``max_cost_usd``, but a shared :class:`Budget` stays spent: a permanent
+    child then exits again at its next model call, each exit counts toward
+    the supervisor's intensity, and the supervisor eventually gives up and
+    escalates, as with any repeated failure. :func:`is_budget_exceeded`
+    recognises both forms.
+
+    Events
+    ------
+    Besides the LLM layer's ``llm_*`` events (tagged with this agent's pid):
+
+    =================  ==========================================================
+    kind               data
+    =================  ==========================================================
+    ``turn_start``     ``turn``, ``text``
+    ``turn_end``       ``turn``, ``ok``, ``steps``, ``answer`` or ``error``/
+                       ``error_type``
+    ``tool_start``     ``call_id``, ``tool``, ``arguments``
+    ``tool_result``    ``call_id``, ``tool``, ``result``, ``error`` (message or
+                       ``None``), ``error_type``, ``duration``
+    ``output_invalid`` ``attempt``, ``errors``
+    ``budget_exceeded`` ``limit``, ``tokens``, ``max_tokens``, ``cost_usd``,
+                       ``max_cost_usd``, ``calls``
+    =================  ==========================================================
+
+    Events never carry API keys, request headers or the model object.
+    """
+
+    system: str = "You are a helpful assistant."
+    model: Any = None
+    tools: Sequence[Any] = ()
+    output: Any = None
+    output_retries: int = 2
+    max_steps: int = 8
+    tool_timeout: float = 30.0
+    tool_errors: str = "report"
+    tool_supervisor: Pid | str | None = None
+    retry: RetryPolicy | None = RetryPolicy()
+    budget: Budget | None = None
+    max_tokens: int | None = None
+    max_cost_usd: float | None = None
+    budget_exit: str = "shutdown"
+    pubsub: PubSub | None = None
+    topics: Sequence[Hashable] = ()
+    on_post: str = "note"
+    publish_to: Hashable | None = None
+    model_options: Mapping[str, Any] = {}
+
+    # ------------------------------------------------------------------ setup
+    def init(self, system: str | None = None, **config: Any) -> Any:
+        unknown = sorted(set(config) - set(_OPTIONS))
+        if unknown:
+            raise TypeError(
+                f"LLMAgent got unknown option(s) {unknown}; the options are {list(_OPTIONS)}"
+            )
+        if system is not None:
+            config["system"] = system
+        for key, value in config.items():
+            setattr(self, key, value)
+        if self.tool_errors not in ("report", "crash"):
+            raise ValueError(f"tool_errors must be 'report' or 'crash', not {self.tool_errors!r}")
+        if self.budget_exit not in ("shutdown", "crash"):
+            raise ValueError(f"budget_exit must be 'shutdown' or 'crash', not {self.budget_exit!r}")
+        if self.on_post not in ("note", "ask"):
+            raise ValueError(f"on_post must be 'note' or 'ask', not {self.on_post!r}")
+        rt = self.runtime
+        self._tools: dict[str, FunctionTool] = as_tools(self.tools)
+        self._schemas = [t.schema() for t in self._tools.values()]
+        self._output = OutputSpec(self.output) if self.output is not None else None
+        prompt = self.system
+        if self._output is not None:
+            prompt = f"{prompt}\n\n{self._output.instructions()}" if prompt else self._output.instructions()
+        self.messages: list[Message] = [Message.system(prompt)] if prompt else []
+        self._private_budget = (
+            Budget(self.max_tokens, self.max_cost_usd)
+            if self.max_tokens is not None or self.max_cost_usd is not None
+            else None
+        )
+        self._budgets = [b for b in (self._private_budget, self.budget) if b is not None]
+        self._meter = UsageMeter()
+        self._turns = 0
+        self._attempt_in = 0
+        self._attempt_out = 0
+        self._call_ids = itertools.count(1)
+        self._task_sup: Pid | None = None
+        self._llm = self._build_model(rt)
+        if self.pubsub is not None:
+            for topic in self.topics:
+                self.pubsub.subscribe(topic, pid=self.pid)
+        return None
+
+    def _build_model(self, rt: Runtime) -> Any:
+        m = self.model
+        if m is None:
+            m = ScriptedModel(_echo, clock=rt, rng=rt.random)
+        elif isinstance(m, str | list | tuple):
+            m = ScriptedModel([m] if isinstance(m, str) else list(m), clock=rt, rng=rt.random)
+        elif not hasattr(m, "stream") and callable(m):
+            m = m(rt)
+        policy = self.retry
+        resend = False
+        if isinstance(m, Retrying):  # one retry layer: unwrap, rebuild on the runtime clock
+            policy = m.policy if policy is not None else None
+            resend = m.resend_partial
+            m = m.model
+        guarded = _Guarded(m, self._before_attempt)
+        if policy is None:
+            return guarded
+        return Retrying(guarded, policy, clock=rt, rng=rt.random, resend_partial=resend)
+
+    @classmethod
+    def child_spec(
+        cls,
+        id: Any,
+        *,
+        name: str | None = None,
+        restart: str = "permanent",
+        shutdown: float | str = 5.0,
+        **config: Any,
+    ) -> ChildSpec:
+        """A :class:`agentlab.ChildSpec` that starts this agent with ``config``.
+
+        >>> LLMAgent.child_spec("writer", restart="transient", system="You write.")
+        ChildSpec('writer', restart='transient', type='worker')
+        """
+        return ChildSpec(id, (cls, (), config), restart=restart, shutdown=shutdown, name=name)
+
+    # ------------------------------------------------------------------ requests
+    def handle_call(self, request: Any, caller: Caller) -> Any:
+        op = request[0] if isinstance(request, tuple) and request else request
+        if op == "ask":
+            return self._ask(str(request[1]))
+        if op == "usage":
+            return self.usage()
+        if op == "history":
+            return list(self.messages)
+        if op == "reset":
+            self.messages = self.messages[:1] if self.messages and self.messages[0].role == "system" else []
+            return "ok"
+        raise ValueError(
+            f"{type(self).__name__} got an unknown request {request!r}; use ('ask', text), "
+            "'usage', 'history' or 'reset'"
+        )
+
+    def handle_info(self, msg: Any) -> Any:
+        if isinstance(msg, Post):
+            if self.on_post == "ask":
+                return self._answer_post(msg)
+            self.messages.append(Message.user(msg.render()))
+        return None
+
+    async def _answer_post(self, post: Post) -> Any:
+        result = await self._ask(post.render())
+        if isinstance(result, Stop):
+            return result
+        if result[0] == "ok" and self.publish_to is not None and self.pubsub is not None:
+            publish(self.pubsub, self.publish_to, render_result(result[1]), sender=self.pid.name)
+        return None
+
+    def usage(self) -> dict[str, Any]:
+        """Calls, tokens and cost of this incarnation (and the shared budget, if any)."""
+        m = self._meter
+        return {
+            "turns": self._turns,
+            "calls": m.calls,
+            "failed": m.failed,
+            "retries": m.retries,
+            "input_tokens": m.input_tokens,
+            "output_tokens": m.output_tokens,
+            "tokens": m.input_tokens + m.output_tokens,
+            "cost_usd": m.cost_usd,
+            "budget": self.budget.info() if self.budget is not None else None,
+        }
+
+    def describe_state(self) -> str:
+        if not hasattr(self, "_meter"):
+            return "starting"
+        m = self._meter
+        return (
+            f"{len(self.messages)} messages, {self._turns} turns, "
+            f"{m.input_tokens + m.output_tokens} tokens, ${m.cost_usd:.4f}"
+        )
+
+    # ------------------------------------------------------------------ a turn
+    async def _ask(self, text: str) -> Any:
+        rt = self.runtime
+        self._turns += 1
+        turn = self._turns
+        mark = len(self.messages)
+        self.messages.append(Message.user(text))
+        rt.emit("turn_start", self.pid, turn=turn, text=_short(text))
+        steps = [0]
+        try:
+            value = await self._run_turn(steps)
+        except BudgetExceeded as e:
+            info = e.info
+            rt.emit("budget_exceeded", self.pid, **info)
+            rt.emit("turn_end", self.pid, turn=turn, ok=False, steps=steps[0],
+                    error=str(e), error_type="BudgetExceeded")
+            return Stop(budget_reason(info, self.budget_exit), reply=("error", e))
+        except (OutputInvalid, MaxStepsExceeded) as e:
+            del self.messages[mark:]
+            rt.emit("turn_end", self.pid, turn=turn, ok=False, steps=steps[0],
+                    error=str(e), error_type=type(e).__name__)
+            return ("error", e)
+        rt.emit("turn_end", self.pid, turn=turn, ok=True, steps=steps[0],
+                answer=_short(render_result(value)))
+        return ("ok", value)
+
+    async def _run_turn(self, steps: list[int]) -> Any:
+        reasks = 0
+        while True:
+            if steps[0] >= self.max_steps:
+                raise MaxStepsExceeded(
+                    f"{self._who()} asked for tools {self.max_steps} times without answering "
+                    "(max_steps). Raise max_steps, or make the tools' results more conclusive.",
+                    process=self.pid,
+                )
+            steps[0] += 1
+            response = await self._complete()
+            if response.tool_calls:
+                calls = [
+                    c if c.id else dataclasses.replace(c, id=f"call-{self.pid.id}-{next(self._call_ids)}")
+                    for c in response.tool_calls
+                ]
+                self.messages.append(Message.assistant(response.text, calls))
+                self.messages.extend(await self._run_tools(calls))
+                continue
+            self.messages.append(response.message())
+            problem: str | None = None
+            value: Any = response.text
+            if self._output is not None:
+                try:
+                    value = self._output.parse(response.text)
+                except ValueError as e:
+                    problem = str(e)
+            elif not response.text.strip():
+                problem = "the answer was empty"
+            if problem is None:
+                return value
+            if reasks >= self.output_retries:
+                what = self._output.name if self._output is not None else "a non-empty answer"
+                raise OutputInvalid(
+                    f"{self._who()} gave no valid {what} after {reasks + 1} answer(s): {problem}. "
+                    "Look at .text, simplify the schema, or raise output_retries.",
+                    process=self.pid,
+                    errors=problem,
+                    text=response.text,
+                    attempts=reasks + 1,
+                )
+            reasks += 1
+            steps[0] -= 1  # a re-ask is not a tool step
+            self.runtime.emit("output_invalid", self.pid, attempt=reasks, errors=_short(problem, 500))
+            feedback = (
+                self._output.feedback(problem)
+                if self._output is not None
+                else "Your answer was empty. Please answer the question."
+            )
+            self.messages.append(Message.user(feedback))
+
+    async def _complete(self) -> Response:
+        """One model call (with the retry layer's attempts), streamed into the event log."""
+        self._before_attempt()
+        asm = Assembler()
+        over: Budget | None = None
+        async with opened(
+            self._llm.stream(
+                self.messages, tools=self._schemas or None, emit=self._on_llm, **self.model_options
+            )
+        ) as events:
+            async for ev in events:
+                asm.add(ev)
+                if type(ev) is TextDelta or type(ev) is ToolCallDelta:
+                    self._attempt_out += 1
+                    if self._budgets:
+                        live = self._attempt_in + self._attempt_out
+                        over = next((b for b in self._budgets if b.would_exceed(live)), None)
+                        if over is not None:
+                            break
+        if over is not None:
+            raise self._budget_error(over, "tokens")
+        for b in self._budgets:
+            if b.exceeded:
+                raise self._budget_error(b, b.exceeded)
+        return asm.response()
+
+    # ------------------------------------------------------------------ accounting
+    def _on_llm(self, kind: str, **fields: Any) -> None:
+        """The per-call ``emit`` of the LLM layer: account, then put the event in the stream."""
+        if kind == "llm_request":
+            self._attempt_in = fields.get("input_tokens_estimate") or 0
+            self._attempt_out = 0
+        elif kind in _LLM_END:
+            tokens = (fields.get("input_tokens") or 0) + (fields.get("output_tokens") or 0)
+            for b in self._budgets:
+                b.charge(tokens, fields.get("cost_usd"))
+            self._meter(kind, **fields)
+            self._attempt_in = self._attempt_out = 0
+        elif kind == "llm_retry":
+            self._meter(kind, **fields)
+        self.runtime.emit(kind, self.pid, **fields)
+
+    def _before_attempt(self) -> None:
+        for b in self._budgets:
+            limit = b.exceeded
+            if limit:
+                raise self._budget_error(b, limit)
+
+    def _budget_error(self, budget: Budget, limit: str) -> BudgetExceeded:
+        info = budget.info(limit)
+        shared = " (shared)" if budget is self.budget else ""
+        return BudgetExceeded(
+            f"{self._who()} spent its {limit} budget{shared}: {info['tokens']} tokens of "
+            f"{info['max_tokens']}, ${info['cost_usd']:.6f} of {info['max_cost_usd']} over "
+            f"{info['calls']} call(s). It stops here; raise the budget or give it less to do.",
+            process=self.pid,
+            info=info,
+        )
+
+    def _who(self) -> str:
+        return f"agent {self.pid.name!r}" if self.pid.name else f"agent {self.pid!r}"
+
+    # ------------------------------------------------------------------ tools
+    async def _run_tools(self, calls: list[ToolCall]) -> list[Message]:
+        rt = self.runtime
+        results: dict[int, Message] = {}
+        running: list[tuple[int, ToolCall, FunctionTool, Task, float]] = []
+        for i, call in enumerate(calls):
+            cid = str(call.id)
+            rt.emit("tool_start", self.pid, call_id=cid, tool=call.name, arguments=call.arguments)
+            t0 = rt.now()
+            ft = self._tools.get(call.name)
+            try:
+                if ft is None:
+                    known = ", ".join(self._tools) or "none"
+                    raise ToolArgumentsError(f"there is no tool named {call.name!r} (tools: {known})")
+                if call.error:
+                    raise ToolArgumentsError(f"arguments for {call.name!r}: {call.error}")
+                args = ft.validate(call.arguments)
+            except ToolArgumentsError as e:
+                results[i] = self._tool_done(call, t0, error=str(e), error_type="invalid_call")
+                continue
+            ctx = ToolContext(rt, self.pid, cid, ft.name)
+            running.append((i, call, ft, await self._start_tool(ft, args, ctx), t0))
+        for i, call, ft, task, t0 in running:
+            results[i] = await self._await_tool(call, ft, task, t0)
+        return [results[i] for i in range(len(calls))]
+
+    async def _start_tool(self, ft: FunctionTool, args: dict[str, Any], ctx: ToolContext) -> Task:
+        run = _tool_runner(ft)
+        if self.tool_errors == "crash":
+            return self.runtime.task(run, args, ctx)
+        sup = self.tool_supervisor
+        if sup is None:
+            if self._task_sup is None or not self._task_sup.alive:
+                self._task_sup = self.runtime.start(TaskSupervisor, link=True)
+            sup = self._task_sup
+        return await TaskSupervisor.async_nolink(sup, run, args, ctx)
+
+    async def _await_tool(self, call: ToolCall, ft: FunctionTool, task: Task, t0: float) -> Message:
+        rt = self.runtime
+        limit = ft.timeout if ft.timeout is not None else self.tool_timeout
+        remaining = max(0.0, t0 + limit - rt.now())
+        if self.tool_errors == "crash":
+            outcome = await task.yield_(remaining)
+            if outcome is None:
+                await task.shutdown()
+                self._tool_done(call, t0, error=f"timed out after {limit:g}s", error_type="timeout")
+                raise ToolFailed(
+                    f"tool {ft.name!r} (call {call.id}) of {self._who()} did not finish within "
+                    f"{limit:g}s; with tool_errors='crash' the agent crashes. Raise tool_timeout, "
+                    "or use tool_errors='report' to let the model handle it.",
+                    process=self.pid,
+                    tool=ft.name,
+                    call_id=str(call.id),
+                )
+        else:
+            outcome = await task.yield_(remaining)
+            if outcome is None:
+                outcome = await task.shutdown()
+                if outcome is None:
+                    return self._tool_done(
+                        call, t0, error=f"timed out after {limit:g}s", error_type="timeout"
+                    )
+        tag, value = outcome
+        if tag == "ok":
+            return self._tool_done(call, t0, result=render_result(value))
+        etype = getattr(value, "type", None) or "exit"
+        return self._tool_done(call, t0, error=f"the tool failed: {value}", error_type=etype)
+
+    def _tool_done(
+        self,
+        call: ToolCall,
+        t0: float,
+        *,
+        result: str | None = None,
+        error: str | None = None,
+        error_type: str | None = None,
+    ) -> Message:
+        rt = self.runtime
+        rt.emit(
+            "tool_result",
+            self.pid,
+            call_id=str(call.id),
+            tool=call.name,
+            result=None if result is None else _short(result, 500),
+            error=error,
+            error_type=error_type,
+            duration=rt.now() - t0,
+        )
+        content = result if error is None else f"Error: {error}"
+        return Message.tool(content or "", tool_call_id=call.id, name=call.name)
+
+
+def _tool_runner(ft: FunctionTool) -> Callable[..., Any]:
+    async def run(args: dict[str, Any], ctx: ToolContext) -> Any:
+        return await ft.invoke(args, ctx)
+
+    run.__name__ = ft.name  # the task's child id, shown in the supervision tree
+    return run
+
+
+class _Guarded:
+    """The model as the retry layer sees it: each attempt first checks the budget."""
+
+    def __init__(self, model: Any, check: Callable[[], None]) -> None:
+        self.inner = model
+        self._check = check
+        self.provider = getattr(model, "provider", None)
+        self.model = _model_name(model)  # for llm_retry events
+        self.emit = None
+
+    def stream(self, messages: Any, *, tools: Any = None, **opts: Any) -> Any:
+        self._check()  # raises BudgetExceeded, which no retry layer catches
+        return self.inner.stream(messages, tools=tools, **opts)
+
+    def __repr__(self) -> str:
+        return repr(self.inner)
+
+
+def _model_name(model: Any) -> str | None:
+    """The model's name, looking through wrappers (a FaultyModel's ``.model`` is a model)."""
+    name = getattr(model, "model", None)
+    for _ in range(8):
+        if name is None or isinstance(name, str):
+            return name
+        name = getattr(name, "model", None)
+    return None
+
+
+async def agent_ask(
+    rt: Runtime, agent: Pid | str, text: str, *, timeout: float | None = 300.0
+) -> Any:
+    """Ask an :class:`LLMAgent` (pid or registered name) and return its answer.
+
+    Raises the turn's error (:class:`OutputInvalid`, :class:`MaxStepsExceeded`,
+    :class:`BudgetExceeded`), :class:`agentlab.CalleeExited` if the agent
+    crashed during the turn (its ``.reason`` says why, e.g. a ``Crash`` of
+    :class:`agentlab.llm.RateLimited` after the retries), or
+    :class:`agentlab.CallTimeout` after ``timeout`` seconds of runtime clock.
+    """
+    reply = await rt.call(agent, ("ask", text), timeout=timeout)
+    tag, value = reply
+    if tag == "ok":
+        return value
+    raise value

@@ -1,0 +1,105 @@
+"""Budgets: how many tokens and dollars an agent (or a team) may spend.
+
+Every model attempt is charged when it ends, answered or failed: the prompt
+was sent and whatever streamed back was generated (the LLM layer's
+``llm_response``/``llm_error`` events carry the counts, reported or
+estimated). A budget given as numbers is private to one agent incarnation;
+a :class:`Budget` object is shared by everything that holds it, across
+restarts too, so one object can cap a whole team::
+
+    team_budget = Budget(max_tokens=20_000, max_cost_usd=0.05)
+    spec = LLMAgent.child_spec("writer", budget=team_budget)     # every incarnation
+    LLMAgent.child_spec("editor", budget=team_budget)            # and a sibling share it
+
+    team_budget.tokens, team_budget.cost_usd, team_budget.exceeded   # live totals
+
+What an agent does when its budget runs out is in :class:`LLMAgent`'s docstring.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .._reasons import SHUTDOWN
+
+__all__ = ["BUDGET_EXCEEDED", "Budget", "budget_info", "is_budget_exceeded"]
+
+#: the tag of the budget exit reason: ``("shutdown", ("budget_exceeded", info))``
+BUDGET_EXCEEDED = "budget_exceeded"
+
+
+@dataclass
+class Budget:
+    """Limits (``None``: no limit) and what was spent so far.
+
+    >>> b = Budget(max_tokens=100)
+    >>> b.charge(60, 0.0); b.exceeded is None
+    True
+    >>> b.charge(50, 0.0); b.exceeded
+    'tokens'
+    """
+
+    max_tokens: int | None = None
+    max_cost_usd: float | None = None
+    tokens: int = 0
+    cost_usd: float = 0.0
+    calls: int = 0
+
+    def charge(self, tokens: int, cost_usd: float | None) -> None:
+        """Add one ended model attempt."""
+        self.tokens += tokens
+        self.cost_usd += cost_usd or 0.0
+        self.calls += 1
+
+    @property
+    def exceeded(self) -> str | None:
+        """``"tokens"`` or ``"cost"`` once a limit is passed, else ``None``."""
+        if self.max_tokens is not None and self.tokens > self.max_tokens:
+            return "tokens"
+        if self.max_cost_usd is not None and self.cost_usd > self.max_cost_usd:
+            return "cost"
+        return None
+
+    def would_exceed(self, extra_tokens: int) -> bool:
+        """Whether ``extra_tokens`` more (a stream in progress) would pass the token limit."""
+        return self.max_tokens is not None and self.tokens + extra_tokens > self.max_tokens
+
+    def info(self, limit: str | None = None) -> dict[str, Any]:
+        """The numbers for an event or an exit reason."""
+        return {
+            "limit": limit or self.exceeded,
+            "tokens": self.tokens,
+            "max_tokens": self.max_tokens,
+            "cost_usd": round(self.cost_usd, 9),
+            "max_cost_usd": self.max_cost_usd,
+            "calls": self.calls,
+        }
+
+
+def budget_reason(info: dict[str, Any], exit: str) -> Any:
+    """The exit reason for a spent budget (``exit`` is ``"shutdown"`` or ``"crash"``)."""
+    if exit == "crash":
+        return (BUDGET_EXCEEDED, info)
+    return (SHUTDOWN, (BUDGET_EXCEEDED, info))
+
+
+def budget_info(reason: Any) -> dict[str, Any] | None:
+    """The budget numbers if ``reason`` is a budget exit reason (either form), else ``None``.
+
+    >>> budget_info(("shutdown", ("budget_exceeded", {"limit": "tokens"})))
+    {'limit': 'tokens'}
+    >>> budget_info("normal") is None
+    True
+    """
+    if type(reason) is tuple and len(reason) == 2:
+        if reason[0] == BUDGET_EXCEEDED and isinstance(reason[1], dict):
+            return reason[1]
+        if reason[0] == SHUTDOWN:
+            return budget_info(reason[1])
+    return None
+
+
+def is_budget_exceeded(reason: Any) -> bool:
+    """Whether an exit reason says the agent's budget ran out (either form)."""
+    return budget_info(reason) is not None

@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ._fmt import Rate, exit_class, exit_text
-from ._identity import Identity
+from ._identity import OUTSIDE, Identity
 from ._llm import LLM_KINDS, TOOL_KINDS, llm_fields, short
 from ._pending import Pending, merge_segment
 
@@ -156,6 +156,12 @@ class StreamModel:
         return key in w or str(pid) in w or (m is not None and (m.label in w or str(m.name) in w))
 
     def _transcript(self, pid: int) -> Transcript | None:
+        if not pid:  # a model called from a cell, outside any process
+            tr = self.by_key.get(OUTSIDE)
+            if tr is None and self._wanted(OUTSIDE, 0):
+                self._order += 1
+                self.by_key[OUTSIDE] = tr = Transcript(OUTSIDE, "(outside)", 0, self._order)
+            return tr
         key = self.ids.key_of.get(pid)
         if key is None:
             key = self.ids.ensure(pid)

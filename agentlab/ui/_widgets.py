@@ -102,7 +102,6 @@ class View(anywidget.AnyWidget):
         self._tick_every = tick
         self._tick_handle: asyncio.TimerHandle | None = None
         self._select_hooks: list[Callable[[View, dict[str, Any]], None]] = []
-        super().__init__()
         self._pump = Pump(
             self._pending,
             send=self._send_msg,
@@ -119,10 +118,12 @@ class View(anywidget.AnyWidget):
         if isinstance(self._feed, RecordedFeed):
             cfg["recorded"] = self._feed.info()
         cfg.update(self._config())
-        self.config = cfg
-        self._initial = True
+        self._cfg = cfg
+        # the first state goes out with comm_open (one message, config before snapshot)
+        self._initial: dict[str, Any] | None = {}
         self._feed.attach(self)
-        self._initial = False
+        first, self._initial = self._initial, None
+        super().__init__(config=cfg, **first)
         if self._feed.live:
             self._schedule_tick()
 
@@ -155,11 +156,11 @@ class View(anywidget.AnyWidget):
         if procs is not None and self._wants_procs:
             self._model.adopt(procs)
         self._model.tick(self._feed.now(), procs if self._wants_procs else None)
-        if self._initial:
+        if self._initial is not None:  # still in __init__: the traits are sent with comm_open
             self._pending.clear()
-            self.snapshot = {"seq": 0, "view": self._view_snapshot()}
+            self._initial["snapshot"] = {"seq": 0, "view": self._view_snapshot()}
             if not (STATIC / f"{self._view_kind}.js").exists():
-                self.fallback = self.to_html()  # the bundle is missing: show static HTML
+                self._initial["fallback"] = self.to_html()  # the bundle is missing: show static HTML
         else:
             self._pump.reset()
 
@@ -261,7 +262,7 @@ class View(anywidget.AnyWidget):
 
     def to_html(self) -> str:
         """Static HTML of the current state (for nbconvert, GitHub, e-mail)."""
-        return _static.render(self._view_kind, self._view_snapshot(), self.config.get("title"))
+        return _static.render(self._view_kind, self._view_snapshot(), self._cfg.get("title"))
 
     def _repr_html_(self) -> str:
         return self.to_html()

@@ -238,6 +238,8 @@ class Agent(Process):
                 r = self.handle_continue(msg.term)
             else:
                 r = self.handle_info(msg)
+            if r is None:  # the common case: nothing to follow up
+                return None
             if type(r) is _CORO:
                 return self._anoreply(r)
             return self._after(r)

@@ -30,6 +30,12 @@ _STRATEGIES = ("one_for_one", "one_for_all", "rest_for_one", "simple_one_for_one
 _AUTO = ("never", "any_significant", "all_significant")
 
 
+# event kinds on the restart path, as module constants (read per restart)
+_CHILD_TERMINATED = K.CHILD_TERMINATED
+_RESTART = K.RESTART
+_CHILD_START = K.CHILD_START
+
+
 class ChildSpec:
     """How a supervisor starts, restarts and stops one child.
 
@@ -45,7 +51,7 @@ class ChildSpec:
     'permanent'
     """
 
-    __slots__ = ("_agent", "id", "name", "restart", "shutdown", "significant", "start", "type")
+    __slots__ = ("_agent", "_kind", "id", "name", "restart", "shutdown", "significant", "start", "type")
 
     def __init__(
         self,
@@ -72,6 +78,7 @@ class ChildSpec:
         if type not in ("worker", "supervisor"):
             raise SupervisorError(f"child {id!r}: type must be 'worker' or 'supervisor'")
         self.type = type
+        self._kind = "supervisor" if type == "supervisor" else "agent"  # for the spawn event
         if shutdown is None:
             shutdown = "infinity" if type == "supervisor" else 5.0
         if not (
@@ -333,14 +340,12 @@ class Supervisor(Agent):
         rt = self.runtime
         spec = ch.spec
         fn, args, kwargs = spec.start
-        path = ch.path
-        if path is None:
-            ch.path = path = f"{self.pid._path or self.pid.id}/{spec.id}"
+        path = ch.path or self._path_of(ch)
         try:
             if spec._agent:
                 return start_agent(
                     rt, fn, args, kwargs, name=spec.name, parent=self.pid, link=True, path=path,
-                    kind="supervisor" if spec.type == "supervisor" else "agent",
+                    kind=spec._kind,
                 )
             pid = rt.spawn(fn, *args, name=spec.name, link=True, **kwargs)
             pid._path = path
@@ -349,6 +354,10 @@ class Supervisor(Agent):
             if isinstance(e, NameTakenError):
                 return None, ("error", ("already_started", e.process))
             return None, ("error", Crash.from_exception(e))
+
+    def _path_of(self, ch: _Child) -> str:
+        ch.path = path = f"{self.pid._path or self.pid.id}/{ch.spec.id}"
+        return path
 
     def _started(self, ch: _Child, pid: Pid, outcome: Any) -> tuple[Any, ...]:
         """Record how a start ended: ``("ok", pid)`` | ``("ignore",)`` | ``("error", reason)``."""
@@ -360,7 +369,7 @@ class Supervisor(Agent):
             self._by_pid[pid] = ch
             spec = ch.spec
             self.runtime._emit(
-                K.CHILD_START,
+                _CHILD_START,
                 self.pid,
                 pid.id,
                 None,
@@ -391,12 +400,20 @@ class Supervisor(Agent):
     def handle_info(self, msg: Any) -> Any:
         t = type(msg)
         if t is Exit:
-            ch = self._by_pid.pop(msg.pid, None) if type(msg.pid) is Pid else None
-            if ch is None or ch.pid is not msg.pid:
+            pid = msg.pid
+            ch = self._by_pid.pop(pid, None) if type(pid) is Pid else None
+            if ch is None or ch.pid is not pid:
                 return None  # not (or no longer) a child: ignored, as OTP does
+            assert pid is not None
             ch.pid = None
-            ch.last = msg.pid
-            return self._child_exited(ch, msg.reason)
+            ch.last = pid
+            reason = msg.reason
+            spec = ch.spec
+            restart = spec.restart
+            if restart == PERMANENT or (restart == TRANSIENT and not is_shutdown_reason(reason)):
+                self.runtime._emit(_CHILD_TERMINATED, self.pid, pid.id, reason, {"child_id": spec.id})
+                return self._restart(ch, reason)
+            return self._child_exited(ch, reason)
         if t is _TryAgain:
             ch = msg.child
             if ch.restarting and (ch in self._children or self._dynamic_has(ch)):
@@ -457,7 +474,7 @@ class Supervisor(Agent):
         with the oldest on the left: O(1) per restart instead of O(restarts in
         the window), with identical results.
         """
-        now = math.floor(self.runtime.now())
+        now = math.floor(self.runtime._now())
         rs = self._restarts
         if rs and rs[-1][0] == now:
             rs[-1][1] += 1
@@ -520,24 +537,45 @@ class Supervisor(Agent):
             "retry": retry,
         }
         if self.backoff is None:
-            rt._emit(K.RESTART, self.pid, last.id if last is not None else None, reason, data)
-            return self._restart_now(ch, group)
+            rt._emit(_RESTART, self.pid, last.id if last is not None else None, reason, data)
+            if group is None:
+                return self._restart_one(ch)
+            return self._restart_group(ch, group)
         base, cap = self.backoff
         delay = min(cap, base * 2 ** (self._nrestarts - 1)) * (0.5 + rt.random.random() / 2)
         data["delay"] = delay
-        rt._emit(K.RESTART, self.pid, last.id if last is not None else None, reason, data)
+        rt._emit(_RESTART, self.pid, last.id if last is not None else None, reason, data)
         return self._restart_later(ch, group, delay)
 
     def _restart_now(self, ch: _Child, group: list[_Child] | None) -> Any:
         if group is None:  # one_for_one, simple_one_for_one
-            pid, outcome = self._spawn(ch)
-            if pid is not None:
-                if not isinstance(outcome, str | tuple):
-                    return self._restart_one_async(ch, pid, outcome)
-                outcome = self._started(ch, pid, outcome)
-            self._restarted_one(ch, outcome)
-            return None
+            return self._restart_one(ch)
         return self._restart_group(ch, group)
+
+    def _restart_one(self, ch: _Child) -> Any:
+        """one_for_one: start the child again; inline unless its init is ``async def``."""
+        pid, outcome = self._spawn(ch)
+        if pid is not None:
+            if outcome == "ok":  # the common case, as _started does it
+                attempt = ch.attempts
+                ch.attempts = attempt + 1
+                ch.pid = pid
+                ch.restarting = False
+                self._by_pid[pid] = ch
+                spec = ch.spec
+                self.runtime._emit(
+                    _CHILD_START,
+                    self.pid,
+                    pid.id,
+                    None,
+                    {"child_id": spec.id, "restart": spec.restart, "type": spec.type, "attempt": attempt},
+                )
+                return None
+            if not isinstance(outcome, str | tuple):
+                return self._restart_one_async(ch, pid, outcome)
+            outcome = self._started(ch, pid, outcome)
+        self._restarted_one(ch, outcome)
+        return None
 
     async def _restart_one_async(self, ch: _Child, pid: Pid, fut: Any) -> None:
         outcome = await self.runtime._await(fut, self.pid)

@@ -101,12 +101,21 @@ class FunctionTool:
         self._context_param: str | None = None
         self._validator: type[pydantic.BaseModel] | None = None
         self._fields: tuple[str, ...] = ()
-        derived = self._derive(arg_docs)
         self._custom_schema = schema is not None
-        self.parameters: dict[str, Any] = dict(schema) if schema is not None else derived
+        if schema is not None:
+            self.parameters: dict[str, Any] = dict(schema)
+            self._context_param = _context_param_of(fn)
+        else:
+            self.parameters = self._derive(arg_docs)
 
     def _derive(self, arg_docs: dict[str, str]) -> dict[str, Any]:
-        sig = inspect.signature(self.fn)
+        try:
+            sig = inspect.signature(self.fn)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"cannot read the parameters of {self.fn!r}; wrap it in a def with type "
+                "hints, or pass schema= (a JSON schema for its arguments)"
+            ) from None
         try:
             hints = typing.get_type_hints(self.fn, include_extras=True)
         except Exception:  # unresolvable forward references: fall back to Any
@@ -224,6 +233,15 @@ def as_tools(tools: Iterable[Any]) -> dict[str, FunctionTool]:
             raise ValueError(f"two tools are named {ft.name!r}; pass name= to one of them")
         out[ft.name] = ft
     return out
+
+
+def _context_param_of(fn: Callable[..., Any]) -> str | None:
+    """The name of ``fn``'s :class:`ToolContext` parameter, if it has one."""
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:
+        return None
+    return next((k for k, v in hints.items() if v is ToolContext), None)
 
 
 def format_errors(error: pydantic.ValidationError) -> str:

@@ -1,0 +1,129 @@
+"""Helpers for the agents tests: fast scripted models, event queries, a loopback OpenAI server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from agentlab import Event, Runtime
+from agentlab.llm import ScriptedModel
+
+
+def fast(rt: Runtime, script: Any, **kw: Any) -> ScriptedModel:
+    """A scripted model on the runtime clock, quick enough for the real clock too."""
+    kw.setdefault("ttft", 0.01)
+    kw.setdefault("tokens_per_second", 2000.0)
+    kw.setdefault("jitter", 0.0)
+    return ScriptedModel(script, clock=rt, rng=rt.random, **kw)
+
+
+def of(rt: Runtime, kind: str, name: str | None = None) -> list[Event]:
+    return [e for e in rt.events if e.kind == kind and (name is None or e.name == name)]
+
+
+def normalized_log(events: list[Event]) -> list[tuple[Any, ...]]:
+    """Events without wall time, request ids renumbered in order of appearance.
+
+    Request ids come from a process-wide counter in the LLM layer, so two runs
+    in one test process number them differently; everything else must match.
+    """
+    ids: dict[str, str] = {}
+
+    def rid(match: re.Match[str]) -> str:
+        return ids.setdefault(match.group(0), f"llm-#{len(ids) + 1}")
+
+    out = []
+    for e in events:
+        data = json.dumps(e.data, sort_keys=True, default=repr) if e.data else ""
+        data = re.sub(r"llm-\d+", rid, data)
+        out.append((e.seq, round(e.time, 9), e.kind, e.pid, e.name, e.path, e.peer, repr(e.reason), data))
+    return out
+
+
+# ---------------------------------------------------------------------------- loopback server
+
+
+def _sse_chunks(text: str, model: str) -> list[bytes]:
+    words = re.findall(r"\S+\s*", text)
+    chunks = []
+    for i, w in enumerate(words):
+        delta = {"content": w} if i else {"role": "assistant", "content": w}
+        chunks.append({"id": "c1", "object": "chat.completion.chunk", "model": model,
+                       "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
+    chunks.append({"id": "c1", "object": "chat.completion.chunk", "model": model,
+                   "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    chunks.append({"id": "c1", "object": "chat.completion.chunk", "model": model, "choices": [],
+                   "usage": {"prompt_tokens": 12, "completion_tokens": len(words), "total_tokens": 12 + len(words)}})
+    return [f"data: {json.dumps(c)}\n\n".encode() for c in chunks] + [b"data: [DONE]\n\n"]
+
+
+def make_openai_app() -> Any:
+    """A Starlette app speaking OpenAI Chat Completions SSE under ``/<mode>/v1``.
+
+    ``mode`` is ``ok`` (a streamed answer), ``echo401`` (401 whose body echoes the
+    credentials, like a careless proxy) or ``limited`` (429 echoing them too).
+    """
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response, StreamingResponse
+    from starlette.routing import Route
+
+    async def completions(request: Request) -> Response:
+        mode = request.path_params["mode"]
+        auth = request.headers.get("authorization", "")
+        body = await request.json()
+        if mode == "echo401":
+            return JSONResponse({"error": {"type": "invalid_request_error",
+                                           "message": f"Incorrect API key provided: {auth}"}}, 401)
+        if mode == "limited":
+            return JSONResponse({"error": {"type": "requests", "message": f"Rate limit for {auth}"}},
+                                429, headers={"retry-after": "0"})
+        text = f"Hello from the loopback server, {len(body['messages'])} messages seen."
+
+        async def gen() -> Any:
+            for chunk in _sse_chunks(text, body["model"]):
+                yield chunk
+
+        return StreamingResponse(gen(), media_type="text/event-stream")
+
+    return Starlette(routes=[Route("/{mode}/v1/chat/completions", completions, methods=["POST"])])
+
+
+@contextlib.contextmanager
+def loopback_server() -> Iterator[str]:
+    """Run the app on 127.0.0.1 in a uvicorn thread; yields its base URL."""
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(make_openai_app(), log_config=None, log_level="warning",
+                            access_log=False, lifespan="off", ws="none", http="h11")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the loopback server did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+async def settle(rt: Runtime, rounds: int = 3) -> None:
+    for _ in range(rounds):
+        await rt.settled()
+        await asyncio.sleep(0)

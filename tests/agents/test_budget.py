@@ -1,0 +1,125 @@
+"""Budgets: counted per attempt (failed ones too), enforced mid-stream, and what supervisors do."""
+
+from __future__ import annotations
+
+import pytest
+from agents_helpers import fast, of
+
+from agentlab import Runtime, Supervisor, VirtualClock
+from agentlab.agents import (
+    Budget,
+    BudgetExceeded,
+    LLMAgent,
+    agent_ask,
+    budget_info,
+    is_budget_exceeded,
+)
+from agentlab.llm import RateLimited, RetryPolicy
+
+LONG = "word " * 200
+
+
+async def test_a_turn_over_the_token_budget_fails_and_the_agent_exits():
+    async with Runtime(clock=VirtualClock()) as rt:
+        pid = rt.start(LLMAgent, model=fast(rt, ["short answer", "another answer"]), max_tokens=20,
+                       name="thrifty")
+        assert await agent_ask(rt, pid, "one") == "short answer"
+        with pytest.raises(BudgetExceeded) as info:
+            await agent_ask(rt, pid, "two")
+        err = info.value
+        assert err.info["limit"] == "tokens" and err.info["tokens"] > 20
+        assert "spent its tokens budget" in str(err)
+        assert not pid.alive
+        assert pid.exit_reason == ("shutdown", ("budget_exceeded", err.info))
+        assert is_budget_exceeded(pid.exit_reason) and budget_info(pid.exit_reason) == err.info
+        event = of(rt, "budget_exceeded", "thrifty")[0]
+        assert event.data == err.info
+
+
+async def test_the_stream_is_cut_when_the_budget_runs_out_mid_answer():
+    async with Runtime(clock=VirtualClock()) as rt:
+        pid = rt.start(LLMAgent, model=fast(rt, [LONG]), max_tokens=60)
+        with pytest.raises(BudgetExceeded):
+            await agent_ask(rt, pid, "talk")
+        assert len(of(rt, "llm_token")) < 200
+        assert of(rt, "llm_response")[0].data["stop_reason"] == "cancelled"
+
+
+async def test_failed_attempts_count_and_no_retry_starts_over_budget():
+    async with Runtime(clock=VirtualClock()) as rt:
+        limited = [RateLimited("scripted", retry_after=1.0)] * 10
+        pid = rt.start(LLMAgent, system="x" * 200, model=fast(rt, limited),
+                       retry=RetryPolicy(max_retries=9), max_tokens=120)
+        with pytest.raises(BudgetExceeded) as info:
+            await agent_ask(rt, pid, "hi")
+        # each failed attempt was charged its prompt (~50 tokens): the third would pass 120
+        assert len(of(rt, "llm_error")) == 3
+        assert len(of(rt, "llm_request")) == 3
+        assert info.value.info["calls"] == 3
+
+
+async def test_cost_budget():
+    async with Runtime(clock=VirtualClock()) as rt:
+        model = fast(rt, ["an answer of a few words"] * 5, prices={"scripted": (1000.0, 1000.0)})
+        pid = rt.start(LLMAgent, model=model, max_cost_usd=0.05)
+        with pytest.raises(BudgetExceeded) as info:
+            for _ in range(5):
+                await agent_ask(rt, pid, "q")
+        assert info.value.info["limit"] == "cost" and info.value.info["cost_usd"] > 0.05
+
+
+@pytest.mark.parametrize(
+    ("restart", "budget_exit", "restarted"),
+    [
+        ("transient", "shutdown", False),
+        ("transient", "crash", True),
+        ("permanent", "shutdown", True),
+        ("temporary", "crash", False),
+    ],
+)
+async def test_what_supervisors_do_with_a_spent_budget(restart, budget_exit, restarted):
+    async with Runtime(clock=VirtualClock()) as rt:
+        model = fast(rt, [LONG] * 3)
+        rt.start(Supervisor, [LLMAgent.child_spec("w", name="w", restart=restart, model=model,
+                                                  max_tokens=30, budget_exit=budget_exit)],
+                 intensity=5)
+        first = rt.whereis("w")
+        with pytest.raises(BudgetExceeded):
+            await agent_ask(rt, "w", "go")
+        await rt.sleep(0.1)
+        again = rt.whereis("w")
+        assert (again is not None and again is not first) is restarted
+        reason = first.exit_reason
+        assert reason[0] == ("shutdown" if budget_exit == "shutdown" else "budget_exceeded")
+        assert is_budget_exceeded(reason)
+
+
+async def test_a_shared_budget_caps_a_team_across_restarts():
+    async with Runtime(clock=VirtualClock()) as rt:
+        team = Budget(max_tokens=100)
+        rt.start(Supervisor, [
+            LLMAgent.child_spec("a", name="a", model=fast(rt, [LONG] * 3), budget=team),
+            LLMAgent.child_spec("b", name="b", model=fast(rt, ["tiny"] * 3), budget=team),
+        ], intensity=5)
+        with pytest.raises(BudgetExceeded):
+            await agent_ask(rt, "a", "spend it all")
+        assert team.exceeded == "tokens"
+        # the sibling shares the spent budget: it refuses before calling the model
+        requests = len(of(rt, "llm_request"))
+        with pytest.raises(BudgetExceeded, match="shared"):
+            await agent_ask(rt, "b", "anything")
+        assert len(of(rt, "llm_request")) == requests
+        # and the restarted "a" (permanent) starts with the same spent budget
+        await rt.sleep(0.1)
+        with pytest.raises(BudgetExceeded):
+            await agent_ask(rt, "a", "again")
+        assert (await rt.call(rt.whereis("b") or "a", "usage"))["budget"]["limit"] == "tokens"
+
+
+def test_budget_accounting():
+    b = Budget(max_tokens=10, max_cost_usd=1.0)
+    b.charge(8, 0.5)
+    assert b.exceeded is None and b.would_exceed(3) and not b.would_exceed(2)
+    b.charge(1, 0.6)
+    assert b.exceeded == "cost"
+    assert b.info()["calls"] == 2

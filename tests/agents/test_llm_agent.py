@@ -1,0 +1,341 @@
+"""LLMAgent: turns, streaming events, tools as supervised tasks, output, retries, restarts."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import pydantic
+import pytest
+from agents_helpers import fast, of
+
+from agentlab import CalleeExited, ChildSpec, Crash, Runtime, StartError, Supervisor, VirtualClock
+from agentlab.agents import (
+    LLMAgent,
+    MaxStepsExceeded,
+    OutputInvalid,
+    ToolContext,
+    agent_ask,
+    tool,
+)
+from agentlab.llm import (
+    FaultyModel,
+    RateLimited,
+    Reply,
+    Retrying,
+    RetryPolicy,
+    ServerError,
+    ToolCall,
+)
+
+
+async def test_ask_streams_tokens_as_events_of_the_agent(clock):
+    async with Runtime(clock=clock, seed=1) as rt:
+        pid = rt.start(LLMAgent, system="Be brief.", model=fast(rt, ["Hello there, friend."]),
+                       name="greeter")
+        assert await agent_ask(rt, pid, "Hi") == "Hello there, friend."
+        tokens = of(rt, "llm_token", "greeter")
+        assert "".join(e.data["text"] for e in tokens) == "Hello there, friend."
+        assert {e.pid for e in tokens} == {pid.id}
+        assert [e.kind for e in rt.events if e.kind.startswith("turn_")] == ["turn_start", "turn_end"]
+        end = of(rt, "turn_end")[0].data
+        assert end["ok"] and end["steps"] == 1 and end["answer"] == "Hello there, friend."
+
+
+async def test_raw_requests():
+    async with Runtime(clock=VirtualClock()) as rt:
+        pid = rt.start(LLMAgent, system="S", model=fast(rt, ["one", "two"]))
+        assert await rt.call(pid, ("ask", "first")) == ("ok", "one")
+        history = await rt.call(pid, "history")
+        assert [(m.role, m.content) for m in history] == [
+            ("system", "S"), ("user", "first"), ("assistant", "one"),
+        ]
+        usage = await rt.call(pid, "usage")
+        assert usage["turns"] == 1 and usage["calls"] == 1 and usage["tokens"] > 0
+        assert await rt.call(pid, "reset") == "ok"
+        assert [m.role for m in await rt.call(pid, "history")] == ["system"]
+        assert await rt.call(pid, ("ask", "again")) == ("ok", "two")
+
+
+async def test_the_default_model_needs_no_key():
+    async with Runtime(clock=VirtualClock()) as rt:
+        pid = rt.start(LLMAgent)
+        assert await agent_ask(rt, pid, "ping") == "(scripted) You said: ping"
+
+
+async def test_model_factory_runs_per_incarnation_and_scripts_are_accepted():
+    async with Runtime(clock=VirtualClock()) as rt:
+        made = []
+
+        def factory(runtime):
+            made.append(runtime)
+            return fast(runtime, ["from the factory"])
+
+        a = rt.start(LLMAgent, model=factory)
+        assert await agent_ask(rt, a, "x") == "from the factory"
+        assert made == [rt]
+        b = rt.start(LLMAgent, model=["scripted one"])
+        assert await agent_ask(rt, b, "x") == "scripted one"
+
+
+async def test_unknown_options_fail_the_start():
+    async with Runtime(clock=VirtualClock()) as rt:
+        with pytest.raises(StartError, match="unknown option"):
+            rt.start(LLMAgent, temprature=0)
+        with pytest.raises(StartError, match="tool_errors"):
+            rt.start(LLMAgent, tool_errors="ignore")
+
+
+def test_child_spec():
+    spec = LLMAgent.child_spec("writer", name="writer", restart="transient", system="You write.")
+    assert (spec.id, spec.restart, spec.name) == ("writer", "transient", "writer")
+    assert spec.start == (LLMAgent, (), {"system": "You write."})
+
+
+# ---------------------------------------------------------------------------- tools
+
+
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+async def test_a_tool_call_runs_in_a_supervised_task(clock):
+    async with Runtime(clock=clock) as rt:
+        model = fast(rt, [ToolCall("c1", "add", {"a": 2, "b": 3}), "It is 5."])
+        pid = rt.start(LLMAgent, model=model, tools=[add], name="adder")
+        assert await agent_ask(rt, pid, "2 + 3?") == "It is 5."
+        task_spawns = [e for e in of(rt, "spawn") if e.data["kind"] == "task"]
+        assert len(task_spawns) == 1
+        assert task_spawns[0].path.startswith("adder/")  # under the agent's TaskSupervisor
+        start, result = of(rt, "tool_start")[0].data, of(rt, "tool_result")[0].data
+        assert start == {"call_id": "c1", "tool": "add", "arguments": {"a": 2, "b": 3}}
+        assert result["result"] == "5" and result["error"] is None
+        # the model saw the result, answering the call it made
+        tool_msg = model.calls[-1][-1]
+        assert (tool_msg.role, tool_msg.content, tool_msg.tool_call_id) == ("tool", "5", "c1")
+        # the first call carried the tool's schema
+        assert of(rt, "llm_request")[0].data["tools"] == 1
+
+
+async def test_tool_calls_of_one_step_run_concurrently():
+    async with Runtime(clock=VirtualClock()) as rt:
+
+        async def slow(seconds: float, ctx: ToolContext) -> str:
+            await ctx.runtime.sleep(seconds)
+            return f"slept {seconds}"
+
+        model = fast(rt, [
+            Reply(tool_calls=[ToolCall("a", "slow", {"seconds": 10}), ToolCall("b", "slow", {"seconds": 10})]),
+            "done",
+        ])
+        pid = rt.start(LLMAgent, model=model, tools=[slow])
+        t0 = rt.now()
+        assert await agent_ask(rt, pid, "go") == "done"
+        assert 10 <= rt.now() - t0 < 12  # not 20
+        assert [e.data["result"] for e in of(rt, "tool_result")] == ["slept 10.0", "slept 10.0"]
+
+
+def boom(x: int) -> int:
+    """Always fails."""
+    raise ValueError(f"cannot handle {x}")
+
+
+async def test_tool_errors_report_gives_the_error_to_the_model(clock):
+    async with Runtime(clock=clock) as rt:
+        model = fast(rt, [ToolCall("c1", "boom", {"x": 1}), "The tool failed, sorry."])
+        pid = rt.start(LLMAgent, model=model, tools=[boom])
+        assert await agent_ask(rt, pid, "try") == "The tool failed, sorry."
+        assert pid.alive
+        res = of(rt, "tool_result")[0].data
+        assert res["error_type"] == "ValueError" and "cannot handle 1" in res["error"]
+        assert model.calls[-1][-1].content.startswith("Error: the tool failed: ValueError")
+
+
+async def test_tool_errors_crash_crashes_the_agent_and_its_supervisor_restarts_it():
+    async with Runtime(clock=VirtualClock()) as rt:
+        model = fast(rt, [ToolCall("c1", "boom", {"x": 7}), "after restart"])
+        rt.start(Supervisor, [LLMAgent.child_spec("w", name="w", model=model, tools=[boom],
+                                                  tool_errors="crash")], name="sup")
+        first = rt.whereis("w")
+        with pytest.raises(CalleeExited) as info:
+            await agent_ask(rt, "w", "try")
+        reason = info.value.reason
+        assert isinstance(reason, Crash) and reason.type == "ValueError"
+        assert first.exit_reason == reason  # the linked task's crash is the agent's
+        assert of(rt, "restart")[0].data["child_id"] == "w"
+        assert rt.whereis("w") is not first
+        assert await agent_ask(rt, "w", "again") == "after restart"
+
+
+@pytest.mark.parametrize("policy", ["report", "crash"])
+async def test_tool_timeout(policy):
+    async with Runtime(clock=VirtualClock()) as rt:
+
+        @tool(timeout=5)
+        async def stuck(ctx: ToolContext) -> str:
+            await ctx.runtime.sleep(1000)
+            return "never"
+
+        model = fast(rt, [ToolCall("c1", "stuck", {}), "gave up on it"])
+        pid = rt.start(LLMAgent, model=model, tools=[stuck], tool_errors=policy)
+        if policy == "report":
+            assert await agent_ask(rt, pid, "go") == "gave up on it"
+            res = of(rt, "tool_result")[0].data
+            assert res["error_type"] == "timeout" and res["duration"] == pytest.approx(5, abs=0.5)
+        else:
+            with pytest.raises(CalleeExited) as info:
+                await agent_ask(rt, pid, "go")
+            assert info.value.reason.type == "ToolFailed"
+        task_pid = next(e.pid for e in of(rt, "spawn") if e.data["kind"] == "task")
+        assert all(p.id != task_pid for p in rt.processes())  # the stuck task was stopped
+
+
+async def test_model_mistakes_are_reported_even_under_the_crash_policy():
+    async with Runtime(clock=VirtualClock(), seed=3) as rt:
+        import random
+
+        inner = fast(rt, [ToolCall("c1", "add", {"a": 1, "b": 2}), "ok",
+                          ToolCall("c2", "add", {"a": 1, "b": 2}), "ok again",
+                          ToolCall("c3", "add", {"a": "x"}), "fine"])
+        bad_names = FaultyModel(inner, random.Random(0), p_bad_tool_name=1.0)
+        pid = rt.start(LLMAgent, model=bad_names, tools=[add], tool_errors="crash")
+        assert await agent_ask(rt, pid, "1") == "ok"
+        bad_names.p_bad_tool_name, bad_names.p_invalid_json_args = 0.0, 1.0
+        assert await agent_ask(rt, pid, "2") == "ok again"
+        bad_names.p_invalid_json_args = 0.0
+        assert await agent_ask(rt, pid, "3") == "fine"
+        errors = [e.data["error"] for e in of(rt, "tool_result")]
+        assert "no tool named 'add_unknown'" in errors[0]
+        assert "not valid JSON" in errors[1]
+        assert "b: Field required" in errors[2] and "a: Input should be a valid integer" in errors[2]
+        assert all(e.data["error_type"] == "invalid_call" for e in of(rt, "tool_result"))
+        assert pid.alive
+
+
+async def test_max_steps_fails_the_turn_and_takes_it_back():
+    async with Runtime(clock=VirtualClock()) as rt:
+        model = fast(rt, lambda msgs: ToolCall(None, "add", {"a": 1, "b": 1}))
+        pid = rt.start(LLMAgent, model=model, tools=[add], max_steps=3)
+        with pytest.raises(MaxStepsExceeded, match="max_steps"):
+            await agent_ask(rt, pid, "loop forever")
+        assert pid.alive
+        assert [m.role for m in await rt.call(pid, "history")] == ["system"]
+        assert len(of(rt, "llm_request")) == 3
+        # generated call ids keep the conversation valid
+        assert len({e.data["call_id"] for e in of(rt, "tool_start")}) == 3
+
+
+# ---------------------------------------------------------------------------- structured output
+
+
+class Verdict(pydantic.BaseModel):
+    label: Literal["spam", "ham"]
+    confidence: float
+
+
+async def test_structured_output_is_validated():
+    async with Runtime(clock=VirtualClock()) as rt:
+        model = fast(rt, ['```json\n{"label": "spam", "confidence": 0.9}\n```'])
+        pid = rt.start(LLMAgent, model=model, output=Verdict)
+        verdict = await agent_ask(rt, pid, "WIN A PRIZE")
+        assert verdict == Verdict(label="spam", confidence=0.9)
+        assert "JSON schema for Verdict" in model.calls[0][0].content
+
+
+async def test_invalid_output_is_reasked_with_the_error():
+    async with Runtime(clock=VirtualClock()) as rt:
+        model = fast(rt, ['{"label": "eggs"}', '{"label": "ham", "confidence": 0.2}'])
+        pid = rt.start(LLMAgent, model=model, output=Verdict)
+        assert (await agent_ask(rt, pid, "hello")).label == "ham"
+        feedback = model.calls[1][-1]
+        assert feedback.role == "user" and "label: Input should be 'spam' or 'ham'" in feedback.content
+        assert "confidence: Field required" in feedback.content
+        assert [e.data["attempt"] for e in of(rt, "output_invalid")] == [1]
+
+
+async def test_output_retries_exhausted_fails_clearly_and_the_agent_stays():
+    async with Runtime(clock=VirtualClock()) as rt:
+        model = fast(rt, ["not json", "{}", "still no", "ham"])
+        pid = rt.start(LLMAgent, model=model, output=Verdict, output_retries=2)
+        with pytest.raises(OutputInvalid) as info:
+            await agent_ask(rt, pid, "classify")
+        err = info.value
+        assert err.attempts == 3 and err.text == "still no" and "Verdict" in str(err)
+        assert pid.alive and len(await rt.call(pid, "history")) == 1
+        assert of(rt, "turn_end")[0].data["error_type"] == "OutputInvalid"
+
+
+async def test_an_empty_answer_is_reasked():
+    async with Runtime(clock=VirtualClock()) as rt:
+        pid = rt.start(LLMAgent, model=fast(rt, ["", "something"]))
+        assert await agent_ask(rt, pid, "say something") == "something"
+
+
+# ---------------------------------------------------------------------------- retries and restarts
+
+
+async def test_transient_errors_are_retried_once_by_the_retry_layer():
+    async with Runtime(clock=VirtualClock()) as rt:
+        model = fast(rt, [RateLimited("scripted", retry_after=30.0), "made it"])
+        pid = rt.start(LLMAgent, model=model, name="patient")
+        t0 = rt.now()
+        assert await agent_ask(rt, pid, "hi") == "made it"
+        assert rt.now() - t0 >= 30.0
+        retry = of(rt, "llm_retry", "patient")[0].data
+        assert (retry["attempt"], retry["delay"], retry["model"]) == (2, 30.0, "scripted")
+        assert (await rt.call(pid, "usage"))["failed"] == 1
+
+
+async def test_exhausted_retries_crash_the_agent_with_the_typed_error():
+    async with Runtime(clock=VirtualClock()) as rt:
+        outage = ServerError("down", provider="scripted", status=503)
+        model = fast(rt, [outage, outage, outage, "back"])
+        rt.start(Supervisor, [LLMAgent.child_spec("w", name="w", model=model,
+                                                  retry=RetryPolicy(max_retries=2))])
+        first = rt.whereis("w")
+        with pytest.raises(CalleeExited) as info:
+            await agent_ask(rt, "w", "hi")
+        reason = info.value.reason
+        assert isinstance(reason, Crash) and isinstance(reason.exception, ServerError)
+        assert len(of(rt, "llm_request")) == 3  # 1 + max_retries: nothing else retried
+        assert [e.data["child_id"] for e in of(rt, "restart")] == ["w"]
+        assert not first.alive and rt.whereis("w").alive
+        assert await agent_ask(rt, "w", "hi") == "back"
+
+
+async def test_a_retrying_model_is_unwrapped_not_stacked():
+    async with Runtime(clock=VirtualClock()) as rt:
+        outage = ServerError("down", provider="scripted", status=503)
+        inner = fast(rt, [outage, outage, outage, outage])
+        pid = rt.start(LLMAgent, model=Retrying(inner, RetryPolicy(max_retries=1, base=0.1)))
+        with pytest.raises(CalleeExited):
+            await agent_ask(rt, pid, "hi")
+        assert len(of(rt, "llm_request")) == 2
+
+
+async def test_retry_none_disables_retrying():
+    async with Runtime(clock=VirtualClock()) as rt:
+        pid = rt.start(LLMAgent, model=fast(rt, [RateLimited("scripted", retry_after=1.0), "x"]),
+                       retry=None)
+        with pytest.raises(CalleeExited) as info:
+            await agent_ask(rt, pid, "hi")
+        assert info.value.reason.type == "RateLimited"
+        assert of(rt, "llm_retry") == []
+
+
+async def test_a_crash_in_a_supervised_team_keeps_the_siblings():
+    async with Runtime(clock=VirtualClock()) as rt:
+        a = fast(rt, ["a1", "a2"])
+        b = fast(rt, [ServerError("down", provider="scripted")])
+        rt.start(Supervisor, [
+            LLMAgent.child_spec("a", name="a", model=a),
+            LLMAgent.child_spec("b", name="b", model=b, retry=None),
+        ], strategy="one_for_one", intensity=2)
+        before = rt.whereis("a")
+        assert await agent_ask(rt, "a", "x") == "a1"
+        with pytest.raises(CalleeExited):
+            await agent_ask(rt, "b", "x")
+        assert rt.whereis("a") is before
+        assert await agent_ask(rt, "a", "x") == "a2"
+        assert [e.data["child_id"] for e in of(rt, "restart")] == ["b"]
+        _ = ChildSpec

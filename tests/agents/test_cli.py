@@ -1,0 +1,91 @@
+"""``python -m agentlab``: demo (offline, deterministic), and delegation to chat and trace."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def agentlab(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY"):
+        env.pop(key, None)
+    return subprocess.run(
+        [sys.executable, "-m", "agentlab", *args],
+        capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT,
+    )
+
+
+def test_demo_runs_offline_fast_and_tells_the_story(tmp_path):
+    started = time.monotonic()
+    out = agentlab("demo", "--seed", "3", "--out", str(tmp_path))
+    elapsed = time.monotonic() - started
+    assert out.returncode == 0, out.stderr
+    assert elapsed < 20
+    text = out.stdout
+    for expected in (
+        "started alice",
+        "LLM call failed: rate_limit (HTTP 429)",
+        "retry layer: attempt 2 in 1.50s",
+        "bob         CRASHED: ServerError",
+        "supervisor restarts bob (one_for_one",
+        "restarted bob",
+        "-> tool search(query='wind')",
+        "<- tool search FAILED",
+        "answer did not validate",
+        "brief: Solar and wind in 2024",
+        "sources: notes/solar, notes/wind",
+    ):
+        assert expected in text, expected
+    assert "streamed" in text and "tokens in" in text  # tokens are summarised, not printed
+    summary = text.split("summary (")[1]
+    assert "lead" in summary and "bob             1        1" in summary
+    assert "agentlab: the event loop was blocked" not in out.stderr
+    trace = tmp_path / "demo-seed3.parquet"
+    assert trace.exists()
+    if pytest.importorskip("agentlab.trace"):
+        from agentlab import trace as tr
+
+        run = tr.load(trace)
+        assert list(run.restarts()["child_id"]) == ["bob"]
+        assert run.info.seed == 3
+        summary_out = agentlab("trace", "summary", str(trace))
+        assert summary_out.returncode == 0 and "restarts" in summary_out.stdout
+
+
+def test_same_seed_same_demo_output():
+    a, b = agentlab("demo", "--seed", "9"), agentlab("demo", "--seed", "9")
+    assert a.returncode == b.returncode == 0
+    assert a.stdout == b.stdout
+    c = agentlab("demo", "--seed", "10")
+    assert c.stdout != a.stdout
+
+
+def test_chat_delegates_to_the_llm_cli():
+    out = agentlab("chat", "--provider", "scripted", "hello")
+    assert out.returncode == 0
+    assert out.stdout.strip() == "(scripted) You said: hello"
+
+
+def test_usage_and_unknown_commands():
+    assert agentlab("--help").returncode == 0
+    bare = agentlab()
+    assert bare.returncode == 2 and "demo" in bare.stdout
+    bad = agentlab("fly")
+    assert bad.returncode == 2 and "unknown command 'fly'" in bad.stderr
+    assert agentlab("demo", "--help").returncode == 0
+
+
+def test_main_in_process(capsys):
+    from agentlab.__main__ import main
+
+    assert main(["demo", "--seed", "1", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "brief:" in out and "CRASHED" not in out

@@ -38,8 +38,11 @@ __all__ = [
 
 
 def _run_end(run: Run) -> float:
+    """When the run ended on its clock: when recording stopped, or the last event."""
     ev = run.events()
-    return float(ev["time"].max()) if len(ev) else 0.0
+    last = float(ev["time"].max()) if len(ev) else 0.0
+    ended = getattr(run.info, "ended", None)
+    return max(last, float(ended)) if ended is not None else last
 
 
 def mttr(run: Run, by: str | None = None) -> Any:
@@ -82,7 +85,9 @@ def availability(run: Run) -> pd.DataFrame:
 
     A process is up from when it is ready (its ``init`` returned) to its exit.
     Downtime runs from an abnormal exit until the next process in the same slot
-    is ready (or the end of the run if none came); a normal exit is not downtime.
+    is ready (or the end of the run if none came), and from any exit that was
+    followed by a replacement (a bystander stopped by one_for_all or
+    rest_for_one is down until it is back). A final normal exit is not downtime.
     ``availability = uptime / (uptime + downtime)``. Columns: ``slot``,
     ``supervisor``, ``child_id``, ``instances``, ``crashes``, ``uptime``,
     ``downtime``, ``availability``.
@@ -94,9 +99,11 @@ def availability(run: Run) -> pd.DataFrame:
     p = p.assign(slot=_slots(p), start=up_from)
     p = p.sort_values(["slot", "start", "pid"], kind="stable")
     ends = p["end"].fillna(end_of_run).to_numpy(np.float64)
-    nxt = p.groupby("slot", sort=False)["start"].shift(-1).fillna(end_of_run).to_numpy(np.float64)
+    nxt_start = p.groupby("slot", sort=False)["start"].shift(-1)
+    replaced = nxt_start.notna().to_numpy(bool)
+    nxt = nxt_start.fillna(end_of_run).to_numpy(np.float64)
     crashed = p["crashed"].to_numpy(bool)
-    down = np.where(crashed, np.maximum(nxt - ends, 0.0), 0.0)
+    down = np.where(crashed | replaced, np.maximum(nxt - ends, 0.0), 0.0)
     up = np.maximum(ends - p["start"].to_numpy(np.float64), 0.0)
     work = pd.DataFrame(
         {

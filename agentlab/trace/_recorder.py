@@ -172,6 +172,8 @@ class Recorder(Run):
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+            if self._runtime is not None:
+                self._info["ended"] = float(self._runtime.now())
         return self.run()
 
     def run(self) -> Run:

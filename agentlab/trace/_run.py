@@ -40,7 +40,8 @@ class RunInfo:
     runtime's ``seed`` and ``clock`` kind (``"virtual"``, ``"real"`` or
     ``"unknown"``), the message-tracing rate, how many events were ``dropped``
     (never silently: capacity overflow and gaps in ``seq`` both count), and
-    free-form JSON ``metadata``."""
+    free-form JSON ``metadata``, and the runtime-clock time recording ``ended``
+    (``None`` while recording; a run lasts until then even if nothing happened)."""
 
     run_id: str
     started: str
@@ -50,6 +51,7 @@ class RunInfo:
     dropped: int = 0
     metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
     version: int = FORMAT_VERSION
+    ended: float | None = None
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True, default=str)

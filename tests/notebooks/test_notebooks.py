@@ -37,3 +37,5 @@ def test_notebook_runs(path: Path, tmp_path: Path) -> None:
         assert "supervisor alive? False exit reason: shutdown" in text
     if path.stem == "02_strategies_and_time":
         assert "same seed, same log: True" in text
+    if path.stem == "03_every_run_is_data":
+        assert "round trip ok" in text

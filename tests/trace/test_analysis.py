@@ -13,10 +13,11 @@ from agentlab.trace import Recorder, compare
 
 
 async def test_restart_rate_windows() -> None:
-    run = await _crashy_run()  # restarts at t=1.0 and t=2.0, last event at 2.5
+    run = await _crashy_run()  # restarts at t=1.0 and t=2.0; recording stops at t=3.0
     rate = run.restart_rate(window=1.0)
-    assert list(rate.index) == [0.0, 1.0, 2.0]
-    assert list(rate["total"]) == [0, 1, 1] and list(rate["sup"]) == [0, 1, 1]
+    assert run.info.ended == 3.0
+    assert list(rate.index) == [0.0, 1.0, 2.0, 3.0]
+    assert list(rate["total"]) == [0, 1, 1, 0] and list(rate["sup"]) == [0, 1, 1, 0]
     assert list(run.restart_rate(window=5.0)["total"]) == [2]
 
 

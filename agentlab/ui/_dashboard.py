@@ -29,10 +29,11 @@ class Dashboard(ipywidgets.VBox):  # type: ignore[misc]
     def __init__(self, source: Any = None, *, agents: Any = None, collapse: int = 50,
                  window: float = 20.0, rate: float = 30.0, **options: Any) -> None:
         feed = as_feed(source)
+        # a recorded run gets one scrub bar (the tree's); it moves every view
         self.tree = SupervisionTree(feed, collapse=collapse, rate=rate, **options)
-        self.streams = TokenStream(feed, agents=agents, rate=rate, **options)
-        self.timeline = Timeline(feed, window=window, collapse=collapse, rate=rate, **options)
-        self.sequence = SequenceDiagram(feed, rate=rate, **options)
+        self.streams = TokenStream(feed, agents=agents, rate=rate, scrubber=False, **options)
+        self.timeline = Timeline(feed, window=window, collapse=collapse, rate=rate, scrubber=False, **options)
+        self.sequence = SequenceDiagram(feed, rate=rate, scrubber=False, **options)
         self.feed = feed
         for v in self.views:
             v._select_hooks.append(self._relay)

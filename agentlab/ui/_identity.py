@@ -6,8 +6,9 @@ the timeline and the same lifeline in the sequence diagram.
 
 * A process is first known by a provisional key ``"#<pid>"`` (from ``spawn``).
 * When a supervisor reports ``child_start`` for it, it moves to the slot key
-  ``"<supervisor key>/<child id>"``. If that slot already existed (a restart),
-  the new pid joins the existing slot.
+  ``"<supervisor path>/<child id>"`` (the path the supervisor gives the
+  child, the same for every incarnation of both). If that slot already
+  existed (a restart), the new pid joins the existing slot.
 
 >>> from agentlab import Event
 >>> ids = Identity()
@@ -70,7 +71,7 @@ class Identity:
         self._parents: set[str] = set()  # provisional keys that have children
         #: provisional key -> slot key, for provisional parents that moved
         self.moved: dict[str, str] = {}
-        self._slots: dict[tuple[str, Any], list[str]] = {}  # (supervisor key, child id) -> slots
+        self._slots: dict[str, list[str]] = {}  # "<supervisor path>/<child id>" -> slot keys
         self._hint: dict[int, int] = {}  # supervisor pid -> pid of the child it is restarting
         self._dead: deque[int] = deque()
 
@@ -148,7 +149,7 @@ class Identity:
         data = ev[9] or {}
         child_id = data.get("child_id")
         sup_key = self.key_of.get(sup_pid) or self.ensure(sup_pid, ev[5], ev[6])
-        slot = self._pick_slot(sup_pid, sup_key, child_id, child_pid, data.get("attempt") or 0)
+        slot = self._pick_slot(ev, sup_key, child_id, child_pid, data.get("attempt") or 0)
         old_key = self.key_of.get(child_pid)
         old = self.meta.pop(old_key, None) if old_key is not None and old_key != slot else None
         existing = self.meta.get(slot)
@@ -168,7 +169,7 @@ class Identity:
             existing = old
             existing.parent = sup_key
             self.meta[slot] = existing
-            self._slots.setdefault((sup_key, child_id), []).append(slot)
+            self._slots.setdefault(self._base(ev, sup_key, child_id, child_pid), []).append(slot)
         existing.child_id = child_id
         existing.restart = data.get("restart")
         if data.get("type") == "supervisor":
@@ -180,13 +181,19 @@ class Identity:
             self.moved[old_key] = slot
         return slot, (old_key if old_key != slot else None), restarted
 
-    def _pick_slot(self, sup_pid: int, sup_key: str, child_id: Any, child_pid: int, attempt: int) -> str:
-        base = f"{sup_key}/{child_id if child_id is not None else child_pid}"
-        slots = self._slots.get((sup_key, child_id))
+    @staticmethod
+    def _base(ev: Any, sup_key: str, child_id: Any, child_pid: int) -> str:
+        """A slot's stable name: the supervisor's path (the same for each of its
+        incarnations) and the child id, as the supervisor names the child's path."""
+        return f"{ev[6] or sup_key}/{child_id if child_id is not None else child_pid}"
+
+    def _pick_slot(self, ev: Any, sup_key: str, child_id: Any, child_pid: int, attempt: int) -> str:
+        base = self._base(ev, sup_key, child_id, child_pid)
+        slots = self._slots.get(base)
         if not slots:
             return base
         if attempt > 0:
-            crashed = self._hint.pop(sup_pid, None)
+            crashed = self._hint.pop(ev[4], None)
             k = self.key_of.get(crashed) if crashed is not None else None
             if k is not None and k in slots:
                 return k
@@ -195,6 +202,10 @@ class Identity:
             if m is not None and not m.alive:
                 return k
         return f"{base}~{len(slots) + 1}"
+
+    def slots(self, ev: Any, child_id: Any) -> list[str]:
+        """The slot keys of ``child_id`` under the supervisor that emitted ``ev``."""
+        return self._slots.get(self._base(ev, self.key(ev[4]), child_id, 0), [])
 
     def restart(self, ev: Any) -> None:
         """A supervisor's ``restart`` report: remember which child it is restarting."""
@@ -223,7 +234,8 @@ class Identity:
         m = self.meta.pop(key, None)
         if m is not None and self.key_of.get(m.pid) == key:
             del self.key_of[m.pid]
-        if m is not None and m.parent is not None:
-            slots = self._slots.get((m.parent, m.child_id))
+        if m is not None:
+            base = key.split("~", 1)[0]
+            slots = self._slots.get(base)
             if slots is not None and key in slots:
                 slots.remove(key)

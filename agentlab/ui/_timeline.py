@@ -195,7 +195,8 @@ class TimelineModel:
         d = ev[9] or {}
         sup = self.ids.key(ev[4])
         for cid in d.get("affected") or [d.get("child_id")]:
-            self._restart_at[f"{sup}/{cid}"] = ev[1]
+            for key in self.ids.slots(ev, cid):
+                self._restart_at[key] = ev[1]
         self._mark(sup, ev[1], "restart", f"{d.get('child_id')} · {d.get('strategy', '')}")
         if d.get("intensity") is not None:
             b = {"lane": sup, "t": ev[1], "n": d.get("restarts_in_window", 0),

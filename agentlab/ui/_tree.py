@@ -270,10 +270,11 @@ class TreeModel:
             self._put(sup)
             affected = d.get("affected") or [d.get("child_id")]
             for cid in affected:
-                node = self.nodes.get(f"{sup.key}/{cid}")
-                if node is not None and not node.alive:
-                    node.restarting = True
-                    self._put(node)
+                for key in self.ids.slots(ev, cid):
+                    node = self.nodes.get(key)
+                    if node is not None and not node.alive:
+                        node.restarting = True
+                        self._put(node)
         crashed = self._node(ev[7])
         if crashed is not None and not crashed.alive:
             crashed.restarting = True

@@ -117,6 +117,7 @@ class View(anywidget.AnyWidget):
             cfg["height"] = height
         if isinstance(self._feed, RecordedFeed):
             cfg["recorded"] = self._feed.info()
+            cfg["scrubber"] = bool(options.get("scrubber", True))
         cfg.update(self._config())
         self._cfg = cfg
         # the first state goes out with comm_open (one message, config before snapshot)
@@ -448,7 +449,7 @@ class SequenceDiagram(View):
 
     def _make_model(self) -> SequenceModel:
         return SequenceModel(self._pending, processes=self._options.get("processes"),
-                             max_arrows=self._options.get("max_arrows", 5000))
+                             max_arrows=self._options.get("max_arrows", 2000))
 
     def _default_title(self) -> str:
         return "Message sequence"

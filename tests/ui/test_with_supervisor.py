@@ -83,3 +83,36 @@ def test_a_dynamic_supervisor_keeps_one_node_per_child(run):
             await rt.shutdown()
 
     run(main())
+
+
+def test_nested_supervisors_keep_grandchildren_in_place_across_restarts(run):
+    async def main():
+        rt = agentlab.Runtime()
+        try:
+            team = [ChildSpec("writer", Worker, name="writer"), ChildSpec("critic", Worker)]
+            rt.start(Supervisor, [
+                ChildSpec("team", (Supervisor, (team,), {"intensity": 5})),
+                ChildSpec("tools", (Supervisor, ([ChildSpec("search", Worker)],), {"strategy": "one_for_all"})),
+            ], name="root", intensity=5)
+            tree = ui.SupervisionTree(rt)
+            await ui.settle(tree)
+            before = labels(tree)
+            assert before["writer"]["parent"] == before["team"]["key"]
+            assert before["team"]["parent"] == before["root"]["key"]
+            cmd(tree, "cmd_kill", {"key": before["writer"]["key"]})
+            await ui.settle(tree)
+            after = labels(tree)  # one writer node (a dict by label would hide a duplicate)
+            assert sum(n["label"] == "writer" for n in tree.snapshot["view"]["nodes"]) == 1
+            assert after["writer"]["restarts"] == 1 and after["writer"]["key"] == before["writer"]["key"]
+            cmd(tree, "cmd_kill", {"key": before["team"]["key"]})  # the whole team restarts
+            await ui.settle(tree)
+            nodes = tree.snapshot["view"]["nodes"]
+            assert sorted(n["label"] for n in nodes) == ["critic", "root", "search", "team", "tools", "writer"]
+            again = labels(tree)
+            assert again["team"]["restarts"] == 1 and again["writer"]["restarts"] == 2
+            assert all(n["status"] == "running" for n in nodes)
+            tree.close()
+        finally:
+            await rt.shutdown()
+
+    run(main())

@@ -141,7 +141,6 @@ function makeSequence(ctx) {
   }
 
   function render() {
-    const atBottom = scroll.scrollHeight - scroll.scrollTop - scroll.clientHeight < ROW * 2;
     if (state.dirty) {
       const v = visibleParts();
       cols = v.parts;
@@ -162,7 +161,7 @@ function makeSequence(ctx) {
     spacer.style.width = `${W}px`;
     svgEl.setAttribute("width", String(W));
     svgEl.setAttribute("height", String(Hview));
-    if (stick && atBottom) {
+    if (stick) {  // follow the newest messages until the user scrolls up
       const bottom = scroll.scrollHeight - scroll.clientHeight;
       if (Math.abs(scroll.scrollTop - bottom) > 1) scroll.scrollTop = bottom;
     }
@@ -280,8 +279,9 @@ function makeSequence(ctx) {
   });
   let lastTop = -1;
   scroll.addEventListener("scroll", () => {
+    if (scroll.scrollTop === lastTop) return; // our own follow-scroll
     stick = scroll.scrollHeight - scroll.scrollTop - scroll.clientHeight < ROW * 2;
-    if (scroll.scrollTop !== lastTop) ctx.invalidate();
+    ctx.invalidate();
   });
 
   return {

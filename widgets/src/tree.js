@@ -125,12 +125,14 @@ function shape(status) {
   return h("span", { class: `al-shape al-shape-${status}`, "aria-label": STATUS_TEXT[/** @type {keyof STATUS_TEXT} */ (status)] || status });
 }
 
-/** The counts strip of a group (or the header): ● 990 running ■ 3 crashed ... @param {Record<string, number>} counts */
-function countsStrip(counts) {
+/** The counts strip of a group (or the header): ● 990 ■ 3 ... (with words when `words`).
+ * @param {Record<string, number>} counts @param {boolean} [words] */
+function countsStrip(counts, words = false) {
   const strip = h("span", { class: "al-counts" });
   for (const st of STATUSES) {
     if (!counts[st]) continue;
-    strip.append(h("span", { class: "al-count", "data-status": st, title: STATUS_TEXT[st] }, shape(st), num(counts[st])));
+    strip.append(h("span", { class: "al-count", "data-status": st, title: STATUS_TEXT[st] }, shape(st),
+      words ? `${num(counts[st])} ${st}` : num(counts[st])));
   }
   return strip;
 }
@@ -167,41 +169,65 @@ function makeTree(ctx) {
   body.append(h("div", { class: "al-tree-body" }, main, panel));
 
   // ---------------------------------------------------------------- rows
-  /** @param {TreeNode} n */
-  function rowContent(n) {
+  /** The badges of a row (restarts, mailbox, rate, budget, exit). @param {TreeNode} n */
+  function badges(n) {
     const isSup = n.kind === "supervisor";
-    const nkids = state.kids.get(n.key)?.size || 0;
-    const open = !folded.has(n.key);
-    const parts = [
-      isSup || nkids ? h("span", { class: "al-twisty", "data-action": "fold", "data-key": n.key, title: open ? "fold" : "unfold" }, open ? "▾" : "▸") : h("span", { class: "al-twisty al-twisty-leaf" }),
-      shape(n.status),
-      h("span", { class: "al-name", title: n.label }, n.label),
-      h("span", { class: "al-pid" }, pidText(n.pid)),
-    ];
-    const meta = h("span", { class: "al-meta" });
-    if (isSup && n.strategy) meta.append(h("span", { class: "al-badge al-strategy" }, n.strategy));
+    const out = [];
+    if (isSup && n.strategy) out.push(h("span", { class: "al-badge al-strategy" }, n.strategy));
     if (n.budget) {
       const [used, max, period] = n.budget;
       const frac = max ? Math.min(1, used / max) : 0;
-      meta.append(h("span", { class: "al-badge al-budget", "data-level": frac >= 1 ? "full" : frac >= 0.6 ? "high" : "ok", title: `restart budget: ${used} of ${max} restarts used in the last ${period} s` },
+      out.push(h("span", { class: "al-badge al-budget", "data-level": frac >= 1 ? "full" : frac >= 0.6 ? "high" : "ok", title: `restart budget: ${used} of ${max} restarts used in the last ${period} s` },
         h("span", { class: "al-meter" }, h("span", { class: "al-meter-fill", style: `width:${Math.round(frac * 100)}%` })),
         `${used}/${max}`));
     }
-    if (n.gave_up) meta.append(h("span", { class: "al-badge al-gave-up" }, "gave up"));
-    meta.append(h("span", { class: "al-badge al-restarts", "data-restarts": n.restarts || 0, title: "restarts", hidden: !n.restarts }, `↻ ${n.restarts || 0}`));
-    if (n.mailbox) meta.append(h("span", { class: "al-badge al-mailbox", title: "messages waiting in the mailbox" }, `✉ ${num(n.mailbox)}`));
-    if (n.tps) meta.append(h("span", { class: "al-badge al-tps", title: "tokens per second" }, `${n.tps.toFixed(1)} tok/s`));
-    if ((n.status === "crashed" || n.status === "restarting") && n.exit) meta.append(h("span", { class: "al-exit", title: n.exit }, n.exit));
-    parts.push(meta);
-    if (canKill) {
-      parts.push(h("button", { class: "al-kill", "data-action": "kill", "data-key": n.key, "data-pid": n.pid, title: `kill ${n.label} (exit signal kill)`, disabled: n.status !== "running" && n.status !== "waiting" }, "✕"));
-    }
-    return parts;
+    if (n.gave_up) out.push(h("span", { class: "al-badge al-gave-up" }, "gave up"));
+    if (n.restarts) out.push(h("span", { class: "al-badge al-restarts", "data-restarts": n.restarts, title: "restarts" }, `↻ ${n.restarts}`));
+    if (n.mailbox) out.push(h("span", { class: "al-badge al-mailbox", title: "messages waiting in the mailbox" }, `✉ ${num(n.mailbox)}`));
+    if (n.tps) out.push(h("span", { class: "al-badge al-tps", title: "tokens per second" }, `${n.tps.toFixed(1)} tok/s`));
+    if ((n.status === "crashed" || n.status === "restarting") && n.exit) out.push(h("span", { class: "al-exit", title: n.exit }, n.exit));
+    return out;
+  }
+
+  /** Build a row's parts once; `fillRow` updates them in place (buttons stay clickable). @param {HTMLElement} row */
+  function buildRow(row) {
+    row.append(
+      h("span", { class: "al-twisty" }),
+      h("span", { class: "al-shape" }),
+      h("span", { class: "al-name" }),
+      h("span", { class: "al-pid" }),
+      h("span", { class: "al-meta" }),
+    );
+    if (canKill) row.append(h("button", { class: "al-kill", "data-action": "kill" }, "✕"));
   }
 
   /** Fill the row `el` (a .al-node) for `n`; flash on crash/restart. @param {HTMLElement} row @param {TreeNode} n @param {TreeNode | undefined} prev */
   function fillRow(row, n, prev) {
-    row.replaceChildren(...rowContent(n));
+    if (!row.firstChild) buildRow(row);
+    const [twisty, shapeEl, name, pid, meta, killBtn] = /** @type {HTMLElement[]} */ (Array.from(row.children));
+    const hasKids = n.kind === "supervisor" || (state.kids.get(n.key)?.size || 0) > 0;
+    const open = !folded.has(n.key);
+    twisty.className = hasKids ? "al-twisty" : "al-twisty al-twisty-leaf";
+    twisty.textContent = hasKids ? (open ? "▾" : "▸") : "";
+    if (hasKids) {
+      twisty.setAttribute("data-action", "fold");
+      twisty.setAttribute("data-key", n.key);
+      twisty.title = open ? "fold" : "unfold";
+    }
+    shapeEl.className = `al-shape al-shape-${n.status}`;
+    shapeEl.setAttribute("aria-label", STATUS_TEXT[/** @type {keyof STATUS_TEXT} */ (n.status)] || n.status);
+    if (name.textContent !== n.label) {
+      name.textContent = n.label;
+      name.title = n.label;
+    }
+    pid.textContent = pidText(n.pid);
+    meta.replaceChildren(...badges(n));
+    if (killBtn) {
+      killBtn.setAttribute("data-key", n.key);
+      killBtn.setAttribute("data-pid", String(n.pid));
+      killBtn.title = `kill ${n.label} (exit signal kill)`;
+      killBtn.toggleAttribute("disabled", n.status !== "running" && n.status !== "waiting");
+    }
     row.setAttribute("data-status", n.status);
     row.setAttribute("data-kind", n.kind);
     row.setAttribute("data-pid", String(n.pid));
@@ -338,7 +364,7 @@ function makeTree(ctx) {
     /** @type {Record<string, number>} */
     const c = {};
     for (const n of state.nodes.values()) c[n.status] = (c[n.status] || 0) + 1;
-    summary.replaceChildren(countsStrip(c));
+    summary.replaceChildren(countsStrip(c, true));
     summary.setAttribute("data-count", String(state.nodes.size));
     list.setAttribute("data-count", String(state.nodes.size));
   }

@@ -85,7 +85,7 @@ export function mountView({ model, el, experimental }, kind, make) {
   impl = make(ctx);
 
   // recorded runs: one scrub bar (it seeks every view attached to the same run)
-  if (config.recorded) {
+  if (config.recorded && config.scrubber !== false) {
     const rec = config.recorded;
     const label = h("span", { class: "al-scrub-label" });
     const range = /** @type {HTMLInputElement} */ (h("input", {

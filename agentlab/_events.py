@@ -150,12 +150,28 @@ class EventLog:
     def __init__(self, capacity: int = 100_000) -> None:
         self.capacity = capacity
         self._events: deque[Event] = deque(maxlen=capacity)
-        self.dropped = 0
+        self._appended = 0
+        # a runtime appends straight to the deque (its hot path) and counts for us
+        self._counter: Callable[[], int] | None = None
+        self._base = 0
 
     def append(self, ev: Event) -> None:
-        if len(self._events) == self.capacity:
-            self.dropped += 1
+        self._appended += 1
         self._events.append(ev)
+
+    def _direct_append(self, counter: Callable[[], int]) -> Callable[[Event], None]:
+        """The deque's own ``append``, for a writer that counts its appends in ``counter()``."""
+        self._counter = counter
+        self._base = counter()
+        return self._events.append
+
+    @property
+    def dropped(self) -> int:
+        """How many events fell off the front (the log keeps the newest ``capacity``)."""
+        n = self._appended
+        if self._counter is not None:
+            n += self._counter() - self._base
+        return max(0, n - len(self._events))
 
     def __len__(self) -> int:
         return len(self._events)
@@ -185,7 +201,9 @@ class EventLog:
 
     def clear(self) -> None:
         self._events.clear()
-        self.dropped = 0
+        self._appended = 0
+        if self._counter is not None:
+            self._base = self._counter()
 
 
 Subscriber = Callable[[Event], Any]

@@ -474,15 +474,16 @@ class LLMAgent(Agent):
                 self.messages, tools=self._schemas or None, emit=self._on_llm, **self.model_options
             )
         ) as events:
+            add = asm.add
+            budgets = self._budgets
             async for ev in events:
-                asm.add(ev)
-                if type(ev) is TextDelta or type(ev) is ToolCallDelta:
+                add(ev)
+                if budgets and (type(ev) is TextDelta or type(ev) is ToolCallDelta):
                     self._attempt_out += 1
-                    if self._budgets:
-                        live = self._attempt_in + self._attempt_out
-                        over = next((b for b in self._budgets if b.would_exceed(live)), None)
-                        if over is not None:
-                            break
+                    live = self._attempt_in + self._attempt_out
+                    over = next((b for b in budgets if b.would_exceed(live)), None)
+                    if over is not None:
+                        break
         if over is not None:
             raise self._budget_error(over, "tokens")
         for b in self._budgets:
@@ -493,6 +494,9 @@ class LLMAgent(Agent):
     # ------------------------------------------------------------------ accounting
     def _on_llm(self, kind: str, **fields: Any) -> None:
         """The per-call ``emit`` of the LLM layer: account, then put the event in the stream."""
+        if kind == "llm_token":  # the hot path: one event per streamed piece
+            self.runtime.emit(kind, self.pid, **fields)
+            return
         if kind == "llm_request":
             self._attempt_in = fields.get("input_tokens_estimate") or 0
             self._attempt_out = 0

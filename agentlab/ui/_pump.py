@@ -57,6 +57,11 @@ class Pump:
     All of it runs on the event loop the pump was created on.
     """
 
+    #: a snapshot that took longer than this (seconds) to write is only rewritten once
+    #: the view has been QUIET for a while: while busy, views resync on demand instead
+    BIG = 0.010
+    QUIET = 1.5
+
     def __init__(
         self,
         pending: Pending,
@@ -112,6 +117,8 @@ class Pump:
         due = self._last + self.interval
         if not self.pending.dirty:
             due = max(due, self._last_snap + self._snapshot_gap)
+            if self.snapshot_cost >= self.BIG:
+                due = max(due, self._last + self.QUIET)
         if self._handle is not None:
             if self._due <= due:
                 return
@@ -129,7 +136,9 @@ class Pump:
         now = self._now()
         if self.pending.dirty:
             self._send_delta(now)
-        if self._snap_dirty and now >= self._last_snap + self._snapshot_gap:
+        if self._snap_dirty and now >= self._last_snap + self._snapshot_gap and (
+            self.snapshot_cost < self.BIG or now - self._last >= self.QUIET
+        ):
             self._publish_snapshot(now)
         if not self.pending.dirty:
             self._wake()

@@ -21,6 +21,8 @@ import { mountView } from "./lib/view.js";
  */
 
 const ROOT = "";
+/** At most this many rows start a flash animation per frame. */
+const MAX_FLASHES = 24;
 
 /** The tree's state: nodes by key, and children per parent key. */
 export class TreeState {
@@ -236,16 +238,33 @@ function makeTree(ctx) {
     if (prev) flash(row, n, prev);
   }
 
-  /** @param {HTMLElement} el @param {TreeNode} n @param {TreeNode} prev */
+  /** Elements to flash, and with what, on the next frame. @type {Map<HTMLElement, string>} */
+  const flashes = new Map();
+  let flashFrame = 0;
+
+  /** Animate a crash or a restart. The class is (re)added on the next frame, so the
+   * animation restarts without forcing a layout (no offsetWidth reads: with hundreds of
+   * restarts a second, forced layouts of the whole notebook would stall every frame).
+   * @param {HTMLElement} el @param {TreeNode} n @param {TreeNode} prev */
   function flash(el, n, prev) {
     let cls = "";
     if ((n.restarts || 0) > (prev.restarts || 0)) cls = "al-flash-restart";
     else if (n.status === "crashed" && prev.status !== "crashed") cls = "al-flash-crash";
     if (!cls) return;
     el.classList.remove("al-flash-restart", "al-flash-crash");
-    void el.offsetWidth; // restart the CSS animation
-    el.classList.add(cls);
-    el.addEventListener("animationend", () => el.classList.remove(cls), { once: true });
+    flashes.set(el, cls);
+    if (!flashFrame) flashFrame = requestAnimationFrame(applyFlashes);
+  }
+
+  function applyFlashes() {
+    flashFrame = 0;
+    let budget = MAX_FLASHES; // a storm of restarts: animate some, the counters show all
+    for (const [el, cls] of flashes) {
+      if (budget-- <= 0) break;
+      el.classList.add(cls);
+      el.addEventListener("animationend", () => el.classList.remove(cls), { once: true });
+    }
+    flashes.clear();
   }
 
   /** @param {TreeNode} n */

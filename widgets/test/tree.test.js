@@ -51,6 +51,7 @@ describe("supervision tree", () => {
     const { el, model } = await mount(team());
     model.receive(delta(2, { nodes: { "#1/writer": node("#1/writer", { pid: 21, parent: "#1", order: 2, restarts: 1, exit: "killed", exit_class: "killed" }) } }));
     await frame();
+    await frame(); // the flash class goes on one frame later
     const row = el.querySelector('.al-node[data-key="#1/writer"]');
     expect(row.getAttribute("data-restarts")).toBe("1");
     expect(row.getAttribute("data-pid")).toBe("21");

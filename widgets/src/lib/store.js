@@ -107,7 +107,8 @@ export class Store {
       const resp = await this.invoke("resync", {});
       this.resyncing = false;
       if (resp && resp.view) {
-        if (resp.seq >= this.seq || this.applied === 0) {
+        // the same seq is the same state: skip the (possibly large) redraw
+        if (resp.seq > this.seq || this.applied === 0 || this.buffer.length) {
           this.resetState(resp.view);
           this.seq = resp.seq;
           this.applied += 1;

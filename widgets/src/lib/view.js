@@ -119,8 +119,11 @@ export function mountView({ model, el, experimental }, kind, make) {
   const onSnap = () => store.load(model.get("snapshot"));
   model.on("msg:custom", onMsg);
   model.on("change:snapshot", onSnap);
+  const t0 = performance.now();
   store.load(model.get("snapshot"), true);
   frames.now();
+  // how long the first full draw took (read by the benchmarks)
+  root.setAttribute("data-first-render-ms", (performance.now() - t0).toFixed(1));
   if (config.live) store.resync(); // the trait may be a little behind: get the latest
 
   return () => {

@@ -408,7 +408,8 @@ class Runtime:
         # tasks
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
-        self._top: list[Pid] = []  # top-level processes, in start order
+        # top-level processes in start order (a dict: O(1) removal when one exits)
+        self._top: dict[Pid, None] = {}
         self.root = Pid(None, 0, None)  # the parent of top-level processes
         self.root._rt = self
         # loop health
@@ -858,7 +859,7 @@ class Runtime:
             self._names[name] = p
         if parent is None or parent is self.root:
             p._parent = self.root
-            self._top.append(p)
+            self._top[p] = None
         return p
 
     def _displace(self, holder: Pid) -> None:
@@ -1286,10 +1287,7 @@ class Runtime:
                 except Exception:  # pragma: no cover - hooks are internal
                     log.exception("agentlab: exit hook failed for %r", p)
         if p._parent is self.root:
-            try:
-                self._top.remove(p)
-            except ValueError:
-                pass
+            self._top.pop(p, None)
 
     # ------------------------------------------------------------------ agents (thin wrappers)
 
@@ -1494,9 +1492,15 @@ def _consume(fut: asyncio.Future[Any]) -> None:
 def _raise_start(pid: Pid, outcome: Any) -> None:
     if outcome == "ok" or outcome == "ignore":
         return
-    from ._errors import StartError
+    from ._errors import StartError, SupervisorError
 
     reason = outcome[1]
+    exc = reason.exception if type(reason) is Crash else None
+    if isinstance(exc, SupervisorError):
+        # a supervisor refused its own flags or child specs: the caller's mistake, said as such
+        err = SupervisorError(f"{describe(pid)} did not start: {exc}", process=pid)
+        err.reason = reason  # type: ignore[attr-defined]
+        raise err
     raise StartError(
         f"{describe(pid)} failed to start: init gave {reason!r}. Fix init, or catch "
         "StartError; its .reason is the exit reason.",

@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ._agent import IGNORE, Agent, Stop, start_agent
-from ._errors import NameTakenError, SupervisorError, describe
+from ._errors import NameTakenError, NoProcessError, SupervisorError, describe
 from ._events import EventKind as K
-from ._reasons import KILL, KILLED, NORMAL, SHUTDOWN, Crash, is_shutdown_reason
+from ._reasons import KILL, KILLED, NOPROC, NORMAL, SHUTDOWN, Crash, is_shutdown_reason
 from ._runtime import _DEAD, Down, Exit, Pid, ReceiveTimeout
 
 __all__ = ["ChildSpec", "DynamicSupervisor", "Supervisor"]
@@ -115,6 +115,10 @@ class ChildSpec:
 
 
 type_ = type
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
 
 
 def _normalize_start(ident: Any, start: Any) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
@@ -269,12 +273,28 @@ class Supervisor(Agent):
             )
         if intensity is None:
             intensity = self._default_intensity
-        if not isinstance(intensity, int) or intensity < 0:
+        if not isinstance(intensity, int) or isinstance(intensity, bool) or intensity < 0:
             raise SupervisorError(f"intensity must be an integer >= 0, got {intensity!r}")
-        if not isinstance(period, int | float) or period <= 0:
+        if not _is_number(period) or period <= 0:
             raise SupervisorError(f"period must be a number of seconds > 0, got {period!r}")
         if auto_shutdown not in _AUTO:
             raise SupervisorError(f"auto_shutdown must be one of {_AUTO}, got {auto_shutdown!r}")
+        if max_children is not None and (
+            not isinstance(max_children, int) or isinstance(max_children, bool) or max_children < 0
+        ):
+            raise SupervisorError(
+                f"max_children must be an integer >= 0 or None (no limit), got {max_children!r}"
+            )
+        if backoff is not None and not (
+            isinstance(backoff, tuple)
+            and len(backoff) == 2
+            and all(_is_number(x) for x in backoff)
+            and 0 < backoff[0] <= backoff[1]
+        ):
+            raise SupervisorError(
+                "backoff must be (base, max) in seconds with 0 < base <= max, e.g. (0.1, 30), "
+                f"got {backoff!r}"
+            )
         self.strategy = strategy
         self.intensity = intensity
         self.period = period
@@ -641,10 +661,11 @@ class Supervisor(Agent):
     async def _terminate_list(self, children: list[_Child]) -> None:
         """Stop children one after another (the order given), as OTP's terminate_children."""
         for ch in children:
-            if ch.pid is not None and ch.pid._st != _DEAD:
+            if ch.pid is not None:
+                # also when it already exited by itself and its Exit is still queued: as
+                # in OTP, the reason then comes from that Exit and is checked (reported
+                # as shutdown_error unless it is one a stop expects)
                 await self._shutdown(ch)
-            elif ch.pid is not None:
-                self._by_pid.pop(ch.pid, None)
             ch.pid = None
             ch.restarting = False
             if ch.spec.restart == TEMPORARY:
@@ -703,9 +724,16 @@ class Supervisor(Agent):
         timers = {}
         for ch in children:
             pid = ch.pid
-            if pid is None or pid._st == _DEAD:
+            if pid is None:
                 continue
             self._by_pid.pop(pid, None)
+            if pid._st == _DEAD:
+                # exited by itself, its Exit still queued: OTP's monitor_child/1 reports
+                # any reason but normal (for a non-permanent child), even shutdown
+                reason = self._unlink_flush(pid, NOPROC)
+                if reason != NORMAL or ch.spec.restart == PERMANENT:
+                    self._report(K.SHUTDOWN_ERROR, ch, reason)
+                continue
             ref = rt._monitor(me, pid)
             pending[ref] = ch
             sh = ch.spec.shutdown
@@ -831,7 +859,7 @@ class Supervisor(Agent):
         ch = self._find(ident)
         if ch is None:
             return ("error", "not_found")
-        if ch.pid is not None and ch.pid._st != _DEAD:
+        if ch.pid is not None:
             await self._shutdown(ch)
         ch.pid = None
         ch.restarting = False
@@ -917,9 +945,40 @@ class Supervisor(Agent):
 
     @staticmethod
     async def why(sup: Pid | str, *, runtime: Any = None) -> str:
-        """A readable account of why this supervisor gave up (or that it has not)."""
-        info = await _sup_call(sup, ("why",), runtime)
-        return explain_give_up(sup, info)
+        """A readable account of why this supervisor gave up (or that it has not).
+
+        Works on a supervisor that is still running, on the pid of one that has
+        exited, and on the name of one that gave up (found in the event log).
+        """
+        rt = _runtime_of(sup, runtime)
+        if rt._resolve(sup) is not None:
+            return explain_give_up(sup, await rt.call(sup, ("why",), timeout=None))
+        if type(sup) is Pid:
+            beh = sup._beh
+            info = beh._gave_up if isinstance(beh, Supervisor) and hasattr(beh, "_gave_up") else None
+            if info is None:
+                return (
+                    f"supervisor {describe(sup)} did not give up; it exited with "
+                    f"{sup.exit_reason!r}."
+                )
+            return explain_give_up(sup, info)
+        for ev in reversed(rt.events.list()):
+            if ev.kind == K.SUPERVISOR_GAVE_UP and ev.name == sup:
+                d = ev.data or {}
+                info = {
+                    "child_id": d.get("child_id"),
+                    "reason": ev.reason,
+                    "restarts": d.get("restarts"),
+                    "intensity": d.get("intensity"),
+                    "period": d.get("period"),
+                    "time": ev.time,
+                }
+                return explain_give_up(sup, info)
+        raise NoProcessError(
+            f"no supervisor is registered as {sup!r}, and the event log has no record of one "
+            "by that name giving up. Check the name, or pass the supervisor's pid.",
+            process=sup,
+        )
 
     def describe_state(self) -> str:
         if not hasattr(self, "strategy"):
@@ -945,13 +1004,18 @@ def explain_give_up(sup: Any, info: dict[str, Any] | None) -> str:
     )
 
 
-async def _sup_call(sup: Pid | str, request: tuple[Any, ...], runtime: Any) -> Any:
+def _runtime_of(sup: Pid | str, runtime: Any) -> Any:
+    if runtime is not None:
+        return runtime
+    if type(sup) is Pid and sup._rt is not None:
+        return sup._rt
     from ._runtime import current_runtime
 
-    rt = runtime
-    if rt is None:
-        rt = sup._rt if type(sup) is Pid and sup._rt is not None else current_runtime()
-    return await rt.call(sup, request, timeout=None)
+    return current_runtime()
+
+
+async def _sup_call(sup: Pid | str, request: tuple[Any, ...], runtime: Any) -> Any:
+    return await _runtime_of(sup, runtime).call(sup, request, timeout=None)
 
 
 def _api_error(sup: Any, op: str, reason: Any) -> SupervisorError:
@@ -996,8 +1060,20 @@ class DynamicSupervisor(Supervisor):
         period: float = 5,
         max_children: int | None = None,
         backoff: tuple[float, float] | None = None,
+        strategy: str = "one_for_one",
+        auto_shutdown: str = "never",
         **_ignored: Any,
     ) -> Any:
+        # Elixir: strategy is only :one_for_one and auto_shutdown only :never; other
+        # unknown options are ignored, as OTP ignores unknown supervisor flags
+        if strategy != "one_for_one":
+            raise SupervisorError(
+                f"a DynamicSupervisor's strategy is always 'one_for_one', got {strategy!r}"
+            )
+        if auto_shutdown != "never":
+            raise SupervisorError(
+                f"a DynamicSupervisor's auto_shutdown can only be 'never', got {auto_shutdown!r}"
+            )
         res = await Supervisor.init(
             self,
             (),

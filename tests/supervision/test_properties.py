@@ -373,7 +373,7 @@ def test_crash_storms_on_one_child_respect_the_window(
             expect_alive = True
             for gap in gaps:
                 await rt.sleep(gap)
-                (_, pid, _), = await Supervisor.which_children(sup, runtime=rt)
+                ((_, pid, _),) = await Supervisor.which_children(sup, runtime=rt)
                 rt.exit(pid, "boom")
                 await rt.wait(pid)
                 await rt.settled()

@@ -1,0 +1,807 @@
+"""Supervisor behaviour that the JSON scenarios cannot express.
+
+Races (a child exiting by itself while its supervisor stops), calls that meet
+a restart, names that follow restarts, starts that hang or raise, the admin
+API as Python sees it, DynamicSupervisor's ``max_children``, the ``backoff``
+extension, ``Supervisor.why``, the rules table, validation errors,
+TaskSupervisor, and the performance property of the inline restart path.
+Tests that take the ``clock`` fixture run twice: on the loop's real clock and
+on a VirtualClock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from typing import Any
+
+import pytest
+
+from agentlab import (
+    KILL,
+    Agent,
+    CalleeExited,
+    CallTimeout,
+    ChildSpec,
+    Crash,
+    DynamicSupervisor,
+    NoProcessError,
+    Pid,
+    Runtime,
+    StartError,
+    Stop,
+    Supervisor,
+    SupervisorError,
+    TaskSupervisor,
+    VirtualClock,
+)
+
+# ---------------------------------------------------------------------------- helpers
+
+
+class Worker(Agent):
+    """Answers ``"ping"`` with its pid; ``("stop", r)`` makes it exit with ``r``;
+    ``("exit_after", s, r)`` makes it exit with ``r`` after ``s`` seconds."""
+
+    def init(self, log: list[Any] | None = None, trap: bool = False, slow: float = 0.0) -> None:
+        self.log = log
+        self.slow = slow
+        self.trap_exit = trap
+        if log is not None:
+            log.append(("start", self.pid))
+
+    def handle_call(self, request: Any, caller: Any) -> Any:
+        if request == "ping":
+            return ("pong", self.pid)
+        if request == "crash":
+            raise RuntimeError("crashed while answering")
+        return None
+
+    def handle_cast(self, msg: Any) -> Any:
+        if msg[0] == "stop":
+            return Stop(msg[1])
+        if msg[0] == "exit_after":
+            self.send_after(self.pid, ("exit_now", msg[2]), msg[1])
+        return None
+
+    def handle_info(self, msg: Any) -> Any:
+        if isinstance(msg, tuple) and msg[0] == "exit_now":
+            return Stop(msg[1])
+        return None
+
+    def terminate(self, reason: Any) -> Any:
+        if self.log is not None:
+            self.log.append(("terminate", self.pid, reason))
+        if self.slow:
+            return self.sleep(self.slow)
+        return None
+
+
+class SlowInit(Agent):
+    """``async def init`` that takes ``delay`` seconds of runtime clock."""
+
+    async def init(self, delay: float, log: list[Any] | None = None) -> None:  # type: ignore[override]
+        await self.sleep(delay)
+        if log is not None:
+            log.append(("started", self.pid))
+
+    def handle_call(self, request: Any, caller: Any) -> Any:
+        return ("pong", self.pid)
+
+
+class HangingInit(Agent):
+    """An ``async def init`` that never returns."""
+
+    async def init(self) -> None:  # type: ignore[override]
+        await self.receive()  # nobody ever sends it anything
+
+
+class FailingInit(Agent):
+    def init(self) -> None:
+        raise ValueError("cannot connect")
+
+
+async def child_of(sup: Pid, ident: Any, rt: Runtime) -> Pid:
+    for cid, state, _type in await Supervisor.which_children(sup, runtime=rt):
+        if cid == ident:
+            assert isinstance(state, Pid), f"{ident} is not running: {state!r}"
+            return state
+    raise AssertionError(f"no child {ident!r}")
+
+
+def kinds(rt: Runtime, kind: str, pid: Pid | None = None) -> list[Any]:
+    return [e for e in rt.events if e.kind == kind and (pid is None or e.pid == pid.id)]
+
+
+def assert_clean(rt: Runtime) -> None:
+    assert not rt._tasks, rt._tasks
+    assert not rt._heap, rt._heap
+    assert not rt._procs, list(rt._procs.values())
+
+
+# ---------------------------------------------------------------------------- races (SUITE sup_stop_race)
+
+RACE_REASONS: list[Any] = ["normal", "shutdown", ("shutdown", "x"), "boom"]
+
+
+def otp_reports_shutdown_error(restart: str, reason: Any) -> bool:
+    """OTP's shutdown/1 + do_terminate/2: which exit reasons of a child that died by itself
+    before the supervisor got to it are reported as shutdown_error (integer shutdown)."""
+    if reason == "shutdown":
+        return False
+    if restart != "permanent" and (reason == "normal" or isinstance(reason, tuple)):
+        return False
+    return True
+
+
+@pytest.mark.parametrize("restart", ["permanent", "transient", "temporary"])
+async def test_children_exiting_while_their_supervisor_stops_keep_their_reason(
+    clock: Any, restart: str
+) -> None:
+    async with Runtime(clock=clock) as rt:
+        log: list[Any] = []
+        racers = [
+            ChildSpec(f"r{i}", (Worker, log), restart=restart) for i in range(len(RACE_REASONS))
+        ]
+        # stopped first (it is last in start order), and slowly: the racers exit meanwhile
+        slow = ChildSpec("slow", (Worker, log, True, 0.05), restart=restart, shutdown=1.0)
+        sup = rt.start(Supervisor, [*racers, slow], intensity=100)
+        pids = {c.id: await child_of(sup, c.id, rt) for c in [*racers, slow]}
+        for i, reason in enumerate(RACE_REASONS):
+            rt.cast(pids[f"r{i}"], ("exit_after", 0.02, reason))
+        assert await rt.stop(sup, "shutdown") == "shutdown"
+        for i, reason in enumerate(RACE_REASONS):
+            assert pids[f"r{i}"].exit_reason == reason
+        assert pids["slow"].exit_reason == "shutdown"
+        # nobody was restarted during the stop
+        assert len(kinds(rt, "child_start", sup)) == len(racers) + 1
+        assert not kinds(rt, "restart", sup)
+        reported = {e.data["child_id"]: e.reason for e in kinds(rt, "shutdown_error", sup)}
+        expected = {
+            f"r{i}": r for i, r in enumerate(RACE_REASONS) if otp_reports_shutdown_error(restart, r)
+        }
+        assert reported == expected
+    assert_clean(rt)
+
+
+async def test_a_crash_and_a_stop_at_the_same_instant(clock: Any) -> None:
+    """The crash's Exit is queued behind the stop: the supervisor stops, nothing restarts."""
+    async with Runtime(clock=clock) as rt:
+        sup = rt.start(Supervisor, [ChildSpec("a", Worker), ChildSpec("b", Worker)], intensity=5)
+        a = await child_of(sup, "a", rt)
+        b = await child_of(sup, "b", rt)
+        rt.exit(sup, "shutdown")  # from a stranger: ignored, as OTP does
+        stopping = asyncio.ensure_future(rt.stop(sup, "shutdown"))
+        await asyncio.sleep(0)  # the stop request is queued first ...
+        rt.exit(a, "boom")  # ... then the crash
+        assert await stopping == "shutdown"
+        assert a.exit_reason == "boom" and b.exit_reason == "shutdown"
+        assert not kinds(rt, "restart", sup)
+        assert [e.data["child_id"] for e in kinds(rt, "shutdown_error", sup)] == ["a"]
+    assert_clean(rt)
+
+
+# ---------------------------------------------------------------------------- calls meet restarts
+
+
+async def test_a_call_to_a_child_that_crashes_gets_callee_exited_then_the_name_works(
+    clock: Any,
+) -> None:
+    async with Runtime(clock=clock) as rt:
+        sup = rt.start(Supervisor, [ChildSpec("svc", Worker, name="svc")], intensity=5)
+        old = rt.whereis("svc")
+        with pytest.raises(CalleeExited) as ei:
+            await rt.call("svc", "crash")
+        assert ei.value.process is old
+        assert isinstance(ei.value.reason, Crash) and ei.value.reason.type == "RuntimeError"
+        assert "retry the call" in str(ei.value)
+        tag, new = await rt.call("svc", "ping")
+        assert tag == "pong" and new is not old and new is rt.whereis("svc")
+        assert (await child_of(sup, "svc", rt)) is new
+
+
+async def test_calls_by_name_during_a_slow_restart_reach_the_new_incarnation(clock: Any) -> None:
+    """The name is registered when the new process exists, before its ``async def init``
+    ends; calls queue until init is done and the new incarnation answers them."""
+    async with Runtime(clock=clock) as rt:
+        log: list[Any] = []
+        sup = await rt.start_async(
+            Supervisor, [ChildSpec("svc", (SlowInit, 0.05, log), name="svc")], intensity=5
+        )
+        old = rt.whereis("svc")
+        assert old is not None
+        rt.exit(old, "boom")
+        await rt.wait(old)
+        await asyncio.sleep(0)
+        new = rt.whereis("svc")
+        assert new is not None and new is not old
+        assert ("started", new) not in log  # still in init
+        tag, who = await rt.call("svc", "ping", timeout=5)
+        assert tag == "pong" and who is new
+        assert ("started", new) in log
+        assert (await child_of(sup, "svc", rt)) is new
+
+
+async def test_a_call_that_times_out_during_a_restart_says_so(clock: Any) -> None:
+    async with Runtime(clock=clock) as rt:
+        await rt.start_async(
+            Supervisor, [ChildSpec("svc", (SlowInit, 0.2), name="svc")], intensity=5
+        )
+        old = rt.whereis("svc")
+        assert old is not None
+        rt.exit(old, "boom")
+        await rt.wait(old)
+        await asyncio.sleep(0)
+        with pytest.raises(CallTimeout) as ei:
+            await rt.call("svc", "ping", timeout=0.01)
+        assert ei.value.process is rt.whereis("svc")
+        assert "timed out" in str(ei.value)
+        # the late reply is dropped; the next call is answered normally
+        tag, who = await rt.call("svc", "ping", timeout=5)
+        assert tag == "pong" and who is rt.whereis("svc")
+
+
+async def test_a_call_to_a_dead_name_between_exit_and_restart_is_a_clear_error() -> None:
+    """With an ``async def init`` the name comes back only when the new process exists;
+    a call by name in the gap (not possible here: the restart is synchronous) or by the
+    old pid says what happened."""
+    async with Runtime(clock=VirtualClock()) as rt:
+        rt.start(Supervisor, [ChildSpec("svc", Worker, name="svc")], intensity=5)
+        old = rt.whereis("svc")
+        assert old is not None
+        rt.exit(old, KILL)
+        with pytest.raises(NoProcessError) as ei:
+            await rt.call(old, "ping")
+        assert "registered name" in str(ei.value)
+        await rt.settled()
+        assert (await rt.call("svc", "ping"))[1] is rt.whereis("svc") is not old
+
+
+async def test_named_children_are_re_registered_under_the_same_name(clock: Any) -> None:
+    async with Runtime(clock=clock) as rt:
+        sup = rt.start(
+            Supervisor,
+            [ChildSpec("a", Worker, name="alpha"), ChildSpec("b", Worker, name="beta")],
+            strategy="one_for_all",
+            intensity=50,
+        )
+        seen = []
+        for i in range(6):
+            victim = rt.whereis("alpha" if i % 2 else "beta")
+            assert victim is not None
+            rt.exit(victim, "boom")
+            await rt.wait(victim)
+            await rt.settled()
+            a, b = rt.whereis("alpha"), rt.whereis("beta")
+            assert a is not None and b is not None and a.alive and b.alive
+            assert (await rt.call("alpha", "ping"))[1] is a
+            assert (await rt.call("beta", "ping"))[1] is b
+            seen += [a, b]
+        assert len(set(seen)) == len(seen)  # a fresh pair each time (one_for_all)
+        assert [e.data["name"] for e in kinds(rt, "register") if e.data["name"] == "alpha"]
+        assert (await child_of(sup, "a", rt)) is rt.whereis("alpha")
+
+
+# ---------------------------------------------------------------------------- starts that hang or fail
+
+
+async def test_a_start_that_hangs_blocks_the_supervisor_but_not_shutdown(clock: Any) -> None:
+    """There is no start timeout (OTP has none either: a child's start_link is called with
+    ``infinity``). The supervisor stays in its init; ``rt.shutdown`` kills it after its
+    timeout, the kill takes the linked child down, and nothing is left behind."""
+    rt = Runtime(clock=clock)
+    sup = rt.start(Supervisor, [ChildSpec("ok", Worker), ChildSpec("hang", HangingInit)])
+    await asyncio.sleep(0.01)
+    assert sup.alive
+    hang = next(p for p in rt.processes() if isinstance(p._beh, HangingInit))
+    ok = next(p for p in rt.processes() if isinstance(p._beh, Worker))
+    t0 = rt.now()
+    await rt.shutdown(timeout=0.2)
+    assert rt.now() - t0 < 2.0
+    assert sup.exit_reason == "killed" and hang.exit_reason == "killed"
+    assert ok.exit_reason == "killed"  # its supervisor was killed, so no orderly stop
+    assert_clean(rt)
+
+
+async def test_start_child_that_hangs_holds_the_caller_until_the_supervisor_dies(
+    clock: Any,
+) -> None:
+    rt = Runtime(clock=clock)
+    sup = rt.start(Supervisor, [ChildSpec("ok", Worker)])
+    call = asyncio.ensure_future(Supervisor.start_child(sup, ChildSpec("hang", HangingInit)))
+    await asyncio.sleep(0.01)
+    assert not call.done()
+    await rt.shutdown(timeout=0.1)
+    with pytest.raises(CalleeExited) as ei:
+        await call
+    assert ei.value.reason == "killed"
+    assert_clean(rt)
+
+
+async def test_a_start_that_raises_fails_the_supervisor_start_with_the_crash() -> None:
+    async with Runtime(clock=VirtualClock()) as rt:
+        log: list[Any] = []
+        with pytest.raises(StartError) as ei:
+            # start_async: stopping "a" (it traps exits) makes the supervisor's init wait
+            await rt.start_async(
+                Supervisor,
+                [
+                    ChildSpec("a", (Worker, log, True)),  # traps exits: its terminate runs
+                    ChildSpec("db", FailingInit),
+                    ChildSpec("c", Worker),
+                ],
+            )
+        tag, (what, ident, crash) = ei.value.reason
+        assert (tag, what, ident) == ("shutdown", "failed_to_start_child", "db")
+        assert isinstance(crash, Crash) and crash.type == "ValueError"
+        assert crash.message == "cannot connect"
+        started = [e[1] for e in log if e[0] == "start"]
+        assert [e for e in log if e[0] == "terminate"] == [("terminate", started[0], "shutdown")]
+        assert [e.data["child_id"] for e in kinds(rt, "start_error")] == ["db"]
+        assert not rt.processes()
+
+
+async def test_start_child_that_raises_is_a_supervisor_error_with_otp_reason() -> None:
+    async with Runtime(clock=VirtualClock()) as rt:
+        sup = rt.start(Supervisor, [])
+        with pytest.raises(SupervisorError) as ei:
+            await Supervisor.start_child(sup, ChildSpec("db", FailingInit))
+        crash, spec = ei.value.reason  # type: ignore[attr-defined]
+        assert isinstance(crash, Crash) and crash.type == "ValueError"
+        assert spec.id == "db"
+        assert "start_child" in str(ei.value)
+        assert await Supervisor.which_children(sup) == []  # the spec is not kept
+
+
+# ---------------------------------------------------------------------------- admin API
+
+
+async def test_admin_api_results_and_errors() -> None:
+    async with Runtime(clock=VirtualClock()) as rt:
+        sup = rt.start(Supervisor, [ChildSpec("a", Worker)], name="team", intensity=3)
+        b = await Supervisor.start_child("team", ChildSpec("b", Worker, restart="transient"))
+        assert isinstance(b, Pid) and b.alive
+        assert await Supervisor.which_children(sup) == [
+            ("b", b, "worker"),
+            ("a", await child_of(sup, "a", rt), "worker"),
+        ]
+        assert await Supervisor.count_children("team") == {
+            "specs": 2,
+            "active": 2,
+            "supervisors": 0,
+            "workers": 2,
+        }
+
+        def reason(ei: Any) -> Any:
+            return ei.value.reason
+
+        with pytest.raises(SupervisorError) as ei:
+            await Supervisor.start_child(sup, ChildSpec("b", Worker))
+        assert reason(ei) == ("already_started", b)
+        with pytest.raises(SupervisorError) as ei:
+            await Supervisor.restart_child(sup, "b")
+        assert reason(ei) == "running" and "terminate_child first" in str(ei.value)
+        with pytest.raises(SupervisorError) as ei:
+            await Supervisor.delete_child(sup, "b")
+        assert reason(ei) == "running"
+
+        assert await Supervisor.terminate_child(sup, "b") is None
+        assert b.exit_reason == "shutdown"
+        assert await Supervisor.terminate_child(sup, "b") is None  # already stopped: ok
+        assert ("b", None, "worker") in await Supervisor.which_children(sup)
+        assert (await Supervisor.count_children(sup))["active"] == 1
+        with pytest.raises(SupervisorError) as ei:
+            await Supervisor.start_child(sup, ChildSpec("b", Worker))
+        assert reason(ei) == "already_present"
+
+        b2 = await Supervisor.restart_child(sup, "b")
+        assert isinstance(b2, Pid) and b2.alive and b2 is not b
+        await Supervisor.terminate_child(sup, "b")
+        assert await Supervisor.delete_child(sup, "b") is None
+        assert [c[0] for c in await Supervisor.which_children(sup)] == ["a"]
+
+        for op in (Supervisor.restart_child, Supervisor.delete_child, Supervisor.terminate_child):
+            with pytest.raises(SupervisorError) as ei:
+                await op(sup, "nope")
+            assert reason(ei) == "not_found" and "no child has that id" in str(ei.value)
+
+        # a nested supervisor counts as a supervisor
+        sub = await Supervisor.start_child(
+            sup, ChildSpec("sub", (Supervisor, [ChildSpec("w", Worker)]))
+        )
+        assert isinstance(sub, Pid)
+        kinds_ = {cid: t for cid, _, t in await Supervisor.which_children(sup)}
+        assert kinds_ == {"a": "worker", "sub": "supervisor"}
+        assert await Supervisor.count_children(sup) == {
+            "specs": 2,
+            "active": 2,
+            "supervisors": 1,
+            "workers": 1,
+        }
+        # a temporary child's spec goes when it stops, so its id can be reused
+        t = await Supervisor.start_child(sup, ChildSpec("t", Worker, restart="temporary"))
+        assert t is not None
+        rt.cast(t, ("stop", "normal"))
+        await rt.wait(t)
+        assert "t" not in [c[0] for c in await Supervisor.which_children(sup)]
+        assert await Supervisor.start_child(sup, ChildSpec("t", Worker, restart="temporary"))
+
+        with pytest.raises(NoProcessError):
+            await Supervisor.which_children("no-such-team", runtime=rt)
+
+
+async def test_admin_api_from_inside_a_process() -> None:
+    """An agent adds children to its own subtree through the same API (awaited)."""
+
+    class Manager(Agent):
+        async def handle_call(self, request: Any, caller: Any) -> Any:  # type: ignore[override]
+            sup, spec = request
+            return await Supervisor.start_child(sup, spec)
+
+    async with Runtime(clock=VirtualClock()) as rt:
+        sup = rt.start(Supervisor, [])
+        mgr = rt.start(Manager)
+        pid = await rt.call(mgr, (sup, ChildSpec("w", Worker)))
+        assert isinstance(pid, Pid) and (await child_of(sup, "w", rt)) is pid
+
+
+async def test_ignore_from_init_keeps_the_spec_without_a_process() -> None:
+    from agentlab import IGNORE
+
+    class Ignorer(Agent):
+        def init(self) -> Any:
+            return IGNORE
+
+    async with Runtime(clock=VirtualClock()) as rt:
+        sup = rt.start(
+            Supervisor, [ChildSpec("i", Ignorer), ChildSpec("t", Ignorer, restart="temporary")]
+        )
+        assert await Supervisor.which_children(sup) == [("i", None, "worker")]
+        assert await Supervisor.start_child(sup, ChildSpec("j", Ignorer)) is None
+        assert await Supervisor.count_children(sup) == {
+            "specs": 2,
+            "active": 0,
+            "supervisors": 0,
+            "workers": 2,
+        }
+
+
+# ---------------------------------------------------------------------------- DynamicSupervisor
+
+
+async def test_dynamic_supervisor_max_children() -> None:
+    async with Runtime(clock=VirtualClock()) as rt:
+        dsup = rt.start(DynamicSupervisor, max_children=2, intensity=10)
+        a = await DynamicSupervisor.start_child(dsup, ChildSpec("w", Worker))
+        b = await DynamicSupervisor.start_child(dsup, ChildSpec("w", Worker, restart="temporary"))
+        assert a is not None and b is not None
+        with pytest.raises(SupervisorError) as ei:
+            await DynamicSupervisor.start_child(dsup, ChildSpec("w", Worker))
+        assert ei.value.reason == "max_children"  # type: ignore[attr-defined]
+        assert "max_children" in str(ei.value)
+        # a restarted child keeps its slot
+        rt.exit(a, "boom")
+        await rt.wait(a)
+        await rt.settled()
+        assert (await DynamicSupervisor.count_children(dsup))["active"] == 2
+        with pytest.raises(SupervisorError):
+            await DynamicSupervisor.start_child(dsup, ChildSpec("w", Worker))
+        # a temporary child that exits frees its slot
+        rt.cast(b, ("stop", "normal"))
+        await rt.wait(b)
+        c = await DynamicSupervisor.start_child(dsup, ChildSpec("w", Worker))
+        assert c is not None
+        # so does terminate_child (by pid); an unknown pid is not_found
+        await DynamicSupervisor.terminate_child(dsup, c)
+        assert c.exit_reason == "shutdown"
+        with pytest.raises(SupervisorError) as ei:
+            await DynamicSupervisor.terminate_child(dsup, c)
+        assert ei.value.reason == "not_found"  # type: ignore[attr-defined]
+        assert await DynamicSupervisor.start_child(dsup, ChildSpec("w", Worker)) is not None
+        children = await DynamicSupervisor.which_children(dsup)
+        assert len(children) == 2 and all(isinstance(p, Pid) and p.alive for _, p, _ in children)
+        assert (await DynamicSupervisor.count_children(dsup))["specs"] == 2
+
+
+async def test_dynamic_supervisor_defaults_to_three_restarts_in_five_seconds() -> None:
+    async with Runtime(clock=VirtualClock()) as rt:
+        dsup = rt.start(DynamicSupervisor)
+        pid = await DynamicSupervisor.start_child(dsup, ChildSpec("w", Worker))
+        for _ in range(3):
+            assert pid is not None
+            rt.exit(pid, "boom")
+            await rt.wait(pid)
+            await rt.settled()
+            ((_, pid, _),) = await DynamicSupervisor.which_children(dsup)
+        assert isinstance(pid, Pid)
+        rt.exit(pid, "boom")
+        await rt.wait(dsup)
+        assert dsup.exit_reason == "shutdown"
+
+
+# ---------------------------------------------------------------------------- backoff (extension)
+
+
+async def _restart_delays(seed: int, backoff: Any, crashes: int = 6) -> list[float]:
+    """Crash a child repeatedly; return how long each restart took on the runtime clock."""
+    async with Runtime(clock=VirtualClock(), seed=seed) as rt:
+        sup = rt.start(Supervisor, [ChildSpec("w", Worker)], intensity=100, backoff=backoff)
+        delays = []
+        for _ in range(crashes):
+            pid = await child_of(sup, "w", rt)
+            t0 = rt.now()
+            rt.exit(pid, "boom")
+            await rt.wait(pid)
+            while True:
+                ((_, state, _),) = await Supervisor.which_children(sup)
+                if isinstance(state, Pid):
+                    break
+                await rt.sleep(0.001)
+            starts = kinds(rt, "child_start", sup)
+            delays.append(starts[-1].time - t0)
+    return delays
+
+
+async def test_backoff_delays_grow_with_jitter_and_are_deterministic_per_seed() -> None:
+    base, cap = 0.1, 1.0
+    d1 = await _restart_delays(7, (base, cap))
+    d2 = await _restart_delays(7, (base, cap))
+    d3 = await _restart_delays(8, (base, cap))
+    assert d1 == d2  # same seed, same delays
+    assert d1 != d3
+    for n, d in enumerate(
+        d1, start=1
+    ):  # restart n in the window: base * 2**(n-1), capped, x[0.5, 1]
+        nominal = min(cap, base * 2 ** (n - 1))
+        assert 0.5 * nominal - 1e-9 <= d <= nominal + 0.002, (n, d)
+    assert d1[-1] > d1[0] * 2
+
+
+async def test_no_backoff_by_default_restarts_at_once() -> None:
+    assert await _restart_delays(7, None) == [0.0] * 6
+
+
+async def test_during_a_backoff_the_supervisor_answers_and_can_stop() -> None:
+    async with Runtime(clock=VirtualClock()) as rt:
+        sup = rt.start(Supervisor, [ChildSpec("w", Worker)], intensity=10, backoff=(30.0, 60.0))
+        pid = await child_of(sup, "w", rt)
+        rt.exit(pid, "boom")
+        await rt.wait(pid)
+        assert await Supervisor.which_children(sup) == [("w", "restarting", "worker")]
+        assert (await Supervisor.count_children(sup))["active"] == 0
+        with pytest.raises(SupervisorError) as ei:
+            await Supervisor.restart_child(sup, "w")
+        assert ei.value.reason == "restarting"  # type: ignore[attr-defined]
+        (restart,) = kinds(rt, "restart", sup)
+        assert 15.0 <= restart.data["delay"] <= 30.0
+        t0 = rt.now()
+        assert await rt.stop(sup, "shutdown") == "shutdown"
+        assert rt.now() - t0 < 1.0  # did not wait for the backoff
+    assert_clean(rt)
+
+
+async def test_backoff_also_applies_to_one_for_all(clock: Any) -> None:
+    async with Runtime(clock=clock) as rt:
+        sup = rt.start(
+            Supervisor,
+            [ChildSpec("a", Worker), ChildSpec("b", Worker)],
+            strategy="one_for_all",
+            intensity=10,
+            backoff=(0.02, 0.05),
+        )
+        a, b = await child_of(sup, "a", rt), await child_of(sup, "b", rt)
+        rt.exit(a, "boom")
+        await rt.wait(b)  # stopped at once, restarted after the delay
+        assert b.exit_reason == "shutdown"
+        assert {s for _, s, _ in await Supervisor.which_children(sup)} == {"restarting"}
+        await rt.sleep(0.06)
+        a2, b2 = await child_of(sup, "a", rt), await child_of(sup, "b", rt)
+        assert a2.alive and b2.alive and a2 is not a and b2 is not b
+
+
+async def test_backoff_is_validated() -> None:
+    async with Runtime(clock=VirtualClock()) as rt:
+        for bad in [(0, 1), (-1, 1), (2, 1), (1,), "fast", (1, "x")]:
+            with pytest.raises(SupervisorError, match="backoff"):
+                rt.start(Supervisor, [], backoff=bad)
+
+
+# ---------------------------------------------------------------------------- why, docs, validation
+
+
+async def test_why_explains_a_give_up() -> None:
+    async with Runtime(clock=VirtualClock()) as rt:
+        sup = rt.start(Supervisor, [ChildSpec("db", Worker)], name="team", intensity=1, period=5)
+        assert "has not given up" in await Supervisor.why(sup)
+        assert "has not given up" in await Supervisor.why("team")
+        for _ in range(2):
+            pid = await child_of(sup, "db", rt)
+            rt.exit(pid, "boom")
+            await rt.wait(pid)
+            await rt.settled()
+        assert sup.exit_reason == "shutdown"
+        for who in (sup, "team"):
+            text = await Supervisor.why(who, runtime=rt)
+            assert "gave up" in text and "'db'" in text and "'boom'" in text
+            assert "restart number 2 within 5s" in text and "intensity of 1" in text
+            assert "raise intensity" in text
+        with pytest.raises(NoProcessError):
+            await Supervisor.why("nobody", runtime=rt)
+
+
+def test_the_supervisor_docstring_carries_the_rules_table() -> None:
+    doc = Supervisor.__doc__ or ""
+    assert "=====" in doc
+    for word in [
+        "one_for_one",
+        "one_for_all",
+        "rest_for_one",
+        "permanent",
+        "transient",
+        "temporary",
+        "normal",
+        "shutdown",
+        "intensity",
+        "period",
+        "1 restart in 5 s",
+        "3 in",
+        "start order",
+        "stop order",
+        "reverse",
+        "brutal_kill",
+        "significant",
+        "backoff",
+    ]:
+        assert word in doc, word
+    assert "DynamicSupervisor" in doc
+
+
+@pytest.mark.parametrize(
+    ("flags", "needle"),
+    [
+        ({"strategy": "one_for_some"}, "strategy"),
+        ({"intensity": -1}, "intensity"),
+        ({"intensity": 1.5}, "intensity"),
+        ({"intensity": True}, "intensity"),
+        ({"period": 0}, "period"),
+        ({"period": "5"}, "period"),
+        ({"auto_shutdown": "sometimes"}, "auto_shutdown"),
+        ({"max_children": -2}, "max_children"),
+    ],
+)
+async def test_bad_flags_are_supervisor_errors(flags: dict[str, Any], needle: str) -> None:
+    async with Runtime(clock=VirtualClock()) as rt:
+        with pytest.raises(SupervisorError, match=needle) as ei:
+            rt.start(Supervisor, [ChildSpec("a", Worker)], **flags)
+        assert ei.value.process is not None
+        with pytest.raises(SupervisorError, match=needle):
+            await rt.start_async(Supervisor, [ChildSpec("a", Worker)], **flags)
+        assert not rt.processes()
+
+
+def test_bad_child_specs_are_supervisor_errors() -> None:
+    with pytest.raises(SupervisorError, match="restart must be one of"):
+        ChildSpec("a", Worker, restart="sometimes")
+    for bad in (-1, "soon", True):
+        with pytest.raises(SupervisorError, match="shutdown must be"):
+            ChildSpec("a", Worker, shutdown=bad)
+    with pytest.raises(SupervisorError, match="type must be"):
+        ChildSpec("a", Worker, type="manager")
+    with pytest.raises(SupervisorError, match="start must be"):
+        ChildSpec("a", 42)
+    assert ChildSpec("a", Worker).shutdown == 5.0
+    assert ChildSpec("s", Supervisor).shutdown == "infinity"
+    assert ChildSpec("s", Supervisor).type == "supervisor"
+
+
+async def test_bad_child_combinations_are_supervisor_errors() -> None:
+    async with Runtime(clock=VirtualClock()) as rt:
+        with pytest.raises(SupervisorError, match="duplicate child id 'a'"):
+            rt.start(Supervisor, [ChildSpec("a", Worker), ChildSpec("a", Worker)])
+        with pytest.raises(SupervisorError, match="significant"):
+            rt.start(Supervisor, [ChildSpec("a", Worker, significant=True, restart="transient")])
+        with pytest.raises(SupervisorError, match="significant"):
+            rt.start(
+                Supervisor,
+                [ChildSpec("a", Worker, significant=True)],
+                auto_shutdown="any_significant",
+            )
+        with pytest.raises(SupervisorError, match="exactly one child spec"):
+            rt.start(Supervisor, [], strategy="simple_one_for_one")
+        with pytest.raises(SupervisorError, match="cannot make a child spec"):
+            rt.start(Supervisor, [42])
+        # through the admin API the refusal is returned, the supervisor lives on
+        sup = rt.start(Supervisor, [])
+        with pytest.raises(SupervisorError, match="significant"):
+            await Supervisor.start_child(
+                sup, ChildSpec("a", Worker, significant=True, restart="temporary")
+            )
+        assert sup.alive
+        assert not [p for p in rt.processes() if p is not sup]
+
+
+async def test_dynamic_supervisor_flags_are_validated() -> None:
+    async with Runtime(clock=VirtualClock()) as rt:
+        with pytest.raises(SupervisorError, match="one_for_one"):
+            rt.start(DynamicSupervisor, strategy="one_for_all")
+        with pytest.raises(SupervisorError, match="auto_shutdown"):
+            rt.start(DynamicSupervisor, auto_shutdown="any_significant")
+        with pytest.raises(SupervisorError, match="max_children"):
+            rt.start(DynamicSupervisor, max_children="many")
+
+
+# ---------------------------------------------------------------------------- TaskSupervisor
+
+
+async def test_task_supervisor_children_are_temporary_and_capped() -> None:
+    async with Runtime(clock=VirtualClock()) as rt:
+        tasks = rt.start(TaskSupervisor, name="tasks", max_children=2)
+
+        async def ok() -> str:
+            await rt.sleep(1)
+            return "done"
+
+        async def bad() -> None:
+            await rt.sleep(0.5)
+            raise KeyError("missing")
+
+        t1 = await TaskSupervisor.async_nolink("tasks", ok)
+        t2 = await TaskSupervisor.async_nolink("tasks", bad)
+        with pytest.raises(SupervisorError) as ei:
+            await TaskSupervisor.async_nolink("tasks", ok)
+        assert ei.value.reason == "max_children"  # type: ignore[attr-defined]
+        assert await t2.yield_(5) == ("exit", Crash("KeyError", "'missing'"))
+        assert await t1.wait(5) == "done"
+        await rt.settled()
+        assert await TaskSupervisor.children(tasks) == []
+        assert not kinds(rt, "restart", tasks)  # temporary: never restarted
+        assert tasks.alive
+
+
+# ---------------------------------------------------------------------------- the inline restart path
+
+
+async def test_a_one_for_one_restart_with_a_plain_init_creates_no_task() -> None:
+    rt = Runtime()
+    try:
+        started: list[Any] = []
+        real_start_task = rt._start_task
+
+        def counting_start_task(p: Pid, coro: Any) -> Any:
+            started.append(p)
+            return real_start_task(p, coro)
+
+        rt._start_task = counting_start_task  # type: ignore[method-assign]
+        sup = rt.start(Supervisor, [ChildSpec("w", Worker), ChildSpec("v", Worker)], intensity=100)
+        before = asyncio.all_tasks()
+        for _ in range(20):
+            pid = await child_of(sup, "w", rt)
+            rt.exit(pid, "boom")
+            assert not rt._tasks
+            await rt.settled()
+            assert not rt._tasks
+            assert (await child_of(sup, "w", rt)) is not pid
+        assert started == []
+        assert asyncio.all_tasks() == before
+        assert len(kinds(rt, "restart", sup)) == 20
+    finally:
+        await rt.shutdown()
+
+
+async def test_intensity_window_uses_whole_seconds_inclusive() -> None:
+    """OTP's add_restart/3 on a VirtualClock: intensity 2, period 2. Restarts at t=0.9
+    and t=1.0 fill the window; at t=2.99 (floor 2, window [0, 2]) the third gives up,
+    but at t=3.0 (floor 3) the one from floor 0 has aged out."""
+    for t3, survives in ((2.99, False), (3.0, True)):
+        async with Runtime(clock=VirtualClock()) as rt:
+            sup = rt.start(Supervisor, [ChildSpec("w", Worker)], intensity=2, period=2)
+            for t in (0.9, 1.0, t3):
+                await rt.sleep(t - rt.now())
+                pid = await child_of(sup, "w", rt)
+                rt.exit(pid, "boom")
+                await rt.wait(pid)
+                await rt.settled()
+            assert sup.alive is survives, t3
+            if not survives:
+                (gave_up,) = kinds(rt, "supervisor_gave_up", sup)
+                assert gave_up.data["restarts"] == 3 and math.floor(gave_up.time) == 2

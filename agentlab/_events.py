@@ -12,6 +12,7 @@ Lifecycle kinds are always recorded. Message-level kinds (``send``,
 
 from __future__ import annotations
 
+import builtins
 from collections import deque
 from collections.abc import Callable, Iterator
 from operator import itemgetter
@@ -182,12 +183,12 @@ class EventLog:
     def __getitem__(self, i: int) -> Event:
         return self._events[i]
 
-    def list(self) -> list[Event]:
-        return list(self._events)
+    def list(self) -> builtins.list[Event]:
+        return builtins.list(self._events)
 
     def filter(
         self, kind: str | None = None, pid: int | None = None, name: str | None = None
-    ) -> list[Event]:
+    ) -> builtins.list[Event]:
         return [
             e
             for e in self._events
@@ -196,7 +197,7 @@ class EventLog:
             and (name is None or e.name == name)
         ]
 
-    def kinds(self) -> list[str]:
+    def kinds(self) -> builtins.list[str]:
         return [e.kind for e in self._events]
 
     def clear(self) -> None:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 __all__ = ["Process", "ProcessExit"]
 
 
-class ProcessExit(Exception):  # noqa: N818 - it is a control-flow signal, like StopIteration
+class ProcessExit(Exception):
     """Raised by :meth:`Process.exit` to end the calling process with ``reason``."""
 
     def __init__(self, reason: Any) -> None:

@@ -65,8 +65,7 @@ class Crash:
 def is_shutdown_reason(reason: Any) -> bool:
     """``normal``, ``shutdown`` or ``{shutdown, _}``: the reasons that are not crashes."""
     return (
-        reason == NORMAL
-        or reason == SHUTDOWN
+        reason in (NORMAL, SHUTDOWN)
         or (type(reason) is tuple and len(reason) == 2 and reason[0] == SHUTDOWN)
     )
 

@@ -482,7 +482,7 @@ class Runtime:
                     process=dest,
                 )
             raise NoProcessError(
-                f"process {describe(dest)} is not alive (it exited with {dest._exit!r}).",  # type: ignore[union-attr]
+                f"process {describe(dest)} is not alive (it exited with {dest._exit!r}).",
                 process=dest,
             )
         return p
@@ -783,7 +783,7 @@ class Runtime:
                 dest._hooks.pop(t, None)
             p: Pid | None = dest if dest._st != _DEAD else None
         else:
-            p = self._names.get(dest)
+            p = self._names.get(dest)  # type: ignore[arg-type]
         self._emit(K.TIMER_FIRE, p, data={"msg": msg})
         if p is not None:
             self._deliver(p, msg)
@@ -1040,7 +1040,7 @@ class Runtime:
                 )
             raise NoProcessError(
                 f"call to {describe(dest)} failed: no such process (it exited with "
-                f"{dest._exit!r}). Call it by its registered name to reach a restarted "  # type: ignore[union-attr]
+                f"{dest._exit!r}). Call it by its registered name to reach a restarted "
                 "process, or start it again.",
                 process=dest,
             )
@@ -1405,14 +1405,14 @@ class Runtime:
         if self._armed is not None:
             self._armed.cancel()
             self._armed = None
-        for _, _, t in self._heap:
-            t.cancelled = True
+        for _, _, timer in self._heap:
+            timer.cancelled = True
         self._heap.clear()
         while self._tasks:
             tasks = list(self._tasks)
-            for t in tasks:
-                if not t.done():
-                    t.cancel()
+            for task in tasks:
+                if not task.done():
+                    task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             self._tasks.difference_update(tasks)
         if Runtime._latest is self:

@@ -113,7 +113,7 @@ class _Worker(Agent):
 
     log: _Log
 
-    def init(self, cfg: dict[str, Any], log: _Log) -> Any:  # type: ignore[override]
+    def init(self, cfg: dict[str, Any], log: _Log) -> Any:
         self.cfg = cfg
         self.ident = str(cfg["id"])
         self.log = log

@@ -20,6 +20,10 @@ What it does
    * ``agents``: N :class:`~agentlab.agents.LLMAgent` s under one supervisor
      on a real-clock runtime, asked concurrently; every token is an
      ``llm_token`` event in ``rt.events`` (the full stack).
+   * ``agents_quiet``: the same with ``token_events=False`` (requests,
+     responses, usage and errors are still events; the per-token ones are not).
+   * ``mem_llm``, ``mem_agents``: the LLM layer and the agents on an
+     in-memory model (no HTTP): what the layers themselves cost per token.
 
 3. Reports, per mode (median over rounds): wall time, aggregate tokens/s,
    client CPU seconds, **CPU per token**, and the **overhead per token** of
@@ -248,7 +252,7 @@ async def run_llm(url: str, n: int, tokens: int) -> dict[str, Any]:
     return _result("llm", n, got, wall, cpu, s.peak - base, None)
 
 
-async def run_agents(url: str, n: int, tokens: int) -> dict[str, Any]:
+async def run_agents(url: str, n: int, tokens: int, *, quiet: bool = False) -> dict[str, Any]:
     import gc
 
     from agentlab import Runtime, Supervisor
@@ -259,7 +263,8 @@ async def run_agents(url: str, n: int, tokens: int) -> dict[str, Any]:
         model = OpenAIChat(MODEL, api_key="bench", base_url=f"{url}/v1", client=client)
         gc.collect()
         before_idle = rss()
-        sup = rt.start(Supervisor, [LLMAgent.child_spec(i, system="Be brief.", model=model)
+        sup = rt.start(Supervisor, [LLMAgent.child_spec(i, system="Be brief.", model=model,
+                                                        token_events=not quiet)
                                     for i in range(n)], intensity=n)
         pids = [pid for _, pid, _ in await Supervisor.which_children(sup)]
         gc.collect()
@@ -269,9 +274,17 @@ async def run_agents(url: str, n: int, tokens: int) -> dict[str, Any]:
         with Sampler() as s:
             answers = await asyncio.gather(*(agent_ask(rt, p, "hi", timeout=300) for p in pids))
         wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-        streamed = sum(1 for e in rt.events if e.kind == "llm_token")
+        if quiet:
+            streamed = sum(e.data["output_tokens"] for e in rt.events if e.kind == "llm_response")
+        else:
+            streamed = sum(1 for e in rt.events if e.kind == "llm_token")
         assert all(a.startswith(" tok0") for a in answers)
-    return _result("agents", n, streamed, wall, cpu, s.peak - base, idle_per_agent)
+    return _result("agents_quiet" if quiet else "agents", n, streamed, wall, cpu, s.peak - base,
+                   idle_per_agent)
+
+
+async def run_agents_quiet(url: str, n: int, tokens: int) -> dict[str, Any]:
+    return await run_agents(url, n, tokens, quiet=True)
 
 
 def _result(mode: str, n: int, toks: int, wall: float, cpu: float, grow: int,
@@ -346,6 +359,7 @@ MODES = {
     "plain": run_plain,
     "llm": run_llm,
     "agents": run_agents,
+    "agents_quiet": run_agents_quiet,
     "mem_llm": run_mem_llm,
     "mem_agents": run_mem_agents,
 }
@@ -368,7 +382,7 @@ def main() -> int:
     p.add_argument("--server", choices=("uvicorn", "asyncio"), default="uvicorn",
                    help="loopback server: uvicorn (default) or a minimal asyncio one")
     p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--modes", default="plain,llm,agents,mem_llm,mem_agents",
+    p.add_argument("--modes", default="plain,llm,agents,agents_quiet,mem_llm,mem_agents",
                    help="client modes (mem_*: the same layers on an in-memory model, no HTTP)")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--serve", type=int, default=None, help=argparse.SUPPRESS)

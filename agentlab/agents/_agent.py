@@ -58,6 +58,7 @@ _OPTIONS = (
     "on_post",
     "publish_to",
     "model_options",
+    "token_events",
 )
 
 _LLM_END = ("llm_response", "llm_error")
@@ -125,6 +126,10 @@ class LLMAgent(Agent):
     ``topics``           incoming :class:`Post` s are notes (``on_post="note"``)
                          or questions (``"ask"``, answers go to ``publish_to``)
     ``model_options``    per-call provider options (``{"temperature": 0}``)
+    ``token_events``     ``False`` leaves the per-delta ``llm_token``/
+                         ``llm_tool_call`` events out of the stream (requests,
+                         responses, usage and errors stay): for big batch runs
+                         where nobody watches the text stream (``True``)
     ===================  ==========================================================
 
     Requests (``await rt.call(pid, request)``)
@@ -251,6 +256,7 @@ class LLMAgent(Agent):
     on_post: str = "note"
     publish_to: Hashable | None = None
     model_options: Mapping[str, Any] = {}
+    token_events: bool = True
 
     # ------------------------------------------------------------------ setup
     def init(self, system: str | None = None, **config: Any) -> Any:
@@ -494,8 +500,9 @@ class LLMAgent(Agent):
     # ------------------------------------------------------------------ accounting
     def _on_llm(self, kind: str, **fields: Any) -> None:
         """The per-call ``emit`` of the LLM layer: account, then put the event in the stream."""
-        if kind == "llm_token":  # the hot path: one event per streamed piece
-            self.runtime.emit(kind, self.pid, **fields)
+        if kind == "llm_token" or kind == "llm_tool_call":  # the hot path: one per piece
+            if self.token_events:
+                self.runtime.emit(kind, self.pid, **fields)
             return
         if kind == "llm_request":
             self._attempt_in = fields.get("input_tokens_estimate") or 0

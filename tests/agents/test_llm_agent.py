@@ -339,3 +339,12 @@ async def test_a_crash_in_a_supervised_team_keeps_the_siblings():
         assert await agent_ask(rt, "a", "x") == "a2"
         assert [e.data["child_id"] for e in of(rt, "restart")] == ["b"]
         _ = ChildSpec
+
+
+async def test_token_events_can_be_left_out():
+    async with Runtime(clock=VirtualClock()) as rt:
+        model = fast(rt, [ToolCall("c1", "add", {"a": 1, "b": 2}), "three"])
+        pid = rt.start(LLMAgent, model=model, tools=[add], token_events=False, name="quiet")
+        assert await agent_ask(rt, pid, "1 + 2?") == "three"
+        assert of(rt, "llm_token") == [] and of(rt, "llm_tool_call") == []
+        assert len(of(rt, "llm_response", "quiet")) == 2 and len(of(rt, "tool_result")) == 1

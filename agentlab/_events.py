@@ -141,16 +141,24 @@ class Event(tuple):
         return f"#{seq} {time:.6f} {kind} {who} " + " ".join(extra)
 
 
+def _as_event(t: tuple[Any, ...]) -> Event:
+    return t if type(t) is Event else tuple.__new__(Event, t)
+
+
 class EventLog:
     """A bounded in-memory record of the stream (the newest ``capacity`` events).
 
     ``dropped`` counts events that fell off the front. Iterate it, index it, or
     call :meth:`kinds` for a quick look; ``agentlab.trace`` turns it into tables.
+
+    The runtime stores plain tuples (cheaper to make than :class:`Event`, and
+    the garbage collector stops tracking those whose fields are all atomic);
+    every way of reading the log gives :class:`Event` objects.
     """
 
     def __init__(self, capacity: int = 100_000) -> None:
         self.capacity = capacity
-        self._events: deque[Event] = deque(maxlen=capacity)
+        self._events: deque[tuple[Any, ...]] = deque(maxlen=capacity)
         self._appended = 0
         # a runtime appends straight to the deque (its hot path) and counts for us
         self._counter: Callable[[], int] | None = None
@@ -160,8 +168,9 @@ class EventLog:
         self._appended += 1
         self._events.append(ev)
 
-    def _direct_append(self, counter: Callable[[], int]) -> Callable[[Event], None]:
-        """The deque's own ``append``, for a writer that counts its appends in ``counter()``."""
+    def _direct_append(self, counter: Callable[[], int]) -> Callable[[tuple[Any, ...]], None]:
+        """The deque's own ``append``, for a writer that counts its appends in ``counter()``
+        (it may append plain tuples with an event's fields)."""
         self._counter = counter
         self._base = counter()
         return self._events.append
@@ -178,27 +187,27 @@ class EventLog:
         return len(self._events)
 
     def __iter__(self) -> Iterator[Event]:
-        return iter(self._events)
+        return map(_as_event, self._events)
 
     def __getitem__(self, i: int) -> Event:
-        return self._events[i]
+        return _as_event(self._events[i])
 
     def list(self) -> builtins.list[Event]:
-        return builtins.list(self._events)
+        return builtins.list(map(_as_event, self._events))
 
     def filter(
         self, kind: str | None = None, pid: int | None = None, name: str | None = None
     ) -> builtins.list[Event]:
         return [
             e
-            for e in self._events
+            for e in map(_as_event, self._events)
             if (kind is None or e.kind == kind)
             and (pid is None or e.pid == pid)
             and (name is None or e.name == name)
         ]
 
     def kinds(self) -> builtins.list[str]:
-        return [e.kind for e in self._events]
+        return [e[3] for e in self._events]
 
     def clear(self) -> None:
         self._events.clear()

@@ -521,12 +521,15 @@ class Runtime:
         now = self._now()
         off = self._wall_offset
         wall = now + off if off is not None else _wall()
+        # the log keeps a plain tuple (see EventLog); subscribers get an Event
+        t: tuple[Any, ...]
         if p is None:
-            ev = _tnew(Event, (seq, now, wall, kind, 0, None, None, peer, reason, data))
+            t = (seq, now, wall, kind, 0, None, None, peer, reason, data)
         else:
-            ev = _tnew(Event, (seq, now, wall, kind, p.id, p.name, p._path, peer, reason, data))
-        self._log_append(ev)
+            t = (seq, now, wall, kind, p.id, p.name, p._path, peer, reason, data)
+        self._log_append(t)
         if self._subs:
+            ev = _tnew(Event, t)
             for fn in tuple(self._subs):
                 try:
                     fn(ev)

@@ -239,15 +239,26 @@ class Supervisor(Agent):
     ``significant`` children    with ``auto_shutdown="any_significant"`` (or
                                 ``"all_significant"``), a significant child exiting by
                                 itself without restart stops the supervisor
+    exit during a stop          a child that exits by itself while the supervisor stops
+                                keeps its own reason; unless that reason is one a stop
+                                expects, it is reported (``shutdown_error``)
+    ``backoff=(base, max)``     extension, off by default: restart number ``n`` in the
+                                window waits ``min(max, base * 2**(n-1))`` seconds times
+                                a jitter in [0.5, 1] from the runtime's seeded
+                                generator; it still counts at once, the child shows as
+                                ``"restarting"``, and the supervisor keeps answering
     ==========================  =======================================================
 
-    Admin API (awaitable, OTP's results): :meth:`start_child`,
-    :meth:`terminate_child`, :meth:`restart_child`, :meth:`delete_child`,
-    :meth:`which_children`, :meth:`count_children`.
+    There is no start timeout (nor is there one in OTP): an ``init`` that never
+    returns holds its supervisor, which can still be killed. A supervisor's own
+    ``init`` waits whenever starting or stopping a child has to wait, so
+    ``await rt.start_async(Supervisor, ...)`` to see a start failure as
+    :class:`StartError`; flags or specs it refuses raise :class:`SupervisorError`.
 
-    Extensions beyond OTP, off by default: ``backoff=(base, max)`` delays each
-    restart by an exponential backoff with jitter on the runtime clock (from the
-    runtime's seeded generator); :meth:`why` explains the last time it gave up.
+    Admin API (awaitable, OTP's results, refusals raise :class:`SupervisorError`
+    with OTP's ``.reason``): :meth:`start_child`, :meth:`terminate_child`,
+    :meth:`restart_child`, :meth:`delete_child`, :meth:`which_children`,
+    :meth:`count_children`; :meth:`why` explains why a supervisor gave up.
     """
 
     trap_exits = True

@@ -181,6 +181,46 @@ async def test_a_crash_and_a_stop_at_the_same_instant(clock: Any) -> None:
     assert_clean(rt)
 
 
+@pytest.mark.parametrize("restart", ["permanent", "transient", "temporary"])
+async def test_dynamic_children_exiting_as_their_supervisor_stops(clock: Any, restart: str) -> None:
+    """SUITE sup_stop_non_shutdown_exit_dynamic: while the supervisor is busy (an admin
+    call waiting for a slow init), a stop is queued and then its children exit by
+    themselves. The stop completes; each keeps its reason; as OTP's monitor_child/1 does,
+    every such reason but ``normal`` of a non-permanent child is reported, even shutdown."""
+    async with Runtime(clock=clock) as rt:
+        dsup = rt.start(DynamicSupervisor, intensity=100)
+        pids = []
+        for _ in RACE_REASONS:
+            pid = await DynamicSupervisor.start_child(dsup, ChildSpec("w", Worker, restart=restart))
+            assert pid is not None
+            pids.append(pid)
+        rt.hold_time()  # a virtual clock must not finish the slow init during the setup
+        adding = asyncio.ensure_future(
+            DynamicSupervisor.start_child(dsup, ChildSpec("slow", (SlowInit, 0.02), restart=restart))
+        )
+        while not any(isinstance(p._beh, SlowInit) for p in rt.processes()):
+            await asyncio.sleep(0)
+        stopping = asyncio.ensure_future(rt.stop(dsup, "shutdown"))
+        for _ in range(3):
+            await asyncio.sleep(0)  # the stop request is queued first ...
+        for pid, reason in zip(pids, RACE_REASONS):
+            rt.cast(pid, ("stop", reason))  # ... then each child exits by itself
+        await rt.settled()
+        assert all(not p.alive for p in pids)
+        rt.hold_time(False)
+        slow = await adding
+        assert await stopping == "shutdown"
+        assert [p.exit_reason for p in pids] == RACE_REASONS
+        assert slow is not None and slow.exit_reason == "shutdown"
+        assert not kinds(rt, "restart", dsup)
+        reported = sorted(repr(e.reason) for e in kinds(rt, "shutdown_error", dsup))
+        expected = sorted(
+            repr(r) for r in RACE_REASONS if r != "normal" or restart == "permanent"
+        )
+        assert reported == expected
+    assert_clean(rt)
+
+
 # ---------------------------------------------------------------------------- calls meet restarts
 
 

@@ -196,14 +196,18 @@ async def test_dynamic_children_exiting_as_their_supervisor_stops(clock: Any, re
             pids.append(pid)
         rt.hold_time()  # a virtual clock must not finish the slow init during the setup
         adding = asyncio.ensure_future(
-            DynamicSupervisor.start_child(dsup, ChildSpec("slow", (SlowInit, 0.02), restart=restart))
+            DynamicSupervisor.start_child(
+                dsup, ChildSpec("slow", (SlowInit, 0.02), restart=restart)
+            )
         )
-        while not any(isinstance(p._beh, SlowInit) for p in rt.processes()):
+        for _ in range(1000):  # until the supervisor is inside that start_child
+            if any(isinstance(p._beh, SlowInit) for p in rt.processes()):
+                break
             await asyncio.sleep(0)
         stopping = asyncio.ensure_future(rt.stop(dsup, "shutdown"))
         for _ in range(3):
             await asyncio.sleep(0)  # the stop request is queued first ...
-        for pid, reason in zip(pids, RACE_REASONS):
+        for pid, reason in zip(pids, RACE_REASONS, strict=True):
             rt.cast(pid, ("stop", reason))  # ... then each child exits by itself
         await rt.settled()
         assert all(not p.alive for p in pids)
@@ -214,9 +218,7 @@ async def test_dynamic_children_exiting_as_their_supervisor_stops(clock: Any, re
         assert slow is not None and slow.exit_reason == "shutdown"
         assert not kinds(rt, "restart", dsup)
         reported = sorted(repr(e.reason) for e in kinds(rt, "shutdown_error", dsup))
-        expected = sorted(
-            repr(r) for r in RACE_REASONS if r != "normal" or restart == "permanent"
-        )
+        expected = sorted(repr(r) for r in RACE_REASONS if r != "normal" or restart == "permanent")
         assert reported == expected
     assert_clean(rt)
 

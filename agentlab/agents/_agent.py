@@ -88,11 +88,11 @@ class LLMAgent(Agent):
             return a + b
 
         async with Runtime(clock=VirtualClock(), seed=1) as rt:
-            model = ScriptedModel([ToolCall("c1", "add", {"a": 2, "b": 3}), "2 + 3 = 5."],
-                                  clock=rt, rng=rt.random)
+            script = [ToolCall("c1", "add", {"a": 2, "b": 3}), "2 + 3 = 5.", "1 + 1 = 2."]
+            model = ScriptedModel(script, clock=rt, rng=rt.random)
             pid = rt.start(LLMAgent, system="You add.", model=model, tools=[add], name="adder")
-            await agent_ask(rt, pid, "What is 2 + 3?")          # -> '2 + 3 = 5.'
-            await rt.call(pid, ("ask", "And 1 + 1?"))           # the raw request: ("ok", ...)
+            await agent_ask(rt, pid, "What is 2 + 3?")    # '2 + 3 = 5.' (after calling add)
+            await rt.call(pid, ("ask", "And 1 + 1?"))     # the raw request: ('ok', '1 + 1 = 2.')
 
     Configure by keyword (``rt.start(LLMAgent, model=..., ...)``, or
     ``LLMAgent.child_spec(id, ...)`` under a supervisor) or by subclassing and
@@ -139,6 +139,8 @@ class LLMAgent(Agent):
     returns the answer or raises ``exc``. ``"usage"`` replies a dict of calls,
     tokens and cost; ``"history"`` the conversation (a list of
     :class:`agentlab.llm.Message`); ``"reset"`` forgets all but the system prompt.
+    A turn can take a while: give the raw call a ``timeout=`` (``rt.call``
+    waits 5 s by default, :func:`agent_ask` 300 s, both on the runtime clock).
 
     A turn
     ------

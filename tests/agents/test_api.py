@@ -31,3 +31,44 @@ def test_the_cli_module_imports_nothing_heavy():
     code = "import sys, agentlab.__main__; print(sorted(m for m in ('httpx', 'pandas', 'pydantic') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_doctests():
+    import doctest
+    import importlib
+
+    for name in ("_agent", "_budget", "_output", "_tools", "_pubsub", "_team"):
+        module = importlib.import_module(f"agentlab.agents.{name}")
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert result.failed == 0, name
+
+
+def _example(doc: str, start: str, end: str) -> str:
+    import textwrap
+
+    block = doc.split(start, 1)[1].split(end, 1)[0]
+    return textwrap.dedent(block)
+
+
+async def test_the_docstring_examples_run(capsys):
+    from agentlab import Runtime, Supervisor, VirtualClock
+    from agentlab.agents import LLMAgent, agent_ask
+    from agentlab.llm import ScriptedModel, ToolCall
+
+    names = {"Runtime": Runtime, "Supervisor": Supervisor, "VirtualClock": VirtualClock,
+             "LLMAgent": LLMAgent, "agent_ask": agent_ask, "ScriptedModel": ScriptedModel,
+             "ToolCall": ToolCall}
+    for doc, start, end in (
+        (LLMAgent.__doc__, "    ::\n", "    Configure"),
+        (agentlab.agents.__doc__, "::\n", "An :class:"),
+    ):
+        code = _example(doc, start, end)
+        code = "\n".join(line for line in code.splitlines() if not line.startswith(("from ", "import ")))
+        body = "async def _ex():\n" + "\n".join("    " + line for line in code.splitlines())
+        body += "\n    return locals()\n"
+        scope = dict(names)
+        exec(compile(body, "<docstring>", "exec"), scope)
+        result = await scope["_ex"]()
+        if "pid" in result:
+            assert result["pid"].name == "adder"
+    assert "Hello! How can I help?" in capsys.readouterr().out

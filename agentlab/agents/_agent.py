@@ -110,7 +110,7 @@ class LLMAgent(Agent):
     ``output``           a pydantic model (or any type pydantic validates): answers
                          must be JSON of that shape (``None``: plain text)
     ``output_retries``   re-asks after an invalid (or empty) answer (2)
-    ``max_steps``        model calls per turn before giving up (8)
+    ``max_steps``        tool rounds (model calls) per turn before giving up (8)
     ``tool_timeout``     seconds (runtime clock) each tool call may take (30)
     ``tool_errors``      ``"report"``: a failed or timed-out tool becomes an error
                          result the model sees; ``"crash"``: the agent crashes (OTP)
@@ -222,19 +222,19 @@ class LLMAgent(Agent):
     ------
     Besides the LLM layer's ``llm_*`` events (tagged with this agent's pid):
 
-    =================  ==========================================================
-    kind               data
-    =================  ==========================================================
-    ``turn_start``     ``turn``, ``text``
-    ``turn_end``       ``turn``, ``ok``, ``steps``, ``answer`` or ``error``/
-                       ``error_type``
-    ``tool_start``     ``call_id``, ``tool``, ``arguments``
-    ``tool_result``    ``call_id``, ``tool``, ``result``, ``error`` (message or
-                       ``None``), ``error_type``, ``duration``
-    ``output_invalid`` ``attempt``, ``errors``
-    ``budget_exceeded`` ``limit``, ``tokens``, ``max_tokens``, ``cost_usd``,
-                       ``max_cost_usd``, ``calls``
-    =================  ==========================================================
+    ===================  ========================================================
+    kind                 data
+    ===================  ========================================================
+    ``turn_start``       ``turn``, ``text``
+    ``turn_end``         ``turn``, ``ok``, ``steps``, ``answer`` or ``error``/
+                         ``error_type``
+    ``tool_start``       ``call_id``, ``tool``, ``arguments``
+    ``tool_result``      ``call_id``, ``tool``, ``result``, ``error`` (message or
+                         ``None``), ``error_type``, ``duration``
+    ``output_invalid``   ``attempt``, ``errors``
+    ``budget_exceeded``  ``limit``, ``tokens``, ``max_tokens``, ``cost_usd``,
+                         ``max_cost_usd``, ``calls``
+    ===================  ========================================================
 
     Events never carry API keys, request headers or the model object.
     """

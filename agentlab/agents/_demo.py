@@ -3,7 +3,7 @@
 ::
 
     $ python -m agentlab demo --seed 7            # virtual clock: instant, same seed, same run
-    $ python -m agentlab demo --real              # real clock, scripted token timing (~10 s)
+    $ python -m agentlab demo --real              # real clock, scripted token timing (~5 s)
     $ python -m agentlab demo --out runs/         # also write the run as a Parquet trace
 
 The team (one_for_one supervisor ``team``)::

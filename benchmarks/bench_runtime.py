@@ -13,6 +13,7 @@ Usage
     restart_latency     1000            median crash -> restarted init, in us   us
     restart_throughput  20000           restarts per second                     restarts/s
     tracing             200000          message-level tracing cost (ratio)      ratio
+    breakdown           20000           CPU µs per operation (see extra)         us
 
     --trace=default    Runtime() defaults: lifecycle events and message-level events
     --trace=lifecycle  Runtime(trace_messages=False): lifecycle events only
@@ -344,7 +345,56 @@ async def w_tracing(n: int):
     return value, "ratio", extra
 
 
+async def w_breakdown(n: int):
+    """Where the time goes: CPU µs per operation (process_time, best of 5 interleaved
+    repeats, so other processes on a shared machine disturb it less than wall time)."""
+    loop = asyncio.get_running_loop()
+    cpu = time.process_time
+    res: dict[str, list[float]] = {}
+
+    def note(key: str, t0: float, count: int) -> None:
+        res.setdefault(key, []).append((cpu() - t0) / count * 1e6)
+
+    for _ in range(5):
+        t0 = cpu()
+        for _ in range(n):
+            f = loop.create_future()
+            loop.call_soon(loop.call_soon, f.set_result, None)
+            await f
+        note("floor: a future resolved two loop iterations later", t0, n)
+        for trace in ("off", "lifecycle", "default"):
+            rt = make_runtime(trace)
+            done = loop.create_future()
+            pid = rt.start(Counter, n, done)
+            t0 = cpu()
+            for _ in range(n):
+                rt.send(pid, "msg")
+            note(f"send from outside [{trace}]", t0, n)
+            t0 = cpu()
+            await done
+            note(f"handle one message inline [{trace}]", t0, n)
+            srv = rt.start(Server)
+            for timeout in (5.0, None):
+                t0 = cpu()
+                for _ in range(n):
+                    await rt.call(srv, "ping", timeout)
+                note(f"call, timeout={timeout} [{trace}]", t0, n)
+            t0 = cpu()
+            for _ in range(n):
+                rt.start(Idle)
+            note(f"start an idle agent [{trace}]", t0, n)
+            await rt.shutdown()
+            gc.collect()
+        for trace in ("off", "default"):
+            t0 = cpu()
+            await ping_pong_once(n, trace)
+            note(f"ping-pong round trip [{trace}]", t0, n)
+    best = {k: round(min(v), 3) for k, v in res.items()}
+    return best["call, timeout=5.0 [default]"], "us", {"cpu_us_per_op_best_of_5": best}
+
+
 WORKLOADS = {
+    "breakdown": w_breakdown,
     "idle_memory": w_idle_memory,
     "spawn": w_spawn,
     "send": w_send,

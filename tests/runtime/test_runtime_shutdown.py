@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import time
 import warnings
 
 import pytest
@@ -151,3 +152,14 @@ async def test_async_with_shuts_down_on_error(clock):
             rt.send(pid, "x")
             raise ZeroDivisionError
     assert rt.closed and not pid.alive
+
+
+async def test_shutdown_of_many_top_level_processes_is_fast():
+    """Regression: removing an exiting top-level process scanned a list (quadratic)."""
+    rt = Runtime(clock=VirtualClock())
+    pids = [rt.start(Agent) for _ in range(20_000)]
+    t0 = time.perf_counter()
+    rt.exit(pids[0], "kill")  # one exit among many
+    await rt.shutdown()
+    assert time.perf_counter() - t0 < 2.0
+    assert not any(p.alive for p in pids)

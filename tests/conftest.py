@@ -8,6 +8,10 @@ There is no pytest-asyncio. Instead:
   "Task exception was never retrieved" and friends into test failures.
 * Synchronous code (Hypothesis tests, helpers) can ask for the session-scoped
   ``arun`` fixture and call ``arun(coro)`` itself.
+* After its full collection, ``arun`` calls ``gc.freeze()``: what survives a
+  test is not scanned again (this makes the suite about 4x faster), but it is
+  also never freed as a reference cycle. A test that checks that something is
+  garbage-collected must drop it before its ``arun`` ends.
 * ``clock`` is parametrized over a real and a virtual clock; a test that takes
   it runs twice, once on each. Create the runtime inside the test:
   ``async with Runtime(clock=clock) as rt: ...``.

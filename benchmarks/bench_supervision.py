@@ -11,6 +11,13 @@ Usage
     restart_latency     1000            median crash -> restarted child's init ran   us
     restart_throughput  20000           restarts per second                          restarts/s
 
+    python benchmarks/bench_supervision.py compare [ROUNDS]
+        runs this script and the BEAM escript side by side, round-robin (ROUNDS,
+        default 3: every round runs every configuration once, each in a fresh
+        process), prints every JSON line to stderr and a table of medians
+        (min-max) and ratios to stdout. Configurations: restart_latency 1000;
+        restart_throughput 20000 with period 5 and with period=1; and 2000.
+
     Options (as the escript's):
       intensity=I   supervisor intensity (default 10*N + 10)
       period=P      supervisor period in seconds (default 5)
@@ -92,12 +99,11 @@ class Worker(Agent):
 
 async def restart_loop(n: int, intensity: int, period: int, recorder: bool) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
-    rt = Runtime()
-    rec = None
-    if recorder:
+    Recorder = None
+    if recorder:  # imported before the runtime exists: pyarrow's import stalls the loop
         from agentlab.trace import Recorder
-
-        rec = Recorder(rt)
+    rt = Runtime()
+    rec = Recorder(rt) if Recorder is not None else None
     rnd = _Round()
     rnd.waiter = loop.create_future()
     sup = rt.start(
@@ -143,7 +149,53 @@ def percentile(sorted_vals: list[int], pct: float) -> int:
     return sorted_vals[int(k) - 1]
 
 
+COMPARE = [
+    ("restart_latency", "1000"),
+    ("restart_throughput", "20000"),
+    ("restart_throughput", "20000", "period=1"),
+    ("restart_throughput", "2000"),
+]
+
+
+def compare(rounds: int) -> int:
+    import subprocess
+
+    here = Path(__file__).resolve().parent
+    cmds = {
+        "agentlab": [sys.executable, str(here / "bench_supervision.py")],
+        "beam": ["escript", str(here / "beam" / "bench.escript")],
+    }
+    results: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for _ in range(rounds):
+        for cfg in COMPARE:
+            for system, cmd in cmds.items():
+                out = subprocess.run([*cmd, *cfg], capture_output=True, text=True, check=True)
+                d = json.loads(out.stdout.strip().splitlines()[-1])
+                sys.stderr.write(json.dumps(d) + "\n")
+                results.setdefault((" ".join(cfg), system), []).append(d)
+    print("| workload | agentlab | BEAM (+S 1:1) | agentlab / BEAM |")
+    print("|---|---|---|---|")
+    for cfg in COMPARE:
+        key = " ".join(cfg)
+        a, b = results[(key, "agentlab")], results[(key, "beam")]
+        va, vb = [x["value"] for x in a], [x["value"] for x in b]
+        ma, mb = statistics.median(va), statistics.median(vb)
+        unit = a[0]["unit"]
+
+        def cell(m: float, v: list[float], rows: list[dict[str, Any]]) -> str:
+            text = f"{m:,.1f} ({min(v):,.1f}-{max(v):,.1f}) {unit}"
+            if unit == "us":
+                p99 = statistics.median(r["extra"]["p99_us"] for r in rows)
+                text += f", p99 {p99:,.1f}"
+            return text
+
+        print(f"| {key} | {cell(ma, va, a)} | {cell(mb, vb, b)} | {ma / mb:.2f} |")
+    return 0
+
+
 def main(argv: list[str]) -> int:
+    if argv and argv[0] == "compare":
+        return compare(int(argv[1]) if len(argv) > 1 else 3)
     usage = (
         "usage: python bench_supervision.py WORKLOAD N [intensity=I] [period=P] "
         "[--recorder] [--no-gc]\nworkloads: restart_latency restart_throughput\n"

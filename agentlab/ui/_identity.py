@@ -10,16 +10,21 @@ the timeline and the same lifeline in the sequence diagram.
   child, the same for every incarnation of both). If that slot already
   existed (a restart), the new pid joins the existing slot.
 
+What is known per key is a plain dict of strings and numbers (``meta``):
+Python's garbage collector does not track such dicts, so 10,000 processes
+cost it nothing (objects would be walked by every full collection, and those
+pauses stall the event loop).
+
 >>> from agentlab import Event
 >>> ids = Identity()
->>> ids.spawn(Event.make(1, 0.0, 0.0, "spawn", 100, "sup", None, None, None, {"kind": "supervisor"}))
+>>> ids.spawn(Event.make(1, 0.0, 0.0, "spawn", 100, "sup", "sup", None, None, {"kind": "supervisor"}))
 '#100'
 >>> ids.spawn(Event.make(2, 0.0, 0.0, "spawn", 101, None, None, 100, None, {"kind": "agent"}))
 '#101'
->>> ids.child_start(Event.make(3, 0.0, 0.0, "child_start", 100, "sup", None, 101, None, {"child_id": "w"}))
-('#100/w', '#101', False)
->>> ids.key(101)
-'#100/w'
+>>> ids.child_start(Event.make(3, 0.0, 0.0, "child_start", 100, "sup", "sup", 101, None, {"child_id": "w"}))
+('sup/w', '#101', False)
+>>> ids.key(101), ids.meta["sup/w"]["label"], ids.parent("sup/w")
+('sup/w', 'w', '#100')
 """
 
 from __future__ import annotations
@@ -38,26 +43,14 @@ def pid_label(pid: int | None) -> str:
     return f"<0.{pid}.0>" if pid else "(outside)"
 
 
-class Meta:
-    """What every view knows about one key (slot)."""
-
-    __slots__ = ("alive", "child_id", "kind", "label", "name", "order", "parent", "path", "pid", "restart")
-
-    def __init__(self, pid: int, parent: str | None, label: str, kind: str, order: int) -> None:
-        self.pid = pid
-        self.alive = True
-        self.parent = parent
-        self.label = label
-        self.kind = kind
-        self.order = order
-        self.name: str | None = None
-        self.path: str | None = None
-        self.child_id: Any = None
-        self.restart: str | None = None
+def _meta(pid: int, parent: str | None, label: str, kind: str, order: int,
+          name: str | None = None, path: str | None = None) -> dict[str, Any]:
+    return {"pid": pid, "alive": True, "parent": parent, "label": label, "kind": kind, "order": order,
+            "name": name, "path": path, "child_id": None, "restart": None}
 
 
 class Identity:
-    """Maps pids to stable keys and remembers parent, label and kind per key."""
+    """Maps pids to stable keys and remembers parent, label and kind per key (``meta``)."""
 
     __slots__ = ("_dead", "_hint", "_order", "_parents", "_slots", "key_of", "meta", "moved")
 
@@ -66,23 +59,27 @@ class Identity:
 
     def __init__(self) -> None:
         self.key_of: dict[int, str] = {}
-        self.meta: dict[str, Meta] = {}
+        #: key -> {"pid", "alive", "parent", "label", "kind", "order", "name", "path", "child_id", "restart"}
+        self.meta: dict[str, dict[str, Any]] = {}
         self._order = 0
         self._parents: set[str] = set()  # provisional keys that have children
         #: provisional key -> slot key, for provisional parents that moved
         self.moved: dict[str, str] = {}
-        self._slots: dict[str, list[str]] = {}  # "<supervisor path>/<child id>" -> slot keys
+        self._slots: dict[str, tuple[str, ...]] = {}  # "<supervisor path>/<child id>" -> slot keys
         self._hint: dict[int, int] = {}  # supervisor pid -> pid of the child it is restarting
         self._dead: deque[int] = deque()
 
     def parent(self, key: str) -> str | None:
         """The current key of ``key``'s parent (following provisional keys that moved)."""
         m = self.meta.get(key)
-        if m is None or m.parent is None:
+        if m is None:
             return None
-        p = m.parent
-        while p in self.moved:
-            p = self.moved[p]
+        p = m["parent"]
+        if p is None:
+            return None
+        moved = self.moved
+        while p in moved:
+            p = moved[p]
         return p
 
     def key(self, pid: int | None) -> str:
@@ -92,8 +89,16 @@ class Identity:
         k = self.key_of.get(pid)
         return k if k is not None else f"#{pid}"
 
-    def known(self, pid: int | None) -> bool:
-        return pid in self.key_of
+    def label(self, key: str) -> str:
+        m = self.meta.get(key)
+        return m["label"] if m is not None else ("(outside)" if key == OUTSIDE else key)
+
+    def matches(self, key: str, pid: int | None, wanted: set[str]) -> bool:
+        """Whether a user's filter (names, keys, pids, labels as strings) picks ``key``."""
+        if key in wanted or str(pid) in wanted:
+            return True
+        m = self.meta.get(key)
+        return m is not None and (m["label"] in wanted or str(m["name"]) in wanted)
 
     def spawn(self, ev: Any) -> str:
         """A ``spawn`` event: a provisional key under the parent's key."""
@@ -101,10 +106,10 @@ class Identity:
         known = self.key_of.get(pid)
         if known is not None:  # the supervisor reported child_start first
             m0 = self.meta[known]
-            m0.kind = str((ev[9] or {}).get("kind", m0.kind))
-            m0.name, m0.path = ev[5], ev[6]
+            m0["kind"] = str((ev[9] or {}).get("kind", m0["kind"]))
+            m0["name"], m0["path"] = ev[5], ev[6]
             if ev[5]:
-                m0.label = ev[5]
+                m0["label"] = ev[5]
             return known
         parent_pid = ev[7]
         parent = self.key_of.get(parent_pid) if parent_pid else None
@@ -114,11 +119,9 @@ class Identity:
         name = ev[5]
         key = f"#{pid}"
         self._order += 1
-        m = Meta(pid, parent, name or f"<0.{pid}.0>", str(data.get("kind", "process")), self._order)
-        m.name = name
-        m.path = ev[6]
+        self.meta[key] = _meta(pid, parent, name or f"<0.{pid}.0>", str(data.get("kind", "process")),
+                               self._order, name, ev[6])
         self.key_of[pid] = key
-        self.meta[key] = m
         return key
 
     def ensure(self, pid: int, name: str | None = None, path: str | None = None) -> str:
@@ -128,10 +131,8 @@ class Identity:
             return k
         k = f"#{pid}"
         self._order += 1
-        m = Meta(pid, None, name or f"<0.{pid}.0>", "process", self._order)
-        m.name, m.path = name, path
+        self.meta[k] = _meta(pid, None, name or f"<0.{pid}.0>", "process", self._order, name, path)
         self.key_of[pid] = k
-        self.meta[k] = m
         return k
 
     def child_start(self, ev: Any) -> tuple[str, str | None, bool]:
@@ -149,32 +150,33 @@ class Identity:
         data = ev[9] or {}
         child_id = data.get("child_id")
         sup_key = self.key_of.get(sup_pid) or self.ensure(sup_pid, ev[5], ev[6])
-        slot = self._pick_slot(ev, sup_key, child_id, child_pid, data.get("attempt") or 0)
+        base = self._base(ev, sup_key, child_id, child_pid)
+        slot = self._pick_slot(ev, base, data.get("attempt") or 0)
         old_key = self.key_of.get(child_pid)
         old = self.meta.pop(old_key, None) if old_key is not None and old_key != slot else None
         existing = self.meta.get(slot)
         if existing is not None:
             restarted = True
-            existing.pid = child_pid
-            existing.alive = True
+            existing["pid"] = child_pid
+            existing["alive"] = True
             if old is not None:
-                existing.kind = old.kind
-                existing.name = old.name
-                existing.path = old.path
+                existing["kind"] = old["kind"]
+                existing["name"] = old["name"]
+                existing["path"] = old["path"]
         else:
             restarted = False
             if old is None:
                 self._order += 1
-                old = Meta(child_pid, sup_key, "", "process", self._order)
+                old = _meta(child_pid, sup_key, "", "process", self._order)
             existing = old
-            existing.parent = sup_key
+            existing["parent"] = sup_key
             self.meta[slot] = existing
-            self._slots.setdefault(self._base(ev, sup_key, child_id, child_pid), []).append(slot)
-        existing.child_id = child_id
-        existing.restart = data.get("restart")
+            self._slots[base] = (*self._slots.get(base, ()), slot)
+        existing["child_id"] = child_id
+        existing["restart"] = data.get("restart")
         if data.get("type") == "supervisor":
-            existing.kind = "supervisor"
-        existing.label = existing.name or (str(child_id) if child_id is not None else f"<0.{child_pid}.0>")
+            existing["kind"] = "supervisor"
+        existing["label"] = existing["name"] or (str(child_id) if child_id is not None else f"<0.{child_pid}.0>")
         self.key_of[child_pid] = slot
         if old_key is not None and old_key in self._parents:
             self._parents.discard(old_key)
@@ -187,8 +189,7 @@ class Identity:
         incarnations) and the child id, as the supervisor names the child's path."""
         return f"{ev[6] or sup_key}/{child_id if child_id is not None else child_pid}"
 
-    def _pick_slot(self, ev: Any, sup_key: str, child_id: Any, child_pid: int, attempt: int) -> str:
-        base = self._base(ev, sup_key, child_id, child_pid)
+    def _pick_slot(self, ev: Any, base: str, attempt: int) -> str:
         slots = self._slots.get(base)
         if not slots:
             return base
@@ -199,13 +200,13 @@ class Identity:
                 return k
         for k in slots:  # a free slot of this id: its child is not running
             m = self.meta.get(k)
-            if m is not None and not m.alive:
+            if m is not None and not m["alive"]:
                 return k
         return f"{base}~{len(slots) + 1}"
 
-    def slots(self, ev: Any, child_id: Any) -> list[str]:
+    def slots(self, ev: Any, child_id: Any) -> tuple[str, ...]:
         """The slot keys of ``child_id`` under the supervisor that emitted ``ev``."""
-        return self._slots.get(self._base(ev, self.key(ev[4]), child_id, 0), [])
+        return self._slots.get(self._base(ev, self.key(ev[4]), child_id, 0), ())
 
     def restart(self, ev: Any) -> None:
         """A supervisor's ``restart`` report: remember which child it is restarting."""
@@ -218,8 +219,8 @@ class Identity:
         if k is None:
             return
         m = self.meta.get(k)
-        if m is not None and m.pid == pid:
-            m.alive = False
+        if m is not None and m["pid"] == pid:
+            m["alive"] = False
         dead = self._dead
         dead.append(pid)
         if len(dead) > self.KEEP_DEAD:
@@ -227,15 +228,16 @@ class Identity:
                 old = dead.popleft()
                 k = self.key_of.get(old)
                 m = self.meta.get(k) if k is not None else None
-                if m is None or m.pid != old:
+                if m is None or m["pid"] != old:
                     self.key_of.pop(old, None)
 
     def forget(self, key: str) -> None:
         m = self.meta.pop(key, None)
-        if m is not None and self.key_of.get(m.pid) == key:
-            del self.key_of[m.pid]
-        if m is not None:
-            base = key.split("~", 1)[0]
-            slots = self._slots.get(base)
-            if slots is not None and key in slots:
-                slots.remove(key)
+        if m is None:
+            return
+        if self.key_of.get(m["pid"]) == key:
+            del self.key_of[m["pid"]]
+        base = key.split("~", 1)[0] if key[0] != "#" else None
+        slots = self._slots.get(base) if base is not None else None
+        if slots is not None and key in slots:
+            self._slots[base] = tuple(s for s in slots if s != key)  # type: ignore[index]

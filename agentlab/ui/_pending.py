@@ -4,7 +4,8 @@ Three rules, one per kind of change:
 
 * **latest wins** (:meth:`Pending.put`): a keyed value (a tree node, a timeline
   span) is sent once per flush with its newest state. Values may be live
-  objects with a ``dump()`` method; they are serialised only when taken.
+  objects with a ``dump()`` method, or live dicts with a section dumper
+  (``pending.dumpers[section]``); either way they are serialised only when taken.
 * **append** (:meth:`Pending.add`): list items (timeline marks) keep order.
 * **concatenate** (:meth:`Pending.seg`): transcript segments per agent; adjacent
   text deltas join into one string (:func:`merge_segment`).
@@ -56,9 +57,11 @@ def _dump(v: Any) -> Any:
 class Pending:
     """An outbound buffer for one view. ``notify`` is called when it becomes non-empty."""
 
-    __slots__ = ("_lists", "_maps", "_segs", "dirty", "notify")
+    __slots__ = ("_lists", "_maps", "_segs", "dirty", "dumpers", "notify")
 
     def __init__(self, notify: Callable[[], None] | None = None) -> None:
+        #: section -> function that turns a queued value into what is sent (when taken)
+        self.dumpers: dict[str, Callable[[Any], Any]] = {}
         self._maps: dict[str, dict[Any, Any]] = {}
         self._lists: dict[str, list[Any]] = {}
         self._segs: dict[str, dict[Any, list[dict[str, Any]]]] = {}
@@ -107,7 +110,11 @@ class Pending:
             return None
         out: dict[str, Any] = {}
         for section, m in self._maps.items():
-            out[section] = {k: _dump(v) for k, v in m.items()}
+            fn = self.dumpers.get(section, _dump)
+            # string keys: JSON has nothing else, and the kernel's fast encoder (orjson)
+            # falls back to the slow one for any other key type
+            out[section] = {k if type(k) is str else str(k): (None if v is None else fn(v))
+                            for k, v in m.items()}
         for section, lst in self._lists.items():
             out[section] = [_dump(v) for v in lst]
         out.update(self._segs)

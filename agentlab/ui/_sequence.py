@@ -30,25 +30,10 @@ from ._pending import Pending
 __all__ = ["SequenceModel", "sequence_view"]
 
 
-class _Arrow:
-    __slots__ = ("_ids", "dst", "id", "kind", "label", "lat", "llm", "reply_to", "src", "t")
-
-    def __init__(self, ids: Identity, seq: int, kind: str, src: int | None, dst: int | None,
-                 t: float, label: str) -> None:
-        self._ids, self.id, self.kind, self.src, self.dst, self.t, self.label = (
-            ids, seq, kind, src, dst, t, label)
-        self.llm: list[str] = []
-        self.reply_to: int | None = None
-        self.lat: float | None = None
-
-    def dump(self) -> dict[str, Any]:
-        ids = self._ids
-        d = {"id": self.id, "kind": self.kind, "from": ids.key(self.src), "to": ids.key(self.dst),
-             "t": self.t, "label": self.label, "llm": list(self.llm)}
-        if self.reply_to is not None:
-            d["reply_to"] = self.reply_to
-            d["lat"] = self.lat
-        return d
+def _arrow(seq: int, kind: str, src: int | None, dst: int | None, t: float, label: str) -> dict[str, Any]:
+    # a plain dict of numbers, strings and a tuple: the garbage collector does not track it
+    return {"id": seq, "kind": kind, "src": src, "dst": dst, "t": t, "label": label, "llm": (),
+            "reply_to": None, "lat": None}
 
 
 class _Participant:
@@ -59,9 +44,8 @@ class _Participant:
 
     def dump(self) -> dict[str, Any]:
         m = self._ids.meta.get(self.key)
-        return {"key": self.key, "order": self.order,
-                "label": m.label if m else ("(outside)" if self.key == OUTSIDE else self.key),
-                "kind": m.kind if m else "outside"}
+        return {"key": self.key, "order": self.order, "label": self._ids.label(self.key),
+                "kind": m["kind"] if m else "outside"}
 
 
 class SequenceModel:
@@ -76,11 +60,12 @@ class SequenceModel:
         self.pending = pending
         self.ids = Identity()
         self.only = {str(p) for p in processes} if processes is not None else None
-        self.arrows: OrderedDict[int, _Arrow] = OrderedDict()
+        pending.dumpers["arrows"] = self._dump_arrow
+        self.arrows: OrderedDict[int, dict[str, Any]] = OrderedDict()
         self.max_arrows = max_arrows
         self.parts: dict[str, _Participant] = {}
-        self._calls: dict[tuple[int | None, int | None], deque[_Arrow]] = {}
-        self._serving: dict[int, list[_Arrow]] = {}  # callee pid -> calls it is handling
+        self._calls: dict[tuple[int | None, int | None], deque[dict[str, Any]]] = {}
+        self._serving: dict[int, list[dict[str, Any]]] = {}  # callee pid -> calls it is handling
         self._into: dict[int, set[int | None]] = {}  # callee pid -> callers with open calls
         self.llm: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.now = 0.0
@@ -129,12 +114,7 @@ class SequenceModel:
         only = self.only
         if only is None:
             return True
-        for pid in (src, dst):
-            k = self.ids.key(pid)
-            m = self.ids.meta.get(k)
-            if k in only or str(pid) in only or (m is not None and (m.label in only or str(m.name) in only)):
-                return True
-        return False
+        return any(self.ids.matches(self.ids.key(pid), pid, only) for pid in (src, dst))
 
     def _part(self, pid: int | None) -> None:
         k = self.ids.key(pid)
@@ -145,14 +125,23 @@ class SequenceModel:
             self.parts[k] = p
             self.pending.put("parts", k, p)
 
-    def _arrow(self, ev: Any, kind: str, src: int | None, dst: int | None, label: str) -> _Arrow | None:
+    def _dump_arrow(self, a: dict[str, Any]) -> dict[str, Any]:
+        key = self.ids.key
+        d = {"id": a["id"], "kind": a["kind"], "from": key(a["src"]), "to": key(a["dst"]), "t": a["t"],
+             "label": a["label"], "llm": list(a["llm"])}
+        if a["reply_to"] is not None:
+            d["reply_to"] = a["reply_to"]
+            d["lat"] = a["lat"]
+        return d
+
+    def _arrow(self, ev: Any, kind: str, src: int | None, dst: int | None, label: str) -> dict[str, Any] | None:
         if not self._keep(src, dst):
             return None
         self._part(src)
         self._part(dst)
-        a = _Arrow(self.ids, ev[0], kind, src, dst, ev[1], label)
-        self.arrows[a.id] = a
-        self.pending.put("arrows", a.id, a)
+        a = _arrow(ev[0], kind, src, dst, ev[1], label)
+        self.arrows[ev[0]] = a
+        self.pending.put("arrows", ev[0], a)
         if len(self.arrows) > self.max_arrows + self.max_arrows // 8:
             while len(self.arrows) > self.max_arrows:
                 old, _ = self.arrows.popitem(last=False)
@@ -185,10 +174,10 @@ class SequenceModel:
                 if not serving:
                     del self._serving[callee]
             if a is not None:
-                a.reply_to = call.id
-                a.lat = round(ev[1] - call.t, 6)
-                a.llm = list(call.llm)
-                a.label = f"{a.lat * 1000:.0f} ms"
+                a["reply_to"] = call["id"]
+                a["lat"] = lat = round(ev[1] - call["t"], 6)
+                a["llm"] = call["llm"]
+                a["label"] = f"{lat * 1000:.0f} ms"
 
     def _on_plain(self, ev: Any) -> None:
         self._arrow(ev, ev[3], ev[4], ev[7], "")
@@ -209,9 +198,9 @@ class SequenceModel:
         serving = self._serving.get(ev[4])
         if serving:
             a = serving[-1]
-            a.llm.append(rid)
-            if a.id in self.arrows:
-                self.pending.put("arrows", a.id, a)
+            a["llm"] = (*a["llm"], rid)
+            if a["id"] in self.arrows:
+                self.pending.put("arrows", a["id"], a)
 
     def _on_llm_update(self, ev: Any) -> None:
         f = llm_fields(ev)
@@ -232,14 +221,14 @@ class SequenceModel:
 
     def snapshot(self) -> dict[str, Any]:
         return {"parts": [p.dump() for p in self.parts.values()],
-                "arrows": [a.dump() for a in self.arrows.values()], "now": self.now}
+                "arrows": [self._dump_arrow(a) for a in self.arrows.values()], "now": self.now}
 
     def details(self, arrow_id: int) -> dict[str, Any] | None:
         a = self.arrows.get(arrow_id)
         if a is None:
             return None
-        d = a.dump()
-        d["llm_calls"] = [dict(self.llm[r]) for r in a.llm if r in self.llm]
+        d = self._dump_arrow(a)
+        d["llm_calls"] = [dict(self.llm[r]) for r in a["llm"] if r in self.llm]
         return d
 
 

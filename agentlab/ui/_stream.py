@@ -142,7 +142,7 @@ class StreamModel:
         tr = self.by_key.get(slot)
         if tr is not None:
             tr.pid = ev[7]
-            tr.label = self.ids.meta[slot].label
+            tr.label = self.ids.meta[slot]["label"]
             if restarted:
                 self._seg(tr, {"t": "restart", "pid": ev[7]})
                 tr.status = "idle"
@@ -152,8 +152,7 @@ class StreamModel:
         w = self.want
         if w is None:
             return True
-        m = self.ids.meta.get(key)
-        return key in w or str(pid) in w or (m is not None and (m.label in w or str(m.name) in w))
+        return self.ids.matches(key, pid, w)
 
     def _transcript(self, pid: int) -> Transcript | None:
         if not pid:  # a model called from a cell, outside any process
@@ -169,9 +168,8 @@ class StreamModel:
         if tr is None:
             if not self._wanted(key, pid):
                 return None
-            m = self.ids.meta[key]
             self._order += 1
-            tr = Transcript(key, m.label, pid, self._order)
+            tr = Transcript(key, self.ids.meta[key]["label"], pid, self._order)
             self.by_key[key] = tr
         return tr
 

@@ -31,51 +31,14 @@ from ._pending import Pending
 __all__ = ["TimelineModel", "timeline_view"]
 
 
-class _Lane:
-    __slots__ = ("_ids", "key")
-
-    def __init__(self, ids: Identity, key: str) -> None:
-        self._ids, self.key = ids, key
-
-    def dump(self) -> dict[str, Any] | None:
-        m = self._ids.meta.get(self.key)
-        if m is None:
-            return None
-        return {"key": self.key, "parent": self._ids.parent(self.key), "label": m.label,
-                "kind": m.kind, "order": m.order}
+def _span(pid: int, t0: float) -> dict[str, Any]:
+    # plain dicts of numbers and strings: the garbage collector does not track them
+    return {"id": pid, "t0": t0, "t1": None, "end": None, "reason": None}
 
 
-class _Span:
-    __slots__ = ("_ids", "end", "pid", "reason", "t0", "t1")
-
-    def __init__(self, ids: Identity, pid: int, t0: float) -> None:
-        self._ids, self.pid, self.t0 = ids, pid, t0
-        self.t1: float | None = None
-        self.end: str | None = None
-        self.reason: str | None = None
-
-    def dump(self) -> dict[str, Any]:
-        return {"id": self.pid, "lane": self._ids.key(self.pid), "t0": self.t0, "t1": self.t1,
-                "end": self.end, "reason": self.reason}
-
-
-class _Call:
-    __slots__ = ("_ids", "id", "kind", "model", "name", "pid", "status", "t0", "t1", "tf", "tokens", "ttft")
-
-    def __init__(self, ids: Identity, rid: str, pid: int, t0: float, kind: str) -> None:
-        self._ids, self.id, self.pid, self.t0, self.kind = ids, rid, pid, t0, kind
-        self.tf: float | None = None
-        self.t1: float | None = None
-        self.ttft: float | None = None
-        self.status = "open"
-        self.model: str | None = None
-        self.name: str | None = None
-        self.tokens: int | None = None
-
-    def dump(self) -> dict[str, Any]:
-        return {"id": self.id, "kind": self.kind, "lane": self._ids.key(self.pid), "t0": self.t0,
-                "tf": self.tf, "t1": self.t1, "ttft": self.ttft, "status": self.status,
-                "model": self.model, "name": self.name, "tokens": self.tokens}
+def _call(rid: str, pid: int, t0: float, kind: str) -> dict[str, Any]:
+    return {"id": rid, "kind": kind, "pid": pid, "t0": t0, "tf": None, "t1": None, "ttft": None,
+            "status": "open", "model": None, "name": None, "tokens": None}
 
 
 class TimelineModel:
@@ -88,9 +51,12 @@ class TimelineModel:
         self.pending = pending
         self.ids = Identity()
         self.max_items = max_items
-        self.lanes: dict[str, _Lane] = {}
-        self.spans: OrderedDict[int, _Span] = OrderedDict()
-        self.calls: OrderedDict[str, _Call] = OrderedDict()
+        pending.dumpers["lanes"] = self._dump_lane
+        pending.dumpers["spans"] = self._dump_span
+        pending.dumpers["llm"] = self._dump_call
+        self.lanes: dict[str, bool] = {}  # insertion-ordered, like the events
+        self.spans: OrderedDict[int, dict[str, Any]] = OrderedDict()
+        self.calls: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.marks: deque[dict[str, Any]] = deque(maxlen=max_items)
         self.links: deque[dict[str, Any]] = deque(maxlen=max_items)
         self.budget: deque[dict[str, Any]] = deque(maxlen=max_items)
@@ -124,11 +90,24 @@ class TimelineModel:
                 self.now = t
             h(ev)
 
+    def _dump_lane(self, key: str) -> dict[str, Any] | None:
+        m = self.ids.meta.get(key)
+        if m is None:
+            return None
+        return {"key": key, "parent": self.ids.parent(key), "label": m["label"], "kind": m["kind"],
+                "order": m["order"]}
+
+    def _dump_span(self, sp: dict[str, Any]) -> dict[str, Any]:
+        return {**sp, "lane": self.ids.key(sp["id"])}
+
+    def _dump_call(self, c: dict[str, Any]) -> dict[str, Any]:
+        d = dict(c)
+        d["lane"] = self.ids.key(d.pop("pid"))
+        return d
+
     def _lane(self, key: str) -> None:
-        lane = self.lanes.get(key)
-        if lane is None:
-            self.lanes[key] = lane = _Lane(self.ids, key)
-        self.pending.put("lanes", key, lane)
+        self.lanes[key] = True
+        self.pending.put("lanes", key, key)
 
     def _mark(self, key: str, t: float, kind: str, text: str = "") -> None:
         m = {"lane": key, "t": t, "kind": kind, "text": text}
@@ -138,11 +117,11 @@ class TimelineModel:
     def _span(self, pid: int, t: float) -> None:
         if pid in self.spans:
             return
-        sp = _Span(self.ids, pid, t)
+        sp = _span(pid, t)
         self.spans[pid] = sp
         self.pending.put("spans", pid, sp)
         if len(self.spans) > self.max_items + self.max_items // 8:
-            _trim(self.spans, self.max_items, lambda s: s.t1 is not None, self.pending, "spans")
+            _trim(self.spans, self.max_items, lambda s: s["t1"] is not None, self.pending, "spans")
 
     # -- processes ---------------------------------------------------------------
     def _on_spawn(self, ev: Any) -> None:
@@ -177,18 +156,18 @@ class TimelineModel:
             self._span(pid, ev[1])
             sp = self.spans[pid]
         cls = exit_class(ev[8])
-        sp.t1 = ev[1]
-        sp.end = cls
-        sp.reason = exit_text(ev[8], 120)
+        sp["t1"] = ev[1]
+        sp["end"] = cls
+        sp["reason"] = exit_text(ev[8], 120)
         self.pending.put("spans", pid, sp)
         if cls in ("crash", "killed"):
-            self._mark(self.ids.key(pid), ev[1], "crash" if cls == "crash" else "killed", sp.reason)
+            self._mark(self.ids.key(pid), ev[1], "crash" if cls == "crash" else "killed", sp["reason"])
         for rid in self._open.pop(pid, ()):  # calls cut short by the exit
             c = self.calls.get(rid)
-            if c is not None and c.status == "open":
-                c.status = "cancelled"
-                c.t1 = ev[1]
-                self.pending.put("llm", c.id, c)
+            if c is not None and c["status"] == "open":
+                c["status"] = "cancelled"
+                c["t1"] = ev[1]
+                self.pending.put("llm", rid, c)
 
     def _on_restart(self, ev: Any) -> None:
         self.ids.restart(ev)
@@ -212,51 +191,51 @@ class TimelineModel:
         self._mark("outside", ev[1], "lag", f"event loop blocked {lag * 1000:.0f} ms")
 
     # -- LLM and tools -----------------------------------------------------------
-    def _call(self, rid: str, pid: int, t: float, kind: str) -> _Call:
+    def _call(self, rid: str, pid: int, t: float, kind: str) -> dict[str, Any]:
         c = self.calls.get(rid)
         if c is None:
-            c = _Call(self.ids, rid, pid, t, kind)
+            c = _call(rid, pid, t, kind)
             self.calls[rid] = c
             self._open.setdefault(pid, set()).add(rid)
             if len(self.calls) > self.max_items + self.max_items // 8:
-                _trim(self.calls, self.max_items, lambda c: c.status != "open", self.pending, "llm")
+                _trim(self.calls, self.max_items, lambda c: c["status"] != "open", self.pending, "llm")
         return c
 
-    def _close(self, c: _Call) -> None:
-        s = self._open.get(c.pid)
+    def _close(self, c: dict[str, Any]) -> None:
+        s = self._open.get(c["pid"])
         if s is not None:
-            s.discard(c.id)
+            s.discard(c["id"])
             if not s:
-                del self._open[c.pid]
+                del self._open[c["pid"]]
 
     def _on_llm_request(self, ev: Any) -> None:
         f = llm_fields(ev)
         c = self._call(str(f["rid"]), ev[4], ev[1], "llm")
-        c.model = f.get("model")
-        self.pending.put("llm", c.id, c)
+        c["model"] = f.get("model")
+        self.pending.put("llm", c["id"], c)
 
     def _on_llm_first(self, ev: Any) -> None:
         f = llm_fields(ev)
         c = self.calls.get(str(f["rid"]))
         if c is not None:
-            c.tf = ev[1]
-            c.ttft = f.get("ttft") if f.get("ttft") is not None else ev[1] - c.t0
-            self.pending.put("llm", c.id, c)
+            c["tf"] = ev[1]
+            c["ttft"] = f.get("ttft") if f.get("ttft") is not None else ev[1] - c["t0"]
+            self.pending.put("llm", c["id"], c)
 
     def _on_llm_end(self, ev: Any) -> None:
         f = llm_fields(ev)
         c = self.calls.get(str(f["rid"]))
         if c is None:
             return
-        c.t1 = ev[1]
+        c["t1"] = ev[1]
         self._close(c)
-        c.tokens = f.get("tokens_out")
+        c["tokens"] = f.get("tokens_out")
         if ev[3] == "llm_error":
-            c.status = "error"
+            c["status"] = "error"
             self._mark(self.ids.key(ev[4]), ev[1], "error", f"{f.get('error')}: {f.get('message', '')}")
         else:
-            c.status = "cancelled" if f.get("stop") == "cancelled" else "ok"
-        self.pending.put("llm", c.id, c)
+            c["status"] = "cancelled" if f.get("stop") == "cancelled" else "ok"
+        self.pending.put("llm", c["id"], c)
 
     def _on_llm_retry(self, ev: Any) -> None:
         f = llm_fields(ev)
@@ -267,17 +246,17 @@ class TimelineModel:
     def _on_tool_start(self, ev: Any) -> None:
         f = llm_fields(ev)
         c = self._call(f"tool:{ev[4]}:{f.get('call_id')}", ev[4], ev[1], "tool")
-        c.name = f.get("tool")
-        self.pending.put("llm", c.id, c)
+        c["name"] = f.get("tool")
+        self.pending.put("llm", c["id"], c)
 
     def _on_tool_result(self, ev: Any) -> None:
         f = llm_fields(ev)
         c = self.calls.get(f"tool:{ev[4]}:{f.get('call_id')}")
         if c is not None:
-            c.t1 = ev[1]
+            c["t1"] = ev[1]
             self._close(c)
-            c.status = "error" if f.get("error") else "ok"
-            self.pending.put("llm", c.id, c)
+            c["status"] = "error" if f.get("error") else "ok"
+            self.pending.put("llm", c["id"], c)
 
     # -- outputs -----------------------------------------------------------------
     def tick(self, now: float, procs: Any = None) -> None:
@@ -285,11 +264,11 @@ class TimelineModel:
             self.now = now
 
     def snapshot(self) -> dict[str, Any]:
-        lanes = [d for d in (lane.dump() for lane in self.lanes.values()) if d is not None]
+        lanes = [d for d in (self._dump_lane(k) for k in self.lanes) if d is not None]
         return {
             "lanes": lanes,
-            "spans": [s.dump() for s in self.spans.values()],
-            "llm": [c.dump() for c in self.calls.values()],
+            "spans": [self._dump_span(s) for s in self.spans.values()],
+            "llm": [self._dump_call(c) for c in self.calls.values()],
             "marks": list(self.marks),
             "links": list(self.links),
             "budget": list(self.budget),

@@ -13,6 +13,10 @@ crashed       dead with an abnormal reason (``killed`` or an exception)
 stopped       dead with ``normal``/``shutdown``/``{shutdown, _}``
 ============  ==============================================================
 
+Nodes are plain dicts of strings and numbers, which Python's garbage
+collector does not track: a 10,000-node tree adds nothing to the full
+collections that would otherwise stall the kernel's event loop.
+
 >>> from agentlab.ui._synthetic import tiny_tree_events
 >>> snap = tree_view(tiny_tree_events())
 >>> [(n["label"], n["status"], n.get("restarts", 0)) for n in snap["nodes"]]
@@ -29,116 +33,30 @@ from ._fmt import Rate, exit_class, exit_detail, exit_text
 from ._identity import Identity
 from ._pending import Pending
 
-__all__ = ["Node", "TreeModel", "tree_view"]
+__all__ = ["TreeModel", "node_status", "tree_view"]
+
+#: lifecycle kinds shown in a node's "recent" list
+_HISTORY = frozenset({"spawn", "exit", "child_start", "exit_signal", "init"})
 
 
-class Node:
-    """One row of the tree. ``dump()`` is what the browser gets."""
+def node_status(n: dict[str, Any]) -> str:
+    if n["alive"]:
+        return "waiting" if n["llm"] > 0 else "running"
+    if n["restarting"]:
+        return "restarting"
+    return "crashed" if n["exit"] in ("crash", "killed") else "stopped"
 
-    __slots__ = (
-        "_ids",
-        "alive",
-        "budget",
-        "child_id",
-        "exit",
-        "gave_up",
-        "history",
-        "key",
-        "kind",
-        "label",
-        "llm",
-        "mailbox",
-        "name",
-        "order",
-        "path",
-        "pid",
-        "rate",
-        "reason",
-        "restart",
-        "restarting",
-        "restarts",
-        "since",
-        "strategy",
-        "tokens",
-        "tps",
-    )
 
-    def __init__(self, ids: Identity, key: str, pid: int, since: float) -> None:
-        self._ids = ids
-        self.key = key
-        self.pid = pid
-        self.alive = True
-        self.since = since
-        self.restarts = 0
-        self.restarting = False
-        self.mailbox = 0
-        self.tps = 0.0
-        self.tokens = 0
-        self.llm = 0
-        self.reason: Any = None
-        self.exit: str | None = None
-        self.strategy: str | None = None
-        self.budget: list[Any] | None = None
-        self.gave_up = False
-        self.rate: Rate | None = None
-        self.history: list[list[Any]] = []
-        m = ids.meta.get(key)
-        self.label = m.label if m else f"<0.{pid}.0>"
-        self.kind = m.kind if m else "process"
-        self.order = m.order if m else 0
-        self.name = m.name if m else None
-        self.path = m.path if m else None
-        self.child_id = None
-        self.restart = None
-
-    @property
-    def status(self) -> str:
-        if self.alive:
-            return "waiting" if self.llm > 0 else "running"
-        if self.restarting:
-            return "restarting"
-        return "crashed" if self.exit in ("crash", "killed") else "stopped"
-
-    def note(self, t: float, what: str, text: str = "") -> None:
-        h = self.history
-        h.append([t, what, text])
-        if len(h) > 8:
-            del h[0]
-
-    def dump(self) -> dict[str, Any]:
-        d: dict[str, Any] = {
-            "key": self.key,
-            "pid": self.pid,
-            "label": self.label,
-            "kind": self.kind,
-            "status": self.status,
-            "order": self.order,
-        }
-        parent = self._ids.parent(self.key)
-        if parent is not None:
-            d["parent"] = parent
-        if self.restarts:
-            d["restarts"] = self.restarts
-        if self.mailbox:
-            d["mailbox"] = self.mailbox
-        if self.tps:
-            d["tps"] = self.tps
-        if self.tokens:
-            d["tokens"] = self.tokens
-        if self.child_id is not None:
-            d["child_id"] = str(self.child_id)
-        if self.restart:
-            d["restart"] = self.restart
-        if self.reason is not None:
-            d["exit"] = exit_text(self.reason, 80)
-            d["exit_class"] = self.exit
-        if self.strategy:
-            d["strategy"] = self.strategy
-        if self.budget:
-            d["budget"] = self.budget
-        if self.gave_up:
-            d["gave_up"] = True
-        return d
+def _new_node(ids: Identity, key: str, pid: int, since: float) -> dict[str, Any]:
+    m = ids.meta.get(key)
+    return {
+        "key": key, "pid": pid, "alive": True, "since": since, "restarts": 0, "restarting": False,
+        "mailbox": 0, "tps": 0.0, "tokens": 0, "llm": 0, "exit": None, "exit_text": None,
+        "strategy": None, "budget": None, "gave_up": False,
+        "label": m["label"] if m else f"<0.{pid}.0>", "kind": m["kind"] if m else "process",
+        "order": m["order"] if m else 0, "name": m["name"] if m else None,
+        "path": m["path"] if m else None, "child_id": None, "restart": None,
+    }
 
 
 class TreeModel:
@@ -162,8 +80,11 @@ class TreeModel:
 
     def __init__(self, pending: Pending, *, max_dead: int = 2000) -> None:
         self.pending = pending
+        pending.dumpers["nodes"] = self._dump
         self.ids = Identity()
-        self.nodes: dict[str, Node] = {}
+        self.nodes: dict[str, dict[str, Any]] = {}
+        self.exits: dict[str, Any] = {}  # key -> the last abnormal exit (type, message, traceback)
+        self.rates: dict[str, Rate] = {}  # key -> token rate, for nodes that stream
         self.max_dead = max_dead
         self._dead: deque[tuple[str, int]] = deque()
         self._active: set[str] = set()  # nodes with a non-zero token rate
@@ -176,24 +97,42 @@ class TreeModel:
         if h is not None:
             h(ev)
 
-    def _node(self, pid: int) -> Node | None:
+    def _node(self, pid: int) -> dict[str, Any] | None:
         k = self.ids.key_of.get(pid)
         return self.nodes.get(k) if k is not None else None
 
-    def _put(self, node: Node) -> None:
-        self.pending.put("nodes", node.key, node)
+    def _put(self, node: dict[str, Any]) -> None:
+        self.pending.put("nodes", node["key"], node)
+
+    def _dump(self, n: dict[str, Any]) -> dict[str, Any]:
+        d: dict[str, Any] = {"key": n["key"], "pid": n["pid"], "label": n["label"], "kind": n["kind"],
+                             "status": node_status(n), "order": n["order"]}
+        parent = self.ids.parent(n["key"])
+        if parent is not None:
+            d["parent"] = parent
+        for k in ("restarts", "mailbox", "tps", "tokens", "restart", "strategy", "budget"):
+            v = n[k]
+            if v:
+                d[k] = list(v) if k == "budget" else v
+        if n["child_id"] is not None:
+            d["child_id"] = str(n["child_id"])
+        if n["exit_text"] is not None:
+            d["exit"] = n["exit_text"]
+            d["exit_class"] = n["exit"]
+        if n["gave_up"]:
+            d["gave_up"] = True
+        return d
 
     def _on_spawn(self, ev: Any) -> None:
         key = self.ids.spawn(ev)
         node = self.nodes.get(key)
         if node is None:
-            node = Node(self.ids, key, ev[4], ev[1])
+            node = _new_node(self.ids, key, ev[4], ev[1])
             self.nodes[key] = node
         else:  # child_start came first
             m = self.ids.meta[key]
-            node.kind, node.label, node.name, node.path = m.kind, m.label, m.name, m.path
+            node["kind"], node["label"], node["name"], node["path"] = m["kind"], m["label"], m["name"], m["path"]
         self.now = ev[1]
-        node.note(ev[1], "spawn", f"<0.{ev[4]}.0>")
         self._put(node)
 
     def _on_child_start(self, ev: Any) -> None:
@@ -204,58 +143,65 @@ class TreeModel:
         pid = ev[7]
         node = self.nodes.get(slot)
         if node is None:
-            node = old_node or Node(self.ids, slot, pid, ev[1])
-            node.key = slot
+            node = old_node or _new_node(self.ids, slot, pid, ev[1])
+            node["key"] = slot
             self.nodes[slot] = node
         elif restarted:
-            node.restarts += 1
-            node.note(ev[1], "restart", f"<0.{pid}.0>")
+            node["restarts"] += 1
         m = self.ids.meta[slot]
-        node.pid = pid
-        node.alive = True
-        node.restarting = False
-        node.llm = 0
-        node.mailbox = 0
-        node.since = ev[1]
-        node.label, node.kind, node.order = m.label, m.kind, m.order
-        node.name, node.path = m.name, m.path
-        node.child_id = m.child_id
-        node.restart = m.restart
+        node["pid"] = pid
+        node["alive"] = True
+        node["restarting"] = False
+        node["llm"] = 0
+        node["mailbox"] = 0
+        node["since"] = ev[1]
+        node["label"], node["kind"], node["order"] = m["label"], m["kind"], m["order"]
+        node["name"], node["path"] = m["name"], m["path"]
+        node["child_id"] = m["child_id"]
+        node["restart"] = m["restart"]
         self._put(node)
 
     def _on_exit(self, ev: Any) -> None:
         self.ids.exit(ev[4])
         node = self._node(ev[4])
-        if node is None or node.pid != ev[4]:
+        if node is None or node["pid"] != ev[4]:
             return
-        reason = ev[8]
-        node.alive = False
-        node.reason = reason
-        node.exit = exit_class(reason)
-        node.llm = 0
-        node.mailbox = 0
-        node.tps = 0.0
-        self._active.discard(node.key)
-        node.note(ev[1], "exit", exit_text(reason, 200))
+        self._exited(node, ev[8])
+        self._active.discard(node["key"])
         self._put(node)
-        self._dead.append((node.key, node.pid))
+        self._dead.append((node["key"], node["pid"]))
         if len(self._dead) > self.max_dead:
             self._prune()
+
+    def _exited(self, node: dict[str, Any], reason: Any) -> None:
+        cls = exit_class(reason)
+        node["alive"] = False
+        node["exit"] = cls
+        node["exit_text"] = exit_text(reason, 80)
+        node["llm"] = 0
+        node["mailbox"] = 0
+        node["tps"] = 0.0
+        if cls != "normal":
+            self.exits[node["key"]] = exit_detail(reason)  # strings only: nothing for the GC
 
     def _prune(self) -> None:
         while len(self._dead) > self.max_dead:
             key, pid = self._dead.popleft()
             node = self.nodes.get(key)
-            if node is not None and not node.alive and node.pid == pid:
+            if node is not None and not node["alive"] and node["pid"] == pid:
                 del self.nodes[key]
+                self.exits.pop(key, None)
+                self.rates.pop(key, None)
                 self.ids.forget(key)
                 self.pending.put("nodes", key, None)
 
     def _on_child_terminated(self, ev: Any) -> None:
         node = self._node(ev[7])
-        if node is not None and node.reason is None and ev[8] is not None:
-            node.reason = ev[8]
-            node.exit = exit_class(ev[8])
+        if node is not None and node["exit_text"] is None and ev[8] is not None:
+            cls = exit_class(ev[8])
+            node["exit"], node["exit_text"] = cls, exit_text(ev[8], 80)
+            if cls != "normal":
+                self.exits[node["key"]] = exit_detail(ev[8])
             self._put(node)
 
     def _on_restart(self, ev: Any) -> None:
@@ -263,46 +209,44 @@ class TreeModel:
         sup = self._node(ev[4])
         d = ev[9] or {}
         if sup is not None:
-            sup.strategy = d.get("strategy", sup.strategy)
+            sup["strategy"] = d.get("strategy", sup["strategy"])
             if d.get("intensity") is not None:
-                sup.budget = [d.get("restarts_in_window", 0), d.get("intensity"), d.get("period")]
-            sup.note(ev[1], "restart", f"{d.get('child_id')} ({d.get('strategy')})")
+                sup["budget"] = (d.get("restarts_in_window", 0), d.get("intensity"), d.get("period"))
             self._put(sup)
             affected = d.get("affected") or [d.get("child_id")]
             for cid in affected:
                 for key in self.ids.slots(ev, cid):
                     node = self.nodes.get(key)
-                    if node is not None and not node.alive:
-                        node.restarting = True
+                    if node is not None and not node["alive"]:
+                        node["restarting"] = True
                         self._put(node)
         crashed = self._node(ev[7])
-        if crashed is not None and not crashed.alive:
-            crashed.restarting = True
+        if crashed is not None and not crashed["alive"]:
+            crashed["restarting"] = True
             self._put(crashed)
 
     def _on_supervisor_gave_up(self, ev: Any) -> None:
         sup = self._node(ev[4])
         if sup is not None:
-            sup.gave_up = True
-            sup.note(ev[1], "gave up", "restart intensity exceeded")
+            sup["gave_up"] = True
             for node in self.nodes.values():
-                if node.restarting and self.ids.parent(node.key) == sup.key:
-                    node.restarting = False
+                if node["restarting"] and self.ids.parent(node["key"]) == sup["key"]:
+                    node["restarting"] = False
                     self._put(node)
             self._put(sup)
 
     def _on_llm_request(self, ev: Any) -> None:
         node = self._node(ev[4])
-        if node is not None and node.alive:
-            node.llm += 1
-            if node.llm == 1:
+        if node is not None and node["alive"]:
+            node["llm"] += 1
+            if node["llm"] == 1:
                 self._put(node)
 
     def _on_llm_response(self, ev: Any) -> None:
         node = self._node(ev[4])
-        if node is not None and node.llm > 0:
-            node.llm -= 1
-            if node.llm == 0:
+        if node is not None and node["llm"] > 0:
+            node["llm"] -= 1
+            if node["llm"] == 0:
                 self._put(node)
 
     _on_llm_error = _on_llm_response
@@ -311,12 +255,13 @@ class TreeModel:
         node = self._node(ev[4])
         if node is None:
             return
-        r = node.rate
+        key = node["key"]
+        r = self.rates.get(key)
         if r is None:
-            node.rate = r = Rate()
+            self.rates[key] = r = Rate()
         r.add(ev[1])
-        node.tokens += 1
-        self._active.add(node.key)
+        node["tokens"] += 1
+        self._active.add(key)
 
     # -- periodic ----------------------------------------------------------------
     def tick(self, now: float, procs: Iterable[Any] | None = None) -> None:
@@ -326,12 +271,13 @@ class TreeModel:
             done = []
             for key in self._active:
                 node = self.nodes.get(key)
-                if node is None or node.rate is None:
+                r = self.rates.get(key)
+                if node is None or r is None:
                     done.append(key)
                     continue
-                tps = round(node.rate.value(now), 1)
-                if tps != node.tps:
-                    node.tps = tps
+                tps = round(r.value(now), 1)
+                if tps != node["tps"]:
+                    node["tps"] = tps
                     self._put(node)
                 if tps == 0.0:
                     done.append(key)
@@ -340,16 +286,15 @@ class TreeModel:
             key_of = self.ids.key_of
             nodes = self.nodes
             for p in procs:
+                n = p.mailbox_size
                 k = key_of.get(p.id)
                 if k is None:
                     continue
                 node = nodes.get(k)
-                if node is None or node.pid != p.id:
+                if node is None or node["mailbox"] == n or node["pid"] != p.id:
                     continue
-                n = p.mailbox_size
-                if n != node.mailbox:
-                    node.mailbox = n
-                    self._put(node)
+                node["mailbox"] = n
+                self._put(node)
 
     def adopt(self, procs: Iterable[Any]) -> None:
         """Add live processes the event backlog did not show being spawned."""
@@ -357,45 +302,72 @@ class TreeModel:
             if p.id in self.ids.key_of:
                 continue
             key = self.ids.ensure(p.id, p.name, p.path)
-            node = Node(self.ids, key, p.id, self.now)
+            node = _new_node(self.ids, key, p.id, self.now)
             self.nodes[key] = node
             self._put(node)
 
     # -- outputs -----------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
-        return {"nodes": [n.dump() for n in self.nodes.values()], "now": self.now}
+        dump = self._dump
+        return {"nodes": [dump(n) for n in self.nodes.values()], "now": self.now}
 
-    def details(self, key: str) -> dict[str, Any] | None:
-        """Everything the details panel shows about ``key`` (without the live state)."""
+    def details(self, key: str, events: Iterable[Any] = ()) -> dict[str, Any] | None:
+        """What the details panel shows about ``key`` (without the live state).
+
+        ``events`` (newest last) gives the node's recent lifecycle history.
+        """
         node = self.nodes.get(key)
         if node is None:
             return None
-        d = node.dump()
-        d["pid_text"] = f"<0.{node.pid}.0>"
-        d["path"] = node.path
-        d["name"] = node.name
-        d["since"] = node.since
-        d["alive"] = node.alive
-        d["exit_detail"] = exit_detail(node.reason)
-        d["history"] = list(node.history)
+        d = self._dump(node)
+        d["pid_text"] = f"<0.{node['pid']}.0>"
+        d["path"] = node["path"]
+        d["name"] = node["name"]
+        d["since"] = node["since"]
+        d["alive"] = node["alive"]
+        d["exit_detail"] = self.exits.get(key) or (exit_detail(node["exit_text"]) if node["exit_text"] else None)
+        d["history"] = self._history(node, events)
         sup = self.ids.parent(key)
         d["supervisor"] = sup
         chain = []
         while sup is not None:
-            chain.append(self.nodes[sup].label if sup in self.nodes else sup)
+            chain.append(self.nodes[sup]["label"] if sup in self.nodes else sup)
             sup = self.ids.parent(sup)
         d["supervisor_path"] = "/".join(reversed(chain))
         return d
+
+    def _history(self, node: dict[str, Any], events: Iterable[Any], limit: int = 8,
+                 scan: int = 50_000) -> list[list[Any]]:
+        path, key, key_of = node["path"], node["key"], self.ids.key_of
+        out: list[list[Any]] = []
+        seq = events if isinstance(events, list) else list(events)
+        for i in range(len(seq) - 1, max(-1, len(seq) - 1 - scan), -1):
+            ev = seq[i]
+            if ev[3] not in _HISTORY:
+                continue
+            mine = (path is not None and ev[6] == path) or key_of.get(ev[4]) == key
+            if ev[3] == "child_start":
+                mine = key_of.get(ev[7]) == key
+            if not mine:
+                continue
+            text = f"<0.{ev[7] if ev[3] == 'child_start' else ev[4]}.0>"
+            if ev[3] in ("exit", "exit_signal"):
+                text = exit_text(ev[8], 120)
+            out.append([ev[1], "start" if ev[3] == "child_start" else ev[3], text])
+            if len(out) >= limit:
+                break
+        out.reverse()
+        return out
 
     def live_pids(self, under: str | None = None, workers_only: bool = True) -> list[int]:
         """Pids of live nodes (in ``under``'s subtree when given), for "kill random"."""
         out = []
         for key, node in self.nodes.items():
-            if not node.alive or (workers_only and node.kind == "supervisor"):
+            if not node["alive"] or (workers_only and node["kind"] == "supervisor"):
                 continue
             if under is not None and key != under and not self._below(key, under):
                 continue
-            out.append(node.pid)
+            out.append(node["pid"])
         return out
 
     def _below(self, key: str, ancestor: str) -> bool:

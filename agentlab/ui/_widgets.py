@@ -17,6 +17,7 @@ import asyncio
 import concurrent.futures
 import logging
 import threading
+import time as _time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,7 @@ class View(anywidget.AnyWidget):
         self._pending = Pending()
         self._model = self._make_model()
         self._tick_every = tick
+        self._next_scan = 0.0
         self._tick_handle: asyncio.TimerHandle | None = None
         self._select_hooks: list[Callable[[View, dict[str, Any]], None]] = []
         self._pump = Pump(
@@ -195,8 +197,18 @@ class View(anywidget.AnyWidget):
         if rt is None or rt.closed:
             self._model.tick(self._model.now)
             return
-        procs = rt.processes() if self._wants_procs else None
-        self._model.tick(rt.now(), procs)
+        procs = None
+        now = rt.loop.time()
+        if self._wants_procs and now >= self._next_scan:
+            # mailbox depths need a pass over every process: with thousands of them,
+            # do it less often (its cost, times 40, apart), so it stays a small share of the loop
+            t0 = _time.perf_counter()
+            procs = rt.processes()
+            self._model.tick(rt.now(), procs)
+            cost = _time.perf_counter() - t0
+            self._next_scan = now + max(self._tick_every, 40.0 * cost)
+        else:
+            self._model.tick(rt.now(), None)
         self._schedule_tick()
 
     def _on_loop(self, fn: Callable[[], Any]) -> Any:
@@ -333,7 +345,7 @@ class SupervisionTree(View):
             node = self._model.nodes.get(target)
             if node is None:
                 return {"ok": False, "error": f"no node {target!r}"}
-            pid = node.pid
+            pid = node["pid"]
         p = self._find(int(pid))
         if p is None:
             return {"ok": False, "error": f"<0.{pid}.0> is not alive"}
@@ -352,7 +364,12 @@ class SupervisionTree(View):
 
     def details(self, key: str) -> dict[str, Any] | None:
         """What the details panel shows for node ``key``, including the live state summary."""
-        d = self._model.details(key)
+        feed = self._feed
+        if isinstance(feed, RecordedFeed):
+            events: Any = feed.events[: feed.cursor]
+        else:
+            events = feed.runtime.events.list() if feed.runtime is not None else []
+        d = self._model.details(key, events)
         if d is None:
             return None
         if d.get("alive") and self._feed.live:

@@ -87,11 +87,11 @@ def test_token_rate_and_waiting():
     for ev in s.events:
         model.apply(ev)
     model.tick(s.t)
-    node = model.nodes["#101"].dump()
+    node = model._dump(model.nodes["#101"])
     assert node["status"] == "waiting" and node["tokens"] == 50
     assert 40 <= node["tps"] <= 60
     model.tick(s.t + 5)
-    assert "tps" not in model.nodes["#101"].dump()
+    assert "tps" not in model._dump(model.nodes["#101"])
 
 
 def test_dead_nodes_are_bounded():
@@ -103,7 +103,7 @@ def test_dead_nodes_are_bounded():
     for ev in s.events:
         model.apply(ev)
     assert len(model.nodes) == 10
-    assert [n.label for n in model.nodes.values()][0] == "p20"
+    assert [n["label"] for n in model.nodes.values()][0] == "p20"
 
 
 def test_details_carry_the_exception_and_the_supervisor_path():
@@ -115,12 +115,12 @@ def test_details_carry_the_exception_and_the_supervisor_path():
     model = TreeModel(Pending())
     for ev in s.events:
         model.apply(ev)
-    key = next(k for k, n in model.nodes.items() if n.label == "w")
-    d = model.details(key)
+    key = next(k for k, n in model.nodes.items() if n["label"] == "w")
+    d = model.details(key, s.events)
     assert d["supervisor_path"] == "root/team"
     assert d["exit_detail"]["type"] == "ZeroDivisionError"
     assert "Traceback" in d["exit_detail"]["traceback"]
-    assert [h[1] for h in d["history"]] == ["spawn", "exit"]
+    assert [h[1] for h in d["history"]] == ["spawn", "start", "exit"]
     assert model.details("nope") is None
 
 

@@ -232,6 +232,14 @@ function makeTimeline(ctx) {
   /** @type {string[]} */
   let tips = [];
 
+  /** The restart budget a supervisor reported at time `t`. @param {string} lane @param {number} t */
+  function budgetAt(lane, t) {
+    const b = state.budget.get(lane);
+    if (!b) return undefined;
+    const i = lowerBound(b, t);
+    return b[i] && Math.abs(b[i].t - t) < 1e-9 ? b[i] : undefined;
+  }
+
   const btn = (/** @type {string} */ action, /** @type {string} */ text, /** @type {string} */ title) => h("button", { class: "al-btn al-btn-small", "data-action": action, title }, text);
   const followBtn = btn("follow", "● follow", "follow the newest events");
   const range = h("span", { class: "al-range", "data-role": "range" });
@@ -361,47 +369,75 @@ function makeTimeline(ctx) {
           + `<rect class="al-llm-stream" x="${xf.toFixed(1)}" y="${yy}" width="${Math.max(c.t1 === null && c.tf === null ? 0 : 1.5, x1 - xf).toFixed(1)}" height="${ROW - 12}"/></g>`);
       }
     });
-    // marks
+    // marks: one element each when few; one path per kind when many (a crash storm,
+    // or a folded lane holding a big supervisor's children), so a frame stays cheap
     visible.forEach((r, i) => {
       const lanes = r.agg || [r.key];
-      let drawn = 0;
+      const yy = y(i);
+      /** @type {Mark[]} */
+      const inView = [];
       for (const lk of lanes) {
         const ms = state.marks.get(lk);
         if (!ms) continue;
         for (let j = lowerBound(ms, ta); j < ms.length && ms[j].t <= tb; j++) {
-          const m = ms[j];
-          if (r.agg && m.kind !== "crash" && m.kind !== "killed" && m.kind !== "restart") continue;
-          if (++drawn > 400) break;
-          const xx = x(m.t).toFixed(1);
-          const yy = y(i);
-          const ti = tip(`${m.kind} at ${(m.t - state.t0).toFixed(3)}s\n${m.text}`);
-          if (m.kind === "crash" || m.kind === "killed" || m.kind === "gave_up") {
-            out.push(`<text class="al-mark al-mark-${m.kind}" x="${xx}" y="${yy + 14.5}" text-anchor="middle" data-tip="${ti}" data-kind="${m.kind}">✕</text>`);
-          } else if (m.kind === "restart") {
-            out.push(`<text class="al-mark al-mark-restart" x="${xx}" y="${yy + 14.5}" text-anchor="middle" data-tip="${ti}" data-kind="restart">↻</text>`);
-          } else if (m.kind === "retry" || m.kind === "error") {
-            out.push(`<path class="al-mark al-mark-${m.kind}" d="M${xx} ${yy + 2} l4 6 l-8 0 z" data-tip="${ti}" data-kind="${m.kind}"/>`);
-          } else {
-            out.push(`<line class="al-mark al-mark-${m.kind}" x1="${xx}" y1="${yy + 2}" x2="${xx}" y2="${yy + ROW - 2}" data-tip="${ti}" data-kind="${m.kind}"/>`);
-          }
+          if (!r.agg || ms[j].kind === "crash" || ms[j].kind === "killed" || ms[j].kind === "restart") inView.push(ms[j]);
+        }
+      }
+      if (inView.length > 60) {
+        /** @type {Record<string, string[]>} */
+        const paths = {};
+        /** @type {Record<string, number>} */
+        const counts = {};
+        for (const m of inView) {
+          const k = m.kind === "killed" || m.kind === "crash" ? m.kind : m.kind === "restart" ? "restart" : "other";
+          (paths[k] ||= []).push(`M${x(m.t).toFixed(1)} ${yy + 3}v${ROW - 6}`);
+          counts[k] = (counts[k] || 0) + 1;
+        }
+        const summary = Object.entries(counts).map(([k, n]) => `${n} ${k}`).join(", ");
+        const ti = tip(`${r.label}: ${summary} in view (zoom in for each one)`);
+        for (const [k, d] of Object.entries(paths)) {
+          out.push(`<path class="al-mark-ticks al-mark-${k}" d="${d.join("")}" data-tip="${ti}" data-kind="${k}"/>`);
+        }
+        return;
+      }
+      for (const m of inView) {
+        const xx = x(m.t).toFixed(1);
+        const ti = tip(`${m.kind} at ${(m.t - state.t0).toFixed(3)}s\n${m.text}`);
+        if (m.kind === "crash" || m.kind === "killed" || m.kind === "gave_up") {
+          out.push(`<text class="al-mark al-mark-${m.kind}" x="${xx}" y="${yy + 14.5}" text-anchor="middle" data-tip="${ti}" data-kind="${m.kind}">✕</text>`);
+        } else if (m.kind === "restart") {
+          const b = budgetAt(r.key, m.t);
+          out.push(`<text class="al-mark al-mark-restart" x="${xx}" y="${yy + 14.5}" text-anchor="middle" data-tip="${b ? tip(`${m.kind} at ${(m.t - state.t0).toFixed(3)}s\n${m.text}\nrestart budget: ${b.n} of ${b.max} in ${b.period}s`) : ti}" data-kind="restart">↻</text>`);
+        } else if (m.kind === "retry" || m.kind === "error") {
+          out.push(`<path class="al-mark al-mark-${m.kind}" d="M${xx} ${yy + 2} l4 6 l-8 0 z" data-tip="${ti}" data-kind="${m.kind}"/>`);
+        } else {
+          out.push(`<line class="al-mark al-mark-${m.kind}" x1="${xx}" y1="${yy + 2}" x2="${xx}" y2="${yy + ROW - 2}" data-tip="${ti}" data-kind="${m.kind}"/>`);
         }
       }
     });
-    // restart links: supervisor lane -> restarted child
-    let nlinks = 0;
-    for (let j = state.links.length - 1; j >= 0 && nlinks < 300; j--) {
+    // restart links: supervisor lane -> restarted child (one path when there are many)
+    /** @type {string[]} */
+    const linkPaths = [];
+    /** @type {string[]} */
+    const linkTips = [];
+    for (let j = state.links.length - 1; j >= 0 && linkPaths.length < 2000; j--) {
       const l = state.links[j];
       if (l.t2 < ta) break;
       if (l.t > tb) continue;
       const a = rowOf.get(l.from);
       const b = rowOf.get(l.to);
       if (a === undefined && b === undefined) continue;
-      const ya = a === undefined ? (b !== undefined && rows.findIndex((r) => r.key === l.from) < first ? AXIS : Hview) : y(a) + ROW / 2;
-      const yb = b === undefined ? (Hview) : y(b) + ROW / 2;
+      const ya = a === undefined ? AXIS : y(a) + ROW / 2;
+      const yb = b === undefined ? Hview : y(b) + ROW / 2;
       const xa = x(l.t);
       const xb = x(l.t2) + 2;
-      nlinks++;
-      out.push(`<path class="al-link" d="M${xa.toFixed(1)} ${ya} C${(xa + 18).toFixed(1)} ${ya} ${(xb - 18).toFixed(1)} ${yb} ${xb.toFixed(1)} ${yb}" data-kind="restart-link" data-tip="${tip(`restart of ${l.to.split("/").pop()} as ${pidText(l.pid)}`)}"/>`);
+      linkTips.push(`restart of ${l.to.split("/").pop()} as ${pidText(l.pid)}`);
+      linkPaths.push(`M${xa.toFixed(1)} ${ya} C${(xa + 18).toFixed(1)} ${ya} ${(xb - 18).toFixed(1)} ${yb} ${xb.toFixed(1)} ${yb}`);
+    }
+    if (linkPaths.length > 40) {
+      out.push(`<path class="al-link" d="${linkPaths.join("")}" data-kind="restart-link" data-tip="${tip(`${linkPaths.length} restarts in view`)}"/>`);
+    } else {
+      linkPaths.forEach((d, j) => out.push(`<path class="al-link" d="${d}" data-kind="restart-link" data-tip="${tip(linkTips[j])}"/>`));
     }
     // now line
     if (live) out.push(`<line class="al-now" x1="${x(state.now).toFixed(1)}" y1="${AXIS}" x2="${x(state.now).toFixed(1)}" y2="${Hview}"/>`);

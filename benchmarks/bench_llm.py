@@ -435,7 +435,7 @@ def report(results: dict[str, list[dict[str, Any]]], a: argparse.Namespace) -> i
     base = med("plain", "cpu_us_per_token") if "plain" in results else float("nan")
     print(f"\n{a.agents} concurrent streams x {a.tokens} tokens, {a.rounds} round(s), "
           f"{a.server} server, {a.interval}s between tokens (medians)")
-    print(f"{'mode':<10} {'wall s':>7} {'tokens/s':>10} {'cpu s':>7} {'cpu us/tok':>11} "
+    print(f"{'mode':<12} {'wall s':>7} {'tokens/s':>10} {'cpu s':>7} {'cpu us/tok':>11} "
           f"{'overhead':>9} {'KiB/stream':>11} {'KiB/idle agent':>15}")
     summary: dict[str, Any] = {"bench": "llm_streaming", "streams": a.agents, "tokens": a.tokens,
                                "server": a.server, "interval": a.interval, "rounds": a.rounds}
@@ -444,7 +444,7 @@ def report(results: dict[str, list[dict[str, Any]]], a: argparse.Namespace) -> i
         ref = base if not mode.startswith("mem_") else med("mem_llm", "cpu_us_per_token")
         over = (cpt / ref - 1) * 100 if mode not in ("plain", "mem_llm") else 0.0
         idle = med(mode, "rss_bytes_per_idle_agent")
-        print(f"{mode:<10} {med(mode, 'wall_s'):>7.2f} {med(mode, 'tokens_per_s'):>10.0f} "
+        print(f"{mode:<12} {med(mode, 'wall_s'):>7.2f} {med(mode, 'tokens_per_s'):>10.0f} "
               f"{med(mode, 'cpu_s'):>7.2f} {cpt:>11.2f} {over:>8.1f}% "
               f"{med(mode, 'rss_bytes_per_stream') / 1024:>11.1f} "
               f"{'' if idle != idle else f'{idle / 1024:.1f}':>15}")

@@ -6,7 +6,8 @@ supervisor path. Widgets, exports and analysis are all projections of this
 stream; user code subscribes with :meth:`Runtime.subscribe`.
 
 Lifecycle kinds are always recorded. Message-level kinds (``send``,
-``receive``, ``call``, ``reply``, ``cast``) can be switched off or sampled
+``receive``, ``call``, ``reply``, ``cast``, and trapped ``exit_signal``s,
+which only put an :class:`Exit` message in a mailbox) can be switched off or sampled
 (``Runtime(trace_messages=False)`` or ``trace_messages=0.01``).
 """
 
@@ -33,7 +34,9 @@ class EventKind:
     MONITOR = "monitor"
     DEMONITOR = "demonitor"
     DOWN = "down"  # a monitor fired (peer=dead process, reason)
-    EXIT_SIGNAL = "exit_signal"  # an exit signal reached a process (peer=sender, data: trapped)
+    # an exit signal reached a process (peer=sender, data: trapped). One that kills is a
+    # lifecycle event; a trapped one only becomes a message, so it is message-level.
+    EXIT_SIGNAL = "exit_signal"
     # messages (switchable)
     SEND = "send"  # peer=receiver
     RECEIVE = "receive"  # a message was taken out of the mailbox

@@ -538,7 +538,12 @@ class Runtime:
                     self._subs.remove(fn)
 
     def _emit_msg(
-        self, kind: str, p: Pid | None, peer: int | None, data: dict[str, Any] | None = None
+        self,
+        kind: str,
+        p: Pid | None,
+        peer: int | None,
+        data: dict[str, Any] | None = None,
+        reason: Any = None,
     ) -> None:
         """Message-level event: recorded when message tracing is on (or sampled in)."""
         rate = self._msg_rate
@@ -548,7 +553,7 @@ class Runtime:
                 self._msg_acc = acc
                 return
             self._msg_acc = acc - 1.0
-        self._emit(kind, p, peer, None, data)
+        self._emit(kind, p, peer, reason, data)
 
     def emit(
         self,
@@ -1235,7 +1240,9 @@ class Runtime:
             self._finish(target, KILLED)
             return
         if target._trap:
-            self._emit(K.EXIT_SIGNAL, target, sender.id, reason, {"trapped": True})
+            # a trapped signal is only a message put in the mailbox: message-level event
+            if self._tm:
+                self._emit_msg(K.EXIT_SIGNAL, target, sender.id, {"trapped": True}, reason)
             self._deliver(target, Exit(sender, reason))
             return
         if reason == NORMAL and sender is not target:

@@ -23,6 +23,7 @@ Usage
       period=P      supervisor period in seconds (default 5)
     --recorder      also record every event into an agentlab.trace.Recorder (columnar)
     --no-gc         gc.disable() for the measured part (default: GC on)
+    --lifecycle-only  message-level events off (lifecycle events are always recorded)
 
 Output: exactly one JSON object on stdout, for example
     {"system": "agentlab", "workload": "restart_latency", "n": 1000,
@@ -97,12 +98,14 @@ class Worker(Agent):
             w.set_result(None)
 
 
-async def restart_loop(n: int, intensity: int, period: int, recorder: bool) -> dict[str, Any]:
+async def restart_loop(
+    n: int, intensity: int, period: int, recorder: bool, messages: bool = True
+) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     Recorder = None
     if recorder:  # imported before the runtime exists: pyarrow's import stalls the loop
         from agentlab.trace import Recorder
-    rt = Runtime()
+    rt = Runtime(trace_messages=messages)
     rec = Recorder(rt) if Recorder is not None else None
     rnd = _Round()
     rnd.waiter = loop.create_future()
@@ -198,14 +201,14 @@ def main(argv: list[str]) -> int:
         return compare(int(argv[1]) if len(argv) > 1 else 3)
     usage = (
         "usage: python bench_supervision.py WORKLOAD N [intensity=I] [period=P] "
-        "[--recorder] [--no-gc]\nworkloads: restart_latency restart_throughput\n"
+        "[--recorder] [--no-gc] [--lifecycle-only]\nworkloads: restart_latency restart_throughput\n"
     )
     flags = {a for a in argv if a.startswith("--")}
     args = [a for a in argv if not a.startswith("--")]
     if len(args) < 2 or args[0] not in ("restart_latency", "restart_throughput"):
         sys.stderr.write(usage)
         return 2
-    if not flags <= {"--recorder", "--no-gc"}:
+    if not flags <= {"--recorder", "--no-gc", "--lifecycle-only"}:
         sys.stderr.write(usage)
         return 2
     workload = args[0]
@@ -222,7 +225,9 @@ def main(argv: list[str]) -> int:
         return 2
     if "--no-gc" in flags:
         gc.disable()
-    res = asyncio.run(restart_loop(n, intensity, period, "--recorder" in flags))
+    res = asyncio.run(
+        restart_loop(n, intensity, period, "--recorder" in flags, "--lifecycle-only" not in flags)
+    )
     extra: dict[str, Any] = {}
     if workload == "restart_latency":
         s = sorted(res["lat"])

@@ -36,18 +36,6 @@ def _arrow(seq: int, kind: str, src: int | None, dst: int | None, t: float, labe
             "reply_to": None, "lat": None}
 
 
-class _Participant:
-    __slots__ = ("_ids", "key", "order")
-
-    def __init__(self, ids: Identity, key: str, order: int) -> None:
-        self._ids, self.key, self.order = ids, key, order
-
-    def dump(self) -> dict[str, Any]:
-        m = self._ids.meta.get(self.key)
-        return {"key": self.key, "order": self.order, "label": self._ids.label(self.key),
-                "kind": m["kind"] if m else "outside"}
-
-
 class SequenceModel:
     """Folds message, exit-signal and monitor events into arrows.
 
@@ -63,7 +51,10 @@ class SequenceModel:
         pending.dumpers["arrows"] = self._dump_arrow
         self.arrows: OrderedDict[int, dict[str, Any]] = OrderedDict()
         self.max_arrows = max_arrows
-        self.parts: dict[str, _Participant] = {}
+        pending.dumpers["parts"] = self._dump_part
+        #: participants still drawn by some kept arrow: key -> {"key", "order", "refs"}
+        self.parts: dict[str, dict[str, Any]] = {}
+        self._order = 0
         self._calls: dict[tuple[int | None, int | None], deque[dict[str, Any]]] = {}
         self._serving: dict[int, list[dict[str, Any]]] = {}  # callee pid -> calls it is handling
         self._into: dict[int, set[int | None]] = {}  # callee pid -> callers with open calls
@@ -98,10 +89,13 @@ class SequenceModel:
             p = self.parts.pop(old)
             self.pending.put("parts", old, None)
             self.pending.put("moved", old, slot)
-            if slot not in self.parts:
-                p.key = slot
+            q = self.parts.get(slot)
+            if q is None:
+                p["key"] = slot
                 self.parts[slot] = p
                 self.pending.put("parts", slot, p)
+            else:
+                q["refs"] += p["refs"]
 
     def _on_exit(self, ev: Any) -> None:
         pid = ev[4]
@@ -116,14 +110,31 @@ class SequenceModel:
             return True
         return any(self.ids.matches(self.ids.key(pid), pid, only) for pid in (src, dst))
 
+    def _dump_part(self, p: dict[str, Any]) -> dict[str, Any]:
+        m = self.ids.meta.get(p["key"])
+        return {"key": p["key"], "order": p["order"], "label": self.ids.label(p["key"]),
+                "kind": m["kind"] if m else "outside"}
+
     def _part(self, pid: int | None) -> None:
         k = self.ids.key(pid)
-        if k not in self.parts:
-            if pid and pid != 1 and pid not in self.ids.key_of:
-                k = self.ids.ensure(pid)
-            p = _Participant(self.ids, k, len(self.parts))
-            self.parts[k] = p
-            self.pending.put("parts", k, p)
+        p = self.parts.get(k)
+        if p is not None:
+            p["refs"] += 1
+            return
+        if pid and pid != 1 and pid not in self.ids.key_of:
+            k = self.ids.ensure(pid)
+        self._order += 1
+        self.parts[k] = p = {"key": k, "order": self._order, "refs": 1}
+        self.pending.put("parts", k, p)
+
+    def _unref(self, pid: int | None) -> None:
+        k = self.ids.key(pid)
+        p = self.parts.get(k)
+        if p is not None:
+            p["refs"] -= 1
+            if p["refs"] <= 0:
+                del self.parts[k]
+                self.pending.put("parts", k, None)
 
     def _dump_arrow(self, a: dict[str, Any]) -> dict[str, Any]:
         key = self.ids.key
@@ -144,8 +155,10 @@ class SequenceModel:
         self.pending.put("arrows", ev[0], a)
         if len(self.arrows) > self.max_arrows + self.max_arrows // 8:
             while len(self.arrows) > self.max_arrows:
-                old, _ = self.arrows.popitem(last=False)
+                old, gone = self.arrows.popitem(last=False)
                 self.pending.put("arrows", old, None)
+                self._unref(gone["src"])  # a lifeline goes when its last arrow does
+                self._unref(gone["dst"])
         return a
 
     def _on_call(self, ev: Any) -> None:
@@ -220,7 +233,7 @@ class SequenceModel:
         self.now = max(self.now, now)
 
     def snapshot(self) -> dict[str, Any]:
-        return {"parts": [p.dump() for p in self.parts.values()],
+        return {"parts": [self._dump_part(p) for p in self.parts.values()],
                 "arrows": [self._dump_arrow(a) for a in self.arrows.values()], "now": self.now}
 
     def details(self, arrow_id: int) -> dict[str, Any] | None:

@@ -53,3 +53,21 @@ def test_details_join_llm_calls():
     d = m.details(s.events[2].seq)
     assert d["kind"] == "call"
     assert d["llm_calls"][0]["status"] == "ok" and d["llm_calls"][0]["tokens"] == 1
+
+
+def test_lifelines_go_with_their_last_arrow():
+    from agentlab.ui._pending import Pending
+    from agentlab.ui._sequence import SequenceModel
+
+    s = Script()
+    hub = s.spawn("hub")
+    for i in range(50):
+        p = s.spawn(f"p{i}")
+        s.send(p, hub)
+    m = SequenceModel(Pending(), max_arrows=8)
+    for ev in s.events:
+        m.apply(ev)
+    v = m.snapshot()
+    names = {p["label"] for p in v["parts"]}
+    assert len(v["arrows"]) <= 9 and "hub" in names
+    assert names <= {"hub"} | {f"p{i}" for i in range(40, 50)}  # old senders are gone

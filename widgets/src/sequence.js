@@ -16,6 +16,9 @@ const ROW = 22;
 const COL = 128;
 const LEFT = 64;
 const HEAD = 30;
+/** Lifelines drawn at most; the rest share one "others" column. */
+const MAX_COLS = 16;
+const OTHERS = "…others";
 
 /**
  * @typedef {{key: string, label: string, order: number, kind: string}} Part
@@ -119,13 +122,31 @@ function makeSequence(ctx) {
   const panel = h("div", { class: "al-seq-details", "data-role": "details", hidden: true });
   ctx.body.append(scroll, panel);
 
+  /** At most MAX_COLS lifelines: the processes in the most recent messages; the rest share
+   * one "others" column (a crash storm across 10,000 workers stays one readable diagram).
+   * @param {Part[]} all @param {Arrow[]} arrows */
+  function capColumns(all, arrows) {
+    if (all.length <= MAX_COLS) return { parts: all, arrows };
+    /** @type {Set<string>} */
+    const keep = new Set();
+    for (let i = arrows.length - 1; i >= 0 && keep.size < MAX_COLS - 1; i--) {
+      keep.add(arrows[i].from);
+      if (keep.size < MAX_COLS - 1) keep.add(arrows[i].to);
+    }
+    const parts = all.filter((p) => keep.has(p.key));
+    parts.push({ key: OTHERS, label: `${all.length - parts.length} others`, order: Infinity, kind: "others" });
+    const mapped = arrows.map((a) => (keep.has(a.from) && keep.has(a.to) ? a
+      : { ...a, from: keep.has(a.from) ? a.from : OTHERS, to: keep.has(a.to) ? a.to : OTHERS }));
+    return { parts, arrows: mapped };
+  }
+
   function visibleParts() {
     const all = [...state.parts.values()].sort((a, b) => a.order - b.order);
     const f = filterText.toLowerCase();
     /** @type {Set<string>} */
     const want = new Set(focus);
     if (f) for (const p of all) if (p.label.toLowerCase().includes(f) || p.key.toLowerCase().includes(f)) want.add(p.key);
-    if (!want.size) return { parts: all, arrows: state.order.map((id) => /** @type {Arrow} */ (state.arrows.get(id))) };
+    if (!want.size) return capColumns(all, state.order.map((id) => /** @type {Arrow} */ (state.arrows.get(id))));
     const arrows = [];
     /** @type {Set<string>} */
     const used = new Set(want);
@@ -137,7 +158,7 @@ function makeSequence(ctx) {
         used.add(a.to);
       }
     }
-    return { parts: all.filter((p) => used.has(p.key)), arrows };
+    return capColumns(all.filter((p) => used.has(p.key)), arrows);
   }
 
   function render() {

@@ -53,3 +53,21 @@ describe("sequence diagram", () => {
     expect(kernel.calls.find((c) => c.name === "select").msg).toEqual({ key: "#2", llm: ["llm-4"], view: "sequence" });
   });
 });
+
+describe("sequence diagram with many processes", () => {
+  beforeEach(() => { document.body.innerHTML = ""; });
+
+  it("keeps the recent lifelines and folds the rest into one column", async () => {
+    const parts = Array.from({ length: 40 }, (_, i) => part(`#${i}`, i));
+    const arrows = Array.from({ length: 40 }, (_, i) => arrow(i + 1, "exit", "#0", `#${i}`, { label: "kill" }));
+    const model = fakeModel({ config: { view: "sequence", live: false, title: "m" }, snapshot: { seq: 1, view: { parts, arrows } } });
+    const el = document.createElement("div");
+    document.body.append(el);
+    await sequence.render({ model, el, experimental: fakeKernel({}).experimental });
+    await frame();
+    const heads = [...el.querySelectorAll('[data-action="toggle-part"]')];
+    expect(heads.length).toBe(16);
+    expect(heads.at(-1).getAttribute("data-kind")).toBe("others");
+    expect(heads.at(-1).textContent).toBe("25 others");
+  });
+});

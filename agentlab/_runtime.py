@@ -405,6 +405,7 @@ class Runtime:
         self._probe_pending = False
         self._probe_gen = self._probe_seen = 0  # see _maybe_probe
         self._time_holds = 0  # > 0: a virtual clock must not move (see hold_time)
+        self._sync_depth = 0  # > 0 while the scheduler or a timer runs (no eager drains)
         # tasks
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
@@ -581,9 +582,22 @@ class Runtime:
             self._drain_pending = True
             self._loop.call_soon(self._drain, context=self._ctx)
 
+    def _drain_now(self) -> None:
+        """Run queued processes right away, for a call or exit signal from outside code.
+
+        The caller (a notebook cell, a test, a widget button) would otherwise wait
+        a loop turn for the run queue's callback; when the callee is an inline
+        agent its reply is then ready before the caller awaits it. Never nested:
+        not inside the scheduler, a timer, or another eager drain.
+        """
+        if self._sync_depth or self._cur is not None or not self._runq:
+            return
+        self._drain()
+
     def _drain(self) -> None:
         q = self._runq
         budget = 4000
+        self._sync_depth += 1
         try:
             while q and budget:
                 budget -= 1
@@ -597,7 +611,9 @@ class Runtime:
                 finally:
                     self._cur = None
         finally:
-            if q:
+            self._sync_depth -= 1
+            if q:  # out of budget: continue on the next loop turn
+                self._drain_pending = True
                 self._loop.call_soon(self._drain, context=self._ctx)
             else:
                 self._drain_pending = False
@@ -1070,6 +1086,8 @@ class Runtime:
         if self._tm:
             self._emit_msg(K.CALL, me, p.id, {"request": request})
         self._deliver(p, _Call(request, caller))
+        if me is None:
+            self._drain_now()
         try:
             return await self._await(fut, me)
         finally:
@@ -1229,7 +1247,15 @@ class Runtime:
         if p is None:
             return
         me = self.self()
-        self._signal(p, me if me is not None else _OUTSIDER, reason, link=False)
+        if me is not None:
+            self._signal(p, me, reason, link=False)
+            return
+        self._sync_depth += 1
+        try:
+            self._signal(p, _OUTSIDER, reason, link=False)
+        finally:
+            self._sync_depth -= 1
+        self._drain_now()
 
     def _signal(self, target: Pid, sender: Pid, reason: Any, *, link: bool) -> None:
         """Deliver an exit signal, following ERTS's rules."""

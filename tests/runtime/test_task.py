@@ -527,7 +527,8 @@ async def test_async_nolink_of_a_task_that_finishes_at_once(clock):
     async with Runtime(clock=clock) as rt:
         sup = rt.start(TaskSupervisor)
         quick = await TaskSupervisor.async_nolink(sup, lambda: "now")
-        # it ran to the end before the supervisor's reply reached us: nothing is lost
+        # it may run to the end before we look at it: nothing is lost
+        await rt.wait(quick.pid)
         assert not quick.pid.alive
         assert await quick.yield_(0) == ("ok", "now")
 
@@ -535,6 +536,7 @@ async def test_async_nolink_of_a_task_that_finishes_at_once(clock):
             raise KeyError("k")
 
         bad = await TaskSupervisor.async_nolink(sup, fails)
+        await rt.wait(bad.pid)
         assert not bad.pid.alive
         out = await bad.yield_(0)
         assert out is not None and out[0] == "exit" and out[1].type == "KeyError"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from conftest import many_processes
+from trace_helpers import many_processes
 from test_files import _crashy_run
 
 import agentlab.trace as trace

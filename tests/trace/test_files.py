@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import ScriptedSupervisor
+from trace_helpers import ScriptedSupervisor
 from test_llm import _llm_run
 
 import agentlab

@@ -6,7 +6,7 @@ import math
 
 import pandas as pd
 import pytest
-from conftest import Worker
+from trace_helpers import Worker
 
 import agentlab
 from agentlab.trace import Recorder, messages

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import matplotlib.image as mpimg
 import pytest
-from conftest import many_processes
+from trace_helpers import many_processes
 from test_files import _crashy_run
 from test_llm import _llm_run
 

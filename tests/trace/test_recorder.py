@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import Script, Worker
+from trace_helpers import Script, Worker
 
 import agentlab
 from agentlab.trace import Recorder, load

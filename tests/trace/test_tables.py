@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pandas as pd
-from conftest import Script, ScriptedSupervisor, Worker
+from trace_helpers import Script, ScriptedSupervisor, Worker
 
 import agentlab
 from agentlab.trace import Recorder, processes, restarts

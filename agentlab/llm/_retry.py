@@ -134,8 +134,8 @@ class Retrying:
                 if target is not None:
                     target(
                         "llm_retry",
-                        provider=getattr(self.model, "provider", None),
-                        model=getattr(self.model, "model", None),
+                        provider=_name_of(self.model, "provider"),
+                        model=_name_of(self.model, "model"),
                         request_id=last_request.get("request_id"),
                         attempt=attempt,
                         error_type=error.type,
@@ -152,3 +152,17 @@ def _stamp(emit: Emit, attempt: int, last: dict[str, Any]) -> Emit:
         emit(kind, **{**fields, "attempt": attempt})
 
     return stamped
+
+
+def _name_of(model: Any, attr: str) -> str | None:
+    """A model's ``provider`` or ``model`` name, looking through wrappers
+    (``FaultyModel``, ``Retrying``...) whose ``.model`` is the wrapped model."""
+    for _ in range(16):
+        value = getattr(model, attr, None)
+        if isinstance(value, str):
+            return value
+        inner = getattr(model, "model", None)
+        if inner is None or isinstance(inner, str):
+            return None
+        model = inner
+    return None

@@ -60,6 +60,10 @@ groups = [ChildSpec(f"g{{i}}", (Supervisor, ([ChildSpec(f"w{{j}}", Worker) for j
                                {{"intensity": 1_000_000, "period": 1}})) for i in range(SUPS)]
 rt.start(Supervisor, groups, name="root", intensity=1_000_000, period=1)
 await rt.settled()
+if {freeze}:  # move the 10,000 processes out of the collector's way (gc.freeze)
+    import gc
+    gc.collect()
+    gc.freeze()
 N = len(rt.processes())
 print(N)
 """
@@ -72,6 +76,15 @@ VIEW = {
 
 LOAD = """
 results = {{}}
+
+import gc as _gc
+GC = []
+def _gc_watch(phase, info, _t=[0.0]):
+    if phase == "start":
+        _t[0] = time.perf_counter()
+    else:
+        GC.append((info["generation"], time.perf_counter() - _t[0]))
+_gc.callbacks.append(_gc_watch)
 
 async def lag_probe(stop, out, step=0.005):
     loop = asyncio.get_running_loop()
@@ -86,6 +99,7 @@ async def load(rate={rate}, seconds={seconds}):
     stop = asyncio.Event()
     lags = []
     probe = loop.create_task(lag_probe(stop, lags))
+    GC.clear()
     t0 = loop.time()
     killed = 0
     while (now := loop.time()) - t0 < seconds:
@@ -103,13 +117,24 @@ async def load(rate={rate}, seconds={seconds}):
     lags.sort()
     results.update(killed=killed, seconds=elapsed, restarts_per_s=killed / elapsed,
                    lag_p50=lags[len(lags) // 2], lag_p99=lags[int(len(lags) * 0.99)], lag_max=lags[-1],
-                   lag_samples=len(lags), processes=len(rt.processes()))
+                   lag_samples=len(lags), processes=len(rt.processes()),
+                   gc_full_collections=sum(1 for g, _ in GC if g == 2),
+                   gc_pause_max_ms=round(max((d for _, d in GC), default=0) * 1000, 1),
+                   gc_ms_per_s=round(sum(d for _, d in GC) / elapsed * 1000, 1),
+                   lag_p99_without_gc=_without_gc(lags, GC))
     if view is not None:
         await ui.settle(view, within=60)
         views = getattr(view, "views", [view])
         results["messages"] = {{v._view_kind: v._pump.sent for v in views}}
     with open("results.json", "w") as f:
         json.dump(results, f)
+
+def _without_gc(lags, gcs):
+    # the p99 lag once the full collections' pauses are taken out (an estimate:
+    # drop as many of the largest samples as there were full collections)
+    big = sum(1 for g, _ in gcs if g == 2)
+    rest = sorted(lags)[: max(1, len(lags) - big)]
+    return rest[int(len(rest) * 0.99)]
 
 task = asyncio.get_running_loop().create_task(load())
 """
@@ -120,6 +145,14 @@ FRAME_SAMPLER = """(seconds) => new Promise((resolve) => {
   requestAnimationFrame(tick);
 })"""
 
+
+EXPAND_ALL = """(n) => new Promise((resolve) => {
+  const t0 = performance.now();
+  for (const b of document.querySelectorAll('.al-tree button[data-action=expand]')) b.click();
+  const check = () => document.querySelectorAll('.al-tree .al-chip').length >= n
+    ? requestAnimationFrame(() => resolve(Math.round((performance.now() - t0) * 10) / 10)) : requestAnimationFrame(check);
+  check();
+})"""
 
 CLICK = """() => new Promise((resolve) => {
   const rows = document.querySelectorAll('.al-tree .al-node');
@@ -153,8 +186,9 @@ def pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(len(xs) * q))]
 
 
-def scenario(browser: Any, lab: Any, name: str, view: str, collapse: int, args: argparse.Namespace) -> dict[str, Any]:
-    cells = [SETUP.format(sups=args.sups, per=args.per), VIEW[view].format(collapse=collapse),
+def scenario(browser: Any, lab: Any, name: str, view: str, collapse: int, args: argparse.Namespace,
+             chips: bool = False, freeze: bool = False) -> dict[str, Any]:
+    cells = [SETUP.format(sups=args.sups, per=args.per, freeze=freeze), VIEW[view].format(collapse=collapse),
              LOAD.format(rate=args.rate, seconds=args.seconds), "await task"]
     nb = {"cells": [{"cell_type": "code", "execution_count": None, "id": f"c{i}", "metadata": {}, "outputs": [],
                      "source": c} for i, c in enumerate(cells)],
@@ -186,8 +220,10 @@ def scenario(browser: Any, lab: Any, name: str, view: str, collapse: int, args: 
         out["first_render_end_to_end_ms"] = round(t1 - t0, 1)
         out["first_render_browser_ms"] = float(page.locator(".al-tree").first.get_attribute("data-first-render-ms"))
         out["rows_in_dom"] = page.locator(".al-tree .al-node").count()
-        out["chips_in_dom"] = page.locator(".al-tree .al-chip").count()
         page.wait_for_timeout(1000)
+        if chips:  # open every group: 10,000 chips
+            out["expand_all_ms"] = page.evaluate(EXPAND_ALL, args.sups * args.per)
+        out["chips_in_dom"] = page.locator(".al-tree .al-chip").count()
     else:
         run_cell(page, 1)
 
@@ -219,9 +255,10 @@ def main() -> None:
     ap.add_argument("--per", type=int, default=100)
     ap.add_argument("--rate", type=int, default=1000, help="restarts per second")
     ap.add_argument("--seconds", type=float, default=10.0)
-    ap.add_argument("--scenario", action="append", choices=["baseline", "tree", "tree-expanded", "dashboard"])
+    names = ["baseline", "tree", "tree-chips", "tree-rows", "dashboard", "dashboard-gcfreeze"]
+    ap.add_argument("--scenario", action="append", choices=names)
     args = ap.parse_args()
-    wanted = args.scenario or ["baseline", "tree", "tree-expanded", "dashboard"]
+    wanted = args.scenario or names
     from playwright.sync_api import sync_playwright
 
     results = []
@@ -230,11 +267,17 @@ def main() -> None:
         try:
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-                plan = {"baseline": ("none", 50), "tree": ("tree", 50), "tree-expanded": ("tree", 1_000_000),
-                        "dashboard": ("dashboard", 50)}
+                plan = {  # view, collapse threshold, expand every group, gc.freeze() after setup
+                    "baseline": ("none", 50, False, False),
+                    "tree": ("tree", 50, False, False),
+                    "tree-chips": ("tree", 50, True, False),
+                    "tree-rows": ("tree", 1_000_000, False, False),
+                    "dashboard": ("dashboard", 50, False, False),
+                    "dashboard-gcfreeze": ("dashboard", 50, False, True),
+                }
                 for name in wanted:
-                    view, collapse = plan[name]
-                    r = scenario(browser, lab, name, view, collapse, args)
+                    view, collapse, chips, freeze = plan[name]
+                    r = scenario(browser, lab, name, view, collapse, args, chips=chips, freeze=freeze)
                     results.append(r)
                     print(json.dumps(r), flush=True)
                 browser.close()
@@ -244,9 +287,10 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "widgets.json").write_text(json.dumps(results, indent=2))
     print()
-    cols = ["scenario", "first_render_browser_ms", "first_render_end_to_end_ms", "frame_p50_ms", "frame_p99_ms",
-            "frame_max_ms", "frames_over_50ms_pct", "click_to_details_ms", "kernel_restarts_per_s",
-            "kernel_lag_p50", "kernel_lag_p99", "kernel_lag_max"]
+    cols = ["scenario", "first_render_browser_ms", "first_render_end_to_end_ms", "expand_all_ms", "frame_p50_ms",
+            "frame_p99_ms", "frame_max_ms", "frames_over_50ms_pct", "click_to_details_ms", "kernel_restarts_per_s",
+            "kernel_lag_p50", "kernel_lag_p99", "kernel_lag_max", "kernel_lag_p99_without_gc",
+            "kernel_gc_pause_max_ms", "kernel_gc_full_collections"]
     print(" | ".join(cols))
     for r in results:
         print(" | ".join(str(r.get(c, "-")) for c in cols))

@@ -15,7 +15,7 @@ const options = {
   bundle: true,
   format: "esm",
   target: ["es2022"],
-  minify: !watch,
+  minify: !watch && !process.env.AGENTLAB_DEV,
   sourcemap: watch ? "inline" : false,
   legalComments: "none",
   logLevel: "info",

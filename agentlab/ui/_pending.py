@@ -57,12 +57,13 @@ def _dump(v: Any) -> Any:
 class Pending:
     """An outbound buffer for one view. ``notify`` is called when it becomes non-empty."""
 
-    __slots__ = ("_lists", "_maps", "_segs", "dirty", "dumpers", "notify")
+    __slots__ = ("_fresh", "_lists", "_maps", "_segs", "dirty", "dumpers", "notify")
 
     def __init__(self, notify: Callable[[], None] | None = None) -> None:
         #: section -> function that turns a queued value into what is sent (when taken)
         self.dumpers: dict[str, Callable[[Any], Any]] = {}
         self._maps: dict[str, dict[Any, Any]] = {}
+        self._fresh: set[tuple[str, Any]] = set()  # keys first put (as new) in this window
         self._lists: dict[str, list[Any]] = {}
         self._segs: dict[str, dict[Any, list[dict[str, Any]]]] = {}
         self.dirty = False
@@ -82,6 +83,21 @@ class Pending:
         m[key] = value
         if not self.dirty:
             self._touch()
+
+    def put_new(self, section: str, key: Any, value: Any) -> None:
+        """Like :meth:`put`, for a key the browser has never seen (see :meth:`drop`)."""
+        self.put(section, key, value)
+        self._fresh.add((section, key))
+
+    def drop(self, section: str, key: Any) -> None:
+        """``key`` is gone. If it was new in this window, the browser never hears of it."""
+        if (section, key) in self._fresh:
+            self._fresh.discard((section, key))
+            m = self._maps.get(section)
+            if m is not None:
+                m.pop(key, None)
+            return
+        self.put(section, key, None)
 
     def add(self, section: str, item: Any) -> None:
         """List item, kept in order."""
@@ -121,9 +137,10 @@ class Pending:
         self._maps = {}
         self._lists = {}
         self._segs = {}
+        self._fresh = set()
         self.dirty = False
         return out
 
     def clear(self) -> None:
-        self._maps, self._lists, self._segs = {}, {}, {}
+        self._maps, self._lists, self._segs, self._fresh = {}, {}, {}, set()
         self.dirty = False

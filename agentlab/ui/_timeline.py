@@ -106,8 +106,11 @@ class TimelineModel:
         return d
 
     def _lane(self, key: str) -> None:
-        self.lanes[key] = True
-        self.pending.put("lanes", key, key)
+        if key in self.lanes:
+            self.pending.put("lanes", key, key)
+        else:
+            self.lanes[key] = True
+            self.pending.put_new("lanes", key, key)
 
     def _mark(self, key: str, t: float, kind: str, text: str = "") -> None:
         m = {"lane": key, "t": t, "kind": kind, "text": text}
@@ -133,7 +136,7 @@ class TimelineModel:
         slot, old, restarted = self.ids.child_start(ev)
         if old is not None:
             self.lanes.pop(old, None)
-            self.pending.put("lanes", old, None)
+            self.pending.drop("lanes", old)
         self._lane(slot)
         self._span(ev[7], ev[1])
         sp = self.spans.get(ev[7])

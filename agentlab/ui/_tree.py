@@ -126,20 +126,21 @@ class TreeModel:
     def _on_spawn(self, ev: Any) -> None:
         key = self.ids.spawn(ev)
         node = self.nodes.get(key)
+        self.now = ev[1]
         if node is None:
             node = _new_node(self.ids, key, ev[4], ev[1])
             self.nodes[key] = node
-        else:  # child_start came first
-            m = self.ids.meta[key]
-            node["kind"], node["label"], node["name"], node["path"] = m["kind"], m["label"], m["name"], m["path"]
-        self.now = ev[1]
+            self.pending.put_new("nodes", key, node)
+            return
+        m = self.ids.meta[key]  # child_start came first
+        node["kind"], node["label"], node["name"], node["path"] = m["kind"], m["label"], m["name"], m["path"]
         self._put(node)
 
     def _on_child_start(self, ev: Any) -> None:
         slot, old, restarted = self.ids.child_start(ev)
         old_node = self.nodes.pop(old, None) if old is not None else None
         if old is not None:
-            self.pending.put("nodes", old, None)
+            self.pending.drop("nodes", old)  # a provisional node the browser may never see
         pid = ev[7]
         node = self.nodes.get(slot)
         if node is None:

@@ -135,9 +135,7 @@ function makeSequence(ctx) {
     }
     const parts = all.filter((p) => keep.has(p.key));
     parts.push({ key: OTHERS, label: `${all.length - parts.length} others`, order: Infinity, kind: "others" });
-    const mapped = arrows.map((a) => (keep.has(a.from) && keep.has(a.to) ? a
-      : { ...a, from: keep.has(a.from) ? a.from : OTHERS, to: keep.has(a.to) ? a.to : OTHERS }));
-    return { parts, arrows: mapped };
+    return { parts, arrows }; // arrows to a folded process are drawn to "others" (see render)
   }
 
   function visibleParts() {
@@ -199,8 +197,8 @@ function makeSequence(ctx) {
     for (let i = first; i < Math.min(shown.length, first + n); i++) {
       const a = shown[i];
       const y = (i - first) * ROW + ROW / 2 + 8 - (scroll.scrollTop % ROW);
-      const x1 = colX.get(a.from);
-      const x2 = colX.get(a.to);
+      const x1 = colX.get(a.from) ?? colX.get(OTHERS);
+      const x2 = colX.get(a.to) ?? colX.get(OTHERS);
       if (x1 === undefined || x2 === undefined) continue;
       const sel = a.id === selected ? " al-selected" : "";
       const llm = a.llm && a.llm.length ? " al-has-llm" : "";
@@ -327,7 +325,7 @@ function makeSequence(ctx) {
 
 /** @type {import("@anywidget/types").Render} */
 function render(props) {
-  return mountView(props, "sequence", makeSequence);
+  return mountView(props, "sequence", makeSequence, 100); // at most 10 draws a second
 }
 
 export default { render };

@@ -95,10 +95,14 @@ export class TimelineState {
     if (d.now !== undefined && d.now > this.now) this.now = d.now;
     if (d.lanes) {
       for (const [k, l] of Object.entries(d.lanes)) {
-        if (l === null) this.lanes.delete(k);
-        else this.lanes.set(k, l);
+        const prev = this.lanes.get(k);
+        if (l === null) {
+          if (this.lanes.delete(k)) this.laneDirty = true;
+        } else {
+          this.lanes.set(k, l);
+          if (!prev || prev.parent !== l.parent || prev.label !== l.label || prev.order !== l.order) this.laneDirty = true;
+        }
       }
-      this.laneDirty = true;
     }
     if (d.spans) {
       for (const [id, s] of Object.entries(d.spans)) {
@@ -464,7 +468,7 @@ function makeTimeline(ctx) {
     tickTimer = setTimeout(() => {
       tickTimer = null;
       if (follow && root.isConnected) ctx.invalidate();
-    }, 100);
+    }, 120);
   }
   const root = ctx.root;
 
@@ -588,7 +592,7 @@ function makeTimeline(ctx) {
 
 /** @type {import("@anywidget/types").Render} */
 function render(props) {
-  return mountView(props, "timeline", makeTimeline);
+  return mountView(props, "timeline", makeTimeline, 100); // at most 10 draws a second
 }
 
 export default { render };

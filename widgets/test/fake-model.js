@@ -43,7 +43,7 @@ export function fakeKernel(answers = {}) {
 
 /** Wait for the views' next animation frame (and pending promises). */
 export function frame() {
-  return new Promise((r) => setTimeout(r, 40));
+  return new Promise((r) => setTimeout(r, 130)); // the timeline and the sequence diagram draw at most every 100 ms
 }
 
 /** A delta message. @param {number} seq @param {Record<string, any>} body */

@@ -77,29 +77,48 @@ export const STATUS_TEXT = {
 };
 
 /**
- * Call `fn` at most once per animation frame.
+ * Call `fn` at most once per animation frame, and at most once per `minInterval` ms
+ * (views that redraw a lot at once, like the timeline, draw at ~10 frames a second).
  * @param {() => void} fn
+ * @param {number} [minInterval]
  * @returns {{schedule: () => void, cancel: () => void, now: () => void}}
  */
-export function frameScheduler(fn) {
+export function frameScheduler(fn, minInterval = 0) {
   /** @type {any} */
   let handle = null;
+  /** @type {any} */
+  let timer = null;
+  let last = -Infinity;
   const raf = typeof requestAnimationFrame === "function" ? requestAnimationFrame : (/** @type {any} */ cb) => setTimeout(cb, 16);
   const caf = typeof cancelAnimationFrame === "function" ? cancelAnimationFrame : clearTimeout;
   const run = () => {
     handle = null;
+    last = performance.now();
     fn();
   };
   return {
     schedule() {
-      if (handle === null) handle = raf(run);
+      if (handle !== null || timer !== null) return;
+      const wait = last + minInterval - performance.now();
+      if (wait > 0) {
+        timer = setTimeout(() => {
+          timer = null;
+          if (handle === null) handle = raf(run);
+        }, wait);
+      } else {
+        handle = raf(run);
+      }
     },
     cancel() {
       if (handle !== null) caf(handle);
+      clearTimeout(timer);
       handle = null;
+      timer = null;
     },
     now() {
       if (handle !== null) caf(handle);
+      clearTimeout(timer);
+      timer = null;
       run();
     },
   };

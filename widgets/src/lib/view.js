@@ -37,9 +37,10 @@ import { Store } from "./store.js";
  * @param {{model: import("@anywidget/types").AnyModel, el: HTMLElement, experimental?: any}} props
  * @param {string} kind
  * @param {(ctx: Ctx) => ViewImpl} make
+ * @param {number} [minInterval]  least ms between two draws
  * @returns {() => void} cleanup
  */
-export function mountView({ model, el, experimental }, kind, make) {
+export function mountView({ model, el, experimental }, kind, make, minInterval = 0) {
   const config = model.get("config") || {};
   const title = h("span", { class: "al-title" }, config.title || kind);
   const live = h("span", { class: "al-live", "data-role": "live", title: config.live ? "following a live runtime" : "a recorded run" },
@@ -69,7 +70,7 @@ export function mountView({ model, el, experimental }, kind, make) {
     clearTimeout(noteTimer);
     noteTimer = setTimeout(() => { note.textContent = ""; }, 4000);
   };
-  const frames = frameScheduler(() => impl && impl.render());
+  const frames = frameScheduler(() => impl && impl.render(), minInterval);
   const store = new Store({
     apply: (d) => impl.apply(d),
     reset: (v) => impl.reset(v),

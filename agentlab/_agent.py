@@ -123,6 +123,9 @@ class _ContinueMsg:
         self.term = term
 
 
+_SYSTEM = frozenset({_Call, _Cast, Exit, _SysStop, _ContinueMsg})
+
+
 class Agent(Process):
     """Base class for agents (OTP's GenServer). Override the handlers you need::
 
@@ -184,12 +187,32 @@ class Agent(Process):
 
     # -- machinery --------------------------------------------------------------
     def _activate(self, p: Pid) -> None:
-        """Handle queued messages inline (called by the runtime's run queue)."""
+        """Handle queued messages inline (called by the runtime's run queue).
+
+        This is the hot path of message handling: a plain message goes straight
+        to ``handle_info``; calls, casts and system messages go through ``_handle``.
+        """
         mb = p._mbox
+        rt = self.runtime
+        info = self.handle_info
+        system = _SYSTEM
         n = 0
         while mb:
             msg = mb.popleft()
-            r = self._handle(msg)
+            if rt._tm:
+                rt._emit_msg("receive", p, None)
+            if type(msg) in system:
+                r = self._handle(msg)
+            else:
+                try:
+                    r = info(msg)
+                except ProcessExit as e:
+                    r = self._stop(e.reason)
+                except Exception as e:
+                    r = self._stop(Crash.from_exception(e))
+                else:
+                    if r is not None:
+                        r = self._anoreply(r) if type(r) is _CORO else self._after(r)
             if r is not None:
                 if not self._inline_async:
                     self.runtime._start_task(p, self._drive(r))
@@ -202,7 +225,7 @@ class Agent(Process):
                 return
             n += 1
             if n == 200 and mb:
-                self.runtime._enqueue(p)
+                rt._enqueue(p)
                 return
         p._mbox = None
 

@@ -966,7 +966,16 @@ class Runtime:
         if self._tm:
             me = self._cur or _current_cv.get()
             self._emit_msg(K.SEND, me, dest.id if type(dest) is Pid else (p.id if p else None))
-        if p is not None:
+        if p is None:
+            return
+        if p._wait is None:  # the common case of _deliver, inlined: this is the hot path
+            mb = p._mbox
+            if mb is None:
+                p._mbox = mb = deque()
+            mb.append(msg)
+            if p._st == _IDLE:
+                self._enqueue(p)
+        else:
             self._deliver(p, msg)
 
     def _deliver(self, p: Pid, msg: Any) -> None:
@@ -1088,6 +1097,10 @@ class Runtime:
         self._deliver(p, _Call(request, caller))
         if me is None:
             self._drain_now()
+            if fut.done():  # an inline callee already replied: no loop turn at all
+                if caller._timer is not None and not caller._timer.cancelled:
+                    self.cancel_timer(caller._timer, quiet=True)
+                return fut.result()
         try:
             return await self._await(fut, me)
         finally:

@@ -18,6 +18,8 @@ better, for bytes and microseconds lower is better. agentlab-only figures (traci
 cost, the event log's share of memory, the 1M spawn) follow the main table.
 
 ``--jsonl FILE`` appends every raw result (one JSON object a line).
+``--agentlab-trace lifecycle`` runs agentlab with message-level events off (lifecycle
+events stay on), the setting the performance targets are stated for.
 """
 
 from __future__ import annotations
@@ -54,8 +56,13 @@ LABEL = {"beam": "BEAM S1", "asyncio": "idiomatic asyncio", "agentlab": "agentla
 def command(system: str, workload: str, n: int) -> list[str]:
     if system == "beam":
         return ["escript", str(HERE / "beam" / "bench.escript"), workload, str(n)]
-    script = "baseline_asyncio.py" if system == "asyncio" else "bench_runtime.py"
-    return [sys.executable, str(HERE / script), workload, str(n)]
+    if system == "asyncio":
+        return [sys.executable, str(HERE / "baseline_asyncio.py"), workload, str(n)]
+    extra = [f"--trace={AGENTLAB_TRACE}"] if AGENTLAB_TRACE else []
+    return [sys.executable, str(HERE / "bench_runtime.py"), workload, str(n), *extra]
+
+
+AGENTLAB_TRACE: str | None = None  # set by --agentlab-trace
 
 
 def have_beam() -> bool:
@@ -213,7 +220,15 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--workloads", default=",".join(FULL))
     ap.add_argument("--timeout", type=float, default=600.0, help="per run, seconds")
     ap.add_argument("--jsonl", type=Path, default=None)
+    ap.add_argument(
+        "--agentlab-trace",
+        choices=("default", "lifecycle", "off"),
+        default=None,
+        help="agentlab's tracing (the targets are stated for lifecycle events only)",
+    )
     args = ap.parse_args(argv)
+    global AGENTLAB_TRACE
+    AGENTLAB_TRACE = args.agentlab_trace
 
     systems = [s for s in args.systems.split(",") if s]
     workloads = [w for w in args.workloads.split(",") if w]

@@ -112,3 +112,9 @@ def clock(request: pytest.FixtureRequest) -> Any:
     from agentlab import RealClock, VirtualClock
 
     return RealClock() if request.param == "real" else VirtualClock()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the browser tests last: Playwright's sync API leaves an event loop
+    running in the main thread, after which ``asyncio.run`` refuses to start."""
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)

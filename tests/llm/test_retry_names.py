@@ -6,7 +6,13 @@ import asyncio
 import random
 
 from agentlab.llm import (
-    FaultyModel, Message, RateLimited, Retrying, RetryPolicy, ScriptedModel, complete,
+    FaultyModel,
+    Message,
+    RateLimited,
+    Retrying,
+    RetryPolicy,
+    ScriptedModel,
+    complete,
 )
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from trace_helpers import many_processes
 from test_files import _crashy_run
+from trace_helpers import many_processes
 
 import agentlab.trace as trace
 from agentlab.trace import Recorder, compare

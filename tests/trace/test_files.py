@@ -9,8 +9,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from trace_helpers import ScriptedSupervisor
 from test_llm import _llm_run
+from trace_helpers import ScriptedSupervisor
 
 import agentlab
 from agentlab.trace import Recorder, TraceFormatError, load, load_all

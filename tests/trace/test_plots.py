@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import matplotlib.image as mpimg
 import pytest
-from trace_helpers import many_processes
 from test_files import _crashy_run
 from test_llm import _llm_run
+from trace_helpers import many_processes
 
 from agentlab.trace import Recorder, plot_restarts, plot_timeline, plot_tokens
 

@@ -143,6 +143,8 @@ def stop_lab(lab: Lab) -> None:
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     reason = _missing()
     if reason:
+        if os.environ.get("AGENTLAB_REQUIRE_E2E"):  # CI installs the browser stack: never skip
+            pytest.fail(f"end-to-end tests required (AGENTLAB_REQUIRE_E2E) but {reason}")
         pytest.skip(reason)
     server = start_lab(tmp_path_factory.mktemp("lab"))
     yield server

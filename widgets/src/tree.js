@@ -21,8 +21,8 @@ import { mountView } from "./lib/view.js";
  */
 
 const ROOT = "";
-/** At most this many rows start a flash animation per frame. */
-const MAX_FLASHES = 24;
+/** At most this many crash/restart animations start per second. */
+const MAX_FLASHES = 30;
 
 /** The tree's state: nodes by key, and children per parent key. */
 export class TreeState {
@@ -256,11 +256,21 @@ function makeTree(ctx) {
     if (!flashFrame) flashFrame = requestAnimationFrame(applyFlashes);
   }
 
+  let flashWindow = 0;
+  let flashesInWindow = 0;
+
   function applyFlashes() {
     flashFrame = 0;
-    let budget = MAX_FLASHES; // a storm of restarts: animate some, the counters show all
+    // a storm of restarts: animate a few a second, the counters and colours show all
+    // (every running animation costs a repaint each frame, and software rendering is slow)
+    const now = performance.now();
+    if (now - flashWindow > 1000) {
+      flashWindow = now;
+      flashesInWindow = 0;
+    }
     for (const [el, cls] of flashes) {
-      if (budget-- <= 0) break;
+      if (flashesInWindow >= MAX_FLASHES) break;
+      flashesInWindow += 1;
       el.classList.add(cls);
       el.addEventListener("animationend", () => el.classList.remove(cls), { once: true });
     }

@@ -406,6 +406,7 @@ class Runtime:
         self._probe_gen = self._probe_seen = 0  # see _maybe_probe
         self._time_holds = 0  # > 0: a virtual clock must not move (see hold_time)
         self._sync_depth = 0  # > 0 while the scheduler or a timer runs (no eager drains)
+        self._eager = False  # an eager drain follows at once: _enqueue need not schedule one
         # tasks
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
@@ -578,7 +579,7 @@ class Runtime:
     def _enqueue(self, p: Pid) -> None:
         p._st = _QUEUED
         self._runq.append(p)
-        if not self._drain_pending:
+        if not self._drain_pending and not self._eager:
             self._drain_pending = True
             self._loop.call_soon(self._drain, context=self._ctx)
 
@@ -590,7 +591,13 @@ class Runtime:
         agent its reply is then ready before the caller awaits it. Never nested:
         not inside the scheduler, a timer, or another eager drain.
         """
-        if self._sync_depth or self._cur is not None or not self._runq:
+        self._eager = False
+        if not self._runq:
+            return
+        if self._sync_depth or self._cur is not None:
+            if not self._drain_pending:
+                self._drain_pending = True
+                self._loop.call_soon(self._drain, context=self._ctx)
             return
         self._drain()
 
@@ -1094,13 +1101,18 @@ class Runtime:
             caller._timer = self._add_timer(timeout, self._call_timeout, caller, timeout)
         if self._tm:
             self._emit_msg(K.CALL, me, p.id, {"request": request})
-        self._deliver(p, _Call(request, caller))
         if me is None:
-            self._drain_now()
+            self._eager = True
+            try:
+                self._deliver(p, _Call(request, caller))
+            finally:
+                self._drain_now()
             if fut.done():  # an inline callee already replied: no loop turn at all
                 if caller._timer is not None and not caller._timer.cancelled:
                     self.cancel_timer(caller._timer, quiet=True)
                 return fut.result()
+        else:
+            self._deliver(p, _Call(request, caller))
         try:
             return await self._await(fut, me)
         finally:
@@ -1264,11 +1276,12 @@ class Runtime:
             self._signal(p, me, reason, link=False)
             return
         self._sync_depth += 1
+        self._eager = True
         try:
             self._signal(p, _OUTSIDER, reason, link=False)
         finally:
             self._sync_depth -= 1
-        self._drain_now()
+            self._drain_now()
 
     def _signal(self, target: Pid, sender: Pid, reason: Any, *, link: bool) -> None:
         """Deliver an exit signal, following ERTS's rules."""

@@ -288,9 +288,17 @@ function makeTree(ctx) {
 
   /** @param {TreeNode} n */
   function makeChip(n) {
-    const chip = h("span", { class: "al-chip", "data-key": n.key, "data-status": n.status, "data-pid": n.pid, "data-restarts": n.restarts || 0, title: `${n.label} ${pidText(n.pid)} · ${n.status}${n.restarts ? ` · ↻${n.restarts}` : ""}` });
+    const chip = h("span", { class: "al-chip", "data-key": n.key, "data-status": n.status, "data-restarts": n.restarts || 0 });
     els.set(n.key, chip);
     return chip;
+  }
+
+  /** A chip's tooltip, made when the pointer reaches it. @param {Event} e */
+  function chipTitle(e) {
+    const t = /** @type {HTMLElement} */ (e.target);
+    if (!t.classList || !t.classList.contains("al-chip")) return;
+    const n = state.nodes.get(t.getAttribute("data-key") || "");
+    if (n) t.title = `${n.label} ${pidText(n.pid)} · ${n.status}${n.restarts ? ` · ↻${n.restarts}` : ""}`;
   }
 
   /** The children container of `key`'s item: rows, a group, or chips. @param {string} key */
@@ -423,10 +431,9 @@ function makeTree(ctx) {
             fillRow(row, n, prev);
             if (!boxes.has(key) && (state.kids.get(key)?.size || 0) > 0 && !folded.has(key)) renderChildren(key);
           } else {
-            el.setAttribute("data-status", n.status);
-            el.setAttribute("data-restarts", String(n.restarts || 0));
-            el.setAttribute("data-pid", String(n.pid));
-            el.title = `${n.label} ${pidText(n.pid)} · ${n.status}${n.restarts ? ` · ↻${n.restarts}` : ""}`;
+            // chips: touch only what changed (the title is made on hover)
+            if (!prev || prev.status !== n.status) el.setAttribute("data-status", n.status);
+            if (!prev || (prev.restarts || 0) !== (n.restarts || 0)) el.setAttribute("data-restarts", String(n.restarts || 0));
             if (prev) flash(el, n, prev);
           }
         }
@@ -575,6 +582,7 @@ function makeTree(ctx) {
     if (target) select(target.getAttribute("data-key"));
   }
   ctx.root.addEventListener("click", onClick);
+  ctx.root.addEventListener("pointerover", chipTitle);
   ctx.root.addEventListener("keydown", (/** @type {KeyboardEvent} */ e) => {
     const t = /** @type {HTMLElement} */ (e.target);
     if ((e.key === "Enter" || e.key === " ") && t.classList.contains("al-node")) {

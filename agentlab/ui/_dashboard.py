@@ -23,7 +23,7 @@ from ._widgets import SequenceDiagram, SupervisionTree, Timeline, TokenStream, V
 __all__ = ["Dashboard", "dashboard"]
 
 
-class Dashboard(ipywidgets.VBox):  # type: ignore[misc]
+class Dashboard(ipywidgets.VBox):
     """Four linked views. Picking a node or an arrow in one highlights it in the others."""
 
     def __init__(self, source: Any = None, *, agents: Any = None, collapse: int = 50,

@@ -196,7 +196,8 @@ def events_from(obj: Any) -> list[Any]:
         elif isinstance(e, tuple) and len(e) == 10:
             out.append(Event.make(*e))
         elif isinstance(e, dict):
-            out.append(Event.make(**{k: e.get(k) for k in _FIELDS if k in e}))
+            fields: dict[str, Any] = {k: e.get(k) for k in _FIELDS if k in e}
+            out.append(Event.make(**fields))
         else:
             raise TypeError(
                 f"cannot read an event from {e!r}: pass agentlab.Event records, "
@@ -240,5 +241,6 @@ def _from_frame(df: Any) -> list[Any]:
         d.setdefault("wall", 0.0)
         if d.get("pid") is None:
             d["pid"] = 0
-        out.append(Event.make(**d))
+        fields: dict[str, Any] = d
+        out.append(Event.make(**fields))
     return out

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ._fmt import exit_text
-from ._identity import OUTSIDE, Identity
+from ._identity import Identity
 from ._llm import llm_fields, short
 from ._pending import Pending
 

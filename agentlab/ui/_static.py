@@ -13,6 +13,7 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from html import escape
 from typing import Any
 
@@ -35,7 +36,9 @@ _BOX = (
 
 def render(kind: str, view: dict[str, Any], title: str | None = None) -> str:
     """Static HTML for a view snapshot (``kind``: tree, stream, timeline or sequence)."""
-    body = {"tree": _tree, "stream": _stream, "timeline": _timeline, "sequence": _sequence}[kind](view)
+    renderers: dict[str, Callable[[dict[str, Any]], str]] = {
+        "tree": _tree, "stream": _stream, "timeline": _timeline, "sequence": _sequence}
+    body = renderers[kind](view)
     head = f'<div style="font-weight:600;margin-bottom:4px">{escape(title or kind)}</div>'
     return f'<div class="al-static al-static-{kind}" style="{_BOX}">{head}{body}</div>'
 
@@ -145,23 +148,20 @@ def _timeline(view: dict[str, Any], width: int = 760, lane_h: int = 18, max_lane
         y = 20 + i * lane_h
         out.append(f'<text x="4" y="{y + 12}" fill="#333">{escape(str(lane["label"]))[:22]}</text>')
     for s in view.get("spans", []):
-        i = row.get(s["lane"])
-        if i is None:
+        if (i := row.get(s["lane"], -1)) < 0:
             continue
         end = s["t1"] if s["t1"] is not None else t1
         color = "#d43c3c" if s.get("end") in ("crash", "killed") else ("#9ca3af" if s.get("end") else "#2e9d5b")
         out.append(f'<rect x="{x(s["t0"]):.1f}" y="{24 + i * lane_h}" width="{max(1.0, x(end) - x(s["t0"])):.1f}" '
                    f'height="{lane_h - 8}" rx="2" fill="{color}" fill-opacity="0.35"/>')
     for c in view.get("llm", []):
-        i = row.get(c["lane"])
-        if i is None:
+        if (i := row.get(c["lane"], -1)) < 0:
             continue
         end = c["t1"] if c["t1"] is not None else t1
         out.append(f'<rect x="{x(c["t0"]):.1f}" y="{27 + i * lane_h}" width="{max(1.0, x(end) - x(c["t0"])):.1f}" '
                    f'height="{lane_h - 14}" fill="#8a5cf5"/>')
     for m in view.get("marks", []):
-        i = row.get(m["lane"])
-        if i is None or m["kind"] not in ("crash", "killed", "restart", "gave_up", "error"):
+        if (i := row.get(m["lane"], -1)) < 0 or m["kind"] not in ("crash", "killed", "restart", "gave_up", "error"):
             continue
         color = {"restart": "#e0a000", "error": "#b7791f"}.get(m["kind"], "#d43c3c")
         glyph = {"restart": "↻", "error": "!"}.get(m["kind"], "✕")

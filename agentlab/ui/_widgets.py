@@ -283,7 +283,7 @@ class View(anywidget.AnyWidget):
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         bundle = super()._repr_mimebundle_(**kwargs)
         data, meta = bundle if isinstance(bundle, tuple) else (bundle, {})
-        data = dict(data)
+        data = dict(data or {})
         data["text/html"] = self.to_html()
         return data, meta
 

@@ -15,8 +15,11 @@ Protocol (kernel -> browser):
 * ``{"type": "reset", "seq": n, "view": {...}}`` -- the whole state changed
   (a recorded run was scrubbed): replace everything.
 * the ``snapshot`` trait ``{"seq": n, "view": {...}}`` -- what a freshly opened
-  view starts from; rewritten at most every ``snapshot_every`` seconds (more
-  rarely when it is expensive), and when activity stops.
+  view starts from; rewritten at most every ``snapshot_every`` seconds, and
+  when activity stops. A snapshot that is expensive to write (a 10,000-node
+  tree: tens of milliseconds) is written less often, and only once the view
+  has been quiet for a moment; meanwhile a newly opened view asks for it with
+  ``resync``. Either way the event loop never stalls on it while busy.
 
 Example with a fake sink (no kernel needed)::
 

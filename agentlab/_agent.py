@@ -311,7 +311,7 @@ class Agent(Process):
             r = Stop(e.reason)
         except Exception as e:
             r = Stop(Crash.from_exception(e))
-        nxt = self._after_call(r, caller) if type(r) is not Stop or r.reply is not _NO_VALUE else self._stop(r.reason)
+        nxt = self._after_call(r, caller)
         if nxt is not None:
             await nxt
 

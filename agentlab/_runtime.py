@@ -758,13 +758,20 @@ class Runtime:
         now = self._now()
         if not self._virtual:
             now += 1e-6  # the loop may wake a hair early
-        while heap and heap[0][0] <= now:
-            t = heapq.heappop(heap)[2]
-            if t.cancelled:
-                self._ncancelled -= 1
-                continue
-            t.fired = True
-            t.fn(*t.args)
+        self._sync_depth += 1  # timer callbacks never drain the run queue re-entrantly
+        try:
+            while heap and heap[0][0] <= now:
+                t = heapq.heappop(heap)[2]
+                if t.cancelled:
+                    self._ncancelled -= 1
+                    continue
+                t.fired = True
+                t.fn(*t.args)
+        finally:
+            self._sync_depth -= 1
+        if self._runq and not self._drain_pending:
+            self._drain_pending = True
+            self._loop.call_soon(self._drain, context=self._ctx)
         if not self._virtual:
             while heap and heap[0][2].cancelled:
                 heapq.heappop(heap)

@@ -323,3 +323,24 @@ async def test_many_concurrent_calls_each_get_their_own_reply(clock):
         pid = rt.start(Server)
         results = await asyncio.gather(*(rt.call(pid, i) for i in range(200)))
         assert results == [("echo", i) for i in range(200)]
+
+
+async def test_exit_from_a_timer_callback_does_not_run_processes_inside_the_timer_loop(clock):
+    """An exit signal sent from a timer callback (outside any process) is processed
+    after the timers that are due, not in the middle of firing them."""
+    from agentlab import Runtime
+
+    order: list[str] = []
+
+    class Noter(Agent):
+        trap_exits = True
+
+        def handle_info(self, msg):
+            order.append(f"got {type(msg).__name__}")
+
+    async with Runtime(clock=clock) as rt:
+        pid = rt.start(Noter)
+        rt._add_timer(0.01, lambda: (rt.exit(pid, "boom"), order.append("timer 1")))
+        rt._add_timer(0.01, lambda: order.append("timer 2"))
+        await rt.sleep(0.05)
+        assert order == ["timer 1", "timer 2", "got Exit"]

@@ -215,11 +215,11 @@ class Agent(Process):
                         r = self._anoreply(r) if type(r) is _CORO else self._after(r)
             if r is not None:
                 if not self._inline_async:
-                    self.runtime._start_task(p, self._drive(r))
+                    rt._start_task(p, self._drive(r))
                     return
                 done, y = _step(r)
                 if not done:
-                    self.runtime._start_task(p, self._drive(_resume(r, y, p)))
+                    rt._start_task(p, self._drive(_resume(r, y, p)))
                     return
             if p._st == _DEAD:
                 return
@@ -231,12 +231,20 @@ class Agent(Process):
 
     async def _drive(self, coro: Any) -> None:
         await coro
+        await self._drain_in_task()
+
+    async def _drain_in_task(self) -> None:
+        """Handle what is queued, inside this agent's Task (the async twin of ``_activate``)."""
         p = self.pid
+        rt = self.runtime
         while p._st != _DEAD:
             mb = p._mbox
             if not mb:
                 break
-            r = self._handle(mb.popleft())
+            msg = mb.popleft()
+            if rt._tm:
+                rt._emit_msg("receive", p, None)
+            r = self._handle(msg)
             if r is not None:
                 await r
 
@@ -305,24 +313,12 @@ class Agent(Process):
         return None
 
     async def _acall(self, coro: Any, caller: Caller) -> None:
-        try:
-            r = await coro
-        except ProcessExit as e:
-            r = Stop(e.reason)
-        except Exception as e:
-            r = Stop(Crash.from_exception(e))
-        nxt = self._after_call(r, caller)
+        nxt = self._after_call(await _outcome(coro), caller)
         if nxt is not None:
             await nxt
 
     async def _anoreply(self, coro: Any) -> None:
-        try:
-            r = await coro
-        except ProcessExit as e:
-            r = Stop(e.reason)
-        except Exception as e:
-            r = Stop(Crash.from_exception(e))
-        nxt = self._after(r)
+        nxt = self._after(await _outcome(coro))
         if nxt is not None:
             await nxt
 
@@ -465,28 +461,25 @@ def start_agent(
     return p, _init_outcome(inst, r)
 
 
+async def _outcome(coro: Any) -> Any:
+    """Await a handler's coroutine; an escaping exception becomes ``Stop`` (a crash)."""
+    try:
+        return await coro
+    except ProcessExit as e:
+        return Stop(e.reason)
+    except Exception as e:
+        return Stop(Crash.from_exception(e))
+
+
 async def _ainit(inst: Agent, coro: Any, fut: asyncio.Future[Any]) -> None:
     try:
-        r = await coro
-    except ProcessExit as e:
-        r = Stop(e.reason)
-    except Exception as e:
-        r = Stop(Crash.from_exception(e))
+        r = await _outcome(coro)
     except asyncio.CancelledError:
         if not fut.done():
             fut.set_result(("error", inst.pid._exit))
         raise
-    outcome = _init_outcome(inst, r)
-    inst.runtime._wake_future(fut, outcome)
-    p = inst.pid
-    # keep handling messages that queued up during init, inside this task
-    while p._st != _DEAD:
-        mb = p._mbox
-        if not mb:
-            break
-        nxt = inst._handle(mb.popleft())
-        if nxt is not None:
-            await nxt
+    inst.runtime._wake_future(fut, _init_outcome(inst, r))
+    await inst._drain_in_task()  # messages that queued up during init
 
 
 def _step(coro: Any) -> tuple[bool, Any]:

@@ -393,3 +393,25 @@ async def test_no_loop_lag_when_nothing_blocks(clock):
         await _real_sleep(0.3)
         assert not rt.events.filter(kind=K.LOOP_LAG)
         assert rt.max_lag < 0.25
+
+
+async def test_agents_record_receive_whether_handlers_are_plain_or_async(clock):
+    """With message tracing on, taking a message out of the mailbox is a receive
+    event for inline agents and for agents whose handler runs in a Task."""
+
+    class Plain(Agent):
+        def handle_info(self, msg):
+            return None
+
+    class Slow(Agent):
+        async def handle_info(self, msg):
+            await self.sleep(0.01)
+
+    async with Runtime(clock=clock) as rt:
+        plain, slow = rt.start(Plain), rt.start(Slow)
+        for i in range(3):
+            rt.send(plain, i)
+            rt.send(slow, i)
+        await rt.sleep(0.2)
+        for pid in (plain, slow):
+            assert len(rt.events.filter(kind="receive", pid=pid.id)) == 3, pid

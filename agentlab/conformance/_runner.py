@@ -280,8 +280,19 @@ class _Player:
     async def wait_dead(self, pid: Pid) -> None:
         await self.rt.wait(pid)
 
-    def pid_of(self, ident: str) -> Pid | None:
-        return self.log.ids.get(ident)
+    def process(self, ident: str) -> Pid | None:
+        """The live process for a scenario id, or None after logging ``result no_process``."""
+        pid = self.log.ids.get(ident)
+        if pid is None:
+            self.log.add(f"result no_process {ident}")
+        return pid
+
+    def supervisor(self, sup_id: str) -> tuple[Pid, str] | None:
+        """The live supervisor ``(pid, kind)``, or None after logging ``result no_process``."""
+        sup = self.log.sups.get(sup_id)
+        if sup is None:
+            self.log.add(f"result no_process {sup_id}")
+        return sup
 
     async def step(self, step: dict[str, Any]) -> None:
         rt, log = self.rt, self.log
@@ -296,9 +307,8 @@ class _Player:
             ident = str(arg)
             r = reason_of(step.get("reason", "boom" if verb == "crash" else "normal"))
             log.add(f"step {verb} {ident} {format_term(r)}")
-            pid = self.pid_of(ident)
+            pid = self.process(ident)
             if pid is None:
-                log.add(f"result no_process {ident}")
                 return
             rt.cast(pid, ("crash", r))
             await self.wait_dead(pid)
@@ -306,9 +316,8 @@ class _Player:
         elif verb == "kill":
             ident = str(arg)
             log.add(f"step kill {ident}")
-            pid = self.pid_of(ident)
+            pid = self.process(ident)
             if pid is None:
-                log.add(f"result no_process {ident}")
                 return
             rt.exit(pid, KILL)
             await self.wait_dead(pid)
@@ -317,9 +326,8 @@ class _Player:
             ident = str(arg)
             r = reason_of(step.get("reason", "boom"))
             log.add(f"step exit_signal {ident} {format_term(r)}")
-            pid = self.pid_of(ident)
+            pid = self.process(ident)
             if pid is None:
-                log.add(f"result no_process {ident}")
                 return
             rt.exit(pid, r)
             await self.settle()
@@ -329,9 +337,8 @@ class _Player:
             log.add(f"step stop_sup {ident} {format_term(r)}")
             if ident != self.root_id:
                 raise ScenarioError(f"stop_sup works only on the root supervisor, not {ident!r}")
-            pid = self.pid_of(ident)
+            pid = self.process(ident)
             if pid is None:
-                log.add(f"result no_process {ident}")
                 return
             rt._signal(pid, rt.root, r, link=False)  # from its parent: an orderly stop
             await self.wait_dead(pid)
@@ -346,9 +353,8 @@ class _Player:
             sup_id = str(arg)
             log.add(f"step {verb} {sup_id}")
             await self.settle()
-            sup = log.sups.get(sup_id)
+            sup = self.supervisor(sup_id)
             if sup is None:
-                log.add(f"result no_process {sup_id}")
                 return
             pid, kind = sup
             res = await rt.call(pid, (verb,), timeout=None)
@@ -379,9 +385,8 @@ class _Player:
             c = arg["child"]
             cid = str(c.get("id"))
             log.add(f"step start_child {sup_id} {cid}")
-            sup = log.sups.get(sup_id)
+            sup = self.supervisor(sup_id)
             if sup is None:
-                log.add(f"result no_process {sup_id}")
                 return
             pid, kind = sup
             if kind == "static":
@@ -394,9 +399,8 @@ class _Player:
         elif verb == "terminate_child":
             sup_id, ident = str(arg["sup"]), str(arg["id"])
             log.add(f"step terminate_child {sup_id} {ident}")
-            sup = log.sups.get(sup_id)
+            sup = self.supervisor(sup_id)
             if sup is None:
-                log.add(f"result no_process {sup_id}")
                 return
             pid, kind = sup
             target: Any = ident
@@ -411,9 +415,8 @@ class _Player:
         elif verb in ("restart_child", "delete_child"):
             sup_id, ident = str(arg["sup"]), str(arg["id"])
             log.add(f"step {verb} {sup_id} {ident}")
-            sup = log.sups.get(sup_id)
+            sup = self.supervisor(sup_id)
             if sup is None:
-                log.add(f"result no_process {sup_id}")
                 return
             res = await rt.call(sup[0], (verb, ident), timeout=None)
             await self.settle()

@@ -96,3 +96,27 @@ def test_bad_scenarios_get_clear_errors(tmp_path: Path) -> None:
     bad.write_text(json.dumps({"supervisor": {"children": [{"id": "a", "init": "maybe"}]}}))
     r = subprocess.run([sys.executable, "-m", "agentlab.conformance", str(bad)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "maybe" in r.stderr
+
+
+def test_steps_on_missing_processes_log_no_process() -> None:
+    # after the supervisor gave up nothing is left: every step names its missing target
+    lines = run_scenario({
+        "supervisor": {"strategy": "one_for_one", "intensity": 0, "children": [{"id": "a"}]},
+        "steps": [
+            {"crash": "a"},
+            {"crash": "a"}, {"kill": "a"}, {"exit_signal": "a"}, {"stop_sup": "root"},
+            {"which_children": "root"}, {"start_child": {"sup": "root", "child": {"id": "b"}}},
+            {"terminate_child": {"sup": "root", "id": "a"}}, {"delete_child": {"sup": "root", "id": "a"}},
+        ],
+    })
+    tail = lines[lines.index("down root shutdown") + 1 :]
+    assert tail == [
+        "step crash a boom", "result no_process a",
+        "step kill a", "result no_process a",
+        "step exit_signal a boom", "result no_process a",
+        "step stop_sup root shutdown", "result no_process root",
+        "step which_children root", "result no_process root",
+        "step start_child root b", "result no_process root",
+        "step terminate_child root a", "result no_process root",
+        "step delete_child root a", "result no_process root",
+    ]

@@ -503,13 +503,19 @@ class Runtime:
         Subscribers run synchronously on the loop and must be quick; an exception
         in one is logged and the subscriber removed.
         """
-        self._subs.append(fn)
+        # copy-on-write: _emit iterates the current list without copying it per event
+        self._subs = [*self._subs, fn]
 
         def unsubscribe() -> None:
-            if fn in self._subs:
-                self._subs.remove(fn)
+            self._drop_subscriber(fn)
 
         return unsubscribe
+
+    def _drop_subscriber(self, fn: Callable[[Event], Any]) -> None:
+        if fn in self._subs:
+            subs = list(self._subs)
+            subs.remove(fn)
+            self._subs = subs
 
     def _emit(
         self,
@@ -532,12 +538,12 @@ class Runtime:
         self._log_append(t)
         if self._subs:
             ev = _tnew(Event, t)
-            for fn in tuple(self._subs):
+            for fn in self._subs:  # never mutated in place (see subscribe)
                 try:
                     fn(ev)
                 except Exception:
                     log.exception("agentlab: event subscriber %r failed; it was removed", fn)
-                    self._subs.remove(fn)
+                    self._drop_subscriber(fn)
 
     def _emit_msg(
         self,

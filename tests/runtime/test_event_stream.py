@@ -415,3 +415,32 @@ async def test_agents_record_receive_whether_handlers_are_plain_or_async(clock):
         await rt.sleep(0.2)
         for pid in (plain, slow):
             assert len(rt.events.filter(kind="receive", pid=pid.id)) == 3, pid
+
+
+async def test_subscribers_changed_during_an_event_take_effect_from_the_next(caplog):
+    async with Runtime(clock=VirtualClock()) as rt:
+        seen: dict[str, list[int]] = {"a": [], "b": [], "late": []}
+        unsub_b = None
+
+        def a(ev):
+            seen["a"].append(ev.seq)
+            if len(seen["a"]) == 1:
+                unsub_b()                            # b still gets this event, not the next
+                rt.subscribe(lambda e: seen["late"].append(e.seq))  # from the next one on
+
+        def b(ev):
+            seen["b"].append(ev.seq)
+
+        def broken(ev):
+            raise RuntimeError("subscriber bug")
+
+        rt.subscribe(a)
+        unsub_b = rt.subscribe(b)
+        rt.subscribe(broken)
+        rt.emit("user", note=1)
+        rt.emit("user", note=2)
+        first, second = seen["a"]
+        assert seen["b"] == [first]
+        assert seen["late"] == [second]
+        assert rt._subs == [a, rt._subs[1]] and len(rt._subs) == 2  # broken one dropped
+        assert "subscriber bug" in caplog.text

@@ -23,8 +23,7 @@ import json
 import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import aclosing
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import httpx
 from httpx_sse import EventSource, ServerSentEvent
@@ -35,7 +34,7 @@ from ._clock import Clock
 from ._errors import AuthError, BadRequest, ServerError, StreamInterrupted, Timeout
 from ._events import Emit
 from ._messages import Message, Tool
-from ._protocol import StreamEvent, opened
+from ._protocol import AsyncClosing, StreamEvent, opened
 from ._wire_errors import error_from_response
 
 __all__ = ["HTTPModel", "load_data"]
@@ -44,7 +43,7 @@ DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 _REQUEST_ID_HEADERS = ("request-id", "x-request-id", "x-goog-request-id")
 
 
-class HTTPModel(BaseModel):
+class HTTPModel(BaseModel, AsyncClosing):
     """Base of the HTTP providers (see the module docstring)."""
 
     env_keys: tuple[str, ...] = ()
@@ -103,16 +102,6 @@ class HTTPModel(BaseModel):
             client, self._client = self._client, None
             await client.aclose()
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     # -- what subclasses provide -------------------------------------------
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, Self, runtime_checkable
 
 from ._messages import Message, Tool
 
@@ -106,3 +106,16 @@ async def opened(stream: AsyncIterator[StreamEvent]) -> AsyncIterator[AsyncItera
         aclose = getattr(stream, "aclose", None)
         if aclose is not None:
             await aclose()
+
+
+class AsyncClosing:
+    """``async with model:`` closes it on the way out (``aclose()``, defined by the class)."""
+
+    async def aclose(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()

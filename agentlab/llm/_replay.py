@@ -29,8 +29,7 @@ import base64
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import httpx
 
@@ -41,7 +40,7 @@ from ._events import Emit
 from ._gemini import Gemini
 from ._http import HTTPModel
 from ._openai import OpenAIChat
-from ._protocol import Messages, StreamEvent, Tools
+from ._protocol import AsyncClosing, Messages, StreamEvent, Tools
 
 __all__ = ["Recorder", "ReplayModel", "ReplayTransport"]
 
@@ -256,7 +255,7 @@ _PROVIDERS: dict[str, tuple[str, str]] = {
 }
 
 
-class ReplayModel:
+class ReplayModel(AsyncClosing):
     """The provider model of a recording, replaying it offline (see the module docstring).
 
     The provider and model name are read from the first recorded request
@@ -322,13 +321,3 @@ class ReplayModel:
     async def aclose(self) -> None:
         await self._model.aclose()
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()

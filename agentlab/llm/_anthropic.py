@@ -34,7 +34,7 @@ from ._base import CallState
 from ._errors import StreamInterrupted
 from ._http import HTTPModel, load_data
 from ._messages import Message, Tool
-from ._protocol import Finish, StreamEvent, TextDelta, ToolCallDelta, Usage
+from ._protocol import Finish, StreamEvent, TextDelta, ToolCallDelta
 from ._wire_errors import error_from_payload
 
 __all__ = ["Anthropic"]
@@ -177,9 +177,5 @@ class Anthropic(HTTPModel):
                 partial=state.produced_output,
                 provider=self.provider,
             )
-        yield Usage(
-            state.input_tokens,
-            state.output_tokens,
-            reported=state.input_tokens is not None and state.output_tokens is not None,
-        )
+        yield state.usage()
         yield Finish(stop_reason)

@@ -40,6 +40,14 @@ class CallState:
     output_tokens: int | None = None
     produced_output: bool = False
 
+    def usage(self) -> Usage:
+        """The provider's token counts as a :class:`Usage` (reported only if both came)."""
+        return Usage(
+            self.input_tokens,
+            self.output_tokens,
+            reported=self.input_tokens is not None and self.output_tokens is not None,
+        )
+
 
 class BaseModel:
     """Base class of the built-in models (see the module docstring)."""

@@ -33,7 +33,7 @@ from ._base import CallState
 from ._errors import StreamInterrupted
 from ._http import HTTPModel, load_data
 from ._messages import Message, Tool
-from ._protocol import Finish, StreamEvent, TextDelta, ToolCallDelta, Usage
+from ._protocol import Finish, StreamEvent, TextDelta, ToolCallDelta
 from ._wire_errors import error_from_payload
 
 __all__ = ["Gemini"]
@@ -178,9 +178,5 @@ class Gemini(HTTPModel):
                 provider=self.provider,
             )
         if usage_seen:
-            yield Usage(
-                state.input_tokens,
-                state.output_tokens,
-                reported=state.input_tokens is not None and state.output_tokens is not None,
-            )
+            yield state.usage()
         yield Finish(finish)

@@ -33,9 +33,10 @@ from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
 from ._errors import AgentLabError
+from ._events import shared_data
 from ._process import Process, ProcessExit
 from ._reasons import NORMAL, Crash
-from ._runtime import _BUSY, _DEAD, _IDLE, Exit, Pid, _Call, _Cast
+from ._runtime import _BUSY, _DEAD, _IDLE, Exit, Pid, _Call, _Cast, kind_data
 
 if TYPE_CHECKING:
     from ._runtime import Caller, Runtime
@@ -124,6 +125,12 @@ class _ContinueMsg:
 
 
 _SYSTEM = frozenset({_Call, _Cast, Exit, _SysStop, _ContinueMsg})
+
+# init events' data, as shared codes (see _events.shared_data)
+_R_OK = shared_data(result="ok")
+_R_IGNORE = shared_data(result="ignore")
+_R_STOP = shared_data(result="stop")
+_R_CONTINUE = shared_data(result="continue")
 
 
 class Agent(Process):
@@ -356,15 +363,15 @@ def _init_outcome(inst: Agent, r: Any) -> Any:
     p = inst.pid
     if isinstance(r, _Directive):
         if r is IGNORE:
-            rt._emit("init", p, data={"result": "ignore"})
+            rt._emit("init", p, data=_R_IGNORE)
             _fail(inst, NORMAL)
             return "ignore"
         if type(r) is Stop:
-            rt._emit("init", p, reason=r.reason, data={"result": "stop"})
+            rt._emit("init", p, reason=r.reason, data=_R_STOP)
             _fail(inst, r.reason)
             return ("error", r.reason)
         if type(r) is Continue:
-            rt._emit("init", p, data={"result": "continue"})
+            rt._emit("init", p, data=_R_CONTINUE)
             mb = p._mbox
             if mb is None:
                 from collections import deque
@@ -373,7 +380,7 @@ def _init_outcome(inst: Agent, r: Any) -> Any:
             mb.appendleft(_ContinueMsg(r.term))
             _ready(inst)
             return "ok"
-    rt._emit("init", p, data={"result": "ok"})
+    rt._emit("init", p, data=_R_OK)
     _ready(inst)
     return "ok"
 
@@ -436,7 +443,7 @@ def start_agent(
     inst._bind(rt, p)
     p._trap = inst.trap_exits if trap_exit is None else trap_exit
     p._st = _BUSY  # messages queue until init is done
-    rt._emit("spawn", p, parent.id if parent is not None else None, data={"kind": kind})
+    rt._emit("spawn", p, parent.id if parent is not None else None, data=kind_data(kind))
     if name is not None:
         rt._emit("register", p, data={"name": name})
     if link and parent is not None and parent is not rt.root:

@@ -144,8 +144,36 @@ class Event(tuple):
         return f"#{seq} {time:.6f} {kind} {who} " + " ".join(extra)
 
 
+# Shared event data. The runtime's lifecycle events repeat a few small data dicts
+# ({"result": "ok"}, {"kind": "agent"}); its log stores each as a small int code,
+# so the log's tuples hold only atomic values and the cyclic garbage collector
+# stops tracking them (a tuple holding a dict is tracked for as long as it
+# lives). Every way of reading an event gives the dict back (a fresh copy).
+_SHARED: list[dict[str, Any]] = []
+_CODES: dict[tuple[tuple[str, Any], ...], int] = {}
+
+
+def shared_data(**data: Any) -> int:
+    """The code of ``data`` (hashable values only) in the runtime's raw event tuples."""
+    key = tuple(data.items())
+    code = _CODES.get(key)
+    if code is None:
+        code = _CODES[key] = len(_SHARED)
+        _SHARED.append(data)
+    return code
+
+
+def data_of(code: int) -> dict[str, Any]:
+    """The data a code from :func:`shared_data` stands for (a fresh dict)."""
+    return dict(_SHARED[code])
+
+
 def _as_event(t: tuple[Any, ...]) -> Event:
-    return t if type(t) is Event else tuple.__new__(Event, t)
+    if type(t) is Event:
+        return t
+    if t[9].__class__ is int:
+        t = (*t[:9], dict(_SHARED[t[9]]))
+    return tuple.__new__(Event, t)
 
 
 class EventLog:
@@ -163,56 +191,80 @@ class EventLog:
         self.capacity = capacity
         self._events: deque[tuple[Any, ...]] = deque(maxlen=capacity)
         self._appended = 0
-        # a runtime appends straight to the deque (its hot path) and counts for us
         self._counter: Callable[[], int] | None = None
         self._base = 0
+        # a writer's newest events, not yet moved into _events (see _direct_append)
+        self._tail: list[tuple[Any, ...]] = []
+        self._flush: Callable[[], None] = self._move_tail
 
     def append(self, ev: Event) -> None:
+        self._flush()
         self._appended += 1
         self._events.append(ev)
 
-    def _direct_append(self, counter: Callable[[], int]) -> Callable[[tuple[Any, ...]], None]:
-        """The deque's own ``append``, for a writer that counts its appends in ``counter()``
-        (it may append plain tuples with an event's fields)."""
+    def _direct_append(
+        self, counter: Callable[[], int], flush: Callable[[], None]
+    ) -> Callable[[tuple[Any, ...]], None]:
+        """The append of the log's tail list, for one writer that counts its appends
+        in ``counter()`` and moves the tail in with ``flush()`` (which ends by calling
+        :meth:`_extend` and clearing the tail); it may append plain tuples with an
+        event's fields. Reading the log flushes first."""
         self._counter = counter
         self._base = counter()
-        return self._events.append
+        self._flush = flush
+        return self._tail.append
+
+    def _extend(self, tail: list[tuple[Any, ...]]) -> None:
+        self._events.extend(tail)
+
+    def _move_tail(self) -> None:
+        if self._tail:
+            self._events.extend(self._tail)
+            self._tail.clear()
+
+    @property
+    def _view(self) -> deque[tuple[Any, ...]]:
+        if self._tail:
+            self._flush()
+        return self._events
 
     @property
     def dropped(self) -> int:
         """How many events fell off the front (the log keeps the newest ``capacity``)."""
+        events = self._view
         n = self._appended
         if self._counter is not None:
             n += self._counter() - self._base
-        return max(0, n - len(self._events))
+        return max(0, n - len(events))
 
     def __len__(self) -> int:
-        return len(self._events)
+        return len(self._view)
 
     def __iter__(self) -> Iterator[Event]:
-        return map(_as_event, self._events)
+        return map(_as_event, self._view)
 
     def __getitem__(self, i: int) -> Event:
-        return _as_event(self._events[i])
+        return _as_event(self._view[i])
 
     def list(self) -> builtins.list[Event]:
-        return builtins.list(map(_as_event, self._events))
+        return builtins.list(map(_as_event, self._view))
 
     def filter(
         self, kind: str | None = None, pid: int | None = None, name: str | None = None
     ) -> builtins.list[Event]:
         return [
             e
-            for e in map(_as_event, self._events)
+            for e in map(_as_event, self._view)
             if (kind is None or e.kind == kind)
             and (pid is None or e.pid == pid)
             and (name is None or e.name == name)
         ]
 
     def kinds(self) -> builtins.list[str]:
-        return [e[3] for e in self._events]
+        return [e[3] for e in self._view]
 
     def clear(self) -> None:
+        self._flush()
         self._events.clear()
         self._appended = 0
         if self._counter is not None:

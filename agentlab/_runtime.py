@@ -45,7 +45,7 @@ from ._errors import (
     RuntimeStateError,
     describe,
 )
-from ._events import MESSAGE_KINDS, Event, EventKind, EventLog
+from ._events import MESSAGE_KINDS, Event, EventKind, EventLog, _as_event, shared_data
 from ._reasons import KILL, KILLED, NOPROC, NORMAL, SHUTDOWN, Crash
 
 if TYPE_CHECKING:
@@ -66,6 +66,21 @@ _wall = _time.time
 _CORO = CoroutineType
 
 K = EventKind
+_FLUSH_EVERY = 512  # events between moves of the log's tail (see Runtime._flush)
+
+
+# Event data the runtime repeats is stored as a shared code (see _events.shared_data).
+_UNTRAPPED = shared_data(trapped=False)
+_TRAPPED = shared_data(trapped=True)
+_KIND_DATA: dict[str, int] = {}
+
+
+def kind_data(kind: str) -> int:
+    """The shared ``{"kind": kind}`` data of spawn events."""
+    d = _KIND_DATA.get(kind)
+    if d is None:
+        d = _KIND_DATA[kind] = shared_data(kind=kind)
+    return d
 
 
 class Pid:
@@ -390,7 +405,12 @@ class Runtime:
         self.events = EventLog(event_capacity)
         self._subs: list[Callable[[Event], Any]] = []
         self._seq = 0
-        self._log_append = self.events._direct_append(lambda: self._seq)
+        # Events go to a short tail list first (one C-level append each); every
+        # _FLUSH_EVERY events, and whenever the log is read, the tail moves into the
+        # bounded log and to the sinks (recorders: see _add_sink) in one go.
+        self._sinks: tuple[Callable[[list[tuple[Any, ...]]], Any], ...] = ()
+        self._flush_at = _FLUSH_EVERY
+        self._log_append = self.events._direct_append(lambda: self._seq, self._flush)
         self._msg_rate = 1.0
         self._msg_acc = 0.0
         self.trace_messages = trace_messages
@@ -511,6 +531,38 @@ class Runtime:
 
         return unsubscribe
 
+    def _add_sink(self, sink: Callable[[list[tuple[Any, ...]]], Any]) -> Callable[[], None]:
+        """Call ``sink(tuples)`` with every event's raw tuple, in bulk: a list of up to
+        ``_FLUSH_EVERY`` of them at a time (the caller must copy what it keeps).
+        Returns the function that detaches the sink.
+
+        The recorder's path: no per-event Python call and no :class:`Event` per
+        event; it converts what it collects in bulk, later.
+        """
+        self._flush()
+        self._sinks = (*self._sinks, sink)
+
+        def remove() -> None:
+            self._flush()
+            self._sinks = tuple(a for a in self._sinks if a is not sink)
+
+        return remove
+
+    def _flush(self) -> None:
+        """Move the tail of new events into the log, and hand them to the sinks."""
+        self._flush_at = self._seq + _FLUSH_EVERY
+        tail = self.events._tail
+        if not tail:
+            return
+        for sink in self._sinks:
+            try:
+                sink(tail)
+            except Exception:
+                log.exception("agentlab: event sink %r failed; it was removed", sink)
+                self._sinks = tuple(a for a in self._sinks if a is not sink)
+        self.events._extend(tail)
+        tail.clear()
+
     def _drop_subscriber(self, fn: Callable[[Event], Any]) -> None:
         if fn in self._subs:
             subs = list(self._subs)
@@ -523,7 +575,7 @@ class Runtime:
         p: Pid | None,
         peer: int | None = None,
         reason: Any = None,
-        data: dict[str, Any] | None = None,
+        data: dict[str, Any] | int | None = None,
     ) -> None:
         self._seq = seq = self._seq + 1
         now = self._now()
@@ -536,8 +588,10 @@ class Runtime:
         else:
             t = (seq, now, wall, kind, p.id, p.name, p._path, peer, reason, data)
         self._log_append(t)
+        if seq >= self._flush_at:
+            self._flush()
         if self._subs:
-            ev = _tnew(Event, t)
+            ev = _tnew(Event, t) if data.__class__ is not int else _as_event(t)
             for fn in self._subs:  # never mutated in place (see subscribe)
                 try:
                     fn(ev)
@@ -550,7 +604,7 @@ class Runtime:
         kind: str,
         p: Pid | None,
         peer: int | None,
-        data: dict[str, Any] | None = None,
+        data: dict[str, Any] | int | None = None,
         reason: Any = None,
     ) -> None:
         """Message-level event: recorded when message tracing is on (or sampled in)."""
@@ -947,7 +1001,7 @@ class Runtime:
         p._trap = trap_exit
         # a body function may say what it is for the trace (task supervisors: "task")
         kind = getattr(fn, "_agentlab_kind", "process")
-        self._emit(K.SPAWN, p, me.id if me else None, data={"kind": kind})
+        self._emit(K.SPAWN, p, me.id if me else None, data=kind_data(kind))
         if name is not None:
             self._emit(K.REGISTER, p, data={"name": name})
         if link and me is not None:
@@ -1301,18 +1355,18 @@ class Runtime:
         if target._st == _DEAD:
             return
         if reason == KILL and not link:
-            self._emit(K.EXIT_SIGNAL, target, sender.id, reason, {"trapped": False})
+            self._emit(K.EXIT_SIGNAL, target, sender.id, reason, _UNTRAPPED)
             self._finish(target, KILLED)
             return
         if target._trap:
             # a trapped signal is only a message put in the mailbox: message-level event
             if self._tm:
-                self._emit_msg(K.EXIT_SIGNAL, target, sender.id, {"trapped": True}, reason)
+                self._emit_msg(K.EXIT_SIGNAL, target, sender.id, _TRAPPED, reason)
             self._deliver(target, Exit(sender, reason))
             return
         if reason == NORMAL and sender is not target:
             return
-        self._emit(K.EXIT_SIGNAL, target, sender.id, reason, {"trapped": False})
+        self._emit(K.EXIT_SIGNAL, target, sender.id, reason, _UNTRAPPED)
         self._finish(target, reason)
 
     def _finish(self, p: Pid, reason: Any) -> None:

@@ -55,6 +55,7 @@ from ._errors import ReceiveTimeout, TaskError, describe
 from ._events import EventKind
 from ._process import Process, ProcessExit
 from ._reasons import KILL, KILLED, NORMAL, SHUTDOWN, Crash
+from ._runtime import kind_data
 from ._supervisor import ChildSpec, DynamicSupervisor
 
 if TYPE_CHECKING:
@@ -254,7 +255,7 @@ def start_task(
     ctx = Process()
     p = rt._new_pid(ctx, None, parent, path=path)
     ctx._bind(rt, p)
-    rt._emit(EventKind.SPAWN, p, parent.id if parent is not None else None, data={"kind": "task"})
+    rt._emit(EventKind.SPAWN, p, parent.id if parent is not None else None, data=kind_data("task"))
     task = Task(rt, p, owner)
     rt._hook(p, task, task._on_exit)
     if link and owner is not None:

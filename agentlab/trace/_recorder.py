@@ -1,10 +1,12 @@
 """The recorder: the runtime's event stream into bounded columnar storage.
 
-Recording an event is one store into a preallocated slot list; every
-``chunk_size`` events the slots are turned into Arrow columns at once
-(vectorised, and the events' reasons and data become text, so nothing from
-the run is kept alive). When more than ``capacity`` events are held, the
-oldest chunks either spill to Parquet files on disk (``overflow="spill"``) or
+Recording costs the runtime no work per event: every 512 events, and whenever
+anything is read, it hands its newest raw event tuples over in one list. They
+are turned into Arrow columns in bulk (vectorised; reasons and data become
+text, so nothing from the run is kept alive) at the next loop turn once
+``chunk_size`` events are waiting (after the current burst of work, not in
+the middle of it), and whenever the tables are read or the recording stops.
+When more than ``capacity`` events are held, the oldest chunks either spill to Parquet files on disk (``overflow="spill"``) or
 are dropped and counted (``overflow="drop"``, the default): never silently.
 
 ::
@@ -84,13 +86,14 @@ class Recorder(Run):
         self._spilled: list[Path] = []
         self._batches: list[pa.RecordBatch] = []
         self._held = 0  # events in self._batches
-        self._buf: list[Any] = [None] * chunk_size
-        self._n = 0
-        self._total = 0  # events recorded (sealed chunks; the slots add self._n)
+        self._raw: list[Any] = []  # event tuples not yet converted
+        self._seal_pending = False
+        self._total = 0  # events converted (self._raw holds the rest)
         self._dropped = 0
         self._extra_dropped = 0  # reported by a source (an EventLog's own count)
         self._unsubscribe: Callable[[], None] | None = None
         self._runtime = runtime
+        self._loop: Any = None
         self._snapshot: tuple[object, pa.Table] | None = None
         trace_messages: float | None = None
         if runtime is not None:
@@ -111,27 +114,45 @@ class Recorder(Run):
                 for ev in runtime.events:
                     self.record(ev)
                 self._extra_dropped += runtime.events.dropped
-            self._unsubscribe = runtime.subscribe(self.record)
+            self._loop = runtime.loop
+            self._unsubscribe = runtime._add_sink(self._sink)
 
     # ------------------------------------------------------------------ recording
 
     def record(self, event: agentlab.Event) -> None:
-        """Add one event (the runtime calls this for each event while subscribed)."""
-        n = self._n
-        self._buf[n] = event
-        n += 1
-        self._n = n
-        if n == self.chunk_size:
-            self._seal()
+        """Add one event (a runtime being recorded feeds its events without this)."""
+        raw = self._raw
+        raw.append(event)
+        if len(raw) >= self.chunk_size:
+            self._seal(whole_chunks=True)
 
-    def _seal(self) -> None:
-        n = self._n
-        batch = to_batch(self._buf[:n])
-        self._buf = [None] * self.chunk_size
-        self._n = 0
-        self._total += n
-        self._batches.append(batch)
-        self._held += n
+    def _sink(self, tail: list[tuple[Any, ...]]) -> None:
+        """The runtime hands over its newest raw event tuples (see Runtime._add_sink)."""
+        raw = self._raw
+        raw.extend(tail)
+        if len(raw) >= self.chunk_size and not self._seal_pending:
+            self._seal_pending = True  # convert after the current burst of work
+            self._loop.call_soon(self._seal_soon)
+
+    def _seal_soon(self) -> None:
+        self._seal_pending = False
+        self._seal(whole_chunks=True)
+
+    def _seal(self, whole_chunks: bool = False) -> None:
+        """Convert the waiting events into record batches of ``chunk_size`` rows
+        (``whole_chunks``: leave a partial last chunk waiting; capacity counts
+        whole chunks)."""
+        raw = self._raw
+        size = self.chunk_size
+        n = len(raw) - len(raw) % size if whole_chunks else len(raw)
+        if n == 0:
+            return
+        for i in range(0, n, size):
+            batch = to_batch(raw[i : i + size])
+            self._total += batch.num_rows
+            self._batches.append(batch)
+            self._held += batch.num_rows
+        del raw[:n]
         cap = self.capacity
         while cap is not None and self._held > cap and len(self._batches) > 1:
             old = self._batches.pop(0)
@@ -183,7 +204,9 @@ class Recorder(Run):
     # ------------------------------------------------------------------ Run interface
 
     def _version(self) -> object:
-        return (self._total + self._n, self._dropped)
+        if self._runtime is not None and self._unsubscribe is not None:
+            self._runtime._flush()  # the runtime's newest events, not yet handed over
+        return (self._total + len(self._raw), self._dropped)
 
     def _base_info(self) -> RunInfo:
         return RunInfo(**self._info, dropped=self.dropped)
@@ -205,10 +228,12 @@ class Recorder(Run):
         version = self._version()
         if self._snapshot is not None and self._snapshot[0] == version:
             return self._snapshot[1]
+        self._seal(whole_chunks=True)
+        version = self._version()
         parts = [pq.read_table(p).to_batches() for p in self._spilled]
         batches = [b for part in parts for b in part] + list(self._batches)
-        if self._n:
-            batches.append(to_batch(self._buf[: self._n]))
+        if self._raw:  # a partial chunk: converted for this read, kept waiting
+            batches.append(to_batch(self._raw))
         table = pa.Table.from_batches(batches, schema=SCHEMA)
         self._snapshot = (version, table)
         return table
@@ -250,6 +275,6 @@ class Recorder(Run):
     def __repr__(self) -> str:
         state = "recording" if self.recording else "stopped"
         return (
-            f"<agentlab.trace.Recorder {self._info['run_id']}: {self._total + self._n} events "
+            f"<agentlab.trace.Recorder {self._info['run_id']}: {self._total + len(self._raw)} events "
             f"({state}), dropped={self.dropped}, spilled files={len(self._spilled)}>"
         )

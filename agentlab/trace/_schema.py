@@ -31,13 +31,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from operator import itemgetter
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 import agentlab
+from agentlab._events import data_of
 
 __all__ = [
     "FORMAT",
@@ -155,17 +155,21 @@ def data_json(data: dict[str, Any] | None) -> str | None:
 
 def to_batch(events: Sequence[Any]) -> pa.RecordBatch:
     """Turn a list of :class:`agentlab.Event` tuples into one record batch (columnar)."""
-    n = len(events)
+    if len(events) == 0:
+        return _empty()
+    return columns_to_batch(list(zip(*events, strict=True)))
+
+
+def columns_to_batch(columns: Sequence[Sequence[Any]]) -> pa.RecordBatch:
+    """Like :func:`to_batch`, from the ten fields as columns (equal-length sequences)."""
+    seq, time, wall, kind, pid, name, path, peer, reason, data = columns
+    n = len(seq)
     if n == 0:
         return _empty()
-    seq, time, wall, kind, pid, name, path, peer, reason, data = (
-        list(map(_GETTERS[i], events)) for i in range(10)
-    )
     wall_ns = (np.fromiter(wall, np.float64, n) * 1e9).astype(np.int64)
     text = reason_text
     reasons = [r if r is None or type(r) is str else text(r) for r in reason]
-    dump = data_json
-    columns = [
+    arrays = [
         pa.array(np.fromiter(seq, np.int64, n)),
         pa.array(np.fromiter(time, np.float64, n)),
         pa.array(wall_ns, pa.timestamp("ns", tz="UTC")),
@@ -175,15 +179,35 @@ def to_batch(events: Sequence[Any]) -> pa.RecordBatch:
         _dictionary(path),
         pa.array(peer, pa.int64()),
         _dictionary(reasons),
-        pa.array([None if d is None else dump(d) for d in data], pa.string()),
+        pa.array(_data_texts(data), pa.string()),
     ]
-    return pa.RecordBatch.from_arrays(columns, schema=SCHEMA)
+    return pa.RecordBatch.from_arrays(arrays, schema=SCHEMA)
 
 
-_GETTERS = [itemgetter(i) for i in range(10)]
+def _data_texts(data: Sequence[dict[str, Any] | int | None]) -> list[str | None]:
+    """The data column as JSON text. Raw runtime tuples carry repeated data as a
+    shared code (an int, see ``agentlab._events.shared_data``); events repeat the
+    same dict objects too. One encoding per code or distinct object serves them
+    all (the batch keeps the objects alive, so ids are not reused meanwhile)."""
+    by_id: dict[int, str | None] = {id(None): None}
+    out: list[str | None] = []
+    put = out.append
+    get = by_id.get
+    dump = data_json
+    miss = _MISS
+    for d in data:
+        k = id(d)
+        t = get(k, miss)
+        if t is miss:
+            t = by_id[k] = dump(data_of(d) if d.__class__ is int else d)  # type: ignore[arg-type]
+        put(t)
+    return out
 
 
-def _dictionary(values: list[Any]) -> pa.DictionaryArray:
+_MISS: Any = object()
+
+
+def _dictionary(values: Sequence[Any]) -> pa.DictionaryArray:
     try:
         arr = pa.array(values, pa.string())
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # a name that is not a str

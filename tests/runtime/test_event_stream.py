@@ -243,6 +243,47 @@ async def test_runtime_event_capacity(clock):
         assert rt.events.dropped == rt.events[-1].seq - 20
 
 
+async def test_the_log_is_complete_mid_burst_without_a_loop_turn(clock):
+    # the runtime batches its appends; every read of the log must still see them all
+    async with Runtime(clock=clock, event_capacity=5000, trace_messages=False) as rt:
+        for _ in range(700):  # 1,400 events, not a multiple of the runtime's batch
+            rt.start(Node)
+        assert len(rt.events) == 1400 and rt.events.dropped == 0
+        assert [e.seq for e in rt.events] == list(range(1, 1401))
+        assert rt.events[-1].kind == K.INIT and rt.events.kinds()[-2] == K.SPAWN
+        rt.start(Node)
+        assert rt.events.list()[-1].seq == 1402
+        assert len(rt.events.filter(kind=K.SPAWN)) == 701
+
+
+async def test_lifecycle_event_data_reads_as_fresh_dicts(clock):
+    async with Runtime(clock=clock) as rt:
+        seen = []
+        rt.subscribe(seen.append)
+        rt.start(Node)
+        rt.start(Node)
+        spawn1, spawn2 = rt.events.filter(kind=K.SPAWN)
+        assert spawn1.data == {"kind": "agent"} and seen[0].data == {"kind": "agent"}
+        assert rt.events.filter(kind=K.INIT)[0].data == {"result": "ok"}
+        spawn1.data["kind"] = "changed by a reader"  # a reader's copy, not the runtime's
+        assert spawn2.data == {"kind": "agent"} and rt.events[0].data == {"kind": "agent"}
+        assert seen[2].data == {"kind": "agent"}
+
+
+async def test_the_logs_lifecycle_tuples_are_not_tracked_by_the_cyclic_gc():
+    # a log full of tracked tuples makes every full collection scan it (loop-lag spikes)
+    import gc
+
+    async with Runtime(clock=VirtualClock(), trace_messages=False) as rt:
+        for _ in range(100):
+            pid = rt.start(Node)
+            rt.exit(pid, "kill")
+        gc.collect()
+        raw = list(rt.events._view)
+        assert len(raw) == 400
+        assert not any(gc.is_tracked(t) for t in raw)
+
+
 # ---------------------------------------------------------------------------- determinism
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pandas as pd
@@ -33,6 +34,29 @@ async def test_records_the_runtime_stream_as_it_happens() -> None:
     assert (info.seed, info.clock, info.metadata) == (11, "virtual", {"experiment": "basic"})
     assert info.trace_messages == 1.0 and info.dropped == 0
     assert len(info.run_id) == 12
+
+
+async def test_a_burst_is_recorded_whole_and_converted_at_the_next_loop_turn() -> None:
+    async with agentlab.Runtime(clock=agentlab.VirtualClock(), event_capacity=100) as rt:
+        rec = Recorder(rt, chunk_size=1000)
+        for _ in range(1000):  # one synchronous burst: 4,000 events, no loop turn
+            pid = rt.start(Worker)
+            rt.exit(pid, "kill")
+        assert len(rec.events()) == 4000  # reading sees all of it ...
+        assert rec._total == 4000 - 4000 % 1000  # ... and converted the whole chunks
+        for _ in range(600):
+            pid = rt.start(Worker)
+            rt.exit(pid, "kill")
+        rt._flush()
+        assert len(rec._raw) == 2400  # waiting for the loop
+        await asyncio.sleep(0)
+        assert len(rec._raw) == 400 and rec._total == 6000
+        run = rec.stop()
+    ev = run.events()
+    assert list(ev["seq"]) == list(range(1, 6401)) and run.info.dropped == 0
+    assert ev["kind"].value_counts().to_dict() == {
+        "spawn": 1600, "init": 1600, "exit_signal": 1600, "exit": 1600,
+    }
 
 
 async def test_stop_unsubscribes() -> None:

@@ -203,10 +203,11 @@ class Agent(Process):
         rt = self.runtime
         info = self.handle_info
         system = _SYSTEM
+        tm = rt._tm  # message tracing switched inside a handler applies from the next activation
         n = 0
         while mb:
             msg = mb.popleft()
-            if rt._tm:
+            if tm:
                 rt._emit_msg("receive", p, None)
             if type(msg) in system:
                 r = self._handle(msg)
@@ -235,6 +236,10 @@ class Agent(Process):
                 rt._enqueue(p)
                 return
         p._mbox = None
+        if mb is not None:
+            pool = rt._mbox_pool
+            if len(pool) < 64:
+                pool.append(mb)  # empty: the next message to an idle process reuses it
 
     async def _drive(self, coro: Any) -> None:
         await coro

@@ -397,6 +397,9 @@ class Runtime:
         self._names: dict[str, Pid] = {}
         self._next_id = 100
         self._runq: deque[Pid] = deque()
+        # empty mailboxes for reuse: an idle process holds none, and a message to an
+        # idle process needs one (allocating a deque costs more than the rest of a send)
+        self._mbox_pool: list[deque[Any]] = []
         self._drain_pending = False
         self._cur: Pid | None = None  # the process running inline right now
         self._ctx = contextvars.Context()
@@ -1027,6 +1030,23 @@ class Runtime:
 
         Raises :class:`NoProcessError` for a name nobody holds (OTP's ``badarg``).
         """
+        if dest.__class__ is Pid and not self._tm:
+            # the hot path: _deliver and _enqueue inlined, for a live pid that is not
+            # waiting in a receive, with message tracing off
+            st = dest._st
+            if st != _DEAD and dest._wait is None:
+                mb = dest._mbox
+                if mb is None:
+                    pool = self._mbox_pool
+                    dest._mbox = mb = pool.pop() if pool else deque()
+                mb.append(msg)
+                if st == _IDLE:
+                    dest._st = _QUEUED
+                    self._runq.append(dest)
+                    if not self._drain_pending and not self._eager:
+                        self._drain_pending = True
+                        self._loop.call_soon(self._drain, context=self._ctx)
+                return
         if type(dest) is Pid:
             p: Pid | None = dest if dest._st != _DEAD else None
         else:

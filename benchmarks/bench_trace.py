@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"agentlab.trace benchmarks (python {sys.version.split()[0]}, {os.cpu_count()} cpus)")
     events = mixed_events(n_events)
     t_rec, rec = timed(lambda: fresh_recorder(events), repeat=1)
-    add("record (subscriber path, incl. chunk sealing)", f"{n_events:,} ev", t_rec)
+    add("record() one by one, incl. conversion", f"{n_events:,} ev", t_rec)
     t_ev, frame = timed(lambda: uncached(rec, "events", everything=True))
     add("events() from a recorder", f"{n_events:,} ev", t_ev, "target < 1 s")
     assert len(frame) == n_events

@@ -366,3 +366,31 @@ async def test_repr_of_pids_and_runtime(clock):
         pid = rt.spawn(lambda proc: asyncio.sleep(0), name="n")
         assert repr(pid) == f"<0.{pid.id}.0 n>"
         assert clock.kind in repr(rt)
+
+
+async def test_mailboxes_exist_only_while_they_hold_mail_and_are_reused(clock):
+    # an idle agent holds no mailbox (the memory target); one that got mail and
+    # handled it gives its empty mailbox back, and the next message reuses one
+    class Echo(Agent):
+        def init(self, log):
+            self.log = log
+
+        def handle_info(self, msg):
+            self.log.append(msg)
+
+    async with Runtime(clock=clock, trace_messages=False) as rt:
+        log: list = []
+        a, b = rt.start(Echo, log), rt.start(Echo, log)
+        assert a.mailbox_size == 0 and a._mbox is None
+        for i in range(5):
+            rt.send(a, i)
+        assert a.mailbox_size == 5
+        await rt.settled()
+        assert log == [0, 1, 2, 3, 4] and a._mbox is None
+        pooled = rt._mbox_pool[-1]
+        assert len(pooled) == 0
+        rt.send(b, "x")
+        assert b._mbox is pooled and b.mailbox_size == 1
+        rt.exit(b, "kill")  # a dead process's mail goes, its mailbox is not reused
+        await rt.settled()
+        assert all(len(m) == 0 for m in rt._mbox_pool) and log == [0, 1, 2, 3, 4]

@@ -128,6 +128,16 @@ class Event(tuple):
     ) -> Event:
         return tuple.__new__(cls, (seq, time, wall, kind, pid, name, path, peer, reason, data))
 
+    @classmethod
+    def of(cls, t: tuple[Any, ...]) -> Event:
+        """The event a raw tuple stands for (see ``Runtime.subscribe(batched=True)``)."""
+        return _as_event(t)
+
+    @staticmethod
+    def shared_data(code: int) -> dict[str, Any]:
+        """The data a raw tuple's int ``data`` field stands for (a fresh dict)."""
+        return dict(_SHARED[code])
+
     def as_dict(self) -> dict[str, Any]:
         return dict(zip(_FIELDS, self, strict=True))
 
@@ -161,11 +171,6 @@ def shared_data(**data: Any) -> int:
         code = _CODES[key] = len(_SHARED)
         _SHARED.append(data)
     return code
-
-
-def data_of(code: int) -> dict[str, Any]:
-    """The data a code from :func:`shared_data` stands for (a fresh dict)."""
-    return dict(_SHARED[code])
 
 
 def _as_event(t: tuple[Any, ...]) -> Event:

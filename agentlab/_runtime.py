@@ -410,7 +410,7 @@ class Runtime:
         self._seq = 0
         # Events go to a short tail list first (one C-level append each); every
         # _FLUSH_EVERY events, and whenever the log is read, the tail moves into the
-        # bounded log and to the sinks (recorders: see _add_sink) in one go.
+        # bounded log and to the batched subscribers (see subscribe) in one go.
         self._sinks: tuple[Callable[[list[tuple[Any, ...]]], Any], ...] = ()
         self._flush_at = _FLUSH_EVERY
         self._log_append = self.events._direct_append(lambda: self._seq, self._flush)
@@ -520,12 +520,30 @@ class Runtime:
 
     # ------------------------------------------------------------------ events
 
-    def subscribe(self, fn: Callable[[Event], Any]) -> Callable[[], None]:
+    def subscribe(self, fn: Callable[..., Any], *, batched: bool = False) -> Callable[[], None]:
         """Call ``fn(event)`` for every event from now on. Returns an unsubscribe function.
 
         Subscribers run synchronously on the loop and must be quick; an exception
         in one is logged and the subscriber removed.
+
+        ``batched=True`` is the bulk path for recorders: ``fn(batch)`` gets a list
+        of up to 512 raw event tuples at a time (the runtime's own records, with
+        :class:`Event`'s fields in order; copy what you keep, the list is reused).
+        There is no per-event call and no per-event object, so recording costs the
+        runtime next to nothing. A raw tuple's ``data`` may be a small int standing
+        for repeated data: ``Event.of(t)`` makes the event, ``Event.shared_data(code)``
+        gives the dict. Batches come every 512 events and whenever the event log is
+        read or :meth:`flush_events` is called, so nothing waits for long.
         """
+        if batched:
+            self._flush()
+            self._sinks = (*self._sinks, fn)
+
+            def remove_sink() -> None:
+                self._flush()
+                self._sinks = tuple(a for a in self._sinks if a is not fn)
+
+            return remove_sink
         # copy-on-write: _emit iterates the current list without copying it per event
         self._subs = [*self._subs, fn]
 
@@ -534,22 +552,9 @@ class Runtime:
 
         return unsubscribe
 
-    def _add_sink(self, sink: Callable[[list[tuple[Any, ...]]], Any]) -> Callable[[], None]:
-        """Call ``sink(tuples)`` with every event's raw tuple, in bulk: a list of up to
-        ``_FLUSH_EVERY`` of them at a time (the caller must copy what it keeps).
-        Returns the function that detaches the sink.
-
-        The recorder's path: no per-event Python call and no :class:`Event` per
-        event; it converts what it collects in bulk, later.
-        """
+    def flush_events(self) -> None:
+        """Hand the newest events to batched subscribers now (see :meth:`subscribe`)."""
         self._flush()
-        self._sinks = (*self._sinks, sink)
-
-        def remove() -> None:
-            self._flush()
-            self._sinks = tuple(a for a in self._sinks if a is not sink)
-
-        return remove
 
     def _flush(self) -> None:
         """Move the tail of new events into the log, and hand them to the sinks."""
@@ -561,7 +566,7 @@ class Runtime:
             try:
                 sink(tail)
             except Exception:
-                log.exception("agentlab: event sink %r failed; it was removed", sink)
+                log.exception("agentlab: batched subscriber %r failed; it was removed", sink)
                 self._sinks = tuple(a for a in self._sinks if a is not sink)
         self.events._extend(tail)
         tail.clear()

@@ -115,7 +115,7 @@ class Recorder(Run):
                     self.record(ev)
                 self._extra_dropped += runtime.events.dropped
             self._loop = runtime.loop
-            self._unsubscribe = runtime._add_sink(self._sink)
+            self._unsubscribe = runtime.subscribe(self._sink, batched=True)
 
     # ------------------------------------------------------------------ recording
 
@@ -127,7 +127,7 @@ class Recorder(Run):
             self._seal(whole_chunks=True)
 
     def _sink(self, tail: list[tuple[Any, ...]]) -> None:
-        """The runtime hands over its newest raw event tuples (see Runtime._add_sink)."""
+        """The runtime hands over its newest raw event tuples (a batched subscriber)."""
         raw = self._raw
         raw.extend(tail)
         if len(raw) >= self.chunk_size and not self._seal_pending:
@@ -205,7 +205,7 @@ class Recorder(Run):
 
     def _version(self) -> object:
         if self._runtime is not None and self._unsubscribe is not None:
-            self._runtime._flush()  # the runtime's newest events, not yet handed over
+            self._runtime.flush_events()  # the runtime's newest events, not yet handed over
         return (self._total + len(self._raw), self._dropped)
 
     def _base_info(self) -> RunInfo:

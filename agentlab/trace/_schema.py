@@ -37,7 +37,6 @@ import numpy as np
 import pyarrow as pa
 
 import agentlab
-from agentlab._events import data_of
 
 __all__ = [
     "FORMAT",
@@ -186,7 +185,7 @@ def columns_to_batch(columns: Sequence[Sequence[Any]]) -> pa.RecordBatch:
 
 def _data_texts(data: Sequence[dict[str, Any] | int | None]) -> list[str | None]:
     """The data column as JSON text. Raw runtime tuples carry repeated data as a
-    shared code (an int, see ``agentlab._events.shared_data``); events repeat the
+    shared code (an int, see ``agentlab.Event.shared_data``); events repeat the
     same dict objects too. One encoding per code or distinct object serves them
     all (the batch keeps the objects alive, so ids are not reused meanwhile)."""
     by_id: dict[int, str | None] = {id(None): None}
@@ -194,12 +193,13 @@ def _data_texts(data: Sequence[dict[str, Any] | int | None]) -> list[str | None]
     put = out.append
     get = by_id.get
     dump = data_json
+    shared = agentlab.Event.shared_data
     miss = _MISS
     for d in data:
         k = id(d)
         t = get(k, miss)
         if t is miss:
-            t = by_id[k] = dump(data_of(d) if d.__class__ is int else d)  # type: ignore[arg-type]
+            t = by_id[k] = dump(shared(d) if d.__class__ is int else d)  # type: ignore[arg-type]
         put(t)
     return out
 

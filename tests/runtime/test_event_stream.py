@@ -270,6 +270,44 @@ async def test_lifecycle_event_data_reads_as_fresh_dicts(clock):
         assert seen[2].data == {"kind": "agent"}
 
 
+async def test_batched_subscribers_get_every_event_in_bulk(clock, caplog):
+    async with Runtime(clock=clock, trace_messages=False) as rt:
+        got: list = []
+        calls = []
+
+        def bulk(batch):
+            calls.append(len(batch))
+            got.extend(batch)
+
+        stop = rt.subscribe(bulk, batched=True)
+        for _ in range(300):  # 600 events: one batch of 512 arrives by itself
+            rt.start(Node)
+        assert calls == [512]
+        rt.flush_events()
+        assert calls == [512, 88] and [t[0] for t in got] == list(range(1, 601))
+        events = [Event.of(t) for t in got]
+        assert events == rt.events.list()
+        assert events[0].data == {"kind": "agent"} and events[1].data == {"result": "ok"}
+        assert all(type(t[9]) is int for t in got)  # repeated data travels as a code
+        assert Event.shared_data(got[1][9]) == {"result": "ok"}
+        rt.start(Node)
+        stop()  # hands over what is pending, then no more
+        assert len(got) == 602
+        rt.start(Node)
+        rt.flush_events()
+        assert len(got) == 602
+
+        def broken(batch):
+            raise RuntimeError("bad recorder")
+
+        rt.subscribe(broken, batched=True)
+        rt.start(Node)
+        with caplog.at_level(logging.ERROR, logger="agentlab"):
+            rt.flush_events()
+        assert "batched subscriber" in caplog.text and "removed" in caplog.text
+        assert len(rt.events) == 606  # the log itself lost nothing
+
+
 async def test_the_logs_lifecycle_tuples_are_not_tracked_by_the_cyclic_gc():
     # a log full of tracked tuples makes every full collection scan it (loop-lag spikes)
     import gc

@@ -47,7 +47,7 @@ async def test_a_burst_is_recorded_whole_and_converted_at_the_next_loop_turn() -
         for _ in range(600):
             pid = rt.start(Worker)
             rt.exit(pid, "kill")
-        rt._flush()
+        rt.flush_events()
         assert len(rec._raw) == 2400  # waiting for the loop
         await asyncio.sleep(0)
         assert len(rec._raw) == 400 and rec._total == 6000

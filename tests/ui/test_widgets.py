@@ -149,3 +149,33 @@ def test_views_need_a_runtime_or_a_run(run):
 
     run(main())
     assert asyncio  # the module is used by the helpers above
+
+
+def test_mailbox_depths_are_scanned_in_slices(run, monkeypatch):
+    async def deaf(proc):  # never receives: what is sent piles up in its mailbox
+        await proc.sleep(60)
+
+    async def main():
+        rt = agentlab.Runtime()
+        try:
+            pids = [rt.spawn(deaf, name=f"w{i}") for i in range(7)]
+            monkeypatch.setattr(ui.SupervisionTree, "SCAN", 3)  # 7 processes: 3 ticks a pass
+            tree = ui.SupervisionTree(rt, tick=0.01)
+            for i, p in enumerate(pids):
+                for _ in range(i + 1):
+                    rt.send(p, "hello")
+            seen = []
+            for _ in range(100):
+                await asyncio.sleep(0.01)
+                depth = {n["label"]: n["mailbox"] for n in tree._model.nodes.values()}
+                seen.append(sum(1 for d in depth.values() if d))
+                if all(depth[f"w{i}"] == i + 1 for i in range(7)):
+                    break
+            tree.close()
+            return depth, seen
+        finally:
+            await rt.shutdown()
+
+    depth, seen = run(main())
+    assert depth == {f"w{i}": i + 1 for i in range(7)}
+    assert 3 in seen or 6 in seen  # the depths came in slices of three, not all at once

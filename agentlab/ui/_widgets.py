@@ -18,7 +18,7 @@ import concurrent.futures
 import logging
 import threading
 import time as _time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -148,13 +148,13 @@ class View(anywidget.AnyWidget):
     def _handlers(self) -> dict[str, Callable[[Any], Any]]:
         return self._model.handlers
 
-    def _rebuild(self, events: list[Any]) -> None:
+    def _rebuild(self, events: Iterable[Any]) -> None:
         """Start over from ``events`` (attach, or a recorded run scrubbed backwards)."""
         self._pending.clear()
         self._model = self._make_model()
         self._advance(events)
 
-    def _advance(self, events: list[Any]) -> None:
+    def _advance(self, events: Iterable[Any]) -> None:
         apply = self._model.apply
         for ev in events:
             apply(ev)
@@ -381,7 +381,8 @@ class SupervisionTree(View):
         if isinstance(feed, RecordedFeed):
             events: Any = feed.events[: feed.cursor]
         else:
-            events = feed.runtime.events.list() if feed.runtime is not None else []
+            # read lazily (see LiveFeed.attach: no list of 100,000 Events for the collector)
+            events = iter(feed.runtime.events) if feed.runtime is not None else []
         d = self._model.details(key, events)
         if d is None:
             return None

@@ -179,3 +179,46 @@ def test_mailbox_depths_are_scanned_in_slices(run, monkeypatch):
     depth, seen = run(main())
     assert depth == {f"w{i}": i + 1 for i in range(7)}
     assert 3 in seen or 6 in seen  # the depths came in slices of three, not all at once
+
+
+def test_views_read_the_event_log_lazily(run):
+    """Attaching and the details panel never hold the whole log as Event objects: such a
+    list outlives young collections and makes the full ones walk it under load."""
+    import gc
+
+    from agentlab import Event
+
+    async def main():
+        rt = agentlab.Runtime()
+        try:
+            pids = [rt.start(Idle, name=f"w{i}") for i in range(300)]
+            for p in pids[:100]:
+                rt.exit(p, "kill")
+            await rt.settled()
+            assert len(rt.events) > 700
+            peak = []
+
+            def watch(phase, info):
+                if phase == "start":
+                    peak.append(sum(1 for o in gc.get_objects() if type(o) is Event))
+
+            gc.collect()
+            threshold = gc.get_threshold()
+            gc.set_threshold(200)  # collect often, so a transient list would be seen
+            gc.callbacks.append(watch)
+            try:
+                tree = ui.SupervisionTree(rt)
+                key = next(k for k, n in tree._model.nodes.items() if n["label"] == "w0")
+                lazy = tree.details(key)
+            finally:
+                gc.callbacks.remove(watch)
+                gc.set_threshold(*threshold)
+            eager = tree._model.details(key, rt.events.list())
+            tree.close()
+            return peak, lazy, eager
+        finally:
+            await rt.shutdown()
+
+    peak, lazy, eager = run(main())
+    assert peak and max(peak) < 50, max(peak)
+    assert lazy["history"] == eager["history"] and [h[1] for h in lazy["history"]][-1] == "exit"

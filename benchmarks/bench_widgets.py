@@ -28,6 +28,7 @@ Run (needs JupyterLab, Playwright and /usr/bin/chromium; takes ~2 min)::
 
     python benchmarks/bench_widgets.py                 # all scenarios
     python benchmarks/bench_widgets.py --seconds 5 --scenario dashboard
+    python benchmarks/bench_widgets.py --kernel-prelude patch.py   # a proposed runtime change
 
 Results are printed and written to ``benchmarks/results/widgets.json``.
 """
@@ -51,7 +52,7 @@ SETUP = """
 import asyncio, json, time, random
 import agentlab, agentlab.ui as ui
 from agentlab import ChildSpec, Supervisor
-
+{prelude}
 class Worker(agentlab.Agent):
     def handle_call(self, request, caller):
         return request
@@ -194,7 +195,8 @@ def pct(xs: list[float], q: float) -> float:
 
 def scenario(browser: Any, lab: Any, name: str, view: str, collapse: int, args: argparse.Namespace,
              chips: bool = False, freeze: bool = False) -> dict[str, Any]:
-    cells = [SETUP.format(sups=args.sups, per=args.per, freeze=freeze), VIEW[view].format(collapse=collapse),
+    prelude = Path(args.kernel_prelude).read_text() if args.kernel_prelude else ""
+    cells = [SETUP.format(sups=args.sups, per=args.per, freeze=freeze, prelude=prelude), VIEW[view].format(collapse=collapse),
              LOAD.format(rate=args.rate, seconds=args.seconds), "await task"]
     nb = {"cells": [{"cell_type": "code", "execution_count": None, "id": f"c{i}", "metadata": {}, "outputs": [],
                      "source": c} for i, c in enumerate(cells)],
@@ -261,7 +263,10 @@ def main() -> None:
     ap.add_argument("--per", type=int, default=200)
     ap.add_argument("--rate", type=int, default=1000, help="restarts per second")
     ap.add_argument("--seconds", type=float, default=10.0)
-    names = ["baseline", "tree", "tree-chips", "tree-rows", "dashboard", "dashboard-gcfreeze"]
+    ap.add_argument("--kernel-prelude", metavar="FILE",
+                    help="Python run in the kernel after importing agentlab, before the tree starts "
+                         "(to measure a proposed change, e.g. a monkeypatch of the runtime)")
+    names = ["baseline", "tree", "tree-chips", "tree-rows", "dashboard", "baseline-gcfreeze", "dashboard-gcfreeze"]
     ap.add_argument("--scenario", action="append", choices=names)
     args = ap.parse_args()
     wanted = args.scenario or names
@@ -279,6 +284,7 @@ def main() -> None:
                     "tree-chips": ("tree", 50, True, False),
                     "tree-rows": ("tree", 1_000_000, False, False),
                     "dashboard": ("dashboard", 50, False, False),
+                    "baseline-gcfreeze": ("none", 50, False, True),
                     "dashboard-gcfreeze": ("dashboard", 50, False, True),
                 }
                 for name in wanted:
@@ -291,7 +297,11 @@ def main() -> None:
             stop_lab(lab)
     out = ROOT / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "widgets.json").write_text(json.dumps(results, indent=2))
+    # a run with a prelude measures a proposal, not this code: it goes to its own file
+    name = "widgets-prelude.json" if args.kernel_prelude else "widgets.json"
+    for r in results:
+        r["kernel_prelude"] = args.kernel_prelude
+    (out / name).write_text(json.dumps(results, indent=2))
     print()
     cols = ["scenario", "first_render_browser_ms", "first_render_end_to_end_ms", "expand_all_ms", "frame_p50_ms",
             "frame_p99_ms", "frame_max_ms", "frames_over_50ms_pct", "click_to_details_ms", "kernel_restarts_per_s",

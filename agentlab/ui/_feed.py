@@ -35,9 +35,9 @@ class Attached(Protocol):
 
     def _handlers(self) -> dict[str, Callable[[Any], Any]]: ...
 
-    def _rebuild(self, events: list[Any]) -> None: ...
+    def _rebuild(self, events: Iterable[Any]) -> None: ...
 
-    def _advance(self, events: list[Any]) -> None: ...
+    def _advance(self, events: Iterable[Any]) -> None: ...
 
 
 class Feed:
@@ -90,8 +90,11 @@ class LiveFeed(Feed):
         self._unsubscribe: Callable[[], None] | None = None
 
     def attach(self, view: Attached) -> None:
-        backlog = self.runtime.events.list() if self.runtime is not None else []
-        view._rebuild(backlog)
+        # the backlog is read lazily, one event at a time: a list of the whole log
+        # (100,000 Event objects, which the collector always tracks) would outlive a
+        # dozen young collections, land in the oldest generation and make the next
+        # full collections walk it -- hundreds of milliseconds each under load
+        view._rebuild(iter(self.runtime.events) if self.runtime is not None else [])
         self.views.append(view)
         self._reroute()
         if self._unsubscribe is None and self.runtime is not None:

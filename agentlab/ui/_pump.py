@@ -19,7 +19,10 @@ Protocol (kernel -> browser):
   when activity stops. A snapshot that is expensive to write (a 10,000-node
   tree: tens of milliseconds) is written less often, and only once the view
   has been quiet for a moment; meanwhile a newly opened view asks for it with
-  ``resync``. Either way the event loop never stalls on it while busy.
+  ``resync``. Either way the event loop never stalls on it while busy. The
+  cost is known before the first write: the view measures building its first
+  snapshot and tells the pump (:meth:`Pump.expect_cost`; otherwise the first write
+  during a storm of restarts would be a stall of a hundred milliseconds).
 
 Example with a fake sink (no kernel needed)::
 
@@ -94,6 +97,7 @@ class Pump:
         #: messages sent (deltas + resets) and snapshot trait writes, for tests and benchmarks
         self.sent = 0
         self.published = 0
+        #: seconds the last snapshot took to write (an estimate until the first write)
         self.snapshot_cost = 0.0
         self._last = -1e9
         self._last_snap = -1e9
@@ -180,6 +184,11 @@ class Pump:
                 w.set_result(None)
 
     # -- public ----------------------------------------------------------------
+    def expect_cost(self, seconds: float) -> None:
+        """What writing the snapshot is expected to cost, until a write measures it."""
+        self.snapshot_cost = seconds
+        self._snapshot_gap = max(self.snapshot_every, 40.0 * seconds)
+
     def flushed(self) -> asyncio.Future[None]:
         """Awaitable: done once every pending change has been sent to the browser."""
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()

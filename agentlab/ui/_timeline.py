@@ -54,7 +54,8 @@ class TimelineModel:
         pending.dumpers["lanes"] = self._dump_lane
         pending.dumpers["spans"] = self._dump_span
         pending.dumpers["llm"] = self._dump_call
-        self.lanes: dict[str, bool] = {}  # insertion-ordered, like the events
+        #: key -> what was last sent of it (parent, label, kind, order); insertion-ordered
+        self.lanes: dict[str, tuple[Any, ...] | None] = {}
         self.spans: OrderedDict[int, dict[str, Any]] = OrderedDict()
         self.calls: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.marks: deque[dict[str, Any]] = deque(maxlen=max_items)
@@ -106,11 +107,16 @@ class TimelineModel:
         return d
 
     def _lane(self, key: str) -> None:
-        if key in self.lanes:
-            self.pending.put("lanes", key, key)
-        else:
-            self.lanes[key] = True
+        # what the browser draws of a lane; a restart usually changes none of it, and
+        # then the lane is not sent again (at 1,000 restarts a second that is 1,000 lanes)
+        m = self.ids.meta.get(key)
+        sig = (self.ids.parent(key), m["label"], m["kind"], m["order"]) if m is not None else None
+        if key not in self.lanes:
+            self.lanes[key] = sig
             self.pending.put_new("lanes", key, key)
+        elif self.lanes[key] != sig:
+            self.lanes[key] = sig
+            self.pending.put("lanes", key, key)
 
     def _mark(self, key: str, t: float, kind: str, text: str = "") -> None:
         m = {"lane": key, "t": t, "kind": kind, "text": text}

@@ -339,26 +339,42 @@ class TreeModel:
 
     def _history(self, node: dict[str, Any], events: Iterable[Any], limit: int = 8,
                  scan: int = 50_000) -> list[list[Any]]:
-        path, key, key_of = node["path"], node["key"], self.ids.key_of
-        out: list[list[Any]] = []
-        seq = events if isinstance(events, list) else list(events)
-        for i in range(len(seq) - 1, max(-1, len(seq) - 1 - scan), -1):
-            ev = seq[i]
-            if ev[3] not in _HISTORY:
-                continue
-            mine = (path is not None and ev[6] == path) or key_of.get(ev[4]) == key
-            if ev[3] == "child_start":
-                mine = key_of.get(ev[7]) == key
-            if not mine:
-                continue
-            text = f"<0.{ev[7] if ev[3] == 'child_start' else ev[4]}.0>"
-            if ev[3] in ("exit", "exit_signal"):
-                text = exit_text(ev[8], 120)
-            out.append([ev[1], "start" if ev[3] == "child_start" else ev[3], text])
-            if len(out) >= limit:
-                break
-        out.reverse()
-        return out
+        """The newest ``limit`` lifecycle rows of ``node``: a list is scanned backwards
+        (its last ``scan`` events), anything else (a live log, read lazily) forwards."""
+        if isinstance(events, list):
+            out: list[list[Any]] = []
+            for i in range(len(events) - 1, max(-1, len(events) - 1 - scan), -1):
+                row = self._history_row(node, events[i])
+                if row is not None:
+                    out.append(row)
+                    if len(out) >= limit:
+                        break
+            out.reverse()
+            return out
+        rows: deque[list[Any]] = deque(maxlen=limit)
+        for ev in events:
+            row = self._history_row(node, ev)
+            if row is not None:
+                rows.append(row)
+        return list(rows)
+
+    def _history_row(self, node: dict[str, Any], ev: Any) -> list[Any] | None:
+        kind = ev[3]
+        if kind not in _HISTORY:
+            return None
+        key_of = self.ids.key_of
+        if kind == "child_start":
+            mine = key_of.get(ev[7]) == node["key"]
+        else:
+            path = node["path"]
+            mine = (path is not None and ev[6] == path) or key_of.get(ev[4]) == node["key"]
+        if not mine:
+            return None
+        if kind in ("exit", "exit_signal"):
+            text = exit_text(ev[8], 120)
+        else:
+            text = f"<0.{ev[7] if kind == 'child_start' else ev[4]}.0>"
+        return [ev[1], "start" if kind == "child_start" else kind, text]
 
     def live_pids(self, under: str | None = None, workers_only: bool = True) -> list[int]:
         """Pids of live nodes (in ``under``'s subtree when given), for "kill random"."""

@@ -18,7 +18,7 @@ import concurrent.futures
 import logging
 import threading
 import time as _time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +84,8 @@ class View(anywidget.AnyWidget):
 
     _view_kind = "view"
     _wants_procs = False
+    #: processes whose mailbox depth one tick looks at (a 10,000-process pass is ~25 ms)
+    SCAN = 2000
 
     def __init__(
         self,
@@ -102,6 +104,8 @@ class View(anywidget.AnyWidget):
         self._model = self._make_model()
         self._tick_every = tick
         self._next_scan = 0.0
+        self._scan: list[Any] | None = None  # the processes of the mailbox pass under way
+        self._scan_at = 0
         self._tick_handle: asyncio.TimerHandle | None = None
         self._select_hooks: list[Callable[[View, dict[str, Any]], None]] = []
         self._pump = Pump(
@@ -144,13 +148,13 @@ class View(anywidget.AnyWidget):
     def _handlers(self) -> dict[str, Callable[[Any], Any]]:
         return self._model.handlers
 
-    def _rebuild(self, events: list[Any]) -> None:
+    def _rebuild(self, events: Iterable[Any]) -> None:
         """Start over from ``events`` (attach, or a recorded run scrubbed backwards)."""
         self._pending.clear()
         self._model = self._make_model()
         self._advance(events)
 
-    def _advance(self, events: list[Any]) -> None:
+    def _advance(self, events: Iterable[Any]) -> None:
         apply = self._model.apply
         for ev in events:
             apply(ev)
@@ -161,7 +165,11 @@ class View(anywidget.AnyWidget):
         self._model.tick(self._feed.now(), procs if self._wants_procs else None)
         if self._initial is not None:  # still in __init__: the traits are sent with comm_open
             self._pending.clear()
+            t0 = _time.perf_counter()
             self._initial["snapshot"] = {"seq": 0, "view": self._view_snapshot()}
+            # writing a snapshot (trait, JSON, comm) costs about twice building it: the pump
+            # keeps an expensive one out of busy periods from the start (see Pump)
+            self._pump.expect_cost(2.0 * (_time.perf_counter() - t0))
             if not (STATIC / f"{self._view_kind}.js").exists():
                 self._initial["fallback"] = self.to_html()  # the bundle is missing: show static HTML
         else:
@@ -197,14 +205,19 @@ class View(anywidget.AnyWidget):
         if rt is None or rt.closed:
             self._model.tick(self._model.now)
             return
-        procs = None
         now = rt.loop.time()
         if self._wants_procs and now >= self._next_scan:
-            # mailbox depths need a pass over every process: with thousands of them,
-            # do it less often (its cost, times 40, apart), so it stays a small share of the loop
+            # mailbox depths need a pass over every process. With thousands of them a
+            # tick looks at one slice (SCAN processes; the pass goes on at the next tick),
+            # and slices are their cost times 40 apart: no stall, a small share of the loop
             t0 = _time.perf_counter()
-            procs = rt.processes()
-            self._model.tick(rt.now(), procs)
+            if self._scan is None:
+                self._scan, self._scan_at = rt.processes(), 0
+            part = self._scan[self._scan_at : self._scan_at + self.SCAN]
+            self._scan_at += self.SCAN
+            if self._scan_at >= len(self._scan):
+                self._scan = None
+            self._model.tick(rt.now(), part)
             cost = _time.perf_counter() - t0
             self._next_scan = now + max(self._tick_every, 40.0 * cost)
         else:
@@ -368,7 +381,8 @@ class SupervisionTree(View):
         if isinstance(feed, RecordedFeed):
             events: Any = feed.events[: feed.cursor]
         else:
-            events = feed.runtime.events.list() if feed.runtime is not None else []
+            # read lazily (see LiveFeed.attach: no list of 100,000 Events for the collector)
+            events = iter(feed.runtime.events) if feed.runtime is not None else []
         d = self._model.details(key, events)
         if d is None:
             return None

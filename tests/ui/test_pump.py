@@ -186,3 +186,41 @@ def test_rate_must_be_positive(run, sink):
             make(sink, rate=0)
 
     run(main())
+
+
+def test_an_expensive_snapshot_waits_for_quiet_even_before_its_first_write(run, sink, monkeypatch):
+    monkeypatch.setattr(Pump, "QUIET", 0.3)
+    state = {"n": 0}
+
+    async def main():
+        pending, pump = make(sink, state=state, rate=30, snapshot_every=0.05)
+        pump.expect_cost(0.05)  # what the view measured building its first snapshot
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        for i in range(40):  # 0.4 s of activity
+            state["n"] = i
+            pending.put("nodes", "a", i)
+            await asyncio.sleep(0.01)
+        busy_until = loop.time()
+        await asyncio.sleep(0.6)
+        return pump, t0, busy_until
+
+    pump, t0, busy_until = run(main())
+    assert len([m for m in sink.messages if m["type"] == "delta"]) >= 5
+    # not one write while deltas were flowing, then the final state once quiet
+    assert sink.snapshot_times and min(sink.snapshot_times) >= busy_until
+    assert sink.snapshots[-1] == {"seq": pump.seq, "view": {"n": 39}}
+
+
+def test_a_cheap_snapshot_is_still_rewritten_while_busy(run, sink):
+    async def main():
+        pending, pump = make(sink, rate=30, snapshot_every=0.05)
+        pump.expect_cost(0.001)
+        loop = asyncio.get_running_loop()
+        for i in range(40):
+            pending.put("nodes", "a", i)
+            await asyncio.sleep(0.01)
+        return loop.time()
+
+    busy_until = run(main())
+    assert any(t < busy_until for t in sink.snapshot_times)

@@ -47,3 +47,26 @@ def test_items_are_bounded():
         model.apply(ev)
     assert len(model.spans) <= 100 + 100 // 8
     assert len(model.marks) == 100
+
+
+def test_a_restart_sends_the_new_span_but_not_the_unchanged_lane():
+    s = Script()
+    sup = s.spawn("team", kind="supervisor")
+    w = s.child(sup, "writer")
+    pending = Pending()
+    model = TimelineModel(pending)
+    for ev in s.events:
+        model.apply(ev)
+    first = pending.take()
+    slot = next(k for k, lane in first["lanes"].items() if lane["label"] == "writer")
+    n = len(s.events)
+    s.exit(w, "killed")
+    s.restart(sup, w, "writer")
+    for ev in s.events[n:]:
+        model.apply(ev)
+    delta = pending.take()
+    assert [sp["lane"] for sp in delta["spans"].values()] == [slot, slot]  # closed and new
+    assert [sp["t1"] is None for sp in delta["spans"].values()] == [False, True]
+    assert slot not in delta.get("lanes", {})
+    assert [m["kind"] for m in delta["marks"]] == ["killed", "restart"]
+    assert [link["to"] for link in delta["links"]] == [slot]

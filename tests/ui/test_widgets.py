@@ -149,3 +149,77 @@ def test_views_need_a_runtime_or_a_run(run):
 
     run(main())
     assert asyncio  # the module is used by the helpers above
+
+
+def test_mailbox_depths_are_scanned_in_slices(run, monkeypatch):
+    async def deaf(proc):  # never receives: what is sent piles up in its mailbox
+        await proc.sleep(60)
+
+    async def main():
+        rt = agentlab.Runtime()
+        try:
+            pids = [rt.spawn(deaf, name=f"w{i}") for i in range(7)]
+            monkeypatch.setattr(ui.SupervisionTree, "SCAN", 3)  # 7 processes: 3 ticks a pass
+            tree = ui.SupervisionTree(rt, tick=0.01)
+            for i, p in enumerate(pids):
+                for _ in range(i + 1):
+                    rt.send(p, "hello")
+            seen = []
+            for _ in range(100):
+                await asyncio.sleep(0.01)
+                depth = {n["label"]: n["mailbox"] for n in tree._model.nodes.values()}
+                seen.append(sum(1 for d in depth.values() if d))
+                if all(depth[f"w{i}"] == i + 1 for i in range(7)):
+                    break
+            tree.close()
+            return depth, seen
+        finally:
+            await rt.shutdown()
+
+    depth, seen = run(main())
+    assert depth == {f"w{i}": i + 1 for i in range(7)}
+    assert 3 in seen or 6 in seen  # the depths came in slices of three, not all at once
+
+
+def test_views_read_the_event_log_lazily(run):
+    """Attaching and the details panel never hold the whole log as Event objects: such a
+    list outlives young collections and makes the full ones walk it under load."""
+    import gc
+
+    from agentlab import Event
+
+    async def main():
+        rt = agentlab.Runtime()
+        try:
+            pids = [rt.start(Idle, name=f"w{i}") for i in range(300)]
+            for p in pids[:100]:
+                rt.exit(p, "kill")
+            await rt.settled()
+            assert len(rt.events) > 700
+            peak = []
+
+            def watch(phase, info):
+                if phase == "start":
+                    peak.append(sum(1 for o in gc.get_objects() if type(o) is Event))
+
+            gc.collect()
+            before = sum(1 for o in gc.get_objects() if type(o) is Event)  # other tests' runs
+            threshold = gc.get_threshold()
+            gc.set_threshold(200)  # collect often, so a transient list would be seen
+            gc.callbacks.append(watch)
+            try:
+                tree = ui.SupervisionTree(rt)
+                key = next(k for k, n in tree._model.nodes.items() if n["label"] == "w0")
+                lazy = tree.details(key)
+            finally:
+                gc.callbacks.remove(watch)
+                gc.set_threshold(*threshold)
+            eager = tree._model.details(key, rt.events.list())
+            tree.close()
+            return [n - before for n in peak], lazy, eager
+        finally:
+            await rt.shutdown()
+
+    peak, lazy, eager = run(main())
+    assert peak and max(peak) < 50, max(peak)
+    assert lazy["history"] == eager["history"] and [h[1] for h in lazy["history"]][-1] == "exit"

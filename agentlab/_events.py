@@ -135,7 +135,11 @@ class Event(tuple):
 
     @staticmethod
     def shared_data(code: int) -> dict[str, Any]:
-        """The data a raw tuple's int ``data`` field stands for (a fresh dict)."""
+        """The data a raw tuple's int ``data`` field stands for (a fresh dict).
+
+        (A raw tuple's ``data`` is ``None``, such an int, or a flat tuple of the
+        data dict's keys then its values; :meth:`of` turns any of them into a dict.)
+        """
         return dict(_SHARED[code])
 
     def as_dict(self) -> dict[str, Any]:
@@ -154,11 +158,14 @@ class Event(tuple):
         return f"#{seq} {time:.6f} {kind} {who} " + " ".join(extra)
 
 
-# Shared event data. The runtime's lifecycle events repeat a few small data dicts
-# ({"result": "ok"}, {"kind": "agent"}); its log stores each as a small int code,
-# so the log's tuples hold only atomic values and the cyclic garbage collector
-# stops tracking them (a tuple holding a dict is tracked for as long as it
-# lives). Every way of reading an event gives the dict back (a fresh copy).
+# How the runtime stores event data. A tuple holding a dict stays tracked by the
+# cyclic garbage collector for as long as it lives, and a log of 100,000 tracked
+# records makes every full collection walk them all (loop-lag spikes). So the
+# log's records hold a data dict as one flat tuple (its keys, then its values:
+# atomic values in a tuple the collector stops tracking), and the few small data
+# dicts that lifecycle events repeat ({"result": "ok"}, {"kind": "agent"}) as a
+# small int code: records of atomic values, which the collector stops tracking.
+# Every way of reading an event gives a dict back (a fresh one).
 _SHARED: list[dict[str, Any]] = []
 _CODES: dict[tuple[tuple[str, Any], ...], int] = {}
 
@@ -176,9 +183,18 @@ def shared_data(**data: Any) -> int:
 def _as_event(t: tuple[Any, ...]) -> Event:
     if type(t) is Event:
         return t
-    if t[9].__class__ is int:
-        t = (*t[:9], dict(_SHARED[t[9]]))
+    d = t[9]
+    if d.__class__ is int:
+        t = (*t[:9], dict(_SHARED[d]))
+    elif d.__class__ is tuple:  # a data dict as the runtime stores it
+        t = (*t[:9], data_dict(d))
     return tuple.__new__(Event, t)
+
+
+def data_dict(flat: tuple[Any, ...]) -> dict[str, Any]:
+    """A data dict from its stored form: all its keys, then all its values."""
+    n = len(flat) >> 1
+    return dict(zip(flat[:n], flat[n:], strict=True))
 
 
 class EventLog:

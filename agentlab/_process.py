@@ -43,6 +43,8 @@ class Process:
 
     pid: Pid
     runtime: Runtime
+    #: keep the pid -> behaviour link after exit (supervisors: ``Supervisor.why`` reads it)
+    _retain_after_exit = False
 
     def _bind(self, rt: Runtime, pid: Pid) -> None:
         self.runtime = rt

@@ -589,17 +589,28 @@ class Runtime:
         now = self._now()
         off = self._wall_offset
         wall = now + off if off is not None else _wall()
-        # the log keeps a plain tuple (see EventLog); subscribers get an Event
+        # The log keeps a plain tuple of atomic values where it can: a data dict is
+        # kept as one flat tuple of its keys and values (see _events.shared_data for
+        # why), and the cyclic GC then stops tracking the record. Subscribers get an
+        # Event.
+        stored: Any = data
+        if data is not None and data.__class__ is not int:
+            stored = (*data, *data.values())  # type: ignore[union-attr,misc]  # keys, values
         t: tuple[Any, ...]
         if p is None:
-            t = (seq, now, wall, kind, 0, None, None, peer, reason, data)
+            t = (seq, now, wall, kind, 0, None, None, peer, reason, stored)
         else:
-            t = (seq, now, wall, kind, p.id, p.name, p._path, peer, reason, data)
+            t = (seq, now, wall, kind, p.id, p.name, p._path, peer, reason, stored)
         self._log_append(t)
         if seq >= self._flush_at:
             self._flush()
         if self._subs:
-            ev = _tnew(Event, t) if data.__class__ is not int else _as_event(t)
+            if data is None:
+                ev = _tnew(Event, t)
+            elif data.__class__ is int:
+                ev = _as_event(t)
+            else:
+                ev = _tnew(Event, (*t[:9], data))
             for fn in self._subs:  # never mutated in place (see subscribe)
                 try:
                     fn(ev)
@@ -1415,6 +1426,11 @@ class Runtime:
         if p._run:
             self._set_running(p, False)
         p._mbox = None
+        beh = p._beh
+        if beh is not None and not beh._retain_after_exit:
+            # the agent and its pid point at each other: breaking the cycle frees a dead
+            # incarnation by reference counting, not at the next full collection
+            p._beh = None
         self._emit(K.EXIT, p, None, reason)
         links = p._links
         if links:
@@ -1497,6 +1513,16 @@ class Runtime:
             outcome = await self._await(outcome, me)
         _raise_start(pid, outcome)
         return pid
+
+    def describe_state(self, dest: Pid | str) -> str | None:
+        """A live agent's one-line state (its ``describe_state()``), for views and reprs.
+
+        ``None`` for a plain process, or one that is not alive. An exception raised
+        by a user's ``describe_state`` propagates.
+        """
+        p = self._resolve(dest)
+        describe = getattr(p._beh, "describe_state", None) if p is not None else None
+        return None if describe is None else str(describe())
 
     async def stop(self, dest: Pid | str, reason: Any = NORMAL, timeout: float | None = 5.0) -> Any:
         """Stop a process in order and wait for it (OTP ``gen_server:stop`` / ``proc_lib:stop``).

@@ -263,6 +263,7 @@ class Supervisor(Agent):
 
     trap_exits = True
     _inline_async = True
+    _retain_after_exit = True  # why() reads a dead supervisor's give-up record
     _default_intensity = 1
 
     # ------------------------------------------------------------------ init
@@ -550,14 +551,14 @@ class Supervisor(Agent):
         strategy = self.strategy
         if strategy == "one_for_one" or strategy == "simple_one_for_one":
             group = None
-            affected = [ch.spec.id]
+            affected: tuple[Any, ...] = (ch.spec.id,)
         else:
             if strategy == "one_for_all":
                 group = list(self._children)
             else:
                 idx = self._children.index(ch) if ch in self._children else 0
                 group = self._children[idx:]
-            affected = [c.spec.id for c in group]
+            affected = tuple(c.spec.id for c in group)
         data = {
             "child_id": ch.spec.id,
             "strategy": strategy,

@@ -183,7 +183,7 @@ def columns_to_batch(columns: Sequence[Sequence[Any]]) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(arrays, schema=SCHEMA)
 
 
-def _data_texts(data: Sequence[dict[str, Any] | int | None]) -> list[str | None]:
+def _data_texts(data: Sequence[Any]) -> list[str | None]:
     """The data column as JSON text. Raw runtime tuples carry repeated data as a
     shared code (an int, see ``agentlab.Event.shared_data``); events repeat the
     same dict objects too. One encoding per code or distinct object serves them
@@ -199,7 +199,12 @@ def _data_texts(data: Sequence[dict[str, Any] | int | None]) -> list[str | None]
         k = id(d)
         t = get(k, miss)
         if t is miss:
-            t = by_id[k] = dump(shared(d) if d.__class__ is int else d)  # type: ignore[arg-type]
+            if isinstance(d, int):
+                d = shared(d)
+            elif isinstance(d, tuple):  # a runtime record's data: keys, then values
+                n = len(d) >> 1
+                d = dict(zip(d[:n], d[n:], strict=True))
+            t = by_id[k] = dump(d)
         put(t)
     return out
 

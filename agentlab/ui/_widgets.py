@@ -387,7 +387,7 @@ class SupervisionTree(View):
         if d is None:
             return None
         if d.get("alive") and self._feed.live:
-            d["state"] = _state_summary(self._find(d["pid"]))
+            d["state"] = _state_summary(self._feed.runtime, self._find(d["pid"]))
         return d
 
     @_reply
@@ -404,22 +404,15 @@ class SupervisionTree(View):
         return {"ok": d is not None, "details": d}
 
 
-def _state_summary(pid: Any) -> str | None:
-    """An agent's one-line state (``Agent.describe_state``), when the runtime exposes it.
-
-    The runtime has no public accessor from a pid to its agent yet; this is the
-    one place that reaches for it, so adding one is a one-line change here.
-    """
-    if pid is None:
-        return None
-    beh = getattr(pid, "_beh", None)
-    describe = getattr(beh, "describe_state", None)
-    if describe is None:
+def _state_summary(rt: Any, pid: Any) -> str | None:
+    """An agent's one-line state (``Runtime.describe_state``), cut to 500 characters."""
+    if pid is None or rt is None:
         return None
     try:
-        return str(describe())[:500]
+        text = rt.describe_state(pid)
     except Exception as e:  # a user's describe_state may fail; say so, don't crash the view
         return f"(describe_state failed: {type(e).__name__}: {e})"
+    return None if text is None else text[:500]
 
 
 class TokenStream(View):

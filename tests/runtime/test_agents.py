@@ -522,3 +522,57 @@ async def test_noreply_without_reply_then_handler_reply_later(clock):
 
         pid = rt.start(Later)
         assert await rt.call(pid, 1) == 2
+
+
+async def test_a_dead_agent_is_freed_by_reference_counting(clock):
+    # the pid and its agent point at each other; the runtime breaks that at exit, so
+    # a dead incarnation does not wait for a full collection (supervisors keep theirs)
+    import gc
+    import weakref
+
+    from agentlab import ChildSpec, Supervisor
+
+    class Holder(Agent):
+        pass
+
+    async with Runtime(clock=clock) as rt:
+        pid = rt.start(Holder)
+        sup = rt.start(Supervisor, [], name="s")
+        gc.disable()
+        try:
+            rt.describe_state(pid)  # live: a state line
+            ref = weakref.ref(rt._procs[pid.id]._beh)
+            rt.exit(pid, "kill")
+            assert not pid.alive and ref() is None
+        finally:
+            gc.enable()
+        await rt.stop(sup)
+        assert "did not give up" in await Supervisor.why(sup, runtime=rt)
+        _ = ChildSpec
+
+
+async def test_describe_state_is_the_agents_own_summary(clock):
+    class Counter(Agent):
+        def init(self):
+            self.count = 41
+
+        def handle_info(self, msg):
+            self.count += 1
+
+    class Broken(Agent):
+        def describe_state(self):
+            raise ValueError("no summary today")
+
+    async def body(proc):
+        await proc.receive()
+
+    async with Runtime(clock=clock) as rt:
+        c = rt.start(Counter, name="c")
+        rt.send(c, "tick")
+        await rt.settled()
+        assert rt.describe_state(c) == "count=42" and rt.describe_state("c") == "count=42"
+        assert rt.describe_state(rt.spawn(body)) is None  # a plain process has none
+        with pytest.raises(ValueError, match="no summary today"):
+            rt.describe_state(rt.start(Broken))
+        rt.exit(c, "kill")
+        assert rt.describe_state(c) is None

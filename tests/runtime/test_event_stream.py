@@ -523,3 +523,26 @@ async def test_subscribers_changed_during_an_event_take_effect_from_the_next(cap
         assert seen["late"] == [second]
         assert rt._subs == [a, rt._subs[1]] and len(rt._subs) == 2  # broken one dropped
         assert "subscriber bug" in caplog.text
+
+
+async def test_data_dicts_read_back_whole_while_the_log_holds_only_untracked_records():
+    import gc
+
+    from agentlab import ChildSpec, Supervisor
+
+    async with Runtime(clock=VirtualClock()) as rt:
+        rt.start(Supervisor, [ChildSpec("a", Node), ChildSpec("b", Node)], name="sup",
+                 strategy="one_for_all")
+        rt.emit("user", None, note="hello", n=3)
+        rt.exit(rt.processes()[1], "kill")
+        await rt.settled()
+        for _ in range(3):  # the collector untracks one level of nested tuples per pass
+            gc.collect()
+        raw = list(rt.events._view)
+        assert not any(gc.is_tracked(t) for t in raw)  # restart data included
+        restart = rt.events.filter(kind=K.RESTART)[0]
+        assert restart.data["affected"] == ("a", "b") and restart.data["strategy"] == "one_for_all"
+        user = rt.events.filter(kind="user")[0]
+        assert user.data == {"note": "hello", "n": 3}
+        user.data["note"] = "changed"  # a reader's copy
+        assert rt.events.filter(kind="user")[0].data == {"note": "hello", "n": 3}

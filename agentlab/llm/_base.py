@@ -12,7 +12,7 @@ shape (output deltas, one Usage, one Finish).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,15 +20,39 @@ from ._accounting import DEFAULT_PRICES, Prices, cost_usd, estimate_input_tokens
 from ._clock import AsyncioClock, Clock
 from ._deadline import Deadline
 from ._errors import LLMError, StreamInterrupted
-from ._events import Emit, new_request_id
+from ._events import Emit, Stamped, new_request_id
 from ._messages import Message, Tool, as_messages, as_tools
 from ._protocol import Finish, Messages, StreamEvent, TextDelta, ToolCallDelta, Tools, Usage, opened
 
 __all__ = ["BaseModel", "CallState"]
 
+_KINDS = frozenset({TextDelta, ToolCallDelta, Usage, Finish})
+
 
 def _no_emit(kind: str, **fields: Any) -> None:
     pass
+
+
+def _kind_of(ev: object) -> type | None:
+    """Which of the stream event types ``ev`` is (for subclasses; None if none)."""
+    return next((k for k in (TextDelta, ToolCallDelta, Usage, Finish) if isinstance(ev, k)), None)
+
+
+class _Limited:
+    """``source`` with each wait under ``deadline`` (an iterator, not a generator:
+    nothing to close)."""
+
+    __slots__ = ("_deadline", "_next")
+
+    def __init__(self, source: AsyncIterator[StreamEvent], deadline: Deadline) -> None:
+        self._next = source.__anext__
+        self._deadline = deadline
+
+    def __aiter__(self) -> _Limited:
+        return self
+
+    def __anext__(self) -> Awaitable[StreamEvent]:
+        return self._deadline.step(self._next)
 
 
 @dataclass
@@ -95,14 +119,22 @@ class BaseModel:
             "request_id": new_request_id(),
             "attempt": 1,
         }
+        hooks: list[Callable[[dict[str, Any]], object]] = []
+        while type(emit) is Stamped:  # a retry layer's: stamp the attempt here, once
+            base["attempt"] = emit.attempt
+            if emit.on_request is not None:
+                hooks.append(emit.on_request)
+            emit = emit.target
         est_in = estimate_input_tokens(msgs, tool_list)
-        emit(
-            "llm_request",
+        request = {
             **base,
-            messages=len(msgs),
-            tools=len(tool_list),
-            input_tokens_estimate=est_in,
-        )
+            "messages": len(msgs),
+            "tools": len(tool_list),
+            "input_tokens_estimate": est_in,
+        }
+        for hook in hooks:
+            hook(request)
+        emit("llm_request", **request)
         start = clock.now()
         ttft: float | None = None
         out_chars = 0
@@ -136,24 +168,22 @@ class BaseModel:
                 opened(self._events(msgs, tool_list, opts, state)) as source,
                 Deadline(clock, self.provider, first_limit, total_limit) as deadline,
             ):
-                events = aiter(source)
-                while True:
-                    try:
-                        if deadline.active:
-                            ev = await deadline.step(events.__anext__)
-                        else:
-                            ev = await anext(events)
-                    except StopAsyncIteration:
-                        break
-                    if isinstance(ev, TextDelta | ToolCallDelta):
+                events = _Limited(source, deadline) if deadline.active else source
+                ev: Any  # told apart by exact type below (cheaper than isinstance)
+                async for ev in events:
+                    kind: type | None = type(ev)
+                    if kind not in _KINDS:
+                        kind = _kind_of(ev)
+                    if kind is TextDelta or kind is ToolCallDelta:
                         if ttft is None:
                             deadline.first_token()
                             ttft = clock.now() - start
                             emit("llm_first_token", **base, ttft=ttft)
                         state.produced_output = True
-                        if isinstance(ev, TextDelta):
-                            out_chars += len(ev.text)
-                            emit("llm_token", **base, text=ev.text, index=n_text)
+                        if kind is TextDelta:
+                            text = ev.text
+                            out_chars += len(text)
+                            emit("llm_token", **base, text=text, index=n_text)
                             n_text += 1
                         else:
                             out_chars += len(ev.arguments_delta) + len(ev.name or "")
@@ -166,9 +196,9 @@ class BaseModel:
                                 arguments_delta=ev.arguments_delta,
                             )
                         yield ev
-                    elif isinstance(ev, Usage):
+                    elif kind is Usage:
                         usage = ev
-                    elif isinstance(ev, Finish):
+                    elif kind is Finish:
                         t = totals()
                         yield Usage(t["input_tokens"], t["output_tokens"], t["usage_reported"])
                         done = True

@@ -49,7 +49,7 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Emit", "tee"]
+__all__ = ["Emit", "Stamped", "tee"]
 
 Emit = Callable[..., None]
 """``emit(kind: str, **fields) -> None``."""
@@ -80,3 +80,33 @@ def with_fields(emit: Emit, **extra: Any) -> Emit:
         emit(kind, **{**fields, **extra})
 
     return bound
+
+
+class Stamped:
+    """An ``emit`` that sets ``attempt`` on every event it passes on to ``target``.
+
+    :class:`~agentlab.llm.Retrying` hands one to each attempt; ``on_request``,
+    if given, sees the fields of the attempt's ``llm_request``. The built-in
+    models look through it (see :meth:`BaseModel.stream`): they put
+    ``attempt`` in their own events and call ``target`` directly, which saves
+    a copy of every event's fields on the per-token path. Any other model just
+    calls it.
+    """
+
+    __slots__ = ("attempt", "on_request", "target")
+
+    def __init__(
+        self,
+        target: Emit,
+        attempt: int,
+        on_request: Callable[[dict[str, Any]], object] | None = None,
+    ) -> None:
+        self.target = target
+        self.attempt = attempt
+        self.on_request = on_request
+
+    def __call__(self, kind: str, **fields: Any) -> None:
+        fields["attempt"] = self.attempt
+        if kind == "llm_request" and self.on_request is not None:
+            self.on_request(fields)
+        self.target(kind, **fields)

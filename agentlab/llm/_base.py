@@ -20,7 +20,7 @@ from ._accounting import DEFAULT_PRICES, Prices, cost_usd, estimate_input_tokens
 from ._clock import AsyncioClock, Clock
 from ._deadline import Deadline
 from ._errors import LLMError, StreamInterrupted
-from ._events import Emit, Stamped, new_request_id
+from ._events import Emit, Routed, Stamped, new_request_id
 from ._messages import Message, Tool, as_messages, as_tools
 from ._protocol import Finish, Messages, StreamEvent, TextDelta, ToolCallDelta, Tools, Usage, opened
 
@@ -119,12 +119,25 @@ class BaseModel:
             "request_id": new_request_id(),
             "attempt": 1,
         }
+        # Look through the retry layers' Stamped (stamp the attempt here, once) and an
+        # agent's Routed (call its delta route directly): see agentlab.llm._events.
         hooks: list[Callable[[dict[str, Any]], object]] = []
-        while type(emit) is Stamped:  # a retry layer's: stamp the attempt here, once
-            base["attempt"] = emit.attempt
-            if emit.on_request is not None:
-                hooks.append(emit.on_request)
-            emit = emit.target
+        deltas: Emit | None = emit
+        while True:
+            if type(emit) is Stamped:
+                base["attempt"] = emit.attempt
+                if emit.on_request is not None:
+                    hooks.append(emit.on_request)
+                emit = emit.target
+            elif type(emit) is Routed:
+                deltas, emit = emit.deltas, emit.emit
+                break  # emit may stamp again, for the other events only: call it as it is
+            else:
+                deltas = emit
+                break
+        provider, model, request_id, attempt = (
+            base["provider"], base["model"], base["request_id"], base["attempt"]
+        )
         est_in = estimate_input_tokens(msgs, tool_list)
         request = {
             **base,
@@ -183,18 +196,31 @@ class BaseModel:
                         if kind is TextDelta:
                             text = ev.text
                             out_chars += len(text)
-                            emit("llm_token", **base, text=text, index=n_text)
+                            if deltas is not None:  # keywords, not **base: no dict on the way
+                                deltas(
+                                    "llm_token",
+                                    provider=provider,
+                                    model=model,
+                                    request_id=request_id,
+                                    attempt=attempt,
+                                    text=text,
+                                    index=n_text,
+                                )
                             n_text += 1
                         else:
                             out_chars += len(ev.arguments_delta) + len(ev.name or "")
-                            emit(
-                                "llm_tool_call",
-                                **base,
-                                index=ev.index,
-                                id=ev.id,
-                                name=ev.name,
-                                arguments_delta=ev.arguments_delta,
-                            )
+                            if deltas is not None:
+                                deltas(
+                                    "llm_tool_call",
+                                    provider=provider,
+                                    model=model,
+                                    request_id=request_id,
+                                    attempt=attempt,
+                                    index=ev.index,
+                                    id=ev.id,
+                                    name=ev.name,
+                                    arguments_delta=ev.arguments_delta,
+                                )
                         yield ev
                     elif kind is Usage:
                         usage = ev

@@ -148,7 +148,6 @@ class HTTPModel(BaseModel, AsyncClosing):
         self, messages: Sequence[Message], tools: Sequence[Tool], opts: dict[str, Any], state: CallState
     ) -> AsyncIterator[StreamEvent]:
         url, headers, body = self._request(messages, tools, opts)
-        where = httpx.URL(url)
         try:
             async with self.client.stream("POST", url, headers=headers, json=body) as response:
                 state.provider_request_id = next(
@@ -177,18 +176,24 @@ class HTTPModel(BaseModel, AsyncClosing):
                     )
                 decoder = self._decoder(state)
                 feed = decoder.feed
-                async with opened(response.aiter_bytes()) as chunks:
+                # without a content-encoding the raw bytes are the bytes (one generator less);
+                # a body already read in full (a mock's) can only be read through aiter_bytes
+                as_is = not response.is_stream_consumed and "content-encoding" not in response.headers
+                reads = response.aiter_raw() if as_is else response.aiter_bytes()
+                async with opened(reads) as chunks:
                     async for chunk in chunks:
                         for event in feed(chunk):
                             yield event
                 for event in decoder.close():
                     yield event
         except httpx.TimeoutException as exc:
+            where = httpx.URL(url)
             raise Timeout(
                 f"{type(exc).__name__} talking to {where.host}; retry, or raise timeout=.",
                 provider=self.provider,
             )
         except httpx.ConnectError as exc:
+            where = httpx.URL(url)
             raise ServerError(
                 f"could not connect to {where.host}:{where.port or ''} ({self.scrub(str(exc))}); "
                 "check base_url and the network.",

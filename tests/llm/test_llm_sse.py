@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import gzip
+
+import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from llm_helpers import Pieces
 
-from agentlab.llm import StreamInterrupted, TextDelta
+from agentlab.llm import OpenAIChat, StreamInterrupted, TextDelta, Usage, complete
 from agentlab.llm._sse import SSEDecoder
 
 
@@ -100,3 +105,28 @@ def test_an_error_comes_after_the_events_before_it():
         d.close()
     with pytest.raises(StreamInterrupted):  # nothing before it in this read: raised at once
         FailOnBad().feed(b"data: bad\n\n")
+
+
+@pytest.mark.parametrize("encoding", [None, "gzip"])
+def test_a_provider_reads_plain_and_compressed_streams(encoding):
+    """Raw reads when there is no content-encoding; httpx decodes gzip otherwise."""
+    body = (
+        b'data: {"choices": [{"index": 0, "delta": {"content": "Hel"}}]}\r\n\r\n'
+        b'data: {"choices": [{"index": 0, "delta": {"content": "lo"}, "finish_reason": "stop"}]}\n\n'
+        b'data: {"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2}}\n\n'
+        b"data: [DONE]\n\n"
+    )
+    headers = {"content-type": "text/event-stream"}
+    if encoding:
+        body = gzip.compress(body)
+        headers["content-encoding"] = encoding
+
+    def handler(request):
+        return httpx.Response(200, headers=headers, stream=Pieces([body[:7], body[7:40], body[40:]]))
+
+    async def main():
+        async with OpenAIChat("gpt-4o-mini", api_key="k", transport=httpx.MockTransport(handler)) as m:
+            return await complete(m, "hi")
+
+    r = asyncio.run(main())
+    assert (r.text, r.stop_reason, r.usage) == ("Hello", "stop", Usage(3, 2))

@@ -12,7 +12,7 @@ shape (output deltas, one Usage, one Finish).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,6 +103,35 @@ class BaseModel:
     ) -> AsyncIterator[StreamEvent]:
         raise NotImplementedError
 
+    def _totals(
+        self,
+        usage: Usage | None,
+        state: CallState,
+        est_in: int,
+        out_chars: int,
+        start: float,
+        ttft: float | None,
+    ) -> dict[str, Any]:
+        """The token, cost and timing fields of an attempt's last event."""
+        inp = usage.input_tokens if usage is not None else state.input_tokens
+        out = usage.output_tokens if usage is not None else state.output_tokens
+        trusted = usage is None or usage.reported
+        in_est = inp is None or not trusted
+        out_est = out is None or not trusted
+        inp = est_in if inp is None else inp
+        out = tokens_for_chars(out_chars) if out is None else out
+        return {
+            "input_tokens": inp,
+            "output_tokens": out,
+            "input_estimated": in_est,
+            "output_estimated": out_est,
+            "usage_reported": not (in_est or out_est),
+            "cost_usd": cost_usd(self.model, inp, out, self.prices),
+            "latency": self.clock.now() - start,
+            "ttft": ttft,
+            "provider_request_id": state.provider_request_id,
+        }
+
     async def stream(
         self, messages: Messages, *, tools: Tools = None, emit: Emit | None = None, **opts: Any
     ) -> AsyncIterator[StreamEvent]:
@@ -113,21 +142,20 @@ class BaseModel:
         first_limit = opts.pop("first_token_timeout", self.first_token_timeout)
         total_limit = opts.pop("total_timeout", self.total_timeout)
         clock = self.clock
+        request_id = new_request_id()
         base = {
             "provider": self.provider,
             "model": self.model,
-            "request_id": new_request_id(),
+            "request_id": request_id,
             "attempt": 1,
         }
         # Look through the retry layers' Stamped (stamp the attempt here, once) and an
         # agent's Routed (call its delta route directly): see agentlab.llm._events.
-        hooks: list[Callable[[dict[str, Any]], object]] = []
         deltas: Emit | None = emit
         while True:
             if type(emit) is Stamped:
                 base["attempt"] = emit.attempt
-                if emit.on_request is not None:
-                    hooks.append(emit.on_request)
+                emit.request_id = request_id
                 emit = emit.target
             elif type(emit) is Routed:
                 deltas, emit = emit.deltas, emit.emit
@@ -135,19 +163,15 @@ class BaseModel:
             else:
                 deltas = emit
                 break
-        provider, model, request_id, attempt = (
-            base["provider"], base["model"], base["request_id"], base["attempt"]
-        )
+        provider, model, attempt = self.provider, self.model, base["attempt"]
         est_in = estimate_input_tokens(msgs, tool_list)
-        request = {
+        emit(
+            "llm_request",
             **base,
-            "messages": len(msgs),
-            "tools": len(tool_list),
-            "input_tokens_estimate": est_in,
-        }
-        for hook in hooks:
-            hook(request)
-        emit("llm_request", **request)
+            messages=len(msgs),
+            tools=len(tool_list),
+            input_tokens_estimate=est_in,
+        )
         start = clock.now()
         ttft: float | None = None
         out_chars = 0
@@ -155,26 +179,6 @@ class BaseModel:
         usage: Usage | None = None
         state = CallState()
         done = False
-
-        def totals() -> dict[str, Any]:
-            inp = usage.input_tokens if usage is not None else state.input_tokens
-            out = usage.output_tokens if usage is not None else state.output_tokens
-            trusted = usage is None or usage.reported
-            in_est = inp is None or not trusted
-            out_est = out is None or not trusted
-            inp = est_in if inp is None else inp
-            out = tokens_for_chars(out_chars) if out is None else out
-            return {
-                "input_tokens": inp,
-                "output_tokens": out,
-                "input_estimated": in_est,
-                "output_estimated": out_est,
-                "usage_reported": not (in_est or out_est),
-                "cost_usd": cost_usd(self.model, inp, out, self.prices),
-                "latency": clock.now() - start,
-                "ttft": ttft,
-                "provider_request_id": state.provider_request_id,
-            }
 
         try:
             async with (
@@ -225,7 +229,7 @@ class BaseModel:
                     elif kind is Usage:
                         usage = ev
                     elif kind is Finish:
-                        t = totals()
+                        t = self._totals(usage, state, est_in, out_chars, start, ttft)
                         yield Usage(t["input_tokens"], t["output_tokens"], t["usage_reported"])
                         done = True
                         emit("llm_response", **base, stop_reason=ev.stop_reason, **t)
@@ -248,7 +252,7 @@ class BaseModel:
                     retry_after=err.retry_after,
                     partial=state.produced_output,
                     retryable=err.retryable,
-                    **totals(),
+                    **self._totals(usage, state, est_in, out_chars, start, ttft),
                 )
             raise
         except Exception as exc:
@@ -263,11 +267,11 @@ class BaseModel:
                     retry_after=None,
                     partial=state.produced_output,
                     retryable=False,
-                    **totals(),
+                    **self._totals(usage, state, est_in, out_chars, start, ttft),
                 )
             raise
         except (asyncio.CancelledError, GeneratorExit):
             if not done:
                 done = True
-                emit("llm_response", **base, stop_reason="cancelled", **totals())
+                emit("llm_response", **base, stop_reason="cancelled", **self._totals(usage, state, est_in, out_chars, start, ttft))
             raise

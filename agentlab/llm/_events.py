@@ -86,32 +86,27 @@ def with_fields(emit: Emit, **extra: Any) -> Emit:
 
 
 class Stamped:
-    """An ``emit`` that sets ``attempt`` on every event it passes on to ``target``.
+    """An ``emit`` that sets ``attempt`` on every event it passes on to ``target``,
+    and remembers the ``request_id`` of the attempt's ``llm_request``.
 
-    :class:`~agentlab.llm.Retrying` hands one to each attempt; ``on_request``,
-    if given, sees the fields of the attempt's ``llm_request``. The built-in
+    :class:`~agentlab.llm.Retrying` hands one to each attempt. The built-in
     models look through it (see :meth:`BaseModel.stream`): they put
-    ``attempt`` in their own events and call ``target`` directly, which saves
-    a copy of every event's fields on the per-token path. Any other model just
-    calls it.
+    ``attempt`` in their own events, set ``request_id``, and call ``target``
+    directly, which saves a copy of every event's fields on the per-token
+    path. Any other model just calls it.
     """
 
-    __slots__ = ("attempt", "on_request", "target")
+    __slots__ = ("attempt", "request_id", "target")
 
-    def __init__(
-        self,
-        target: Emit,
-        attempt: int,
-        on_request: Callable[[dict[str, Any]], object] | None = None,
-    ) -> None:
+    def __init__(self, target: Emit, attempt: int) -> None:
         self.target = target
         self.attempt = attempt
-        self.on_request = on_request
+        self.request_id: str | None = None
 
     def __call__(self, kind: str, **fields: Any) -> None:
         fields["attempt"] = self.attempt
-        if kind == "llm_request" and self.on_request is not None:
-            self.on_request(fields)
+        if kind == "llm_request":
+            self.request_id = fields.get("request_id")
         self.target(kind, **fields)
 
 

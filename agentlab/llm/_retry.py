@@ -112,13 +112,15 @@ class Retrying:
         target = emit or self.emit or getattr(self.model, "emit", None)
         attempt = 1
         while True:
-            requests: list[dict[str, Any]] = []
-            call_opts = dict(opts)
-            if target is not None:
-                call_opts["emit"] = Stamped(target, attempt, requests.append)
+            stamp = None if target is None else Stamped(target, attempt)
             produced = False
             try:
-                async with opened(self.model.stream(messages, tools=tools, **call_opts)) as events:
+                stream = (
+                    self.model.stream(messages, tools=tools, **opts)
+                    if stamp is None
+                    else self.model.stream(messages, tools=tools, emit=stamp, **opts)
+                )
+                async with opened(stream) as events:
                     async for event in events:
                         if not produced and isinstance(event, TextDelta | ToolCallDelta):
                             produced = True
@@ -136,7 +138,7 @@ class Retrying:
                         "llm_retry",
                         provider=_name_of(self.model, "provider"),
                         model=_name_of(self.model, "model"),
-                        request_id=requests[-1].get("request_id") if requests else None,
+                        request_id=None if stamp is None else stamp.request_id,
                         attempt=attempt,
                         error_type=error.type,
                         delay=delay,

@@ -8,6 +8,7 @@ state, and splitting it would scatter that state across files.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
@@ -29,6 +30,7 @@ from ..llm import (
     ToolCallDelta,
     UsageMeter,
 )
+from ..llm._events import Routed
 from ..llm._protocol import opened
 from ._budget import Budget, budget_reason
 from ._errors import BudgetExceeded, MaxStepsExceeded, OutputInvalid, ToolFailed
@@ -298,6 +300,10 @@ class LLMAgent(Agent):
         self._call_ids = itertools.count(1)
         self._task_sup: Pid | None = None
         self._llm = self._build_model(rt)
+        # token events go straight into the runtime's stream; the rest through _on_llm
+        self._emit = Routed(
+            self._on_llm, functools.partial(rt.emit, pid=self.pid) if self.token_events else None
+        )
         if self.pubsub is not None:
             for topic in self.topics:
                 self.pubsub.subscribe(topic, pid=self.pid)
@@ -479,7 +485,7 @@ class LLMAgent(Agent):
         over: Budget | None = None
         async with opened(
             self._llm.stream(
-                self.messages, tools=self._schemas or None, emit=self._on_llm, **self.model_options
+                self.messages, tools=self._schemas or None, emit=self._emit, **self.model_options
             )
         ) as events:
             add = asm.add
@@ -501,11 +507,8 @@ class LLMAgent(Agent):
 
     # ------------------------------------------------------------------ accounting
     def _on_llm(self, kind: str, **fields: Any) -> None:
-        """The per-call ``emit`` of the LLM layer: account, then put the event in the stream."""
-        if kind == "llm_token" or kind == "llm_tool_call":  # the hot path: one per piece
-            if self.token_events:
-                self.runtime.emit(kind, self.pid, **fields)
-            return
+        """The LLM layer's events other than the per-delta ones: account, then put the
+        event in the stream."""
         if kind == "llm_request":
             self._attempt_in = fields.get("input_tokens_estimate") or 0
             self._attempt_out = 0

@@ -25,16 +25,15 @@ not modelled in the cost).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
-
-from httpx_sse import ServerSentEvent
 
 from ._base import CallState
 from ._errors import StreamInterrupted
 from ._http import HTTPModel, load_data
 from ._messages import Message, Tool
 from ._protocol import Finish, StreamEvent, TextDelta, ToolCallDelta
+from ._sse import SSEDecoder
 from ._wire_errors import error_from_payload
 
 __all__ = ["Anthropic"]
@@ -117,65 +116,82 @@ class Anthropic(HTTPModel):
             auth["x-api-key"] = key
         return f"{self.base_url}/v1/messages", self._headers(auth), body
 
-    async def _decode(
-        self, events: AsyncIterator[ServerSentEvent], state: CallState
-    ) -> AsyncIterator[StreamEvent]:
-        tools: dict[int, int] = {}  # content-block index -> tool-call number
-        pending_input: dict[int, Any] = {}  # tool blocks whose input came whole
-        stop_reason: str | None = None
-        stopped = False
-        async for sse in events:
-            if stopped or not sse.data.strip():
-                continue  # read to the end, so the connection can go back to the pool
-            payload = load_data(self, sse, state)
-            if not isinstance(payload, dict):
-                continue
-            kind = payload.get("type") or sse.event
-            if kind == "error" or sse.event == "error":
-                raise error_from_payload(
-                    self.provider, payload, sse.data, scrub=self.scrub, key_hint=self.key_hint
-                )
-            if kind == "message_start":
-                usage = (payload.get("message") or {}).get("usage") or {}
+    def _decoder(self, state: CallState) -> SSEDecoder:
+        return _Decoder(self, state)
+
+
+class _Decoder(SSEDecoder):
+    """The events of one Messages stream (see the module docstring)."""
+
+    def __init__(self, model: Anthropic, state: CallState) -> None:
+        super().__init__()
+        self.model = model
+        self.state = state
+        self.tools: dict[int, int] = {}  # content-block index -> tool-call number
+        self.pending_input: dict[int, Any] = {}  # tool blocks whose input came whole
+        self.stop_reason: str | None = None
+        self.stopped = False
+
+    def event(self, name: str, data: str, out: list[StreamEvent]) -> None:
+        if self.stopped or not data.strip():
+            return  # read to the end, so the connection can go back to the pool
+        model, state, tools, pending_input = self.model, self.state, self.tools, self.pending_input
+        payload = load_data(model, data, state)
+        if not isinstance(payload, dict):
+            return
+        kind = payload.get("type") or name
+        if kind == "error" or name == "error":
+            raise error_from_payload(
+                model.provider, payload, data, scrub=model.scrub, key_hint=model.key_hint
+            )
+        if kind == "content_block_delta":
+            index = payload.get("index", 0)
+            delta = payload.get("delta") or {}
+            if delta.get("type") == "text_delta" and delta.get("text"):
+                state.produced_output = True
+                out.append(TextDelta(delta["text"]))
+            elif delta.get("type") == "input_json_delta" and index in tools:
+                pending_input.pop(index, None)
+                state.produced_output = True
+                out.append(ToolCallDelta(tools[index], arguments_delta=delta.get("partial_json") or ""))
+        elif kind == "message_start":
+            usage = (payload.get("message") or {}).get("usage") or {}
+            state.input_tokens = _usage_sum(usage)
+            state.output_tokens = usage.get("output_tokens")
+        elif kind == "content_block_start":
+            index = payload.get("index", 0)
+            block = payload.get("content_block") or {}
+            if block.get("type") == "tool_use":
+                number = tools[index] = len(tools)
+                if block.get("input"):
+                    pending_input[index] = block["input"]
+                state.produced_output = True
+                out.append(ToolCallDelta(number, block.get("id"), block.get("name"), ""))
+            elif block.get("type") == "text" and block.get("text"):
+                state.produced_output = True
+                out.append(TextDelta(block["text"]))
+        elif kind == "content_block_stop":
+            index = payload.get("index", 0)
+            if index in pending_input:
+                whole = json.dumps(pending_input.pop(index))
+                state.produced_output = True
+                out.append(ToolCallDelta(tools[index], arguments_delta=whole))
+        elif kind == "message_delta":
+            self.stop_reason = (payload.get("delta") or {}).get("stop_reason") or self.stop_reason
+            usage = payload.get("usage") or {}
+            if usage.get("output_tokens") is not None:
+                state.output_tokens = usage["output_tokens"]
+            if state.input_tokens is None:
                 state.input_tokens = _usage_sum(usage)
-                state.output_tokens = usage.get("output_tokens")
-            elif kind == "content_block_start":
-                index = payload.get("index", 0)
-                block = payload.get("content_block") or {}
-                if block.get("type") == "tool_use":
-                    number = tools[index] = len(tools)
-                    if block.get("input"):
-                        pending_input[index] = block["input"]
-                    yield ToolCallDelta(number, block.get("id"), block.get("name"), "")
-                elif block.get("type") == "text" and block.get("text"):
-                    yield TextDelta(block["text"])
-            elif kind == "content_block_delta":
-                index = payload.get("index", 0)
-                delta = payload.get("delta") or {}
-                if delta.get("type") == "text_delta" and delta.get("text"):
-                    yield TextDelta(delta["text"])
-                elif delta.get("type") == "input_json_delta" and index in tools:
-                    pending_input.pop(index, None)
-                    yield ToolCallDelta(tools[index], arguments_delta=delta.get("partial_json") or "")
-            elif kind == "content_block_stop":
-                index = payload.get("index", 0)
-                if index in pending_input:
-                    whole = json.dumps(pending_input.pop(index))
-                    yield ToolCallDelta(tools[index], arguments_delta=whole)
-            elif kind == "message_delta":
-                stop_reason = (payload.get("delta") or {}).get("stop_reason") or stop_reason
-                usage = payload.get("usage") or {}
-                if usage.get("output_tokens") is not None:
-                    state.output_tokens = usage["output_tokens"]
-                if state.input_tokens is None:
-                    state.input_tokens = _usage_sum(usage)
-            elif kind == "message_stop":
-                stopped = True
-        if not stopped:
+        elif kind == "message_stop":
+            self.stopped = True
+
+    def end(self, out: list[StreamEvent]) -> None:
+        if not self.stopped:
             raise StreamInterrupted(
                 "the stream ended before message_stop (truncated); retry the call.",
-                partial=state.produced_output,
-                provider=self.provider,
+                partial=self.state.produced_output,
+                provider=self.model.provider,
             )
-        yield state.usage()
-        yield Finish(stop_reason)
+        out.append(self.state.usage())
+        out.append(Finish(self.stop_reason))

@@ -12,7 +12,7 @@ shape (output deltas, one Usage, one Finish).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,15 +20,39 @@ from ._accounting import DEFAULT_PRICES, Prices, cost_usd, estimate_input_tokens
 from ._clock import AsyncioClock, Clock
 from ._deadline import Deadline
 from ._errors import LLMError, StreamInterrupted
-from ._events import Emit, new_request_id
+from ._events import Emit, Routed, Stamped, new_request_id
 from ._messages import Message, Tool, as_messages, as_tools
 from ._protocol import Finish, Messages, StreamEvent, TextDelta, ToolCallDelta, Tools, Usage, opened
 
 __all__ = ["BaseModel", "CallState"]
 
+_KINDS = frozenset({TextDelta, ToolCallDelta, Usage, Finish})
+
 
 def _no_emit(kind: str, **fields: Any) -> None:
     pass
+
+
+def _kind_of(ev: object) -> type | None:
+    """Which of the stream event types ``ev`` is (for subclasses; None if none)."""
+    return next((k for k in (TextDelta, ToolCallDelta, Usage, Finish) if isinstance(ev, k)), None)
+
+
+class _Limited:
+    """``source`` with each wait under ``deadline`` (an iterator, not a generator:
+    nothing to close)."""
+
+    __slots__ = ("_deadline", "_next")
+
+    def __init__(self, source: AsyncIterator[StreamEvent], deadline: Deadline) -> None:
+        self._next = source.__anext__
+        self._deadline = deadline
+
+    def __aiter__(self) -> _Limited:
+        return self
+
+    def __anext__(self) -> Awaitable[StreamEvent]:
+        return self._deadline.step(self._next)
 
 
 @dataclass
@@ -79,6 +103,35 @@ class BaseModel:
     ) -> AsyncIterator[StreamEvent]:
         raise NotImplementedError
 
+    def _totals(
+        self,
+        usage: Usage | None,
+        state: CallState,
+        est_in: int,
+        out_chars: int,
+        start: float,
+        ttft: float | None,
+    ) -> dict[str, Any]:
+        """The token, cost and timing fields of an attempt's last event."""
+        inp = usage.input_tokens if usage is not None else state.input_tokens
+        out = usage.output_tokens if usage is not None else state.output_tokens
+        trusted = usage is None or usage.reported
+        in_est = inp is None or not trusted
+        out_est = out is None or not trusted
+        inp = est_in if inp is None else inp
+        out = tokens_for_chars(out_chars) if out is None else out
+        return {
+            "input_tokens": inp,
+            "output_tokens": out,
+            "input_estimated": in_est,
+            "output_estimated": out_est,
+            "usage_reported": not (in_est or out_est),
+            "cost_usd": cost_usd(self.model, inp, out, self.prices),
+            "latency": self.clock.now() - start,
+            "ttft": ttft,
+            "provider_request_id": state.provider_request_id,
+        }
+
     async def stream(
         self, messages: Messages, *, tools: Tools = None, emit: Emit | None = None, **opts: Any
     ) -> AsyncIterator[StreamEvent]:
@@ -89,12 +142,28 @@ class BaseModel:
         first_limit = opts.pop("first_token_timeout", self.first_token_timeout)
         total_limit = opts.pop("total_timeout", self.total_timeout)
         clock = self.clock
+        request_id = new_request_id()
         base = {
             "provider": self.provider,
             "model": self.model,
-            "request_id": new_request_id(),
+            "request_id": request_id,
             "attempt": 1,
         }
+        # Look through the retry layers' Stamped (stamp the attempt here, once) and an
+        # agent's Routed (call its delta route directly): see agentlab.llm._events.
+        deltas: Emit | None = emit
+        while True:
+            if type(emit) is Stamped:
+                base["attempt"] = emit.attempt
+                emit.request_id = request_id
+                emit = emit.target
+            elif type(emit) is Routed:
+                deltas, emit = emit.deltas, emit.emit
+                break  # emit may stamp again, for the other events only: call it as it is
+            else:
+                deltas = emit
+                break
+        provider, model, attempt = self.provider, self.model, base["attempt"]
         est_in = estimate_input_tokens(msgs, tool_list)
         emit(
             "llm_request",
@@ -111,65 +180,56 @@ class BaseModel:
         state = CallState()
         done = False
 
-        def totals() -> dict[str, Any]:
-            inp = usage.input_tokens if usage is not None else state.input_tokens
-            out = usage.output_tokens if usage is not None else state.output_tokens
-            trusted = usage is None or usage.reported
-            in_est = inp is None or not trusted
-            out_est = out is None or not trusted
-            inp = est_in if inp is None else inp
-            out = tokens_for_chars(out_chars) if out is None else out
-            return {
-                "input_tokens": inp,
-                "output_tokens": out,
-                "input_estimated": in_est,
-                "output_estimated": out_est,
-                "usage_reported": not (in_est or out_est),
-                "cost_usd": cost_usd(self.model, inp, out, self.prices),
-                "latency": clock.now() - start,
-                "ttft": ttft,
-                "provider_request_id": state.provider_request_id,
-            }
-
         try:
             async with (
                 opened(self._events(msgs, tool_list, opts, state)) as source,
                 Deadline(clock, self.provider, first_limit, total_limit) as deadline,
             ):
-                events = aiter(source)
-                while True:
-                    try:
-                        if deadline.active:
-                            ev = await deadline.step(events.__anext__)
-                        else:
-                            ev = await anext(events)
-                    except StopAsyncIteration:
-                        break
-                    if isinstance(ev, TextDelta | ToolCallDelta):
+                events = _Limited(source, deadline) if deadline.active else source
+                ev: Any  # told apart by exact type below (cheaper than isinstance)
+                async for ev in events:
+                    kind: type | None = type(ev)
+                    if kind not in _KINDS:
+                        kind = _kind_of(ev)
+                    if kind is TextDelta or kind is ToolCallDelta:
                         if ttft is None:
                             deadline.first_token()
                             ttft = clock.now() - start
                             emit("llm_first_token", **base, ttft=ttft)
                         state.produced_output = True
-                        if isinstance(ev, TextDelta):
-                            out_chars += len(ev.text)
-                            emit("llm_token", **base, text=ev.text, index=n_text)
+                        if kind is TextDelta:
+                            text = ev.text
+                            out_chars += len(text)
+                            if deltas is not None:  # keywords, not **base: no dict on the way
+                                deltas(
+                                    "llm_token",
+                                    provider=provider,
+                                    model=model,
+                                    request_id=request_id,
+                                    attempt=attempt,
+                                    text=text,
+                                    index=n_text,
+                                )
                             n_text += 1
                         else:
                             out_chars += len(ev.arguments_delta) + len(ev.name or "")
-                            emit(
-                                "llm_tool_call",
-                                **base,
-                                index=ev.index,
-                                id=ev.id,
-                                name=ev.name,
-                                arguments_delta=ev.arguments_delta,
-                            )
+                            if deltas is not None:
+                                deltas(
+                                    "llm_tool_call",
+                                    provider=provider,
+                                    model=model,
+                                    request_id=request_id,
+                                    attempt=attempt,
+                                    index=ev.index,
+                                    id=ev.id,
+                                    name=ev.name,
+                                    arguments_delta=ev.arguments_delta,
+                                )
                         yield ev
-                    elif isinstance(ev, Usage):
+                    elif kind is Usage:
                         usage = ev
-                    elif isinstance(ev, Finish):
-                        t = totals()
+                    elif kind is Finish:
+                        t = self._totals(usage, state, est_in, out_chars, start, ttft)
                         yield Usage(t["input_tokens"], t["output_tokens"], t["usage_reported"])
                         done = True
                         emit("llm_response", **base, stop_reason=ev.stop_reason, **t)
@@ -192,7 +252,7 @@ class BaseModel:
                     retry_after=err.retry_after,
                     partial=state.produced_output,
                     retryable=err.retryable,
-                    **totals(),
+                    **self._totals(usage, state, est_in, out_chars, start, ttft),
                 )
             raise
         except Exception as exc:
@@ -207,11 +267,11 @@ class BaseModel:
                     retry_after=None,
                     partial=state.produced_output,
                     retryable=False,
-                    **totals(),
+                    **self._totals(usage, state, est_in, out_chars, start, ttft),
                 )
             raise
         except (asyncio.CancelledError, GeneratorExit):
             if not done:
                 done = True
-                emit("llm_response", **base, stop_reason="cancelled", **totals())
+                emit("llm_response", **base, stop_reason="cancelled", **self._totals(usage, state, est_in, out_chars, start, ttft))
             raise

@@ -49,12 +49,15 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Emit", "tee"]
+__all__ = ["DELTA_KINDS", "Emit", "Routed", "Stamped", "tee"]
 
 Emit = Callable[..., None]
 """``emit(kind: str, **fields) -> None``."""
 
 _request_ids = itertools.count(1)
+
+DELTA_KINDS = frozenset({"llm_token", "llm_tool_call"})
+"""The per-delta kinds: one event per piece of output, the bulk of a stream's events."""
 
 
 def new_request_id() -> str:
@@ -80,3 +83,53 @@ def with_fields(emit: Emit, **extra: Any) -> Emit:
         emit(kind, **{**fields, **extra})
 
     return bound
+
+
+class Stamped:
+    """An ``emit`` that sets ``attempt`` on every event it passes on to ``target``,
+    and remembers the ``request_id`` of the attempt's ``llm_request``.
+
+    :class:`~agentlab.llm.Retrying` hands one to each attempt. The built-in
+    models look through it (see :meth:`BaseModel.stream`): they put
+    ``attempt`` in their own events, set ``request_id``, and call ``target``
+    directly, which saves a copy of every event's fields on the per-token
+    path. Any other model just calls it.
+    """
+
+    __slots__ = ("attempt", "request_id", "target")
+
+    def __init__(self, target: Emit, attempt: int) -> None:
+        self.target = target
+        self.attempt = attempt
+        self.request_id: str | None = None
+
+    def __call__(self, kind: str, **fields: Any) -> None:
+        fields["attempt"] = self.attempt
+        if kind == "llm_request":
+            self.request_id = fields.get("request_id")
+        self.target(kind, **fields)
+
+
+class Routed:
+    """An ``emit`` that sends the per-delta events (:data:`DELTA_KINDS`) to ``deltas``
+    (or drops them, if it is None) and every other event to ``emit``.
+
+    An agent uses it to put token events straight into its runtime's stream
+    (``deltas=functools.partial(runtime.emit, pid=pid)``) while it accounts
+    for requests and responses in ``emit``. The built-in models look through
+    it and call ``deltas`` themselves, with keyword arguments: no call, and
+    no copy of the fields, in between.
+    """
+
+    __slots__ = ("deltas", "emit")
+
+    def __init__(self, emit: Emit, deltas: Emit | None) -> None:
+        self.emit = emit
+        self.deltas = deltas
+
+    def __call__(self, kind: str, **fields: Any) -> None:
+        if kind in DELTA_KINDS:
+            if self.deltas is not None:
+                self.deltas(kind, **fields)
+        else:
+            self.emit(kind, **fields)

@@ -23,17 +23,16 @@ are emitted as one :class:`ToolCallDelta` each; ``thought`` parts are skipped.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
-
-from httpx_sse import ServerSentEvent
 
 from ._base import CallState
 from ._errors import StreamInterrupted
 from ._http import HTTPModel, load_data
 from ._messages import Message, Tool
 from ._protocol import Finish, StreamEvent, TextDelta, ToolCallDelta
+from ._sse import SSEDecoder
 from ._wire_errors import error_from_payload
 
 __all__ = ["Gemini"]
@@ -128,55 +127,74 @@ class Gemini(HTTPModel):
         auth = {"x-goog-api-key": key} if key else {}
         return url, self._headers(auth), body
 
-    async def _decode(
-        self, events: AsyncIterator[ServerSentEvent], state: CallState
-    ) -> AsyncIterator[StreamEvent]:
-        finish: str | None = None
-        calls = 0
-        usage_seen = False
-        async for sse in events:
-            if not sse.data.strip():
-                continue
-            payload = load_data(self, sse, state)
-            if isinstance(payload, list) and len(payload) == 1:
-                payload = payload[0]
-            if not isinstance(payload, dict):
-                continue
-            if payload.get("error") is not None:
-                raise error_from_payload(
-                    self.provider, payload, sse.data, scrub=self.scrub, key_hint=self.key_hint
-                )
-            meta = payload.get("usageMetadata")
-            if isinstance(meta, dict):
-                usage_seen = True
-                state.input_tokens = meta.get("promptTokenCount")
-                out = meta.get("candidatesTokenCount")
-                thoughts = meta.get("thoughtsTokenCount")
-                state.output_tokens = None if out is None else out + (thoughts or 0)
-            candidates = payload.get("candidates") or ()
-            if candidates and isinstance(candidates[0], dict):
-                candidate = candidates[0]
-                for part in (candidate.get("content") or {}).get("parts") or ():
-                    if not isinstance(part, dict) or part.get("thought"):
-                        continue
-                    if part.get("text"):
-                        yield TextDelta(part["text"])
-                    call = part.get("functionCall")
-                    if isinstance(call, dict):
-                        yield ToolCallDelta(
-                            calls, call.get("id"), call.get("name"), json.dumps(call.get("args") or {})
+    def _decoder(self, state: CallState) -> SSEDecoder:
+        return _Decoder(self, state)
+
+
+class _Decoder(SSEDecoder):
+    """The chunks of one ``streamGenerateContent`` stream (see the module docstring)."""
+
+    def __init__(self, model: Gemini, state: CallState) -> None:
+        super().__init__()
+        self.model = model
+        self.state = state
+        self.finish: str | None = None
+        self.calls = 0
+        self.usage_seen = False
+
+    def event(self, name: str, data: str, out: list[StreamEvent]) -> None:
+        if not data.strip():
+            return
+        model, state = self.model, self.state
+        payload = load_data(model, data, state)
+        if isinstance(payload, list) and len(payload) == 1:
+            payload = payload[0]
+        if not isinstance(payload, dict):
+            return
+        if payload.get("error") is not None:
+            raise error_from_payload(
+                model.provider, payload, data, scrub=model.scrub, key_hint=model.key_hint
+            )
+        meta = payload.get("usageMetadata")
+        if isinstance(meta, dict):
+            self.usage_seen = True
+            state.input_tokens = meta.get("promptTokenCount")
+            output = meta.get("candidatesTokenCount")
+            thoughts = meta.get("thoughtsTokenCount")
+            state.output_tokens = None if output is None else output + (thoughts or 0)
+        candidates = payload.get("candidates") or ()
+        if candidates and isinstance(candidates[0], dict):
+            candidate = candidates[0]
+            for part in (candidate.get("content") or {}).get("parts") or ():
+                if not isinstance(part, dict) or part.get("thought"):
+                    continue
+                if part.get("text"):
+                    state.produced_output = True
+                    out.append(TextDelta(part["text"]))
+                call = part.get("functionCall")
+                if isinstance(call, dict):
+                    state.produced_output = True
+                    out.append(
+                        ToolCallDelta(
+                            self.calls,
+                            call.get("id"),
+                            call.get("name"),
+                            json.dumps(call.get("args") or {}),
                         )
-                        calls += 1
-                finish = candidate.get("finishReason") or finish
-            feedback = payload.get("promptFeedback")
-            if isinstance(feedback, dict) and feedback.get("blockReason"):
-                finish = finish or f"BLOCKED_{feedback['blockReason']}"
-        if finish is None:
+                    )
+                    self.calls += 1
+            self.finish = candidate.get("finishReason") or self.finish
+        feedback = payload.get("promptFeedback")
+        if isinstance(feedback, dict) and feedback.get("blockReason"):
+            self.finish = self.finish or f"BLOCKED_{feedback['blockReason']}"
+
+    def end(self, out: list[StreamEvent]) -> None:
+        if self.finish is None:
             raise StreamInterrupted(
                 "the stream ended before any finishReason (truncated); retry the call.",
-                partial=state.produced_output,
-                provider=self.provider,
+                partial=self.state.produced_output,
+                provider=self.model.provider,
             )
-        if usage_seen:
-            yield state.usage()
-        yield Finish(finish)
+        if self.usage_seen:
+            out.append(self.state.usage())
+        out.append(Finish(self.finish))

@@ -1,7 +1,8 @@
 """The HTTP half of the providers: one pooled client, one streamed POST, typed errors.
 
 A provider subclass says how to build the request (``_request``) and how to
-decode server-sent events (``_decode``); this class does the rest:
+decode server-sent events (``_decoder``, an :class:`~agentlab.llm._sse.SSEDecoder`
+fed the response bytes as they arrive); this class does the rest:
 
 * the ``httpx.AsyncClient`` is injected (``client=``, shared, never closed
   here) or created lazily on first use (with ``transport=`` if given) and
@@ -22,11 +23,9 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import aclosing
 from typing import Any
 
 import httpx
-from httpx_sse import EventSource, ServerSentEvent
 
 from ._accounting import Prices
 from ._base import BaseModel, CallState
@@ -35,6 +34,7 @@ from ._errors import AuthError, BadRequest, ServerError, StreamInterrupted, Time
 from ._events import Emit
 from ._messages import Message, Tool
 from ._protocol import AsyncClosing, StreamEvent, opened
+from ._sse import SSEDecoder
 from ._wire_errors import error_from_response
 
 __all__ = ["HTTPModel", "load_data"]
@@ -111,10 +111,8 @@ class HTTPModel(BaseModel, AsyncClosing):
         """``(url, headers, json_body)`` for one call."""
         raise NotImplementedError
 
-    def _decode(
-        self, events: AsyncIterator[ServerSentEvent], state: CallState
-    ) -> AsyncIterator[StreamEvent]:
-        """Turn the server-sent events of one response into stream events."""
+    def _decoder(self, state: CallState) -> SSEDecoder:
+        """A decoder for the server-sent events of one response."""
         raise NotImplementedError
 
     # -- shared helpers ---------------------------------------------------------
@@ -150,7 +148,6 @@ class HTTPModel(BaseModel, AsyncClosing):
         self, messages: Sequence[Message], tools: Sequence[Tool], opts: dict[str, Any], state: CallState
     ) -> AsyncIterator[StreamEvent]:
         url, headers, body = self._request(messages, tools, opts)
-        where = httpx.URL(url)
         try:
             async with self.client.stream("POST", url, headers=headers, json=body) as response:
                 state.provider_request_id = next(
@@ -177,18 +174,26 @@ class HTTPModel(BaseModel, AsyncClosing):
                         status=response.status_code,
                         body=self.scrub(raw),
                     )
-                async with (
-                    aclosing(EventSource(response).aiter_sse()) as sse,
-                    opened(self._decode(sse, state)) as decoded,
-                ):
-                    async for event in decoded:
-                        yield event
+                decoder = self._decoder(state)
+                feed = decoder.feed
+                # without a content-encoding the raw bytes are the bytes (one generator less);
+                # a body already read in full (a mock's) can only be read through aiter_bytes
+                as_is = not response.is_stream_consumed and "content-encoding" not in response.headers
+                reads = response.aiter_raw() if as_is else response.aiter_bytes()
+                async with opened(reads) as chunks:
+                    async for chunk in chunks:
+                        for event in feed(chunk):
+                            yield event
+                for event in decoder.close():
+                    yield event
         except httpx.TimeoutException as exc:
+            where = httpx.URL(url)
             raise Timeout(
                 f"{type(exc).__name__} talking to {where.host}; retry, or raise timeout=.",
                 provider=self.provider,
             )
         except httpx.ConnectError as exc:
+            where = httpx.URL(url)
             raise ServerError(
                 f"could not connect to {where.host}:{where.port or ''} ({self.scrub(str(exc))}); "
                 "check base_url and the network.",
@@ -203,14 +208,14 @@ class HTTPModel(BaseModel, AsyncClosing):
             )
 
 
-def load_data(model: HTTPModel, sse: ServerSentEvent, state: CallState) -> Any:
+def load_data(model: HTTPModel, data: str, state: CallState) -> Any:
     """The JSON payload of one event; a malformed one interrupts the stream."""
     try:
-        return json.loads(sse.data)
+        return json.loads(data)
     except json.JSONDecodeError as exc:
         raise StreamInterrupted(
             f"malformed event from the server ({exc.msg} at character {exc.pos}); retry the call.",
             partial=state.produced_output,
             provider=model.provider,
-            body=model.scrub(sse.data),
+            body=model.scrub(data),
         )

@@ -19,16 +19,15 @@ was cut off: :class:`StreamInterrupted`.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
-
-from httpx_sse import ServerSentEvent
 
 from ._base import CallState
 from ._errors import StreamInterrupted
 from ._http import HTTPModel, load_data
 from ._messages import Message, Tool
 from ._protocol import Finish, StreamEvent, TextDelta, ToolCallDelta
+from ._sse import SSEDecoder
 from ._wire_errors import error_from_payload
 
 __all__ = ["OpenAIChat"]
@@ -94,54 +93,76 @@ class OpenAIChat(HTTPModel):
         auth = {"authorization": f"Bearer {key}"} if key else {}
         return f"{self.base_url}/chat/completions", self._headers(auth), body
 
-    async def _decode(
-        self, events: AsyncIterator[ServerSentEvent], state: CallState
-    ) -> AsyncIterator[StreamEvent]:
-        finish: str | None = None
-        done = False
-        usage_seen = False
-        async for sse in events:
-            data = sse.data.strip()
-            if done or not data:
-                continue  # read to the end, so the connection can go back to the pool
-            if data == "[DONE]":
-                done = True
+    def _decoder(self, state: CallState) -> SSEDecoder:
+        return _Decoder(self, state)
+
+
+class _Decoder(SSEDecoder):
+    """The chunks of one Chat Completions stream (see the module docstring)."""
+
+    def __init__(self, model: OpenAIChat, state: CallState) -> None:
+        super().__init__()
+        self.model = model
+        self.state = state
+        self.finish: str | None = None
+        self.done = False
+        self.usage_seen = False
+
+    def event(self, name: str, data: str, out: list[StreamEvent]) -> None:
+        if self.done:
+            return  # read to the end, so the connection can go back to the pool
+        text = data.strip()
+        if not text:
+            return
+        if text == "[DONE]":
+            self.done = True
+            return
+        model, state = self.model, self.state
+        payload = load_data(model, data, state)
+        if type(payload) is not dict:
+            return
+        if payload.get("error") is not None or name == "error":
+            raise error_from_payload(
+                model.provider, payload, data, scrub=model.scrub, key_hint=model.key_hint
+            )
+        usage = payload.get("usage")
+        if type(usage) is dict:
+            self.usage_seen = True
+            state.input_tokens = usage.get("prompt_tokens")
+            state.output_tokens = usage.get("completion_tokens")
+        for choice in payload.get("choices") or ():
+            if type(choice) is not dict or choice.get("index", 0) != 0:
                 continue
-            payload = load_data(self, sse, state)
-            if not isinstance(payload, dict):
-                continue
-            if payload.get("error") is not None or sse.event == "error":
-                raise error_from_payload(
-                    self.provider, payload, sse.data, scrub=self.scrub, key_hint=self.key_hint
-                )
-            usage = payload.get("usage")
-            if isinstance(usage, dict):
-                usage_seen = True
-                state.input_tokens = usage.get("prompt_tokens")
-                state.output_tokens = usage.get("completion_tokens")
-            for choice in payload.get("choices") or ():
-                if not isinstance(choice, dict) or choice.get("index", 0) != 0:
-                    continue
-                delta = choice.get("delta") or {}
-                content = delta.get("content")
-                if content:
-                    yield TextDelta(content)
-                for position, call in enumerate(delta.get("tool_calls") or ()):
+            delta = choice.get("delta") or {}
+            content = delta.get("content")
+            if content:
+                state.produced_output = True
+                out.append(TextDelta(content))
+            calls = delta.get("tool_calls")
+            if calls:
+                state.produced_output = True
+                for position, call in enumerate(calls):
                     fn = call.get("function") or {}
-                    yield ToolCallDelta(
-                        index=call.get("index", position),
-                        id=call.get("id"),
-                        name=fn.get("name"),
-                        arguments_delta=fn.get("arguments") or "",
+                    out.append(
+                        ToolCallDelta(
+                            index=call.get("index", position),
+                            id=call.get("id"),
+                            name=fn.get("name"),
+                            arguments_delta=fn.get("arguments") or "",
+                        )
                     )
-                if choice.get("finish_reason"):
-                    finish = choice["finish_reason"]
-        if not done and finish is None:
+            reason = choice.get("finish_reason")
+            if reason:
+                self.finish = reason
+
+    def end(self, out: list[StreamEvent]) -> None:
+        state = self.state
+        if not self.done and self.finish is None:
             raise StreamInterrupted(
                 "the stream ended before [DONE] (truncated); retry the call.",
                 partial=state.produced_output,
-                provider=self.provider,
+                provider=self.model.provider,
             )
-        if usage_seen:
-            yield state.usage()
-        yield Finish(finish)
+        if self.usage_seen:
+            out.append(state.usage())
+        out.append(Finish(self.finish))

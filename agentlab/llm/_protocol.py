@@ -31,13 +31,14 @@ or let :func:`~agentlab.llm.complete` assemble a :class:`~agentlab.llm.Response`
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol, Self, runtime_checkable
+from typing import Any, Generic, Protocol, Self, TypeVar, runtime_checkable
 
 from ._messages import Message, Tool
 
 __all__ = ["Finish", "Model", "StreamEvent", "TextDelta", "ToolCallDelta", "Usage", "opened"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,13 +98,23 @@ class Model(Protocol):
     ) -> AsyncIterator[StreamEvent]: ...
 
 
-@asynccontextmanager
-async def opened(stream: AsyncIterator[StreamEvent]) -> AsyncIterator[AsyncIterator[StreamEvent]]:
-    """Like :func:`contextlib.aclosing`, for any async iterator (closes it if it can be closed)."""
-    try:
-        yield stream
-    finally:
-        aclose = getattr(stream, "aclose", None)
+class opened(Generic[T]):  # lower case: used like a function, as contextlib.aclosing
+    """Like :func:`contextlib.aclosing`, for any async iterator (closes it if it can be closed).
+
+    A plain class rather than an ``@asynccontextmanager``: it wraps every
+    stream of every call, and this costs no generator.
+    """
+
+    __slots__ = ("_stream",)
+
+    def __init__(self, stream: AsyncIterator[T]) -> None:
+        self._stream = stream
+
+    async def __aenter__(self) -> AsyncIterator[T]:
+        return self._stream
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        aclose = getattr(self._stream, "aclose", None)
         if aclose is not None:
             await aclose()
 

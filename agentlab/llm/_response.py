@@ -86,7 +86,7 @@ class Assembler:
         self.finished = False
 
     def add(self, event: StreamEvent) -> None:
-        if isinstance(event, TextDelta):
+        if type(event) is TextDelta or isinstance(event, TextDelta):  # the common case first
             self._text.append(event.text)
         elif isinstance(event, ToolCallDelta):
             call = self._calls.setdefault(event.index, _Call())

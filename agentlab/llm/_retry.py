@@ -37,7 +37,7 @@ from typing import Any
 
 from ._clock import AsyncioClock, Clock
 from ._errors import LLMError
-from ._events import Emit
+from ._events import Emit, Stamped
 from ._protocol import Messages, Model, StreamEvent, TextDelta, ToolCallDelta, Tools, opened
 
 __all__ = ["RetryPolicy", "Retrying"]
@@ -112,15 +112,17 @@ class Retrying:
         target = emit or self.emit or getattr(self.model, "emit", None)
         attempt = 1
         while True:
-            last_request: dict[str, Any] = {}
-            call_opts = dict(opts)
-            if target is not None:
-                call_opts["emit"] = _stamp(target, attempt, last_request)
+            stamp = None if target is None else Stamped(target, attempt)
             produced = False
             try:
-                async with opened(self.model.stream(messages, tools=tools, **call_opts)) as events:
+                stream = (
+                    self.model.stream(messages, tools=tools, **opts)
+                    if stamp is None
+                    else self.model.stream(messages, tools=tools, emit=stamp, **opts)
+                )
+                async with opened(stream) as events:
                     async for event in events:
-                        if isinstance(event, TextDelta | ToolCallDelta):
+                        if not produced and isinstance(event, TextDelta | ToolCallDelta):
                             produced = True
                         yield event
                 return
@@ -136,22 +138,13 @@ class Retrying:
                         "llm_retry",
                         provider=_name_of(self.model, "provider"),
                         model=_name_of(self.model, "model"),
-                        request_id=last_request.get("request_id"),
+                        request_id=None if stamp is None else stamp.request_id,
                         attempt=attempt,
                         error_type=error.type,
                         delay=delay,
                         retry_after=error.retry_after,
                     )
                 await self.clock.sleep(delay)
-
-
-def _stamp(emit: Emit, attempt: int, last: dict[str, Any]) -> Emit:
-    def stamped(kind: str, **fields: Any) -> None:
-        if kind == "llm_request":
-            last["request_id"] = fields.get("request_id")
-        emit(kind, **{**fields, "attempt": attempt})
-
-    return stamped
 
 
 def _name_of(model: Any, attr: str) -> str | None:

@@ -36,6 +36,12 @@ async def test_ask_streams_tokens_as_events_of_the_agent(clock):
         tokens = of(rt, "llm_token", "greeter")
         assert "".join(e.data["text"] for e in tokens) == "Hello there, friend."
         assert {e.pid for e in tokens} == {pid.id}
+        (request,) = of(rt, "llm_request", "greeter")
+        assert [e.data for e in tokens[:2]] == [
+            {"provider": "scripted", "model": "scripted", "request_id": request.data["request_id"],
+             "attempt": 1, "text": tokens[i].data["text"], "index": i}
+            for i in range(2)
+        ]
         assert [e.kind for e in rt.events if e.kind.startswith("turn_")] == ["turn_start", "turn_end"]
         end = of(rt, "turn_end")[0].data
         assert end["ok"] and end["steps"] == 1 and end["answer"] == "Hello there, friend."

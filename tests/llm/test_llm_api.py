@@ -35,7 +35,7 @@ def test_modules_are_private():
 
 
 def test_does_not_import_the_runtime():
-    allowed = {"httpx", "httpx_sse"}
+    allowed = {"httpx"}
     for path in PACKAGE.glob("*.py"):
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):

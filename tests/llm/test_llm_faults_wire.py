@@ -120,10 +120,11 @@ def test_resend_partial_opt_in(server, transcripts, name):
     assert len(server.requests(root)) == 2
 
 
+@pytest.mark.parametrize("mode", ["chunks", "whole"])  # whole: output and error in one read
 @pytest.mark.parametrize("name", PER_PROVIDER)
-def test_error_event_inside_200_stream(server, transcripts, name):
+def test_error_event_inside_200_stream(server, transcripts, name, mode):
     t = transcripts[name]
-    root = server.root(name, fault="error_event", mode="chunks")
+    root = server.root(name, fault="error_event", mode=mode)
     events = Events()
 
     async def main():
@@ -136,6 +137,7 @@ def test_error_event_inside_200_stream(server, transcripts, name):
     assert len(server.requests(root)) == 1  # output was produced first: not re-sent
     (err,) = events.of("llm_error")
     assert err["partial"] is True
+    assert events.of("llm_token")  # the output before the error reached the consumer
 
 
 @pytest.mark.parametrize("name", PER_PROVIDER)

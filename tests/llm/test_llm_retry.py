@@ -11,6 +11,7 @@ from llm_helpers import Events, FakeClock
 from agentlab.llm import (
     AuthError,
     BadRequest,
+    FaultyModel,
     Overloaded,
     RateLimited,
     Reply,
@@ -137,6 +138,26 @@ def test_events_of_a_retried_call():
         "attempt": 2, "error_type": "rate_limit", "delay": 1.5, "retry_after": 1.5,
     }
     assert events.of("llm_response")[0]["attempt"] == 2
+
+
+def test_attempt_stamp_through_wrappers():
+    """The outermost retry layer's attempt wins; a wrapper's own events are stamped too."""
+    clock = FakeClock()
+    events = Events()
+    inner = Retrying(scripted([RateLimited("p", retry_after=1.0), "ok"], clock), RetryPolicy(), clock)
+    run(complete(Retrying(inner, RetryPolicy(), clock), "hi", emit=events))
+    assert {f["attempt"] for _, f in events.log} == {1}
+    req1, _ = events.of("llm_request")
+    assert events.of("llm_retry")[0]["request_id"] == req1["request_id"]
+
+    events = Events()
+    faulty = FaultyModel(scripted(["hello"], clock), random.Random(0), p_empty=1.0)
+    model = Retrying(scripted([ServerError("x"), "ok"], clock), RetryPolicy(), clock)
+    run(complete(Retrying(faulty, RetryPolicy(), clock), "hi", emit=events))
+    run(complete(model, "hi", emit=events))
+    assert [(k, f["attempt"]) for k, f in events.log if k in ("llm_fault", "llm_request")] == [
+        ("llm_fault", 1), ("llm_request", 1), ("llm_request", 1), ("llm_request", 2),
+    ]
 
 
 def test_cancel_during_backoff():

@@ -146,7 +146,7 @@ class _Idle(agentlab.Agent):
 
 async def _spawn_exit(n: int, record: bool) -> tuple[float, float]:
     """CPU seconds of ``n`` spawn+kill rounds, and of the recorder's conversion at stop."""
-    rt = agentlab.Runtime(clock=agentlab.VirtualClock(), event_capacity=1000, lag_threshold=None)
+    rt = agentlab.Runtime(clock=agentlab.VirtualClock(), event_capacity=CAPACITY, lag_threshold=None)
     rec = Recorder(rt, capacity=None) if record else None
     t0 = time.process_time()
     for _ in range(n):
@@ -161,6 +161,9 @@ async def _spawn_exit(n: int, record: bool) -> tuple[float, float]:
         assert len(run.events()) == 4 * n  # spawn, init, exit_signal, exit
     await rt.shutdown()
     return elapsed, convert
+
+
+CAPACITY = 100_000  # the runtime's default event log, as in bench_runtime.py
 
 
 def overhead(n: int, rounds: int) -> tuple[float, float, float]:

@@ -583,8 +583,10 @@ class Runtime:
         p: Pid | None,
         peer: int | None = None,
         reason: Any = None,
-        data: dict[str, Any] | int | None = None,
+        data: dict[str, Any] | int | tuple[Any, ...] | None = None,
     ) -> None:
+        """Record an event. ``data``: a dict, a shared-data code (``_events.shared_data``),
+        or a dict in the stored form already (a flat tuple: its keys, then its values)."""
         self._seq = seq = self._seq + 1
         now = self._now()
         off = self._wall_offset
@@ -594,8 +596,8 @@ class Runtime:
         # why), and the cyclic GC then stops tracking the record. Subscribers get an
         # Event.
         stored: Any = data
-        if data is not None and data.__class__ is not int:
-            stored = (*data, *data.values())  # type: ignore[union-attr,misc]  # keys, values
+        if data.__class__ is dict:
+            stored = (*data, *data.values())  # keys, then values
         t: tuple[Any, ...]
         if p is None:
             t = (seq, now, wall, kind, 0, None, None, peer, reason, stored)
@@ -607,10 +609,10 @@ class Runtime:
         if self._subs:
             if data is None:
                 ev = _tnew(Event, t)
-            elif data.__class__ is int:
-                ev = _as_event(t)
-            else:
+            elif data.__class__ is dict:
                 ev = _tnew(Event, (*t[:9], data))
+            else:  # a shared-data code, or data already in the stored form
+                ev = _as_event(t)
             for fn in self._subs:  # never mutated in place (see subscribe)
                 try:
                     fn(ev)

@@ -32,6 +32,12 @@ _AUTO = ("never", "any_significant", "all_significant")
 
 # event kinds on the restart path, as module constants (read per restart)
 _CHILD_TERMINATED = K.CHILD_TERMINATED
+# data of the events a restart emits, in the runtime's stored form (keys, then
+# values: see Runtime._emit), built without a dict on the restart path
+_START_KEYS = ("child_id", "restart", "type", "attempt")
+_RESTART_KEYS = (
+    "child_id", "strategy", "affected", "restarts_in_window", "intensity", "period", "retry",
+)
 _RESTART = K.RESTART
 _CHILD_START = K.CHILD_START
 
@@ -405,7 +411,7 @@ class Supervisor(Agent):
                 self.pid,
                 pid.id,
                 None,
-                {"child_id": spec.id, "restart": spec.restart, "type": spec.type, "attempt": attempt},
+                (*_START_KEYS, spec.id, spec.restart, spec.type, attempt),
             )
             return ("ok", pid)
         if outcome == "ignore":
@@ -443,7 +449,7 @@ class Supervisor(Agent):
             spec = ch.spec
             restart = spec.restart
             if restart == PERMANENT or (restart == TRANSIENT and not is_shutdown_reason(reason)):
-                self.runtime._emit(_CHILD_TERMINATED, self.pid, pid.id, reason, {"child_id": spec.id})
+                self.runtime._emit(_CHILD_TERMINATED, self.pid, pid.id, reason, ("child_id", spec.id))
                 return self._restart(ch, reason)
             return self._child_exited(ch, reason)
         if t is _TryAgain:
@@ -559,24 +565,21 @@ class Supervisor(Agent):
                 idx = self._children.index(ch) if ch in self._children else 0
                 group = self._children[idx:]
             affected = tuple(c.spec.id for c in group)
-        data = {
-            "child_id": ch.spec.id,
-            "strategy": strategy,
-            "affected": affected,
-            "restarts_in_window": self._nrestarts,
-            "intensity": self.intensity,
-            "period": self.period,
-            "retry": retry,
-        }
+        values = (ch.spec.id, strategy, affected, self._nrestarts, self.intensity, self.period, retry)
         if self.backoff is None:
-            rt._emit(_RESTART, self.pid, last.id if last is not None else None, reason, data)
+            rt._emit(
+                _RESTART, self.pid, last.id if last is not None else None, reason,
+                (*_RESTART_KEYS, *values),
+            )
             if group is None:
                 return self._restart_one(ch)
             return self._restart_group(ch, group)
         base, cap = self.backoff
         delay = min(cap, base * 2 ** (self._nrestarts - 1)) * (0.5 + rt.random.random() / 2)
-        data["delay"] = delay
-        rt._emit(_RESTART, self.pid, last.id if last is not None else None, reason, data)
+        rt._emit(
+            _RESTART, self.pid, last.id if last is not None else None, reason,
+            (*_RESTART_KEYS, "delay", *values, delay),
+        )
         return self._restart_later(ch, group, delay)
 
     def _restart_now(self, ch: _Child, group: list[_Child] | None) -> Any:
@@ -600,7 +603,7 @@ class Supervisor(Agent):
                     self.pid,
                     pid.id,
                     None,
-                    {"child_id": spec.id, "restart": spec.restart, "type": spec.type, "attempt": attempt},
+                    (*_START_KEYS, spec.id, spec.restart, spec.type, attempt),
                 )
                 return None
             if not isinstance(outcome, str | tuple):
@@ -657,7 +660,7 @@ class Supervisor(Agent):
 
     def _report(self, kind: str, ch: _Child, reason: Any) -> None:
         who = ch.pid or ch.last
-        self.runtime._emit(kind, self.pid, who.id if who else None, reason, {"child_id": ch.spec.id})
+        self.runtime._emit(kind, self.pid, who.id if who else None, reason, ("child_id", ch.spec.id))
 
     # ------------------------------------------------------------------ stopping
     async def terminate(self, reason: Any) -> None:

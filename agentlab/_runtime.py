@@ -400,6 +400,7 @@ class Runtime:
         # empty mailboxes for reuse: an idle process holds none, and a message to an
         # idle process needs one (allocating a deque costs more than the rest of a send)
         self._mbox_pool: list[deque[Any]] = []
+        self._graveyard: list[Any] = []  # behaviours of processes that just exited (_finish)
         self._drain_pending = False
         self._cur: Pid | None = None  # the process running inline right now
         self._ctx = contextvars.Context()
@@ -674,6 +675,8 @@ class Runtime:
         """
         self._eager = False
         if not self._runq:
+            if self._graveyard and not self._sync_depth:
+                self._graveyard.clear()
             return
         if self._sync_depth or self._cur is not None:
             if not self._drain_pending:
@@ -700,6 +703,8 @@ class Runtime:
                     self._cur = None
         finally:
             self._sync_depth -= 1
+            if self._graveyard:
+                self._graveyard.clear()
             if q:  # out of budget: continue on the next loop turn
                 self._drain_pending = True
                 self._loop.call_soon(self._drain, context=self._ctx)
@@ -1430,9 +1435,14 @@ class Runtime:
         p._mbox = None
         beh = p._beh
         if beh is not None and not beh._retain_after_exit:
-            # the agent and its pid point at each other: breaking the cycle frees a dead
-            # incarnation by reference counting, not at the next full collection
+            # The agent and its pid point at each other: breaking the cycle frees a dead
+            # incarnation by reference counting, not at the next full collection. It is
+            # freed when the scheduler pass ends, so freeing it does not delay a restart.
             p._beh = None
+            grave = self._graveyard
+            grave.append(beh)
+            if len(grave) > 256:
+                grave.clear()
         self._emit(K.EXIT, p, None, reason)
         links = p._links
         if links:

@@ -1083,16 +1083,7 @@ class Runtime:
         if self._tm:
             me = self._cur or _current_cv.get()
             self._emit_msg(K.SEND, me, dest.id if type(dest) is Pid else (p.id if p else None))
-        if p is None:
-            return
-        if p._wait is None:  # the common case of _deliver, inlined: this is the hot path
-            mb = p._mbox
-            if mb is None:
-                p._mbox = mb = deque()
-            mb.append(msg)
-            if p._st == _IDLE:
-                self._enqueue(p)
-        else:
+        if p is not None:
             self._deliver(p, msg)
 
     def _deliver(self, p: Pid, msg: Any) -> None:
@@ -1112,7 +1103,8 @@ class Runtime:
                 return
         mb = p._mbox
         if mb is None:
-            p._mbox = mb = deque()
+            pool = self._mbox_pool
+            p._mbox = mb = pool.pop() if pool else deque()
         mb.append(msg)
         if p._st == _IDLE:
             self._enqueue(p)

@@ -134,13 +134,19 @@ class Event(tuple):
         return _as_event(t)
 
     @staticmethod
-    def shared_data(code: int) -> dict[str, Any]:
-        """The data a raw tuple's int ``data`` field stands for (a fresh dict).
+    def data_of(stored: Any) -> dict[str, Any] | None:
+        """An event's data as a dict, from a raw tuple's ``data`` field (a fresh dict).
 
-        (A raw tuple's ``data`` is ``None``, such an int, or a flat tuple of the
-        data dict's keys then its values; :meth:`of` turns any of them into a dict.)
+        The runtime stores a data dict as a flat tuple (its keys, then its values),
+        and data that lifecycle events repeat as a small int code; ``None`` and a
+        dict are given back as they are.
         """
-        return dict(_SHARED[code])
+        if stored.__class__ is int:
+            return dict(_SHARED[stored])
+        if stored.__class__ is tuple:
+            n = len(stored) >> 1
+            return dict(zip(stored[:n], stored[n:], strict=True))
+        return stored
 
     def as_dict(self) -> dict[str, Any]:
         return dict(zip(_FIELDS, self, strict=True))
@@ -184,17 +190,9 @@ def _as_event(t: tuple[Any, ...]) -> Event:
     if type(t) is Event:
         return t
     d = t[9]
-    if d.__class__ is int:
-        t = (*t[:9], dict(_SHARED[d]))
-    elif d.__class__ is tuple:  # a data dict as the runtime stores it
-        t = (*t[:9], data_dict(d))
+    if d.__class__ is int or d.__class__ is tuple:  # data in the runtime's stored form
+        t = (*t[:9], Event.data_of(d))
     return tuple.__new__(Event, t)
-
-
-def data_dict(flat: tuple[Any, ...]) -> dict[str, Any]:
-    """A data dict from its stored form: all its keys, then all its values."""
-    n = len(flat) >> 1
-    return dict(zip(flat[:n], flat[n:], strict=True))
 
 
 class EventLog:
@@ -228,15 +226,12 @@ class EventLog:
     ) -> Callable[[tuple[Any, ...]], None]:
         """The append of the log's tail list, for one writer that counts its appends
         in ``counter()`` and moves the tail in with ``flush()`` (which ends by calling
-        :meth:`_extend` and clearing the tail); it may append plain tuples with an
+        :meth:`_move_tail`); it may append plain tuples with an
         event's fields. Reading the log flushes first."""
         self._counter = counter
         self._base = counter()
         self._flush = flush
         return self._tail.append
-
-    def _extend(self, tail: list[tuple[Any, ...]]) -> None:
-        self._events.extend(tail)
 
     def _move_tail(self) -> None:
         if self._tail:

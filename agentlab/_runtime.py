@@ -532,8 +532,8 @@ class Runtime:
         :class:`Event`'s fields in order; copy what you keep, the list is reused).
         There is no per-event call and no per-event object, so recording costs the
         runtime next to nothing. A raw tuple's ``data`` may be a small int standing
-        for repeated data: ``Event.of(t)`` makes the event, ``Event.shared_data(code)``
-        gives the dict. Batches come every 512 events and whenever the event log is
+        for repeated data, or a flat tuple of a dict's keys then values: ``Event.of(t)``
+        makes the event, ``Event.data_of(t[9])`` gives the dict. Batches come every 512 events and whenever the event log is
         read or :meth:`flush_events` is called, so nothing waits for long.
         """
         if batched:
@@ -569,8 +569,7 @@ class Runtime:
             except Exception:
                 log.exception("agentlab: batched subscriber %r failed; it was removed", sink)
                 self._sinks = tuple(a for a in self._sinks if a is not sink)
-        self.events._extend(tail)
-        tail.clear()
+        self.events._move_tail()
 
     def _drop_subscriber(self, fn: Callable[[Event], Any]) -> None:
         if fn in self._subs:

@@ -154,17 +154,10 @@ def data_json(data: dict[str, Any] | None) -> str | None:
 
 def to_batch(events: Sequence[Any]) -> pa.RecordBatch:
     """Turn a list of :class:`agentlab.Event` tuples into one record batch (columnar)."""
-    if len(events) == 0:
-        return _empty()
-    return columns_to_batch(list(zip(*events, strict=True)))
-
-
-def columns_to_batch(columns: Sequence[Sequence[Any]]) -> pa.RecordBatch:
-    """Like :func:`to_batch`, from the ten fields as columns (equal-length sequences)."""
-    seq, time, wall, kind, pid, name, path, peer, reason, data = columns
-    n = len(seq)
+    n = len(events)
     if n == 0:
         return _empty()
+    seq, time, wall, kind, pid, name, path, peer, reason, data = zip(*events, strict=True)
     wall_ns = (np.fromiter(wall, np.float64, n) * 1e9).astype(np.int64)
     text = reason_text
     reasons = [r if r is None or type(r) is str else text(r) for r in reason]
@@ -184,27 +177,22 @@ def columns_to_batch(columns: Sequence[Sequence[Any]]) -> pa.RecordBatch:
 
 
 def _data_texts(data: Sequence[Any]) -> list[str | None]:
-    """The data column as JSON text. Raw runtime tuples carry repeated data as a
-    shared code (an int, see ``agentlab.Event.shared_data``); events repeat the
-    same dict objects too. One encoding per code or distinct object serves them
-    all (the batch keeps the objects alive, so ids are not reused meanwhile)."""
+    """The data column as JSON text. Raw runtime tuples carry data in a stored form
+    (``agentlab.Event.data_of``), and events repeat the same objects; one encoding
+    per distinct object serves them all (the batch keeps the objects alive, so ids
+    are not reused meanwhile)."""
     by_id: dict[int, str | None] = {id(None): None}
     out: list[str | None] = []
     put = out.append
     get = by_id.get
     dump = data_json
-    shared = agentlab.Event.shared_data
+    data_of = agentlab.Event.data_of
     miss = _MISS
     for d in data:
         k = id(d)
         t = get(k, miss)
         if t is miss:
-            if isinstance(d, int):
-                d = shared(d)
-            elif isinstance(d, tuple):  # a runtime record's data: keys, then values
-                n = len(d) >> 1
-                d = dict(zip(d[:n], d[n:], strict=True))
-            t = by_id[k] = dump(d)
+            t = by_id[k] = dump(data_of(d))
         put(t)
     return out
 

@@ -289,7 +289,7 @@ async def test_batched_subscribers_get_every_event_in_bulk(clock, caplog):
         assert events == rt.events.list()
         assert events[0].data == {"kind": "agent"} and events[1].data == {"result": "ok"}
         assert all(type(t[9]) is int for t in got)  # repeated data travels as a code
-        assert Event.shared_data(got[1][9]) == {"result": "ok"}
+        assert Event.data_of(got[1][9]) == {"result": "ok"}
         rt.start(Node)
         stop()  # hands over what is pending, then no more
         assert len(got) == 602

@@ -445,8 +445,7 @@ def start_agent(
     else:
         raise TypeError(f"expected an Agent subclass or instance, got {agent!r}")
     p = rt._new_pid(inst, name, parent, replace=replace, path=path)
-    inst.runtime = rt  # Process._bind, inlined
-    inst.pid = p
+    inst._bind(rt, p)
     p._trap = inst.trap_exits if trap_exit is None else trap_exit
     p._st = _BUSY  # messages queue until init is done
     rt._emit("spawn", p, parent.id if parent is not None else None, data=kind_data(kind))
@@ -467,13 +466,6 @@ def start_agent(
         r = Stop(Crash.from_exception(e))
     finally:
         rt._cur = prev
-    if r is None:  # the common case of _init_outcome and _ready, inlined
-        rt._emit("init", p, None, None, _R_OK)
-        if p._st != _DEAD and p._task is None:
-            p._st = _IDLE
-            if p._mbox:
-                rt._enqueue(p)
-        return p, "ok"
     if type(r) is _CORO:
         fut: asyncio.Future[Any] = rt._loop.create_future()
         rt._start_task(p, _ainit(inst, r, fut))

@@ -1487,8 +1487,6 @@ class Runtime:
             self, agent, args, kwargs, name=name, parent=self.self(), link=link,
             replace=replace, trap_exit=trap_exit,
         )
-        if outcome == "ok":
-            return pid
         if isinstance(outcome, asyncio.Future):
             outcome.add_done_callback(_consume)
             return pid

@@ -23,7 +23,7 @@ from ._widgets import SequenceDiagram, SupervisionTree, Timeline, TokenStream, V
 __all__ = ["Dashboard", "dashboard"]
 
 
-class Dashboard(ipywidgets.VBox):
+class Dashboard(_static.HtmlFallback, ipywidgets.VBox):
     """Four linked views. Picking a node or an arrow in one highlights it in the others."""
 
     def __init__(self, source: Any = None, *, agents: Any = None, collapse: int = 50,
@@ -62,16 +62,6 @@ class Dashboard(ipywidgets.VBox):
         return "".join(
             _static.render(v._view_kind, v._view_snapshot(), v.config.get("title")) for v in self.views
         )
-
-    def _repr_html_(self) -> str:
-        return self.to_html()
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        bundle = super()._repr_mimebundle_(**kwargs)
-        data, meta = bundle if isinstance(bundle, tuple) else (bundle, {})
-        data = dict(data or {})
-        data["text/html"] = self.to_html()
-        return data, meta
 
     def close(self) -> None:
         for name in ("tree", "streams", "timeline", "sequence"):

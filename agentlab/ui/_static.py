@@ -34,6 +34,24 @@ _BOX = (
 )
 
 
+class HtmlFallback:
+    """Mixin for a widget with a ``to_html()``: without a live front end (nbconvert,
+    GitHub, e-mail), the notebook shows that static HTML instead."""
+
+    def to_html(self) -> str:
+        raise NotImplementedError
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        bundle = super()._repr_mimebundle_(**kwargs)  # type: ignore[misc]
+        data, meta = bundle if isinstance(bundle, tuple) else (bundle, {})
+        data = dict(data or {})
+        data["text/html"] = self.to_html()
+        return data, meta
+
+
 def render(kind: str, view: dict[str, Any], title: str | None = None) -> str:
     """Static HTML for a view snapshot (``kind``: tree, stream, timeline or sequence)."""
     renderers: dict[str, Callable[[dict[str, Any]], str]] = {

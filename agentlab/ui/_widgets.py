@@ -75,7 +75,7 @@ def _reply(fn: Callable[..., dict[str, Any]]) -> Callable[..., Reply]:
     return command(cmd)
 
 
-class View(anywidget.AnyWidget):
+class View(_static.HtmlFallback, anywidget.AnyWidget):
     """Base class of the live views (see the module docstring)."""
 
     snapshot = traitlets.Dict().tag(sync=True)
@@ -289,16 +289,6 @@ class View(anywidget.AnyWidget):
     def to_html(self) -> str:
         """Static HTML of the current state (for nbconvert, GitHub, e-mail)."""
         return _static.render(self._view_kind, self._view_snapshot(), self._cfg.get("title"))
-
-    def _repr_html_(self) -> str:
-        return self.to_html()
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        bundle = super()._repr_mimebundle_(**kwargs)
-        data, meta = bundle if isinstance(bundle, tuple) else (bundle, {})
-        data = dict(data or {})
-        data["text/html"] = self.to_html()
-        return data, meta
 
     def close(self) -> None:
         if getattr(self, "_pump", None) is not None:

@@ -162,13 +162,8 @@ class _ScnSupervisor(Supervisor):
         strategy = cfg.get("strategy", "one_for_one")
         self.kind = "simple" if strategy == "simple_one_for_one" else "static"
         log.templates[self.ident] = cfg.get("child", {})
-        kw: dict[str, Any] = {"strategy": strategy}
-        if "intensity" in cfg:
-            kw["intensity"] = cfg["intensity"]
-        if "period" in cfg:
-            kw["period"] = cfg["period"]
-        if "auto_shutdown" in cfg:
-            kw["auto_shutdown"] = cfg["auto_shutdown"]
+        kw = _flags(cfg, "intensity", "period", "auto_shutdown")
+        kw["strategy"] = strategy
         if strategy == "simple_one_for_one":
             kw["child"] = _spec(cfg.get("child", {}) | {"id": None}, log)
             return await Supervisor.init(self, (), **kw)
@@ -187,14 +182,13 @@ class _ScnDynamic(DynamicSupervisor):
         self.ident = str(cfg["id"])
         self.log = log
         log.templates[self.ident] = cfg.get("child", {})
-        kw: dict[str, Any] = {}
-        if "intensity" in cfg:
-            kw["intensity"] = cfg["intensity"]
-        if "period" in cfg:
-            kw["period"] = cfg["period"]
-        if "max_children" in cfg:
-            kw["max_children"] = cfg["max_children"]
+        kw = _flags(cfg, "intensity", "period", "max_children")
         return await DynamicSupervisor.init(self, **kw)
+
+
+def _flags(cfg: dict[str, Any], *names: str) -> dict[str, Any]:
+    """The supervisor flags a scenario sets (the others keep their defaults)."""
+    return {k: cfg[k] for k in names if k in cfg}
 
 
 def _sup_class(cfg: dict[str, Any]) -> type[Agent]:

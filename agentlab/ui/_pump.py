@@ -169,10 +169,7 @@ class Pump:
     def _publish_snapshot(self, now: float) -> None:
         t0 = _time.perf_counter()
         self._publish({"seq": self.seq, "view": self._snapshot()})
-        cost = _time.perf_counter() - t0
-        self.snapshot_cost = cost
-        # an expensive snapshot (a 10,000-node tree) is rewritten less often
-        self._snapshot_gap = max(self.snapshot_every, 40.0 * cost)
+        self.expect_cost(_time.perf_counter() - t0)  # now measured
         self._last_snap = now
         self._snap_dirty = False
         self.published += 1
@@ -187,6 +184,7 @@ class Pump:
     def expect_cost(self, seconds: float) -> None:
         """What writing the snapshot is expected to cost, until a write measures it."""
         self.snapshot_cost = seconds
+        # an expensive snapshot (a 10,000-node tree) is rewritten less often
         self._snapshot_gap = max(self.snapshot_every, 40.0 * seconds)
 
     def flushed(self) -> asyncio.Future[None]:

@@ -655,6 +655,36 @@ class Runtime:
             data or None,
         )
 
+    def emitter(
+        self, kind: str, fields: Iterable[str], pid: Pid | None = None
+    ) -> Callable[..., None]:
+        """A writer for many events of one kind, with the same fields each time.
+
+        ``write = runtime.emitter("llm_token", ("text", "index"), pid)``, then
+        ``write("Hel", 0)`` records what ``runtime.emit("llm_token", pid,
+        text="Hel", index=0)`` records, without building a dict per event (the
+        LLM agents' per-token path). ``write`` takes exactly one value per field,
+        in order. A message-level kind is recorded only while message tracing is on.
+        """
+        keys = tuple(fields)
+        if not keys or not all(isinstance(k, str) for k in keys):
+            raise TypeError(f"emitter fields must be a non-empty sequence of names, got {fields!r}")
+        width = len(keys)
+        emit = self._emit
+        gated = kind in MESSAGE_KINDS
+
+        def write(*values: Any) -> None:
+            if len(values) != width:
+                raise TypeError(
+                    f"this {kind!r} emitter takes {width} values ({', '.join(keys)}), "
+                    f"got {len(values)}"
+                )
+            if gated and not self._tm:
+                return
+            emit(kind, pid, None, None, keys + values)  # the stored form: keys, then values
+
+        return write
+
     # ------------------------------------------------------------------ scheduling
 
     def _enqueue(self, p: Pid) -> None:

@@ -8,7 +8,6 @@ state, and splitting it would scatter that state across files.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import itertools
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
@@ -30,7 +29,7 @@ from ..llm import (
     ToolCallDelta,
     UsageMeter,
 )
-from ..llm._events import Routed
+from ..llm._events import TOKEN_FIELDS, TOOL_CALL_FIELDS, Routed
 from ..llm._protocol import opened
 from ._budget import Budget, budget_reason
 from ._errors import BudgetExceeded, MaxStepsExceeded, OutputInvalid, ToolFailed
@@ -301,8 +300,14 @@ class LLMAgent(Agent):
         self._task_sup: Pid | None = None
         self._llm = self._build_model(rt)
         # token events go straight into the runtime's stream; the rest through _on_llm
-        self._emit = Routed(
-            self._on_llm, functools.partial(rt.emit, pid=self.pid) if self.token_events else None
+        self._emit = (
+            Routed(
+                self._on_llm,
+                rt.emitter("llm_token", TOKEN_FIELDS, self.pid),
+                rt.emitter("llm_tool_call", TOOL_CALL_FIELDS, self.pid),
+            )
+            if self.token_events
+            else Routed(self._on_llm)
         )
         if self.pubsub is not None:
             for topic in self.topics:

@@ -12,7 +12,7 @@ shape (output deltas, one Usage, one Finish).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,7 @@ from ._accounting import DEFAULT_PRICES, Prices, cost_usd, estimate_input_tokens
 from ._clock import AsyncioClock, Clock
 from ._deadline import Deadline
 from ._errors import LLMError, StreamInterrupted
-from ._events import Emit, Routed, Stamped, new_request_id
+from ._events import Emit, Routed, Stamped, new_request_id, token_sink, tool_call_sink
 from ._messages import Message, Tool, as_messages, as_tools
 from ._protocol import Finish, Messages, StreamEvent, TextDelta, ToolCallDelta, Tools, Usage, opened
 
@@ -151,17 +151,21 @@ class BaseModel:
         }
         # Look through the retry layers' Stamped (stamp the attempt here, once) and an
         # agent's Routed (call its delta route directly): see agentlab.llm._events.
-        deltas: Emit | None = emit
+        token: Callable[..., None] | None
+        tool_call: Callable[..., None] | None
         while True:
             if type(emit) is Stamped:
                 base["attempt"] = emit.attempt
                 emit.request_id = request_id
                 emit = emit.target
             elif type(emit) is Routed:
-                deltas, emit = emit.deltas, emit.emit
+                token, tool_call, emit = emit.token, emit.tool_call, emit.emit
                 break  # emit may stamp again, for the other events only: call it as it is
+            elif emit is _no_emit:
+                token = tool_call = None
+                break
             else:
-                deltas = emit
+                token, tool_call = token_sink(emit), tool_call_sink(emit)
                 break
         provider, model, attempt = self.provider, self.model, base["attempt"]
         est_in = estimate_input_tokens(msgs, tool_list)
@@ -200,30 +204,15 @@ class BaseModel:
                         if kind is TextDelta:
                             text = ev.text
                             out_chars += len(text)
-                            if deltas is not None:  # keywords, not **base: no dict on the way
-                                deltas(
-                                    "llm_token",
-                                    provider=provider,
-                                    model=model,
-                                    request_id=request_id,
-                                    attempt=attempt,
-                                    text=text,
-                                    index=n_text,
-                                )
+                            if token is not None:  # positional: no dict per delta
+                                token(provider, model, request_id, attempt, text, n_text)
                             n_text += 1
                         else:
                             out_chars += len(ev.arguments_delta) + len(ev.name or "")
-                            if deltas is not None:
-                                deltas(
-                                    "llm_tool_call",
-                                    provider=provider,
-                                    model=model,
-                                    request_id=request_id,
-                                    attempt=attempt,
-                                    index=ev.index,
-                                    id=ev.id,
-                                    name=ev.name,
-                                    arguments_delta=ev.arguments_delta,
+                            if tool_call is not None:
+                                tool_call(
+                                    provider, model, request_id, attempt, ev.index, ev.id,
+                                    ev.name, ev.arguments_delta,
                                 )
                         yield ev
                     elif kind is Usage:

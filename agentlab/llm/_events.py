@@ -49,7 +49,7 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["DELTA_KINDS", "Emit", "Routed", "Stamped", "tee"]
+__all__ = ["DELTA_KINDS", "TOKEN_FIELDS", "TOOL_CALL_FIELDS", "Emit", "Routed", "Stamped", "tee"]
 
 Emit = Callable[..., None]
 """``emit(kind: str, **fields) -> None``."""
@@ -110,26 +110,71 @@ class Stamped:
         self.target(kind, **fields)
 
 
-class Routed:
-    """An ``emit`` that sends the per-delta events (:data:`DELTA_KINDS`) to ``deltas``
-    (or drops them, if it is None) and every other event to ``emit``.
+TOKEN_FIELDS = ("provider", "model", "request_id", "attempt", "text", "index")
+"""The fields of an ``llm_token`` event, in the order a :class:`Routed` ``token`` sink takes them."""
 
-    An agent uses it to put token events straight into its runtime's stream
-    (``deltas=functools.partial(runtime.emit, pid=pid)``) while it accounts
-    for requests and responses in ``emit``. The built-in models look through
-    it and call ``deltas`` themselves, with keyword arguments: no call, and
-    no copy of the fields, in between.
+TOOL_CALL_FIELDS = (
+    "provider", "model", "request_id", "attempt", "index", "id", "name", "arguments_delta"
+)
+"""The fields of an ``llm_tool_call`` event, in the order a ``tool_call`` sink takes them."""
+
+
+class Routed:
+    """An ``emit`` that sends the per-delta events (:data:`DELTA_KINDS`) to two
+    positional sinks and every other event to ``emit``.
+
+    ``token(*values)`` gets an ``llm_token``'s fields in :data:`TOKEN_FIELDS`
+    order, ``tool_call(*values)`` an ``llm_tool_call``'s in
+    :data:`TOOL_CALL_FIELDS` order; a sink that is None drops its events. An
+    agent routes them straight into its runtime's stream
+    (``runtime.emitter("llm_token", TOKEN_FIELDS, pid)``) while it accounts for
+    requests and responses in ``emit``. The built-in models look through it and
+    call the sinks themselves: no dict of fields is built per delta.
     """
 
-    __slots__ = ("deltas", "emit")
+    __slots__ = ("emit", "token", "tool_call")
 
-    def __init__(self, emit: Emit, deltas: Emit | None) -> None:
+    def __init__(
+        self,
+        emit: Emit,
+        token: Callable[..., None] | None = None,
+        tool_call: Callable[..., None] | None = None,
+    ) -> None:
         self.emit = emit
-        self.deltas = deltas
+        self.token = token
+        self.tool_call = tool_call
 
     def __call__(self, kind: str, **fields: Any) -> None:
-        if kind in DELTA_KINDS:
-            if self.deltas is not None:
-                self.deltas(kind, **fields)
+        if kind == "llm_token":
+            if self.token is not None:
+                self.token(*[fields.get(k) for k in TOKEN_FIELDS])
+        elif kind == "llm_tool_call":
+            if self.tool_call is not None:
+                self.tool_call(*[fields.get(k) for k in TOOL_CALL_FIELDS])
         else:
             self.emit(kind, **fields)
+
+
+def token_sink(emit: Emit) -> Callable[..., None]:
+    """A positional ``llm_token`` sink that calls a keyword ``emit``."""
+
+    def token(
+        provider: str, model: str, request_id: str, attempt: int, text: str, index: int
+    ) -> None:
+        emit("llm_token", provider=provider, model=model, request_id=request_id,
+             attempt=attempt, text=text, index=index)
+
+    return token
+
+
+def tool_call_sink(emit: Emit) -> Callable[..., None]:
+    """A positional ``llm_tool_call`` sink that calls a keyword ``emit``."""
+
+    def tool_call(
+        provider: str, model: str, request_id: str, attempt: int, index: int,
+        id: str | None, name: str | None, arguments_delta: str,
+    ) -> None:
+        emit("llm_tool_call", provider=provider, model=model, request_id=request_id,
+             attempt=attempt, index=index, id=id, name=name, arguments_delta=arguments_delta)
+
+    return tool_call

@@ -16,7 +16,7 @@ from agentlab.llm import (
     ToolCall,
     complete,
 )
-from agentlab.llm._events import DELTA_KINDS, Routed
+from agentlab.llm._events import DELTA_KINDS, TOKEN_FIELDS, TOOL_CALL_FIELDS, Routed
 
 
 def scripted(script, clock):
@@ -36,6 +36,18 @@ def run_twice(make_emit):
     asyncio.run(complete(model, "again", emit=emit))
 
 
+def routed(emit, deltas):
+    """A Routed emit whose positional delta sinks record into ``deltas`` as keyword events."""
+
+    def sink(kind, fields):
+        def write(*values):
+            deltas(kind, **dict(zip(fields, values, strict=True)))
+
+        return write
+
+    return Routed(emit, sink("llm_token", TOKEN_FIELDS), sink("llm_tool_call", TOOL_CALL_FIELDS))
+
+
 def numbered(log, ids):
     """``log`` with each request id replaced by its number in ``ids`` (ids are process-unique)."""
     return [(k, {**f, "request_id": ids.index(f["request_id"])}) for k, f in log]
@@ -45,7 +57,7 @@ def test_routed_splits_the_same_events():
     plain = Events()
     run_twice(lambda: plain)
     other, deltas = Events(), Events()
-    run_twice(lambda: Routed(other, deltas))
+    run_twice(lambda: routed(other, deltas))
     assert {k for k, _ in deltas.log} == DELTA_KINDS
     ids = [f["request_id"] for f in plain.of("llm_request")]
     routed_ids = [f["request_id"] for f in other.of("llm_request")]
@@ -54,7 +66,7 @@ def test_routed_splits_the_same_events():
     assert {f["attempt"] for f in deltas.of("llm_token")} == {2}  # stamped by Retrying
 
     dropped = Events()
-    run_twice(lambda: Routed(dropped, None))
+    run_twice(lambda: Routed(dropped))
     assert numbered(dropped.log, [f["request_id"] for f in dropped.of("llm_request")]) == numbered(
         other.log, routed_ids
     )
@@ -71,5 +83,7 @@ def test_routed_for_any_model():
             yield Finish("stop")
 
     other, deltas = Events(), Events()
-    asyncio.run(complete(Custom(), "hi", emit=Routed(other, deltas)))
+    asyncio.run(complete(Custom(), "hi", emit=routed(other, deltas)))
     assert deltas.kinds() == ["llm_token"] and other.kinds() == ["llm_response"]
+    # fields the model left out arrive as None, in their places
+    assert deltas.of("llm_token") == [{**dict.fromkeys(TOKEN_FIELDS), "text": "x", "index": 0}]

@@ -223,6 +223,37 @@ async def test_user_events(clock):
         assert e.pid == pid.id and e.data == {"step": 2}
 
 
+async def test_an_emitter_records_what_emit_records(clock):
+    async with Runtime(clock=clock) as rt:
+        pid = rt.start(Node, name="writer")
+        seen: list[Event] = []
+        rt.subscribe(seen.append)
+        write = rt.emitter("llm_token", ("text", "index"), pid)
+        write("Hel", 0)
+        rt.emit("llm_token", pid, text="lo", index=1)
+        a, b = rt.events[-2], rt.events[-1]
+        assert (a.kind, a.pid, a.name, a.data) == ("llm_token", pid.id, "writer", {"text": "Hel", "index": 0})
+        assert (b.kind, b.pid, b.name, b.data) == ("llm_token", pid.id, "writer", {"text": "lo", "index": 1})
+        assert a.seq + 1 == b.seq
+        assert [e.data for e in seen] == [a.data, b.data]  # subscribers get the same dicts
+        # one value per field, in order, or a clear error
+        with pytest.raises(TypeError, match=r"takes 2 values \(text, index\), got 1"):
+            write("x")
+        with pytest.raises(TypeError, match="fields"):
+            rt.emitter("llm_token", "")
+        assert rt.events[-1].seq == b.seq  # nothing half-written
+
+
+async def test_an_emitter_of_a_message_kind_follows_message_tracing(clock):
+    async with Runtime(clock=clock, trace_messages=False) as rt:
+        write = rt.emitter(K.SEND, ("note",))
+        write("dropped")
+        assert not rt.events.filter(kind=K.SEND)
+        rt.trace_messages = True  # switched on later: the same emitter records from now
+        write("kept")
+        assert [e.data for e in rt.events.filter(kind=K.SEND)] == [{"note": "kept"}]
+
+
 def test_event_log_is_bounded_and_counts_drops():
     log = EventLog(capacity=10)
     for i in range(50):

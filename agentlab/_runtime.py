@@ -335,6 +335,37 @@ def current_runtime() -> Runtime:
     return rt
 
 
+class Emitter:
+    """Records events of one kind with a fixed set of fields (see :meth:`Runtime.emitter`)."""
+
+    __slots__ = ("_gated", "_rt", "keys", "kind", "pid")
+
+    def __init__(self, rt: Runtime, kind: str, fields: Iterable[str], pid: Pid | None) -> None:
+        keys = tuple(fields)
+        if not keys or not all(isinstance(k, str) for k in keys):
+            raise TypeError(f"emitter fields must be a non-empty sequence of names, got {fields!r}")
+        self._rt = rt
+        self.kind = kind
+        self.keys = keys
+        self.pid = pid
+        self._gated = kind in MESSAGE_KINDS
+
+    def __call__(self, *values: Any) -> None:
+        keys = self.keys
+        if len(values) != len(keys):
+            raise TypeError(
+                f"this {self.kind!r} emitter takes {len(keys)} values ({', '.join(keys)}), "
+                f"got {len(values)}"
+            )
+        rt = self._rt
+        if self._gated and not rt._tm:
+            return
+        rt._emit(self.kind, self.pid, None, None, keys + values)  # the stored form: keys, then values
+
+    def __repr__(self) -> str:
+        return f"<Emitter {self.kind} ({', '.join(self.keys)})>"
+
+
 class Runtime:
     """An OTP-style process runtime living on the running asyncio event loop.
 
@@ -655,9 +686,7 @@ class Runtime:
             data or None,
         )
 
-    def emitter(
-        self, kind: str, fields: Iterable[str], pid: Pid | None = None
-    ) -> Callable[..., None]:
+    def emitter(self, kind: str, fields: Iterable[str], pid: Pid | None = None) -> Emitter:
         """A writer for many events of one kind, with the same fields each time.
 
         ``write = runtime.emitter("llm_token", ("text", "index"), pid)``, then
@@ -666,24 +695,7 @@ class Runtime:
         LLM agents' per-token path). ``write`` takes exactly one value per field,
         in order. A message-level kind is recorded only while message tracing is on.
         """
-        keys = tuple(fields)
-        if not keys or not all(isinstance(k, str) for k in keys):
-            raise TypeError(f"emitter fields must be a non-empty sequence of names, got {fields!r}")
-        width = len(keys)
-        emit = self._emit
-        gated = kind in MESSAGE_KINDS
-
-        def write(*values: Any) -> None:
-            if len(values) != width:
-                raise TypeError(
-                    f"this {kind!r} emitter takes {width} values ({', '.join(keys)}), "
-                    f"got {len(values)}"
-                )
-            if gated and not self._tm:
-                return
-            emit(kind, pid, None, None, keys + values)  # the stored form: keys, then values
-
-        return write
+        return Emitter(self, kind, fields, pid)
 
     # ------------------------------------------------------------------ scheduling
 

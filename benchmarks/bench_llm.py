@@ -164,11 +164,25 @@ def rss() -> int:
 
 
 class Sampler:
-    """Peak RSS while streaming, sampled every 10 ms on the loop."""
+    """Peak RSS while streaming, sampled every 10 ms on the loop; and the time the
+    cyclic garbage collector took in that window (``gc_s``, from ``gc.callbacks``)."""
 
     def __init__(self) -> None:
         self.peak = rss()
         self._task: asyncio.Task[None] | None = None
+        self.gc_s = 0.0
+        self._gc_t0 = 0.0
+        self.gc_by_gen = [[0, 0.0], [0, 0.0], [0, 0.0]]  # collections, seconds
+
+    def _gc(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._gc_t0 = time.perf_counter()
+        else:
+            dt = time.perf_counter() - self._gc_t0
+            self.gc_s += dt
+            g = self.gc_by_gen[info["generation"]]
+            g[0] += 1
+            g[1] += dt
 
     async def _run(self) -> None:
         while True:
@@ -176,10 +190,16 @@ class Sampler:
             await asyncio.sleep(0.01)
 
     def __enter__(self) -> Sampler:
+        import gc
+
+        gc.callbacks.append(self._gc)
         self._task = asyncio.get_running_loop().create_task(self._run())
         return self
 
     def __exit__(self, *exc: object) -> None:
+        import gc
+
+        gc.callbacks.remove(self._gc)
         self.peak = max(self.peak, rss())
         if self._task is not None:
             self._task.cancel()
@@ -232,7 +252,7 @@ async def run_plain(url: str, n: int, tokens: int) -> dict[str, Any]:
         with Sampler() as s:
             counts = await asyncio.gather(*(one() for _ in range(n)))
         wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    return _result("plain", n, sum(counts), wall, cpu, s.peak - base, None)
+    return _result("plain", n, sum(counts), wall, cpu, s.peak - base, None, s.gc_s)
 
 
 async def run_llm(url: str, n: int, tokens: int) -> dict[str, Any]:
@@ -249,7 +269,7 @@ async def run_llm(url: str, n: int, tokens: int) -> dict[str, Any]:
             responses = await asyncio.gather(*(complete(model, "hi", emit=sink) for _ in range(n)))
         wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     got = sum(r.usage.output_tokens or 0 for r in responses if r.usage)
-    return _result("llm", n, got, wall, cpu, s.peak - base, None)
+    return _result("llm", n, got, wall, cpu, s.peak - base, None, s.gc_s)
 
 
 async def run_agents(url: str, n: int, tokens: int, *, quiet: bool = False) -> dict[str, Any]:
@@ -280,7 +300,7 @@ async def run_agents(url: str, n: int, tokens: int, *, quiet: bool = False) -> d
             streamed = sum(1 for e in rt.events if e.kind == "llm_token")
         assert all(a.startswith(" tok0") for a in answers)
     return _result("agents_quiet" if quiet else "agents", n, streamed, wall, cpu, s.peak - base,
-                   idle_per_agent)
+                   idle_per_agent, s.gc_s)
 
 
 async def run_agents_quiet(url: str, n: int, tokens: int) -> dict[str, Any]:
@@ -288,8 +308,9 @@ async def run_agents_quiet(url: str, n: int, tokens: int) -> dict[str, Any]:
 
 
 def _result(mode: str, n: int, toks: int, wall: float, cpu: float, grow: int,
-            idle: float | None) -> dict[str, Any]:
+            idle: float | None, gc_s: float | None = None) -> dict[str, Any]:
     return {
+        "gc_s": None if gc_s is None else round(gc_s, 4),
         "mode": mode,
         "streams": n,
         "tokens": toks,
@@ -429,14 +450,23 @@ def main() -> int:
 
 def report(results: dict[str, list[dict[str, Any]]], a: argparse.Namespace) -> int:
     def med(mode: str, key: str) -> float:
-        vals = [r[key] for r in results[mode] if r[key] is not None]
+        vals = [r[key] for r in results[mode] if r.get(key) is not None]
         return statistics.median(vals) if vals else float("nan")
 
     base = med("plain", "cpu_us_per_token") if "plain" in results else float("nan")
     print(f"\n{a.agents} concurrent streams x {a.tokens} tokens, {a.rounds} round(s), "
           f"{a.server} server, {a.interval}s between tokens (medians)")
     print(f"{'mode':<12} {'wall s':>7} {'tokens/s':>10} {'cpu s':>7} {'cpu us/tok':>11} "
-          f"{'overhead':>9} {'KiB/stream':>11} {'KiB/idle agent':>15}")
+          f"{'overhead':>9} {'paired':>8} {'gc s':>6} {'KiB/stream':>11} {'KiB/idle agent':>15}")
+
+    def paired(mode: str, ref_mode: str) -> float:
+        """Median over rounds of this mode's CPU per token / the reference's in the same
+        round (the modes of a round run back to back, so load drift cancels better)."""
+        pairs = [r["cpu_us_per_token"] / q["cpu_us_per_token"]
+                 for r, q in zip(results[mode], results.get(ref_mode, []), strict=False)
+                 if r["cpu_us_per_token"] and q["cpu_us_per_token"]]
+        return (statistics.median(pairs) - 1) * 100 if pairs else float("nan")
+
     summary: dict[str, Any] = {"bench": "llm_streaming", "streams": a.agents, "tokens": a.tokens,
                                "server": a.server, "interval": a.interval, "rounds": a.rounds}
     for mode in results:
@@ -444,19 +474,25 @@ def report(results: dict[str, list[dict[str, Any]]], a: argparse.Namespace) -> i
         ref = base if not mode.startswith("mem_") else med("mem_llm", "cpu_us_per_token")
         over = (cpt / ref - 1) * 100 if mode not in ("plain", "mem_llm") else 0.0
         idle = med(mode, "rss_bytes_per_idle_agent")
+        ref_mode = "plain" if not mode.startswith("mem_") else "mem_llm"
+        pair = paired(mode, ref_mode) if mode not in ("plain", "mem_llm") else 0.0
+        gc_s = med(mode, "gc_s") if any(r.get("gc_s") is not None for r in results[mode]) else float("nan")
         print(f"{mode:<12} {med(mode, 'wall_s'):>7.2f} {med(mode, 'tokens_per_s'):>10.0f} "
-              f"{med(mode, 'cpu_s'):>7.2f} {cpt:>11.2f} {over:>8.1f}% "
+              f"{med(mode, 'cpu_s'):>7.2f} {cpt:>11.2f} {over:>8.1f}% {pair:>7.1f}% {gc_s:>6.2f} "
               f"{med(mode, 'rss_bytes_per_stream') / 1024:>11.1f} "
               f"{'' if idle != idle else f'{idle / 1024:.1f}':>15}")
         summary[mode] = {
             "tokens_per_s": med(mode, "tokens_per_s"),
             "cpu_us_per_token": cpt,
             "overhead_pct": round(over, 1),
+            "paired_overhead_pct": round(pair, 1),
+            "gc_s": gc_s,
             "overhead_us_per_token": round(cpt - ref, 3),
             "rss_bytes_per_stream": med(mode, "rss_bytes_per_stream"),
         }
-    print("(overhead: CPU per token over plain httpx; mem_agents: over mem_llm, i.e. what the\n"
-          " agents layer and the runtime add per token when no HTTP is involved)")
+    print("(overhead: CPU per token over plain httpx, from the medians; paired: the median of\n"
+          " each round's ratio; gc s: the cyclic GC's share of the wall time; mem_agents: over\n"
+          " mem_llm, i.e. what the agents layer and the runtime add per token with no HTTP)")
     print(json.dumps(summary))
     return 0
 

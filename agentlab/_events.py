@@ -134,19 +134,20 @@ class Event(tuple):
         return _as_event(t)
 
     @staticmethod
-    def data_of(stored: Any) -> dict[str, Any] | None:
-        """An event's data as a dict, from a raw tuple's ``data`` field (a fresh dict).
+    def data_of(t: tuple[Any, ...]) -> dict[str, Any] | None:
+        """A raw tuple's data as a dict (a fresh one), or None.
 
-        The runtime stores a data dict as a flat tuple (its keys, then its values),
-        and data that lifecycle events repeat as a small int code; ``None`` and a
-        dict are given back as they are.
+        The runtime stores data compactly: data that lifecycle events repeat as a
+        small int code in the tenth field; a dict as a tuple of its field names in
+        the tenth field with the values after it (so raw tuples differ in length).
+        An :class:`Event`'s data is returned as it is.
         """
-        if stored.__class__ is int:
-            return dict(_SHARED[stored])
-        if stored.__class__ is tuple:
-            n = len(stored) >> 1
-            return dict(zip(stored[:n], stored[n:], strict=True))
-        return stored
+        d = t[9]
+        if d.__class__ is int:
+            return dict(_SHARED[d])
+        if d.__class__ is tuple:
+            return dict(zip(d, t[10:], strict=True))
+        return d
 
     def as_dict(self) -> dict[str, Any]:
         return dict(zip(_FIELDS, self, strict=True))
@@ -167,11 +168,14 @@ class Event(tuple):
 # How the runtime stores event data. A tuple holding a dict stays tracked by the
 # cyclic garbage collector for as long as it lives, and a log of 100,000 tracked
 # records makes every full collection walk them all (loop-lag spikes). So the
-# log's records hold a data dict as one flat tuple (its keys, then its values:
-# atomic values in a tuple the collector stops tracking), and the few small data
-# dicts that lifecycle events repeat ({"result": "ok"}, {"kind": "agent"}) as a
-# small int code: records of atomic values, which the collector stops tracking.
-# Every way of reading an event gives a dict back (a fresh one).
+# log's records hold a data dict's values in the record itself, after one shared
+# tuple of its field names, and the few small data dicts that lifecycle events
+# repeat ({"result": "ok"}, {"kind": "agent"}) as a small int code: records of
+# atomic values, which the collector stops tracking at the first collection that
+# sees them. (A young tuple nested in a record would not do: the collector looks
+# at the record before the tuple inside it, so the record would stay tracked for
+# one more collection and often be promoted to the oldest generation.) Every way
+# of reading an event gives a dict back (a fresh one).
 _SHARED: list[dict[str, Any]] = []
 _CODES: dict[tuple[tuple[str, Any], ...], int] = {}
 
@@ -186,12 +190,27 @@ def shared_data(**data: Any) -> int:
     return code
 
 
+def _field_names(keys: tuple[str, ...]) -> tuple[str, ...]:
+    """One long-lived tuple per set of field names (see ``Runtime._emit``)."""
+    got = _NAMES.get(keys)
+    if got is None:
+        if len(_NAMES) >= 4096:  # names are fixed per call site; this bounds odd callers
+            _NAMES.clear()
+        got = _NAMES[keys] = keys
+    return got
+
+
+_NAMES: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
 def _as_event(t: tuple[Any, ...]) -> Event:
     if type(t) is Event:
         return t
     d = t[9]
-    if d.__class__ is int or d.__class__ is tuple:  # data in the runtime's stored form
-        t = (*t[:9], Event.data_of(d))
+    if d.__class__ is int:  # data in the runtime's stored forms
+        return tuple.__new__(Event, (*t[:9], dict(_SHARED[d])))
+    if d.__class__ is tuple:
+        return tuple.__new__(Event, (*t[:9], dict(zip(d, t[10:], strict=True))))
     return tuple.__new__(Event, t)
 
 

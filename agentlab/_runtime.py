@@ -45,7 +45,7 @@ from ._errors import (
     RuntimeStateError,
     describe,
 )
-from ._events import MESSAGE_KINDS, Event, EventKind, EventLog, _as_event, shared_data
+from ._events import MESSAGE_KINDS, Event, EventKind, EventLog, _as_event, _field_names, shared_data
 from ._reasons import KILL, KILLED, NOPROC, NORMAL, SHUTDOWN, Crash
 
 if TYPE_CHECKING:
@@ -346,7 +346,7 @@ class Emitter:
             raise TypeError(f"emitter fields must be a non-empty sequence of names, got {fields!r}")
         self._rt = rt
         self.kind = kind
-        self.keys = keys
+        self.keys = _field_names(keys)
         self.pid = pid
         self._gated = kind in MESSAGE_KINDS
 
@@ -360,7 +360,7 @@ class Emitter:
         rt = self._rt
         if self._gated and not rt._tm:
             return
-        rt._emit(self.kind, self.pid, None, None, keys + values)  # the stored form: keys, then values
+        rt._emit(self.kind, self.pid, None, None, keys, *values)
 
     def __repr__(self) -> str:
         return f"<Emitter {self.kind} ({', '.join(self.keys)})>"
@@ -562,10 +562,12 @@ class Runtime:
         of up to 512 raw event tuples at a time (the runtime's own records, with
         :class:`Event`'s fields in order; copy what you keep, the list is reused).
         There is no per-event call and no per-event object, so recording costs the
-        runtime next to nothing. A raw tuple's ``data`` may be a small int standing
-        for repeated data, or a flat tuple of a dict's keys then values: ``Event.of(t)``
-        makes the event, ``Event.data_of(t[9])`` gives the dict. Batches come every 512 events and whenever the event log is
-        read or :meth:`flush_events` is called, so nothing waits for long.
+        runtime next to nothing. A raw tuple has :class:`Event`'s first nine fields;
+        its data is stored compactly (a small int for repeated data, or a tuple of
+        field names followed by the values, so records differ in length):
+        ``Event.of(t)`` makes the event, ``Event.data_of(t)`` gives just the dict.
+        Batches come every 512 events and whenever the event log is read or
+        :meth:`flush_events` is called, so nothing waits for long.
         """
         if batched:
             self._flush()
@@ -614,26 +616,33 @@ class Runtime:
         p: Pid | None,
         peer: int | None = None,
         reason: Any = None,
-        data: dict[str, Any] | int | tuple[Any, ...] | None = None,
+        data: dict[str, Any] | int | tuple[str, ...] | None = None,
+        *values: Any,
     ) -> None:
         """Record an event. ``data``: a dict, a shared-data code (``_events.shared_data``),
-        or a dict in the stored form already (a flat tuple: its keys, then its values)."""
+        or, with ``values``, a tuple of field names (a constant, see below) whose
+        values follow in order: ``_emit(kind, p, None, None, ("a", "b"), 1, 2)``."""
         self._seq = seq = self._seq + 1
         now = self._now()
         off = self._wall_offset
         wall = now + off if off is not None else _wall()
-        # The log keeps a plain tuple of atomic values where it can: a data dict is
-        # kept as one flat tuple of its keys and values (see _events.shared_data for
-        # why), and the cyclic GC then stops tracking the record. Subscribers get an
-        # Event.
-        stored: Any = data
-        if data.__class__ is dict:
-            stored = (*data, *data.values())  # keys, then values
+        # The log keeps plain tuples of atomic values, which the cyclic GC stops
+        # tracking at the first collection that sees them (see _events.shared_data):
+        # a data dict's values go into the record itself after a tuple of its field
+        # names, one long-lived tuple per set of names, so a record holds no young
+        # tuple (a nested young one would keep the record tracked for a further
+        # collection). Subscribers get an Event.
         t: tuple[Any, ...]
-        if p is None:
-            t = (seq, now, wall, kind, 0, None, None, peer, reason, stored)
+        if data.__class__ is dict:
+            keys = _field_names(tuple(data))
+            if p is None:
+                t = (seq, now, wall, kind, 0, None, None, peer, reason, keys, *data.values())
+            else:
+                t = (seq, now, wall, kind, p.id, p.name, p._path, peer, reason, keys, *data.values())
+        elif p is None:
+            t = (seq, now, wall, kind, 0, None, None, peer, reason, data, *values)
         else:
-            t = (seq, now, wall, kind, p.id, p.name, p._path, peer, reason, stored)
+            t = (seq, now, wall, kind, p.id, p.name, p._path, peer, reason, data, *values)
         self._log_append(t)
         if seq >= self._flush_at:
             self._flush()
@@ -642,7 +651,7 @@ class Runtime:
                 ev = _tnew(Event, t)
             elif data.__class__ is dict:
                 ev = _tnew(Event, (*t[:9], data))
-            else:  # a shared-data code, or data already in the stored form
+            else:  # a shared-data code, or field names and values
                 ev = _as_event(t)
             for fn in self._subs:  # never mutated in place (see subscribe)
                 try:

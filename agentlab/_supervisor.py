@@ -32,12 +32,14 @@ _AUTO = ("never", "any_significant", "all_significant")
 
 # event kinds on the restart path, as module constants (read per restart)
 _CHILD_TERMINATED = K.CHILD_TERMINATED
-# data of the events a restart emits, in the runtime's stored form (keys, then
-# values: see Runtime._emit), built without a dict on the restart path
+# the field names of the events a restart emits: Runtime._emit takes these and the
+# values in order, so no dict is built on the restart path
 _START_KEYS = ("child_id", "restart", "type", "attempt")
 _RESTART_KEYS = (
     "child_id", "strategy", "affected", "restarts_in_window", "intensity", "period", "retry",
 )
+_RESTART_DELAY_KEYS = (*_RESTART_KEYS, "delay")
+_CHILD_KEYS = ("child_id",)
 _RESTART = K.RESTART
 _CHILD_START = K.CHILD_START
 
@@ -411,7 +413,7 @@ class Supervisor(Agent):
                 self.pid,
                 pid.id,
                 None,
-                (*_START_KEYS, spec.id, spec.restart, spec.type, attempt),
+                _START_KEYS, spec.id, spec.restart, spec.type, attempt,
             )
             return ("ok", pid)
         if outcome == "ignore":
@@ -449,7 +451,7 @@ class Supervisor(Agent):
             spec = ch.spec
             restart = spec.restart
             if restart == PERMANENT or (restart == TRANSIENT and not is_shutdown_reason(reason)):
-                self.runtime._emit(_CHILD_TERMINATED, self.pid, pid.id, reason, ("child_id", spec.id))
+                self.runtime._emit(_CHILD_TERMINATED, self.pid, pid.id, reason, _CHILD_KEYS, spec.id)
                 return self._restart(ch, reason)
             return self._child_exited(ch, reason)
         if t is _TryAgain:
@@ -569,7 +571,7 @@ class Supervisor(Agent):
         if self.backoff is None:
             rt._emit(
                 _RESTART, self.pid, last.id if last is not None else None, reason,
-                (*_RESTART_KEYS, *values),
+                _RESTART_KEYS, *values,
             )
             if group is None:
                 return self._restart_one(ch)
@@ -578,7 +580,7 @@ class Supervisor(Agent):
         delay = min(cap, base * 2 ** (self._nrestarts - 1)) * (0.5 + rt.random.random() / 2)
         rt._emit(
             _RESTART, self.pid, last.id if last is not None else None, reason,
-            (*_RESTART_KEYS, "delay", *values, delay),
+            _RESTART_DELAY_KEYS, *values, delay,
         )
         return self._restart_later(ch, group, delay)
 
@@ -603,7 +605,7 @@ class Supervisor(Agent):
                     self.pid,
                     pid.id,
                     None,
-                    (*_START_KEYS, spec.id, spec.restart, spec.type, attempt),
+                    _START_KEYS, spec.id, spec.restart, spec.type, attempt,
                 )
                 return None
             if not isinstance(outcome, str | tuple):
@@ -660,7 +662,7 @@ class Supervisor(Agent):
 
     def _report(self, kind: str, ch: _Child, reason: Any) -> None:
         who = ch.pid or ch.last
-        self.runtime._emit(kind, self.pid, who.id if who else None, reason, ("child_id", ch.spec.id))
+        self.runtime._emit(kind, self.pid, who.id if who else None, reason, _CHILD_KEYS, ch.spec.id)
 
     # ------------------------------------------------------------------ stopping
     async def terminate(self, reason: Any) -> None:

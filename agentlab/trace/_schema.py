@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -157,7 +158,9 @@ def to_batch(events: Sequence[Any]) -> pa.RecordBatch:
     n = len(events)
     if n == 0:
         return _empty()
-    seq, time, wall, kind, pid, name, path, peer, reason, data = zip(*events, strict=True)
+    # Raw runtime tuples differ in length past the ninth field (see
+    # agentlab.Event.data_of): transpose the first nine, read data per record.
+    seq, time, wall, kind, pid, name, path, peer, reason = islice(zip(*events, strict=False), 9)
     wall_ns = (np.fromiter(wall, np.float64, n) * 1e9).astype(np.int64)
     text = reason_text
     reasons = [r if r is None or type(r) is str else text(r) for r in reason]
@@ -171,16 +174,16 @@ def to_batch(events: Sequence[Any]) -> pa.RecordBatch:
         _dictionary(path),
         pa.array(peer, pa.int64()),
         _dictionary(reasons),
-        pa.array(_data_texts(data), pa.string()),
+        pa.array(_data_texts(events), pa.string()),
     ]
     return pa.RecordBatch.from_arrays(arrays, schema=SCHEMA)
 
 
-def _data_texts(data: Sequence[Any]) -> list[str | None]:
-    """The data column as JSON text. Raw runtime tuples carry data in a stored form
-    (``agentlab.Event.data_of``), and events repeat the same objects; one encoding
-    per distinct object serves them all (the batch keeps the objects alive, so ids
-    are not reused meanwhile)."""
+def _data_texts(events: Sequence[Any]) -> list[str | None]:
+    """The data column as JSON text. A raw runtime tuple keeps a dict's values after
+    a shared tuple of its field names (each is encoded on its own); data that events
+    repeat (int codes, and an Event's dict) is encoded once per distinct object (the
+    batch keeps the objects alive, so ids are not reused meanwhile)."""
     by_id: dict[int, str | None] = {id(None): None}
     out: list[str | None] = []
     put = out.append
@@ -188,12 +191,16 @@ def _data_texts(data: Sequence[Any]) -> list[str | None]:
     dump = data_json
     data_of = agentlab.Event.data_of
     miss = _MISS
-    for d in data:
+    for t in events:
+        d = t[9]
+        if d.__class__ is tuple:
+            put(dump(dict(zip(d, t[10:], strict=True))))
+            continue
         k = id(d)
-        t = get(k, miss)
-        if t is miss:
-            t = by_id[k] = dump(data_of(d))
-        put(t)
+        text = get(k, miss)
+        if text is miss:
+            text = by_id[k] = dump(data_of(t))
+        put(text)
     return out
 
 

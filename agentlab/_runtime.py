@@ -30,6 +30,7 @@ import random
 import time as _time
 from collections import deque
 from collections.abc import Callable, Iterable
+from functools import partial
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
@@ -335,37 +336,6 @@ def current_runtime() -> Runtime:
     return rt
 
 
-class Emitter:
-    """Records events of one kind with a fixed set of fields (see :meth:`Runtime.emitter`)."""
-
-    __slots__ = ("_gated", "_rt", "keys", "kind", "pid")
-
-    def __init__(self, rt: Runtime, kind: str, fields: Iterable[str], pid: Pid | None) -> None:
-        keys = tuple(fields)
-        if not keys or not all(isinstance(k, str) for k in keys):
-            raise TypeError(f"emitter fields must be a non-empty sequence of names, got {fields!r}")
-        self._rt = rt
-        self.kind = kind
-        self.keys = _field_names(keys)
-        self.pid = pid
-        self._gated = kind in MESSAGE_KINDS
-
-    def __call__(self, *values: Any) -> None:
-        keys = self.keys
-        if len(values) != len(keys):
-            raise TypeError(
-                f"this {self.kind!r} emitter takes {len(keys)} values ({', '.join(keys)}), "
-                f"got {len(values)}"
-            )
-        rt = self._rt
-        if self._gated and not rt._tm:
-            return
-        rt._emit(self.kind, self.pid, None, None, keys, *values)
-
-    def __repr__(self) -> str:
-        return f"<Emitter {self.kind} ({', '.join(self.keys)})>"
-
-
 class Runtime:
     """An OTP-style process runtime living on the running asyncio event loop.
 
@@ -622,6 +592,11 @@ class Runtime:
         """Record an event. ``data``: a dict, a shared-data code (``_events.shared_data``),
         or, with ``values``, a tuple of field names (a constant, see below) whose
         values follow in order: ``_emit(kind, p, None, None, ("a", "b"), 1, 2)``."""
+        if values and len(values) != len(data):  # type: ignore[arg-type]
+            raise TypeError(
+                f"{kind!r} events take {len(data)} values ({', '.join(data)}), "  # type: ignore[arg-type]
+                f"got {len(values)}"
+            )
         self._seq = seq = self._seq + 1
         now = self._now()
         off = self._wall_offset
@@ -695,7 +670,9 @@ class Runtime:
             data or None,
         )
 
-    def emitter(self, kind: str, fields: Iterable[str], pid: Pid | None = None) -> Emitter:
+    def emitter(
+        self, kind: str, fields: Iterable[str], pid: Pid | None = None
+    ) -> Callable[..., None]:
         """A writer for many events of one kind, with the same fields each time.
 
         ``write = runtime.emitter("llm_token", ("text", "index"), pid)``, then
@@ -704,7 +681,18 @@ class Runtime:
         LLM agents' per-token path). ``write`` takes exactly one value per field,
         in order. A message-level kind is recorded only while message tracing is on.
         """
-        return Emitter(self, kind, fields, pid)
+        keys = tuple(fields)
+        if not keys or not all(isinstance(k, str) for k in keys):
+            raise TypeError(f"emitter fields must be a non-empty sequence of names, got {fields!r}")
+        keys = _field_names(keys)
+        if kind not in MESSAGE_KINDS:
+            return partial(self._emit, kind, pid, None, None, keys)  # C-level: no Python frame
+
+        def write(*values: Any) -> None:
+            if self._tm:
+                self._emit(kind, pid, None, None, keys, *values)
+
+        return write
 
     # ------------------------------------------------------------------ scheduling
 

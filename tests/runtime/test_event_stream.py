@@ -237,7 +237,7 @@ async def test_an_emitter_records_what_emit_records(clock):
         assert a.seq + 1 == b.seq
         assert [e.data for e in seen] == [a.data, b.data]  # subscribers get the same dicts
         # one value per field, in order, or a clear error
-        with pytest.raises(TypeError, match=r"takes 2 values \(text, index\), got 1"):
+        with pytest.raises(TypeError, match=r"take 2 values \(text, index\), got 1"):
             write("x")
         with pytest.raises(TypeError, match="fields"):
             rt.emitter("llm_token", "")

@@ -54,7 +54,8 @@ class TimelineModel:
         pending.dumpers["lanes"] = self._dump_lane
         pending.dumpers["spans"] = self._dump_span
         pending.dumpers["llm"] = self._dump_call
-        #: key -> what was last sent of it (parent, label, kind, order); insertion-ordered
+        #: key -> what the browser last got of it (parent, label, kind, order), set when a
+        #: lane is dumped (a delta or a snapshot); insertion-ordered
         self.lanes: dict[str, tuple[Any, ...] | None] = {}
         self.spans: OrderedDict[int, dict[str, Any]] = OrderedDict()
         self.calls: OrderedDict[str, dict[str, Any]] = OrderedDict()
@@ -95,8 +96,10 @@ class TimelineModel:
         m = self.ids.meta.get(key)
         if m is None:
             return None
-        return {"key": key, "parent": self.ids.parent(key), "label": m["label"], "kind": m["kind"],
-                "order": m["order"]}
+        parent = self.ids.parent(key)
+        if key in self.lanes:  # what the browser has from now on (see _lane)
+            self.lanes[key] = (parent, m["label"], m["kind"], m["order"])
+        return {"key": key, "parent": parent, "label": m["label"], "kind": m["kind"], "order": m["order"]}
 
     def _dump_span(self, sp: dict[str, Any]) -> dict[str, Any]:
         return {**sp, "lane": self.ids.key(sp["id"])}
@@ -108,7 +111,10 @@ class TimelineModel:
 
     def _lane(self, key: str) -> None:
         # what the browser draws of a lane; a restart usually changes none of it, and
-        # then the lane is not sent again (at 1,000 restarts a second that is 1,000 lanes)
+        # then the lane is not sent again (at 1,000 restarts a second that is 1,000 lanes).
+        # Compared with what was last *sent*: a parent known by its provisional key when the
+        # lane was made (a supervisor reported by its own supervisor after its children
+        # started) went out under its final key, so it is no change
         m = self.ids.meta.get(key)
         sig = (self.ids.parent(key), m["label"], m["kind"], m["order"]) if m is not None else None
         if key not in self.lanes:

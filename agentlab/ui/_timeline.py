@@ -47,6 +47,9 @@ class TimelineModel:
     ``max_items`` bounds each collection (the oldest closed items go first).
     """
 
+    #: sections sent in row form (:func:`~agentlab.ui._pending.to_rows`)
+    ROWS = ("lanes", "spans", "llm", "marks", "links", "budget")
+
     def __init__(self, pending: Pending, *, max_items: int = 20_000) -> None:
         self.pending = pending
         self.ids = Identity()

@@ -18,12 +18,13 @@ Three claims, measured in the real stack (JupyterLab, ipykernel, Chromium):
    baseline.
 
 The wall-clock figures above depend on what else runs on the machine (the
-kernel, the server and Chromium share its cores, and so may other jobs). Two
-figures that depend much less on it are reported beside them: the kernel's
-CPU time per second of load (``kernel_cpu_ms_per_s``, all its threads) and
-the page's main-thread busy time per second while frames are sampled
-(``page_busy_ms_per_s``, from Chromium's own counters; script, style and
-layout apart).
+kernel, the server and Chromium share its cores, and so may other jobs).
+Beside them: the kernel's CPU time per second of load (``kernel_cpu_ms_per_s``,
+all its threads), and the page's main-thread time per second while frames are
+sampled, from Chromium's own counters (``page_busy_ms_per_s`` in all, and
+``page_script/style/layout_ms_per_s``). Those are task durations, not CPU time:
+when the page cannot keep up, ``busy`` stays near 1,000 whatever changed, and
+the parts show where the time went. Compare runs made back to back.
 
 The tree: a root supervisor, 50 supervisors under it, 200 workers under
 each (10,051 processes). By default a supervisor with more than 50 children

@@ -66,6 +66,8 @@ class TimelineModel:
         self.links: deque[dict[str, Any]] = deque(maxlen=max_items)
         self.budget: deque[dict[str, Any]] = deque(maxlen=max_items)
         self._restart_at: dict[str, float] = {}
+        #: provisional parent key -> lanes sent under it (resent when it moves to its slot key)
+        self._under: dict[str, list[str]] = {}
         self._open: dict[int, set[str]] = {}  # pid -> ids of its open calls
         self.t0: float | None = None
         self.now = 0.0
@@ -102,6 +104,8 @@ class TimelineModel:
         parent = self.ids.parent(key)
         if key in self.lanes:  # what the browser has from now on (see _lane)
             self.lanes[key] = (parent, m["label"], m["kind"], m["order"])
+            if parent is not None and parent[0] == "#":
+                self._under.setdefault(parent, []).append(key)
         return {"key": key, "parent": parent, "label": m["label"], "kind": m["kind"], "order": m["order"]}
 
     def _dump_span(self, sp: dict[str, Any]) -> dict[str, Any]:
@@ -152,6 +156,9 @@ class TimelineModel:
         if old is not None:
             self.lanes.pop(old, None)
             self.pending.drop("lanes", old)
+            for key in self._under.pop(old, ()):  # lanes the browser has under the old key
+                if key in self.lanes:
+                    self.pending.put("lanes", key, key)
         self._lane(slot)
         self._span(ev[7], ev[1])
         sp = self.spans.get(ev[7])

@@ -17,6 +17,15 @@ Three claims, measured in the real stack (JupyterLab, ipykernel, Chromium):
    records how late it wakes up; the same load without any view is the
    baseline.
 
+The wall-clock figures above depend on what else runs on the machine (the
+kernel, the server and Chromium share its cores, and so may other jobs).
+Beside them: the kernel's CPU time per second of load (``kernel_cpu_ms_per_s``,
+all its threads), and the page's main-thread time per second while frames are
+sampled, from Chromium's own counters (``page_busy_ms_per_s`` in all, and
+``page_script/style/layout_ms_per_s``). Those are task durations, not CPU time:
+when the page cannot keep up, ``busy`` stays near 1,000 whatever changed, and
+the parts show where the time went. Compare runs made back to back.
+
 The tree: a root supervisor, 50 supervisors under it, 200 workers under
 each (10,051 processes). By default a supervisor with more than 50 children
 is drawn as one group row with counts (``tree``); ``tree-chips`` opens all 50
@@ -103,6 +112,7 @@ async def load(rate={rate}, seconds={seconds}):
     lags = []
     probe = loop.create_task(lag_probe(stop, lags))
     GC.clear()
+    c0 = time.process_time()
     t0 = loop.time()
     killed = 0
     while (now := loop.time()) - t0 < seconds:
@@ -115,10 +125,12 @@ async def load(rate={rate}, seconds={seconds}):
                     killed += 1
         await asyncio.sleep(0.01)
     elapsed = loop.time() - t0
+    cpu = time.process_time() - c0
     stop.set()
     await probe
     lags.sort()
     results.update(killed=killed, seconds=elapsed, restarts_per_s=killed / elapsed,
+                   cpu_ms_per_s=round(cpu / elapsed * 1000, 1),
                    lag_p50=lags[len(lags) // 2], lag_p99=lags[int(len(lags) * 0.99)], lag_max=lags[-1],
                    lag_samples=len(lags), processes=len(rt.processes()),
                    gc_full_collections=sum(1 for g, _ in GC if g == 2),
@@ -188,6 +200,11 @@ def run_cell(page: Any, index: int, wait: bool = True, timeout: float = 300_000)
         )
 
 
+def _page_metrics(cdp: Any) -> dict[str, float]:
+    """Chromium's cumulative counters for the page (seconds of main-thread work, by kind)."""
+    return {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+
+
 def pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(len(xs) * q))]
@@ -236,7 +253,15 @@ def scenario(browser: Any, lab: Any, name: str, view: str, collapse: int, args: 
         run_cell(page, 1)
 
     run_cell(page, 2)  # start the load (a background task)
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Performance.enable")
+    m0 = _page_metrics(cdp)
     frames = page.evaluate(FRAME_SAMPLER, args.seconds * 0.8)
+    m1 = _page_metrics(cdp)
+    wall = m1["Timestamp"] - m0["Timestamp"]
+    for key, name in [("TaskDuration", "busy"), ("ScriptDuration", "script"), ("LayoutDuration", "layout"),
+                      ("RecalcStyleDuration", "style")]:
+        out[f"page_{name}_ms_per_s"] = round((m1[key] - m0[key]) / wall * 1000, 1)
     if view != "none":
         # a click during the load: how long until the details panel shows?
         out["click_to_details_ms"] = page.evaluate(CLICK)
@@ -304,7 +329,8 @@ def main() -> None:
     (out / name).write_text(json.dumps(results, indent=2))
     print()
     cols = ["scenario", "first_render_browser_ms", "first_render_end_to_end_ms", "expand_all_ms", "frame_p50_ms",
-            "frame_p99_ms", "frame_max_ms", "frames_over_50ms_pct", "click_to_details_ms", "kernel_restarts_per_s",
+            "frame_p99_ms", "frame_max_ms", "frames_over_50ms_pct", "click_to_details_ms", "page_busy_ms_per_s",
+            "kernel_restarts_per_s", "kernel_cpu_ms_per_s",
             "kernel_lag_p50", "kernel_lag_p99", "kernel_lag_max", "kernel_lag_p99_without_gc",
             "kernel_gc_pause_max_ms", "kernel_gc_full_collections"]
     print(" | ".join(cols))

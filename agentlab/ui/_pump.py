@@ -39,10 +39,10 @@ from __future__ import annotations
 import asyncio
 import threading
 import time as _time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from ._pending import Pending
+from ._pending import Pending, to_rows
 
 __all__ = ["Pump"]
 
@@ -76,6 +76,7 @@ class Pump:
         publish: Callable[[dict[str, Any]], Any],
         snapshot: Callable[[], dict[str, Any]],
         extra: Callable[[], dict[str, Any]] | None = None,
+        rows: Iterable[str] = (),
         rate: float = 30.0,
         snapshot_every: float = 1.0,
         loop: asyncio.AbstractEventLoop | None = None,
@@ -88,6 +89,8 @@ class Pump:
         self._publish = publish
         self._snapshot = snapshot
         self._extra = extra
+        #: sections sent in row form (see :func:`~agentlab.ui._pending.to_rows`)
+        self.rows = tuple(rows)
         self.interval = 1.0 / rate
         self.snapshot_every = snapshot_every
         self._snapshot_gap = snapshot_every
@@ -156,6 +159,8 @@ class Pump:
         msg = self.pending.take()
         if msg is None:
             return
+        if self.rows:
+            msg = to_rows(msg, self.rows)
         self.seq += 1
         msg["type"] = "delta"
         msg["seq"] = self.seq

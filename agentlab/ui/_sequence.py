@@ -43,6 +43,9 @@ class SequenceModel:
     ``max_arrows``: how many recent arrows are kept.
     """
 
+    #: sections sent in row form (:func:`~agentlab.ui._pending.to_rows`)
+    ROWS = ("arrows", "parts")
+
     def __init__(self, pending: Pending, *, processes: Iterable[Any] | None = None,
                  max_arrows: int = 5000) -> None:
         self.pending = pending

@@ -47,6 +47,9 @@ class TimelineModel:
     ``max_items`` bounds each collection (the oldest closed items go first).
     """
 
+    #: sections sent in row form (:func:`~agentlab.ui._pending.to_rows`)
+    ROWS = ("lanes", "spans", "llm", "marks", "links", "budget")
+
     def __init__(self, pending: Pending, *, max_items: int = 20_000) -> None:
         self.pending = pending
         self.ids = Identity()
@@ -54,7 +57,8 @@ class TimelineModel:
         pending.dumpers["lanes"] = self._dump_lane
         pending.dumpers["spans"] = self._dump_span
         pending.dumpers["llm"] = self._dump_call
-        #: key -> what was last sent of it (parent, label, kind, order); insertion-ordered
+        #: key -> what the browser last got of it (parent, label, kind, order), set when a
+        #: lane is dumped (a delta or a snapshot); insertion-ordered
         self.lanes: dict[str, tuple[Any, ...] | None] = {}
         self.spans: OrderedDict[int, dict[str, Any]] = OrderedDict()
         self.calls: OrderedDict[str, dict[str, Any]] = OrderedDict()
@@ -62,6 +66,8 @@ class TimelineModel:
         self.links: deque[dict[str, Any]] = deque(maxlen=max_items)
         self.budget: deque[dict[str, Any]] = deque(maxlen=max_items)
         self._restart_at: dict[str, float] = {}
+        #: provisional parent key -> lanes sent under it (resent when it moves to its slot key)
+        self._under: dict[str, list[str]] = {}
         self._open: dict[int, set[str]] = {}  # pid -> ids of its open calls
         self.t0: float | None = None
         self.now = 0.0
@@ -95,8 +101,12 @@ class TimelineModel:
         m = self.ids.meta.get(key)
         if m is None:
             return None
-        return {"key": key, "parent": self.ids.parent(key), "label": m["label"], "kind": m["kind"],
-                "order": m["order"]}
+        parent = self.ids.parent(key)
+        if key in self.lanes:  # what the browser has from now on (see _lane)
+            self.lanes[key] = (parent, m["label"], m["kind"], m["order"])
+            if parent is not None and parent[0] == "#":
+                self._under.setdefault(parent, []).append(key)
+        return {"key": key, "parent": parent, "label": m["label"], "kind": m["kind"], "order": m["order"]}
 
     def _dump_span(self, sp: dict[str, Any]) -> dict[str, Any]:
         return {**sp, "lane": self.ids.key(sp["id"])}
@@ -108,7 +118,10 @@ class TimelineModel:
 
     def _lane(self, key: str) -> None:
         # what the browser draws of a lane; a restart usually changes none of it, and
-        # then the lane is not sent again (at 1,000 restarts a second that is 1,000 lanes)
+        # then the lane is not sent again (at 1,000 restarts a second that is 1,000 lanes).
+        # Compared with what was last *sent*: a parent known by its provisional key when the
+        # lane was made (a supervisor reported by its own supervisor after its children
+        # started) went out under its final key, so it is no change
         m = self.ids.meta.get(key)
         sig = (self.ids.parent(key), m["label"], m["kind"], m["order"]) if m is not None else None
         if key not in self.lanes:
@@ -143,6 +156,9 @@ class TimelineModel:
         if old is not None:
             self.lanes.pop(old, None)
             self.pending.drop("lanes", old)
+            for key in self._under.pop(old, ()):  # lanes the browser has under the old key
+                if key in self.lanes:
+                    self.pending.put("lanes", key, key)
         self._lane(slot)
         self._span(ev[7], ev[1])
         sp = self.spans.get(ev[7])

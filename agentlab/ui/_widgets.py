@@ -114,6 +114,7 @@ class View(_static.HtmlFallback, anywidget.AnyWidget):
             publish=self._publish,
             snapshot=self._view_snapshot,
             extra=self._extra,
+            rows=getattr(self._model, "ROWS", ()),
             rate=rate,
             snapshot_every=snapshot_every,
         )

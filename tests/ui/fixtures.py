@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from agentlab.ui._pending import Pending
+from agentlab.ui._pending import Pending, to_rows
 from agentlab.ui._sequence import SequenceModel
 from agentlab.ui._stream import StreamModel
 from agentlab.ui._synthetic import Script, team_run
@@ -69,6 +69,7 @@ def deltas_for(kind: str, events: list[Any], chunk: int = 37) -> dict[str, Any]:
         model.tick(events[min(i + chunk, len(events)) - 1].time)
         msg = pending.take()
         if msg is not None:
+            msg = to_rows(msg, getattr(model, "ROWS", ()))  # as the pump sends it
             seq += 1
             messages.append({"type": "delta", "seq": seq, **msg})
     return {"initial": {"seq": 0, "view": first}, "messages": messages,

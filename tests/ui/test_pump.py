@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from agentlab.ui._pending import Pending, merge_segment
+from agentlab.ui._pending import Pending, from_rows, merge_segment, to_rows
 from agentlab.ui._pump import Pump
 
 
@@ -224,3 +224,35 @@ def test_a_cheap_snapshot_is_still_rewritten_while_busy(run, sink):
 
     busy_until = run(main())
     assert any(t < busy_until for t in sink.snapshot_times)
+
+
+def test_row_form_names_the_fields_once_and_expands_back():
+    spans = {"7": {"id": 7, "t1": 1.5}, "8": None, "9": {"id": 9, "t1": None}}
+    marks = [{"t": 1.0, "kind": "killed"}, {"t": 2.0, "kind": "restart"}]
+    msg = to_rows({"spans": dict(spans), "marks": list(marks), "other": [1, 2]}, ["spans", "marks", "other"])
+    assert msg["spans"] == {"$rows": ["id", "t1"], "k": ["7", "8", "9"], "v": [[7, 1.5], None, [9, None]]}
+    assert msg["marks"] == {"$rows": ["t", "kind"], "v": [[1.0, "killed"], [2.0, "restart"]]}
+    assert msg["other"] == [1, 2]  # not dicts: as it was
+    assert from_rows(msg) == {"spans": spans, "marks": marks, "other": [1, 2]}
+
+
+def test_row_form_keeps_sections_whose_items_differ():
+    mixed = [{"id": 1, "kind": "call"}, {"id": 2, "kind": "reply", "reply_to": 1}]
+    assert to_rows({"arrows": list(mixed)}, ["arrows"]) == {"arrows": mixed}
+    one = [{"id": 1}]  # a single item gains nothing
+    assert to_rows({"arrows": list(one)}, ["arrows"]) == {"arrows": one}
+
+
+def test_pump_sends_the_listed_sections_in_row_form(run, sink):
+    async def main():
+        pending, pump = make(sink, rows=("marks",))
+        pending.add("marks", {"t": 1.0, "kind": "killed"})
+        pending.add("marks", {"t": 2.0, "kind": "restart"})
+        pending.put("nodes", "a", {"v": 1})
+        pending.put("nodes", "b", {"v": 2})
+        await pump.flushed()
+        (msg,) = sink.messages
+        assert msg["marks"] == {"$rows": ["t", "kind"], "v": [[1.0, "killed"], [2.0, "restart"]]}
+        assert msg["nodes"] == {"a": {"v": 1}, "b": {"v": 2}}  # not listed
+
+    run(main())

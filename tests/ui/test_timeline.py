@@ -70,3 +70,25 @@ def test_a_restart_sends_the_new_span_but_not_the_unchanged_lane():
     assert slot not in delta.get("lanes", {})
     assert [m["kind"] for m in delta["marks"]] == ["killed", "restart"]
     assert [link["to"] for link in delta["links"]] == [slot]
+
+
+def test_lanes_sent_under_a_provisional_parent_follow_it_to_its_slot():
+    # a group's children go out while the group is known by its pid only; when its
+    # own supervisor reports it, the browser gets the children again under the new key
+    s = Script()
+    root = s.spawn("root", kind="supervisor")
+    group = s.spawn(None, parent=root, kind="supervisor")
+    s.child(group, "w")
+    pending = Pending()
+    model = TimelineModel(pending)
+    for ev in s.events:
+        model.apply(ev)
+    first = pending.take()
+    (w,) = [k for k, lane in first["lanes"].items() if lane["label"] == "w"]
+    assert first["lanes"][w]["parent"] == f"#{group}"
+    n = len(s.events)
+    s.child_start(root, group, "g", type="supervisor")
+    for ev in s.events[n:]:
+        model.apply(ev)
+    second = pending.take()
+    assert second["lanes"][w]["parent"] == "root/g"

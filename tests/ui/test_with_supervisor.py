@@ -116,3 +116,30 @@ def test_nested_supervisors_keep_grandchildren_in_place_across_restarts(run):
             await rt.shutdown()
 
     run(main())
+
+
+def test_a_restart_in_a_nested_tree_does_not_resend_the_lane(run):
+    # a group supervisor is reported by the root only after its children started, so
+    # their lanes are made while its key is provisional; what the browser got is the final key
+    async def main():
+        rt = agentlab.Runtime()
+        try:
+            group = ChildSpec("g", (Supervisor, ([ChildSpec("w", Worker)],), {}))
+            rt.start(Supervisor, [group], name="root")
+            await rt.settled()
+            tl = ui.Timeline(rt)
+            lanes = {lane["label"]: lane for lane in tl.snapshot["view"]["lanes"]}
+            assert lanes["w"]["parent"] == lanes["g"]["key"]
+            sent = []
+            tl._pump._send = sent.append
+            worker = next(p for p in rt.processes() if p.path.endswith("/w"))
+            rt.exit(worker, "kill")
+            await ui.settle(tl)
+            deltas = [m for m in sent if m["type"] == "delta"]
+            assert any(m.get("spans") for m in deltas)  # the restart went out
+            assert not any(m.get("lanes") for m in deltas)  # its lane did not change
+            tl.close()
+        finally:
+            await rt.shutdown()
+
+    run(main())

@@ -9,7 +9,7 @@
  * @module
  */
 import "./css/sequence.css";
-import { h, esc, dur, usd, num } from "./lib/dom.js";
+import { h, esc, dur, usd, num, watchSize } from "./lib/dom.js";
 import { mountView } from "./lib/view.js";
 
 const ROW = 22;
@@ -27,6 +27,9 @@ const OTHERS = "…others";
  */
 
 let instances = 0;
+
+/** @param {Part} a @param {Part} b */
+const byOrder = (a, b) => a.order - b.order;
 
 /** The diagram's data. Exported for tests. */
 export class SequenceState {
@@ -121,6 +124,19 @@ function makeSequence(ctx) {
   const scroll = h("div", { class: "al-seq-scroll" }, heads, svgEl, spacer);
   const panel = h("div", { class: "al-seq-details", "data-role": "details", hidden: true });
   ctx.body.append(scroll, panel);
+  const size = watchSize(scroll);
+  let top = 0; // the scroll position (kept by the scroll events and the follow-scroll)
+  let drawnSpace = -1;
+  let drawnW = -1;
+  let drawnH = -1;
+  let pinTo = -1; // a follow-scroll waiting for the next layout
+  const pin = () => {
+    if (pinTo >= 0) scroll.scrollTop = pinTo;
+    pinTo = -1;
+  };
+  const pinner = typeof ResizeObserver === "function" ? new ResizeObserver(pin) : null;
+  pinner?.observe(spacer);
+  pinner?.observe(svgEl);
 
   /** At most MAX_COLS lifelines: the processes in the most recent messages; the rest share
    * one "others" column (a crash storm across 10,000 workers stays one readable diagram).
@@ -138,9 +154,32 @@ function makeSequence(ctx) {
     return { parts, arrows }; // arrows to a folded process are drawn to "others" (see render)
   }
 
+  /** No filter: what capColumns would pick, without sorting every participant (a crash
+   * storm keeps thousands of them; only the newest arrows' few are drawn). */
+  function newestColumns() {
+    const arrows = state.order.map((id) => /** @type {Arrow} */ (state.arrows.get(id)));
+    if (state.parts.size <= MAX_COLS) return { parts: [...state.parts.values()].sort(byOrder), arrows };
+    /** @type {Set<string>} */
+    const keep = new Set();
+    for (let i = arrows.length - 1; i >= 0 && keep.size < MAX_COLS - 1; i--) {
+      keep.add(arrows[i].from);
+      if (keep.size < MAX_COLS - 1) keep.add(arrows[i].to);
+    }
+    /** @type {Part[]} */
+    const parts = [];
+    for (const k of keep) {
+      const p = state.parts.get(k);
+      if (p) parts.push(p);
+    }
+    parts.sort(byOrder);
+    parts.push({ key: OTHERS, label: `${state.parts.size - parts.length} others`, order: Infinity, kind: "others" });
+    return { parts, arrows };
+  }
+
   function visibleParts() {
-    const all = [...state.parts.values()].sort((a, b) => a.order - b.order);
     const f = filterText.toLowerCase();
+    if (!focus.size && !f) return newestColumns();
+    const all = [...state.parts.values()].sort(byOrder);
     /** @type {Set<string>} */
     const want = new Set(focus);
     if (f) for (const p of all) if (p.label.toLowerCase().includes(f) || p.key.toLowerCase().includes(f)) want.add(p.key);
@@ -175,17 +214,33 @@ function makeSequence(ctx) {
     const colX = new Map(cols.map((p, i) => [p.key, LEFT + i * COL + COL / 2]));
     const W = LEFT + cols.length * COL + 8;
     const total = shown.length * ROW + 14;
-    const Hview = Math.max(40, Math.min(total, (scroll.clientHeight || 300) - HEAD - 2));
-    spacer.style.height = `${Math.max(0, total - Hview)}px`;
-    spacer.style.width = `${W}px`;
-    svgEl.setAttribute("width", String(W));
-    svgEl.setAttribute("height", String(Hview));
-    if (stick) {  // follow the newest messages until the user scrolls up
-      const bottom = scroll.scrollHeight - scroll.clientHeight;
-      if (Math.abs(scroll.scrollTop - bottom) > 1) scroll.scrollTop = bottom;
+    // no layout reads (see watchSize): the sizes are observed, the scroll position comes from
+    // scroll events, and the content height is what this function sets
+    const clientH = size.h || scroll.clientHeight || 300;
+    const Hview = Math.max(40, Math.min(total, clientH - HEAD - 2));
+    const spaceH = Math.max(0, total - Hview);
+    if (spaceH !== drawnSpace || W !== drawnW || Hview !== drawnH) {
+      drawnSpace = spaceH;
+      drawnW = W;
+      drawnH = Hview;
+      spacer.style.height = `${spaceH}px`;
+      spacer.style.width = `${W}px`;
+      svgEl.setAttribute("width", String(W));
+      svgEl.setAttribute("height", String(Hview));
     }
-    lastTop = scroll.scrollTop;
-    const first = Math.max(0, Math.floor(scroll.scrollTop / ROW));
+    if (pinTo >= 0) pin(); // the size observer did not run since the last draw: scroll now
+    if (stick) {  // follow the newest messages until the user scrolls up
+      const bottom = Math.max(0, HEAD + Hview + spaceH - clientH);
+      if (Math.abs(top - bottom) > 1) {
+        // scrolling now would make the browser lay the page out right here; the size
+        // observer runs after this frame's layout, where it costs nothing
+        pinTo = bottom;
+        if (!pinner) pin();
+        top = bottom; // the scroll event that follows corrects it if the browser clamped it
+      }
+    }
+    lastTop = top;
+    const first = Math.max(0, Math.floor(top / ROW));
     const n = Math.ceil(Hview / ROW) + 1;
     const out = [
       `<defs>`,
@@ -196,7 +251,7 @@ function makeSequence(ctx) {
     const t0 = state.t0 ?? 0;
     for (let i = first; i < Math.min(shown.length, first + n); i++) {
       const a = shown[i];
-      const y = (i - first) * ROW + ROW / 2 + 8 - (scroll.scrollTop % ROW);
+      const y = (i - first) * ROW + ROW / 2 + 8 - (top % ROW);
       const x1 = colX.get(a.from) ?? colX.get(OTHERS);
       const x2 = colX.get(a.to) ?? colX.get(OTHERS);
       if (x1 === undefined || x2 === undefined) continue;
@@ -298,8 +353,9 @@ function makeSequence(ctx) {
   });
   let lastTop = -1;
   scroll.addEventListener("scroll", () => {
-    if (scroll.scrollTop === lastTop) return; // our own follow-scroll
-    stick = scroll.scrollHeight - scroll.scrollTop - scroll.clientHeight < ROW * 2;
+    top = scroll.scrollTop;
+    if (top === lastTop) return; // our own follow-scroll
+    stick = scroll.scrollHeight - top - scroll.clientHeight < ROW * 2;
     ctx.invalidate();
   });
 
@@ -311,6 +367,10 @@ function makeSequence(ctx) {
       state.apply(d);
     },
     render,
+    destroy() {
+      size.stop();
+      pinner?.disconnect();
+    },
     highlight(msg) {
       if (!msg.key || !state.parts.has(msg.key)) return;
       const el = [...heads.children].find((c) => c.getAttribute("data-key") === msg.key);

@@ -5,16 +5,21 @@
  * spans (the lighter head is the time to first token), tool runs and each
  * supervisor's restart budget. Follows live; zoom (buttons, ctrl+wheel), pan
  * (drag, shift+wheel), hover for details. Only the lanes and items in view are
- * drawn, so thousands of lanes stay cheap.
+ * drawn, so thousands of lanes stay cheap. Dense layers (a row with many marks,
+ * many restart links: a crash storm) go on one canvas over the SVG instead of
+ * into SVG paths, so a redraw costs no DOM, style or layout work for them.
  * @module
  */
 import "./css/timeline.css";
-import { h, esc, dur, pidText } from "./lib/dom.js";
+import { h, esc, dur, pidText, watchSize } from "./lib/dom.js";
 import { mountView } from "./lib/view.js";
 
 const ROW = 20;
 const AXIS = 22;
 const LABEL_W = 168;
+/** A row with more marks than this in view, or more restart links than LINKS_DENSE, goes on the canvas. */
+export const MARKS_DENSE = 60;
+export const LINKS_DENSE = 40;
 
 /**
  * @typedef {{key: string, parent?: string | null, label: string, kind: string, order: number}} Lane
@@ -259,7 +264,93 @@ function makeTimeline(ctx) {
   const spacer = h("div", { class: "al-tl-spacer" });
   const scroll = h("div", { class: "al-tl-scroll" }, svgEl, spacer);
   const tooltip = h("div", { class: "al-tooltip", hidden: true, "data-role": "tooltip" });
-  ctx.body.append(h("div", { class: "al-tl-wrap" }, scroll, tooltip), legend);
+  // the dense layers: drawn over the SVG, never hit by the pointer (the SVG keeps the tooltips)
+  const canvas = /** @type {HTMLCanvasElement} */ (h("canvas", { class: "al-tl-canvas", "data-role": "dense" }));
+  ctx.body.append(h("div", { class: "al-tl-wrap" }, scroll, canvas, tooltip), legend);
+  const size = watchSize(scroll);
+  let drawnW = 0;
+  let drawnH = 0;
+  let lastTop = 0; // the scroll position, as the last scroll event saw it
+  /** @type {Record<string, string> | null} */
+  let colors = null;
+  let canvasBlank = true;
+
+  /** Stroke colours of the canvas layers, from the view's CSS variables (read once). */
+  function canvasColors() {
+    if (!colors) {
+      const cs = getComputedStyle(ctx.root);
+      const v = (/** @type {string} */ name, /** @type {string} */ dflt) => cs.getPropertyValue(name).trim() || dflt;
+      const crashed = v("--al-crashed", "#d43c3c");
+      colors = { killed: crashed, crash: crashed, restart: v("--al-restarting", "#d08a00"), other: v("--al-fg3", "#999"), link: v("--al-restarting", "#d08a00") };
+    }
+    return colors;
+  }
+
+  /**
+   * Draw the dense layers: tick marks (x positions per row and kind) and restart links (bezier curves).
+   * @param {number} W @param {number} H @param {number} plotW
+   * @param {{kind: string, y: number, xs: number[]}[]} ticks
+   * @param {number[][]} links  [xa, ya, xb, yb] each
+   */
+  function drawCanvas(W, H, plotW, ticks, links) {
+    if (!ticks.length && !links.length) {
+      if (!canvasBlank) {
+        canvas.getContext("2d")?.clearRect(0, 0, canvas.width, canvas.height);
+        canvasBlank = true;
+      }
+      return;
+    }
+    const dpr = (typeof window !== "undefined" && window.devicePixelRatio) || 1;
+    const cw = Math.round(W * dpr);
+    const ch = Math.round(H * dpr);
+    if (canvas.width !== cw || canvas.height !== ch) {
+      canvas.width = cw;
+      canvas.height = ch;
+      canvas.style.width = `${W}px`;
+      canvas.style.height = `${H}px`;
+    }
+    const g = canvas.getContext("2d");
+    if (!g) return; // no canvas support (a test DOM): the counts are still in the SVG's tooltips
+    canvasBlank = false;
+    const c = canvasColors();
+    g.setTransform(dpr, 0, 0, dpr, 0, 0);
+    g.clearRect(0, 0, W, H);
+    g.save();
+    g.beginPath();
+    g.rect(LABEL_W, AXIS, plotW + 10, H - AXIS);
+    g.clip();
+    g.lineWidth = 1.5;
+    g.setLineDash([]);
+    for (const kind of ["other", "restart", "killed", "crash"]) {
+      g.beginPath();
+      let any = false;
+      for (const t of ticks) {
+        if (t.kind !== kind) continue;
+        any = true;
+        for (const xx of t.xs) {
+          g.moveTo(xx, t.y + 3);
+          g.lineTo(xx, t.y + ROW - 3);
+        }
+      }
+      if (any) {
+        g.strokeStyle = c[kind];
+        g.stroke();
+      }
+    }
+    if (links.length) {
+      g.beginPath();
+      for (const [xa, ya, xb, yb] of links) {
+        g.moveTo(xa, ya);
+        g.bezierCurveTo(xa + 18, ya, xb - 18, yb, xb, yb);
+      }
+      g.lineWidth = 1.4;
+      g.setLineDash([3, 2]);
+      g.globalAlpha = 0.9;
+      g.strokeStyle = c.link;
+      g.stroke();
+    }
+    g.restore();
+  }
 
   function nowEst() {
     if (!live) return state.now;
@@ -284,18 +375,24 @@ function makeTimeline(ctx) {
     }
     const total = AXIS + rows.length * ROW + 6;
     const maxH = config.height || 300;
-    const wantH = `${Math.max(90, Math.min(maxH, total))}px`;
+    // no layout reads here (see watchSize): the width is observed, the height is the one we set
+    const Hview = Math.max(90, Math.min(maxH, total));
+    const wantH = `${Hview}px`;
     if (scroll.style.height !== wantH) scroll.style.height = wantH;
-    const W = Math.max(300, scroll.clientWidth || 800);
-    const Hview = Math.max(60, scroll.clientHeight || Math.min(maxH, total));
-    spacer.style.height = `${Math.max(0, total - Hview)}px`;
-    svgEl.setAttribute("width", String(W));
-    svgEl.setAttribute("height", String(Hview));
-    svgEl.setAttribute("viewBox", `0 0 ${W} ${Hview}`);
+    const W = Math.max(300, size.w || scroll.clientWidth || 800);
+    const spaceH = `${Math.max(0, total - Hview)}px`;
+    if (spacer.style.height !== spaceH) spacer.style.height = spaceH;
+    if (W !== drawnW || Hview !== drawnH) {
+      drawnW = W;
+      drawnH = Hview;
+      svgEl.setAttribute("width", String(W));
+      svgEl.setAttribute("height", String(Hview));
+      svgEl.setAttribute("viewBox", `0 0 ${W} ${Hview}`);
+    }
     const [ta, tb] = windowTimes();
     const plotW = W - LABEL_W - 10;
     const x = (/** @type {number} */ t) => LABEL_W + ((t - ta) / (tb - ta)) * plotW;
-    const first = Math.max(0, Math.floor(scroll.scrollTop / ROW));
+    const first = Math.max(0, Math.floor(lastTop / ROW));
     const count = Math.ceil((Hview - AXIS) / ROW) + 1;
     const visible = rows.slice(first, first + count);
     /** @type {Map<string, number>} row index of each visible lane (and lanes inside a group) */
@@ -329,6 +426,12 @@ function makeTimeline(ctx) {
     });
     out.push(`<line class="al-tl-divider" x1="${LABEL_W - 4}" y1="0" x2="${LABEL_W - 4}" y2="${Hview}"/>`);
     out.push(`<svg x="${LABEL_W}" y="0" width="${plotW + 10}" height="${Hview}" overflow="hidden"><g transform="translate(${-LABEL_W},0)">`);
+    // hit areas of dense rows go first, under everything else (their tooltip is the row's summary)
+    const hitsAt = out.length;
+    /** @type {string[]} */
+    const hits = [];
+    /** @type {{kind: string, y: number, xs: number[]}[]} */
+    const ticks = [];
     // lifetimes
     visible.forEach((r, i) => {
       if (r.agg) return;
@@ -387,21 +490,17 @@ function makeTimeline(ctx) {
           if (!r.agg || ms[j].kind === "crash" || ms[j].kind === "killed" || ms[j].kind === "restart") inView.push(ms[j]);
         }
       }
-      if (inView.length > 60) {
-        /** @type {Record<string, string[]>} */
-        const paths = {};
-        /** @type {Record<string, number>} */
-        const counts = {};
+      if (inView.length > MARKS_DENSE) {
+        /** @type {Record<string, number[]>} */
+        const xs = {};
         for (const m of inView) {
           const k = m.kind === "killed" || m.kind === "crash" ? m.kind : m.kind === "restart" ? "restart" : "other";
-          (paths[k] ||= []).push(`M${x(m.t).toFixed(1)} ${yy + 3}v${ROW - 6}`);
-          counts[k] = (counts[k] || 0) + 1;
+          (xs[k] ||= []).push(x(m.t));
         }
-        const summary = Object.entries(counts).map(([k, n]) => `${n} ${k}`).join(", ");
+        const summary = Object.entries(xs).map(([k, a]) => `${a.length} ${k}`).join(", ");
         const ti = tip(`${r.label}: ${summary} in view (zoom in for each one)`);
-        for (const [k, d] of Object.entries(paths)) {
-          out.push(`<path class="al-mark-ticks al-mark-${k}" d="${d.join("")}" data-tip="${ti}" data-kind="${k}"/>`);
-        }
+        for (const [k, a] of Object.entries(xs)) ticks.push({ kind: k, y: yy, xs: a });
+        hits.push(`<rect class="al-mark-ticks" x="${LABEL_W}" y="${yy}" width="${plotW + 10}" height="${ROW}" data-tip="${ti}" data-kind="ticks" data-count="${inView.length}" data-kinds="${Object.keys(xs).join(" ")}"/>`);
         return;
       }
       for (const m of inView) {
@@ -420,11 +519,11 @@ function makeTimeline(ctx) {
       }
     });
     // restart links: supervisor lane -> restarted child (one path when there are many)
-    /** @type {string[]} */
-    const linkPaths = [];
+    /** @type {number[][]} */
+    const linkPts = [];
     /** @type {string[]} */
     const linkTips = [];
-    for (let j = state.links.length - 1; j >= 0 && linkPaths.length < 2000; j--) {
+    for (let j = state.links.length - 1; j >= 0 && linkPts.length < 2000; j--) {
       const l = state.links[j];
       if (l.t2 < ta) break;
       if (l.t > tb) continue;
@@ -435,14 +534,14 @@ function makeTimeline(ctx) {
       const yb = b === undefined ? Hview : y(b) + ROW / 2;
       const xa = x(l.t);
       const xb = x(l.t2) + 2;
-      linkTips.push(`restart of ${l.to.split("/").pop()} as ${pidText(l.pid)}`);
-      linkPaths.push(`M${xa.toFixed(1)} ${ya} C${(xa + 18).toFixed(1)} ${ya} ${(xb - 18).toFixed(1)} ${yb} ${xb.toFixed(1)} ${yb}`);
+      linkPts.push([xa, ya, xb, yb]);
+      if (linkPts.length <= LINKS_DENSE) linkTips.push(`restart of ${l.to.split("/").pop()} as ${pidText(l.pid)}`);
     }
-    if (linkPaths.length > 40) {
-      out.push(`<path class="al-link" d="${linkPaths.join("")}" data-kind="restart-link" data-tip="${tip(`${linkPaths.length} restarts in view`)}"/>`);
-    } else {
-      linkPaths.forEach((d, j) => out.push(`<path class="al-link" d="${d}" data-kind="restart-link" data-tip="${tip(linkTips[j])}"/>`));
+    const denseLinks = linkPts.length > LINKS_DENSE;
+    if (!denseLinks) {
+      linkPts.forEach(([xa, ya, xb, yb], j) => out.push(`<path class="al-link" d="M${xa.toFixed(1)} ${ya} C${(xa + 18).toFixed(1)} ${ya} ${(xb - 18).toFixed(1)} ${yb} ${xb.toFixed(1)} ${yb}" data-kind="restart-link" data-tip="${tip(linkTips[j])}"/>`));
     }
+    out.splice(hitsAt, 0, ...hits);
     // now line
     if (live) out.push(`<line class="al-now" x1="${x(state.now).toFixed(1)}" y1="${AXIS}" x2="${x(state.now).toFixed(1)}" y2="${Hview}"/>`);
     out.push("</g></svg>");
@@ -456,6 +555,9 @@ function makeTimeline(ctx) {
     out.push(`<text class="al-tl-count" x="8" y="15">${rows.length} lanes</text>`);
     svgEl.innerHTML = out.join("");
     svgEl.setAttribute("data-lanes", String(rows.length));
+    // how many links the canvas drew (0 when they are SVG paths)
+    svgEl.setAttribute("data-dense-links", String(denseLinks ? linkPts.length : 0));
+    drawCanvas(W, Hview, plotW, ticks, denseLinks ? linkPts : []);
     range.textContent = `${dur(tb - ta)} shown`;
     followBtn.setAttribute("aria-pressed", follow ? "true" : "false");
     if (live && follow) ticker();
@@ -530,7 +632,6 @@ function makeTimeline(ctx) {
       pan(-(e.deltaX || e.deltaY));
     }
   }, { passive: false });
-  let lastTop = 0;
   scroll.addEventListener("scroll", () => {
     if (scroll.scrollTop !== lastTop) {
       lastTop = scroll.scrollTop;
@@ -586,6 +687,7 @@ function makeTimeline(ctx) {
     },
     destroy() {
       clearTimeout(tickTimer);
+      size.stop();
     },
   };
 }

@@ -70,4 +70,25 @@ describe("sequence diagram with many processes", () => {
     expect(heads.at(-1).getAttribute("data-kind")).toBe("others");
     expect(heads.at(-1).textContent).toBe("25 others");
   });
+
+  it("picks the newest arrows' lifelines in start order, and follows new arrows", async () => {
+    const parts = Array.from({ length: 40 }, (_, i) => part(`#${i}`, i));
+    const arrows = Array.from({ length: 40 }, (_, i) => arrow(i + 1, "exit", "#0", `#${i}`, { label: "kill" }));
+    const model = fakeModel({ config: { view: "sequence", live: false, title: "m" }, snapshot: { seq: 1, view: { parts, arrows } } });
+    const el = document.createElement("div");
+    document.body.append(el);
+    await sequence.render({ model, el, experimental: fakeKernel({}).experimental });
+    await frame();
+    const keys = () => [...el.querySelectorAll('[data-action="toggle-part"]')].map((b) => b.getAttribute("data-key"));
+    expect(keys()).toEqual(["#0", ...Array.from({ length: 14 }, (_, i) => `#${26 + i}`), "…others"]);
+    model.receive(delta(2, { arrows: { 41: arrow(41, "exit", "#0", "#3", { label: "kill" }) } }));
+    await frame();
+    expect(keys()).toEqual(["#0", "#3", ...Array.from({ length: 13 }, (_, i) => `#${27 + i}`), "…others"]);
+    expect(el.querySelector('[data-action="toggle-part"][data-kind="others"]').textContent).toBe("25 others");
+    // a filter still looks at every participant
+    el.querySelector('[data-action="toggle-part"][data-key="#3"]').click();
+    await frame();
+    expect(keys()).toEqual(["#0", "#3"]);
+  });
 });
+

@@ -13,6 +13,19 @@ function counter(invoke) {
 }
 
 describe("Store", () => {
+  it("expands sections sent in row form before a view applies them", () => {
+    const got = [];
+    const store = new Store({ apply: (d) => got.push(d), reset: () => {} });
+    store.load({ seq: 0, view: {} }, true);
+    store.receive({ type: "delta", seq: 1,
+      marks: { $rows: ["t", "kind"], v: [[1, "killed"], [2, "restart"]] },
+      spans: { $rows: ["id", "t1"], k: ["7", "8"], v: [[7, 1.5], null] },
+      nodes: { a: { v: 1 } } });
+    expect(got[0].marks).toEqual([{ t: 1, kind: "killed" }, { t: 2, kind: "restart" }]);
+    expect(got[0].spans).toEqual({ 7: { id: 7, t1: 1.5 }, 8: null });
+    expect(got[0].nodes).toEqual({ a: { v: 1 } });
+  });
+
   it("applies deltas in order and ignores old ones", () => {
     const { state, store } = counter();
     store.load({ seq: 2, view: { n: 10 } }, true);

@@ -73,4 +73,32 @@ describe("timeline", () => {
     expect(rows[1].count).toBe(80);
     expect(s.rows(50, new Set(["#1"])).length).toBe(81);
   });
+
+  it("puts a crash storm's dense marks and links on the canvas, with one hover area per row", async () => {
+    const v = view();
+    v.lanes = [lane("#1", null, 1, "supervisor"), lane("#1/w", "#1", 2)];
+    v.marks = [];
+    v.links = [];
+    for (let i = 0; i < 100; i++) {
+      v.marks.push({ lane: "#1/w", t: 0.5 + i * 0.01, kind: "killed", text: "killed" });
+      v.links.push({ from: "#1", to: "#1/w", t: 0.5 + i * 0.01, t2: 0.505 + i * 0.01, pid: 10 + i });
+    }
+    const { el } = await mount(v);
+    const svg = el.querySelector('[data-role="timeline"]');
+    expect(svg.querySelectorAll('[data-kind="restart-link"]').length).toBe(0);
+    expect(svg.getAttribute("data-dense-links")).toBe("100");
+    const hit = svg.querySelector('[data-kind="ticks"]');
+    expect(hit.getAttribute("data-count")).toBe("100");
+    expect(hit.getAttribute("data-kinds")).toBe("killed");
+    expect(svg.querySelectorAll('[data-kind="killed"]').length).toBe(0); // no element per mark
+    expect(el.querySelector('canvas[data-role="dense"]')).not.toBeNull();
+  });
+
+  it("draws a few marks and links as elements (each with its tooltip)", async () => {
+    const { el } = await mount(view());
+    const svg = el.querySelector('[data-role="timeline"]');
+    expect(svg.getAttribute("data-dense-links")).toBe("0");
+    expect(svg.querySelector('[data-kind="ticks"]')).toBeNull();
+  });
 });
+

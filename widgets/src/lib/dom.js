@@ -123,3 +123,27 @@ export function frameScheduler(fn, minInterval = 0) {
     },
   };
 }
+
+/**
+ * The size of `el`'s content box, kept by a ResizeObserver, so that a render never reads
+ * layout: a read after DOM writes (this view's, or another view's in the same frame) makes
+ * the browser lay the whole page out right there, once more per view and frame.
+ * `w`/`h` are 0 until the first observation (or without ResizeObserver): read the element then.
+ * @param {Element} el
+ * @returns {{w: number, h: number, border: number, stop: () => void}}
+ */
+export function watchSize(el) {
+  const box = { w: 0, h: 0, border: 0, stop: () => {} };
+  if (typeof ResizeObserver !== "function") return box;
+  const ro = new ResizeObserver((entries) => {
+    for (const e of entries) {
+      box.w = e.contentRect.width;
+      box.h = e.contentRect.height;
+      const b = e.borderBoxSize && e.borderBoxSize[0];
+      box.border = b ? b.blockSize : e.contentRect.height;
+    }
+  });
+  ro.observe(el);
+  box.stop = () => ro.disconnect();
+  return box;
+}

@@ -9,6 +9,36 @@
  */
 
 /** @typedef {{type: string, seq: number, view?: any, [k: string]: any}} Message */
+
+/**
+ * Expand the sections the kernel sent in row form (agentlab/ui/_pending.py `to_rows`):
+ * `{"$rows": [field, ...], "v": [[value, ...], ...]}` becomes a list of objects, and with
+ * `"k": [key, ...]` an object keyed by them (a `null` row stays `null`: removed). In place.
+ * @param {Record<string, any>} msg
+ */
+export function expandRows(msg) {
+  for (const [section, value] of Object.entries(msg)) {
+    if (!value || typeof value !== "object" || !Array.isArray(value.$rows)) continue;
+    const cols = /** @type {string[]} */ (value.$rows);
+    const n = cols.length;
+    const items = value.v.map((/** @type {any[] | null} */ r) => {
+      if (r === null) return null;
+      /** @type {Record<string, any>} */
+      const o = {};
+      for (let i = 0; i < n; i++) o[cols[i]] = r[i];
+      return o;
+    });
+    if (Array.isArray(value.k)) {
+      /** @type {Record<string, any>} */
+      const keyed = {};
+      value.k.forEach((/** @type {string} */ k, /** @type {number} */ i) => { keyed[k] = items[i]; });
+      msg[section] = keyed;
+    } else {
+      msg[section] = items;
+    }
+  }
+  return msg;
+}
 /** @typedef {(name: string, msg?: any) => Promise<any>} Invoke */
 
 export class Store {
@@ -66,6 +96,7 @@ export class Store {
       return true;
     }
     if (msg.type !== "delta") return false;
+    expandRows(msg);
     if (this.resyncing) {
       this.buffer.push(msg);
       return false;

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -119,25 +120,28 @@ _encode = json.JSONEncoder(
 
 _cache: dict[Any, str] = {}
 _CACHE_MAX = 4096
+# Equal is not the same text (1 == 1.0 == True): the memo is keyed by values and
+# their types, and only for dicts of these plain types (a tuple holding 1 equals
+# one holding True).
+_PLAIN = frozenset({str, int, float, bool, type(None)})
 
 
 def data_json(data: dict[str, Any] | None) -> str | None:
     """An event's ``data`` as compact JSON text (``None`` stays ``None``).
 
     Values JSON cannot hold become their (shortened) ``repr``; tuples become
-    lists. Small dicts of plain values are memoised, since most events repeat
-    them (``{"kind": "agent"}``).
+    lists. Dicts of plain values (text, numbers, ``None``) are memoised, since
+    most events repeat them (``{"kind": "agent"}``).
     """
     if data is None:
         return None
-    try:
-        key = tuple(data.items())
+    key: Any = None
+    types = (*map(type, data), *map(type, data.values()))
+    if _PLAIN.issuperset(types):
+        key = (*data.items(), types)
         text = _cache.get(key)
-    except TypeError:  # an unhashable value: no memo
-        key = None
-        text = None
-    if text is not None:
-        return text
+        if text is not None:
+            return text
     try:
         text = _encode(data)
     except (TypeError, ValueError):  # non-string keys, circular data
@@ -153,51 +157,54 @@ def data_json(data: dict[str, Any] | None) -> str | None:
 
 
 def to_batch(events: Sequence[Any]) -> pa.RecordBatch:
-    """Turn a list of :class:`agentlab.Event` tuples into one record batch (columnar)."""
+    """Turn a list of :class:`agentlab.Event` tuples (or the runtime's raw tuples) into
+    one record batch (columnar).
+
+    Each column is read out of the tuples in one C-level pass (``map`` with an
+    ``itemgetter``): transposing them all at once (``zip(*events)``) allocates an
+    iterator per event, and the garbage collector runs over those.
+    """
     n = len(events)
     if n == 0:
         return _empty()
-    seq, time, wall, kind, pid, name, path, peer, reason, data = zip(*events, strict=True)
-    wall_ns = (np.fromiter(wall, np.float64, n) * 1e9).astype(np.int64)
+    seq, time, wall, kind, pid, name, path, peer, reason, data = _FIELDS
+    wall_ns = (np.fromiter(map(wall, events), np.float64, n) * 1e9).astype(np.int64)
     text = reason_text
-    reasons = [r if r is None or type(r) is str else text(r) for r in reason]
+    reasons = [r if r is None or type(r) is str else text(r) for r in map(reason, events)]
     arrays = [
-        pa.array(np.fromiter(seq, np.int64, n)),
-        pa.array(np.fromiter(time, np.float64, n)),
+        pa.array(np.fromiter(map(seq, events), np.int64, n)),
+        pa.array(np.fromiter(map(time, events), np.float64, n)),
         pa.array(wall_ns, pa.timestamp("ns", tz="UTC")),
-        _dictionary(kind),
-        pa.array(np.fromiter(pid, np.int64, n)),
-        _dictionary(name),
-        _dictionary(path),
-        pa.array(peer, pa.int64()),
+        _dictionary(list(map(kind, events))),
+        pa.array(np.fromiter(map(pid, events), np.int64, n)),
+        _dictionary(list(map(name, events))),
+        _dictionary(list(map(path, events))),
+        pa.array(list(map(peer, events)), pa.int64()),
         _dictionary(reasons),
-        pa.array(_data_texts(data), pa.string()),
+        _data_texts(list(map(data, events))),
     ]
     return pa.RecordBatch.from_arrays(arrays, schema=SCHEMA)
 
 
-def _data_texts(data: Sequence[Any]) -> list[str | None]:
+_FIELDS = [itemgetter(i) for i in range(10)]
+
+
+def _data_texts(data: list[Any]) -> pa.Array:
     """The data column as JSON text. Raw runtime tuples carry data in a stored form
-    (``agentlab.Event.data_of``), and events repeat the same objects; one encoding
-    per distinct object serves them all (the batch keeps the objects alive, so ids
-    are not reused meanwhile)."""
-    by_id: dict[int, str | None] = {id(None): None}
-    out: list[str | None] = []
-    put = out.append
-    get = by_id.get
+    (``agentlab.Event.data_of``), and events repeat the same objects: each distinct
+    object is encoded once. Objects are told apart by ``id`` (``data`` holds them
+    all, so no id is reused meanwhile), grouped in bulk by Arrow."""
+    n = len(data)
+    found = pa.array(np.fromiter(map(id, data), np.int64, n)).dictionary_encode()
+    idx = found.indices.to_numpy()
+    where = np.empty(len(found.dictionary), np.int64)
+    where[idx] = np.arange(n)  # a position of each distinct object (any one will do)
     dump = data_json
     data_of = agentlab.Event.data_of
-    miss = _MISS
-    for d in data:
-        k = id(d)
-        t = get(k, miss)
-        if t is miss:
-            t = by_id[k] = dump(data_of(d))
-        put(t)
-    return out
-
-
-_MISS: Any = object()
+    texts: dict[str | None, int] = {}  # distinct objects may have equal texts
+    codes = [texts.setdefault(dump(data_of(data[i])), len(texts)) for i in where.tolist()]
+    words = pa.array(list(texts), pa.string())
+    return words.take(pa.array(np.array(codes, np.int32)[idx]))
 
 
 def _dictionary(values: Sequence[Any]) -> pa.DictionaryArray:

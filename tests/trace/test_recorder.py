@@ -6,11 +6,13 @@ import asyncio
 import json
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 from trace_helpers import Script, Worker
 
 import agentlab
 from agentlab.trace import Recorder, load
+from agentlab.trace._schema import SCHEMA, to_batch
 
 
 async def test_records_the_runtime_stream_as_it_happens() -> None:
@@ -57,6 +59,44 @@ async def test_a_burst_is_recorded_whole_and_converted_at_the_next_loop_turn() -
     assert ev["kind"].value_counts().to_dict() == {
         "spawn": 1600, "init": 1600, "exit_signal": 1600, "exit": 1600,
     }
+
+
+def test_conversion_gives_exact_columns() -> None:
+    """Every column of a converted batch, checked against the events one by one."""
+    crash = agentlab.Crash("KeyError", "'x'")
+
+    class Loud(str):
+        def __str__(self) -> str:
+            return "loud"
+
+    shared = ("kind", "agent")  # the runtime's flat form of {"kind": "agent"}
+    raw = [
+        (1, 0.5, 1.7e9, "spawn", 7, "a", "root/a", None, None, shared),
+        (2, 0.5, 1.7e9 + 1e-6, "spawn", 8, None, None, 7, None, ("kind", "agent")),
+        (3, 1.0, 1.7e9 + 2e-6, "exit", 7, "a", "root/a", None, crash, None),
+        (4, 1.0, 1.7e9 + 3e-6, "exit", 8, None, None, None, Loud("x"), {"n": 1}),
+        (5, 2.0, 1.7e9 + 4e-6, "user", 0, 5, None, 0, ("shutdown", "x"), {"n": True}),
+        (6, 2.0, 1.7e9 + 5e-6, "user", 0, None, None, None, "x", {"n": 1.0}),
+        (7, 3.0, 1.7e9 + 6e-6, "user", 0, None, None, None, None, {"n": 1}),
+    ]
+    table = pa.Table.from_batches([to_batch(raw)])
+    assert table.schema == SCHEMA
+    assert table.column("seq").to_pylist() == [e[0] for e in raw]
+    assert table.column("time").to_pylist() == [e[1] for e in raw]
+    walls = table.column("wall").cast(pa.int64()).to_pylist()
+    assert walls == [int(e[2] * 1e9) for e in raw]
+    assert table.column("kind").to_pylist() == [e[3] for e in raw]
+    assert table.column("pid").to_pylist() == [e[4] for e in raw]
+    assert table.column("name").to_pylist() == ["a", None, "a", None, "5", None, None]
+    assert table.column("path").to_pylist() == [e[6] for e in raw]
+    assert table.column("peer").to_pylist() == [e[7] for e in raw]
+    assert table.column("reason").to_pylist() == [
+        None, None, "KeyError: 'x'", "loud", "('shutdown', 'x')", "x", None,
+    ]
+    assert table.column("data").to_pylist() == [
+        '{"kind":"agent"}', '{"kind":"agent"}', None, '{"n":1}', '{"n":true}', '{"n":1.0}',
+        '{"n":1}',
+    ]
 
 
 async def test_stop_unsubscribes() -> None:

@@ -2,7 +2,7 @@
 """agentlab's side of the runtime benchmarks (the same workloads as the baselines).
 
 Usage
-    python benchmarks/bench_runtime.py WORKLOAD N [--trace=default|lifecycle|off] [--no-gc]
+    python benchmarks/bench_runtime.py WORKLOAD N [--trace=default|lifecycle|off] [--no-gc] [--record]
 
     WORKLOAD            N (suggested)   value / unit
     idle_memory         100000          bytes per idle agent (tracemalloc)      bytes/process
@@ -20,6 +20,10 @@ Usage
     --trace=off        no events at all (a measurement device: the runtime's emit is
                        replaced by a no-op; there is no such user setting)
     --no-gc            gc.disable() for the measured part (default: GC on)
+    --record           attach an ``agentlab.trace.Recorder`` (its defaults) to every
+                       runtime the workload makes; extra then has the events it
+                       recorded and the CPU seconds of turning them into its table
+                       afterwards (``record_read_cpu_seconds``, not in the value)
 
 Output: exactly one JSON object on stdout, for example
     {"system": "agentlab", "workload": "ping_pong", "n": 200000,
@@ -70,6 +74,8 @@ import agentlab
 from agentlab import Agent, Runtime
 
 TRACE = "default"
+RECORD = False
+RECORDERS: list[Any] = []  # with --record: one agentlab.trace.Recorder per runtime made
 
 
 def make_runtime(trace: str | None = None, **kw: Any) -> Runtime:
@@ -77,6 +83,10 @@ def make_runtime(trace: str | None = None, **kw: Any) -> Runtime:
     rt = Runtime(trace_messages=(trace == "default"), lag_threshold=None, **kw)
     if trace == "off":
         rt._emit = _no_emit  # type: ignore[method-assign]
+    if RECORD:
+        from agentlab.trace import Recorder  # imported before the workload (see main)
+
+        RECORDERS.append(Recorder(rt))
     return rt
 
 
@@ -406,13 +416,13 @@ WORKLOADS = {
 }
 
 USAGE = (
-    "usage: python bench_runtime.py WORKLOAD N [--trace=default|lifecycle|off] [--no-gc]\n"
+    "usage: python bench_runtime.py WORKLOAD N [--trace=default|lifecycle|off] [--no-gc] [--record]\n"
     "workloads: " + " ".join(WORKLOADS) + "\n"
 )
 
 
 def main(argv: list[str]) -> int:
-    global TRACE
+    global TRACE, RECORD
     flags = [a for a in argv if a.startswith("--")]
     args = [a for a in argv if not a.startswith("--")]
     if len(args) != 2 or args[0] not in WORKLOADS:
@@ -421,6 +431,9 @@ def main(argv: list[str]) -> int:
     for f in flags:
         if f.startswith("--trace=") and f.split("=", 1)[1] in ("default", "lifecycle", "off"):
             TRACE = f.split("=", 1)[1]
+        elif f == "--record":
+            RECORD = True
+            import agentlab.trace  # noqa: F401  (pandas and pyarrow load here, not timed)
         elif f != "--no-gc":
             sys.stderr.write(USAGE)
             return 2
@@ -434,7 +447,13 @@ def main(argv: list[str]) -> int:
         gc.disable()
 
     async def run_and_report() -> None:
+        cpu0 = time.process_time()
         value, unit, extra = await WORKLOADS[workload](n)
+        extra["cpu_seconds"] = time.process_time() - cpu0  # the whole workload, setup included
+        if RECORD:
+            cpu0 = time.process_time()
+            extra["recorded_events"] = sum(len(rec.table()) for rec in RECORDERS)
+            extra["record_read_cpu_seconds"] = time.process_time() - cpu0
         extra.update(
             python=platform.python_version(),
             implementation=platform.python_implementation(),

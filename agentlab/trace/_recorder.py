@@ -1,13 +1,22 @@
 """The recorder: the runtime's event stream into bounded columnar storage.
 
 Recording costs the runtime no work per event: every 512 events, and whenever
-anything is read, it hands its newest raw event tuples over in one list. They
-are turned into Arrow columns in bulk (vectorised; reasons and data become
-text, so nothing from the run is kept alive) at the next loop turn once
-``chunk_size`` events are waiting (after the current burst of work, not in
-the middle of it), and whenever the tables are read or the recording stops.
-When more than ``capacity`` events are held, the oldest chunks either spill to Parquet files on disk (``overflow="spill"``) or
-are dropped and counted (``overflow="drop"``, the default): never silently.
+anything is read, the runtime hands over its newest raw event tuples in one
+list, and the recorder keeps them as they are, in chunks of ``chunk_size``.
+They become Arrow columns in bulk (vectorised; reasons and data become text)
+when something reads the recorder, and only then: a run does not pay for the
+conversion while it runs, and events dropped at capacity are never converted.
+When more than ``capacity`` events are held, the oldest chunks either spill to
+Parquet files on disk (``overflow="spill"``, converted at the next loop turn)
+or are dropped and counted (``overflow="drop"``, the default): never silently.
+
+Until it is read, a recorder keeps the runtime's own tuples, which hold the
+events' reason and data objects (as the runtime's event log does): about 200
+bytes an event plus those objects, against about 70 once converted. Text is
+made from them when they are converted, so an object changed in place after
+its event is recorded as it is then. ``convert_after`` bounds what waits:
+once more events than that wait unconverted, the oldest whole chunks are
+converted at the next loop turn (the run then pays for it).
 
 ::
 
@@ -27,6 +36,7 @@ from __future__ import annotations
 import datetime as _dt
 import tempfile
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -53,6 +63,9 @@ class Recorder(Run):
     up to whole chunks of ``chunk_size``; ``overflow`` says what happens beyond
     it: ``"drop"`` the oldest chunk (counted in :attr:`dropped`) or ``"spill"``
     it to a Parquet file in ``spill_dir`` (a temporary folder by default).
+    Events are converted to Arrow columns when read (see the module docstring);
+    ``convert_after`` (a number of events, or ``None``) converts the oldest
+    chunks while recording once more than that many wait.
     ``backfill=True`` first copies what the runtime's own log still holds.
     ``metadata`` is free-form JSON-able data stored with the run.
     """
@@ -65,6 +78,7 @@ class Recorder(Run):
         overflow: str = "drop",
         spill_dir: str | Path | None = None,
         chunk_size: int = 16_384,
+        convert_after: int | None = None,
         run_id: str | None = None,
         metadata: dict[str, Any] | None = None,
         seed: int | None = None,
@@ -77,18 +91,24 @@ class Recorder(Run):
             raise ValueError("capacity must be a positive number of events, or None")
         if chunk_size < 1:
             raise ValueError("chunk_size must be positive")
+        if convert_after is not None and convert_after < 0:
+            raise ValueError("convert_after must be a number of events (0 or more), or None")
         self.capacity = capacity
         self.overflow = overflow
+        self.convert_after = convert_after
         self.chunk_size = chunk_size = (
             min(chunk_size, capacity) if capacity is not None else chunk_size
         )
         self._spill_dir = Path(spill_dir) if spill_dir is not None else None
         self._spilled: list[Path] = []
-        self._batches: list[pa.RecordBatch] = []
-        self._held = 0  # events in self._batches
-        self._raw: list[Any] = []  # event tuples not yet converted
-        self._seal_pending = False
-        self._total = 0  # events converted (self._raw holds the rest)
+        # whole chunks, oldest first: the runtime's raw tuples until converted
+        # (a tuple of them: the garbage collector stops tracking it), then a batch
+        self._parts: deque[tuple[Any, ...] | pa.RecordBatch] = deque()
+        self._held = 0  # events in self._parts
+        self._unconverted = 0  # events in self._parts not converted yet
+        self._raw: list[Any] = []  # the chunk filling up
+        self._tidy_pending = False
+        self._total = 0  # events moved into self._parts (self._raw holds the rest)
         self._dropped = 0
         self._extra_dropped = 0  # reported by a source (an EventLog's own count)
         self._unsubscribe: Callable[[], None] | None = None
@@ -124,43 +144,86 @@ class Recorder(Run):
         raw = self._raw
         raw.append(event)
         if len(raw) >= self.chunk_size:
-            self._seal(whole_chunks=True)
+            self._cut()
+            self._tidy()
 
     def _sink(self, tail: list[tuple[Any, ...]]) -> None:
         """The runtime hands over its newest raw event tuples (a batched subscriber)."""
         raw = self._raw
         raw.extend(tail)
-        if len(raw) >= self.chunk_size and not self._seal_pending:
-            self._seal_pending = True  # convert after the current burst of work
-            self._loop.call_soon(self._seal_soon)
+        if len(raw) >= self.chunk_size:
+            self._cut()
+            if self.overflow == "drop":
+                self._drop()  # cheap: no conversion, no I/O
+            if self._work_waits() and not self._tidy_pending:
+                self._tidy_pending = True  # spill or convert after the current burst of work
+                self._loop.call_soon(self._tidy_soon)
 
-    def _seal_soon(self) -> None:
-        self._seal_pending = False
-        self._seal(whole_chunks=True)
-
-    def _seal(self, whole_chunks: bool = False) -> None:
-        """Convert the waiting events into record batches of ``chunk_size`` rows
-        (``whole_chunks``: leave a partial last chunk waiting; capacity counts
-        whole chunks)."""
+    def _cut(self) -> None:
+        """Move the whole chunks of the filling one into :attr:`_parts`, unconverted."""
         raw = self._raw
         size = self.chunk_size
-        n = len(raw) - len(raw) % size if whole_chunks else len(raw)
-        if n == 0:
-            return
+        n = len(raw) - len(raw) % size
+        parts = self._parts
         for i in range(0, n, size):
-            batch = to_batch(raw[i : i + size])
-            self._total += batch.num_rows
-            self._batches.append(batch)
-            self._held += batch.num_rows
+            parts.append(tuple(raw[i : i + size]))
         del raw[:n]
+        self._held += n
+        self._unconverted += n
+        self._total += n
+
+    def _work_waits(self) -> bool:
+        cap, after = self.capacity, self.convert_after
+        return (cap is not None and self._held > cap and len(self._parts) > 1) or (
+            after is not None and self._unconverted > after
+        )
+
+    def _tidy_soon(self) -> None:
+        self._tidy_pending = False
+        self._tidy()
+
+    def _tidy(self) -> None:
+        """Drop or spill the oldest chunks beyond capacity, then convert the oldest
+        beyond ``convert_after``."""
+        if self.overflow == "drop":
+            self._drop()
+        else:
+            cap = self.capacity
+            while cap is not None and self._held > cap and len(self._parts) > 1:
+                self._spill(self._batch(self._pop()))
+        after = self.convert_after
+        if after is not None and self._unconverted > after:
+            self._convert(self._unconverted - after)
+
+    def _drop(self) -> None:
         cap = self.capacity
-        while cap is not None and self._held > cap and len(self._batches) > 1:
-            old = self._batches.pop(0)
-            self._held -= old.num_rows
-            if self.overflow == "spill":
-                self._spill(old)
-            else:
-                self._dropped += old.num_rows
+        while cap is not None and self._held > cap and len(self._parts) > 1:
+            self._dropped += len(self._pop())
+
+    def _pop(self) -> tuple[Any, ...] | pa.RecordBatch:
+        part = self._parts.popleft()
+        n = len(part)
+        self._held -= n
+        if type(part) is tuple:
+            self._unconverted -= n
+        return part
+
+    @staticmethod
+    def _batch(part: tuple[Any, ...] | pa.RecordBatch) -> pa.RecordBatch:
+        return to_batch(part) if type(part) is tuple else part
+
+    def _convert(self, at_least: int | None = None) -> None:
+        """Convert the oldest unconverted chunks (``at_least`` that many events; all
+        of them by default)."""
+        parts = self._parts
+        done = 0
+        for i, part in enumerate(parts):
+            if at_least is not None and done >= at_least:
+                break
+            if type(part) is tuple:
+                parts[i] = to_batch(part)
+                done += len(part)
+        self._unconverted -= done
 
     def _spill(self, batch: pa.RecordBatch) -> None:
         if self._spill_dir is None:
@@ -228,10 +291,12 @@ class Recorder(Run):
         version = self._version()
         if self._snapshot is not None and self._snapshot[0] == version:
             return self._snapshot[1]
-        self._seal(whole_chunks=True)
+        self._cut()
+        self._tidy()
+        self._convert()
         version = self._version()
         parts = [pq.read_table(p).to_batches() for p in self._spilled]
-        batches = [b for part in parts for b in part] + list(self._batches)
+        batches = [b for part in parts for b in part] + list(map(self._batch, self._parts))
         if self._raw:  # a partial chunk: converted for this read, kept waiting
             batches.append(to_batch(self._raw))
         table = pa.Table.from_batches(batches, schema=SCHEMA)

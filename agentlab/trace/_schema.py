@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from itertools import islice
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -120,25 +120,28 @@ _encode = json.JSONEncoder(
 
 _cache: dict[Any, str] = {}
 _CACHE_MAX = 4096
+# Equal is not the same text (1 == 1.0 == True): the memo is keyed by values and
+# their types, and only for dicts of these plain types (a tuple holding 1 equals
+# one holding True).
+_PLAIN = frozenset({str, int, float, bool, type(None)})
 
 
 def data_json(data: dict[str, Any] | None) -> str | None:
     """An event's ``data`` as compact JSON text (``None`` stays ``None``).
 
     Values JSON cannot hold become their (shortened) ``repr``; tuples become
-    lists. Small dicts of plain values are memoised, since most events repeat
-    them (``{"kind": "agent"}``).
+    lists. Dicts of plain values (text, numbers, ``None``) are memoised, since
+    most events repeat them (``{"kind": "agent"}``).
     """
     if data is None:
         return None
-    try:
-        key = tuple(data.items())
+    key: Any = None
+    types = (*map(type, data), *map(type, data.values()))
+    if _PLAIN.issuperset(types):
+        key = (*data.items(), types)
         text = _cache.get(key)
-    except TypeError:  # an unhashable value: no memo
-        key = None
-        text = None
-    if text is not None:
-        return text
+        if text is not None:
+            return text
     try:
         text = _encode(data)
     except (TypeError, ValueError):  # non-string keys, circular data
@@ -154,57 +157,60 @@ def data_json(data: dict[str, Any] | None) -> str | None:
 
 
 def to_batch(events: Sequence[Any]) -> pa.RecordBatch:
-    """Turn a list of :class:`agentlab.Event` tuples into one record batch (columnar)."""
+    """Turn a list of :class:`agentlab.Event` tuples (or the runtime's raw tuples) into
+    one record batch (columnar).
+
+    Each column is read out of the tuples in one C-level pass (``map`` with an
+    ``itemgetter``): transposing them all at once (``zip(*events)``) allocates an
+    iterator per event, and the garbage collector runs over those.
+    """
     n = len(events)
     if n == 0:
         return _empty()
-    # Raw runtime tuples differ in length past the ninth field (see
-    # agentlab.Event.data_of): transpose the first nine, read data per record.
-    seq, time, wall, kind, pid, name, path, peer, reason = islice(zip(*events, strict=False), 9)
-    wall_ns = (np.fromiter(wall, np.float64, n) * 1e9).astype(np.int64)
+    seq, time, wall, kind, pid, name, path, peer, reason = _FIELDS[:9]
+    wall_ns = (np.fromiter(map(wall, events), np.float64, n) * 1e9).astype(np.int64)
     text = reason_text
-    reasons = [r if r is None or type(r) is str else text(r) for r in reason]
+    reasons = [r if r is None or type(r) is str else text(r) for r in map(reason, events)]
     arrays = [
-        pa.array(np.fromiter(seq, np.int64, n)),
-        pa.array(np.fromiter(time, np.float64, n)),
+        pa.array(np.fromiter(map(seq, events), np.int64, n)),
+        pa.array(np.fromiter(map(time, events), np.float64, n)),
         pa.array(wall_ns, pa.timestamp("ns", tz="UTC")),
-        _dictionary(kind),
-        pa.array(np.fromiter(pid, np.int64, n)),
-        _dictionary(name),
-        _dictionary(path),
-        pa.array(peer, pa.int64()),
+        _dictionary(list(map(kind, events))),
+        pa.array(np.fromiter(map(pid, events), np.int64, n)),
+        _dictionary(list(map(name, events))),
+        _dictionary(list(map(path, events))),
+        pa.array(list(map(peer, events)), pa.int64()),
         _dictionary(reasons),
-        pa.array(_data_texts(events), pa.string()),
+        _data_texts(events),
     ]
     return pa.RecordBatch.from_arrays(arrays, schema=SCHEMA)
 
 
-def _data_texts(events: Sequence[Any]) -> list[str | None]:
-    """The data column as JSON text. A raw runtime tuple keeps a dict's values after
-    a shared tuple of its field names (each is encoded on its own); data that events
-    repeat (int codes, and an Event's dict) is encoded once per distinct object (the
-    batch keeps the objects alive, so ids are not reused meanwhile)."""
-    by_id: dict[int, str | None] = {id(None): None}
-    out: list[str | None] = []
-    put = out.append
-    get = by_id.get
+_FIELDS = [itemgetter(i) for i in range(10)]
+
+
+def _data_texts(events: Sequence[Any]) -> pa.Array:
+    """The data column as JSON text. Raw runtime tuples carry data in a stored form
+    (``agentlab.Event.data_of``): repeated data as one shared object (a small int
+    code, or an Event's dict), each of which is encoded once; a dict as its values
+    after a shared tuple of field names (longer tuples), each encoded on its own.
+    Objects are told apart by ``id`` (``events`` holds them all, so no id is reused
+    meanwhile), grouped in bulk by Arrow."""
+    n = len(events)
+    ids = np.fromiter(map(id, map(_FIELDS[9], events)), np.int64, n)
+    own = np.fromiter(map(len, events), np.int64, n) > 10  # values after field names
+    if own.any():
+        ids[own] = np.fromiter(map(id, events), np.int64, n)[own]
+    found = pa.array(ids).dictionary_encode()
+    idx = found.indices.to_numpy()
+    where = np.empty(len(found.dictionary), np.int64)
+    where[idx] = np.arange(n)  # a position of each distinct object (any one will do)
     dump = data_json
     data_of = agentlab.Event.data_of
-    miss = _MISS
-    for t in events:
-        d = t[9]
-        if d.__class__ is tuple:
-            put(dump(dict(zip(d, t[10:], strict=True))))
-            continue
-        k = id(d)
-        text = get(k, miss)
-        if text is miss:
-            text = by_id[k] = dump(data_of(t))
-        put(text)
-    return out
-
-
-_MISS: Any = object()
+    texts: dict[str | None, int] = {}  # distinct objects may have equal texts
+    codes = [texts.setdefault(dump(data_of(events[i])), len(texts)) for i in where.tolist()]
+    words = pa.array(list(texts), pa.string())
+    return words.take(pa.array(np.array(codes, np.int32)[idx]))
 
 
 def _dictionary(values: Sequence[Any]) -> pa.DictionaryArray:

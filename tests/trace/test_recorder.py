@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 from trace_helpers import Script, Worker
 
 import agentlab
-from agentlab.trace import Recorder, load
+from agentlab.trace import Recorder, _recorder, load
+from agentlab.trace._schema import SCHEMA, to_batch
 
 
 async def test_records_the_runtime_stream_as_it_happens() -> None:
@@ -36,27 +39,137 @@ async def test_records_the_runtime_stream_as_it_happens() -> None:
     assert len(info.run_id) == 12
 
 
-async def test_a_burst_is_recorded_whole_and_converted_at_the_next_loop_turn() -> None:
+async def test_a_burst_is_recorded_whole_and_converted_when_read() -> None:
+    converted: list[int] = []
+    real = _recorder.to_batch
+
+    def counting(events: Any) -> Any:
+        converted.append(len(events))
+        return real(events)
+
     async with agentlab.Runtime(clock=agentlab.VirtualClock(), event_capacity=100) as rt:
         rec = Recorder(rt, chunk_size=1000)
-        for _ in range(1000):  # one synchronous burst: 4,000 events, no loop turn
-            pid = rt.start(Worker)
-            rt.exit(pid, "kill")
-        assert len(rec.events()) == 4000  # reading sees all of it ...
-        assert rec._total == 4000 - 4000 % 1000  # ... and converted the whole chunks
-        for _ in range(600):
-            pid = rt.start(Worker)
-            rt.exit(pid, "kill")
-        rt.flush_events()
-        assert len(rec._raw) == 2400  # waiting for the loop
-        await asyncio.sleep(0)
-        assert len(rec._raw) == 400 and rec._total == 6000
-        run = rec.stop()
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(_recorder, "to_batch", counting)
+            for _ in range(1000):  # one synchronous burst: 4,000 events, no loop turn
+                pid = rt.start(Worker)
+                rt.exit(pid, "kill")
+            await asyncio.sleep(0)
+            assert converted == []  # recording converts nothing ...
+            assert len(rec.events()) == 4000  # ... reading sees all of it, converted once
+            assert converted == [1000] * 4
+            for _ in range(600):
+                pid = rt.start(Worker)
+                rt.exit(pid, "kill")
+            await asyncio.sleep(0)
+            assert len(rec) == 6400
+            assert converted == [1000] * 6 + [400]  # only the new chunks, and the partial one
+            run = rec.stop()
     ev = run.events()
     assert list(ev["seq"]) == list(range(1, 6401)) and run.info.dropped == 0
     assert ev["kind"].value_counts().to_dict() == {
         "spawn": 1600, "init": 1600, "exit_signal": 1600, "exit": 1600,
     }
+
+
+async def test_dropping_at_capacity_counts_every_event_and_converts_none_of_them() -> None:
+    converted: list[int] = []
+    real = _recorder.to_batch
+
+    def counting(events: Any) -> Any:
+        converted.append(len(events))
+        return real(events)
+
+    async with agentlab.Runtime(clock=agentlab.VirtualClock(), event_capacity=100) as rt:
+        rec = Recorder(rt, capacity=2000, chunk_size=500)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(_recorder, "to_batch", counting)
+            for i in range(1700):  # 6,800 events, with loop turns now and then
+                pid = rt.start(Worker)
+                rt.exit(pid, "kill")
+                if i % 300 == 0:
+                    await asyncio.sleep(0)
+            ev = rec.events()
+        assert sum(converted) == len(ev)  # dropped chunks were never converted
+    assert rec.dropped + len(ev) == 6800
+    assert rec.dropped == 4500 and len(ev) == 2300  # 4 whole chunks and a partial one
+    assert list(ev["seq"]) == list(range(4501, 6801))
+    assert rec.info.dropped == 4500
+
+
+async def test_spilling_a_live_recording_keeps_every_event(tmp_path) -> None:
+    async with agentlab.Runtime(clock=agentlab.VirtualClock(), event_capacity=100) as rt:
+        rec = Recorder(rt, capacity=1000, chunk_size=500, overflow="spill", spill_dir=tmp_path)
+        for _ in range(1000):  # 4,000 events in one burst: spilled at the next loop turn
+            pid = rt.start(Worker)
+            rt.exit(pid, "kill")
+        assert rec.spilled == []
+        await asyncio.sleep(0)
+        assert len(rec.spilled) == 5  # 1,000 events held, the 2,500 before them on disk
+        for _ in range(100):
+            pid = rt.start(Worker)
+            rt.exit(pid, "kill")
+        run = rec.stop()
+    assert run.info.dropped == 0
+    assert list(run.events()["seq"]) == list(range(1, 4401))
+    on_disk = load(tmp_path).events()
+    assert list(on_disk["seq"]) == list(range(1, 1 + 500 * len(rec.spilled)))
+
+
+async def test_text_is_made_when_converted_and_convert_after_makes_it_early() -> None:
+    async with agentlab.Runtime(clock=agentlab.VirtualClock()) as rt:
+        lazy = Recorder(rt, chunk_size=1)
+        eager = Recorder(rt, chunk_size=1, convert_after=0)
+        note = {"step": 1}
+        rt.emit("user", None, note=note)
+        rt.flush_events()
+        await asyncio.sleep(0)  # eager converts at this loop turn
+        note["step"] = 2
+        texts = [rec.events().query("kind == 'user'")["data"].iloc[0] for rec in (lazy, eager)]
+    assert [json.loads(t) for t in texts] == [{"note": {"step": 2}}, {"note": {"step": 1}}]
+
+
+def test_conversion_gives_exact_columns() -> None:
+    """Every column of a converted batch, checked against the events one by one."""
+    crash = agentlab.Crash("KeyError", "'x'")
+
+    class Loud(str):
+        def __str__(self) -> str:
+            return "loud"
+
+    names = ("kind",)  # the runtime's stored form of {"kind": "agent"}: names, then values
+    raw = [
+        (1, 0.5, 1.7e9, "spawn", 7, "a", "root/a", None, None, names, "agent"),
+        (2, 0.5, 1.7e9 + 1e-6, "spawn", 8, None, None, 7, None, names, "agent"),
+        (3, 1.0, 1.7e9 + 2e-6, "exit", 7, "a", "root/a", None, crash, None),
+        (4, 1.0, 1.7e9 + 3e-6, "exit", 8, None, None, None, Loud("x"), {"n": 1}),
+        (5, 2.0, 1.7e9 + 4e-6, "user", 0, 5, None, 0, ("shutdown", "x"), {"n": True}),
+        (6, 2.0, 1.7e9 + 5e-6, "user", 0, None, None, None, "x", {"n": 1.0}),
+        (7, 3.0, 1.7e9 + 6e-6, "user", 0, None, None, None, None, {"n": 1}),
+    ]
+    table = pa.Table.from_batches([to_batch(raw)])
+    assert table.schema == SCHEMA
+    assert table.column("seq").to_pylist() == [e[0] for e in raw]
+    assert table.column("time").to_pylist() == [e[1] for e in raw]
+    walls = table.column("wall").cast(pa.int64()).to_pylist()
+    assert walls == [int(e[2] * 1e9) for e in raw]
+    assert table.column("kind").to_pylist() == [e[3] for e in raw]
+    assert table.column("pid").to_pylist() == [e[4] for e in raw]
+    assert table.column("name").to_pylist() == ["a", None, "a", None, "5", None, None]
+    assert table.column("path").to_pylist() == [e[6] for e in raw]
+    assert table.column("peer").to_pylist() == [e[7] for e in raw]
+    assert table.column("reason").to_pylist() == [
+        None, None, "KeyError: 'x'", "loud", "('shutdown', 'x')", "x", None,
+    ]
+    assert table.column("data").to_pylist() == [
+        '{"kind":"agent"}', '{"kind":"agent"}', None, '{"n":1}', '{"n":true}', '{"n":1.0}',
+        '{"n":1}',
+    ]
+    # records that share their field names keep their own values
+    spawns = [(9, 0.0, 1.7e9, "spawn", i, None, None, None, None, names, f"k{i}") for i in range(3)]
+    assert pa.Table.from_batches([to_batch(spawns)]).column("data").to_pylist() == [
+        '{"kind":"k0"}', '{"kind":"k1"}', '{"kind":"k2"}',
+    ]
 
 
 async def test_stop_unsubscribes() -> None:

@@ -22,6 +22,55 @@ export const MARKS_DENSE = 60;
 export const LINKS_DENSE = 40;
 
 /**
+ * The canvas rectangles of the dense ticks of `kind`: per row, the pixel columns that
+ * hold at least one tick, merged into runs `[x0, x1, y]` (x0..x1 the first and last
+ * column's centre). The union of the drawn pixels is that of one 1.5 px line per tick.
+ * @param {{kind: string, y: number, xs: number[]}[]} ticks
+ * @param {string} kind
+ * @param {number} width  the canvas width (columns beyond it are dropped)
+ * @returns {[number, number, number][]}
+ */
+export function tickRuns(ticks, kind, width) {
+  /** @type {[number, number, number][]} */
+  const out = [];
+  const cols = new Uint8Array(Math.max(1, Math.ceil(width) + 2));
+  for (const t of ticks) {
+    if (t.kind !== kind) continue;
+    cols.fill(0);
+    let lo = cols.length;
+    let hi = -1;
+    for (const xx of t.xs) {
+      const p = Math.round(xx);
+      if (p < 0 || p >= cols.length) continue;
+      cols[p] = 1;
+      if (p < lo) lo = p;
+      if (p > hi) hi = p;
+    }
+    for (let p = lo; p <= hi; p++) {
+      if (!cols[p]) continue;
+      let q = p;
+      while (q + 1 <= hi && cols[q + 1]) q++;
+      out.push([p, q, t.y]);
+      p = q;
+    }
+  }
+  return out;
+}
+
+/** Links with the same pixel route drawn once. @param {number[][]} links */
+export function uniqueLinks(links) {
+  const seen = new Set();
+  const out = [];
+  for (const l of links) {
+    const k = `${Math.round(l[0])},${Math.round(l[1])},${Math.round(l[2])},${Math.round(l[3])}`;
+    if (seen.has(k)) continue;
+    seen.add(k);
+    out.push(l);
+  }
+  return out;
+}
+
+/**
  * @typedef {{key: string, parent?: string | null, label: string, kind: string, order: number}} Lane
  * @typedef {{id: number, lane: string, t0: number, t1: number | null, end: string | null, reason: string | null}} Span
  * @typedef {{id: string, kind: string, lane: string, t0: number, tf: number | null, t1: number | null, ttft: number | null,
@@ -319,32 +368,27 @@ function makeTimeline(ctx) {
     g.beginPath();
     g.rect(LABEL_W, AXIS, plotW + 10, H - AXIS);
     g.clip();
-    g.lineWidth = 1.5;
-    g.setLineDash([]);
+    // Ticks are drawn per pixel column, and a run of filled columns is one rectangle: a
+    // storm puts hundreds of marks on a row, most on the same few pixels, and software
+    // rasterizing (it runs on the page's main thread) costs by the shape drawn, not by the
+    // pixels that change. Links are drawn once per pixel route, solid (dashing thousands
+    // of curves is the slowest thing a 2D canvas can be asked to do).
     for (const kind of ["other", "restart", "killed", "crash"]) {
+      const rects = tickRuns(ticks, kind, W);
+      if (!rects.length) continue;
+      g.fillStyle = c[kind];
       g.beginPath();
-      let any = false;
-      for (const t of ticks) {
-        if (t.kind !== kind) continue;
-        any = true;
-        for (const xx of t.xs) {
-          g.moveTo(xx, t.y + 3);
-          g.lineTo(xx, t.y + ROW - 3);
-        }
-      }
-      if (any) {
-        g.strokeStyle = c[kind];
-        g.stroke();
-      }
+      for (const [x0, x1, yy] of rects) g.rect(x0 - 0.75, yy + 3, x1 - x0 + 1.5, ROW - 6);
+      g.fill();
     }
     if (links.length) {
       g.beginPath();
-      for (const [xa, ya, xb, yb] of links) {
+      for (const [xa, ya, xb, yb] of uniqueLinks(links)) {
         g.moveTo(xa, ya);
         g.bezierCurveTo(xa + 18, ya, xb - 18, yb, xb, yb);
       }
       g.lineWidth = 1.4;
-      g.setLineDash([3, 2]);
+      g.setLineDash([]);
       g.globalAlpha = 0.9;
       g.strokeStyle = c.link;
       g.stroke();

@@ -10,7 +10,7 @@
  * @module
  */
 import "./css/tree.css";
-import { h, pidText, num, dur, STATUSES, STATUS_TEXT } from "./lib/dom.js";
+import { h, pidText, num, setText, setAttr, STATUSES, STATUS_TEXT } from "./lib/dom.js";
 import { mountView } from "./lib/view.js";
 
 /**
@@ -35,6 +35,15 @@ export class TreeState {
     this.structDirty = new Set();
     /** nodes whose fields changed since the last render @type {Map<string, TreeNode | undefined>} */
     this.dirty = new Map();
+    /** how many nodes have each status @type {Record<string, number>} */
+    this.statusCounts = {};
+  }
+
+  /** @param {TreeNode | undefined} prev @param {TreeNode | null} node */
+  count(prev, node) {
+    const c = this.statusCounts;
+    if (prev) c[prev.status] = (c[prev.status] || 0) - 1;
+    if (node) c[node.status] = (c[node.status] || 0) + 1;
   }
 
   /** @param {string | undefined} p */
@@ -46,6 +55,7 @@ export class TreeState {
   reset(nodes) {
     this.nodes.clear();
     this.kids.clear();
+    this.statusCounts = {};
     for (const n of nodes) this.upsert(n.key, n, false);
     this.structDirty.add("*");
   }
@@ -59,6 +69,7 @@ export class TreeState {
     const prev = this.nodes.get(key);
     if (node === null) {
       if (!prev) return;
+      this.count(prev, null);
       this.nodes.delete(key);
       const pk = this.parentKey(prev.parent);
       this.kids.get(pk)?.delete(key);
@@ -80,8 +91,9 @@ export class TreeState {
       set.add(key);
       if (track) this.structDirty.add(pk);
     }
+    this.count(prev, node);
     this.nodes.set(key, node);
-    if (track) this.dirty.set(key, prev);
+    if (track && !this.dirty.has(key)) this.dirty.set(key, prev);
   }
 
   /** Children of `key`, in start order. @param {string} key */
@@ -127,16 +139,143 @@ function shape(status) {
   return h("span", { class: `al-shape al-shape-${status}`, "aria-label": STATUS_TEXT[/** @type {keyof STATUS_TEXT} */ (status)] || status });
 }
 
-/** The counts strip of a group (or the header): ● 990 ■ 3 ... (with words when `words`).
- * @param {Record<string, number>} counts @param {boolean} [words] */
-function countsStrip(counts, words = false) {
-  const strip = h("span", { class: "al-counts" });
-  for (const st of STATUSES) {
-    if (!counts[st]) continue;
-    strip.append(h("span", { class: "al-count", "data-status": st, title: STATUS_TEXT[st] }, shape(st),
-      words ? `${num(counts[st])} ${st}` : num(counts[st])));
+/**
+ * Parts kept in a fixed order and updated in place: `make(key)` builds a part when its
+ * value first shows, `fill(el, key)` updates it (writing only what changed), and a part
+ * whose value is gone is removed. A row, a group or the header that is rebuilt from new
+ * elements every frame makes the browser restyle, lay out, repaint and re-layerize it
+ * (and, with many such rows, the whole page) each time.
+ * @param {HTMLElement} box
+ * @param {Map<string, HTMLElement>} have  the parts in `box`, by key
+ * @param {readonly string[]} order
+ * @param {(key: string) => boolean} shown
+ * @param {(key: string) => HTMLElement} make
+ * @param {(el: HTMLElement, key: string) => void} fill
+ */
+export function syncParts(box, have, order, shown, make, fill) {
+  /** @type {HTMLElement | null} */
+  let next = null;
+  for (let i = order.length - 1; i >= 0; i--) {
+    const key = order[i];
+    let el = have.get(key);
+    if (!shown(key)) {
+      if (el) {
+        el.remove();
+        have.delete(key);
+      }
+      continue;
+    }
+    if (!el) {
+      el = make(key);
+      have.set(key, el);
+      box.insertBefore(el, next);
+    }
+    fill(el, key);
+    next = el;
   }
-  return strip;
+}
+
+/** The counts strip of a group (or the header): ● 990 ■ 3 ... (with words when `words`),
+ * updated in place by `update(counts)`. @param {boolean} [words] */
+function countsStrip(words = false) {
+  const el = h("span", { class: "al-counts" });
+  /** @type {Map<string, HTMLElement>} */
+  const have = new Map();
+  /** @type {Record<string, number>} */
+  let counts = {};
+  const make = (/** @type {string} */ st) =>
+    h("span", { class: "al-count", "data-status": st, title: STATUS_TEXT[/** @type {keyof STATUS_TEXT} */ (st)] }, shape(st), document.createTextNode(""));
+  const fill = (/** @type {HTMLElement} */ part, /** @type {string} */ st) =>
+    setText(/** @type {Node} */ (part.lastChild), words ? `${num(counts[st])} ${st}` : num(counts[st]));
+  return {
+    el,
+    /** @param {Record<string, number>} c */
+    update(c) {
+      counts = c;
+      syncParts(el, have, STATUSES, (st) => !!counts[st], make, fill);
+    },
+  };
+}
+
+/** The stacked status bar of a group, updated in place. */
+function stackBar() {
+  const el = h("span", { class: "al-stack" });
+  /** @type {Map<string, HTMLElement>} */
+  const have = new Map();
+  /** @type {Record<string, number>} */
+  let counts = {};
+  const make = (/** @type {string} */ st) => h("span", { class: "al-stack-part", "data-status": st });
+  const fill = (/** @type {HTMLElement} */ part, /** @type {string} */ st) => {
+    const g = String(counts[st]);
+    if (part.style.flexGrow !== g) part.style.flexGrow = g;
+  };
+  return {
+    el,
+    /** @param {Record<string, number>} c */
+    update(c) {
+      counts = c;
+      syncParts(el, have, STATUSES, (st) => !!counts[st], make, fill);
+    },
+  };
+}
+
+/** The badges of a row, in this order. */
+const BADGES = ["strategy", "budget", "gave_up", "restarts", "mailbox", "tps", "exit"];
+
+/** Does `n`'s row show the badge `kind`? @param {TreeNode} n @param {string} kind */
+function badgeShown(n, kind) {
+  switch (kind) {
+    case "strategy": return n.kind === "supervisor" && !!n.strategy;
+    case "budget": return !!n.budget;
+    case "gave_up": return !!n.gave_up;
+    case "restarts": return !!n.restarts;
+    case "mailbox": return !!n.mailbox;
+    case "tps": return !!n.tps;
+    default: return (n.status === "crashed" || n.status === "restarting") && !!n.exit;
+  }
+}
+
+/** @param {string} kind */
+function makeBadge(kind) {
+  switch (kind) {
+    case "strategy": return h("span", { class: "al-badge al-strategy" }, document.createTextNode(""));
+    case "budget": return h("span", { class: "al-badge al-budget" },
+      h("span", { class: "al-meter" }, h("span", { class: "al-meter-fill" })), document.createTextNode(""));
+    case "gave_up": return h("span", { class: "al-badge al-gave-up" }, "gave up");
+    case "restarts": return h("span", { class: "al-badge al-restarts", title: "restarts" }, document.createTextNode(""));
+    case "mailbox": return h("span", { class: "al-badge al-mailbox", title: "messages waiting in the mailbox" }, document.createTextNode(""));
+    case "tps": return h("span", { class: "al-badge al-tps", title: "tokens per second" }, document.createTextNode(""));
+    default: return h("span", { class: "al-exit" }, document.createTextNode(""));
+  }
+}
+
+/** Update the badge `kind` of `n` in place. @param {HTMLElement} el @param {TreeNode} n @param {string} kind */
+function fillBadge(el, n, kind) {
+  const text = /** @type {Node} */ (el.lastChild);
+  switch (kind) {
+    case "strategy": setText(text, String(n.strategy)); break;
+    case "budget": {
+      const [used, max, period] = /** @type {[number, number, number]} */ (n.budget);
+      const frac = max ? Math.min(1, used / max) : 0;
+      setAttr(el, "data-level", frac >= 1 ? "full" : frac >= 0.6 ? "high" : "ok");
+      setAttr(el, "title", `restart budget: ${used} of ${max} restarts used in the last ${period} s`);
+      const fill = /** @type {HTMLElement} */ (/** @type {HTMLElement} */ (el.firstChild).firstChild);
+      const width = `${Math.round(frac * 100)}%`;
+      if (fill.style.width !== width) fill.style.width = width;
+      setText(text, `${used}/${max}`);
+      break;
+    }
+    case "gave_up": break;
+    case "restarts":
+      setAttr(el, "data-restarts", String(n.restarts));
+      setText(text, `↻ ${n.restarts}`);
+      break;
+    case "mailbox": setText(text, `✉ ${num(n.mailbox || 0)}`); break;
+    case "tps": setText(text, `${(n.tps || 0).toFixed(1)} tok/s`); break;
+    default:
+      setAttr(el, "title", String(n.exit));
+      setText(text, String(n.exit));
+  }
 }
 
 /**
@@ -162,7 +301,8 @@ function makeTree(ctx) {
   let details = null;
   let detailsAt = 0;
 
-  const summary = h("span", { class: "al-summary", "data-role": "summary" });
+  const summaryCounts = countsStrip(true);
+  const summary = h("span", { class: "al-summary", "data-role": "summary" }, summaryCounts.el);
   const killRandom = h("button", { class: "al-btn al-btn-danger", "data-action": "kill-random", title: "kill a random live worker (the runtime's seeded RNG picks it)", disabled: !canKill }, "⚡ kill random");
   toolbar.append(summary, killRandom);
   const list = h("ul", { class: "al-tree-list", role: "tree", "data-role": "tree" });
@@ -171,24 +311,14 @@ function makeTree(ctx) {
   body.append(h("div", { class: "al-tree-body" }, main, panel));
 
   // ---------------------------------------------------------------- rows
-  /** The badges of a row (restarts, mailbox, rate, budget, exit). @param {TreeNode} n */
-  function badges(n) {
-    const isSup = n.kind === "supervisor";
-    const out = [];
-    if (isSup && n.strategy) out.push(h("span", { class: "al-badge al-strategy" }, n.strategy));
-    if (n.budget) {
-      const [used, max, period] = n.budget;
-      const frac = max ? Math.min(1, used / max) : 0;
-      out.push(h("span", { class: "al-badge al-budget", "data-level": frac >= 1 ? "full" : frac >= 0.6 ? "high" : "ok", title: `restart budget: ${used} of ${max} restarts used in the last ${period} s` },
-        h("span", { class: "al-meter" }, h("span", { class: "al-meter-fill", style: `width:${Math.round(frac * 100)}%` })),
-        `${used}/${max}`));
-    }
-    if (n.gave_up) out.push(h("span", { class: "al-badge al-gave-up" }, "gave up"));
-    if (n.restarts) out.push(h("span", { class: "al-badge al-restarts", "data-restarts": n.restarts, title: "restarts" }, `↻ ${n.restarts}`));
-    if (n.mailbox) out.push(h("span", { class: "al-badge al-mailbox", title: "messages waiting in the mailbox" }, `✉ ${num(n.mailbox)}`));
-    if (n.tps) out.push(h("span", { class: "al-badge al-tps", title: "tokens per second" }, `${n.tps.toFixed(1)} tok/s`));
-    if ((n.status === "crashed" || n.status === "restarting") && n.exit) out.push(h("span", { class: "al-exit", title: n.exit }, n.exit));
-    return out;
+  /** badge elements per row's meta box @type {WeakMap<HTMLElement, Map<string, HTMLElement>>} */
+  const badgeEls = new WeakMap();
+
+  /** @param {HTMLElement} meta @param {TreeNode} n */
+  function fillBadges(meta, n) {
+    let have = badgeEls.get(meta);
+    if (!have) badgeEls.set(meta, (have = new Map()));
+    syncParts(meta, have, BADGES, (k) => badgeShown(n, k), makeBadge, (el, k) => fillBadge(el, n, k));
   }
 
   /** Build a row's parts once; `fillRow` updates them in place (buttons stay clickable). @param {HTMLElement} row */
@@ -207,34 +337,35 @@ function makeTree(ctx) {
   function fillRow(row, n, prev) {
     if (!row.firstChild) buildRow(row);
     const [twisty, shapeEl, name, pid, meta, killBtn] = /** @type {HTMLElement[]} */ (Array.from(row.children));
+    // write only what changed (see syncParts)
     const hasKids = n.kind === "supervisor" || (state.kids.get(n.key)?.size || 0) > 0;
     const open = !folded.has(n.key);
-    twisty.className = hasKids ? "al-twisty" : "al-twisty al-twisty-leaf";
-    twisty.textContent = hasKids ? (open ? "▾" : "▸") : "";
+    setAttr(twisty, "class", hasKids ? "al-twisty" : "al-twisty al-twisty-leaf");
+    setText(twisty, hasKids ? (open ? "▾" : "▸") : "");
     if (hasKids) {
-      twisty.setAttribute("data-action", "fold");
-      twisty.setAttribute("data-key", n.key);
-      twisty.title = open ? "fold" : "unfold";
+      setAttr(twisty, "data-action", "fold");
+      setAttr(twisty, "data-key", n.key);
+      setAttr(twisty, "title", open ? "fold" : "unfold");
     }
-    shapeEl.className = `al-shape al-shape-${n.status}`;
-    shapeEl.setAttribute("aria-label", STATUS_TEXT[/** @type {keyof STATUS_TEXT} */ (n.status)] || n.status);
+    setAttr(shapeEl, "class", `al-shape al-shape-${n.status}`);
+    setAttr(shapeEl, "aria-label", STATUS_TEXT[/** @type {keyof STATUS_TEXT} */ (n.status)] || n.status);
     if (name.textContent !== n.label) {
       name.textContent = n.label;
       name.title = n.label;
     }
-    pid.textContent = pidText(n.pid);
-    meta.replaceChildren(...badges(n));
+    setText(pid, pidText(n.pid));
+    fillBadges(meta, n);
     if (killBtn) {
-      killBtn.setAttribute("data-key", n.key);
-      killBtn.setAttribute("data-pid", String(n.pid));
-      killBtn.title = `kill ${n.label} (exit signal kill)`;
-      killBtn.toggleAttribute("disabled", n.status !== "running" && n.status !== "waiting");
+      setAttr(killBtn, "data-key", n.key);
+      setAttr(killBtn, "data-pid", String(n.pid));
+      setAttr(killBtn, "title", `kill ${n.label} (exit signal kill)`);
+      setAttr(killBtn, "disabled", n.status !== "running" && n.status !== "waiting" ? "" : null);
     }
-    row.setAttribute("data-status", n.status);
-    row.setAttribute("data-kind", n.kind);
-    row.setAttribute("data-pid", String(n.pid));
-    row.setAttribute("data-restarts", String(n.restarts || 0));
-    row.classList.toggle("al-selected", n.key === selected);
+    setAttr(row, "data-status", n.status);
+    setAttr(row, "data-kind", n.kind);
+    setAttr(row, "data-pid", String(n.pid));
+    setAttr(row, "data-restarts", String(n.restarts || 0));
+    if (row.classList.contains("al-selected") !== (n.key === selected)) row.classList.toggle("al-selected", n.key === selected);
     if (prev) flash(row, n, prev);
   }
 
@@ -365,60 +496,94 @@ function makeTree(ctx) {
     }
   }
 
+  /**
+   * @typedef {{box: HTMLElement, li: HTMLElement, row: HTMLElement, twisty: HTMLElement, name: HTMLElement,
+   *   btn: HTMLElement, counts: ReturnType<typeof countsStrip>, bar: ReturnType<typeof stackBar>}} Group
+   */
+  /** the group row of each large supervisor @type {Map<string, Group>} */
+  const groups = new Map();
+
+  /** The group row of `key` in `box` (made once, then updated in place). @param {string} key @param {HTMLElement} box */
+  function groupOf(key, box) {
+    let g = groups.get(key);
+    if (g && g.box === box) return g;
+    const counts = countsStrip();
+    const bar = stackBar();
+    const twisty = h("span", { class: "al-twisty" });
+    const name = h("span", { class: "al-group-name" });
+    const btn = h("button", { class: "al-btn al-btn-small", "data-action": "expand", "data-key": key });
+    const row = h("div", { class: "al-group-row", "data-action": "expand", "data-key": key }, twisty, name, counts.el, bar.el, btn);
+    g = { box, li: h("li", { class: "al-group", "data-key": key }, row), row, twisty, name, btn, counts, bar };
+    groups.set(key, g);
+    return g;
+  }
+
+  /** Write a group row's counts and state. @param {Group} g @param {string} key */
+  function fillGroup(g, key) {
+    const open = expanded.has(key);
+    const count = state.kids.get(key)?.size || 0;
+    const counts = state.counts(key);
+    setAttr(g.li, "data-count", String(count));
+    setAttr(g.row, "title", open ? "collapse" : "expand");
+    setText(g.twisty, open ? "▾" : "▸");
+    setText(g.name, `${num(count)} children`);
+    g.counts.update(counts);
+    g.bar.update(counts);
+    setText(g.btn, open ? "collapse" : "expand");
+  }
+
   /** A large supervisor: one group row with counts, or chips when expanded. @param {string} key @param {HTMLElement} box @param {TreeNode[]} kids */
   function renderLarge(key, box, kids) {
     const open = expanded.has(key);
-    box.setAttribute("data-mode", open ? "chips" : "group");
-    const counts = state.counts(key);
-    const bar = h("span", { class: "al-stack" });
-    for (const st of STATUSES) if (counts[st]) bar.append(h("span", { class: `al-stack-part`, "data-status": st, style: `flex-grow:${counts[st]}` }));
-    const group = h("li", { class: "al-group", "data-key": key, "data-count": kids.length },
-      h("div", { class: "al-group-row", "data-action": "expand", "data-key": key, title: open ? "collapse" : "expand" },
-        h("span", { class: "al-twisty" }, open ? "▾" : "▸"),
-        h("span", { class: "al-group-name" }, `${num(kids.length)} children`),
-        countsStrip(counts), bar,
-        h("button", { class: "al-btn al-btn-small", "data-action": "expand", "data-key": key }, open ? "collapse" : "expand")));
+    const mode = open ? "chips" : "group";
+    const was = box.getAttribute("data-mode");
+    box.setAttribute("data-mode", mode);
+    const g = groupOf(key, box);
+    fillGroup(g, key);
     if (!open) {
-      forgetBelow(kids);
-      box.replaceChildren(group);
+      if (was !== "group" || box.firstChild !== g.li || box.childNodes.length !== 1) {
+        forgetBelow(kids);
+        box.replaceChildren(g.li);
+      }
       return;
     }
     const chips = h("div", { class: "al-chips" });
     for (const n of kids) chips.append(makeChip(n));
-    box.replaceChildren(group, h("li", { class: "al-chips-row" }, chips));
+    box.replaceChildren(g.li, h("li", { class: "al-chips-row" }, chips));
   }
 
-  /** The group row of a large parent changed counts: redraw just that row. @param {string} key */
+  /** The counts of a large parent changed: update its group row in place. @param {string} key */
   function refreshGroup(key) {
     const box = boxes.get(key);
-    if (!box || !box.hasAttribute("data-mode")) return false;
-    renderChildren(key);
+    const g = groups.get(key);
+    if (!box || !box.hasAttribute("data-mode") || !g || g.box !== box) return false;
+    fillGroup(g, key);
     return true;
   }
 
   // ---------------------------------------------------------------- render
   function renderSummary() {
-    /** @type {Record<string, number>} */
-    const c = {};
-    for (const n of state.nodes.values()) c[n.status] = (c[n.status] || 0) + 1;
-    summary.replaceChildren(countsStrip(c, true));
-    summary.setAttribute("data-count", String(state.nodes.size));
-    list.setAttribute("data-count", String(state.nodes.size));
+    summaryCounts.update(state.statusCounts);
+    setAttr(summary, "data-count", String(state.nodes.size));
+    setAttr(list, "data-count", String(state.nodes.size));
   }
 
   function render() {
+    const detailsDirty = !!selected && (state.structDirty.size > 0 || state.dirty.has(selected));
     if (state.structDirty.has("*")) {
       els.clear();
       boxes.clear();
+      groups.clear();
       list.replaceChildren();
       state.structDirty.clear();
       state.dirty.clear();
       renderChildren(ROOT);
     } else {
-      const groups = new Set();
+      /** @type {Set<string>} */
+      const changedGroups = new Set();
       for (const key of state.structDirty) {
         if (key === ROOT || !state.nodes.has(key)) renderChildren(ROOT);
-        else if (boxes.get(key)?.hasAttribute("data-mode")) groups.add(key);
+        else if (boxes.get(key)?.getAttribute("data-mode") === "group" && (state.kids.get(key)?.size || 0) > collapse) changedGroups.add(key);
         else renderChildren(key);
       }
       for (const [key, prev] of state.dirty) {
@@ -438,14 +603,15 @@ function makeTree(ctx) {
           }
         }
         const p = n.parent;
-        if (p && (!prev || prev.status !== n.status) && boxes.get(p)?.getAttribute("data-mode") === "group") groups.add(p);
+        if (p && (!prev || prev.status !== n.status) && boxes.get(p)?.hasAttribute("data-mode")) changedGroups.add(p);
       }
-      for (const g of groups) refreshGroup(g);
+      for (const g of changedGroups) refreshGroup(g);
       state.structDirty.clear();
       state.dirty.clear();
     }
     renderSummary();
-    if (selected) renderDetails();
+    // the details panel is redrawn when its node changed (not every frame of a storm)
+    if (detailsDirty) renderDetails();
   }
 
   // ---------------------------------------------------------------- details

@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeEach } from "vitest";
-import timeline, { TimelineState } from "../src/timeline.js";
+import timeline, { TimelineState, tickRuns, uniqueLinks } from "../src/timeline.js";
 import { fakeModel, fakeKernel, frame, delta } from "./fake-model.js";
 
 const lane = (key, parent, order, kind = "agent") => ({ key, parent, label: key.split("/").pop(), kind, order });
@@ -100,5 +100,20 @@ describe("timeline", () => {
     expect(svg.getAttribute("data-dense-links")).toBe("0");
     expect(svg.querySelector('[data-kind="ticks"]')).toBeNull();
   });
-});
 
+  it("draws dense ticks as runs of pixel columns that cover every tick, and each link route once", () => {
+    const ticks = [
+      { kind: "restart", y: 30, xs: [200.2, 200.4, 201.3, 202, 250, 250.4, 399.6] },
+      { kind: "killed", y: 30, xs: [210] },
+      { kind: "restart", y: 50, xs: [] },
+    ];
+    const runs = tickRuns(ticks, "restart", 400);
+    expect(runs).toEqual([[200, 202, 30], [250, 250, 30], [400, 400, 30]]);
+    // every tick's column is inside a run of its row
+    for (const x of ticks[0].xs) expect(runs.some(([a, b, y]) => y === 30 && Math.round(x) >= a && Math.round(x) <= b)).toBe(true);
+    expect(tickRuns(ticks, "killed", 400)).toEqual([[210, 210, 30]]);
+    expect(tickRuns(ticks, "crash", 400)).toEqual([]);
+    const links = [[10.1, 20, 12, 40], [10.2, 20, 12.3, 40], [11, 20, 13, 40], [10, 40, 12, 60]];
+    expect(uniqueLinks(links)).toEqual([links[0], links[2], links[3]]);
+  });
+});

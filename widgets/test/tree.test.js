@@ -101,6 +101,63 @@ describe("supervision tree", () => {
     expect(el.querySelector('.al-node[data-key="#1/extra"]')).not.toBeNull();
   });
 
+  it("updates rows in place: the same elements, only what changed rewritten, badges added and removed", async () => {
+    const { el, model } = await mount(team());
+    const row = el.querySelector('.al-node[data-key="#1"]');
+    const budget = row.querySelector(".al-budget");
+    const pidText = row.querySelector(".al-pid").firstChild;
+    const summary = el.querySelector('[data-role="summary"] .al-counts');
+    model.receive(delta(2, { nodes: { "#1": node("#1", { label: "team", kind: "supervisor", strategy: "one_for_one", budget: [2, 3, 5] }) } }));
+    await frame();
+    // the row, its badge and its unchanged text node are the ones drawn first
+    expect(el.querySelector('.al-node[data-key="#1"]')).toBe(row);
+    expect(row.querySelector(".al-budget")).toBe(budget);
+    expect(row.querySelector(".al-pid").firstChild).toBe(pidText);
+    expect(budget.textContent).toContain("2/3");
+    expect(budget.getAttribute("data-level")).toBe("high");
+    expect(el.querySelector('[data-role="summary"] .al-counts')).toBe(summary);
+    // a badge shows when it has something to say, in its place, and goes when it has not
+    model.receive(delta(3, { nodes: { "#1/writer": node("#1/writer", { pid: 21, parent: "#1", order: 2, restarts: 1, mailbox: 4, status: "crashed", exit: "killed" }) } }));
+    await frame();
+    const writer = el.querySelector('.al-node[data-key="#1/writer"]');
+    expect([...writer.querySelector(".al-meta").children].map((b) => b.classList[b.classList.length - 1])).toEqual(["al-restarts", "al-mailbox", "al-exit"]);
+    expect(el.querySelector('[data-role="summary"] [data-status="crashed"]').textContent).toContain("1 crashed");
+    model.receive(delta(4, { nodes: { "#1/writer": node("#1/writer", { pid: 21, parent: "#1", order: 2, restarts: 1 }) } }));
+    await frame();
+    expect(writer.querySelector(".al-mailbox")).toBeNull();
+    expect(writer.querySelector(".al-exit")).toBeNull();
+    expect(writer.querySelector(".al-restarts").textContent).toContain("1");
+    expect(el.querySelector('[data-role="summary"] [data-status="crashed"]')).toBeNull();
+    expect(el.querySelector('[data-role="summary"]').textContent).toContain("2 running");
+  });
+
+  it("keeps a group row and updates its counts in place when its children change", async () => {
+    const kid = (i, extra = {}) => node(`#1/w${i}`, { pid: 100 + i, parent: "#1", order: i + 2, ...extra });
+    const nodes = [node("#1", { label: "pool", kind: "supervisor" })];
+    for (let i = 0; i < 120; i++) nodes.push(kid(i));
+    const { el, model } = await mount(nodes, { collapse: 50 });
+    const group = el.querySelector('.al-group[data-key="#1"]');
+    expect(group.querySelector('[data-status="crashed"]')).toBeNull();
+    model.receive(delta(2, { nodes: { "#1/w5": kid(5, { status: "crashed", exit: "killed" }), "#1/w6": kid(6, { status: "crashed", exit: "killed" }) } }));
+    await frame();
+    expect(el.querySelector('.al-group[data-key="#1"]')).toBe(group);
+    expect(group.querySelector('.al-counts [data-status="crashed"]').textContent).toContain("2");
+    expect(group.querySelector('.al-counts [data-status="running"]').textContent).toContain("118");
+    expect(group.querySelector('.al-stack-part[data-status="crashed"]').style.flexGrow).toBe("2");
+    // a restart storm: the workers come back; the counts follow, the row stays
+    model.receive(delta(3, { nodes: { "#1/w5": kid(5, { restarts: 1 }), "#1/w6": kid(6, { restarts: 1 }), "#1/w120": kid(120) } }));
+    await frame();
+    expect(el.querySelector('.al-group[data-key="#1"]')).toBe(group);
+    expect(group.getAttribute("data-count")).toBe("121");
+    expect(group.querySelector('[data-status="crashed"]')).toBeNull();
+    expect(group.textContent).toContain("121 children");
+    // expanding still draws the chips, and the group row says collapse
+    group.querySelector('button[data-action="expand"]').click();
+    await frame();
+    expect(el.querySelectorAll(".al-chip").length).toBe(121);
+    expect(el.querySelector('.al-group[data-key="#1"] button[data-action="expand"]').textContent).toBe("collapse");
+  });
+
   it("cleans up its listeners", async () => {
     const { model, cleanup } = await mount(team());
     expect(model.listeners("msg:custom")).toBe(1);

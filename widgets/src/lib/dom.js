@@ -29,6 +29,27 @@ export function h(tag, attrs, ...children) {
   return el;
 }
 
+/**
+ * Set `el`'s text only when it differs: writing the same text again still replaces the
+ * text node, and the browser then lays out and repaints it.
+ * @param {Node} el @param {string} text
+ */
+export function setText(el, text) {
+  if (el.textContent !== text) el.textContent = text;
+}
+
+/**
+ * Set (or, with null, remove) an attribute only when it differs.
+ * @param {Element} el @param {string} name @param {string | null} value
+ */
+export function setAttr(el, name, value) {
+  if (value === null) {
+    if (el.hasAttribute(name)) el.removeAttribute(name);
+  } else if (el.getAttribute(name) !== value) {
+    el.setAttribute(name, value);
+  }
+}
+
 /** @param {string} ns @param {string} tag @param {Record<string, any>} [attrs] */
 export function svg(tag, attrs = {}, ns = "http://www.w3.org/2000/svg") {
   const el = document.createElementNS(ns, tag);

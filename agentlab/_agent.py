@@ -36,7 +36,20 @@ from ._errors import AgentLabError
 from ._events import shared_data
 from ._process import Process, ProcessExit
 from ._reasons import NORMAL, Crash
-from ._runtime import _BUSY, _DEAD, _IDLE, Exit, Pid, _Call, _Cast, kind_data
+from ._runtime import (
+    _BUSY,
+    _DEAD,
+    _IDLE,
+    _POOL_MAX,
+    _SYSTEM,
+    Exit,
+    Pid,
+    _Call,
+    _Cast,
+    _ContinueMsg,
+    _SysStop,
+    kind_data,
+)
 
 if TYPE_CHECKING:
     from ._runtime import Caller, Runtime
@@ -110,21 +123,9 @@ class _Ignore(_Directive):
 IGNORE = _Ignore()
 
 
-class _SysStop:
-    __slots__ = ("reason",)
 
-    def __init__(self, reason: Any) -> None:
-        self.reason = reason
-
-
-class _ContinueMsg:
-    __slots__ = ("term",)
-
-    def __init__(self, term: Any) -> None:
-        self.term = term
-
-
-_SYSTEM = frozenset({_Call, _Cast, Exit, _SysStop, _ContinueMsg})
+# messages one activation handles at most before the process yields its turn
+_BUDGET = 200
 
 # init events' data, as shared codes (see _events.shared_data)
 _R_OK = shared_data(result="ok")
@@ -198,22 +199,29 @@ class Agent(Process):
 
         This is the hot path of message handling: a plain message goes straight
         to ``handle_info``; calls, casts and system messages go through ``_handle``.
+        At most ``_BUDGET`` messages are handled per activation; with more queued,
+        the process goes to the back of the run queue (fairness). When the process
+        exits, the runtime empties its mailbox, which ends the loop.
         """
         mb = p._mbox
         rt = self.runtime
-        info = self.handle_info
-        system = _SYSTEM
+        if not mb:
+            if p._st == _IDLE:
+                p._mbox = None
+                if mb is not None and len(rt._mbox_pool) < _POOL_MAX:
+                    rt._mbox_pool.append(mb)
+            return
         tm = rt._tm  # message tracing switched inside a handler applies from the next activation
-        n = 0
-        while mb:
+        n = _BUDGET
+        while True:
             msg = mb.popleft()
             if tm:
                 rt._emit_msg("receive", p, None)
-            if type(msg) in system:
+            if type(msg) in _SYSTEM:
                 r = self._handle(msg)
             else:
                 try:
-                    r = info(msg)
+                    r = self.handle_info(msg)
                 except ProcessExit as e:
                     r = self._stop(e.reason)
                 except Exception as e:
@@ -222,24 +230,45 @@ class Agent(Process):
                     if r is not None:
                         r = self._anoreply(r) if type(r) is _CORO else self._after(r)
             if r is not None:
-                if not self._inline_async:
-                    rt._start_task(p, self._drive(r))
+                self._go_async(r)
+                if p._st == _BUSY:  # it went on in a Task, which handles the rest
                     return
-                done, y = _step(r)
-                if not done:
-                    rt._start_task(p, self._drive(_resume(r, y, p)))
-                    return
-            if p._st == _DEAD:
+            if not mb:  # all handled (or the process exited: its mailbox was emptied)
+                break
+            n -= 1
+            if not n:
+                rt._enqueue(p)  # out of budget with mail left: to the back of the run queue
                 return
-            n += 1
-            if n == 200 and mb:
-                rt._enqueue(p)
-                return
-        p._mbox = None
-        if mb is not None:
+        if p._st == _IDLE:  # not dead, and not queued again by a message to itself
+            p._mbox = None
             pool = rt._mbox_pool
-            if len(pool) < 64:
+            if len(pool) < _POOL_MAX:
                 pool.append(mb)  # empty: the next message to an idle process reuses it
+
+    # The runtime's run queue handles a lone plain message itself (Runtime._drain) and
+    # calls these two for what is not the common case.
+    def _info_raised(self, e: Exception) -> None:
+        """``handle_info`` raised ``e``: exit (``ProcessExit``) or crash, after ``terminate``."""
+        r = self._stop(e.reason if isinstance(e, ProcessExit) else Crash.from_exception(e))
+        if r is not None:
+            self._go_async(r)
+
+    def _info_returned(self, r: Any) -> None:
+        """``handle_info`` returned ``r`` (not ``None``): a directive, or a coroutine to run."""
+        r = self._anoreply(r) if type(r) is _CORO else self._after(r)
+        if r is not None:
+            self._go_async(r)
+
+    def _go_async(self, r: Any) -> None:
+        """Finish a message's handling with coroutine ``r``: in a Task, or stepped inline
+        (``_inline_async`` agents) until it really waits."""
+        p = self.pid
+        if not self._inline_async:
+            self.runtime._start_task(p, self._drive(r))
+            return
+        done, y = _step(r)
+        if not done:
+            self.runtime._start_task(p, self._drive(_resume(r, y, p)))
 
     async def _drive(self, coro: Any) -> None:
         await coro

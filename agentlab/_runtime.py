@@ -68,6 +68,7 @@ _CORO = CoroutineType
 
 K = EventKind
 _FLUSH_EVERY = 512  # events between moves of the log's tail (see Runtime._flush)
+_POOL_MAX = 64  # empty mailboxes kept for reuse (Runtime._mbox_pool)
 
 
 # Event data the runtime repeats is stored as a shared code (see _events.shared_data).
@@ -266,6 +267,29 @@ class _Cast:
 
     def __repr__(self) -> str:
         return f"Cast({self.msg!r})"
+
+
+class _SysStop:
+    """Stop an agent in order (``runtime.stop``): ``terminate`` runs, then it exits."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: Any) -> None:
+        self.reason = reason
+
+
+class _ContinueMsg:
+    """``Continue(term)`` from ``init``: ``handle_continue(term)`` runs before any message."""
+
+    __slots__ = ("term",)
+
+    def __init__(self, term: Any) -> None:
+        self.term = term
+
+
+# The messages an agent handles itself (gen_server's system messages, calls, casts,
+# trapped exits); every other message goes to its handle_info.
+_SYSTEM = frozenset({_Call, _Cast, Exit, _SysStop, _ContinueMsg})
 
 
 class Caller:
@@ -726,6 +750,7 @@ class Runtime:
     def _drain(self) -> None:
         q = self._runq
         budget = 4000
+        pool = self._mbox_pool
         self._sync_depth += 1
         try:
             while q and budget:
@@ -735,11 +760,30 @@ class Runtime:
                     continue
                 p._st = _IDLE
                 self._cur = p
-                try:
-                    p._beh._activate(p)
-                finally:
-                    self._cur = None
+                beh = p._beh  # an Agent: only agents are put on the run queue
+                mb = p._mbox
+                if len(mb) == 1 and not self._tm:  # type: ignore[arg-type]
+                    # One plain message, the common case (ping-pong, a request and its
+                    # answer): run handle_info right here. What Agent._activate does for
+                    # it, without its frame and loop set-up; anything else goes there.
+                    msg = mb.popleft()  # type: ignore[union-attr]
+                    if type(msg) not in _SYSTEM:
+                        try:
+                            r = beh.handle_info(msg)
+                        except Exception as e:  # a crash or ProcessExit (Agent decides)
+                            beh._info_raised(e)
+                        else:
+                            if r is not None:
+                                beh._info_returned(r)
+                        if p._st == _IDLE:  # alive, not in a task, no new mail
+                            p._mbox = None
+                            if len(pool) < _POOL_MAX:
+                                pool.append(mb)  # type: ignore[arg-type]
+                        continue
+                    mb.appendleft(msg)  # type: ignore[union-attr]
+                beh._activate(p)
         finally:
+            self._cur = None
             self._sync_depth -= 1
             if self._graveyard:
                 self._graveyard.clear()
@@ -776,8 +820,13 @@ class Runtime:
                 p._task = None
                 if p._st != _DEAD:
                     p._st = _IDLE
-                    if p._mbox:
+                    mb = p._mbox
+                    if mb:
                         self._enqueue(p)
+                    elif mb is not None:  # an idle process holds no mailbox
+                        p._mbox = None
+                        if len(self._mbox_pool) < _POOL_MAX:
+                            self._mbox_pool.append(mb)
             self._set_running(p, False)
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
@@ -1092,21 +1141,22 @@ class Runtime:
         Raises :class:`NoProcessError` for a name nobody holds (OTP's ``badarg``).
         """
         if dest.__class__ is Pid and not self._tm:
-            # the hot path: _deliver and _enqueue inlined, for a live pid that is not
-            # waiting in a receive, with message tracing off
+            # the hot path: _deliver and _enqueue inlined, with message tracing off
             st = dest._st
-            if st != _DEAD and dest._wait is None:
+            if st == _QUEUED:  # it has a mailbox and waits in no receive (see Pid)
+                dest._mbox.append(msg)  # type: ignore[union-attr]
+                return
+            if st == _IDLE and dest._wait is None:
                 mb = dest._mbox
                 if mb is None:
                     pool = self._mbox_pool
                     dest._mbox = mb = pool.pop() if pool else deque()
                 mb.append(msg)
-                if st == _IDLE:
-                    dest._st = _QUEUED
-                    self._runq.append(dest)
-                    if not self._drain_pending and not self._eager:
-                        self._drain_pending = True
-                        self._loop.call_soon(self._drain, context=self._ctx)
+                dest._st = _QUEUED
+                self._runq.append(dest)
+                if not self._drain_pending and not self._eager:
+                    self._drain_pending = True
+                    self._loop.call_soon(self._drain, context=self._ctx)
                 return
         if type(dest) is Pid:
             p: Pid | None = dest if dest._st != _DEAD else None
@@ -1462,7 +1512,12 @@ class Runtime:
             task.cancel()
         if p._run:
             self._set_running(p, False)
-        p._mbox = None
+        mb = p._mbox
+        if mb is not None:
+            # emptied, not only dropped: a handler loop that holds it (Agent._activate)
+            # stops at once, with no per-message "still alive?" check
+            p._mbox = None
+            mb.clear()
         beh = p._beh
         if beh is not None and not beh._retain_after_exit:
             # The agent and its pid point at each other: breaking the cycle frees a dead

@@ -1,0 +1,216 @@
+"""The run queue: fairness between agents, how a handled message ends, mailbox reuse.
+
+The scheduler handles a lone plain message itself and a longer mailbox in the
+agent's own loop; these tests hold both paths to the same rules, with message
+tracing off (the fast paths) and on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from agentlab import Agent, Continue, Crash, Runtime, Stop
+from agentlab._agent import _BUDGET
+
+TRACE = pytest.mark.parametrize("trace", [False, True], ids=["untraced", "traced"])
+
+
+class Logger(Agent):
+    def init(self, tag, log):
+        self.tag = tag
+        self.log = log
+
+    def handle_info(self, msg):
+        self.log.append((self.tag, msg))
+
+
+@TRACE
+async def test_an_agent_with_a_long_mailbox_yields_its_turn(clock, trace):
+    # 1000 messages queued for `a` do not hold up the one message for `b`: `a` goes to
+    # the back of the run queue after a bounded number of messages (BEAM reductions)
+    async with Runtime(clock=clock, trace_messages=trace) as rt:
+        log: list = []
+        a, b = rt.start(Logger, "a", log), rt.start(Logger, "b", log)
+        for i in range(1000):
+            rt.send(a, i)
+        rt.send(b, "hello")
+        await rt.settled()
+        assert len(log) == 1001
+        assert [m for t, m in log if t == "a"] == list(range(1000))  # order kept
+        assert log.index(("b", "hello")) <= _BUDGET
+
+
+class Quitter(Agent):
+    """Handles messages until the one named ``how``, which ends it in that way."""
+
+    def init(self, log, partner=None):
+        self.log = log
+        self.partner = partner
+        if partner is not None:
+            self.link(partner)
+
+    def handle_info(self, msg):
+        self.log.append(msg)
+        if msg == "stop":
+            return Stop("done")
+        if msg == "raise":
+            raise ValueError("boom")
+        if msg == "exit":
+            self.exit("bye")
+        if msg == "kill_self":
+            self.exit(self.pid, "kill")
+        if msg == "kill_partner":
+            self.exit(self.partner, "kill")  # the link brings this one down at once
+        return None
+
+    def terminate(self, reason):
+        self.log.append(("terminate", reason))
+
+
+WAYS = {
+    "stop": "done",
+    "raise": Crash("ValueError", "boom"),
+    "exit": "bye",
+    "kill_self": "killed",
+    "kill_partner": "killed",
+}
+
+
+@TRACE
+@pytest.mark.parametrize("alone", [True, False], ids=["lone", "queued"])
+@pytest.mark.parametrize("how", list(WAYS))
+async def test_an_agent_that_exits_while_handling_handles_nothing_more(clock, trace, alone, how):
+    async with Runtime(clock=clock, trace_messages=trace) as rt:
+        log: list = []
+        partner = rt.start(Logger, "p", [])
+        q = rt.start(Quitter, log, partner)
+        msgs = [how] if alone else [1, how, 2, 3]
+        for m in msgs:
+            rt.send(q, m)
+        await rt.settled()
+        assert not q.alive and q.exit_reason == WAYS[how]
+        handled = [m for m in log if type(m) is not tuple]
+        assert handled == msgs[: msgs.index(how) + 1]
+        terminated = [m for m in log if type(m) is tuple]
+        if how in ("stop", "raise", "exit"):
+            assert terminated == [("terminate", WAYS[how])]
+        else:  # an untrapped kill: no terminate
+            assert terminated == []
+        assert q.mailbox_size == 0
+        # the runtime keeps only empty mailboxes for reuse, and the others work on
+        assert all(len(m) == 0 for m in rt._mbox_pool)
+        other: list = []
+        o = rt.start(Logger, "o", other)
+        rt.send(o, "still works")
+        await rt.settled()
+        assert other == [("o", "still works")]
+
+
+class Versatile(Agent):
+    """One handle_info that answers each kind of message in one of the ways OTP allows."""
+
+    def init(self, log):
+        self.log = log
+
+    def handle_info(self, msg):
+        self.log.append(msg)
+        if msg == "continue":
+            return Continue("more")
+        if msg == "self":
+            self.send(self.pid, "from myself")
+            return None
+        if msg == "async":
+            return self._later()
+        return None
+
+    async def _later(self):
+        await asyncio.sleep(0)
+        self.log.append("async done")
+
+    def handle_continue(self, term):
+        self.log.append(("continue", term))
+
+
+@TRACE
+@pytest.mark.parametrize(
+    ("msg", "expected"),
+    [
+        ("plain", ["plain"]),
+        ("continue", ["continue", ("continue", "more")]),
+        ("self", ["self", "from myself"]),
+        ("async", ["async", "async done"]),
+    ],
+)
+async def test_a_lone_message_is_handled_as_any_other(clock, trace, msg, expected):
+    async with Runtime(clock=clock, trace_messages=trace) as rt:
+        log: list = []
+        v = rt.start(Versatile, log)
+        rt.send(v, msg)
+        await rt.settled()
+        assert log == expected
+        # afterwards the agent is idle again and holds no mailbox
+        assert v.alive and v.mailbox_size == 0 and v._mbox is None
+        rt.send(v, "again")
+        await rt.settled()
+        assert log == [*expected, "again"]
+
+
+@TRACE
+async def test_a_handled_lone_message_gives_its_mailbox_back(clock, trace):
+    async with Runtime(clock=clock, trace_messages=trace) as rt:
+        log: list = []
+        a, b = rt.start(Logger, "a", log), rt.start(Logger, "b", log)
+        rt.send(a, 1)
+        assert a.mailbox_size == 1
+        box = a._mbox
+        await rt.settled()
+        assert a._mbox is None and rt._mbox_pool[-1] is box and len(box) == 0
+        rt.send(b, 2)
+        assert b._mbox is box  # reused by the next idle process that gets mail
+        await rt.settled()
+        assert log == [("a", 1), ("b", 2)]
+
+
+class Relay(Agent):
+    """Sends what it gets on to ``dest`` (from a handler: the process's own send)."""
+
+    def init(self, dest):
+        self.dest = dest
+
+    def handle_info(self, msg):
+        self.send(self.dest, msg)
+
+
+@TRACE
+async def test_a_send_from_a_handler_reaches_every_kind_of_process(clock, trace):
+    async with Runtime(clock=clock, trace_messages=trace) as rt:
+        got: list = []
+
+        async def selective(proc):
+            got.append(await proc.receive(lambda m: m == "wanted"))
+            got.append(await proc.receive())
+
+        body = rt.spawn(selective)
+        await rt.settled()
+        r = rt.start(Relay, body)
+        rt.send(r, "other")  # waits in the mailbox: the receive does not match it
+        rt.send(r, "wanted")
+        await rt.wait(body, timeout=5)
+        assert got == ["wanted", "other"]
+
+        log: list = []
+        rt.start(Logger, "n", log, name="named")
+        r2 = rt.start(Relay, "named")  # by registered name
+        for i in range(3):
+            rt.send(r2, i)
+        await rt.settled()
+        assert log == [("n", 0), ("n", 1), ("n", 2)]
+
+        dead = rt.start(Logger, "d", [])
+        rt.exit(dead, "kill")
+        r3 = rt.start(Relay, dead)  # to a dead pid: dropped, as in OTP
+        rt.send(r3, "lost")
+        await rt.settled()
+        assert r3.alive

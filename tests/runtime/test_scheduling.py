@@ -39,7 +39,7 @@ async def test_an_agent_with_a_long_mailbox_yields_its_turn(clock, trace):
         await rt.settled()
         assert len(log) == 1001
         assert [m for t, m in log if t == "a"] == list(range(1000))  # order kept
-        assert log.index(("b", "hello")) <= _BUDGET
+        assert log.index(("b", "hello")) <= min(_BUDGET, 500)
 
 
 class Quitter(Agent):

@@ -89,7 +89,7 @@ class Process:
             if st == _QUEUED:
                 dest._mbox.append(msg)  # type: ignore[union-attr]
                 return
-            if st == _IDLE and dest._wait is None:
+            if st == _IDLE:
                 mb = dest._mbox
                 if mb is None:
                     pool = rt._mbox_pool

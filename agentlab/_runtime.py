@@ -69,6 +69,7 @@ _CORO = CoroutineType
 K = EventKind
 _FLUSH_EVERY = 512  # events between moves of the log's tail (see Runtime._flush)
 _POOL_MAX = 64  # empty mailboxes kept for reuse (Runtime._mbox_pool)
+_DRAIN_BUDGET = range(4000)  # process runs per pass of the run queue (Runtime._drain)
 
 
 # Event data the runtime repeats is stored as a shared code (see _events.shared_data).
@@ -91,6 +92,10 @@ class Pid:
     Printed as OTP prints pids: ``<0.42.0>``. ``name`` is its registered name
     (or ``None``), ``alive`` whether it still runs, ``exit_reason`` why it
     stopped. Send it messages with ``runtime.send(pid, msg)``.
+
+    The runtime keeps two invariants the send fast paths rely on: a queued process
+    (``_QUEUED``) has a mailbox, and an idle or queued process waits in no receive
+    (a receive waits only in a process's Task, whose process is ``_BUSY``).
     """
 
     __slots__ = (
@@ -424,7 +429,7 @@ class Runtime:
         self._runq: deque[Pid] = deque()
         # empty mailboxes for reuse: an idle process holds none, and a message to an
         # idle process needs one (allocating a deque costs more than the rest of a send)
-        self._mbox_pool: list[deque[Any]] = []
+        self._mbox_pool: deque[deque[Any]] = deque()  # a deque: a list would resize at 0 <-> 1
         self._graveyard: list[Any] = []  # behaviours of processes that just exited (_finish)
         self._drain_pending = False
         self._cur: Pid | None = None  # the process running inline right now
@@ -749,12 +754,12 @@ class Runtime:
 
     def _drain(self) -> None:
         q = self._runq
-        budget = 4000
         pool = self._mbox_pool
         self._sync_depth += 1
         try:
-            while q and budget:
-                budget -= 1
+            for _ in _DRAIN_BUDGET:  # runs per pass, then the loop's other callbacks go
+                if not q:
+                    break
                 p = q.popleft()
                 if p._st != _QUEUED:
                     continue
@@ -1146,7 +1151,7 @@ class Runtime:
             if st == _QUEUED:  # it has a mailbox and waits in no receive (see Pid)
                 dest._mbox.append(msg)  # type: ignore[union-attr]
                 return
-            if st == _IDLE and dest._wait is None:
+            if st == _IDLE:  # nor does an idle one (see Pid)
                 mb = dest._mbox
                 if mb is None:
                     pool = self._mbox_pool

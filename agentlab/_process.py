@@ -80,11 +80,11 @@ class Process:
         return await self.runtime._receive(self.pid, match, timeout)
 
     def send(self, dest: Pid | str, msg: Any) -> None:
-        rt = self.runtime
-        if dest.__class__ is _Pid and not rt._tm:
+        if dest.__class__ is _Pid and (rt := dest._rt) is not None and not rt._tm:
             # Runtime.send's fast path, repeated here: a process's own sends are the
             # hottest path of message passing (ping-pong, request and answer), and this
-            # saves a call per message. Keep the two in step.
+            # saves a call per message. Keep the two in step. (The runtime is read from
+            # the pid: self.runtime is a lookup on whichever agent class is sending.)
             st = dest._st
             if st == _QUEUED:
                 dest._mbox.append(msg)  # type: ignore[union-attr]
@@ -101,7 +101,7 @@ class Process:
                     rt._drain_pending = True
                     rt._loop.call_soon(rt._drain, context=rt._ctx)
                 return
-        rt.send(dest, msg)
+        self.runtime.send(dest, msg)
 
     def cast(self, dest: Pid | str, msg: Any) -> None:
         self.runtime.cast(dest, msg)

@@ -214,3 +214,15 @@ async def test_a_send_from_a_handler_reaches_every_kind_of_process(clock, trace)
         rt.send(r3, "lost")
         await rt.settled()
         assert r3.alive
+
+
+async def test_a_send_to_a_process_of_another_runtime_is_handled_there(clock):
+    async with Runtime(clock=clock) as a, Runtime(clock=clock, trace_messages=False) as b:
+        log: list = []
+        target = b.start(Logger, "b", log)
+        relay = a.start(Relay, target)
+        a.send(relay, "across")
+        await a.settled()
+        await b.settled()
+        assert log == [("b", "across")]
+        assert target.alive and target._mbox is None

@@ -129,6 +129,7 @@ _BUDGET = 200
 
 # init events' data, as shared codes (see _events.shared_data)
 _R_OK = shared_data(result="ok")
+_KIND_AGENT = kind_data("agent")
 _R_IGNORE = shared_data(result="ignore")
 _R_STOP = shared_data(result="stop")
 _R_CONTINUE = shared_data(result="continue")
@@ -457,6 +458,24 @@ def start_agent(
     ``outcome`` is ``"ok"``, ``"ignore"``, ``("error", reason)``, or, for an
     ``async def init``, a future that resolves to one of those.
     """
+    return _start(rt, agent, args, kwargs, name, parent, link, replace, trap_exit, path, kind)
+
+
+def _start(
+    rt: Runtime,
+    agent: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    name: str | None,
+    parent: Pid | None,
+    link: bool,
+    replace: bool,
+    trap_exit: bool | None,
+    path: str | None,
+    kind: str,
+) -> tuple[Pid, Any]:
+    """:func:`start_agent` with positional arguments only (``Runtime.start`` calls this:
+    CPython 3.11 binds keyword arguments by name on every call)."""
     if isinstance(agent, type):
         if not issubclass(agent, Agent):
             raise TypeError(
@@ -473,11 +492,13 @@ def start_agent(
         inst = agent
     else:
         raise TypeError(f"expected an Agent subclass or instance, got {agent!r}")
-    p = rt._new_pid(inst, name, parent, replace=replace, path=path)
-    inst._bind(rt, p)
-    p._trap = inst.trap_exits if trap_exit is None else trap_exit
-    p._st = _BUSY  # messages queue until init is done
-    rt._emit("spawn", p, parent.id if parent is not None else None, data=kind_data(kind))
+    # messages queue until init is done (_BUSY)
+    trap = inst.trap_exits if trap_exit is None else trap_exit
+    p = rt._new_pid(inst, name, parent, replace, path, _BUSY, trap)
+    inst.runtime = rt  # Process._bind, inlined
+    inst.pid = p
+    data = _KIND_AGENT if kind == "agent" else kind_data(kind)
+    rt._emit("spawn", p, None if parent is None else parent.id, None, data)
     if name is not None:
         rt._emit("register", p, data={"name": name})
     if link and parent is not None and parent is not rt.root:
@@ -485,7 +506,12 @@ def start_agent(
     prev = rt._cur
     rt._cur = p
     try:
-        r = inst.init(*args, **kwargs)
+        if kwargs:
+            r = inst.init(*args, **kwargs)
+        elif args:
+            r = inst.init(*args)
+        else:
+            r = inst.init()
         if type(r) is _CORO and inst._inline_async:
             done, y = _step(r)
             r = y if done else _resume(r, y, p)
@@ -495,6 +521,13 @@ def start_agent(
         r = Stop(Crash.from_exception(e))
     finally:
         rt._cur = prev
+    if r is None:  # the common case, _init_outcome's first line and _ready inlined
+        rt._emit("init", p, None, None, _R_OK)
+        if p._st != _DEAD and p._task is None:
+            p._st = _IDLE
+            if p._mbox:
+                rt._enqueue(p)
+        return p, "ok"
     if type(r) is _CORO:
         fut: asyncio.Future[Any] = rt._loop.create_future()
         rt._start_task(p, _ainit(inst, r, fut))

@@ -63,7 +63,9 @@ _BUSY = 2  # running in (or parked inside) an asyncio Task
 _DEAD = 3
 
 _tnew = tuple.__new__
+_new_obj = object.__new__
 _wall = _time.time
+_mono = _time.monotonic
 _CORO = CoroutineType
 
 K = EventKind
@@ -117,20 +119,30 @@ class Pid:
         "name",
     )
 
-    def __init__(self, rt: Runtime | None, ident: int, name: str | None) -> None:
+    def __init__(
+        self,
+        rt: Runtime | None,
+        ident: int,
+        name: str | None,
+        beh: Any = None,
+        parent: Pid | None = None,
+        path: str | None = None,
+        st: int = _IDLE,
+        trap: bool = False,
+    ) -> None:
         self.id = ident
         self.name = name
         self._rt = rt
         self._mbox: deque[Any] | None = None
         self._links: set[Pid] | None = None
         self._mons: dict[Any, Any] | None = None
-        self._trap = False
-        self._st = _IDLE
-        self._beh: Any = None
+        self._trap = trap
+        self._st = st
+        self._beh: Any = beh
         self._task: asyncio.Task[Any] | None = None
         self._wait: Any = None
-        self._parent: Pid | None = None
-        self._path: str | None = None
+        self._parent: Pid | None = parent
+        self._path: str | None = path
         self._exit: Any = None
         self._hooks: dict[Any, Callable[[Pid, Any], Any]] | None = None
         self._run = False  # counted as runnable for the virtual clock's idle check
@@ -416,9 +428,11 @@ class Runtime:
         # per event instead of two), and on asyncio's own loops, whose time() is
         # time.monotonic(), the runtime reads that directly.
         self._wall_offset: float | None = None
+        self._mono_origin: float | None = None  # set: _emit reads time.monotonic() itself
         if isinstance(self.clock, RealClock):
             if type(loop).time is asyncio.BaseEventLoop.time:
                 self._now = _monotonic_since(self.clock._origin)
+                self._mono_origin = self.clock._origin
             self._wall_offset = _wall() - self._now()
         self.seed = seed
         #: the runtime's seeded random generator: fault injection, jitter, scripted models
@@ -464,8 +478,6 @@ class Runtime:
         # tasks
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
-        # top-level processes in start order (a dict: O(1) removal when one exits)
-        self._top: dict[Pid, None] = {}
         self.root = Pid(None, 0, None)  # the parent of top-level processes
         self.root._rt = self
         # loop health
@@ -627,9 +639,14 @@ class Runtime:
                 f"got {len(values)}"
             )
         self._seq = seq = self._seq + 1
-        now = self._now()
-        off = self._wall_offset
-        wall = now + off if off is not None else _wall()
+        origin = self._mono_origin
+        if origin is not None:  # _now() without its Python frame
+            now = _mono() - origin
+            wall = now + self._wall_offset  # type: ignore[operator]
+        else:
+            now = self._now()
+            off = self._wall_offset
+            wall = now + off if off is not None else _wall()
         # The log keeps plain tuples of atomic values, which the cyclic GC stops
         # tracking at the first collection that sees them (see _events.shared_data):
         # a data dict's values go into the record itself after a tuple of its field
@@ -1044,11 +1061,13 @@ class Runtime:
         beh: Any,
         name: str | None,
         parent: Pid | None,
-        *,
         replace: bool = False,
         path: str | None = None,
+        st: int = _IDLE,
+        trap: bool = False,
     ) -> Pid:
-        self._check_open()
+        if self._closed:
+            self._check_open()
         if name is not None:
             holder = self._names.get(name)
             if holder is not None:
@@ -1060,22 +1079,36 @@ class Runtime:
                         process=holder,
                     )
                 self._displace(holder)
-        self._next_id += 1
-        p = Pid(self, self._next_id, name)
-        p._beh = beh
-        p._parent = parent
-        if path is None:
-            if parent is not None and parent._path is not None:
-                path = f"{parent._path}/{name or p.id}"
-            else:
+        self._next_id = ident = self._next_id + 1
+        if parent is None or parent is self.root:
+            parent = self.root  # a top-level process
+            if path is None:
                 path = name
+        elif path is None:
+            ppath = parent._path
+            path = name if ppath is None else f"{ppath}/{name or ident}"
+        # Pid(self, ident, name, beh, parent, path, st, trap) without the __init__ call
+        # (a third of the cost of making one); keep in step with Pid.__init__
+        p = _new_obj(Pid)
+        p.id = ident
+        p.name = name
+        p._rt = self
+        p._mbox = None
+        p._links = None
+        p._mons = None
+        p._trap = trap
+        p._st = st
+        p._beh = beh
+        p._task = None
+        p._wait = None
+        p._parent = parent
         p._path = path
-        self._procs[p.id] = p
+        p._exit = None
+        p._hooks = None
+        p._run = False
+        self._procs[ident] = p
         if name is not None:
             self._names[name] = p
-        if parent is None or parent is self.root:
-            p._parent = self.root
-            self._top[p] = None
         return p
 
     def _displace(self, holder: Pid) -> None:
@@ -1558,8 +1591,6 @@ class Runtime:
                     fn(p, reason)
                 except Exception:  # pragma: no cover - hooks are internal
                     log.exception("agentlab: exit hook failed for %r", p)
-        if p._parent is self.root:
-            self._top.pop(p, None)
 
     # ------------------------------------------------------------------ agents (thin wrappers)
 
@@ -1583,9 +1614,11 @@ class Runtime:
         """
         start_agent = _start_agent or _load_start_agent()
         pid, outcome = start_agent(
-            self, agent, args, kwargs, name=name, parent=self.self(), link=link,
-            replace=replace, trap_exit=trap_exit,
+            self, agent, args, kwargs, name, self._cur or _current_cv.get(), link, replace,
+            trap_exit, None, "agent",
         )
+        if outcome == "ok":
+            return pid
         if isinstance(outcome, asyncio.Future):
             outcome.add_done_callback(_consume)
             return pid
@@ -1606,8 +1639,7 @@ class Runtime:
         start_agent = _start_agent or _load_start_agent()
         me = self.self()
         pid, outcome = start_agent(
-            self, agent, args, kwargs, name=name, parent=me, link=link, replace=replace,
-            trap_exit=trap_exit,
+            self, agent, args, kwargs, name, me, link, replace, trap_exit, None, "agent"
         )
         if isinstance(outcome, asyncio.Future):
             outcome = await self._await(outcome, me)
@@ -1670,7 +1702,9 @@ class Runtime:
         wait for them, cancel timers and await every task. Safe to call twice."""
         if self._closed:
             return
-        for p in reversed(list(self._top)):
+        root = self.root
+        top = [p for p in self._procs.values() if p._parent is root]  # in start order
+        for p in reversed(top):
             if p._st == _DEAD:
                 continue
             self._signal(p, self.root, SHUTDOWN, link=False)
@@ -1753,17 +1787,18 @@ def _discard_unstarted(coro: Any) -> None:
     coro.close()
 
 
-# agentlab._agent.start_agent, looked up once: _agent imports this module, so it cannot
-# be imported at the top, and a function-level import costs ~2 us on every start.
+# agentlab._agent._start (start_agent's positional twin), looked up once: _agent imports
+# this module, so it cannot be imported at the top, and a function-level import costs
+# ~2 us on every start.
 _start_agent: Callable[..., Any] | None = None
 
 
 def _load_start_agent() -> Callable[..., Any]:
     global _start_agent
-    from ._agent import start_agent
+    from ._agent import _start
 
-    _start_agent = start_agent
-    return start_agent
+    _start_agent = _start
+    return _start
 
 
 def _consume(fut: asyncio.Future[Any]) -> None:

@@ -8,10 +8,13 @@ tracing off (the fast paths) and on.
 from __future__ import annotations
 
 import asyncio
+import gc
+import sys
+import tracemalloc
 
 import pytest
 
-from agentlab import Agent, Continue, Crash, Runtime, Stop
+from agentlab import Agent, Continue, Crash, Pid, Runtime, Stop
 from agentlab._agent import _BUDGET
 
 TRACE = pytest.mark.parametrize("trace", [False, True], ids=["untraced", "traced"])
@@ -226,3 +229,70 @@ async def test_a_send_to_a_process_of_another_runtime_is_handled_there(clock):
         await b.settled()
         assert log == [("b", "across")]
         assert target.alive and target._mbox is None
+
+
+async def test_a_pid_made_for_a_start_is_the_pid_its_constructor_makes(clock):
+    # Runtime._new_pid fills the record without calling Pid.__init__ (a hot path):
+    # every field must be what the constructor gives
+    async with Runtime(clock=clock) as rt:
+        beh = object()
+        made = rt._new_pid(beh, None, None, False, "x/y", 2, True)
+        ref = Pid(rt, made.id, None, beh, rt.root, "x/y", 2, True)
+        for slot in Pid.__slots__:
+            assert getattr(made, slot) == getattr(ref, slot), slot
+        rt._procs.pop(made.id)
+
+
+class Parent(Agent):
+    trap_exits = True
+
+    def init(self, log, tag):
+        self.log = log
+        self.tag = tag
+        if tag == "a":
+            self.runtime.start(Parent, log, "child")  # not top-level: its parent is a
+
+    def terminate(self, reason):
+        self.log.append((self.tag, reason))
+
+
+async def test_shutdown_stops_only_top_level_processes_in_reverse_start_order(clock):
+    log: list = []
+    rt = Runtime(clock=clock)
+    rt.start(Parent, log, "a")
+    rt.start(Parent, log, "b")
+    await rt.shutdown()
+    # b, then a; the child is not signalled as a top-level process: it is killed at the end
+    assert log == [("b", "shutdown"), ("a", "shutdown")]
+    assert rt.processes() == []
+
+
+class Quiet(Agent):
+    """No state; handle_info ignores what it gets."""
+
+
+async def test_an_idle_agent_costs_at_most_500_bytes(clock):
+    # the memory target for idle agents, with the registry's tables; the event log
+    # is bounded and emptied first. Also after each agent handled a message (its
+    # mailbox went back to the runtime).
+    n = 5000
+    async with Runtime(clock=clock, trace_messages=False) as rt:
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            pids = [rt.start(Quiet) for _ in range(n)]
+            rt.events.clear()
+            gc.collect()
+            idle = (tracemalloc.get_traced_memory()[0] - before - sys.getsizeof(pids)) / n
+            for p in pids:
+                rt.send(p, "hi")
+            await rt.settled()
+            rt.events.clear()
+            gc.collect()
+            after = (tracemalloc.get_traced_memory()[0] - before - sys.getsizeof(pids)) / n
+        finally:
+            tracemalloc.stop()
+        assert idle <= 500, idle
+        assert after <= 500, after
+        assert all(p.alive and p._mbox is None for p in pids)

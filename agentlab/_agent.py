@@ -201,8 +201,7 @@ class Agent(Process):
         This is the hot path of message handling: a plain message goes straight
         to ``handle_info``; calls, casts and system messages go through ``_handle``.
         At most ``_BUDGET`` messages are handled per activation; with more queued,
-        the process goes to the back of the run queue (fairness). When the process
-        exits, the runtime empties its mailbox, which ends the loop.
+        the process goes to the back of the run queue (fairness).
         """
         mb = p._mbox
         rt = self.runtime
@@ -212,39 +211,72 @@ class Agent(Process):
                 if mb is not None and len(rt._mbox_pool) < _POOL_MAX:
                     rt._mbox_pool.append(mb)
             return
-        tm = rt._tm  # message tracing switched inside a handler applies from the next activation
-        n = _BUDGET
-        while True:
-            msg = mb.popleft()
-            if tm:
-                rt._emit_msg("receive", p, None)
-            if type(msg) in _SYSTEM:
-                r = self._handle(msg)
-            else:
-                try:
-                    r = self.handle_info(msg)
-                except ProcessExit as e:
-                    r = self._stop(e.reason)
-                except Exception as e:
-                    r = self._stop(Crash.from_exception(e))
-                else:
-                    if r is not None:
-                        r = self._anoreply(r) if type(r) is _CORO else self._after(r)
-            if r is not None:
-                self._go_async(r)
-                if p._st == _BUSY:  # it went on in a Task, which handles the rest
+        if rt._tm:
+            self._activate_traced(p, mb)
+            return
+        budget = _BUDGET
+        try:
+            while True:
+                k = len(mb)
+                if k > budget:
+                    k = budget
+                budget -= k
+                for _ in range(k):
+                    msg = mb.popleft()  # IndexError: see below
+                    if type(msg) in _SYSTEM:
+                        r = self._handle(msg)
+                        if r is not None:
+                            self._go_async(r)
+                            if p._st == _BUSY:  # it went on in a Task, which does the rest
+                                return
+                        continue
+                    try:
+                        r = self.handle_info(msg)
+                    except Exception as e:
+                        self._info_raised(e)
+                        if p._st == _BUSY:
+                            return
+                    else:
+                        if r is not None:
+                            self._info_returned(r)
+                            if p._st == _BUSY:
+                                return
+                if not mb:
+                    break
+                if not budget:
+                    rt._enqueue(p)  # out of budget with mail left: to the back of the run queue
                     return
-            if not mb:  # all handled (or the process exited: its mailbox was emptied)
-                break
-            n -= 1
-            if not n:
-                rt._enqueue(p)  # out of budget with mail left: to the back of the run queue
-                return
+        except IndexError:
+            # The mailbox ran out before the count taken: the process exited (the
+            # runtime empties a dead process's mailbox) or a handler took mail out.
+            pass
         if p._st == _IDLE:  # not dead, and not queued again by a message to itself
             p._mbox = None
             pool = rt._mbox_pool
             if len(pool) < _POOL_MAX:
                 pool.append(mb)  # empty: the next message to an idle process reuses it
+
+    def _activate_traced(self, p: Pid, mb: Any) -> None:
+        """``_activate`` with message tracing on: a ``receive`` event per message."""
+        rt = self.runtime
+        n = _BUDGET
+        while mb:  # emptied if the process exits
+            if not n:
+                rt._enqueue(p)
+                return
+            n -= 1
+            msg = mb.popleft()
+            rt._emit_msg("receive", p, None)
+            r = self._handle(msg)
+            if r is not None:
+                self._go_async(r)
+                if p._st == _BUSY:
+                    return
+        if p._st == _IDLE:
+            p._mbox = None
+            pool = rt._mbox_pool
+            if len(pool) < _POOL_MAX:
+                pool.append(mb)
 
     # The runtime's run queue handles a lone plain message itself (Runtime._drain) and
     # calls these two for what is not the common case.

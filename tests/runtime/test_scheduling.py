@@ -14,7 +14,7 @@ import tracemalloc
 
 import pytest
 
-from agentlab import Agent, Continue, Crash, Pid, Runtime, Stop
+from agentlab import Agent, Continue, Crash, Down, Pid, Runtime, Stop
 from agentlab._agent import _BUDGET
 
 TRACE = pytest.mark.parametrize("trace", [False, True], ids=["untraced", "traced"])
@@ -296,3 +296,37 @@ async def test_an_idle_agent_costs_at_most_500_bytes(clock):
         assert idle <= 500, idle
         assert after <= 500, after
         assert all(p.alive and p._mbox is None for p in pids)
+
+
+class Flusher(Agent):
+    """Monitors ``target``; on "flush" it demonitors with flush=True, taking the
+    Down that is already queued out of its own mailbox."""
+
+    def init(self, log, target):
+        self.log = log
+        self.ref = self.monitor(target)
+
+    def handle_info(self, msg):
+        self.log.append("down" if isinstance(msg, Down) else msg)
+        if msg == "flush":
+            self.demonitor(self.ref, flush=True)
+
+
+class Dier(Agent):
+    def handle_info(self, msg):
+        return Stop("normal")
+
+
+@TRACE
+async def test_a_handler_that_takes_mail_out_of_its_own_mailbox(clock, trace):
+    async with Runtime(clock=clock, trace_messages=trace) as rt:
+        log: list = []
+        b = rt.start(Dier)
+        a = rt.start(Flusher, log, b)
+        rt.send(b, "die")  # b runs first: its Down lands behind a's two messages
+        rt.send(a, "flush")
+        rt.send(a, "after")
+        await rt.settled()
+        assert not b.alive
+        assert log == ["flush", "after"]
+        assert a.alive and a.mailbox_size == 0 and a._mbox is None

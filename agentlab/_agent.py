@@ -40,7 +40,6 @@ from ._runtime import (
     _BUSY,
     _DEAD,
     _IDLE,
-    _POOL_MAX,
     _SYSTEM,
     Exit,
     Pid,
@@ -208,7 +207,7 @@ class Agent(Process):
         if not mb:
             if p._st == _IDLE:
                 p._mbox = None
-                if mb is not None and len(rt._mbox_pool) < _POOL_MAX:
+                if mb is not None:
                     rt._mbox_pool.append(mb)
             return
         if rt._tm:
@@ -252,9 +251,7 @@ class Agent(Process):
             pass
         if p._st == _IDLE:  # not dead, and not queued again by a message to itself
             p._mbox = None
-            pool = rt._mbox_pool
-            if len(pool) < _POOL_MAX:
-                pool.append(mb)  # empty: the next message to an idle process reuses it
+            rt._mbox_pool.append(mb)  # empty: the next message to an idle process reuses it
 
     def _activate_traced(self, p: Pid, mb: Any) -> None:
         """``_activate`` with message tracing on: a ``receive`` event per message."""
@@ -274,9 +271,7 @@ class Agent(Process):
                     return
         if p._st == _IDLE:
             p._mbox = None
-            pool = rt._mbox_pool
-            if len(pool) < _POOL_MAX:
-                pool.append(mb)
+            rt._mbox_pool.append(mb)
 
     # The runtime's run queue handles a lone plain message itself (Runtime._drain) and
     # calls these two for what is not the common case.

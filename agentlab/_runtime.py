@@ -443,7 +443,9 @@ class Runtime:
         self._runq: deque[Pid] = deque()
         # empty mailboxes for reuse: an idle process holds none, and a message to an
         # idle process needs one (allocating a deque costs more than the rest of a send)
-        self._mbox_pool: deque[deque[Any]] = deque()  # a deque: a list would resize at 0 <-> 1
+        # (a deque: a list would resize at every 0 <-> 1 step; bounded by maxlen, so a
+        # burst that emptied many mailboxes at once does not keep them all)
+        self._mbox_pool: deque[deque[Any]] = deque(maxlen=_POOL_MAX)
         self._graveyard: list[Any] = []  # behaviours of processes that just exited (_finish)
         self._drain_pending = False
         self._cur: Pid | None = None  # the process running inline right now
@@ -799,8 +801,7 @@ class Runtime:
                                 beh._info_returned(r)
                         if p._st == _IDLE:  # alive, not in a task, no new mail
                             p._mbox = None
-                            if len(pool) < _POOL_MAX:
-                                pool.append(mb)  # type: ignore[arg-type]
+                            pool.append(mb)  # type: ignore[arg-type]
                         continue
                     mb.appendleft(msg)  # type: ignore[union-attr]
                 beh._activate(p)
@@ -847,8 +848,7 @@ class Runtime:
                         self._enqueue(p)
                     elif mb is not None:  # an idle process holds no mailbox
                         p._mbox = None
-                        if len(self._mbox_pool) < _POOL_MAX:
-                            self._mbox_pool.append(mb)
+                        self._mbox_pool.append(mb)
             self._set_running(p, False)
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:

@@ -330,3 +330,18 @@ async def test_a_handler_that_takes_mail_out_of_its_own_mailbox(clock, trace):
         assert not b.alive
         assert log == ["flush", "after"]
         assert a.alive and a.mailbox_size == 0 and a._mbox is None
+
+
+@TRACE
+async def test_the_runtime_keeps_a_bounded_number_of_spare_mailboxes(clock, trace):
+    # a burst that filled 1000 mailboxes at once leaves at most 64 spare ones behind
+    async with Runtime(clock=clock, trace_messages=trace) as rt:
+        log: list = []
+        pids = [rt.start(Logger, i, log) for i in range(1000)]
+        for p in pids:
+            rt.send(p, "x")
+        await rt.settled()
+        assert len(log) == 1000
+        assert 0 < len(rt._mbox_pool) <= 64
+        assert all(len(m) == 0 for m in rt._mbox_pool)
+        assert all(p._mbox is None for p in pids)

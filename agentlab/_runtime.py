@@ -813,25 +813,28 @@ class Runtime:
                 self._cur = p
                 beh = p._beh  # an Agent: only agents are put on the run queue
                 mb = p._mbox
-                if len(mb) == 1 and not self._tm:  # type: ignore[arg-type]
-                    # One plain message, the common case (ping-pong, a request and its
-                    # answer): run handle_info right here. What Agent._activate does for
-                    # it, without its frame and loop set-up; anything else goes there.
+                try:
                     msg = mb.popleft()  # type: ignore[union-attr]
-                    if type(msg) not in _SYSTEM:
-                        try:
-                            r = beh.handle_info(msg)
-                        except Exception as e:  # a crash or ProcessExit (Agent decides)
-                            beh._info_raised(e)
-                        else:
-                            if r is not None:
-                                beh._info_returned(r)
-                        if p._st == _IDLE:  # alive, not in a task, no new mail
-                            p._mbox = None
-                            pool.append(mb)  # type: ignore[arg-type]
-                        continue
+                except IndexError:  # no mail after all (a handler took it out): _activate
+                    beh._activate(p)
+                    continue
+                if mb or self._tm or type(msg) in _SYSTEM:
                     mb.appendleft(msg)  # type: ignore[union-attr]
-                beh._activate(p)
+                    beh._activate(p)
+                    continue
+                # One plain message, the common case (ping-pong, a request and its
+                # answer): run handle_info right here. What Agent._activate does for it,
+                # without its frame and loop set-up.
+                try:
+                    r = beh.handle_info(msg)
+                except Exception as e:  # a crash or ProcessExit (the agent decides)
+                    beh._info_raised(e)
+                else:
+                    if r is not None:
+                        beh._info_returned(r)
+                if p._st == _IDLE:  # alive, not in a task, no new mail
+                    p._mbox = None
+                    pool.append(mb)  # type: ignore[arg-type]
         finally:
             self._cur = None
             self._sync_depth -= 1

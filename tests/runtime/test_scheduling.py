@@ -345,3 +345,20 @@ async def test_the_runtime_keeps_a_bounded_number_of_spare_mailboxes(clock, trac
         assert 0 < len(rt._mbox_pool) <= 64
         assert all(len(m) == 0 for m in rt._mbox_pool)
         assert all(p._mbox is None for p in pids)
+
+
+@TRACE
+async def test_mail_to_itself_while_handling_a_batch(clock, trace):
+    # the agent handles what it sent itself in the same turn, after what was queued
+    # before; the run queue's next turn for it then finds no mail, and it goes idle
+    async with Runtime(clock=clock, trace_messages=trace) as rt:
+        log: list = []
+        v = rt.start(Versatile, log)
+        rt.send(v, "self")
+        rt.send(v, "plain")
+        await rt.settled()
+        assert log == ["self", "plain", "from myself"]
+        assert v.alive and v._mbox is None
+        rt.send(v, "again")
+        await rt.settled()
+        assert log[-1] == "again" and v._mbox is None

@@ -61,6 +61,7 @@ _IDLE = 0
 _QUEUED = 1
 _BUSY = 2  # running in (or parked inside) an asyncio Task
 _DEAD = 3
+_ROOT = 4  # the runtime's root pid: stands for code outside processes, never runs
 
 _tnew = tuple.__new__
 _new_obj = object.__new__
@@ -509,6 +510,7 @@ class Runtime:
         self._closed = False
         self.root = Pid(None, 0, None)  # the parent of top-level processes
         self.root._rt = self
+        self.root._st = _ROOT  # off the send fast path: see send and exit
         # loop health
         self.lag_threshold = lag_threshold
         self._lag_interval = lag_interval
@@ -562,6 +564,8 @@ class Runtime:
 
     def _resolve(self, dest: Pid | str) -> Pid | None:
         if type(dest) is Pid:
+            if dest._st == _ROOT:
+                _refuse_root()
             return dest if dest._st != _DEAD else None
         if isinstance(dest, str):
             return self._names.get(dest)
@@ -1025,6 +1029,8 @@ class Runtime:
         The timer is cancelled automatically if ``dest`` is a pid that exits first.
         """
         self._check_open()
+        if type(dest) is Pid and dest._st == _ROOT:
+            _refuse_root()
         t = self._add_timer(delay, self._timer_send)
         t.args = (t, dest, msg)
         if type(dest) is Pid:
@@ -1228,6 +1234,8 @@ class Runtime:
                 return
         if type(dest) is Pid:
             p: Pid | None = dest if dest._st != _DEAD else None
+            if dest._st == _ROOT:
+                _refuse_root()
         else:
             p = self._names.get(dest) if isinstance(dest, str) else self._resolve(dest)
             if p is None:
@@ -1418,7 +1426,9 @@ class Runtime:
     def _link(self, a: Pid, b: Pid) -> None:
         if a is b:
             return
-        if b._st == _DEAD:
+        if b._st >= _DEAD:
+            if b._st == _ROOT:
+                _refuse_root()
             # OTP: linking to a dead process gives an exit signal noproc
             self._emit(K.LINK, a, b.id)
             self._signal(a, b, NOPROC, link=True)
@@ -1797,6 +1807,16 @@ def _monotonic_since(origin: float) -> Callable[[], float]:
         return mono() - origin
 
     return now
+
+
+def _refuse_root() -> None:
+    raise NoProcessError(
+        "the runtime's root pid <0.0.0> stands for code outside processes: it has no "
+        "mailbox and cannot be called, linked, monitored or sent exit signals. To get "
+        "messages in a notebook cell, start a process (runtime.spawn) and receive "
+        "there, or ask an agent with runtime.call.",
+        process=None,
+    )
 
 
 def _no_hook(p: Pid, reason: Any) -> None:

@@ -122,3 +122,37 @@ async def test_runtime_state_errors_say_what_to_do(clock):
     with pytest.raises(RuntimeStateError) as ei:
         rt.spawn(lambda proc: None)
     assert "create a new Runtime()" in str(ei.value)
+
+
+async def test_the_root_pid_is_refused_as_a_destination_and_the_runtime_runs_on():
+    """``runtime.root`` stands for code outside processes: a message to it would sit
+    in a mailbox nobody reads (or, before, stop the scheduler), so every way of
+    addressing it says so at once."""
+    async with Runtime() as rt:
+        root = rt.root
+        attempts = {
+            "send": lambda: rt.send(root, "hi"),
+            "cast": lambda: rt.cast(root, "hi"),
+            "exit": lambda: rt.exit(root, "kill"),
+            "send_after": lambda: rt.send_after(root, "hi", 0.01),
+        }
+        for what, attempt in attempts.items():
+            with pytest.raises(NoProcessError, match=r"root pid <0\.0\.0>.*runtime\.spawn"):
+                attempt()
+            assert root.mailbox_size == 0, what
+        with pytest.raises(NoProcessError, match="root pid"):
+            await rt.call(root, "hi", timeout=0.1)
+
+        async def body(proc):
+            with pytest.raises(NoProcessError, match="root pid"):
+                proc.send(root, "from a process")
+            with pytest.raises(NoProcessError, match="root pid"):
+                proc.link(root)
+            return "checked"
+
+        p = rt.spawn(body)
+        await rt.wait(p)
+        assert p.exit_reason == "normal"
+        await asyncio.sleep(0.02)
+        pid = rt.start(Mute)
+        assert pid.alive and root.alive and root.mailbox_size == 0

@@ -39,32 +39,37 @@ async def test_records_the_runtime_stream_as_it_happens() -> None:
     assert len(info.run_id) == 12
 
 
-async def test_a_burst_is_recorded_whole_and_converted_when_read() -> None:
-    converted: list[int] = []
+@pytest.fixture
+def conversions(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The sizes of the batches the recorder converts to Arrow, in order."""
+    sizes: list[int] = []
     real = _recorder.to_batch
 
     def counting(events: Any) -> Any:
-        converted.append(len(events))
+        sizes.append(len(events))
         return real(events)
 
+    monkeypatch.setattr(_recorder, "to_batch", counting)
+    return sizes
+
+
+async def test_a_burst_is_recorded_whole_and_converted_when_read(conversions: list[int]) -> None:
     async with agentlab.Runtime(clock=agentlab.VirtualClock(), event_capacity=100) as rt:
         rec = Recorder(rt, chunk_size=1000)
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(_recorder, "to_batch", counting)
-            for _ in range(1000):  # one synchronous burst: 4,000 events, no loop turn
-                pid = rt.start(Worker)
-                rt.exit(pid, "kill")
-            await asyncio.sleep(0)
-            assert converted == []  # recording converts nothing ...
-            assert len(rec.events()) == 4000  # ... reading sees all of it, converted once
-            assert converted == [1000] * 4
-            for _ in range(600):
-                pid = rt.start(Worker)
-                rt.exit(pid, "kill")
-            await asyncio.sleep(0)
-            assert len(rec) == 6400
-            assert converted == [1000] * 6 + [400]  # only the new chunks, and the partial one
-            run = rec.stop()
+        for _ in range(1000):  # one synchronous burst: 4,000 events, no loop turn
+            pid = rt.start(Worker)
+            rt.exit(pid, "kill")
+        await asyncio.sleep(0)
+        assert conversions == []  # recording converts nothing ...
+        assert len(rec.events()) == 4000  # ... reading sees all of it, converted once
+        assert conversions == [1000] * 4
+        for _ in range(600):
+            pid = rt.start(Worker)
+            rt.exit(pid, "kill")
+        await asyncio.sleep(0)
+        assert len(rec) == 6400
+        assert conversions == [1000] * 6 + [400]  # only the new chunks, and the partial one
+        run = rec.stop()
     ev = run.events()
     assert list(ev["seq"]) == list(range(1, 6401)) and run.info.dropped == 0
     assert ev["kind"].value_counts().to_dict() == {
@@ -72,25 +77,18 @@ async def test_a_burst_is_recorded_whole_and_converted_when_read() -> None:
     }
 
 
-async def test_dropping_at_capacity_counts_every_event_and_converts_none_of_them() -> None:
-    converted: list[int] = []
-    real = _recorder.to_batch
-
-    def counting(events: Any) -> Any:
-        converted.append(len(events))
-        return real(events)
-
+async def test_dropping_at_capacity_counts_every_event_and_converts_none_of_them(
+    conversions: list[int],
+) -> None:
     async with agentlab.Runtime(clock=agentlab.VirtualClock(), event_capacity=100) as rt:
         rec = Recorder(rt, capacity=2000, chunk_size=500)
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(_recorder, "to_batch", counting)
-            for i in range(1700):  # 6,800 events, with loop turns now and then
-                pid = rt.start(Worker)
-                rt.exit(pid, "kill")
-                if i % 300 == 0:
-                    await asyncio.sleep(0)
-            ev = rec.events()
-        assert sum(converted) == len(ev)  # dropped chunks were never converted
+        for i in range(1700):  # 6,800 events, with loop turns now and then
+            pid = rt.start(Worker)
+            rt.exit(pid, "kill")
+            if i % 300 == 0:
+                await asyncio.sleep(0)
+        ev = rec.events()
+        assert sum(conversions) == len(ev)  # dropped chunks were never converted
     assert rec.dropped + len(ev) == 6800
     assert rec.dropped == 4500 and len(ev) == 2300  # 4 whole chunks and a partial one
     assert list(ev["seq"]) == list(range(4501, 6801))

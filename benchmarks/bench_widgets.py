@@ -98,12 +98,17 @@ def _gc_watch(phase, info, _t=[0.0]):
         GC.append((info["generation"], time.perf_counter() - _t[0]))
 _gc.callbacks.append(_gc_watch)
 
+LAG_AT = []  # (seconds into the load, lag) of every sample, to place the worst ones
+
 async def lag_probe(stop, out, step=0.005):
     loop = asyncio.get_running_loop()
+    t0 = loop.time()
     while not stop.is_set():
         t = loop.time()
         await asyncio.sleep(step)
-        out.append(loop.time() - t - step)
+        lag = loop.time() - t - step
+        out.append(lag)
+        LAG_AT.append((round(t - t0, 3), lag))
 
 async def load(rate={rate}, seconds={seconds}):
     loop = asyncio.get_running_loop()
@@ -112,6 +117,7 @@ async def load(rate={rate}, seconds={seconds}):
     lags = []
     probe = loop.create_task(lag_probe(stop, lags))
     GC.clear()
+    LAG_AT.clear()
     c0 = time.process_time()
     t0 = loop.time()
     killed = 0
@@ -133,6 +139,7 @@ async def load(rate={rate}, seconds={seconds}):
                    cpu_ms_per_s=round(cpu / elapsed * 1000, 1),
                    lag_p50=lags[len(lags) // 2], lag_p99=lags[int(len(lags) * 0.99)], lag_max=lags[-1],
                    lag_samples=len(lags), processes=len(rt.processes()),
+                   lag_worst=[[at, round(lag * 1000, 1)] for at, lag in sorted(LAG_AT, key=lambda x: -x[1])[:5]],
                    gc_full_collections=sum(1 for g, _ in GC if g == 2),
                    gc_pause_max_ms=round(max((d for _, d in GC), default=0) * 1000, 1),
                    gc_ms_per_s=round(sum(d for _, d in GC) / elapsed * 1000, 1),

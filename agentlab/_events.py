@@ -278,6 +278,10 @@ class EventLog:
     def __iter__(self) -> Iterator[Event]:
         return map(_as_event, self._view)
 
+    def __reversed__(self) -> Iterator[Event]:
+        """Newest first, lazily (a view that wants recent history reads only that)."""
+        return map(_as_event, reversed(self._view))
+
     def __getitem__(self, i: int) -> Event:
         return _as_event(self._view[i])
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
+from itertools import islice
 from typing import Any
 
 from ._fmt import Rate, exit_class, exit_detail, exit_text
@@ -312,10 +313,13 @@ class TreeModel:
         dump = self._dump
         return {"nodes": [dump(n) for n in self.nodes.values()], "now": self.now}
 
-    def details(self, key: str, events: Iterable[Any] = ()) -> dict[str, Any] | None:
+    def details(
+        self, key: str, events: Iterable[Any] = (), *, newest_first: bool = False
+    ) -> dict[str, Any] | None:
         """What the details panel shows about ``key`` (without the live state).
 
-        ``events`` (newest last) gives the node's recent lifecycle history.
+        ``events`` (newest last, or newest first with ``newest_first``) gives the
+        node's recent lifecycle history.
         """
         node = self.nodes.get(key)
         if node is None:
@@ -327,7 +331,7 @@ class TreeModel:
         d["since"] = node["since"]
         d["alive"] = node["alive"]
         d["exit_detail"] = self.exits.get(key) or (exit_detail(node["exit_text"]) if node["exit_text"] else None)
-        d["history"] = self._history(node, events)
+        d["history"] = self._history(node, events, newest_first=newest_first)
         sup = self.ids.parent(key)
         d["supervisor"] = sup
         chain = []
@@ -338,13 +342,19 @@ class TreeModel:
         return d
 
     def _history(self, node: dict[str, Any], events: Iterable[Any], limit: int = 8,
-                 scan: int = 50_000) -> list[list[Any]]:
-        """The newest ``limit`` lifecycle rows of ``node``: a list is scanned backwards
-        (its last ``scan`` events), anything else (a live log, read lazily) forwards."""
-        if isinstance(events, list):
+                 scan: int = 50_000, *, newest_first: bool = False) -> list[list[Any]]:
+        """The newest ``limit`` lifecycle rows of ``node``, oldest first. A list, or
+        events given newest first, are read backwards in time (the last ``scan``
+        events at most, stopping at ``limit`` rows); anything else forwards."""
+        if isinstance(events, list) or newest_first:
+            back = (
+                (events[i] for i in range(len(events) - 1, -1, -1))
+                if isinstance(events, list)
+                else iter(events)
+            )
             out: list[list[Any]] = []
-            for i in range(len(events) - 1, max(-1, len(events) - 1 - scan), -1):
-                row = self._history_row(node, events[i])
+            for ev in islice(back, scan):
+                row = self._history_row(node, ev)
                 if row is not None:
                     out.append(row)
                     if len(out) >= limit:

@@ -124,6 +124,31 @@ def test_details_carry_the_exception_and_the_supervisor_path():
     assert model.details("nope") is None
 
 
+def test_details_read_a_live_log_newest_first_and_only_as_far_as_they_need():
+    # a live log is read newest first: a busy node's history is found near the end,
+    # without reading (and making Events of) the whole log on every click
+    s = Script()
+    root = s.spawn("root", kind="supervisor")
+    w = s.child(root, "w")
+    for _ in range(10):
+        s.crash(w, "boom", "RuntimeError")
+        w = s.child(root, "w")
+    model = TreeModel(Pending())
+    for ev in s.events:
+        model.apply(ev)
+    key = next(k for k, n in model.nodes.items() if n["label"] == "w" and n["alive"])
+    read = []
+
+    def newest_first():
+        for ev in reversed(s.events):
+            read.append(ev)
+            yield ev
+
+    d = model.details(key, newest_first(), newest_first=True)
+    assert d["history"] == model.details(key, s.events)["history"]  # the same rows, oldest first
+    assert len(read) < len(s.events)  # it stopped once it had what it shows
+
+
 def test_pending_gets_only_what_changed():
     pending = Pending()
     model = TreeModel(pending)

@@ -207,10 +207,8 @@ def _as_event(t: tuple[Any, ...]) -> Event:
     if type(t) is Event:
         return t
     d = t[9]
-    if d.__class__ is int:  # data in the runtime's stored forms
-        return tuple.__new__(Event, (*t[:9], dict(_SHARED[d])))
-    if d.__class__ is tuple:
-        return tuple.__new__(Event, (*t[:9], dict(zip(d, t[10:], strict=True))))
+    if d.__class__ is int or d.__class__ is tuple:  # data in the runtime's stored forms
+        return tuple.__new__(Event, (*t[:9], Event.data_of(t)))
     return tuple.__new__(Event, t)
 
 

@@ -1232,18 +1232,13 @@ class Runtime:
                     self._drain_pending = True
                     self._loop.call_soon(self._drain, context=self._ctx)
                 return
-        if type(dest) is Pid:
-            p: Pid | None = dest if dest._st != _DEAD else None
-            if dest._st == _ROOT:
-                _refuse_root()
-        else:
-            p = self._names.get(dest) if isinstance(dest, str) else self._resolve(dest)
-            if p is None:
-                raise NoProcessError(
-                    f"cannot send to {dest!r}: no process is registered under that name. "
-                    "Start it first, or check the spelling.",
-                    process=dest,
-                )
+        p = self._resolve(dest)  # None for a dead pid; refuses the root pid
+        if p is None and type(dest) is not Pid:
+            raise NoProcessError(
+                f"cannot send to {dest!r}: no process is registered under that name. "
+                "Start it first, or check the spelling.",
+                process=dest,
+            )
         if self._tm:
             me = self._cur or _current_cv.get()
             self._emit_msg(K.SEND, me, dest.id if type(dest) is Pid else (p.id if p else None))

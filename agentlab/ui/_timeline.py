@@ -98,15 +98,20 @@ class TimelineModel:
             h(ev)
 
     def _dump_lane(self, key: str) -> dict[str, Any] | None:
-        m = self.ids.meta.get(key)
-        if m is None:
+        sig = self._lane_sig(key)
+        if sig is None:
             return None
-        parent = self.ids.parent(key)
+        parent, label, kind, order = sig
         if key in self.lanes:  # what the browser has from now on (see _lane)
-            self.lanes[key] = (parent, m["label"], m["kind"], m["order"])
+            self.lanes[key] = sig
             if parent is not None and parent[0] == "#":
                 self._under.setdefault(parent, []).append(key)
-        return {"key": key, "parent": parent, "label": m["label"], "kind": m["kind"], "order": m["order"]}
+        return {"key": key, "parent": parent, "label": label, "kind": kind, "order": order}
+
+    def _lane_sig(self, key: str) -> tuple[Any, ...] | None:
+        """What the browser draws of a lane: (parent, label, kind, order)."""
+        m = self.ids.meta.get(key)
+        return None if m is None else (self.ids.parent(key), m["label"], m["kind"], m["order"])
 
     def _dump_span(self, sp: dict[str, Any]) -> dict[str, Any]:
         return {**sp, "lane": self.ids.key(sp["id"])}
@@ -122,8 +127,7 @@ class TimelineModel:
         # Compared with what was last *sent*: a parent known by its provisional key when the
         # lane was made (a supervisor reported by its own supervisor after its children
         # started) went out under its final key, so it is no change
-        m = self.ids.meta.get(key)
-        sig = (self.ids.parent(key), m["label"], m["kind"], m["order"]) if m is not None else None
+        sig = self._lane_sig(key)
         if key not in self.lanes:
             self.lanes[key] = sig
             self.pending.put_new("lanes", key, key)

@@ -26,7 +26,7 @@ collections that would otherwise stall the kernel's event loop.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from itertools import islice
 from typing import Any
 
@@ -343,30 +343,20 @@ class TreeModel:
 
     def _history(self, node: dict[str, Any], events: Iterable[Any], limit: int = 8,
                  scan: int = 50_000, *, newest_first: bool = False) -> list[list[Any]]:
-        """The newest ``limit`` lifecycle rows of ``node``, oldest first. A list, or
-        events given newest first, are read backwards in time (the last ``scan``
-        events at most, stopping at ``limit`` rows); anything else forwards."""
-        if isinstance(events, list) or newest_first:
-            back = (
-                (events[i] for i in range(len(events) - 1, -1, -1))
-                if isinstance(events, list)
-                else iter(events)
-            )
-            out: list[list[Any]] = []
-            for ev in islice(back, scan):
-                row = self._history_row(node, ev)
-                if row is not None:
-                    out.append(row)
-                    if len(out) >= limit:
-                        break
-            out.reverse()
-            return out
-        rows: deque[list[Any]] = deque(maxlen=limit)
-        for ev in events:
+        """The newest ``limit`` lifecycle rows of ``node``, oldest first: ``events`` is
+        read backwards in time (the last ``scan`` events at most), and the read stops
+        at ``limit`` rows."""
+        if not newest_first:
+            events = reversed(events if isinstance(events, Sequence) else list(events))
+        out: list[list[Any]] = []
+        for ev in islice(events, scan):
             row = self._history_row(node, ev)
             if row is not None:
-                rows.append(row)
-        return list(rows)
+                out.append(row)
+                if len(out) >= limit:
+                    break
+        out.reverse()
+        return out
 
     def _history_row(self, node: dict[str, Any], ev: Any) -> list[Any] | None:
         kind = ev[3]

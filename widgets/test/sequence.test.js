@@ -57,7 +57,8 @@ describe("sequence diagram", () => {
 describe("sequence diagram with many processes", () => {
   beforeEach(() => { document.body.innerHTML = ""; });
 
-  it("keeps the recent lifelines and folds the rest into one column", async () => {
+  /** 40 processes, the first killing each of them once, drawn. */
+  async function forty() {
     const parts = Array.from({ length: 40 }, (_, i) => part(`#${i}`, i));
     const arrows = Array.from({ length: 40 }, (_, i) => arrow(i + 1, "exit", "#0", `#${i}`, { label: "kill" }));
     const model = fakeModel({ config: { view: "sequence", live: false, title: "m" }, snapshot: { seq: 1, view: { parts, arrows } } });
@@ -65,6 +66,11 @@ describe("sequence diagram with many processes", () => {
     document.body.append(el);
     await sequence.render({ model, el, experimental: fakeKernel({}).experimental });
     await frame();
+    return { model, el };
+  }
+
+  it("keeps the recent lifelines and folds the rest into one column", async () => {
+    const { el } = await forty();
     const heads = [...el.querySelectorAll('[data-action="toggle-part"]')];
     expect(heads.length).toBe(16);
     expect(heads.at(-1).getAttribute("data-kind")).toBe("others");
@@ -72,13 +78,7 @@ describe("sequence diagram with many processes", () => {
   });
 
   it("picks the newest arrows' lifelines in start order, and follows new arrows", async () => {
-    const parts = Array.from({ length: 40 }, (_, i) => part(`#${i}`, i));
-    const arrows = Array.from({ length: 40 }, (_, i) => arrow(i + 1, "exit", "#0", `#${i}`, { label: "kill" }));
-    const model = fakeModel({ config: { view: "sequence", live: false, title: "m" }, snapshot: { seq: 1, view: { parts, arrows } } });
-    const el = document.createElement("div");
-    document.body.append(el);
-    await sequence.render({ model, el, experimental: fakeKernel({}).experimental });
-    await frame();
+    const { model, el } = await forty();
     const keys = () => [...el.querySelectorAll('[data-action="toggle-part"]')].map((b) => b.getAttribute("data-key"));
     expect(keys()).toEqual(["#0", ...Array.from({ length: 14 }, (_, i) => `#${26 + i}`), "…others"]);
     model.receive(delta(2, { arrows: { 41: arrow(41, "exit", "#0", "#3", { label: "kill" }) } }));

@@ -17,10 +17,16 @@ Updates reach the browser through a coalescing pump (at most 30 messages a
 second per view, whatever the event rate), so views never trip Jupyter's
 IOPub rate limit. ``await agentlab.ui.settle(view)`` waits until the browser
 has everything.
+
+When the first live view opens, agentlab moves the kernel's long-lived objects
+out of the cyclic garbage collector's way (``gc.freeze``), so that a full
+collection does not stall every agent for 100-200 ms; ``freeze_heap(False)``
+before it switches that off (see ``agentlab.ui._heap``).
 """
 
 from ._dashboard import Dashboard, dashboard
 from ._feed import Feed, LiveFeed, RecordedFeed, as_feed
+from ._heap import freeze_heap
 from ._pump import Pump
 from ._settle import settle
 from ._widgets import SequenceDiagram, SupervisionTree, Timeline, TokenStream, View
@@ -38,5 +44,6 @@ __all__ = [
     "View",
     "as_feed",
     "dashboard",
+    "freeze_heap",
     "settle",
 ]

@@ -26,7 +26,7 @@ import anywidget
 import traitlets
 from anywidget.experimental import command
 
-from . import _static
+from . import _heap, _static
 from ._feed import Feed, RecordedFeed, as_feed
 from ._pending import Pending
 from ._pump import Pump
@@ -133,6 +133,7 @@ class View(_static.HtmlFallback, anywidget.AnyWidget):
         first, self._initial = self._initial, None
         super().__init__(config=cfg, **first)
         if self._feed.live:
+            _heap._on_first_live_view()
             self._schedule_tick()
 
     # -- subclass hooks ------------------------------------------------------------

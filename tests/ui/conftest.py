@@ -8,6 +8,13 @@ from typing import Any
 
 import pytest
 
+import agentlab.ui
+
+# A live view freezes the process's heap once (agentlab.ui._heap): right for a
+# kernel, not for a test process that makes thousands of objects per test.
+# test_heap.py checks the behaviour itself, in fresh processes.
+agentlab.ui.freeze_heap(False)
+
 
 @pytest.fixture
 def run() -> Callable[[Coroutine[Any, Any, Any]], Any]:

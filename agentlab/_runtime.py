@@ -819,6 +819,8 @@ class Runtime:
     def _drain(self) -> None:
         q = self._runq
         pool = self._mbox_pool
+        system = _SYSTEM  # locals: read once per message below
+        tp = type
         self._sync_depth += 1
         try:
             for _ in _DRAIN_BUDGET:  # runs per pass, then the loop's other callbacks go
@@ -836,7 +838,7 @@ class Runtime:
                     beh = p._beh  # an Agent: only agents are put on the run queue
                     msg = p._one
                     p._one = None
-                    if self._tm or type(msg) in _SYSTEM:
+                    if self._tm or tp(msg) in system:
                         p._mbox = box = pool.pop() if pool else deque()
                         box.append(msg)
                         beh._activate(p)
@@ -860,7 +862,7 @@ class Runtime:
                 except IndexError:  # no mail after all (a handler took it out): _activate
                     beh._activate(p)
                     continue
-                if mb or self._tm or type(msg) in _SYSTEM:
+                if mb or self._tm or tp(msg) in system:
                     mb.appendleft(msg)  # type: ignore[union-attr]
                     beh._activate(p)
                     continue

@@ -214,6 +214,8 @@ class Agent(Process):
             self._activate_traced(p, mb)
             return
         budget = _BUDGET
+        system = _SYSTEM  # locals: read once per message below
+        tp = type
         try:
             while True:
                 k = len(mb)
@@ -222,7 +224,7 @@ class Agent(Process):
                 budget -= k
                 for _ in range(k):
                     msg = mb.popleft()  # IndexError: see below
-                    if type(msg) in _SYSTEM:
+                    if tp(msg) in system:
                         r = self._handle(msg)
                         if r is not None:
                             self._go_async(r)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ._reasons import NORMAL, Crash
-from ._runtime import _IDLE, _QUEUED
+from ._runtime import _IDLE, _LONE, _QUEUED
 from ._runtime import Pid as _Pid
 
 if TYPE_CHECKING:
@@ -92,14 +92,23 @@ class Process:
             if st == _IDLE:
                 mb = dest._mbox
                 if mb is None:
-                    pool = rt._mbox_pool
-                    dest._mbox = mb = pool.pop() if pool else deque()
-                mb.append(msg)
-                dest._st = _QUEUED
+                    dest._one = msg
+                    dest._st = _LONE
+                else:
+                    mb.append(msg)
+                    dest._st = _QUEUED
                 rt._runq.append(dest)
                 if not rt._drain_pending and not rt._eager:
                     rt._drain_pending = True
                     rt._loop.call_soon(rt._drain, context=rt._ctx)
+                return
+            if st == _LONE:
+                pool = rt._mbox_pool
+                dest._mbox = mb = pool.pop() if pool else deque()
+                mb.append(dest._one)
+                mb.append(msg)
+                dest._one = None
+                dest._st = _QUEUED
                 return
         self.runtime.send(dest, msg)
 

@@ -62,6 +62,8 @@ _QUEUED = 1
 _BUSY = 2  # running in (or parked inside) an asyncio Task
 _DEAD = 3
 _ROOT = 4  # the runtime's root pid: stands for code outside processes, never runs
+# queued with one message, held in the pid's ``_one`` slot: no mailbox deque (see Pid)
+_LONE = 5
 
 _tnew = tuple.__new__
 _new_obj = object.__new__
@@ -99,6 +101,14 @@ class Pid:
     The runtime keeps two invariants the send fast paths rely on: a queued process
     (``_QUEUED``) has a mailbox, and an idle or queued process waits in no receive
     (a receive waits only in a process's Task, whose process is ``_BUSY``).
+
+    A message to an idle process that holds no mailbox travels without one: it
+    waits in the ``_one`` slot and the process is ``_LONE`` (queued with that one
+    message; ``_mbox`` is ``None``). A lone message is the common case (ping-pong,
+    a request and its answer), and a deque taken from the pool and given back
+    costs more than the rest of its delivery. Whatever reads or changes the
+    mailbox otherwise first moves the lone message into a deque
+    (``Runtime._mailbox``), so it sees the same messages in the same order.
     """
 
     __slots__ = (
@@ -108,6 +118,7 @@ class Pid:
         "_links",
         "_mbox",
         "_mons",
+        "_one",
         "_parent",
         "_path",
         "_rt",
@@ -135,6 +146,7 @@ class Pid:
         self.name = name
         self._rt = rt
         self._mbox: deque[Any] | None = None
+        self._one: Any = None  # the lone message of a _LONE process
         self._links: set[Pid] | None = None
         self._mons: dict[Any, Any] | None = None
         self._trap = trap
@@ -168,6 +180,8 @@ class Pid:
 
     @property
     def mailbox_size(self) -> int:
+        if self._st == _LONE:
+            return 1
         mb = self._mbox
         return len(mb) if mb else 0
 
@@ -805,30 +819,55 @@ class Runtime:
     def _drain(self) -> None:
         q = self._runq
         pool = self._mbox_pool
+        system = _SYSTEM  # locals: read once per message below
+        tp = type
         self._sync_depth += 1
         try:
             for _ in _DRAIN_BUDGET:  # runs per pass, then the loop's other callbacks go
                 if not q:
                     break
                 p = q.popleft()
-                if p._st != _QUEUED:
+                st = p._st
+                if st == _LONE:
+                    # One message, in the pid's slot (see Pid): the common case (ping-pong,
+                    # a request and its answer). Run handle_info right here, without a
+                    # mailbox. What Agent._activate does for it, without its frame and loop
+                    # set-up.
+                    p._st = _IDLE
+                    self._cur = p
+                    beh = p._beh  # an Agent: only agents are put on the run queue
+                    msg = p._one
+                    p._one = None
+                    if self._tm or tp(msg) in system:
+                        p._mbox = box = pool.pop() if pool else deque()
+                        box.append(msg)
+                        beh._activate(p)
+                        continue
+                    try:
+                        r = beh.handle_info(msg)
+                    except Exception as e:  # a crash or ProcessExit (the agent decides)
+                        beh._info_raised(e)
+                    else:
+                        if r is not None:
+                            beh._info_returned(r)
+                    continue
+                if st != _QUEUED:
                     continue
                 p._st = _IDLE
                 self._cur = p
-                beh = p._beh  # an Agent: only agents are put on the run queue
+                beh = p._beh
                 mb = p._mbox
                 try:
                     msg = mb.popleft()  # type: ignore[union-attr]
                 except IndexError:  # no mail after all (a handler took it out): _activate
                     beh._activate(p)
                     continue
-                if mb or self._tm or type(msg) in _SYSTEM:
+                if mb or self._tm or tp(msg) in system:
                     mb.appendleft(msg)  # type: ignore[union-attr]
                     beh._activate(p)
                     continue
-                # One plain message, the common case (ping-pong, a request and its
-                # answer): run handle_info right here. What Agent._activate does for it,
-                # without its frame and loop set-up.
+                # one plain message in a mailbox: as for a lone one, then the mailbox
+                # goes back to the pool
                 try:
                     r = beh.handle_info(msg)
                 except Exception as e:  # a crash or ProcessExit (the agent decides)
@@ -854,6 +893,8 @@ class Runtime:
 
     def _start_task(self, p: Pid, coro: Any) -> asyncio.Task[Any]:
         """Run ``coro`` as ``p``'s asyncio Task (the process is busy until it ends)."""
+        if p._st == _LONE:  # a message to itself from an inline handler: the Task reads _mbox
+            self._mailbox(p)
         p._st = _BUSY
         self._set_running(p, True)
         task = self._loop.create_task(self._task_main(p, coro), context=self._ctx.copy())
@@ -1130,6 +1171,7 @@ class Runtime:
         p.name = name
         p._rt = self
         p._mbox = None
+        p._one = None
         p._links = None
         p._mons = None
         p._trap = trap
@@ -1222,15 +1264,24 @@ class Runtime:
                 return
             if st == _IDLE:  # nor does an idle one (see Pid)
                 mb = dest._mbox
-                if mb is None:
-                    pool = self._mbox_pool
-                    dest._mbox = mb = pool.pop() if pool else deque()
-                mb.append(msg)
-                dest._st = _QUEUED
+                if mb is None:  # the message waits in the pid's slot (see Pid)
+                    dest._one = msg
+                    dest._st = _LONE
+                else:  # a mailbox in use: the process is handling its mail inline
+                    mb.append(msg)
+                    dest._st = _QUEUED
                 self._runq.append(dest)
                 if not self._drain_pending and not self._eager:
                     self._drain_pending = True
                     self._loop.call_soon(self._drain, context=self._ctx)
+                return
+            if st == _LONE:  # a second message: both go into a mailbox
+                pool = self._mbox_pool
+                dest._mbox = mb = pool.pop() if pool else deque()
+                mb.append(dest._one)
+                mb.append(msg)
+                dest._one = None
+                dest._st = _QUEUED
                 return
         p = self._resolve(dest)  # None for a dead pid; refuses the root pid
         if p is None and type(dest) is not Pid:
@@ -1264,14 +1315,33 @@ class Runtime:
         if mb is None:
             pool = self._mbox_pool
             p._mbox = mb = pool.pop() if pool else deque()
+            if p._st == _LONE:  # its lone message first (see _mailbox)
+                mb.append(p._one)
+                p._one = None
+                p._st = _QUEUED
         mb.append(msg)
         if p._st == _IDLE:
             self._enqueue(p)
+
+    def _mailbox(self, p: Pid) -> deque[Any]:
+        """``p``'s mailbox deque, made now if it has none; a lone message moves into it
+        (the process is then ``_QUEUED``, still on the run queue)."""
+        mb = p._mbox
+        if mb is None:
+            pool = self._mbox_pool
+            p._mbox = mb = pool.pop() if pool else deque()
+            if p._st == _LONE:
+                mb.append(p._one)
+                p._one = None
+                p._st = _QUEUED
+        return mb
 
     async def _receive(
         self, p: Pid, match: Callable[[Any], bool] | None, timeout: float | None
     ) -> Any:
         mb = p._mbox
+        if mb is None and p._st == _LONE:  # a handler run inline, receiving its own mail
+            mb = self._mailbox(p)
         if mb:
             if match is None:
                 msg = mb.popleft()
@@ -1421,7 +1491,7 @@ class Runtime:
     def _link(self, a: Pid, b: Pid) -> None:
         if a is b:
             return
-        if b._st >= _DEAD:
+        if b._st == _DEAD or b._st == _ROOT:
             if b._st == _ROOT:
                 _refuse_root()
             # OTP: linking to a dead process gives an exit signal noproc
@@ -1464,7 +1534,7 @@ class Runtime:
         if t._mons is not None and t._mons.pop(ref, None) is not None:
             self._emit(K.DEMONITOR, ref.watcher, t.id)
         if flush:
-            mb = ref.watcher._mbox
+            mb = self._mailbox(ref.watcher) if ref.watcher._st == _LONE else ref.watcher._mbox
             if mb:
                 for m in list(mb):
                     if type(m) is Down and m.ref is ref:
@@ -1585,6 +1655,7 @@ class Runtime:
             task.cancel()
         if p._run:
             self._set_running(p, False)
+        p._one = None  # a lone message goes with it
         mb = p._mbox
         if mb is not None:
             # emptied, not only dropped: a handler loop that holds it (Agent._activate)

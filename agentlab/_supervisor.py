@@ -18,7 +18,7 @@ from ._agent import IGNORE, Agent, Stop, start_agent
 from ._errors import NameTakenError, NoProcessError, SupervisorError, describe
 from ._events import EventKind as K
 from ._reasons import KILL, KILLED, NOPROC, NORMAL, SHUTDOWN, Crash, is_shutdown_reason
-from ._runtime import _DEAD, Down, Exit, Pid, ReceiveTimeout
+from ._runtime import _DEAD, _LONE, Down, Exit, Pid, ReceiveTimeout
 
 __all__ = ["ChildSpec", "DynamicSupervisor", "Supervisor"]
 
@@ -717,7 +717,7 @@ class Supervisor(Agent):
         rt = self.runtime
         me = self.pid
         rt._unlink(me, pid)
-        mb = me._mbox
+        mb = rt._mailbox(me) if me._st == _LONE else me._mbox
         if mb:
             for m in list(mb):
                 if type(m) is Exit and m.pid is pid:

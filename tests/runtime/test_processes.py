@@ -370,7 +370,8 @@ async def test_repr_of_pids_and_runtime(clock):
 
 async def test_mailboxes_exist_only_while_they_hold_mail_and_are_reused(clock):
     # an idle agent holds no mailbox (the memory target); one that got mail and
-    # handled it gives its empty mailbox back, and the next message reuses one
+    # handled it gives its empty mailbox back, and the next mailbox reuses one (a
+    # lone message needs none: it waits in the pid's slot)
     class Echo(Agent):
         def init(self, log):
             self.log = log
@@ -390,7 +391,10 @@ async def test_mailboxes_exist_only_while_they_hold_mail_and_are_reused(clock):
         pooled = rt._mbox_pool[-1]
         assert len(pooled) == 0
         rt.send(b, "x")
-        assert b._mbox is pooled and b.mailbox_size == 1
+        assert b._mbox is None and b.mailbox_size == 1
+        rt.send(b, "y")
+        assert b._mbox is pooled and b.mailbox_size == 2 and list(pooled) == ["x", "y"]
         rt.exit(b, "kill")  # a dead process's mail goes, its mailbox is not reused
         await rt.settled()
         assert all(len(m) == 0 for m in rt._mbox_pool) and log == [0, 1, 2, 3, 4]
+        assert b.mailbox_size == 0

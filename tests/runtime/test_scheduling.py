@@ -166,14 +166,30 @@ async def test_a_handled_lone_message_gives_its_mailbox_back(clock, trace):
         log: list = []
         a, b = rt.start(Logger, "a", log), rt.start(Logger, "b", log)
         rt.send(a, 1)
-        assert a.mailbox_size == 1
+        rt.send(a, 2)
+        assert a.mailbox_size == 2
         box = a._mbox
         await rt.settled()
         assert a._mbox is None and rt._mbox_pool[-1] is box and len(box) == 0
-        rt.send(b, 2)
+        rt.send(b, 3)
+        rt.send(b, 4)
         assert b._mbox is box  # reused by the next idle process that gets mail
         await rt.settled()
-        assert log == [("a", 1), ("b", 2)]
+        assert log == [("a", 1), ("a", 2), ("b", 3), ("b", 4)]
+
+
+async def test_a_lone_message_travels_without_a_mailbox(clock):
+    # with message tracing off, a message to an idle agent waits in its pid's slot:
+    # no mailbox is taken from the pool or given back
+    async with Runtime(clock=clock, trace_messages=False) as rt:
+        log: list = []
+        a = rt.start(Logger, "a", log)
+        spare = len(rt._mbox_pool)
+        rt.send(a, 1)
+        assert a.mailbox_size == 1 and a._mbox is None and len(rt._mbox_pool) == spare
+        await rt.settled()
+        assert log == [("a", 1)] and a.mailbox_size == 0 and a._mbox is None
+        assert len(rt._mbox_pool) == spare
 
 
 class Relay(Agent):
@@ -340,8 +356,9 @@ async def test_the_runtime_keeps_a_bounded_number_of_spare_mailboxes(clock, trac
         pids = [rt.start(Logger, i, log) for i in range(1000)]
         for p in pids:
             rt.send(p, "x")
+            rt.send(p, "y")  # two: a lone message needs no mailbox
         await rt.settled()
-        assert len(log) == 1000
+        assert len(log) == 2000
         assert 0 < len(rt._mbox_pool) <= 64
         assert all(len(m) == 0 for m in rt._mbox_pool)
         assert all(p._mbox is None for p in pids)

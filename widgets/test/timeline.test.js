@@ -117,3 +117,96 @@ describe("timeline", () => {
     expect(uniqueLinks(links)).toEqual([links[0], links[2], links[3]]);
   });
 });
+
+describe("timeline redraws in place", () => {
+  beforeEach(() => { document.body.innerHTML = ""; });
+
+  const svgOf = (el) => el.querySelector('[data-role="timeline"]');
+  const byTip = (el, key) => svgOf(el).querySelector(`[data-tip="${key}"]`);
+
+  it("keeps the elements of unchanged items and adds, updates and removes the others", async () => {
+    const { el, model } = await mount(view());
+    const svg = svgOf(el);
+    const span2 = byTip(el, "s2");
+    const call = svg.querySelector('[data-call="llm-1"]');
+    const stripes = [...svg.querySelectorAll(".al-tl-row")];
+    expect(span2.getAttribute("class")).toContain("al-life-dead");
+    model.receive(delta(2, {
+      now: 3,
+      spans: { 3: { id: 3, lane: "#1/w", t0: 1.01, t1: 2.5, end: "crash", reason: "boom" }, 4: { id: 4, lane: "#1/w", t0: 2.6, t1: null, end: null, reason: null } },
+    }));
+    await frame();
+    // the same elements, not new ones
+    expect(byTip(el, "s2")).toBe(span2);
+    expect(svg.querySelector('[data-call="llm-1"]')).toBe(call);
+    expect([...svg.querySelectorAll(".al-tl-row")]).toEqual(stripes);
+    // the DOM shows the new state
+    expect(byTip(el, "s3").getAttribute("class")).toContain("al-life-dead");
+    expect(byTip(el, "s4").getAttribute("class")).toContain("al-life");
+    expect(svg.querySelectorAll(".al-span").length).toBe(4);
+    model.receive(delta(3, { spans: { 4: null } }));
+    await frame();
+    expect(byTip(el, "s4")).toBeNull();
+    expect(svg.querySelectorAll(".al-span").length).toBe(3);
+    expect(byTip(el, "s2")).toBe(span2);
+  });
+
+  it("shows each item's own tooltip on hover", async () => {
+    const { el } = await mount(view());
+    const tip = el.querySelector('[data-role="tooltip"]');
+    byTip(el, "s2").dispatchEvent(new MouseEvent("pointermove", { bubbles: true, clientX: 300, clientY: 50 }));
+    expect(tip.hidden).toBe(false);
+    expect(tip.textContent).toContain("<0.2.0>");
+    expect(tip.textContent).toContain("exit: killed");
+    svgOf(el).querySelector('[data-call="llm-1"]').dispatchEvent(new MouseEvent("pointermove", { bubbles: true }));
+    expect(tip.textContent).toContain("LLM call llm-1");
+    svgOf(el).querySelector('[data-kind="restart-link"]').dispatchEvent(new MouseEvent("pointermove", { bubbles: true }));
+    expect(tip.textContent).toBe("restart of w as <0.3.0>");
+  });
+
+  it("follows live time by moving the plot, not its items", async () => {
+    const { el, model } = await mount(view(), { live: true, window: 1.9 });
+    const svg = svgOf(el);
+    const span2 = byTip(el, "s2");
+    const moving = span2.parentNode.parentNode; // the layer's <g>, in the plot's moving frame
+    const x = span2.getAttribute("x");
+    const before = moving.getAttribute("transform");
+    const now = svg.querySelector(".al-now");
+    const nowX = now.getAttribute("x1");
+    model.receive(delta(2, { now: 2.2 }));
+    await frame();
+    expect(byTip(el, "s2")).toBe(span2);
+    expect(span2.getAttribute("x")).toBe(x); // the closed bar did not change
+    expect(moving.getAttribute("transform")).not.toBe(before);
+    expect(Number(now.getAttribute("x1"))).toBeGreaterThan(Number(nowX));
+    // showing the whole run changes the scale: the same elements get new coordinates
+    const width = span2.getAttribute("width");
+    el.querySelector('[data-action="fit"]').click();
+    await frame();
+    expect(byTip(el, "s2")).toBe(span2);
+    expect(span2.getAttribute("width")).not.toBe(width);
+  });
+
+  it("reuses the row elements when it scrolls, and relabels them", async () => {
+    const v = view();
+    v.lanes = [lane("#1", null, 1, "supervisor")];
+    for (let i = 0; i < 30; i++) v.lanes.push(lane(`#1/c${i}`, "#1", i + 2));
+    v.spans = [];
+    v.llm = [];
+    v.marks = [];
+    v.links = [];
+    const { el } = await mount(v);
+    const svg = svgOf(el);
+    const labels = () => [...svg.querySelectorAll(".al-tl-label")];
+    const first = labels();
+    expect(first[0].textContent).toBe("▣ #1");
+    const scroll = el.querySelector(".al-tl-scroll");
+    scroll.scrollTop = 5 * 20;
+    scroll.dispatchEvent(new Event("scroll"));
+    await frame();
+    const after = labels();
+    expect(after[0]).toBe(first[0]);
+    expect(after[0].textContent).toBe("c4");
+    expect(svg.querySelector(".al-tl-row").getAttribute("data-lane")).toBe("#1/c4");
+  });
+});

@@ -22,6 +22,18 @@ const LABEL_W = 168;
 export const MARKS_DENSE = 60;
 export const LINKS_DENSE = 40;
 
+/** The marks' shapes, centred on (0, 0) in a row ROW px high: ✕ for an exit, ↻ for a
+ * restart, a triangle for a retry or error, a bar for the rest (a lag, …). */
+const MARK_SHAPE = /** @type {Record<string, string>} */ ({
+  crash: "M-3.5 -3.5L3.5 3.5M3.5 -3.5L-3.5 3.5",
+  killed: "M-3.5 -3.5L3.5 3.5M3.5 -3.5L-3.5 3.5",
+  gave_up: "M-3.5 -3.5L3.5 3.5M3.5 -3.5L-3.5 3.5",
+  restart: "M1.2 -4.3A4.5 4.5 0 1 1 -3.6 -2.7M1.2 -4.3L-1.3 -6.2M1.2 -4.3L-0.9 -2",
+  retry: "M0 -8l4 6l-8 0z",
+  error: "M0 -8l4 6l-8 0z",
+  other: "M0 -8V8",
+});
+
 /**
  * The canvas rectangles of the dense ticks of `kind`: per row, the pixel columns that
  * hold at least one tick, merged into runs `[x0, x1, y]` (x0..x1 the first and last
@@ -657,30 +669,16 @@ function makeTimeline(ctx) {
       for (const m of inView) {
         let key = `${m.lane} ${m.t} ${m.kind}`;
         for (let n = 1; markLayer.has(key); n++) key = `${m.lane} ${m.t} ${m.kind} ${n}`;
-        const xx = x(m.t).toFixed(1);
         let t = `${m.kind} at ${(m.t - state.t0).toFixed(3)}s\n${m.text}`;
-        /** @type {Element} */
-        let el;
-        if (m.kind === "crash" || m.kind === "killed" || m.kind === "gave_up" || m.kind === "restart") {
-          el = markLayer.get(key, "text");
-          setAttr(el, "x", xx);
-          setAttr(el, "y", String(yy + 14.5));
-          setAttr(el, "text-anchor", "middle");
-          setText(el, m.kind === "restart" ? "↻" : "✕");
-          if (m.kind === "restart") {
-            const b = budgetAt(r.key, m.t);
-            if (b) t += `\nrestart budget: ${b.n} of ${b.max} in ${b.period}s`;
-          }
-        } else if (m.kind === "retry" || m.kind === "error") {
-          el = markLayer.get(key, "path");
-          setAttr(el, "d", `M${xx} ${yy + 2} l4 6 l-8 0 z`);
-        } else {
-          el = markLayer.get(key, "line");
-          setAttr(el, "x1", xx);
-          setAttr(el, "y1", String(yy + 2));
-          setAttr(el, "x2", xx);
-          setAttr(el, "y2", String(yy + ROW - 2));
+        if (m.kind === "restart") {
+          const b = budgetAt(r.key, m.t);
+          if (b) t += `\nrestart budget: ${b.n} of ${b.max} in ${b.period}s`;
         }
+        // a shape placed by a transform (no text: an SVG text is laid out again whenever
+        // its position or an ancestor's transform changes, and a follow step changes both)
+        const el = markLayer.get(key, "path");
+        setAttr(el, "d", MARK_SHAPE[m.kind] || MARK_SHAPE.other);
+        setAttr(el, "transform", `translate(${x(m.t).toFixed(1)},${yy + ROW / 2})`);
         setAttr(el, "class", `al-mark al-mark-${m.kind}`);
         setAttr(el, "data-kind", m.kind);
         tip(el, key, t);

@@ -97,6 +97,11 @@ describe("timeline", () => {
   it("draws a few marks and links as elements (each with its tooltip)", async () => {
     const { el } = await mount(view());
     const svg = el.querySelector('[data-role="timeline"]');
+    // marks are shapes placed by a transform (no SVG text to lay out again on every step)
+    const killed = svg.querySelector('[data-kind="killed"]');
+    expect(killed.localName).toBe("path");
+    expect(killed.getAttribute("transform")).toMatch(/^translate\(/);
+    expect(svg.querySelector('[data-kind="restart"]').getAttribute("class")).toBe("al-mark al-mark-restart");
     expect(svg.getAttribute("data-dense-links")).toBe("0");
     expect(svg.querySelector('[data-kind="ticks"]')).toBeNull();
   });

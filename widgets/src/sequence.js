@@ -236,8 +236,13 @@ function makeSequence(ctx) {
       setText(b, p.label);
       want.push(b);
     });
+    // the heads are placed by their style, so the DOM order only has to follow the columns:
+    // insert or move the heads that are out of place, then drop the ones left over
     const have = heads.children;
-    if (have.length !== want.length || want.some((b, i) => have[i] !== b)) heads.replaceChildren(...want);
+    want.forEach((b, i) => {
+      if (have[i] !== b) heads.insertBefore(b, have[i] || null);
+    });
+    while (have.length > want.length) /** @type {Element} */ (heads.lastChild).remove();
     const keep = new Set(cols.map((p) => p.key));
     for (const k of headOf.keys()) if (!keep.has(k)) headOf.delete(k);
     const w = `${LEFT + cols.length * COL + 8}px`;
@@ -325,8 +330,9 @@ function makeSequence(ctx) {
     const first = Math.max(0, Math.floor(top / ROW));
     const n = Math.ceil(Hview / ROW) + 1;
     lifelines.begin();
-    for (const [k, x] of colX) {
-      const el = lifelines.get(k, "line");
+    for (let i = 0; i < cols.length; i++) { // by column: a column's line stays when its process changes
+      const x = LEFT + i * COL + COL / 2;
+      const el = lifelines.get(String(i), "line");
       setAttr(el, "class", "al-lifeline");
       setAttr(el, "x1", String(x));
       setAttr(el, "x2", String(x));

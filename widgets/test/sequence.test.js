@@ -65,6 +65,7 @@ describe("sequence diagram redraws in place", () => {
     const heads = [...el.querySelectorAll('[data-action="toggle-part"]')];
     model.receive(delta(2, { arrows: { 4: arrow(4, "cast", "#1", "#3", { label: "'go'" }) } }));
     await frame();
+    expect(el.querySelector('[data-role="count"]').textContent).toBe("4 messages");
     const after = rows(el);
     expect(after.slice(0, 3)).toEqual(before); // the same elements
     expect(after[3].getAttribute("data-kind")).toBe("cast");

@@ -264,6 +264,21 @@ export class TimelineState {
   }
 }
 
+/**
+ * The span of a follow window that shows a run `age` seconds old from its start: the
+ * first of 1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 times a power of ten that holds it (at most
+ * a quarter of the window lies ahead of now), and never more than `win`.
+ * @param {number} age @param {number} win
+ */
+export function grownSpan(age, win) {
+  const a = Math.max(age, 1e-3);
+  const p = 10 ** Math.floor(Math.log10(a));
+  for (const m of [1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) {
+    if (m * p >= a * (1 - 1e-9)) return Math.min(win, m * p);
+  }
+  return win;
+}
+
 /** A "nice" tick step for `span` seconds over `px` pixels. @param {number} span @param {number} px */
 function tickStep(span, px) {
   const want = span / Math.max(1, px / 90);
@@ -385,7 +400,10 @@ function makeTimeline(ctx) {
     // storm puts hundreds of marks on a row, most on the same few pixels, and software
     // rasterizing (it runs on the page's main thread) costs by the shape drawn, not by the
     // pixels that change. Links are drawn once per pixel route, solid (dashing thousands
-    // of curves is the slowest thing a 2D canvas can be asked to do).
+    // of curves is the slowest thing a 2D canvas can be asked to do) and one device pixel
+    // wide: such a line is drawn as a hairline, while a wider one is first turned into an
+    // outline, and filling the outline of a path of thousands of overlapping curves was
+    // most of the canvas's cost in a crash storm.
     for (const kind of ["other", "restart", "killed", "crash"]) {
       const rects = tickRuns(ticks, kind, W);
       if (!rects.length) continue;
@@ -400,7 +418,7 @@ function makeTimeline(ctx) {
         g.moveTo(xa, ya);
         g.bezierCurveTo(xa + 18, ya, xb - 18, yb, xb, yb);
       }
-      g.lineWidth = 1.4;
+      g.lineWidth = 1 / dpr;
       g.setLineDash([]);
       g.globalAlpha = 0.9;
       g.strokeStyle = c.link;
@@ -419,8 +437,10 @@ function makeTimeline(ctx) {
   function windowTimes() {
     if (follow || !view) {
       const end = nowEst();
-      const start = Math.max(state.t0, end - win);
-      return [start, Math.max(end, start + 1e-3)];
+      if (end - win >= state.t0) return [end - win, end];
+      // a run younger than the window: show it from its start, in a window that grows in
+      // steps (so the scale, and with it every item's x, changes a few times, not on every draw)
+      return [state.t0, state.t0 + grownSpan(end - state.t0, win)];
     }
     return view;
   }

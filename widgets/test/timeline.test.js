@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeEach } from "vitest";
-import timeline, { TimelineState, tickRuns, uniqueLinks } from "../src/timeline.js";
+import timeline, { TimelineState, tickRuns, uniqueLinks, grownSpan } from "../src/timeline.js";
 import { fakeModel, fakeKernel, frame, delta } from "./fake-model.js";
 
 const lane = (key, parent, order, kind = "agent") => ({ key, parent, label: key.split("/").pop(), kind, order });
@@ -213,5 +213,24 @@ describe("timeline redraws in place", () => {
     expect(after[0]).toBe(first[0]);
     expect(after[0].textContent).toBe("c4");
     expect(svg.querySelector(".al-tl-row").getAttribute("data-lane")).toBe("#1/c4");
+  });
+});
+
+describe("the follow window of a young run", () => {
+  it("grows in steps from the run's start, up to the window", () => {
+    expect(grownSpan(0.9, 20)).toBe(1);
+    expect(grownSpan(1, 20)).toBe(1);
+    expect(grownSpan(1.01, 20)).toBe(1.2);
+    expect(grownSpan(4.2, 20)).toBe(5);
+    expect(grownSpan(13, 20)).toBe(15);
+    expect(grownSpan(16, 20)).toBe(20);
+    expect(grownSpan(19, 15)).toBe(15);
+    expect(grownSpan(0, 20)).toBeCloseTo(0.001);
+    // never more than a quarter of the window ahead of the run's age
+    for (let a = 0.01; a < 20; a *= 1.07) {
+      const s = grownSpan(a, 20);
+      expect(s).toBeGreaterThanOrEqual(a);
+      expect(s).toBeLessThanOrEqual(a * 1.34);
+    }
   });
 });

@@ -315,7 +315,8 @@ function makeTimeline(ctx) {
   /** @type {Set<string>} */
   let hlCalls = new Set();
   let hlLane = "";
-  /** the tooltip of each drawn item, by its key (its element's `data-tip`) @type {Map<string, string>} */
+  /** the tooltip of each drawn item, by its key (its element's `data-tip`); a function is
+   * called on hover (most items are never hovered) @type {Map<string, string | (() => string)>} */
   let tips = new Map();
 
   /** The restart budget a supervisor reported at time `t`. @param {string} lane @param {number} t */
@@ -538,7 +539,8 @@ function makeTimeline(ctx) {
     });
     const y = (/** @type {number} */ i) => AXIS + i * ROW;
     tips = new Map();
-    /** Give `el` its tooltip (kept in `tips` under the element's key). @param {Element} el @param {string} key @param {string} text */
+    /** Give `el` its tooltip (kept in `tips` under the element's key).
+     * @param {Element} el @param {string} key @param {string | (() => string)} text */
     const tip = (el, key, text) => {
       tips.set(key, text);
       setAttr(el, "data-tip", key);
@@ -602,7 +604,7 @@ function makeTimeline(ctx) {
         setAttr(el, "width", Math.max(1, x1 - x0).toFixed(1));
         setAttr(el, "height", String(ROW - 6));
         setAttr(el, "rx", "2");
-        tip(el, `s${id}`, `${r.label} ${pidText(s.id)}\nstarted ${(s.t0 - state.t0).toFixed(3)}s${s.t1 !== null ? `, lived ${dur(s.t1 - s.t0)}\nexit: ${s.reason}` : " · alive"}`);
+        tip(el, `s${id}`, () => `${r.label} ${pidText(s.id)}\nstarted ${(s.t0 - state.t0).toFixed(3)}s${s.t1 !== null ? `, lived ${dur(s.t1 - s.t0)}\nexit: ${s.reason}` : " · alive"}`);
       }
     });
     // LLM calls and tools
@@ -689,11 +691,6 @@ function makeTimeline(ctx) {
       for (const m of inView) {
         let key = `${m.lane} ${m.t} ${m.kind}`;
         for (let n = 1; markLayer.has(key); n++) key = `${m.lane} ${m.t} ${m.kind} ${n}`;
-        let t = `${m.kind} at ${(m.t - state.t0).toFixed(3)}s\n${m.text}`;
-        if (m.kind === "restart") {
-          const b = budgetAt(r.key, m.t);
-          if (b) t += `\nrestart budget: ${b.n} of ${b.max} in ${b.period}s`;
-        }
         // a shape placed by a transform (no text: an SVG text is laid out again whenever
         // its position or an ancestor's transform changes, and a follow step changes both)
         const el = markLayer.get(key, "path");
@@ -701,7 +698,11 @@ function makeTimeline(ctx) {
         setAttr(el, "transform", `translate(${x(m.t).toFixed(1)},${yy + ROW / 2})`);
         setAttr(el, "class", `al-mark al-mark-${m.kind}`);
         setAttr(el, "data-kind", m.kind);
-        tip(el, key, t);
+        tip(el, key, () => {
+          const t = `${m.kind} at ${(m.t - state.t0).toFixed(3)}s\n${m.text}`;
+          const b = m.kind === "restart" ? budgetAt(r.key, m.t) : undefined;
+          return b ? `${t}\nrestart budget: ${b.n} of ${b.max} in ${b.period}s` : t;
+        });
       }
     });
     // restart links: supervisor lane -> restarted child (on the canvas when there are many)
@@ -733,7 +734,7 @@ function makeTimeline(ctx) {
         setAttr(el, "class", "al-link");
         setAttr(el, "d", `M${xa.toFixed(1)} ${ya} C${(xa + 18).toFixed(1)} ${ya} ${(xb - 18).toFixed(1)} ${yb} ${xb.toFixed(1)} ${yb}`);
         setAttr(el, "data-kind", "restart-link");
-        tip(el, key, `restart of ${l.to.split("/").pop()} as ${pidText(l.pid)}`);
+        tip(el, key, () => `restart of ${l.to.split("/").pop()} as ${pidText(l.pid)}`);
       });
     }
     // now line
@@ -861,7 +862,8 @@ function makeTimeline(ctx) {
       tooltip.hidden = true;
       return;
     }
-    tooltip.textContent = tips.get(t.getAttribute("data-tip") || "") || "";
+    const text = tips.get(t.getAttribute("data-tip") || "") || "";
+    tooltip.textContent = typeof text === "function" ? text() : text;
     tooltip.hidden = false;
     const r = scroll.getBoundingClientRect();
     tooltip.style.left = `${Math.min(e.clientX - r.left + 12, r.width - 250)}px`;

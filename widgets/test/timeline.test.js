@@ -167,6 +167,8 @@ describe("timeline redraws in place", () => {
     expect(tip.textContent).toContain("LLM call llm-1");
     svgOf(el).querySelector('[data-kind="restart-link"]').dispatchEvent(new MouseEvent("pointermove", { bubbles: true }));
     expect(tip.textContent).toBe("restart of w as <0.3.0>");
+    svgOf(el).querySelector('[data-kind="restart"]').dispatchEvent(new MouseEvent("pointermove", { bubbles: true }));
+    expect(tip.textContent).toBe("restart at 1.000s\nw\nrestart budget: 1 of 3 in 5s");
   });
 
   it("follows live time by moving the plot, not its items", async () => {

@@ -237,14 +237,17 @@ function makeSequence(ctx) {
       want.push(b);
     });
     // the heads are placed by their style, so the DOM order only has to follow the columns:
-    // insert or move the heads that are out of place, then drop the ones left over
+    // drop the heads of processes no longer shown, then insert (or move) the ones out of place
+    const keep = new Set(cols.map((p) => p.key));
+    for (const [k, b] of headOf) {
+      if (keep.has(k)) continue;
+      b.remove();
+      headOf.delete(k);
+    }
     const have = heads.children;
     want.forEach((b, i) => {
       if (have[i] !== b) heads.insertBefore(b, have[i] || null);
     });
-    while (have.length > want.length) /** @type {Element} */ (heads.lastChild).remove();
-    const keep = new Set(cols.map((p) => p.key));
-    for (const k of headOf.keys()) if (!keep.has(k)) headOf.delete(k);
     const w = `${LEFT + cols.length * COL + 8}px`;
     if (heads.style.width !== w) heads.style.width = w;
   }

@@ -132,10 +132,33 @@ describe("sequence diagram with many processes", () => {
     await frame();
     expect(keys()).toEqual(["#0", "#3", ...Array.from({ length: 13 }, (_, i) => `#${27 + i}`), "…others"]);
     expect(el.querySelector('[data-action="toggle-part"][data-kind="others"]').textContent).toBe("25 others");
-    // a filter still looks at every participant
+    // a filter still looks at every participant (after the test below's check)
     el.querySelector('[data-action="toggle-part"][data-key="#3"]').click();
     await frame();
     expect(keys()).toEqual(["#0", "#3"]);
   });
-});
 
+  it("inserts the head of a new column and removes the dropped one, moving no other", async () => {
+    const { model, el } = await forty();
+    const parts = el.querySelector('[data-role="participants"]');
+    const before = new Map([...parts.children].map((b) => [b.getAttribute("data-key"), b]));
+    const added = [];
+    const removed = [];
+    const mo = new MutationObserver((recs) => {
+      for (const r of recs) {
+        added.push(...[...r.addedNodes].map((n) => n.getAttribute("data-key")));
+        removed.push(...[...r.removedNodes].map((n) => n.getAttribute("data-key")));
+      }
+    });
+    mo.observe(parts, { childList: true });
+    model.receive(delta(2, { arrows: { 41: arrow(41, "exit", "#0", "#3", { label: "kill" }) } }));
+    await frame();
+    mo.disconnect();
+    expect(added).toEqual(["#3"]);
+    expect(removed).toEqual(["#26"]);
+    for (const b of parts.children) {
+      const k = b.getAttribute("data-key");
+      if (k !== "#3") expect(b).toBe(before.get(k));
+    }
+  });
+});

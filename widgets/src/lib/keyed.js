@@ -27,6 +27,8 @@ export class Layer {
     this.els = new Map();
     /** @type {Map<string, Element>} the elements of this draw */
     this.next = new Map();
+    /** @type {Element[]} the elements made in this draw, put in the DOM when it ends */
+    this.fresh = [];
   }
 
   /** Start a draw. */
@@ -35,8 +37,9 @@ export class Layer {
   }
 
   /**
-   * The element for `key` (of tag `tag`): the one from the last draw, or a new one
-   * (appended last: elements keep their order of creation).
+   * The element for `key` (of tag `tag`): the one from the last draw, or a new one. A new
+   * one joins the DOM (last: elements keep their order of creation) when the draw ends,
+   * so the attributes the draw gives it cost no style invalidation each.
    * @param {string} key @param {string} tag
    * @returns {Element}
    */
@@ -45,7 +48,7 @@ export class Layer {
     if (el === undefined || el.localName !== tag) {
       el?.remove();
       el = svg(tag);
-      this.g.append(el);
+      this.fresh.push(el);
       this.els.set(key, el);
     }
     this.next.set(key, el);
@@ -57,10 +60,14 @@ export class Layer {
     return this.next.has(key);
   }
 
-  /** End a draw: remove what it did not ask for. */
+  /** End a draw: remove what it did not ask for, add what it made. */
   end() {
     for (const [k, el] of this.els) if (!this.next.has(k)) el.remove();
     this.els = this.next;
+    if (this.fresh.length) {
+      this.g.append(...this.fresh);
+      this.fresh = [];
+    }
     if (!this.ordered) return;
     let c = this.g.firstElementChild;
     for (const el of this.next.values()) {

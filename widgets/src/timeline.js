@@ -439,9 +439,9 @@ function makeTimeline(ctx) {
     if (follow || !view) {
       const end = nowEst();
       if (end - win >= state.t0) return [end - win, end];
-      // a run younger than the window: show it from its start, in a window that grows in
-      // steps (so the scale, and with it every item's x, changes a few times, not on every draw)
-      return [state.t0, state.t0 + grownSpan(end - state.t0, win)];
+      // a run younger than the window is shown from its start; live, in a window that grows
+      // in steps (so the scale, and with it every item's x, changes a few times, not on every draw)
+      return [state.t0, state.t0 + (live ? grownSpan(end - state.t0, win) : Math.max(end - state.t0, 1e-3))];
     }
     return view;
   }

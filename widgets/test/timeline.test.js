@@ -219,6 +219,16 @@ describe("timeline redraws in place", () => {
 });
 
 describe("the follow window of a young run", () => {
+  beforeEach(() => { document.body.innerHTML = ""; });
+
+  it("is the run so far for a recorded run, and grows in steps for a live one", async () => {
+    const v = view(); // now 2.0; a window of 20 s
+    v.now = 2.05;
+    const shown = async (config) => (await mount(v, config)).el.querySelector('[data-role="range"]').textContent;
+    expect(await shown({ live: false })).toBe("2.05 s shown");
+    expect(await shown({ live: true })).toBe("2.50 s shown");
+  });
+
   it("grows in steps from the run's start, up to the window", () => {
     expect(grownSpan(0.9, 20)).toBe(1);
     expect(grownSpan(1, 20)).toBe(1);

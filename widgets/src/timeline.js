@@ -481,6 +481,8 @@ function makeTimeline(ctx) {
   let origin = 0;
   let scale = 0;
   let frameW = 0;
+  /** each mark's element key, made once @type {WeakMap<Mark, string>} */
+  const markKey = new WeakMap();
 
   function render() {
     if (state.laneDirty) {
@@ -689,15 +691,18 @@ function makeTimeline(ctx) {
         return;
       }
       for (const m of inView) {
-        let key = `${m.lane} ${m.t} ${m.kind}`;
+        let key = markKey.get(m);
+        if (key === undefined) markKey.set(m, (key = `${m.lane} ${m.t} ${m.kind}`));
         for (let n = 1; markLayer.has(key); n++) key = `${m.lane} ${m.t} ${m.kind} ${n}`;
         // a shape placed by a transform (no text: an SVG text is laid out again whenever
         // its position or an ancestor's transform changes, and a follow step changes both)
         const el = markLayer.get(key, "path");
-        setAttr(el, "d", MARK_SHAPE[m.kind] || MARK_SHAPE.other);
+        if (!el.hasAttribute("d")) { // a new one (a key's kind, and so its shape, never changes)
+          el.setAttribute("d", MARK_SHAPE[m.kind] || MARK_SHAPE.other);
+          el.setAttribute("class", `al-mark al-mark-${m.kind}`);
+          el.setAttribute("data-kind", m.kind);
+        }
         setAttr(el, "transform", `translate(${x(m.t).toFixed(1)},${yy + ROW / 2})`);
-        setAttr(el, "class", `al-mark al-mark-${m.kind}`);
-        setAttr(el, "data-kind", m.kind);
         tip(el, key, () => {
           const t = `${m.kind} at ${(m.t - state.t0).toFixed(3)}s\n${m.text}`;
           const b = m.kind === "restart" ? budgetAt(r.key, m.t) : undefined;

@@ -177,6 +177,8 @@ describe("timeline redraws in place", () => {
     const span2 = byTip(el, "s2");
     const moving = span2.parentNode.parentNode; // the layer's <g>, in the plot's moving frame
     const x = span2.getAttribute("x");
+    const mark = svg.querySelector('[data-kind="killed"]');
+    const at = mark.getAttribute("transform");
     const before = moving.getAttribute("transform");
     const now = svg.querySelector(".al-now");
     const nowX = now.getAttribute("x1");
@@ -184,6 +186,8 @@ describe("timeline redraws in place", () => {
     await frame();
     expect(byTip(el, "s2")).toBe(span2);
     expect(span2.getAttribute("x")).toBe(x); // the closed bar did not change
+    expect(svg.querySelector('[data-kind="killed"]')).toBe(mark);
+    expect(mark.getAttribute("transform")).toBe(at);
     expect(moving.getAttribute("transform")).not.toBe(before);
     expect(Number(now.getAttribute("x1"))).toBeGreaterThan(Number(nowX));
     // showing the whole run changes the scale: the same elements get new coordinates
@@ -192,6 +196,9 @@ describe("timeline redraws in place", () => {
     await frame();
     expect(byTip(el, "s2")).toBe(span2);
     expect(span2.getAttribute("width")).not.toBe(width);
+    expect(svg.querySelector('[data-kind="killed"]')).toBe(mark);
+    expect(mark.getAttribute("transform")).not.toBe(at);
+    expect(mark.getAttribute("class")).toBe("al-mark al-mark-killed");
   });
 
   it("reuses the row elements when it scrolls, and relabels them", async () => {

@@ -9,7 +9,8 @@
  * @module
  */
 import "./css/sequence.css";
-import { h, esc, dur, usd, num, watchSize } from "./lib/dom.js";
+import { h, svg, dur, usd, num, setAttr, setText, watchSize } from "./lib/dom.js";
+import { Layer } from "./lib/keyed.js";
 import { mountView } from "./lib/view.js";
 
 const ROW = 22;
@@ -198,18 +199,107 @@ function makeSequence(ctx) {
     return capColumns(all.filter((p) => used.has(p.key)), arrows);
   }
 
+  // The SVG's parts, made once; a draw updates them in place (see lib/keyed.js). Rows are
+  // placed at their index in the list of shown messages, in a layer that the scroll
+  // position moves with one transform: a new message or a follow-scroll leaves the rows
+  // already drawn as they are.
+  const defs = svg("defs");
+  for (const k of ["call", "reply", "cast", "send", "exit", "down"]) {
+    const m = svg("marker", { id: `${uid}-${k}`, viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 9, markerHeight: 9,
+      markerUnits: "userSpaceOnUse", orient: "auto-start-reverse", class: `al-head al-head-${k}` });
+    m.append(svg("path", { d: k === "reply" || k === "cast" ? "M1 1 L9 5 L1 9" : "M0 0 L10 5 L0 10 z" }));
+    defs.append(m);
+  }
+  svgEl.append(defs);
+  const lifelines = new Layer(svgEl);
+  const rowsLayer = new Layer(svgEl, {}, true);
+  const empty = svg("text", { class: "al-t", x: 12, y: 24 });
+  empty.textContent = "no messages yet (message tracing can be switched off: Runtime(trace_messages=...))";
+  /** @type {Map<string, HTMLElement>} the lifelines' heads, by process key */
+  const headOf = new Map();
+
+  /** The heads of the lifelines: one button per column, kept between draws. */
+  function drawHeads() {
+    /** @type {HTMLElement[]} */
+    const want = [];
+    cols.forEach((p, i) => {
+      let b = headOf.get(p.key);
+      if (!b) {
+        b = h("button", { "data-action": "toggle-part", "data-key": p.key });
+        headOf.set(p.key, b);
+      }
+      // (keeps the flash a linked view's highlight started)
+      setAttr(b, "class", `al-part${focus.has(p.key) ? " al-part-on" : ""}${b.classList.contains("al-hl") ? " al-hl" : ""}`);
+      setAttr(b, "data-kind", p.kind);
+      setAttr(b, "style", `left:${LEFT + i * COL + 4}px;width:${COL - 8}px`);
+      setAttr(b, "title", `${p.label}: click to show only its messages`);
+      setText(b, p.label);
+      want.push(b);
+    });
+    // the heads are placed by their style, so the DOM order only has to follow the columns:
+    // drop the heads of processes no longer shown, then insert (or move) the ones out of place
+    const keep = new Set(cols.map((p) => p.key));
+    for (const [k, b] of headOf) {
+      if (keep.has(k)) continue;
+      b.remove();
+      headOf.delete(k);
+    }
+    const have = heads.children;
+    want.forEach((b, i) => {
+      if (have[i] !== b) heads.insertBefore(b, have[i] || null);
+    });
+    const w = `${LEFT + cols.length * COL + 8}px`;
+    if (heads.style.width !== w) heads.style.width = w;
+  }
+
+  /** Draw message `a` in row `i` (its `<g>`: hover area, time, line, label). @param {Arrow} a @param {number} i
+   * @param {number} x1 @param {number} x2 @param {number} t0 */
+  function drawArrow(a, i, x1, x2, t0) {
+    const y = i * ROW + ROW / 2 + 8;
+    const llm = a.llm && a.llm.length ? " al-has-llm" : "";
+    const g = rowsLayer.get(String(a.id), "g");
+    if (!g.firstChild) g.append(svg("rect", { class: "al-hit", height: ROW }), svg("text", { class: "al-t", x: 6 }), svg("line", { class: "al-line" }), svg("text", { class: "al-label", "text-anchor": "middle" }));
+    setAttr(g, "class", `al-arrow al-arrow-${a.kind}${a.id === selected ? " al-selected" : ""}${llm}`);
+    setAttr(g, "data-arrow", String(a.id));
+    setAttr(g, "data-kind", a.kind);
+    const [hit, time, , label] = /** @type {Element[]} */ ([...g.children]);
+    setAttr(hit, "x", String(Math.min(x1, x2) - 6));
+    setAttr(hit, "y", String(y - ROW / 2));
+    setAttr(hit, "width", String(Math.abs(x2 - x1) + 12 + (x1 === x2 ? 30 : 0)));
+    setAttr(time, "y", String(y + 4));
+    setText(time, `+${(a.t - t0).toFixed(3)}s`);
+    // a message to itself (or within "others") is a loop: a path; any other a straight line
+    const tag = x1 === x2 ? "path" : "line";
+    let line = /** @type {Element} */ (g.children[2]);
+    if (line.localName !== tag) {
+      const fresh = svg(tag, { class: "al-line" });
+      line.replaceWith(fresh);
+      line = fresh;
+    }
+    if (x1 === x2) {
+      setAttr(line, "d", `M${x1} ${y - 5} h24 v10 h-22`);
+    } else {
+      const dir = x2 > x1 ? 1 : -1;
+      setAttr(line, "x1", String(x1 + dir * 3));
+      setAttr(line, "y1", String(y));
+      setAttr(line, "x2", String(x2 - dir * 4));
+      setAttr(line, "y2", String(y));
+    }
+    setAttr(line, "marker-end", `url(#${uid}-${a.kind})`);
+    const text = `${a.kind}${a.label ? ` ${a.label}` : ""}${llm ? " ◆" : ""}`;
+    setAttr(label, "x", String((x1 + x2) / 2 + (x1 === x2 ? 40 : 0)));
+    setAttr(label, "y", String(y - 4));
+    setText(label, text.length > 34 ? `${text.slice(0, 33)}…` : text);
+  }
+
   function render() {
     if (state.dirty) {
       const v = visibleParts();
       cols = v.parts;
       shown = v.arrows;
       state.dirty = false;
-      heads.replaceChildren(...cols.map((p, i) => h("button", {
-        class: `al-part${focus.has(p.key) ? " al-part-on" : ""}`, "data-action": "toggle-part", "data-key": p.key,
-        "data-kind": p.kind, style: `left:${LEFT + i * COL + 4}px;width:${COL - 8}px`, title: `${p.label}: click to show only its messages`,
-      }, p.label)));
-      heads.style.width = `${LEFT + cols.length * COL + 8}px`;
-      count.textContent = `${num(shown.length)} messages`;
+      drawHeads();
+      setText(count, `${num(shown.length)} messages`);
     }
     const colX = new Map(cols.map((p, i) => [p.key, LEFT + i * COL + COL / 2]));
     const W = LEFT + cols.length * COL + 8;
@@ -242,37 +332,34 @@ function makeSequence(ctx) {
     lastTop = top;
     const first = Math.max(0, Math.floor(top / ROW));
     const n = Math.ceil(Hview / ROW) + 1;
-    const out = [
-      `<defs>`,
-      ...["call", "reply", "cast", "send", "exit", "down"].map((k) => `<marker id="${uid}-${k}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="9" markerHeight="9" markerUnits="userSpaceOnUse" orient="auto-start-reverse" class="al-head al-head-${k}"><path d="${k === "reply" || k === "cast" ? "M1 1 L9 5 L1 9" : "M0 0 L10 5 L0 10 z"}"/></marker>`),
-      `</defs>`,
-    ];
-    for (const [, x] of colX) out.push(`<line class="al-lifeline" x1="${x}" y1="0" x2="${x}" y2="${Hview}"/>`);
+    lifelines.begin();
+    for (let i = 0; i < cols.length; i++) { // by column: a column's line stays when its process changes
+      const x = LEFT + i * COL + COL / 2;
+      const el = lifelines.get(String(i), "line");
+      setAttr(el, "class", "al-lifeline");
+      setAttr(el, "x1", String(x));
+      setAttr(el, "x2", String(x));
+      setAttr(el, "y1", "0");
+      setAttr(el, "y2", String(Hview));
+    }
+    lifelines.end();
+    setAttr(rowsLayer.g, "transform", `translate(0,${-top})`);
+    rowsLayer.begin();
     const t0 = state.t0 ?? 0;
     for (let i = first; i < Math.min(shown.length, first + n); i++) {
       const a = shown[i];
-      const y = (i - first) * ROW + ROW / 2 + 8 - (top % ROW);
       const x1 = colX.get(a.from) ?? colX.get(OTHERS);
       const x2 = colX.get(a.to) ?? colX.get(OTHERS);
       if (x1 === undefined || x2 === undefined) continue;
-      const sel = a.id === selected ? " al-selected" : "";
-      const llm = a.llm && a.llm.length ? " al-has-llm" : "";
-      out.push(`<g class="al-arrow al-arrow-${a.kind}${sel}${llm}" data-arrow="${a.id}" data-kind="${a.kind}">`);
-      out.push(`<rect class="al-hit" x="${Math.min(x1, x2) - 6}" y="${y - ROW / 2}" width="${Math.abs(x2 - x1) + 12 + (x1 === x2 ? 30 : 0)}" height="${ROW}"/>`);
-      out.push(`<text class="al-t" x="6" y="${y + 4}">+${(a.t - t0).toFixed(3)}s</text>`);
-      if (x1 === x2) {
-        out.push(`<path class="al-line" d="M${x1} ${y - 5} h24 v10 h-22" marker-end="url(#${uid}-${a.kind})"/>`);
-      } else {
-        const dir = x2 > x1 ? 1 : -1;
-        out.push(`<line class="al-line" x1="${x1 + dir * 3}" y1="${y}" x2="${x2 - dir * 4}" y2="${y}" marker-end="url(#${uid}-${a.kind})"/>`);
-      }
-      const label = `${a.kind}${a.label ? ` ${a.label}` : ""}${llm ? " ◆" : ""}`;
-      out.push(`<text class="al-label" x="${(x1 + x2) / 2 + (x1 === x2 ? 40 : 0)}" y="${y - 4}" text-anchor="middle">${esc(label.length > 34 ? `${label.slice(0, 33)}…` : label)}</text>`);
-      out.push(`</g>`);
+      drawArrow(a, i, x1, x2, t0);
     }
-    svgEl.innerHTML = out.join("");
-    svgEl.setAttribute("data-count", String(shown.length));
-    if (!cols.length) svgEl.innerHTML = `<text class="al-t" x="12" y="24">no messages yet (message tracing can be switched off: Runtime(trace_messages=...))</text>`;
+    rowsLayer.end();
+    setAttr(svgEl, "data-count", String(shown.length));
+    if (!cols.length) {
+      if (empty.parentNode !== svgEl) svgEl.append(empty);
+    } else {
+      empty.remove();
+    }
   }
 
   function renderDetails() {

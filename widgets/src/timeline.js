@@ -11,7 +11,8 @@
  * @module
  */
 import "./css/timeline.css";
-import { h, esc, dur, pidText, watchSize } from "./lib/dom.js";
+import { h, svg, dur, pidText, setAttr, setText, watchSize } from "./lib/dom.js";
+import { Layer } from "./lib/keyed.js";
 import { mountView } from "./lib/view.js";
 
 const ROW = 20;
@@ -20,6 +21,18 @@ const LABEL_W = 168;
 /** A row with more marks than this in view, or more restart links than LINKS_DENSE, goes on the canvas. */
 export const MARKS_DENSE = 60;
 export const LINKS_DENSE = 40;
+
+/** The marks' shapes, centred on (0, 0) in a row ROW px high: ✕ for an exit, ↻ for a
+ * restart, a triangle for a retry or error, a bar for the rest (a lag, …). */
+const MARK_SHAPE = /** @type {Record<string, string>} */ ({
+  crash: "M-3.5 -3.5L3.5 3.5M3.5 -3.5L-3.5 3.5",
+  killed: "M-3.5 -3.5L3.5 3.5M3.5 -3.5L-3.5 3.5",
+  gave_up: "M-3.5 -3.5L3.5 3.5M3.5 -3.5L-3.5 3.5",
+  restart: "M1.2 -4.3A4.5 4.5 0 1 1 -3.6 -2.7M1.2 -4.3L-1.3 -6.2M1.2 -4.3L-0.9 -2",
+  retry: "M0 -8l4 6l-8 0z",
+  error: "M0 -8l4 6l-8 0z",
+  other: "M0 -8V8",
+});
 
 /**
  * The canvas rectangles of the dense ticks of `kind`: per row, the pixel columns that
@@ -251,6 +264,21 @@ export class TimelineState {
   }
 }
 
+/**
+ * The span of a follow window that shows a run `age` seconds old from its start: the
+ * first of 1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 times a power of ten that holds it (at most
+ * a quarter of the window lies ahead of now), and never more than `win`.
+ * @param {number} age @param {number} win
+ */
+export function grownSpan(age, win) {
+  const a = Math.max(age, 1e-3);
+  const p = 10 ** Math.floor(Math.log10(a));
+  for (const m of [1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) {
+    if (m * p >= a * (1 - 1e-9)) return Math.min(win, m * p);
+  }
+  return win;
+}
+
 /** A "nice" tick step for `span` seconds over `px` pixels. @param {number} span @param {number} px */
 function tickStep(span, px) {
   const want = span / Math.max(1, px / 90);
@@ -287,8 +315,9 @@ function makeTimeline(ctx) {
   /** @type {Set<string>} */
   let hlCalls = new Set();
   let hlLane = "";
-  /** @type {string[]} */
-  let tips = [];
+  /** the tooltip of each drawn item, by its key (its element's `data-tip`); a function is
+   * called on hover (most items are never hovered) @type {Map<string, string | (() => string)>} */
+  let tips = new Map();
 
   /** The restart budget a supervisor reported at time `t`. @param {string} lane @param {number} t */
   function budgetAt(lane, t) {
@@ -372,7 +401,10 @@ function makeTimeline(ctx) {
     // storm puts hundreds of marks on a row, most on the same few pixels, and software
     // rasterizing (it runs on the page's main thread) costs by the shape drawn, not by the
     // pixels that change. Links are drawn once per pixel route, solid (dashing thousands
-    // of curves is the slowest thing a 2D canvas can be asked to do).
+    // of curves is the slowest thing a 2D canvas can be asked to do) and one device pixel
+    // wide: such a line is drawn as a hairline, while a wider one is first turned into an
+    // outline, and filling the outline of a path of thousands of overlapping curves was
+    // most of the canvas's cost in a crash storm.
     for (const kind of ["other", "restart", "killed", "crash"]) {
       const rects = tickRuns(ticks, kind, W);
       if (!rects.length) continue;
@@ -387,7 +419,7 @@ function makeTimeline(ctx) {
         g.moveTo(xa, ya);
         g.bezierCurveTo(xa + 18, ya, xb - 18, yb, xb, yb);
       }
-      g.lineWidth = 1.4;
+      g.lineWidth = 1 / dpr;
       g.setLineDash([]);
       g.globalAlpha = 0.9;
       g.strokeStyle = c.link;
@@ -406,11 +438,51 @@ function makeTimeline(ctx) {
   function windowTimes() {
     if (follow || !view) {
       const end = nowEst();
-      const start = Math.max(state.t0, end - win);
-      return [start, Math.max(end, start + 1e-3)];
+      if (end - win >= state.t0) return [end - win, end];
+      // a run younger than the window is shown from its start; live, in a window that grows
+      // in steps (so the scale, and with it every item's x, changes a few times, not on every draw)
+      return [state.t0, state.t0 + (live ? grownSpan(end - state.t0, win) : Math.max(end - state.t0, 1e-3))];
     }
     return view;
   }
+
+  // The SVG's parts, made once. A draw updates them in place: it asks each layer for the
+  // element of every item in view (keyed by the item, or by the row slot for what belongs
+  // to a row) and sets only the attributes that changed, so an item that did not change
+  // costs no style, layout or paint work (see lib/keyed.js).
+  const bg = svg("rect", { class: "al-tl-bg", x: 0, y: 0 });
+  svgEl.append(bg);
+  const stripes = new Layer(svgEl);
+  const labels = new Layer(svgEl);
+  const meters = new Layer(svgEl);
+  const divider = svg("line", { class: "al-tl-divider", y1: 0 });
+  // the plot, clipped to its area: the dense rows' hover areas stay put; the items are
+  // drawn in a time frame of their own that a pan or follow step moves with one transform
+  const plot = svg("svg", { x: LABEL_W, y: 0, overflow: "hidden" });
+  svgEl.append(divider, plot);
+  const hitLayer = new Layer(plot, { transform: `translate(${-LABEL_W},0)` });
+  const moving = svg("g");
+  plot.append(moving);
+  const spanLayer = new Layer(moving);
+  const callLayer = new Layer(moving);
+  const markLayer = new Layer(moving);
+  const linkLayer = new Layer(moving);
+  const nowLine = svg("line", { class: "al-now" });
+  if (live) moving.append(nowLine);
+  const axis = svg("rect", { class: "al-tl-axis", x: 0, y: 0, height: AXIS });
+  svgEl.append(axis);
+  const tickLayer = new Layer(svgEl);
+  const countText = svg("text", { class: "al-tl-count", x: 8, y: 15 });
+  svgEl.append(countText);
+  // The time frame of the plot's items: x = LABEL_W + (t - origin) * scale. It is kept while
+  // the scale and width stay and the view has moved less than a plot width from it, so a
+  // follow step or a pan changes one transform and the items that did not change keep
+  // their attributes.
+  let origin = 0;
+  let scale = 0;
+  let frameW = 0;
+  /** each mark's element key, made once @type {WeakMap<Mark, string>} */
+  const markKey = new WeakMap();
 
   function render() {
     if (state.laneDirty) {
@@ -426,16 +498,38 @@ function makeTimeline(ctx) {
     const W = Math.max(300, size.w || scroll.clientWidth || 800);
     const spaceH = `${Math.max(0, total - Hview)}px`;
     if (spacer.style.height !== spaceH) spacer.style.height = spaceH;
+    const plotW = W - LABEL_W - 10;
     if (W !== drawnW || Hview !== drawnH) {
       drawnW = W;
       drawnH = Hview;
       svgEl.setAttribute("width", String(W));
       svgEl.setAttribute("height", String(Hview));
       svgEl.setAttribute("viewBox", `0 0 ${W} ${Hview}`);
+      for (const el of [bg, axis]) el.setAttribute("width", String(W));
+      bg.setAttribute("height", String(Hview));
+      divider.setAttribute("x1", String(LABEL_W - 4));
+      divider.setAttribute("x2", String(LABEL_W - 4));
+      divider.setAttribute("y2", String(Hview));
+      plot.setAttribute("width", String(plotW + 10));
+      plot.setAttribute("height", String(Hview));
     }
     const [ta, tb] = windowTimes();
-    const plotW = W - LABEL_W - 10;
-    const x = (/** @type {number} */ t) => LABEL_W + ((t - ta) / (tb - ta)) * plotW;
+    const k = plotW / (tb - ta);
+    if (W !== frameW || Math.abs(k - scale) > 1e-9 * k || Math.abs((ta - origin) * scale) > plotW) {
+      origin = ta;
+      scale = k;
+      frameW = W;
+    }
+    /** x of time `t` in the plot's frame */
+    const x = (/** @type {number} */ t) => LABEL_W + (t - origin) * scale;
+    /** x of time `t` on the screen (the canvas) */
+    const sx = (/** @type {number} */ t) => LABEL_W + (t - ta) * scale;
+    const shift = (origin - ta) * scale;
+    setAttr(moving, "transform", `translate(${(shift - LABEL_W).toFixed(2)},0)`);
+    setAttr(tickLayer.g, "transform", `translate(${shift.toFixed(2)},0)`);
+    // items reach this far past the plot's edges, in its frame (a long bar is cut there)
+    const xLo = LABEL_W - plotW - 2;
+    const xHi = W + plotW + 2;
     const first = Math.max(0, Math.floor(lastTop / ROW));
     const count = Math.ceil((Hview - AXIS) / ROW) + 1;
     const visible = rows.slice(first, first + count);
@@ -446,34 +540,50 @@ function makeTimeline(ctx) {
       if (r.agg) for (const k of r.agg) rowOf.set(k, i);
     });
     const y = (/** @type {number} */ i) => AXIS + i * ROW;
-    tips = [];
-    const tip = (/** @type {string} */ text) => {
-      tips.push(text);
-      return tips.length - 1;
+    tips = new Map();
+    /** Give `el` its tooltip (kept in `tips` under the element's key).
+     * @param {Element} el @param {string} key @param {string | (() => string)} text */
+    const tip = (el, key, text) => {
+      tips.set(key, text);
+      setAttr(el, "data-tip", key);
     };
-    const out = [];
-    out.push(`<rect class="al-tl-bg" x="0" y="0" width="${W}" height="${Hview}"/>`);
+    for (const l of [stripes, labels, meters, hitLayer, spanLayer, callLayer, markLayer, linkLayer, tickLayer]) l.begin();
     // lanes: stripes and labels
     visible.forEach((r, i) => {
       const yy = y(i);
-      out.push(`<rect class="al-tl-row${(first + i) % 2 ? " al-odd" : ""}${r.key === hlLane ? " al-tl-hl" : ""}" x="0" y="${yy}" width="${W}" height="${ROW}" data-lane="${esc(r.key)}"/>`);
-      const indent = 8 + r.depth * 10;
+      const slot = String(i);
+      const stripe = stripes.get(slot, "rect");
+      setAttr(stripe, "class", `al-tl-row${(first + i) % 2 ? " al-odd" : ""}${r.key === hlLane ? " al-tl-hl" : ""}`);
+      setAttr(stripe, "x", "0");
+      setAttr(stripe, "y", String(yy));
+      setAttr(stripe, "width", String(W));
+      setAttr(stripe, "height", String(ROW));
+      setAttr(stripe, "data-lane", r.key);
+      const label = labels.get(slot, "text");
       const glyph = r.kind === "supervisor" ? "▣ " : r.kind === "group" ? "▸ " : "";
-      out.push(`<text class="al-tl-label${r.kind === "supervisor" ? " al-sup" : ""}${r.agg ? " al-agg" : ""}" x="${indent}" y="${yy + 14}"${r.agg ? ` data-action="expand" data-key="${esc(r.key.slice(4))}"` : ""}>${esc(glyph + r.label).slice(0, 40)}</text>`);
+      setAttr(label, "class", `al-tl-label${r.kind === "supervisor" ? " al-sup" : ""}${r.agg ? " al-agg" : ""}`);
+      setAttr(label, "x", String(8 + r.depth * 10));
+      setAttr(label, "y", String(yy + 14));
+      setAttr(label, "data-action", r.agg ? "expand" : null);
+      setAttr(label, "data-key", r.agg ? r.key.slice(4) : null);
+      setText(label, (glyph + r.label).slice(0, 40));
       const b = state.budget.get(r.key);
       if (b && b.length) {
         const last = b[b.length - 1];
         const frac = last.max ? Math.min(1, last.n / last.max) : 0;
         const lvl = frac >= 1 ? "full" : frac >= 0.6 ? "high" : "ok";
-        out.push(`<g data-tip="${tip(`restart budget of ${r.label}: ${last.n} of ${last.max} restarts in the last ${last.period}s`)}"><rect class="al-tl-meter" x="${LABEL_W - 38}" y="${yy + 7}" width="30" height="6" rx="3"/><rect class="al-tl-meter-fill al-${lvl}" x="${LABEL_W - 38}" y="${yy + 7}" width="${Math.max(2, 30 * frac)}" height="6" rx="3"/></g>`);
+        const g = meters.get(slot, "g");
+        if (!g.firstChild) g.append(svg("rect", { class: "al-tl-meter", width: 30, height: 6, rx: 3 }), svg("rect", { height: 6, rx: 3 }));
+        const [box, fill] = /** @type {Element[]} */ ([...g.children]);
+        for (const el of [box, fill]) {
+          setAttr(el, "x", String(LABEL_W - 38));
+          setAttr(el, "y", String(yy + 7));
+        }
+        setAttr(fill, "class", `al-tl-meter-fill al-${lvl}`);
+        setAttr(fill, "width", String(Math.max(2, 30 * frac)));
+        tip(g, `budget:${r.key}`, `restart budget of ${r.label}: ${last.n} of ${last.max} restarts in the last ${last.period}s`);
       }
     });
-    out.push(`<line class="al-tl-divider" x1="${LABEL_W - 4}" y1="0" x2="${LABEL_W - 4}" y2="${Hview}"/>`);
-    out.push(`<svg x="${LABEL_W}" y="0" width="${plotW + 10}" height="${Hview}" overflow="hidden"><g transform="translate(${-LABEL_W},0)">`);
-    // hit areas of dense rows go first, under everything else (their tooltip is the row's summary)
-    const hitsAt = out.length;
-    /** @type {string[]} */
-    const hits = [];
     /** @type {{kind: string, y: number, xs: number[]}[]} */
     const ticks = [];
     // lifetimes
@@ -486,10 +596,17 @@ function makeTimeline(ctx) {
         if (!s) continue;
         const end = s.t1 ?? nowEst();
         if (end < ta || s.t0 > tb) continue;
-        const x0 = Math.max(LABEL_W - 2, x(s.t0));
-        const x1 = Math.min(W + 2, x(end));
+        const x0 = Math.max(xLo, x(s.t0));
+        const x1 = Math.min(xHi, x(end));
         const cls = s.end === null ? "al-life" : s.end === "crash" || s.end === "killed" ? "al-life-dead" : "al-life-stopped";
-        out.push(`<rect class="al-span ${cls}" x="${x0.toFixed(1)}" y="${y(i) + 3}" width="${Math.max(1, x1 - x0).toFixed(1)}" height="${ROW - 6}" rx="2" data-tip="${tip(`${r.label} ${pidText(s.id)}\nstarted ${(s.t0 - state.t0).toFixed(3)}s${s.t1 !== null ? `, lived ${dur(s.t1 - s.t0)}\nexit: ${s.reason}` : " · alive"}`)}"/>`);
+        const el = spanLayer.get(`s${id}`, "rect");
+        setAttr(el, "class", `al-span ${cls}`);
+        setAttr(el, "x", x0.toFixed(1));
+        setAttr(el, "y", String(y(i) + 3));
+        setAttr(el, "width", Math.max(1, x1 - x0).toFixed(1));
+        setAttr(el, "height", String(ROW - 6));
+        setAttr(el, "rx", "2");
+        tip(el, `s${id}`, () => `${r.label} ${pidText(s.id)}\nstarted ${(s.t0 - state.t0).toFixed(3)}s${s.t1 !== null ? `, lived ${dur(s.t1 - s.t0)}\nexit: ${s.reason}` : " · alive"}`);
       }
     });
     // LLM calls and tools
@@ -502,26 +619,43 @@ function makeTimeline(ctx) {
         if (!c) continue;
         const end = c.t1 ?? nowEst();
         if (end < ta || c.t0 > tb) continue;
-        const x0 = x(c.t0);
-        const x1 = x(end);
-        const yy = y(i) + 6;
+        const x0 = Math.max(xLo, x(c.t0));
+        const x1 = Math.min(xHi, x(end));
+        const yy = String(y(i) + 6);
         const hl = hlCalls.has(c.id) ? " al-hl-span" : "";
+        const key = `c${id}`;
         const t = c.kind === "tool"
           ? `tool ${c.name}\n${dur(end - c.t0)} · ${c.status}`
           : `LLM call ${c.id} ${c.model || ""}\nTTFT ${dur(c.ttft)} · total ${dur(end - c.t0)}${c.tokens ? ` · ${c.tokens} tokens` : ""}\n${c.status}`;
-        const ti = tip(t);
         if (c.kind === "tool") {
-          out.push(`<rect class="al-call al-tool${hl}" x="${x0.toFixed(1)}" y="${yy}" width="${Math.max(2, x1 - x0).toFixed(1)}" height="${ROW - 12}" rx="2" data-tip="${ti}" data-call="${esc(c.id)}"/>`);
+          const el = callLayer.get(key, "rect");
+          setAttr(el, "class", `al-call al-tool${hl}`);
+          setAttr(el, "x", x0.toFixed(1));
+          setAttr(el, "y", yy);
+          setAttr(el, "width", Math.max(2, x1 - x0).toFixed(1));
+          setAttr(el, "height", String(ROW - 12));
+          setAttr(el, "rx", "2");
+          setAttr(el, "data-call", c.id);
+          tip(el, key, t);
           continue;
         }
-        const xf = c.tf !== null ? x(c.tf) : x1;
-        out.push(`<g data-tip="${ti}" data-call="${esc(c.id)}" class="al-call al-call-${c.status}${hl}">`
-          + `<rect class="al-llm-wait" x="${x0.toFixed(1)}" y="${yy}" width="${Math.max(1, xf - x0).toFixed(1)}" height="${ROW - 12}"/>`
-          + `<rect class="al-llm-stream" x="${xf.toFixed(1)}" y="${yy}" width="${Math.max(c.t1 === null && c.tf === null ? 0 : 1.5, x1 - xf).toFixed(1)}" height="${ROW - 12}"/></g>`);
+        const xf = c.tf !== null ? Math.min(xHi, Math.max(xLo, x(c.tf))) : x1;
+        const g = callLayer.get(key, "g");
+        if (!g.firstChild) g.append(svg("rect", { class: "al-llm-wait", height: ROW - 12 }), svg("rect", { class: "al-llm-stream", height: ROW - 12 }));
+        const [wait, stream] = /** @type {Element[]} */ ([...g.children]);
+        setAttr(g, "class", `al-call al-call-${c.status}${hl}`);
+        setAttr(g, "data-call", c.id);
+        tip(g, key, t);
+        setAttr(wait, "x", x0.toFixed(1));
+        setAttr(wait, "y", yy);
+        setAttr(wait, "width", Math.max(1, xf - x0).toFixed(1));
+        setAttr(stream, "x", xf.toFixed(1));
+        setAttr(stream, "y", yy);
+        setAttr(stream, "width", Math.max(c.t1 === null && c.tf === null ? 0 : 1.5, x1 - xf).toFixed(1));
       }
     });
-    // marks: one element each when few; one path per kind when many (a crash storm,
-    // or a folded lane holding a big supervisor's children), so a frame stays cheap
+    // marks: one element each when few; on the canvas when many (a crash storm, or a
+    // folded lane holding a big supervisor's children), so a frame stays cheap
     visible.forEach((r, i) => {
       const lanes = r.agg || [r.key];
       const yy = y(i);
@@ -539,34 +673,48 @@ function makeTimeline(ctx) {
         const xs = {};
         for (const m of inView) {
           const k = m.kind === "killed" || m.kind === "crash" ? m.kind : m.kind === "restart" ? "restart" : "other";
-          (xs[k] ||= []).push(x(m.t));
+          (xs[k] ||= []).push(sx(m.t));
         }
         const summary = Object.entries(xs).map(([k, a]) => `${a.length} ${k}`).join(", ");
-        const ti = tip(`${r.label}: ${summary} in view (zoom in for each one)`);
         for (const [k, a] of Object.entries(xs)) ticks.push({ kind: k, y: yy, xs: a });
-        hits.push(`<rect class="al-mark-ticks" x="${LABEL_W}" y="${yy}" width="${plotW + 10}" height="${ROW}" data-tip="${ti}" data-kind="ticks" data-count="${inView.length}" data-kinds="${Object.keys(xs).join(" ")}"/>`);
+        // the hover area of a dense row (under everything else; its tooltip is the row's summary)
+        const hit = hitLayer.get(String(i), "rect");
+        setAttr(hit, "class", "al-mark-ticks");
+        setAttr(hit, "x", String(LABEL_W));
+        setAttr(hit, "y", String(yy));
+        setAttr(hit, "width", String(plotW + 10));
+        setAttr(hit, "height", String(ROW));
+        setAttr(hit, "data-kind", "ticks");
+        setAttr(hit, "data-count", String(inView.length));
+        setAttr(hit, "data-kinds", Object.keys(xs).join(" "));
+        tip(hit, `ticks:${i}`, `${r.label}: ${summary} in view (zoom in for each one)`);
         return;
       }
       for (const m of inView) {
-        const xx = x(m.t).toFixed(1);
-        const ti = tip(`${m.kind} at ${(m.t - state.t0).toFixed(3)}s\n${m.text}`);
-        if (m.kind === "crash" || m.kind === "killed" || m.kind === "gave_up") {
-          out.push(`<text class="al-mark al-mark-${m.kind}" x="${xx}" y="${yy + 14.5}" text-anchor="middle" data-tip="${ti}" data-kind="${m.kind}">✕</text>`);
-        } else if (m.kind === "restart") {
-          const b = budgetAt(r.key, m.t);
-          out.push(`<text class="al-mark al-mark-restart" x="${xx}" y="${yy + 14.5}" text-anchor="middle" data-tip="${b ? tip(`${m.kind} at ${(m.t - state.t0).toFixed(3)}s\n${m.text}\nrestart budget: ${b.n} of ${b.max} in ${b.period}s`) : ti}" data-kind="restart">↻</text>`);
-        } else if (m.kind === "retry" || m.kind === "error") {
-          out.push(`<path class="al-mark al-mark-${m.kind}" d="M${xx} ${yy + 2} l4 6 l-8 0 z" data-tip="${ti}" data-kind="${m.kind}"/>`);
-        } else {
-          out.push(`<line class="al-mark al-mark-${m.kind}" x1="${xx}" y1="${yy + 2}" x2="${xx}" y2="${yy + ROW - 2}" data-tip="${ti}" data-kind="${m.kind}"/>`);
+        let key = markKey.get(m);
+        if (key === undefined) markKey.set(m, (key = `${m.lane} ${m.t} ${m.kind}`));
+        for (let n = 1; markLayer.has(key); n++) key = `${m.lane} ${m.t} ${m.kind} ${n}`;
+        // a shape placed by a transform (no text: an SVG text is laid out again whenever
+        // its position or an ancestor's transform changes, and a follow step changes both)
+        const el = markLayer.get(key, "path");
+        if (!el.hasAttribute("d")) { // a new one (a key's kind, and so its shape, never changes)
+          el.setAttribute("d", MARK_SHAPE[m.kind] || MARK_SHAPE.other);
+          el.setAttribute("class", `al-mark al-mark-${m.kind}`);
+          el.setAttribute("data-kind", m.kind);
         }
+        setAttr(el, "transform", `translate(${x(m.t).toFixed(1)},${yy + ROW / 2})`);
+        tip(el, key, () => {
+          const t = `${m.kind} at ${(m.t - state.t0).toFixed(3)}s\n${m.text}`;
+          const b = m.kind === "restart" ? budgetAt(r.key, m.t) : undefined;
+          return b ? `${t}\nrestart budget: ${b.n} of ${b.max} in ${b.period}s` : t;
+        });
       }
     });
-    // restart links: supervisor lane -> restarted child (one path when there are many)
+    // restart links: supervisor lane -> restarted child (on the canvas when there are many)
     /** @type {number[][]} */
     const linkPts = [];
-    /** @type {string[]} */
-    const linkTips = [];
+    /** @type {Link[]} */
+    const linkOf = [];
     for (let j = state.links.length - 1; j >= 0 && linkPts.length < 2000; j--) {
       const l = state.links[j];
       if (l.t2 < ta) break;
@@ -576,34 +724,53 @@ function makeTimeline(ctx) {
       if (a === undefined && b === undefined) continue;
       const ya = a === undefined ? AXIS : y(a) + ROW / 2;
       const yb = b === undefined ? Hview : y(b) + ROW / 2;
-      const xa = x(l.t);
-      const xb = x(l.t2) + 2;
-      linkPts.push([xa, ya, xb, yb]);
-      if (linkPts.length <= LINKS_DENSE) linkTips.push(`restart of ${l.to.split("/").pop()} as ${pidText(l.pid)}`);
+      linkPts.push([sx(l.t), ya, sx(l.t2) + 2, yb]);
+      if (linkOf.length < LINKS_DENSE + 1) linkOf.push(l);
     }
     const denseLinks = linkPts.length > LINKS_DENSE;
     if (!denseLinks) {
-      linkPts.forEach(([xa, ya, xb, yb], j) => out.push(`<path class="al-link" d="M${xa.toFixed(1)} ${ya} C${(xa + 18).toFixed(1)} ${ya} ${(xb - 18).toFixed(1)} ${yb} ${xb.toFixed(1)} ${yb}" data-kind="restart-link" data-tip="${tip(linkTips[j])}"/>`));
+      linkPts.forEach(([, ya, , yb], j) => {
+        const l = linkOf[j];
+        const xa = x(l.t);
+        const xb = x(l.t2) + 2;
+        let key = `${l.from} ${l.to} ${l.t} ${l.pid}`;
+        for (let n = 1; linkLayer.has(key); n++) key = `${l.from} ${l.to} ${l.t} ${l.pid} ${n}`;
+        const el = linkLayer.get(key, "path");
+        setAttr(el, "class", "al-link");
+        setAttr(el, "d", `M${xa.toFixed(1)} ${ya} C${(xa + 18).toFixed(1)} ${ya} ${(xb - 18).toFixed(1)} ${yb} ${xb.toFixed(1)} ${yb}`);
+        setAttr(el, "data-kind", "restart-link");
+        tip(el, key, () => `restart of ${l.to.split("/").pop()} as ${pidText(l.pid)}`);
+      });
     }
-    out.splice(hitsAt, 0, ...hits);
     // now line
-    if (live) out.push(`<line class="al-now" x1="${x(state.now).toFixed(1)}" y1="${AXIS}" x2="${x(state.now).toFixed(1)}" y2="${Hview}"/>`);
-    out.push("</g></svg>");
-    // axis
-    out.push(`<rect class="al-tl-axis" x="0" y="0" width="${W}" height="${AXIS}"/>`);
-    const step = tickStep(tb - ta, plotW);
-    for (let t = Math.ceil((ta - state.t0) / step) * step; t + state.t0 <= tb; t += step) {
-      const xx = x(t + state.t0);
-      out.push(`<line class="al-tick" x1="${xx.toFixed(1)}" y1="${AXIS - 5}" x2="${xx.toFixed(1)}" y2="${AXIS}"/><text class="al-tick-label" x="${xx.toFixed(1)}" y="${AXIS - 8}" text-anchor="middle">${tickLabel(t, step)}</text>`);
+    if (live) {
+      const xn = x(state.now).toFixed(1);
+      setAttr(nowLine, "x1", xn);
+      setAttr(nowLine, "x2", xn);
+      setAttr(nowLine, "y1", String(AXIS));
+      setAttr(nowLine, "y2", String(Hview));
     }
-    out.push(`<text class="al-tl-count" x="8" y="15">${rows.length} lanes</text>`);
-    svgEl.innerHTML = out.join("");
-    svgEl.setAttribute("data-lanes", String(rows.length));
+    // axis: the ticks are in the plot's time frame too
+    const step = tickStep(tb - ta, plotW);
+    for (let n = Math.ceil((ta - state.t0) / step); n * step + state.t0 <= tb; n++) {
+      const t = n * step;
+      const xx = x(t + state.t0).toFixed(1);
+      const g = tickLayer.get(String(n), "g");
+      if (!g.firstChild) g.append(svg("line", { class: "al-tick", y1: AXIS - 5, y2: AXIS }), svg("text", { class: "al-tick-label", y: AXIS - 8, "text-anchor": "middle" }));
+      const [line, label] = /** @type {Element[]} */ ([...g.children]);
+      setAttr(line, "x1", xx);
+      setAttr(line, "x2", xx);
+      setAttr(label, "x", xx);
+      setText(label, tickLabel(t, step));
+    }
+    for (const l of [stripes, labels, meters, hitLayer, spanLayer, callLayer, markLayer, linkLayer, tickLayer]) l.end();
+    setText(countText, `${rows.length} lanes`);
+    setAttr(svgEl, "data-lanes", String(rows.length));
     // how many links the canvas drew (0 when they are SVG paths)
-    svgEl.setAttribute("data-dense-links", String(denseLinks ? linkPts.length : 0));
+    setAttr(svgEl, "data-dense-links", String(denseLinks ? linkPts.length : 0));
     drawCanvas(W, Hview, plotW, ticks, denseLinks ? linkPts : []);
-    range.textContent = `${dur(tb - ta)} shown`;
-    followBtn.setAttribute("aria-pressed", follow ? "true" : "false");
+    setText(range, `${dur(tb - ta)} shown`);
+    setAttr(followBtn, "aria-pressed", follow ? "true" : "false");
     if (live && follow) ticker();
   }
 
@@ -700,7 +867,8 @@ function makeTimeline(ctx) {
       tooltip.hidden = true;
       return;
     }
-    tooltip.textContent = tips[Number(t.getAttribute("data-tip"))] || "";
+    const text = tips.get(t.getAttribute("data-tip") || "") || "";
+    tooltip.textContent = typeof text === "function" ? text() : text;
     tooltip.hidden = false;
     const r = scroll.getBoundingClientRect();
     tooltip.style.left = `${Math.min(e.clientX - r.left + 12, r.width - 250)}px`;

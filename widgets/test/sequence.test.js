@@ -54,6 +54,53 @@ describe("sequence diagram", () => {
   });
 });
 
+describe("sequence diagram redraws in place", () => {
+  beforeEach(() => { document.body.innerHTML = ""; });
+
+  const rows = (el) => [...el.querySelectorAll("[data-arrow]")];
+
+  it("keeps the rows and heads already drawn when a message arrives", async () => {
+    const { el, model } = await mount();
+    const before = rows(el);
+    const heads = [...el.querySelectorAll('[data-action="toggle-part"]')];
+    model.receive(delta(2, { arrows: { 4: arrow(4, "cast", "#1", "#3", { label: "'go'" }) } }));
+    await frame();
+    expect(el.querySelector('[data-role="count"]').textContent).toBe("4 messages");
+    const after = rows(el);
+    expect(after.slice(0, 3)).toEqual(before); // the same elements
+    expect(after[3].getAttribute("data-kind")).toBe("cast");
+    expect(after[3].querySelector(".al-label").textContent).toBe("cast 'go'");
+    expect(after[3].getAttribute("class")).toContain("al-arrow-cast");
+    expect([...el.querySelectorAll('[data-action="toggle-part"]')]).toEqual(heads);
+    // a changed message is redrawn in its element
+    model.receive(delta(3, { arrows: { 4: arrow(4, "cast", "#1", "#2", { label: "'again'" }) } }));
+    await frame();
+    expect(rows(el)[3]).toBe(after[3]);
+    expect(after[3].querySelector(".al-label").textContent).toBe("cast 'again'");
+  });
+
+  it("draws a message to itself as a loop, and a filtered list in order", async () => {
+    const { el, model } = await mount();
+    model.receive(delta(2, { arrows: { 4: arrow(4, "send", "#2", "#2", { label: "tick" }) } }));
+    await frame();
+    const loop = el.querySelector('[data-arrow="4"] .al-line');
+    expect(loop.localName).toBe("path");
+    expect(el.querySelector('[data-arrow="1"] .al-line').localName).toBe("line");
+    el.querySelector('[data-action="toggle-part"][data-key="#3"]').click();
+    await frame();
+    expect(rows(el).map((g) => g.getAttribute("data-arrow"))).toEqual(["3"]);
+    el.querySelector('[data-action="clear-filter"]').click();
+    await frame();
+    expect(rows(el).map((g) => g.getAttribute("data-arrow"))).toEqual(["1", "2", "3", "4"]);
+    // the selection is a class on the row, set and cleared in place
+    const row1 = el.querySelector('[data-arrow="1"]');
+    row1.dispatchEvent(new MouseEvent("click", { bubbles: true }));
+    await frame();
+    expect(el.querySelector('[data-arrow="1"]')).toBe(row1);
+    expect(row1.getAttribute("class")).toContain("al-selected");
+  });
+});
+
 describe("sequence diagram with many processes", () => {
   beforeEach(() => { document.body.innerHTML = ""; });
 
@@ -85,10 +132,33 @@ describe("sequence diagram with many processes", () => {
     await frame();
     expect(keys()).toEqual(["#0", "#3", ...Array.from({ length: 13 }, (_, i) => `#${27 + i}`), "…others"]);
     expect(el.querySelector('[data-action="toggle-part"][data-kind="others"]').textContent).toBe("25 others");
-    // a filter still looks at every participant
+    // a filter still looks at every participant (after the test below's check)
     el.querySelector('[data-action="toggle-part"][data-key="#3"]').click();
     await frame();
     expect(keys()).toEqual(["#0", "#3"]);
   });
-});
 
+  it("inserts the head of a new column and removes the dropped one, moving no other", async () => {
+    const { model, el } = await forty();
+    const parts = el.querySelector('[data-role="participants"]');
+    const before = new Map([...parts.children].map((b) => [b.getAttribute("data-key"), b]));
+    const added = [];
+    const removed = [];
+    const mo = new MutationObserver((recs) => {
+      for (const r of recs) {
+        added.push(...[...r.addedNodes].map((n) => n.getAttribute("data-key")));
+        removed.push(...[...r.removedNodes].map((n) => n.getAttribute("data-key")));
+      }
+    });
+    mo.observe(parts, { childList: true });
+    model.receive(delta(2, { arrows: { 41: arrow(41, "exit", "#0", "#3", { label: "kill" }) } }));
+    await frame();
+    mo.disconnect();
+    expect(added).toEqual(["#3"]);
+    expect(removed).toEqual(["#26"]);
+    for (const b of parts.children) {
+      const k = b.getAttribute("data-key");
+      if (k !== "#3") expect(b).toBe(before.get(k));
+    }
+  });
+});

@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeEach } from "vitest";
-import timeline, { TimelineState, tickRuns, uniqueLinks } from "../src/timeline.js";
+import timeline, { TimelineState, tickRuns, uniqueLinks, grownSpan } from "../src/timeline.js";
 import { fakeModel, fakeKernel, frame, delta } from "./fake-model.js";
 
 const lane = (key, parent, order, kind = "agent") => ({ key, parent, label: key.split("/").pop(), kind, order });
@@ -97,6 +97,11 @@ describe("timeline", () => {
   it("draws a few marks and links as elements (each with its tooltip)", async () => {
     const { el } = await mount(view());
     const svg = el.querySelector('[data-role="timeline"]');
+    // marks are shapes placed by a transform (no SVG text to lay out again on every step)
+    const killed = svg.querySelector('[data-kind="killed"]');
+    expect(killed.localName).toBe("path");
+    expect(killed.getAttribute("transform")).toMatch(/^translate\(/);
+    expect(svg.querySelector('[data-kind="restart"]').getAttribute("class")).toBe("al-mark al-mark-restart");
     expect(svg.getAttribute("data-dense-links")).toBe("0");
     expect(svg.querySelector('[data-kind="ticks"]')).toBeNull();
   });
@@ -115,5 +120,136 @@ describe("timeline", () => {
     expect(tickRuns(ticks, "crash", 400)).toEqual([]);
     const links = [[10.1, 20, 12, 40], [10.2, 20, 12.3, 40], [11, 20, 13, 40], [10, 40, 12, 60]];
     expect(uniqueLinks(links)).toEqual([links[0], links[2], links[3]]);
+  });
+});
+
+describe("timeline redraws in place", () => {
+  beforeEach(() => { document.body.innerHTML = ""; });
+
+  const svgOf = (el) => el.querySelector('[data-role="timeline"]');
+  const byTip = (el, key) => svgOf(el).querySelector(`[data-tip="${key}"]`);
+
+  it("keeps the elements of unchanged items and adds, updates and removes the others", async () => {
+    const { el, model } = await mount(view());
+    const svg = svgOf(el);
+    const span2 = byTip(el, "s2");
+    const call = svg.querySelector('[data-call="llm-1"]');
+    const stripes = [...svg.querySelectorAll(".al-tl-row")];
+    expect(span2.getAttribute("class")).toContain("al-life-dead");
+    model.receive(delta(2, {
+      now: 3,
+      spans: { 3: { id: 3, lane: "#1/w", t0: 1.01, t1: 2.5, end: "crash", reason: "boom" }, 4: { id: 4, lane: "#1/w", t0: 2.6, t1: null, end: null, reason: null } },
+    }));
+    await frame();
+    // the same elements, not new ones
+    expect(byTip(el, "s2")).toBe(span2);
+    expect(svg.querySelector('[data-call="llm-1"]')).toBe(call);
+    expect([...svg.querySelectorAll(".al-tl-row")]).toEqual(stripes);
+    // the DOM shows the new state
+    expect(byTip(el, "s3").getAttribute("class")).toContain("al-life-dead");
+    expect(byTip(el, "s4").getAttribute("class")).toContain("al-life");
+    expect(svg.querySelectorAll(".al-span").length).toBe(4);
+    model.receive(delta(3, { spans: { 4: null } }));
+    await frame();
+    expect(byTip(el, "s4")).toBeNull();
+    expect(svg.querySelectorAll(".al-span").length).toBe(3);
+    expect(byTip(el, "s2")).toBe(span2);
+  });
+
+  it("shows each item's own tooltip on hover", async () => {
+    const { el } = await mount(view());
+    const tip = el.querySelector('[data-role="tooltip"]');
+    byTip(el, "s2").dispatchEvent(new MouseEvent("pointermove", { bubbles: true, clientX: 300, clientY: 50 }));
+    expect(tip.hidden).toBe(false);
+    expect(tip.textContent).toContain("<0.2.0>");
+    expect(tip.textContent).toContain("exit: killed");
+    svgOf(el).querySelector('[data-call="llm-1"]').dispatchEvent(new MouseEvent("pointermove", { bubbles: true }));
+    expect(tip.textContent).toContain("LLM call llm-1");
+    svgOf(el).querySelector('[data-kind="restart-link"]').dispatchEvent(new MouseEvent("pointermove", { bubbles: true }));
+    expect(tip.textContent).toBe("restart of w as <0.3.0>");
+    svgOf(el).querySelector('[data-kind="restart"]').dispatchEvent(new MouseEvent("pointermove", { bubbles: true }));
+    expect(tip.textContent).toBe("restart at 1.000s\nw\nrestart budget: 1 of 3 in 5s");
+  });
+
+  it("follows live time by moving the plot, not its items", async () => {
+    const { el, model } = await mount(view(), { live: true, window: 1.9 });
+    const svg = svgOf(el);
+    const span2 = byTip(el, "s2");
+    const moving = span2.parentNode.parentNode; // the layer's <g>, in the plot's moving frame
+    const x = span2.getAttribute("x");
+    const mark = svg.querySelector('[data-kind="killed"]');
+    const at = mark.getAttribute("transform");
+    const before = moving.getAttribute("transform");
+    const now = svg.querySelector(".al-now");
+    const nowX = now.getAttribute("x1");
+    model.receive(delta(2, { now: 2.2 }));
+    await frame();
+    expect(byTip(el, "s2")).toBe(span2);
+    expect(span2.getAttribute("x")).toBe(x); // the closed bar did not change
+    expect(svg.querySelector('[data-kind="killed"]')).toBe(mark);
+    expect(mark.getAttribute("transform")).toBe(at);
+    expect(moving.getAttribute("transform")).not.toBe(before);
+    expect(Number(now.getAttribute("x1"))).toBeGreaterThan(Number(nowX));
+    // showing the whole run changes the scale: the same elements get new coordinates
+    const width = span2.getAttribute("width");
+    el.querySelector('[data-action="fit"]').click();
+    await frame();
+    expect(byTip(el, "s2")).toBe(span2);
+    expect(span2.getAttribute("width")).not.toBe(width);
+    expect(svg.querySelector('[data-kind="killed"]')).toBe(mark);
+    expect(mark.getAttribute("transform")).not.toBe(at);
+    expect(mark.getAttribute("class")).toBe("al-mark al-mark-killed");
+  });
+
+  it("reuses the row elements when it scrolls, and relabels them", async () => {
+    const v = view();
+    v.lanes = [lane("#1", null, 1, "supervisor")];
+    for (let i = 0; i < 30; i++) v.lanes.push(lane(`#1/c${i}`, "#1", i + 2));
+    v.spans = [];
+    v.llm = [];
+    v.marks = [];
+    v.links = [];
+    const { el } = await mount(v);
+    const svg = svgOf(el);
+    const labels = () => [...svg.querySelectorAll(".al-tl-label")];
+    const first = labels();
+    expect(first[0].textContent).toBe("▣ #1");
+    const scroll = el.querySelector(".al-tl-scroll");
+    scroll.scrollTop = 5 * 20;
+    scroll.dispatchEvent(new Event("scroll"));
+    await frame();
+    const after = labels();
+    expect(after[0]).toBe(first[0]);
+    expect(after[0].textContent).toBe("c4");
+    expect(svg.querySelector(".al-tl-row").getAttribute("data-lane")).toBe("#1/c4");
+  });
+});
+
+describe("the follow window of a young run", () => {
+  beforeEach(() => { document.body.innerHTML = ""; });
+
+  it("is the run so far for a recorded run, and grows in steps for a live one", async () => {
+    const v = view(); // now 2.0; a window of 20 s
+    v.now = 2.05;
+    const shown = async (config) => (await mount(v, config)).el.querySelector('[data-role="range"]').textContent;
+    expect(await shown({ live: false })).toBe("2.05 s shown");
+    expect(await shown({ live: true })).toBe("2.50 s shown");
+  });
+
+  it("grows in steps from the run's start, up to the window", () => {
+    expect(grownSpan(0.9, 20)).toBe(1);
+    expect(grownSpan(1, 20)).toBe(1);
+    expect(grownSpan(1.01, 20)).toBe(1.2);
+    expect(grownSpan(4.2, 20)).toBe(5);
+    expect(grownSpan(13, 20)).toBe(15);
+    expect(grownSpan(16, 20)).toBe(20);
+    expect(grownSpan(19, 15)).toBe(15);
+    expect(grownSpan(0, 20)).toBeCloseTo(0.001);
+    // never more than a quarter of the window ahead of the run's age
+    for (let a = 0.01; a < 20; a *= 1.07) {
+      const s = grownSpan(a, 20);
+      expect(s).toBeGreaterThanOrEqual(a);
+      expect(s).toBeLessThanOrEqual(a * 1.34);
+    }
   });
 });

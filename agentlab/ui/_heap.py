@@ -11,7 +11,9 @@ with the objects alive when the first view opened frozen, 27-30 ms
 ``dashboard-nofreeze``).
 
 So when the first live view opens, agentlab collects once and then calls
-:func:`gc.freeze`, once per kernel. Frozen objects are still freed by
+:func:`gc.freeze`, once per kernel, at the event loop's next turn (after the
+cell that opened it has built whatever else it builds, such as the other views
+of a dashboard). Frozen objects are still freed by
 reference counting as usual; what the collector no longer does is look for
 reference cycles among them. The cost: a cycle of objects that were alive at
 that moment and become garbage later is kept until the kernel restarts (or
@@ -23,6 +25,7 @@ or with the environment variable ``AGENTLAB_FREEZE_HEAP=0``.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 
@@ -45,11 +48,20 @@ def freeze_heap(enabled: bool = True) -> bool:
     return previous
 
 
-def _on_first_live_view() -> int:
-    """Freeze the heap once, if enabled; returns how many objects are frozen now."""
+def _on_first_live_view() -> None:
+    """Freeze the heap once, if enabled: at the loop's next turn when a loop runs, so
+    that what the same cell builds next (the other views of a dashboard, with their
+    projections of every process) is frozen too."""
     global _frozen
-    if _enabled and not _frozen:
-        _frozen = True
-        gc.collect()
-        gc.freeze()
-    return gc.get_freeze_count()
+    if not _enabled or _frozen:
+        return
+    _frozen = True
+    try:
+        asyncio.get_running_loop().call_soon(_freeze)
+    except RuntimeError:  # no loop running: now
+        _freeze()
+
+
+def _freeze() -> None:
+    gc.collect()
+    gc.freeze()

@@ -29,8 +29,12 @@ async def main():
     recorded = ui.Timeline(list(rt.events))  # a recorded run: not a live view
     after_recorded = gc.get_freeze_count()
     first = ui.SupervisionTree(rt)
+    same_turn = gc.get_freeze_count()
+    built_next = [[i] for i in range(100)]  # what the same cell builds after the view
+    await asyncio.sleep(0)  # the freeze runs at the loop's next turn
     after_first = gc.get_freeze_count()
     gc_objects_after_first = len(gc.get_objects())
+    built_next_frozen = not any(o is built_next for o in gc.get_objects())
     garbage = []  # a reference cycle made after the freeze is still collected
     garbage.append(garbage)
     import weakref
@@ -38,9 +42,11 @@ async def main():
     box = Box(); box.me = box; alive = weakref.ref(box); del box
     keep = [[i] for i in range(5000)]  # a second freeze would take these in too
     ui.Timeline(rt)
+    await asyncio.sleep(0)
     after_second = gc.get_freeze_count()
     gc.collect()
     print(json.dumps(dict(before=before, after_recorded=after_recorded, after_first=after_first,
+                          same_turn=same_turn, built_next_frozen=built_next_frozen,
                           after_second=after_second, tracked_after_first=gc_objects_after_first,
                           cycle_collected=alive() is None)))
     await rt.shutdown()
@@ -63,6 +69,8 @@ def run_case(setup: str = "", **env: str) -> dict[str, object]:
 def test_the_first_live_view_freezes_the_heap_once():
     r = run_case()
     assert r["before"] == 0 and r["after_recorded"] == 0  # a recorded run's view does not
+    assert r["same_turn"] == 0  # not while the cell runs: at the loop's next turn,
+    assert r["built_next_frozen"] is True  # so what the cell built after the view is in
     assert r["after_first"] > 10_000  # the imported modules, classes, functions...
     # once per process (the count drifts a little as frozen objects are freed)
     assert abs(r["after_second"] - r["after_first"]) < 1000

@@ -59,7 +59,9 @@ class Pump:
 
     ``send(msg)`` delivers a custom message, ``publish(snap)`` writes the
     snapshot trait, ``snapshot()`` builds the full view state and ``extra()``
-    (optional) adds fields to every delta (the timeline's ``now``).
+    (optional) adds fields to every delta (the timeline's ``now``). ``size()``
+    (optional) says how many items the state holds, so that the cost of a
+    snapshot is expected to grow with it (see :meth:`expected_cost`).
     All of it runs on the event loop the pump was created on.
     """
 
@@ -79,6 +81,7 @@ class Pump:
         rows: Iterable[str] = (),
         rate: float = 30.0,
         snapshot_every: float = 1.0,
+        size: Callable[[], int] | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         if rate <= 0:
@@ -102,6 +105,9 @@ class Pump:
         self.published = 0
         #: seconds the last snapshot took to write (an estimate until the first write)
         self.snapshot_cost = 0.0
+        # how many items the snapshot held when its cost was measured (see expected_cost)
+        self._size = size
+        self._cost_size = 0
         self._last = -1e9
         self._last_snap = -1e9
         self._snap_dirty = False
@@ -127,7 +133,7 @@ class Pump:
         due = self._last + self.interval
         if not self.pending.dirty:
             due = max(due, self._last_snap + self._snapshot_gap)
-            if self.snapshot_cost >= self.BIG:
+            if self.expected_cost() >= self.BIG:
                 due = max(due, self._last + self.QUIET)
         if self._handle is not None:
             if self._due <= due:
@@ -147,7 +153,7 @@ class Pump:
         if self.pending.dirty:
             self._send_delta(now)
         if self._snap_dirty and now >= self._last_snap + self._snapshot_gap and (
-            self.snapshot_cost < self.BIG or now - self._last >= self.QUIET
+            now - self._last >= self.QUIET or self.expected_cost() < self.BIG
         ):
             self._publish_snapshot(now)
         if not self.pending.dirty:
@@ -189,8 +195,24 @@ class Pump:
     def expect_cost(self, seconds: float) -> None:
         """What writing the snapshot is expected to cost, until a write measures it."""
         self.snapshot_cost = seconds
+        self._cost_size = self._size() if self._size is not None else 0
         # an expensive snapshot (a 10,000-node tree) is rewritten less often
         self._snapshot_gap = max(self.snapshot_every, 40.0 * seconds)
+
+    def expected_cost(self) -> float:
+        """What writing the snapshot would cost now: the last measured cost, scaled by
+        how much the state grew since (when the view says how many items it holds).
+
+        A view whose state grows under load (a sequence diagram in a storm of
+        restarts) would otherwise be rewritten while busy at its old, cheap cost
+        once, and stall the loop for tens of milliseconds that one time.
+        """
+        cost = self.snapshot_cost
+        if self._size is not None and self._cost_size > 0:
+            grown = self._size() / self._cost_size
+            if grown > 1.0:
+                cost *= grown
+        return cost
 
     def flushed(self) -> asyncio.Future[None]:
         """Awaitable: done once every pending change has been sent to the browser."""

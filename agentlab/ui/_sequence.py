@@ -235,6 +235,10 @@ class SequenceModel:
     def tick(self, now: float, procs: Any = None) -> None:
         self.now = max(self.now, now)
 
+    def size(self) -> int:
+        """How many items a snapshot holds (its cost grows with it: see Pump)."""
+        return len(self.parts) + len(self.arrows)
+
     def snapshot(self) -> dict[str, Any]:
         return {"parts": [self._dump_part(p) for p in self.parts.values()],
                 "arrows": [self._dump_arrow(a) for a in self.arrows.values()], "now": self.now}

@@ -292,6 +292,11 @@ class TimelineModel:
         if now > self.now:
             self.now = now
 
+    def size(self) -> int:
+        """How many items a snapshot holds (its cost grows with it: see Pump)."""
+        return (len(self.lanes) + len(self.spans) + len(self.calls) + len(self.marks)
+                + len(self.links) + len(self.budget))
+
     def snapshot(self) -> dict[str, Any]:
         lanes = [d for d in (self._dump_lane(k) for k in self.lanes) if d is not None]
         return {

@@ -309,6 +309,10 @@ class TreeModel:
             self._put(node)
 
     # -- outputs -----------------------------------------------------------------
+    def size(self) -> int:
+        """How many items a snapshot holds (its cost grows with it: see Pump)."""
+        return len(self.nodes)
+
     def snapshot(self) -> dict[str, Any]:
         dump = self._dump
         return {"nodes": [dump(n) for n in self.nodes.values()], "now": self.now}

@@ -117,6 +117,7 @@ class View(_static.HtmlFallback, anywidget.AnyWidget):
             rows=getattr(self._model, "ROWS", ()),
             rate=rate,
             snapshot_every=snapshot_every,
+            size=self._snapshot_size,
         )
         cfg: dict[str, Any] = {"view": self._view_kind, "live": self._feed.live,
                                "title": title or self._default_title()}
@@ -189,6 +190,10 @@ class View(_static.HtmlFallback, anywidget.AnyWidget):
         if isinstance(self._feed, RecordedFeed):
             snap["cursor"] = self._feed.cursor
         return snap
+
+    def _snapshot_size(self) -> int:
+        size = getattr(self._model, "size", None)
+        return size() if size is not None else 0
 
     def _extra(self) -> dict[str, Any]:
         return {"now": self._feed.now()}

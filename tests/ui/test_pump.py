@@ -256,3 +256,57 @@ def test_pump_sends_the_listed_sections_in_row_form(run, sink):
         assert msg["nodes"] == {"a": {"v": 1}, "b": {"v": 2}}  # not listed
 
     run(main())
+
+
+def test_a_snapshot_that_grew_waits_for_quiet_though_it_was_cheap(run, sink, monkeypatch):
+    # a sequence diagram in a storm: cheap when the view opened, 100x the items a
+    # second later. Its next rewrite must not happen while busy at the old cost.
+    monkeypatch.setattr(Pump, "QUIET", 0.3)
+    state = {"items": 10}
+
+    async def main():
+        pending, pump = make(sink, state=state, rate=30, snapshot_every=0.05,
+                             size=lambda: state["items"])
+        pump.expect_cost(0.001)  # measured with 10 items
+        assert pump.expected_cost() == pytest.approx(0.001)
+        state["items"] = 1000
+        assert pump.expected_cost() == pytest.approx(0.1)  # grows with the state
+        loop = asyncio.get_running_loop()
+        for i in range(40):  # 0.4 s of activity
+            pending.put("nodes", "a", i)
+            await asyncio.sleep(0.01)
+        busy_until = loop.time()
+        await asyncio.sleep(0.6)
+        return pump, busy_until
+
+    pump, busy_until = run(main())
+    assert sink.snapshot_times and min(sink.snapshot_times) >= busy_until
+    assert sink.snapshots[-1]["seq"] == pump.seq
+
+
+def test_a_snapshot_that_shrank_keeps_its_measured_cost(run, sink):
+    state = {"items": 1000}
+
+    async def main():
+        _, pump = make(sink, state=state, size=lambda: state["items"])
+        pump.expect_cost(0.004)
+        state["items"] = 10
+        return pump.expected_cost()
+
+    assert run(main()) == pytest.approx(0.004)
+
+
+def test_views_tell_the_pump_their_size():
+    from agentlab.ui._sequence import SequenceModel
+    from agentlab.ui._synthetic import team_run
+    from agentlab.ui._timeline import TimelineModel
+    from agentlab.ui._tree import TreeModel
+
+    for model_cls in (TreeModel, TimelineModel, SequenceModel):
+        m = model_cls(Pending())
+        assert m.size() == 0
+        for ev in team_run():
+            m.apply(ev)
+        snap = m.snapshot()
+        items = sum(len(v) for v in snap.values() if isinstance(v, list))
+        assert m.size() == items > 0, model_cls

@@ -5,10 +5,10 @@ holds some 100,000 objects that live as long as the kernel: modules, classes,
 functions. CPython 3.11's collector is not incremental: every full collection
 walks all of them, and while it does, nothing else runs. Measured with a live
 dashboard on a 10,000-process tree under 1,000 restarts a second, a full
-collection stalled the kernel's loop (every agent, every view) for 115-205 ms;
-with the objects alive when the first view opened frozen, 27-30 ms
-(``benchmarks/bench_widgets.py`` shows both: ``dashboard`` and
-``dashboard-nofreeze``).
+collection stalled the kernel's loop (every agent, every view) for 125-200 ms;
+with the heap frozen after the dashboard's cell, 10-40 ms, growing as restarts
+replace the frozen processes with new ones (``benchmarks/bench_widgets.py``
+shows both: ``dashboard`` and ``dashboard-nofreeze``).
 
 So when the first live view opens, agentlab collects once and then calls
 :func:`gc.freeze`, once per kernel, at the event loop's next turn (after the

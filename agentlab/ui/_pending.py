@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-__all__ = ["Pending", "from_rows", "merge_segment", "to_rows"]
+__all__ = ["Pending", "from_rows", "merge_segment", "to_rows", "trim_slack"]
 
 
 def merge_segment(segs: list[dict[str, Any]], seg: dict[str, Any]) -> None:
@@ -197,3 +197,13 @@ class Pending:
     def clear(self) -> None:
         self._maps, self._lists, self._segs, self._fresh = {}, {}, {}, set()
         self.dirty = False
+
+
+def trim_slack(keep: int) -> int:
+    """How far a bounded section may grow past ``keep`` before it is trimmed back.
+
+    Some slack makes trimming a batch job, not a per-item one; too much makes
+    the batch a stall: with 20,000 spans an eighth is 2,500 deletions at once
+    (a 50-100 ms pause in a storm of restarts, every 2.5 s), so at most 64.
+    """
+    return max(1, min(keep // 8, 64))

@@ -25,7 +25,7 @@ from typing import Any
 from ._fmt import exit_text
 from ._identity import Identity
 from ._llm import llm_fields, short
-from ._pending import Pending
+from ._pending import Pending, trim_slack
 
 __all__ = ["SequenceModel", "sequence_view"]
 
@@ -156,7 +156,7 @@ class SequenceModel:
         a = _arrow(ev[0], kind, src, dst, ev[1], label)
         self.arrows[ev[0]] = a
         self.pending.put("arrows", ev[0], a)
-        if len(self.arrows) > self.max_arrows + self.max_arrows // 8:
+        if len(self.arrows) > self.max_arrows + trim_slack(self.max_arrows):
             while len(self.arrows) > self.max_arrows:
                 old, gone = self.arrows.popitem(last=False)
                 self.pending.put("arrows", old, None)

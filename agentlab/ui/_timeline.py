@@ -26,7 +26,7 @@ from typing import Any
 from ._fmt import exit_class, exit_text
 from ._identity import Identity
 from ._llm import llm_fields
-from ._pending import Pending
+from ._pending import Pending, trim_slack
 
 __all__ = ["TimelineModel", "timeline_view"]
 
@@ -146,7 +146,7 @@ class TimelineModel:
         sp = _span(pid, t)
         self.spans[pid] = sp
         self.pending.put("spans", pid, sp)
-        if len(self.spans) > self.max_items + self.max_items // 8:
+        if len(self.spans) > self.max_items + trim_slack(self.max_items):
             _trim(self.spans, self.max_items, lambda s: s["t1"] is not None, self.pending, "spans")
 
     # -- processes ---------------------------------------------------------------
@@ -226,7 +226,7 @@ class TimelineModel:
             c = _call(rid, pid, t, kind)
             self.calls[rid] = c
             self._open.setdefault(pid, set()).add(rid)
-            if len(self.calls) > self.max_items + self.max_items // 8:
+            if len(self.calls) > self.max_items + trim_slack(self.max_items):
                 _trim(self.calls, self.max_items, lambda c: c["status"] != "open", self.pending, "llm")
         return c
 

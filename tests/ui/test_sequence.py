@@ -71,3 +71,9 @@ def test_lifelines_go_with_their_last_arrow():
     names = {p["label"] for p in v["parts"]}
     assert len(v["arrows"]) <= 9 and "hub" in names
     assert names <= {"hub"} | {f"p{i}" for i in range(40, 50)}  # old senders are gone
+
+
+def test_arrows_are_trimmed_a_few_at_a_time():
+    from agentlab.ui._pending import trim_slack
+
+    assert trim_slack(100) == 12 and trim_slack(20_000) == 64 and trim_slack(3) == 1

@@ -32,6 +32,8 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
+from ._pending import trim_slack
+
 __all__ = ["OUTSIDE", "Identity", "pid_label"]
 
 OUTSIDE = "outside"
@@ -223,8 +225,10 @@ class Identity:
             m["alive"] = False
         dead = self._dead
         dead.append(pid)
-        if len(dead) > self.KEEP_DEAD:
-            for _ in range(len(dead) - self.KEEP_DEAD // 2):
+        if len(dead) > self.KEEP_DEAD + trim_slack(self.KEEP_DEAD):
+            # a few at a time: forgetting half of 20,000 at once was a stall (times four
+            # views) in a storm of restarts
+            for _ in range(len(dead) - self.KEEP_DEAD):
                 old = dead.popleft()
                 k = self.key_of.get(old)
                 m = self.meta.get(k) if k is not None else None

@@ -163,3 +163,27 @@ def test_pending_gets_only_what_changed():
     assert list(out["nodes"]) == ["sup/a"]
     assert out["nodes"]["sup/a"]["status"] == "crashed"
     assert sup
+
+
+def test_dead_pids_are_forgotten_a_few_at_a_time(monkeypatch):
+    # forgetting half of the remembered dead pids at once stalled every view in a
+    # storm; they go about 64 at a time, and the newest KEEP_DEAD stay resolvable
+    from agentlab.ui._identity import Identity
+
+    monkeypatch.setattr(Identity, "KEEP_DEAD", 1000)
+    s = Script()
+    sup = s.spawn("team", kind="supervisor")
+    w = s.child(sup, "worker")
+    pids = [w]
+    for _ in range(1500):
+        s.exit(w, "killed")
+        w = s.restart(sup, w, "worker")
+        pids.append(w)
+    model = TreeModel(Pending())
+    sizes = []
+    for ev in s.events:
+        model.apply(ev)
+        sizes.append(len(model.ids.key_of))
+    drops = [a - b for a, b in zip(sizes, sizes[1:], strict=False) if a > b]
+    assert drops and max(drops) <= 64 + 1
+    assert all(p in model.ids.key_of for p in pids[-1000:])

@@ -7,7 +7,6 @@ it, ``receive`` takes from its mailbox, ``monitor`` makes it the watcher.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -102,13 +101,8 @@ class Process:
                     rt._drain_pending = True
                     rt._loop.call_soon(rt._drain, context=rt._ctx)
                 return
-            if st == _LONE:
-                pool = rt._mbox_pool
-                dest._mbox = mb = pool.pop() if pool else deque()
-                mb.append(dest._one)
-                mb.append(msg)
-                dest._one = None
-                dest._st = _QUEUED
+            if st == _LONE:  # a second message: both go into a mailbox
+                rt._mailbox(dest).append(msg)
                 return
         self.runtime.send(dest, msg)
 

@@ -839,8 +839,7 @@ class Runtime:
                     msg = p._one
                     p._one = None
                     if self._tm or tp(msg) in system:
-                        p._mbox = box = pool.pop() if pool else deque()
-                        box.append(msg)
+                        self._mailbox(p).append(msg)
                         beh._activate(p)
                         continue
                     try:
@@ -1276,12 +1275,7 @@ class Runtime:
                     self._loop.call_soon(self._drain, context=self._ctx)
                 return
             if st == _LONE:  # a second message: both go into a mailbox
-                pool = self._mbox_pool
-                dest._mbox = mb = pool.pop() if pool else deque()
-                mb.append(dest._one)
-                mb.append(msg)
-                dest._one = None
-                dest._st = _QUEUED
+                self._mailbox(dest).append(msg)
                 return
         p = self._resolve(dest)  # None for a dead pid; refuses the root pid
         if p is None and type(dest) is not Pid:
@@ -1311,15 +1305,7 @@ class Runtime:
                     self.cancel_timer(w[2], quiet=True)
                 self._wake_future(w[1], msg)
                 return
-        mb = p._mbox
-        if mb is None:
-            pool = self._mbox_pool
-            p._mbox = mb = pool.pop() if pool else deque()
-            if p._st == _LONE:  # its lone message first (see _mailbox)
-                mb.append(p._one)
-                p._one = None
-                p._st = _QUEUED
-        mb.append(msg)
+        self._mailbox(p).append(msg)  # after a lone message, if it has one
         if p._st == _IDLE:
             self._enqueue(p)
 
@@ -1491,9 +1477,10 @@ class Runtime:
     def _link(self, a: Pid, b: Pid) -> None:
         if a is b:
             return
-        if b._st == _DEAD or b._st == _ROOT:
-            if b._st == _ROOT:
-                _refuse_root()
+        st = b._st
+        if st == _ROOT:
+            _refuse_root()
+        if st == _DEAD:
             # OTP: linking to a dead process gives an exit signal noproc
             self._emit(K.LINK, a, b.id)
             self._signal(a, b, NOPROC, link=True)

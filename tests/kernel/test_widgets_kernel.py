@@ -327,3 +327,19 @@ def test_resync_and_kill_from_the_browser(kernel):
     assert after["agent3"]["status"] == "running"
     details = kernel.command(tree_comm, "cmd_details", {"key": after["agent3"]["key"]})["details"]
     assert details["exit_detail"]["message"] == "killed" and details["supervisor_path"] == "team"
+
+
+def test_the_kernels_heap_is_frozen_once_after_the_first_live_view(kernel):
+    # agentlab.ui._heap, in a real kernel: the freeze runs at the loop's next turn
+    # after the cell that opened the first live view, and not again for later views
+    kernel.run(SETUP.replace("task = asyncio", "# no storm: task = asyncio"))
+    first = int(kernel.run("import gc; print(gc.get_freeze_count())").strip())
+    assert first > 10_000  # IPython, ipykernel, the views...
+    out = kernel.run("""
+        keep = [[i] for i in range(5000)]  # a second freeze would take these in too
+        again = ui.dashboard(rt)
+        await asyncio.sleep(0.05)
+        print(gc.get_freeze_count(), any(o is keep for o in gc.get_objects()))
+    """)
+    count, keep_young = out.split()
+    assert abs(int(count) - first) < 1000 and keep_young == "True"

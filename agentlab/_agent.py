@@ -46,6 +46,7 @@ from ._runtime import (
     _Call,
     _Cast,
     _ContinueMsg,
+    _linked,
     _SysStop,
     kind_data,
 )
@@ -463,7 +464,7 @@ def _fail(inst: Agent, reason: Any) -> None:
     rt = inst.runtime
     p = inst.pid
     parent = p._parent
-    if parent is not None and p._links and parent in p._links:
+    if parent is not None and _linked(p, parent):
         rt._unlink(p, parent)  # OTP 26+: a failed start is reported to the starter, not signalled
     rt._finish(p, reason)
 

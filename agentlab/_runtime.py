@@ -46,7 +46,16 @@ from ._errors import (
     RuntimeStateError,
     describe,
 )
-from ._events import MESSAGE_KINDS, Event, EventKind, EventLog, _as_event, _field_names, shared_data
+from ._events import (
+    MESSAGE_KINDS,
+    Event,
+    EventKind,
+    EventLog,
+    _as_event,
+    _field_names,
+    pace_young_collections,
+    shared_data,
+)
 from ._reasons import KILL, KILLED, NOPROC, NORMAL, SHUTDOWN, Crash
 
 if TYPE_CHECKING:
@@ -147,7 +156,7 @@ class Pid:
         self._rt = rt
         self._mbox: deque[Any] | None = None
         self._one: Any = None  # the lone message of a _LONE process
-        self._links: set[Pid] | None = None
+        self._links: Pid | set[Pid] | None = None  # one link is the Pid itself (see _add_link)
         self._mons: dict[Any, Any] | None = None
         self._trap = trap
         self._st = st
@@ -195,6 +204,46 @@ class Pid:
 
     def __erl__(self) -> str:
         return "pid"
+
+
+
+# A process's links: None, the one linked Pid, or a set of two or more. Most processes
+# have one link (a supervised worker, to its supervisor), and a set per process was a
+# third of the objects a garbage collection walked in a 10,000-process tree.
+
+
+def _linked(a: Pid, b: Pid) -> bool:
+    links = a._links
+    if links is None:
+        return False
+    if isinstance(links, Pid):
+        return links is b
+    return b in links
+
+
+def _add_link(a: Pid, b: Pid) -> None:
+    """Record ``b`` among ``a``'s links (the caller checked that it is not there yet)."""
+    links = a._links
+    if links is None:
+        a._links = b
+    elif isinstance(links, Pid):
+        a._links = {links, b}
+    else:
+        links.add(b)
+
+
+def _drop_link(a: Pid, b: Pid) -> None:
+    """Forget ``b`` among ``a``'s links, if it is there."""
+    links = a._links
+    if links is None:
+        return
+    if isinstance(links, Pid):
+        if links is b:
+            a._links = None
+        return
+    links.discard(b)
+    if not links:
+        a._links = None
 
 
 class Exit:
@@ -654,6 +703,7 @@ class Runtime:
         tail = self.events._tail
         if not tail:
             return
+        pace_young_collections(len(tail))
         for sink in self._sinks:
             try:
                 sink(tail)
@@ -1485,23 +1535,16 @@ class Runtime:
             self._emit(K.LINK, a, b.id)
             self._signal(a, b, NOPROC, link=True)
             return
-        la = a._links
-        if la is None:
-            a._links = la = set()
-        if b in la:
+        if _linked(a, b):
             return
-        la.add(b)
-        lb = b._links
-        if lb is None:
-            b._links = lb = set()
-        lb.add(a)
+        _add_link(a, b)
+        _add_link(b, a)
         self._emit(K.LINK, a, b.id)
 
     def _unlink(self, a: Pid, b: Pid) -> None:
-        if a._links and b in a._links:
-            a._links.discard(b)
-            if b._links:
-                b._links.discard(a)
+        if _linked(a, b):
+            _drop_link(a, b)
+            _drop_link(b, a)
             self._emit(K.UNLINK, a, b.id)
 
     def _monitor(self, watcher: Pid, target: Pid) -> MonitorRef:
@@ -1661,11 +1704,10 @@ class Runtime:
                 grave.clear()
         self._emit(K.EXIT, p, None, reason)
         links = p._links
-        if links:
+        if links is not None:
             p._links = None
-            for other in sorted(links):
-                if other._links:
-                    other._links.discard(p)
+            for other in (links,) if isinstance(links, Pid) else sorted(links):
+                _drop_link(other, p)
                 self._signal(other, p, reason, link=True)
         mons = p._mons
         if mons:

@@ -163,13 +163,21 @@ def _as_spec(child: Any) -> ChildSpec:
 
 
 class _Child:
-    __slots__ = ("attempts", "last", "path", "pid", "restarting", "spec")
+    __slots__ = ("alone", "attempts", "last", "path", "pid", "restarting", "spec")
+
+    # ``last`` is the id of the most recent incarnation, not its Pid: a dead Pid kept
+    # per child is one more object for every collection of the cyclic GC to walk
+    # (a 10,000-child tree keeps 10,000 of them), and only its id is ever needed
 
     def __init__(self, spec: ChildSpec) -> None:
         self.spec = spec
+        # (spec.id,): the children a one_for_one restart affects, made once. A restart
+        # event made with a new tuple each time stays tracked by the cyclic GC until a
+        # full collection (see agentlab._events.shared_data).
+        self.alone: tuple[Any, ...] = (spec.id,)
         self.path: str | None = None  # supervisor path of its processes, made on first start
         self.pid: Pid | None = None
-        self.last: Pid | None = None  # the most recent incarnation (for events about its exit)
+        self.last: int | None = None  # the most recent incarnation's id (for events about its exit)
         self.restarting = False
         self.attempts = 0
 
@@ -446,7 +454,7 @@ class Supervisor(Agent):
                 return None  # not (or no longer) a child: ignored, as OTP does
             assert pid is not None
             ch.pid = None
-            ch.last = pid
+            ch.last = pid.id
             reason = msg.reason
             spec = ch.spec
             restart = spec.restart
@@ -543,7 +551,7 @@ class Supervisor(Agent):
             rt._emit(
                 K.SUPERVISOR_GAVE_UP,
                 self.pid,
-                last.id if last is not None else None,
+                last,
                 reason,
                 {
                     "child_id": ch.spec.id,
@@ -559,7 +567,7 @@ class Supervisor(Agent):
         strategy = self.strategy
         if strategy == "one_for_one" or strategy == "simple_one_for_one":
             group = None
-            affected: tuple[Any, ...] = (ch.spec.id,)
+            affected = ch.alone
         else:
             if strategy == "one_for_all":
                 group = list(self._children)
@@ -570,7 +578,7 @@ class Supervisor(Agent):
         values = (ch.spec.id, strategy, affected, self._nrestarts, self.intensity, self.period, retry)
         if self.backoff is None:
             rt._emit(
-                _RESTART, self.pid, last.id if last is not None else None, reason,
+                _RESTART, self.pid, last, reason,
                 _RESTART_KEYS, *values,
             )
             if group is None:
@@ -579,7 +587,7 @@ class Supervisor(Agent):
         base, cap = self.backoff
         delay = min(cap, base * 2 ** (self._nrestarts - 1)) * (0.5 + rt.random.random() / 2)
         rt._emit(
-            _RESTART, self.pid, last.id if last is not None else None, reason,
+            _RESTART, self.pid, last, reason,
             _RESTART_DELAY_KEYS, *values, delay,
         )
         return self._restart_later(ch, group, delay)
@@ -661,8 +669,8 @@ class Supervisor(Agent):
         self.runtime._deliver(self.pid, _TryAgain(ch))
 
     def _report(self, kind: str, ch: _Child, reason: Any) -> None:
-        who = ch.pid or ch.last
-        self.runtime._emit(kind, self.pid, who.id if who else None, reason, _CHILD_KEYS, ch.spec.id)
+        who = ch.pid.id if ch.pid is not None else ch.last
+        self.runtime._emit(kind, self.pid, who, reason, _CHILD_KEYS, ch.spec.id)
 
     # ------------------------------------------------------------------ stopping
     async def terminate(self, reason: Any) -> None:

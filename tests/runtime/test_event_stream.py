@@ -440,6 +440,31 @@ async def test_records_with_data_are_untracked_by_the_first_collection_that_sees
         assert Event.data_of(raw[-1]) == {"note": "x", "n": 49}
         assert Event.data_of(raw[-2]) == {"text": "tok", "index": 49}
 
+async def test_one_for_one_restart_records_leave_the_gc_at_the_first_young_collection():
+    # A restart event names the children it affects. Made as a new tuple per restart,
+    # it kept each restart record tracked past the young collections, into the oldest
+    # generation: in a restart storm, tens of thousands of records for the next full
+    # collection to walk (a loop-lag spike with live views).
+    import gc
+
+    from agentlab import ChildSpec, Supervisor
+
+    async with Runtime(clock=VirtualClock(), trace_messages=False) as rt:
+        sup = rt.start(Supervisor, [ChildSpec(f"w{i}", Node) for i in range(20)], intensity=1000)
+        await rt.settled()
+        gc.collect()  # the tree is old now; what follows is young
+        for _ in range(5):
+            for p in rt.processes():
+                if p is not sup:
+                    rt.exit(p, "kill")
+            await rt.settled()
+        gc.collect(0)
+        restarts = [t for t in rt.events._raw() if t[3] == K.RESTART]
+        assert len(restarts) == 100
+        assert not any(gc.is_tracked(t) for t in restarts)
+        assert {Event.data_of(t)["affected"] for t in restarts} == {(f"w{i}",) for i in range(20)}
+
+
 
 # ---------------------------------------------------------------------------- determinism
 
@@ -665,3 +690,93 @@ async def test_data_dicts_read_back_whole_while_the_log_holds_only_untracked_rec
         assert user.data == {"note": "hello", "n": 3}
         user.data["note"] = "changed"  # a reader's copy
         assert rt.events.filter(kind="user")[0].data == {"note": "hello", "n": 3}
+
+
+# ---------------------------------------------------------------------------- young collections
+
+
+@pytest.fixture
+def no_automatic_young_collections():
+    # As in a restart storm, where frees balance allocations and CPython's own trigger
+    # (700 more allocations than frees) rarely fires.
+    import gc
+
+    old = gc.get_threshold()
+    gc.collect()
+    gc.set_threshold(10**9, old[1], old[2])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+
+
+async def test_events_pace_young_collections_the_allocation_count_misses(no_automatic_young_collections):
+    import gc
+
+    from agentlab import _events
+
+    async with Runtime(clock=VirtualClock(), trace_messages=False) as rt:
+        before = gc.get_stats()[0]["collections"]
+        for i in range(3 * _events._YOUNG_EVERY):
+            rt.emit("user", None, n=i)
+        rt.flush_events()
+        ran = gc.get_stats()[0]["collections"] - before
+        assert 2 <= ran <= 3  # about one per _YOUNG_EVERY events
+        raw = list(rt.events._raw())
+        # what a young collection has seen is no longer tracked: all but the newest
+        assert sum(gc.is_tracked(t) for t in raw) <= _events._YOUNG_EVERY
+
+
+async def test_no_paced_collection_while_the_collector_is_disabled(no_automatic_young_collections):
+    import gc
+
+    from agentlab import _events
+
+    gc.disable()
+    try:
+        async with Runtime(clock=VirtualClock(), trace_messages=False) as rt:
+            before = [s["collections"] for s in gc.get_stats()]
+            for i in range(3 * _events._YOUNG_EVERY):
+                rt.emit("user", None, n=i)
+            rt.flush_events()
+            assert [s["collections"] for s in gc.get_stats()] == before
+    finally:
+        gc.enable()
+
+
+async def test_no_paced_collection_while_cpythons_own_trigger_runs(monkeypatch):
+    # A workload that keeps what it makes (here: processes) triggers young
+    # collections by itself; pacing then adds none.
+    from agentlab import _events
+
+    paced = []
+    monkeypatch.setattr(_events, "_collect", lambda gen: paced.append(gen))
+    async with Runtime(clock=VirtualClock(), trace_messages=False) as rt:
+        pids = [rt.start(Node) for _ in range(3 * _events._YOUNG_EVERY)]
+        rt.flush_events()
+        assert len(rt.events) >= 2 * len(pids)
+    assert paced == []
+
+
+async def test_paced_collections_take_the_older_young_generation_in_turn(
+    no_automatic_young_collections, monkeypatch
+):
+    # as CPython's trigger does: the middle generation once its count passes its threshold
+    import gc
+
+    from agentlab import _events
+
+    seen = []
+    real = _events._collect
+
+    def collect(gen):
+        seen.append(gen)
+        return real(gen)
+
+    monkeypatch.setattr(_events, "_collect", collect)
+    async with Runtime(clock=VirtualClock(), trace_messages=False) as rt:
+        for i in range(30 * _events._YOUNG_EVERY):
+            rt.emit("user", None, n=i)
+    threshold1 = gc.get_threshold()[1]
+    turn = [0] * (threshold1 + 1) + [1]  # gen 1 once its count is past its threshold
+    assert seen[: 2 * len(turn)] == turn * 2

@@ -62,6 +62,37 @@ async def test_links_are_bidirectional(clock):
         assert a.pid.exit_reason == "boom"  # ... and takes the linker with it
 
 
+async def test_one_link_two_links_and_back_signal_the_right_processes(clock):
+    # A process's only link is kept as the Pid itself, two or more as a set (fewer
+    # objects for the garbage collector): linking, relinking and unlinking across
+    # that boundary must still signal exactly the processes linked at the end.
+    async with Runtime(clock=clock) as rt:
+        a, b = probe(rt), probe(rt)
+        c, d = probe(rt, trap=True), probe(rt, trap=True)
+        await rt.call(a.pid, lambda s: s.link(b.pid))
+        assert a.pid._links is b.pid and b.pid._links is a.pid  # one link: no set
+        await rt.call(a.pid, lambda s: s.link(b.pid))  # again: nothing changes
+        assert a.pid._links is b.pid
+        await rt.call(a.pid, lambda s: s.link(c.pid))
+        assert a.pid._links == {b.pid, c.pid}
+        await rt.call(a.pid, lambda s: s.unlink(b.pid))
+        assert b.pid._links is None
+        await rt.call(d.pid, lambda s: s.link(a.pid))
+        await rt.call(a.pid, lambda s: s.unlink(c.pid))
+        await rt.call(a.pid, lambda s: s.unlink(c.pid))  # not linked: nothing happens
+        await rt.call(c.pid, lambda s: s.link(b.pid))
+        assert c.pid._links is b.pid and b.pid._links is c.pid
+        rt.exit(a.pid, "boom")
+        await rt.settled()
+        assert d.inbox == [Exit(a.pid, "boom")]
+        assert b.inbox == [] and c.inbox == []
+        assert d.pid._links is None
+        rt.exit(b.pid, "bang")
+        await rt.settled()
+        assert c.inbox == [Exit(b.pid, "bang")]
+        assert c.pid._links is None
+
+
 async def test_normal_exit_is_ignored_by_non_trapping_links(clock):
     async with Runtime(clock=clock) as rt:
         a = probe(rt)

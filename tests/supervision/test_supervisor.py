@@ -830,6 +830,32 @@ async def test_a_one_for_one_restart_with_a_plain_init_creates_no_task() -> None
         await rt.shutdown()
 
 
+async def test_a_restarted_childs_old_pid_is_not_kept() -> None:
+    # A supervisor remembers its child's last incarnation by id only: a dead Pid kept
+    # per child would be one more object for every garbage collection to walk (a
+    # 10,000-child tree in a restart storm kept 10,000 of them). The events still
+    # name the dead incarnation.
+    import gc
+
+    async with Runtime() as rt:
+        sup = rt.start(Supervisor, [ChildSpec("w", Worker)], intensity=100)
+        olds = []
+        for _ in range(3):
+            pid = await child_of(sup, "w", rt)
+            olds.append(pid.id)
+            rt.exit(pid, "boom")
+            await rt.settled()
+            del pid
+        gc.collect()
+        kept = [o for o in gc.get_objects() if type(o) is Pid and o.id in olds]
+        assert kept == []
+        restarts = kinds(rt, "restart", sup)
+        assert [ev.data.get("child_id") for ev in restarts] == ["w"] * 3
+        assert [ev.peer for ev in restarts] == olds  # the incarnation that exited
+        terminated = kinds(rt, "child_terminated", sup)
+        assert [ev.peer for ev in terminated] == olds
+
+
 async def test_intensity_window_uses_whole_seconds_inclusive() -> None:
     """OTP's add_restart/3 on a VirtualClock: intensity 2, period 2. Restarts at t=0.9
     and t=1.0 fill the window; at t=2.99 (floor 2, window [0, 2]) the third gives up,

@@ -9,6 +9,12 @@ Traits hold only what a freshly opened view must rebuild (``snapshot``,
 written at a bounded rate, and ``config``); everything live goes as custom
 messages through the view's :class:`~agentlab.ui._pump.Pump`. Widgets are
 touched only on the event loop the runtime runs on.
+
+A snapshot travels as JSON text in one binary buffer (the trait, and the answer
+to ``resync``), made by orjson. As a JSON trait, ipywidgets walked it looking for
+buffers and the kernel's session encoded it with the json module: for a timeline
+of 20,000 spans (8.8 MB) that was half a second with the event loop stopped, at
+the end of every restart storm; packed, it is about 30 ms.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import anywidget
+import orjson
 import traitlets
 from anywidget.experimental import command
 
@@ -60,6 +67,14 @@ def _asset(name: str, default: str = "") -> Path | str:
 Reply = tuple[dict[str, Any], list[Any]]
 
 
+def pack(value: Any, widget: Any = None) -> bytes:
+    """A snapshot as the browser gets it: JSON text (UTF-8), sent as a binary buffer.
+
+    Anything that is not JSON (a reason object in a detail) is written as its ``str``.
+    """
+    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS)
+
+
 def _reply(fn: Callable[..., dict[str, Any]]) -> Callable[..., Reply]:
     """Wrap a command: run it on the runtime's loop, answer errors instead of raising."""
 
@@ -78,7 +93,7 @@ def _reply(fn: Callable[..., dict[str, Any]]) -> Callable[..., Reply]:
 class View(_static.HtmlFallback, anywidget.AnyWidget):
     """Base class of the live views (see the module docstring)."""
 
-    snapshot = traitlets.Dict().tag(sync=True)
+    snapshot = traitlets.Dict().tag(sync=True, to_json=pack)  # a dict here, packed on the wire
     config = traitlets.Dict().tag(sync=True)
     fallback = traitlets.Unicode("").tag(sync=True)
 
@@ -248,10 +263,15 @@ class View(_static.HtmlFallback, anywidget.AnyWidget):
         return fut.result(timeout=5.0)
 
     # -- commands (browser -> kernel) ----------------------------------------------
-    @_reply
-    def resync(self, msg: dict[str, Any]) -> dict[str, Any]:
-        """The full state and its sequence number (a view saw a gap)."""
-        return self._pump.resync()
+    @command
+    def resync(self, msg: Any, buffers: list[Any]) -> Reply:
+        """The full state and its sequence number (a view saw a gap), packed."""
+        try:
+            snap = self._on_loop(self._pump.resync)
+        except Exception as e:  # the browser keeps what it shows; the kernel keeps going
+            log.exception("agentlab.ui: command resync failed")
+            return {"ok": False, "error": f"{type(e).__name__}: {e}"}, []
+        return {"packed": True}, [pack(snap)]
 
     @_reply
     def seek(self, msg: dict[str, Any]) -> dict[str, Any]:

@@ -102,7 +102,11 @@ class Kernel:
             if m["msg_type"] == "comm_msg" and c.get("comm_id") == comm_id:
                 content = c["data"].get("content")
                 if isinstance(content, dict) and content.get("id") == ident:
-                    return content["response"]
+                    response = content["response"]
+                    if response == {"packed": True}:  # a snapshot: JSON in one binary buffer
+                        assert len(m["buffers"]) == 1
+                        return json.loads(bytes(m["buffers"][0]))
+                    return response
         raise TimeoutError(f"no answer to {name}")
 
     def close(self) -> None:
@@ -115,6 +119,16 @@ def kernel():
     k = Kernel()
     yield k
     k.close()
+
+
+def unpacked_state(data: dict[str, Any], buffers: list[Any]) -> dict[str, Any]:
+    """A widget state message's traits, with the snapshot decoded from its binary buffer
+    (agentlab sends it as JSON text in one buffer, as the front end reads it)."""
+    state = dict(data.get("state", {}))
+    for path, buf in zip(data.get("buffer_paths", []), buffers, strict=True):
+        assert path == ["snapshot"], path
+        state["snapshot"] = json.loads(bytes(buf))
+    return state
 
 
 class Browser:
@@ -133,7 +147,7 @@ class Browser:
     def feed(self, t: float, msg: dict[str, Any]) -> None:
         kind, c = msg["msg_type"], msg["content"]
         if kind == "comm_open":
-            state = c["data"].get("state", {})
+            state = unpacked_state(c["data"], msg.get("buffers") or [])
             view = state.get("config", {}).get("view")
             if view:
                 cid = c["comm_id"]
@@ -145,8 +159,8 @@ class Browser:
         cid = c["comm_id"]
         self.times[cid].append(t)
         data = c["data"]
-        if data.get("method") == "update" and "snapshot" in data.get("state", {}):
-            self.snapshots[cid] = data["state"]["snapshot"]
+        if data.get("method") == "update" and ["snapshot"] in data.get("buffer_paths", []):
+            self.snapshots[cid] = unpacked_state(data, msg.get("buffers") or [])["snapshot"]
             return
         content = data.get("content")
         if not isinstance(content, dict):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -23,6 +24,9 @@ def cmd(view, name, msg=None):
     """Call a command the way the browser does (through anywidget's command table)."""
     table = type(view)._anywidget_commands
     response, buffers = table[name](view, msg or {}, [])
+    if response == {"packed": True}:  # a snapshot: JSON in one binary buffer
+        assert len(buffers) == 1 and isinstance(buffers[0], bytes)
+        return json.loads(buffers[0])
     assert buffers == []
     return response
 
@@ -49,6 +53,22 @@ def test_resync_answers_the_current_state_and_seq():
     tree = ui.SupervisionTree(tiny_tree_events())
     r = cmd(tree, "resync")
     assert r["seq"] == tree.seq and [n["label"] for n in r["view"]["nodes"]] == ["team", "writer", "critic"]
+
+
+def test_the_snapshot_trait_goes_to_the_browser_as_json_in_a_binary_buffer():
+    # as a JSON trait, a 20,000-span timeline cost ipywidgets' buffer walk and the
+    # session's json encoder half a second of a stopped event loop
+    from ipywidgets.widgets.widget import _remove_buffers
+
+    tree = ui.SupervisionTree(tiny_tree_events())
+    state, paths, buffers = _remove_buffers(tree.get_state())
+    assert "snapshot" not in state and paths == [["snapshot"]]
+    assert json.loads(bytes(buffers[0])) == tree.snapshot
+    assert [n["label"] for n in tree.snapshot["view"]["nodes"]] == ["team", "writer", "critic"]
+    # anything that is not JSON in a snapshot is written as its text
+    assert json.loads(ui._widgets.pack({"reason": agentlab.Crash("ValueError", "bad", "")})) == {
+        "reason": str(agentlab.Crash("ValueError", "bad", ""))
+    }
 
 
 def test_mimebundle_has_the_widget_and_static_html():

@@ -1,6 +1,12 @@
 // A stand-in for the anywidget model (the AFM contract is small), plus a fake
 // `experimental.invoke` that answers kernel commands from a table.
 
+/** JSON in a DataView, as ipywidgets hands a binary buffer to a view. @param {any} value */
+export function pack(value) {
+  const bytes = new TextEncoder().encode(JSON.stringify(value));
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 /** @param {Record<string, any>} state */
 export function fakeModel(state) {
   /** @type {Record<string, Function[]>} */
@@ -8,7 +14,8 @@ export function fakeModel(state) {
   return {
     state,
     sent: /** @type {any[]} */ ([]),
-    get(/** @type {string} */ k) { return state[k]; },
+    // the snapshot trait arrives as the kernel sends it: JSON in a binary buffer (a DataView)
+    get(/** @type {string} */ k) { return k === "snapshot" && state[k] ? pack(state[k]) : state[k]; },
     set(/** @type {string} */ k, /** @type {any} */ v) {
       state[k] = v;
       for (const f of handlers[`change:${k}`] || []) f();
@@ -35,7 +42,10 @@ export function fakeKernel(answers = {}) {
         calls.push({ name, msg });
         const f = answers[name];
         if (!f) throw new Error(`no answer for ${name}`);
-        return [await f(msg), []];
+        const resp = await f(msg);
+        // the kernel packs a resync's snapshot into a binary buffer (agentlab/ui/_widgets.py)
+        if (name === "resync" && resp && resp.view) return [{ packed: true }, [pack(resp)]];
+        return [resp, []];
       },
     },
   };

@@ -1,5 +1,6 @@
 import { describe, it, expect, vi } from "vitest";
-import { Store } from "../src/lib/store.js";
+import { Store, unpack } from "../src/lib/store.js";
+import { pack } from "./fake-model.js";
 import { appendSegment, joinText } from "../src/lib/segments.js";
 
 function counter(invoke) {
@@ -69,6 +70,19 @@ describe("Store", () => {
     store.receive({ type: "reset", seq: 8, view: { n: 99 } });
     store.receive({ type: "delta", seq: 9, add: 1 });
     expect(state.n).toBe(100);
+  });
+
+  it("unpacks a snapshot sent as JSON in a binary buffer", () => {
+    const snap = { seq: 4, view: { n: 4, label: "ünïcode ✓" } };
+    const dv = pack(snap);
+    expect(unpack(dv)).toEqual(snap);
+    expect(unpack(new Uint8Array(dv.buffer, dv.byteOffset, dv.byteLength))).toEqual(snap);
+    expect(unpack(dv.buffer.slice(dv.byteOffset, dv.byteOffset + dv.byteLength))).toEqual(snap);
+    expect(unpack(snap)).toBe(snap); // already an object: as it is
+    expect(unpack(null)).toBe(null);
+    const { state, store } = counter();
+    expect(store.load(unpack(dv), true)).toBe(true);
+    expect(state.n).toBe(4);
   });
 
   it("takes a newer snapshot trait but not an older one", () => {

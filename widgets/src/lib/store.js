@@ -39,6 +39,19 @@ export function expandRows(msg) {
   }
   return msg;
 }
+/**
+ * A snapshot as the kernel sends it: JSON text in a binary buffer (a DataView, an
+ * ArrayBuffer or a typed array; see agentlab/ui/_widgets.py `pack`), decoded here. A
+ * plain object (an older kernel, a test's fake model) is returned as it is.
+ * @param {any} value
+ */
+export function unpack(value) {
+  if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) {
+    return JSON.parse(new TextDecoder().decode(/** @type {any} */ (value)));
+  }
+  return value;
+}
+
 /** @typedef {(name: string, msg?: any) => Promise<any>} Invoke */
 
 export class Store {

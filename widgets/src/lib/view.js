@@ -6,7 +6,7 @@
  * @module
  */
 import { h, frameScheduler, dur } from "./dom.js";
-import { Store } from "./store.js";
+import { Store, unpack } from "./store.js";
 
 /**
  * @typedef {object} ViewImpl
@@ -57,7 +57,9 @@ export function mountView({ model, el, experimental }, kind, make, minInterval =
   const invoke = async (name, msg = {}) => {
     if (!experimental || typeof experimental.invoke !== "function") throw new Error("no kernel connection");
     const signal = typeof AbortSignal !== "undefined" && "timeout" in AbortSignal ? AbortSignal.timeout(15000) : undefined;
-    const [resp] = await experimental.invoke(name, msg, { signal });
+    const [resp, buffers] = await experimental.invoke(name, msg, { signal });
+    // a large answer (a resync's snapshot) comes packed in a binary buffer
+    if (resp && resp.packed && buffers && buffers.length) return unpack(buffers[0]);
     return resp;
   };
 
@@ -117,11 +119,11 @@ export function mountView({ model, el, experimental }, kind, make, minInterval =
       }
     }
   };
-  const onSnap = () => store.load(model.get("snapshot"));
+  const onSnap = () => store.load(unpack(model.get("snapshot")));
   model.on("msg:custom", onMsg);
   model.on("change:snapshot", onSnap);
   const t0 = performance.now();
-  store.load(model.get("snapshot"), true);
+  store.load(unpack(model.get("snapshot")), true);
   frames.now();
   // how long the first full draw took (read by the benchmarks)
   root.setAttribute("data-first-render-ms", (performance.now() - t0).toFixed(1));

@@ -374,6 +374,7 @@ class EventLog:
 
 
 _CHUNK = 512  # records per chunk when events are appended one by one
+_SMALL = 64  # chunks shorter than this are joined (see EventLog._store)
 
 
 # Young collections the event log would otherwise hide from the garbage collector.
@@ -385,17 +386,19 @@ _CHUNK = 512  # records per chunk when events are appended one by one
 # makes new ones, so that difference stays small and the young generation grows
 # unexamined: tens of thousands of records and new processes, then one young
 # collection as long as a full one (up to 48 ms, measured in a kernel with four
-# live views on a 10,000-process tree in a storm of 1,000 restarts/s). So the runtime calls
-# pace_young_collections(n) each time it moves n new events into its log: when no
-# young collection has run for _YOUNG_EVERY events, it runs the one CPython's own
-# trigger would have run (the older of the two young generations if that one's
-# count is past its threshold). Full collections stay CPython's decision, and
-# nothing runs while the collector is disabled (gc.disable(), or threshold 0).
+# live views on a 10,000-process tree in a storm of 1,000 restarts/s). So the
+# runtime calls pace_young_collections(n) each time it moves n new events into its
+# log (Runtime._flush, every 512 events): when no young collection has run for
+# _YOUNG_EVERY events, it runs the one CPython's own trigger would have run (the
+# older of the two young generations if that one's count is past its threshold).
+# Full collections stay CPython's decision, and nothing runs while the collector is
+# disabled (gc.disable(), or threshold 0).
 _YOUNG_EVERY = 2048
 _young = [-1, 0]  # young collections seen at the last check; events since they changed
 
 
 def pace_young_collections(events: int) -> None:
+    """``events`` new events were logged: run a young collection if one is overdue."""
     seen = gc.get_stats()[0]["collections"]
     if seen != _young[0]:
         _young[0] = seen
@@ -412,7 +415,6 @@ def pace_young_collections(events: int) -> None:
 
 
 _collect = gc.collect
-_SMALL = 64  # chunks shorter than this are joined (see EventLog._store)
 
 
 Subscriber = Callable[[Event], Any]

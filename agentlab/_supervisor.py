@@ -165,10 +165,6 @@ def _as_spec(child: Any) -> ChildSpec:
 class _Child:
     __slots__ = ("alone", "attempts", "last", "path", "pid", "restarting", "spec")
 
-    # ``last`` is the id of the most recent incarnation, not its Pid: a dead Pid kept
-    # per child is one more object for every collection of the cyclic GC to walk
-    # (a 10,000-child tree keeps 10,000 of them), and only its id is ever needed
-
     def __init__(self, spec: ChildSpec) -> None:
         self.spec = spec
         # (spec.id,): the children a one_for_one restart affects, made once. A restart
@@ -177,7 +173,10 @@ class _Child:
         self.alone: tuple[Any, ...] = (spec.id,)
         self.path: str | None = None  # supervisor path of its processes, made on first start
         self.pid: Pid | None = None
-        self.last: int | None = None  # the most recent incarnation's id (for events about its exit)
+        # the most recent incarnation's id (for events about its exit); not its Pid: a
+        # dead Pid kept per child is one more object for every collection of the
+        # cyclic GC to walk (a 10,000-child tree kept 10,000 of them)
+        self.last: int | None = None
         self.restarting = False
         self.attempts = 0
 

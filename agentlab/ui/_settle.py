@@ -45,6 +45,9 @@ async def settle(*targets: Any, within: float = 10.0) -> None:
                 if rt is not None and not rt.closed:
                     await rt.settled()
             for v in views:
+                if v._feed.live:
+                    v._feed.catch_up()  # a burst's events still waiting for the views
+            for v in views:
                 if v._feed.live and v._feed.runtime is not None and not v._feed.runtime.closed:
                     v._model.tick(v._feed.now(), v._feed.runtime.processes() if v._wants_procs else None)
             await asyncio.gather(*(v._pump.flushed() for v in views))

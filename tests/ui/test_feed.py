@@ -138,3 +138,61 @@ def test_a_recorded_trace_saved_and_loaded(run, tmp_path):
         nodes = {n["label"]: n for n in dash.tree.snapshot["view"]["nodes"]}
         assert nodes["a"]["restarts"] == 1 and nodes["a"]["exit"] == "killed"
         assert [m["kind"] for m in dash.timeline.snapshot["view"]["marks"]] == ["killed", "restart"]
+
+
+def test_a_burst_reaches_the_views_over_several_loop_turns_in_order(run, monkeypatch):
+    # A callback that makes thousands of events at once (a cell killing hundreds of
+    # processes) hands the views BURST of them in that turn; the rest follow in later
+    # turns, in order, so the views' work never stops the loop for long.
+    import asyncio
+
+    import agentlab
+
+    monkeypatch.setattr(LiveFeed, "BURST", 10)
+
+    class Counting:
+        def __init__(self):
+            self.seen = []
+            self.rebuilt = []
+
+        def _handlers(self):
+            return {"user": lambda ev: self.seen.append(ev.data["n"])}
+
+        def _rebuild(self, events):
+            self.rebuilt = [e.data["n"] for e in events if e.kind == "user"]
+
+    async def main():
+        rt = agentlab.Runtime()
+        feed = as_feed(rt)
+        a = Counting()
+        feed.attach(a)
+        for i in range(35):
+            rt.emit("user", n=i)
+        assert a.seen == list(range(10)) and feed.behind == 25  # the rest waits, in order
+        turns = 0
+        while feed.behind:
+            await asyncio.sleep(0)
+            turns += 1
+        assert a.seen == list(range(35)) and turns >= 3  # 10 a turn
+        # a view attached while a burst waits replays the log once, then goes on with the others
+        for i in range(35, 60):
+            rt.emit("user", n=i)
+        b = Counting()
+        feed.attach(b)
+        assert feed.behind == 0 and a.seen == list(range(60))
+        assert b.rebuilt == list(range(60)) and b.seen == []
+        rt.emit("user", n=60)  # this turn's share is used up: it waits for the next
+        await asyncio.sleep(0)
+        assert a.seen[-1] == 60 and b.seen == [60]
+        # settle() waits for a burst too
+        from agentlab.ui import settle
+
+        view = agentlab.ui.TokenStream(rt)
+        for i in range(61, 200):
+            rt.emit("user", n=i)
+        assert feed.behind > 0
+        await settle(view)
+        assert feed.behind == 0 and a.seen == list(range(200))
+        await rt.shutdown()
+
+    run(main())

@@ -26,7 +26,12 @@ all its threads), and the page's main-thread time per second while frames are
 sampled, from Chromium's own counters (``page_busy_ms_per_s`` in all, and
 ``page_script/style/layout_ms_per_s``). Those are task durations, not CPU time:
 when the page cannot keep up, ``busy`` stays near 1,000 whatever changed, and
-the parts show where the time went. Compare runs made back to back.
+the parts show where the time went. For the loop lag, each probe sample also
+records the loop thread's own CPU time (``thread_time``):
+``kernel_lag_max_thread_cpu`` is that time in the worst sample, and
+``kernel_lag_thread_cpu_max`` the most in any sample. A lag far above its thread
+time was the thread not running: waiting for the GIL (the kernel's IOPub, heartbeat
+and control threads), or descheduled by the machine. Compare runs made back to back.
 
 The tree: a root supervisor, 50 supervisors under it, 200 workers under
 each (10,051 processes). By default a supervisor with more than 50 children
@@ -100,15 +105,19 @@ _gc.callbacks.append(_gc_watch)
 
 LAG_AT = []  # (seconds into the load, lag) of every sample, to place the worst ones
 
+LAG_CPU = []  # (lag, the loop thread's CPU time during that sample) of each sample
+
 async def lag_probe(stop, out, step=0.005):
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     while not stop.is_set():
         t = loop.time()
+        c = time.thread_time()
         await asyncio.sleep(step)
         lag = loop.time() - t - step
         out.append(lag)
         LAG_AT.append((round(t - t0, 3), lag))
+        LAG_CPU.append((lag, time.thread_time() - c))
 
 async def load(rate={rate}, seconds={seconds}):
     loop = asyncio.get_running_loop()
@@ -118,6 +127,7 @@ async def load(rate={rate}, seconds={seconds}):
     probe = loop.create_task(lag_probe(stop, lags))
     GC.clear()
     LAG_AT.clear()
+    LAG_CPU.clear()
     c0 = time.process_time()
     t0 = loop.time()
     killed = 0
@@ -146,7 +156,12 @@ async def load(rate={rate}, seconds={seconds}):
                    gc_full_collections=sum(1 for g, _ in GC if g == 2),
                    gc_pause_max_ms=round(max((d for _, d in GC), default=0) * 1000, 1),
                    gc_ms_per_s=round(sum(d for _, d in GC) / elapsed * 1000, 1),
-                   lag_p99_without_gc=_without_gc(lags, GC))
+                   lag_p99_without_gc=_without_gc(lags, GC),
+                   # the loop thread's own CPU time in the worst sample, and the most it
+                   # used in any sample: how long the kernel's own work kept the loop
+                   # busy, whatever the machine did to the thread meanwhile
+                   lag_max_thread_cpu=max(LAG_CPU)[1] if LAG_CPU else 0.0,
+                   lag_thread_cpu_max=max((cpu for _, cpu in LAG_CPU), default=0.0))
     if view is not None:
         await ui.settle(view, within=60)
         views = getattr(view, "views", [view])
@@ -284,7 +299,7 @@ def scenario(browser: Any, lab: Any, name: str, view: str, collapse: int, args: 
     while not results_file.exists() and time.monotonic() < deadline:
         time.sleep(0.5)
     k = json.loads(results_file.read_text())
-    out.update({f"kernel_{key}": (round(v * 1000, 1) if key.startswith(("lag_p", "lag_max")) else v)
+    out.update({f"kernel_{key}": (round(v * 1000, 1) if key.startswith(("lag_p", "lag_max", "lag_thread")) else v)
                 for key, v in k.items()})
     out["iopub_rate_exceeded"] = "IOPub message rate exceeded" in lab.log.read_text(errors="replace")
     page.evaluate("() => window.jupyterapp.commands.execute('kernelmenu:shutdown')")
@@ -341,6 +356,7 @@ def main() -> None:
             "frame_p99_ms", "frame_max_ms", "frames_over_50ms_pct", "click_to_details_ms", "page_busy_ms_per_s",
             "kernel_restarts_per_s", "kernel_cpu_ms_per_s",
             "kernel_lag_p50", "kernel_lag_p99", "kernel_lag_max", "kernel_lag_max_while_sampling", "kernel_lag_p99_without_gc",
+            "kernel_lag_max_thread_cpu", "kernel_lag_thread_cpu_max",
             "kernel_gc_pause_max_ms", "kernel_gc_full_collections"]
     print(" | ".join(cols))
     for r in results:

@@ -74,6 +74,22 @@ def test_lifelines_go_with_their_last_arrow():
 
 
 def test_arrows_are_trimmed_a_few_at_a_time():
-    from agentlab.ui._pending import trim_slack
+    # an eighth of the arrows dropped at once was a stall in a storm; about 64 go
+    # per trim, and the newest max_arrows stay
+    from agentlab.ui._pending import Pending, trim_slack
+    from agentlab.ui._sequence import SequenceModel
 
     assert trim_slack(100) == 12 and trim_slack(20_000) == 64 and trim_slack(3) == 1
+    s = Script()
+    w = s.spawn("w")
+    for i in range(3000):
+        s.call(None, w, i)  # an arrow each
+    pending = Pending()
+    model = SequenceModel(pending, max_arrows=2000)
+    biggest = 0
+    for ev in s.events:
+        model.apply(ev)
+        arrows = pending.take().get("arrows", {}) if pending.dirty else {}
+        biggest = max(biggest, sum(1 for v in arrows.values() if v is None))
+    assert 0 < biggest <= 64 + 1  # trimmed once past 2000 + 64, back to 2000
+    assert 2000 <= len(model.arrows) <= 2000 + 64

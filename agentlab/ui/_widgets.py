@@ -14,7 +14,8 @@ A snapshot travels as JSON text in one binary buffer (the trait, and the answer
 to ``resync``), made by orjson. As a JSON trait, ipywidgets walked it looking for
 buffers and the kernel's session encoded it with the json module: for a timeline
 of 20,000 spans (8.8 MB) that was half a second with the event loop stopped, at
-the end of every restart storm; packed, it is about 30 ms.
+the end of every restart storm; packed, it is about 75 ms (plus ~60 ms to build
+the state either way).
 """
 
 from __future__ import annotations
@@ -75,15 +76,19 @@ def pack(value: Any, widget: Any = None) -> bytes:
     return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS)
 
 
-def _reply(fn: Callable[..., dict[str, Any]]) -> Callable[..., Reply]:
-    """Wrap a command: run it on the runtime's loop, answer errors instead of raising."""
+def _reply(fn: Callable[..., dict[str, Any] | Reply]) -> Callable[..., Reply]:
+    """Wrap a command: run it on the runtime's loop, answer errors instead of raising.
+
+    The command returns its answer, or ``(answer, buffers)`` to send binary buffers too.
+    """
 
     def cmd(self: View, msg: Any, buffers: list[Any]) -> Reply:
         try:
-            return self._on_loop(lambda: fn(self, msg if isinstance(msg, dict) else {})), []
+            out = self._on_loop(lambda: fn(self, msg if isinstance(msg, dict) else {}))
         except Exception as e:  # the browser shows the message; the kernel keeps going
             log.exception("agentlab.ui: command %s failed", fn.__name__)
             return {"ok": False, "error": f"{type(e).__name__}: {e}"}, []
+        return out if isinstance(out, tuple) else (out, [])
 
     cmd.__name__ = fn.__name__
     cmd.__doc__ = fn.__doc__
@@ -263,15 +268,10 @@ class View(_static.HtmlFallback, anywidget.AnyWidget):
         return fut.result(timeout=5.0)
 
     # -- commands (browser -> kernel) ----------------------------------------------
-    @command
-    def resync(self, msg: Any, buffers: list[Any]) -> Reply:
+    @_reply
+    def resync(self, msg: dict[str, Any]) -> Reply:
         """The full state and its sequence number (a view saw a gap), packed."""
-        try:
-            snap = self._on_loop(self._pump.resync)
-        except Exception as e:  # the browser keeps what it shows; the kernel keeps going
-            log.exception("agentlab.ui: command resync failed")
-            return {"ok": False, "error": f"{type(e).__name__}: {e}"}, []
-        return {"packed": True}, [pack(snap)]
+        return {"packed": True}, [pack(self._pump.resync())]
 
     @_reply
     def seek(self, msg: dict[str, Any]) -> dict[str, Any]:

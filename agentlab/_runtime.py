@@ -206,10 +206,9 @@ class Pid:
         return "pid"
 
 
-
 # A process's links: None, the one linked Pid, or a set of two or more. Most processes
-# have one link (a supervised worker, to its supervisor), and a set per process was a
-# third of the objects a garbage collection walked in a 10,000-process tree.
+# have one link (a supervised worker, to its supervisor), and a set per process was over
+# a quarter of the objects a garbage collection walked in a 10,000-process tree.
 
 
 def _linked(a: Pid, b: Pid) -> bool:
@@ -916,7 +915,8 @@ class Runtime:
                     beh._activate(p)
                     continue
                 # one plain message in a mailbox: as for a lone one, then the mailbox
-                # goes back to the pool
+                # goes back to the pool (the two are spelled out, not merged: one
+                # shared tail costs a ping-pong round trip 2% more instructions)
                 try:
                     r = beh.handle_info(msg)
                 except Exception as e:  # a crash or ProcessExit (the agent decides)

@@ -756,10 +756,15 @@ class Runtime:
                 t = (seq, now, wall, kind, 0, None, None, peer, reason, keys, *data.values())
             else:
                 t = (seq, now, wall, kind, p.id, p.name, p._path, peer, reason, keys, *data.values())
-        elif p is None:
-            t = (seq, now, wall, kind, 0, None, None, peer, reason, data, *values)
+        elif values:
+            if p is None:
+                t = (seq, now, wall, kind, 0, None, None, peer, reason, data, *values)
+            else:
+                t = (seq, now, wall, kind, p.id, p.name, p._path, peer, reason, data, *values)
+        elif p is None:  # no star: a star builds a list first (~65 ns an event)
+            t = (seq, now, wall, kind, 0, None, None, peer, reason, data)
         else:
-            t = (seq, now, wall, kind, p.id, p.name, p._path, peer, reason, data, *values)
+            t = (seq, now, wall, kind, p.id, p.name, p._path, peer, reason, data)
         self._log_append(t)
         if seq >= self._flush_at:
             self._flush()

@@ -804,12 +804,16 @@ class Runtime:
         self,
         kind: str,
         pid: Pid | None = None,
+        /,
         *,
         peer: Pid | None = None,
         reason: Any = None,
         **data: Any,
     ) -> None:
-        """Put an event of your own (or a library's, such as the LLM layer's) in the stream."""
+        """Put an event of your own (or a library's, such as the LLM layer's) in the stream.
+
+        ``kind`` and ``pid`` are positional, so the data may have fields of those names
+        (a ``spawn`` event's ``kind``, say)."""
         if kind in MESSAGE_KINDS and not self._tm:
             return
         self._emit(

@@ -26,6 +26,8 @@ from typing import Any, Protocol
 
 from agentlab import Event, Runtime
 
+from ._identity import Identity, SharedIdentity
+
 __all__ = ["Feed", "LiveFeed", "RecordedFeed", "as_feed", "events_from"]
 
 log = logging.getLogger("agentlab.ui")
@@ -46,6 +48,8 @@ class Feed:
 
     live = False
     runtime: Runtime | None = None
+    #: the identity the views share, applied to each event before they see it (live feeds)
+    ids: SharedIdentity | None = None
 
     def __init__(self) -> None:
         self.views: list[Attached] = []
@@ -67,6 +71,9 @@ class Feed:
             self._reroute()
 
     def dispatch(self, ev: Any) -> None:
+        ids = self.ids
+        if ids is not None:
+            ids.apply(ev)
         hs = self._routes.get(ev[3])
         if hs is None:
             return
@@ -146,17 +153,39 @@ class LiveFeed(Feed):
         # dozen young collections, land in the oldest generation and make the next
         # full collections walk it -- hundreds of milliseconds each under load
         view._rebuild(iter(self.runtime.events) if self.runtime is not None else [])
+        self._share_identity(view)
         self.views.append(view)
         self._reroute()
         if self._unsubscribe is None and self.runtime is not None:
             self._unsubscribe = self.runtime.subscribe(self.dispatch)
 
+    def _share_identity(self, view: Attached) -> None:
+        """Give a view that has just replayed the log the identity the others share.
+
+        The first view's identity becomes the shared one. A later view takes it
+        only if its own replay came to exactly the same state (views made
+        together, such as a dashboard's four); otherwise (the log has dropped
+        events since, say) it keeps its own, as every view used to.
+        """
+        model = getattr(view, "_model", None)
+        own = getattr(model, "ids", None)
+        if type(own) is not Identity:
+            return
+        shared = self.ids
+        if shared is None:
+            self.ids = SharedIdentity.taking(own)
+            model.ids = self.ids  # type: ignore[union-attr]
+        elif own.same_state(shared):
+            model.ids = shared  # type: ignore[union-attr]
+
     def detach(self, view: Attached) -> None:
         self.catch_up()
         super().detach(view)
-        if not self.views and self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
+        if not self.views:
+            self.ids = None  # events stop coming: a later view starts from its own replay
+            if self._unsubscribe is not None:
+                self._unsubscribe()
+                self._unsubscribe = None
 
     def now(self) -> float:
         rt = self.runtime

@@ -66,7 +66,7 @@ class SequenceModel:
         self.handlers = {
             "spawn": lambda ev: self.ids.spawn(ev),
             "exit": self._on_exit,
-            "restart": self.ids.restart,
+            "restart": lambda ev: self.ids.restart(ev),
             "child_start": self._on_child_start,
             "call": self._on_call,
             "reply": self._on_reply,

@@ -117,7 +117,7 @@ class StreamModel:
             "spawn": self._on_spawn,
             "child_start": self._on_child_start,
             "exit": self._on_exit,
-            "restart": self.ids.restart,
+            "restart": lambda ev: self.ids.restart(ev),
             "llm_token": self._on_token,
         }
         for k in (LLM_KINDS | TOOL_KINDS) - {"llm_token"}:

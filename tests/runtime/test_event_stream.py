@@ -224,6 +224,10 @@ async def test_user_events(clock):
         await rt.call(pid, lambda s: s.runtime.emit("user", step=2))
         e = rt.events.filter(kind=K.USER)[-1]
         assert e.pid == pid.id and e.data == {"step": 2}
+        # kind and pid are positional: the data may have fields of those names
+        rt.emit(K.USER, pid, kind="note", pid=7)
+        e = rt.events[-1]
+        assert (e.kind, e.pid, e.data) == (K.USER, pid.id, {"kind": "note", "pid": 7})
 
 
 async def test_an_emitter_records_what_emit_records(clock):

@@ -1055,7 +1055,16 @@ class Runtime:
     # ------------------------------------------------------------------ timers
 
     def _add_timer(self, delay: float, fn: Callable[..., Any], *args: Any) -> TimerRef:
-        if delay < 0:
+        try:
+            late = not delay >= 0  # negative (runs at once, as a delay of 0), or NaN
+        except TypeError:
+            raise TypeError(
+                f"a timer's delay is a number of seconds, not {delay!r}; "
+                "send_after takes (dest, msg, delay)"
+            ) from None
+        if late:
+            if delay != delay:
+                raise ValueError("a timer's delay is NaN; pass a number of seconds")
             delay = 0.0
         when = self._now() + delay
         t = TimerRef(self, when, fn, args)

@@ -43,6 +43,21 @@ async def test_timers_fire_in_deadline_order_and_ties_in_start_order(clock):
         assert [m for m, _ in box.got] == ["now", "a", "b1", "b2", "c"]
 
 
+async def test_a_delay_that_is_not_a_number_of_seconds_is_refused(clock):
+    async with Runtime(clock=clock) as rt:
+        box = Inbox()
+        pid = rt.start(box)
+        with pytest.raises(TypeError, match=r"delay is a number of seconds, not '0.1'.*\(dest, msg, delay\)"):
+            rt.send_after(pid, "tick", "0.1")
+        with pytest.raises(TypeError, match="not <0"):
+            rt.send_after(0.1, "tick", pid)  # the arguments in the wrong order
+        with pytest.raises(ValueError, match="NaN"):
+            rt.send_after(pid, "tick", float("nan"))
+        rt.send_after(pid, "late", -1)  # a negative delay is a delay of 0
+        await rt.sleep(0.01)
+        assert [m for m, _ in box.got] == ["late"]
+
+
 async def test_cancel_timer_returns_the_time_left(clock):
     async with Runtime(clock=clock) as rt:
         box = Inbox()

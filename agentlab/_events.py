@@ -322,9 +322,14 @@ class EventLog:
 
     def __reversed__(self) -> Iterator[Event]:
         """Newest first, lazily (a view that wants recent history reads only that)."""
+        return map(_as_event, self._raw_newest())
+
+    def _raw_newest(self) -> Iterator[tuple[Any, ...]]:
+        """The records as the writer stored them, newest first, lazily. Fields 0-8 are
+        an :class:`Event`'s; a record's data may be stored as a shared code or as
+        field names and values (see ``Event.of``)."""
         n = len(self)
-        newest_first = chain.from_iterable(map(reversed, reversed(self._chunks)))
-        return map(_as_event, islice(newest_first, n))
+        return islice(chain.from_iterable(map(reversed, reversed(self._chunks))), n)
 
     def __getitem__(self, i: int) -> Event:
         n = len(self)

@@ -402,7 +402,7 @@ class SupervisionTree(View):
             # newest first and lazily: the node's recent history is near the end of the
             # log, and reading a 100,000-event log forwards stalled the loop 100-300 ms
             # (no list of 100,000 Events for the collector either: see LiveFeed.attach)
-            events = reversed(feed.runtime.events) if feed.runtime is not None else []
+            events = feed.runtime.events._raw_newest() if feed.runtime is not None else []
             newest_first = True
         d = self._model.details(key, events, newest_first=newest_first)
         if d is None:

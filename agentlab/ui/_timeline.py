@@ -61,6 +61,10 @@ class TimelineModel:
         #: lane is dumped (a delta or a snapshot); insertion-ordered
         self.lanes: dict[str, tuple[Any, ...] | None] = {}
         self.spans: OrderedDict[int, dict[str, Any]] = OrderedDict()
+        #: pids of closed spans, in the order they closed: the ones trimmed first (open
+        #: spans stay; walking past them from the oldest span made each trim cost the
+        #: number of long-lived processes, thousands in a big tree)
+        self._closed: deque[int] = deque()
         self.calls: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.marks: deque[dict[str, Any]] = deque(maxlen=max_items)
         self.links: deque[dict[str, Any]] = deque(maxlen=max_items)
@@ -147,7 +151,17 @@ class TimelineModel:
         self.spans[pid] = sp
         self.pending.put("spans", pid, sp)
         if len(self.spans) > self.max_items + trim_slack(self.max_items):
-            _trim(self.spans, self.max_items, lambda s: s["t1"] is not None, self.pending, "spans")
+            self._trim_spans()
+
+    def _trim_spans(self) -> None:
+        """Drop the spans that closed first until ``max_items`` remain (open ones stay)."""
+        spans, closed, put = self.spans, self._closed, self.pending.put
+        excess = len(spans) - self.max_items
+        while excess > 0 and closed:
+            pid = closed.popleft()
+            if spans.pop(pid, None) is not None:
+                put("spans", pid, None)
+                excess -= 1
 
     # -- processes ---------------------------------------------------------------
     def _on_spawn(self, ev: Any) -> None:
@@ -185,6 +199,8 @@ class TimelineModel:
             self._span(pid, ev[1])
             sp = self.spans[pid]
         cls = exit_class(ev[8])
+        if sp["t1"] is None:
+            self._closed.append(pid)
         sp["t1"] = ev[1]
         sp["end"] = cls
         sp["reason"] = exit_text(ev[8], 120)

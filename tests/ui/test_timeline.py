@@ -94,6 +94,40 @@ def test_lanes_sent_under_a_provisional_parent_follow_it_to_its_slot():
     assert second["lanes"][w]["parent"] == "root/g"
 
 
+def test_a_trim_drops_the_spans_that_closed_first_without_walking_the_open_ones():
+    # a big tree's long-lived processes are open spans at the front: a trim that walked
+    # past them from the oldest span cost thousands of steps every 64 restarts
+    from collections import OrderedDict
+
+    class NoWalk(OrderedDict):
+        def items(self):
+            raise AssertionError("a trim walked the spans")
+
+        def values(self):
+            raise AssertionError("a trim walked the spans")
+
+        def __iter__(self):
+            raise AssertionError("a trim walked the spans")
+
+    s = Script()
+    for i in range(500):
+        s.spawn(f"keep{i}")
+    for i in range(300):
+        p = s.spawn(f"p{i}")
+        s.exit(p, "killed")
+    model = TimelineModel(Pending(), max_items=200)
+    model.spans = NoWalk()
+    for ev in s.events:
+        model.apply(ev)
+    kept = list(OrderedDict.values(model.spans))
+    open_ = [sp for sp in kept if sp["t1"] is None]
+    closed = [sp["id"] for sp in kept if sp["t1"] is not None]
+    assert len(open_) == 500  # open spans stay
+    assert 0 < len(closed) <= 200 // 8  # the closed ones past the bound went, oldest first
+    last = [ev.pid for ev in s.events if ev.kind == "exit"][-len(closed):]
+    assert closed == last
+
+
 def test_spans_are_trimmed_a_few_at_a_time_not_in_one_big_batch():
     # an eighth of 20,000 spans dropped at once was a 50-100 ms stall every 2.5 s
     # under 1,000 restarts a second; about 64 go per trim

@@ -42,6 +42,13 @@ def _tree(rt):
     return rt.start(DynamicSupervisor, name="pool", intensity=10_000, period=1)
 
 
+async def _live_tree(seed, **options):
+    rt = agentlab.Runtime(seed=seed, **options)
+    pool = _tree(rt)
+    await rt.settled()
+    return rt, pool
+
+
 async def _storm(rt, pool, rounds=40, seed=5):
     rng = random.Random(seed)
     synthetic = emit_into(rt, team_run())
@@ -89,10 +96,8 @@ def _comparable(snap):
 
 def test_a_dashboards_views_share_one_identity_and_show_what_their_own_would(run):
     async def main():
-        rt = agentlab.Runtime(seed=1)
+        rt, pool = await _live_tree(1)
         try:
-            pool = _tree(rt)
-            await rt.settled()
             dash = ui.dashboard(rt)
             # the same four views, each with its own identity, as every view had before
             own_feed = LiveFeed(rt)
@@ -132,10 +137,8 @@ def test_the_shared_identity_does_its_work_once_an_event(run, monkeypatch):
     monkeypatch.setattr(Identity, "exit", exit_)
 
     async def main():
-        rt = agentlab.Runtime(seed=2)
+        rt, pool = await _live_tree(2)
         try:
-            pool = _tree(rt)
-            await rt.settled()
             dash = ui.dashboard(rt)
             calls.update(child_start=0, exit=0)
             n_before = len(list(rt.events))
@@ -155,10 +158,8 @@ def test_the_shared_identity_does_its_work_once_an_event(run, monkeypatch):
 
 def test_a_view_that_knows_a_different_history_keeps_its_own_identity(run):
     async def main():
-        rt = agentlab.Runtime(seed=3, event_capacity=300)
+        rt, pool = await _live_tree(3, event_capacity=300)
         try:
-            pool = _tree(rt)
-            await rt.settled()
             tree = ui.SupervisionTree(rt)
             shared = tree._model.ids
             assert type(shared) is SharedIdentity

@@ -56,7 +56,8 @@ class Identity:
 
     __slots__ = ("_dead", "_hint", "_order", "_parents", "_slots", "key_of", "meta", "moved")
 
-    #: how many dead pids stay resolvable (late events name them: DOWN, restart reports)
+    #: how many dead pids stay resolvable (late events name them: DOWN, restart reports);
+    #: a process no supervisor reported is forgotten altogether after as many deaths
     KEEP_DEAD = 20_000
 
     def __init__(self) -> None:
@@ -234,6 +235,12 @@ class Identity:
                 m = self.meta.get(k) if k is not None else None
                 if m is None or m["pid"] != old:
                     self.key_of.pop(old, None)
+                elif k[0] == "#" and not m["alive"] and k not in self._parents:  # type: ignore[index]
+                    # a process no supervisor reported (a plain spawn, a task), dead for
+                    # KEEP_DEAD deaths: no view still shows it, and a notebook that spawns
+                    # millions of them must not keep a key for each
+                    del self.meta[k]  # type: ignore[arg-type]
+                    del self.key_of[old]
 
     def forget(self, key: str) -> None:
         m = self.meta.pop(key, None)

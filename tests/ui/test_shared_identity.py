@@ -216,3 +216,40 @@ def test_the_tree_prunes_its_dead_nodes_without_taking_them_from_the_other_views
             await rt.shutdown()
 
     run(main())
+
+
+def test_processes_no_supervisor_reported_are_forgotten_long_after_they_die(run, monkeypatch):
+    # a notebook that spawns millions of short processes (plain spawns, tasks) must not
+    # keep a key for each in the views: one is forgotten KEEP_DEAD deaths after its own
+    from agentlab.ui._pending import trim_slack
+
+    monkeypatch.setattr(Identity, "KEEP_DEAD", 50)
+
+    async def quick():
+        return None
+
+    async def main():
+        rt = agentlab.Runtime()
+        try:
+            sup = rt.start(Supervisor, [ChildSpec("w", Worker)], name="sup")
+            dash = ui.dashboard(rt)
+            spawned = []
+            for _ in range(400):
+                spawned.append(rt.spawn(quick))
+                await asyncio.sleep(0)
+            await rt.settled()
+            await ui.settle(dash)
+            ids = dash.tree._model.ids
+            provisional = [k for k in ids.meta if k[0] == "#"]
+            assert len(provisional) <= 50 + trim_slack(50) + 1  # + the root supervisor
+            assert all(p.id in ids.key_of for p in spawned[-50:])  # the newest dead still known
+            assert spawned[0].id not in ids.key_of and f"#{spawned[0].id}" not in ids.meta
+            # supervised children and their supervisor are kept, and every view still draws
+            assert any(k.endswith("/w") for k in ids.meta) and sup.id in ids.key_of
+            lanes = {ln["key"] for ln in dash.timeline.snapshot["view"]["lanes"]}
+            assert f"#{spawned[-1].id}" in lanes and f"#{spawned[0].id}" not in lanes
+            dash.close()
+        finally:
+            await rt.shutdown()
+
+    run(main())

@@ -267,9 +267,6 @@ class Identity:
         )
 
 
-_IDENTITY_STATE = ("_dead", "_hint", "_order", "_parents", "_slots", "key_of", "meta", "moved")
-
-
 class SharedIdentity(Identity):
     """One :class:`Identity` for every view of a live feed that knows the same history.
 
@@ -296,7 +293,7 @@ class SharedIdentity(Identity):
     def taking(cls, ids: Identity) -> SharedIdentity:
         """A shared identity that takes over ``ids``'s state (``ids`` is not used after)."""
         shared = cls()
-        for name in _IDENTITY_STATE:
+        for name in Identity.__slots__:  # all of an identity's state
             setattr(shared, name, getattr(ids, name))
         return shared
 

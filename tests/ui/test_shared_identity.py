@@ -22,14 +22,18 @@ class Worker(agentlab.Agent):
         return request
 
 
-class Temp(agentlab.Agent):
+class Job(agentlab.Agent):
+    """A temporary child that finishes when told."""
+
+    def handle_info(self, msg):
+        return agentlab.Stop("normal")
+
+
+class Temp(Job):
     """A temporary child that finishes on its own."""
 
     def init(self, n=0):
         self.send_after(self.pid, "done", 0.001 * (n % 3))
-
-    def handle_info(self, msg):
-        return agentlab.Stop("normal")
 
 
 def _tree(rt):
@@ -141,7 +145,7 @@ def test_the_shared_identity_does_its_work_once_an_event(run, monkeypatch):
         try:
             dash = ui.dashboard(rt)
             calls.update(child_start=0, exit=0)
-            n_before = len(list(rt.events))
+            n_before = len(rt.events)
             await _storm(rt, pool, rounds=10)
             await ui.settle(dash)
             new = list(rt.events)[n_before:]
@@ -197,9 +201,11 @@ def test_the_tree_prunes_its_dead_nodes_without_taking_them_from_the_other_views
         try:
             pool = rt.start(DynamicSupervisor, name="pool", intensity=10_000, period=1)
             dash = ui.dashboard(rt, max_dead=2)
-            for r in range(8):
-                await DynamicSupervisor.start_child(pool, ChildSpec("job", (Temp, r), restart="temporary"))
-            await asyncio.sleep(0.05)
+            # all eight run at once, so none takes the slot of one that has finished
+            started = [await DynamicSupervisor.start_child(pool, ChildSpec("job", Job, restart="temporary"))
+                       for _ in range(8)]
+            for job in started:
+                rt.send(job, "done")
             await rt.settled()
             await ui.settle(dash)
             jobs = [n for n in dash.tree.snapshot["view"]["nodes"] if n["label"] == "job"]

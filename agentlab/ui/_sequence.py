@@ -13,7 +13,7 @@ timeline's LLM spans.
 >>> s.call(a, b, "hi"); rid = s.answer(b, "hello"); s.reply(b, a)
 >>> v = sequence_view(s.events)
 >>> [(x["kind"], x["from"], x["to"], x["llm"]) for x in v["arrows"]]
-[('call', '#101', '#102', ['llm-1']), ('reply', '#102', '#101', ['llm-1'])]
+[('call', '#101', '#102', ('llm-1',)), ('reply', '#102', '#101', ('llm-1',))]
 """
 
 from __future__ import annotations
@@ -140,9 +140,14 @@ class SequenceModel:
                 self.pending.put("parts", k, None)
 
     def _dump_arrow(self, a: dict[str, Any]) -> dict[str, Any]:
+        # "llm" stays the model's tuple (JSON writes it as a list): with numbers and
+        # strings only, the dict is never tracked by the garbage collector, and the
+        # sequence view's snapshot trait keeps up to max_arrows of them for a second
+        # or more at a time (a list in each was two tracked objects an arrow to walk
+        # in every full collection of a restart storm)
         key = self.ids.key
         d = {"id": a["id"], "kind": a["kind"], "from": key(a["src"]), "to": key(a["dst"]), "t": a["t"],
-             "label": a["label"], "llm": list(a["llm"])}
+             "label": a["label"], "llm": a["llm"]}
         if a["reply_to"] is not None:
             d["reply_to"] = a["reply_to"]
             d["lat"] = a["lat"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 from agentlab.ui._sequence import sequence_view
 from agentlab.ui._synthetic import Script, team_run
 
@@ -19,6 +21,18 @@ def test_team_run_arrows():
     reply = next(a for a in v["arrows"] if a.get("reply_to") == review["id"])
     assert review["llm"] == reply["llm"] and len(review["llm"]) == 1
     assert reply["lat"] > 0
+
+
+def test_arrows_the_view_gets_are_not_tracked_by_the_garbage_collector():
+    # the snapshot trait keeps up to max_arrows of them; in a restart storm every full
+    # collection would walk each one (and a list in it) that the collector tracks
+    v = sequence_view(team_run())
+    plain = [a for a in v["arrows"] if not a["llm"]]
+    linked = [a for a in v["arrows"] if a["llm"]]
+    assert plain and linked
+    assert not any(gc.is_tracked(a) for a in plain)
+    gc.collect()  # a linked arrow's tuple of call ids is young until a collection sees it
+    assert not any(gc.is_tracked(a) for a in linked)
 
 
 def test_filter_by_process():

@@ -8,9 +8,11 @@ process and measures only the view models, side by side in the same run:
 - **replay**: a 10,051-process tree (50 supervisors of 200 workers) goes through a
   storm of restarts (``--restarts``, 20,000 by default); its events are then folded
   into the four models a dashboard has (tree, token streams, timeline, sequence
-  diagram), once with one identity each (pid -> stable key, as views made apart
-  have) and once with one shared identity applied by the feed (as a dashboard's
-  four views have). CPU µs per event, best of ``--rounds`` alternating rounds.
+  diagram) through ``Feed.dispatch``, which hands each event only to the handlers
+  of its kind, as a live feed does: once with one identity each (pid -> stable key,
+  as views made apart have) and once with one shared identity applied by the feed
+  (as a dashboard's four views have). CPU µs per event, best of ``--rounds``
+  alternating rounds.
 - **memory**: what the four models hold after the replay (tracemalloc), each way.
 - **details**: a click on a node during a storm reads the node's recent history
   from the runtime's event log (100,000 events, full). Median and max ms of 20
@@ -38,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import agentlab
 import agentlab.ui as ui
 from agentlab import ChildSpec, Supervisor
+from agentlab.ui._feed import Feed
 from agentlab.ui._identity import SharedIdentity
 from agentlab.ui._pending import Pending
 from agentlab.ui._sequence import SequenceModel
@@ -71,18 +74,30 @@ async def storm(rt: agentlab.Runtime, restarts: int, seed: int = 1) -> None:
     await rt.settled()
 
 
+class _View:
+    """Just enough of a view for a Feed: the model's handlers (what a live widget gives)."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def _handlers(self) -> dict[str, Any]:
+        return self.model.handlers
+
+
 def build(events: list[Any], shared: bool) -> list[Any]:
+    """The four models fed as a live dashboard's are: through ``Feed.dispatch``, which
+    routes each event only to the handlers of its kind (after the shared identity)."""
     models = [M(Pending()) for M in MODELS]
-    ids = SharedIdentity() if shared else None
-    if ids is not None:
+    feed = Feed()
+    feed.views = [_View(m) for m in models]
+    feed._reroute()
+    if shared:
+        feed.ids = SharedIdentity()
         for m in models:
-            m.ids = ids
-    applies = [m.apply for m in models]
+            m.ids = feed.ids
+    dispatch = feed.dispatch
     for ev in events:
-        if ids is not None:
-            ids.apply(ev)
-        for apply in applies:
-            apply(ev)
+        dispatch(ev)
     return models
 
 

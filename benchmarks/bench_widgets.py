@@ -45,6 +45,7 @@ Run (needs JupyterLab, Playwright and /usr/bin/chromium; takes ~2 min)::
     python benchmarks/bench_widgets.py                 # all scenarios
     python benchmarks/bench_widgets.py --seconds 5 --scenario dashboard
     python benchmarks/bench_widgets.py --kernel-prelude patch.py   # a proposed runtime change
+    python benchmarks/bench_widgets.py --scenario dashboard --breakdown   # where the kernel's CPU goes
 
 Results are printed and written to ``benchmarks/results/widgets.json``.
 """
@@ -83,6 +84,28 @@ if not {freeze}:  # the first live view freezes the heap unless told not to (age
     ui.freeze_heap(False)
 N = len(rt.processes())
 print(N)
+"""
+
+# --breakdown: the loop thread's CPU time in the views' parts, accumulated during the
+# load (thread_time around each call; two clock reads per event, a few % of the load)
+BREAKDOWN = """
+import collections as _bc, time as _bt
+import agentlab.ui._feed as _bfeed, agentlab.ui._pump as _bpump
+BREAKDOWN = _bc.Counter()
+def _account(cls, name, part):
+    inner = getattr(cls, name)
+    def timed(*a, **kw):
+        t = _bt.thread_time()
+        try:
+            return inner(*a, **kw)
+        finally:
+            BREAKDOWN[part] += _bt.thread_time() - t
+    setattr(cls, name, timed)
+_account(_bfeed.Feed, "dispatch", "views")  # the view models, per event
+_account(_bpump.Pump, "_send_delta", "deltas")  # build, pack and send a delta
+_account(_bpump.Pump, "_publish_snapshot", "snapshots")  # rewrite the snapshot trait
+import ipykernel.comm.comm as _bcomm
+_account(_bcomm.BaseComm, "publish_msg", "comm_send")  # inside deltas/snapshots: the kernel's session
 """
 
 VIEW = {
@@ -126,6 +149,8 @@ async def load(rate={rate}, seconds={seconds}):
     lags = []
     probe = loop.create_task(lag_probe(stop, lags))
     GC.clear()
+    if "BREAKDOWN" in globals():
+        BREAKDOWN.clear()
     LAG_AT.clear()
     LAG_CPU.clear()
     c0 = time.process_time()
@@ -162,6 +187,8 @@ async def load(rate={rate}, seconds={seconds}):
                    # busy, whatever the machine did to the thread meanwhile
                    lag_max_thread_cpu=max(LAG_CPU)[1] if LAG_CPU else 0.0,
                    lag_thread_cpu_max=max((cpu for _, cpu in LAG_CPU), default=0.0))
+    if "BREAKDOWN" in globals():
+        results["cpu_breakdown_ms_per_s"] = {{k: round(v / elapsed * 1000, 1) for k, v in BREAKDOWN.items()}}
     if view is not None:
         await ui.settle(view, within=60)
         views = getattr(view, "views", [view])
@@ -238,6 +265,8 @@ def pct(xs: list[float], q: float) -> float:
 def scenario(browser: Any, lab: Any, name: str, view: str, collapse: int, args: argparse.Namespace,
              chips: bool = False, freeze: bool = True) -> dict[str, Any]:
     prelude = Path(args.kernel_prelude).read_text() if args.kernel_prelude else ""
+    if args.breakdown:
+        prelude += BREAKDOWN
     cells = [SETUP.format(sups=args.sups, per=args.per, freeze=freeze, prelude=prelude), VIEW[view].format(collapse=collapse),
              LOAD.format(rate=args.rate, seconds=args.seconds), "await task"]
     nb = {"cells": [{"cell_type": "code", "execution_count": None, "id": f"c{i}", "metadata": {}, "outputs": [],
@@ -316,6 +345,9 @@ def main() -> None:
     ap.add_argument("--kernel-prelude", metavar="FILE",
                     help="Python run in the kernel after importing agentlab, before the tree starts "
                          "(to measure a proposed change, e.g. a monkeypatch of the runtime)")
+    ap.add_argument("--breakdown", action="store_true",
+                    help="also account the kernel loop's CPU time to the views, delta and snapshot "
+                         "sends and the comm layer during the load (cpu_breakdown_ms_per_s; costs a few %%)")
     names = ["baseline", "tree", "tree-chips", "tree-rows", "dashboard", "dashboard-nofreeze"]
     ap.add_argument("--scenario", action="append", choices=names)
     args = ap.parse_args()
@@ -350,6 +382,7 @@ def main() -> None:
     name = "widgets-prelude.json" if args.kernel_prelude else "widgets.json"
     for r in results:
         r["kernel_prelude"] = args.kernel_prelude
+        r["breakdown"] = args.breakdown
     (out / name).write_text(json.dumps(results, indent=2))
     print()
     cols = ["scenario", "first_render_browser_ms", "first_render_end_to_end_ms", "expand_all_ms", "frame_p50_ms",

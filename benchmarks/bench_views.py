@@ -90,11 +90,11 @@ def build(events: list[Any], shared: bool) -> list[Any]:
     models = [M(Pending()) for M in MODELS]
     feed = Feed()
     feed.views = [_View(m) for m in models]
-    feed._reroute()
     if shared:
         feed.ids = SharedIdentity()
         for m in models:
             m.ids = feed.ids
+    feed._reroute()
     dispatch = feed.dispatch
     for ev in events:
         dispatch(ev)

@@ -48,7 +48,8 @@ class Feed:
 
     live = False
     runtime: Runtime | None = None
-    #: the identity the views share, applied to each event before they see it (live feeds)
+    #: the identity the views share (live feeds): its handlers come first in the routes,
+    #: so each event of its kinds is applied to it once, before the views see it
     ids: SharedIdentity | None = None
 
     def __init__(self) -> None:
@@ -57,6 +58,9 @@ class Feed:
 
     def _reroute(self) -> None:
         routes: dict[str, list[Callable[[Any], Any]]] = {}
+        if self.ids is not None:  # first: the views read what it made of the event
+            for kind, h in self.ids.handlers().items():
+                routes[kind] = [h]
         for v in self.views:
             for kind, h in v._handlers().items():
                 routes.setdefault(kind, []).append(h)
@@ -71,9 +75,6 @@ class Feed:
             self._reroute()
 
     def dispatch(self, ev: Any) -> None:
-        ids = self.ids
-        if ids is not None:
-            ids.apply(ev)
         hs = self._routes.get(ev[3])
         if hs is None:
             return
@@ -183,6 +184,7 @@ class LiveFeed(Feed):
         super().detach(view)
         if not self.views:
             self.ids = None  # events stop coming: a later view starts from its own replay
+            self._reroute()
             if self._unsubscribe is not None:
                 self._unsubscribe()
                 self._unsubscribe = None

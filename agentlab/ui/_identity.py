@@ -30,6 +30,7 @@ pauses stall the event loop).
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from ._pending import trim_slack
@@ -270,7 +271,7 @@ class Identity:
 class SharedIdentity(Identity):
     """One :class:`Identity` for every view of a live feed that knows the same history.
 
-    The feed applies each event to it once (:meth:`apply`), before the views see
+    The feed applies each event to it once (its :meth:`handlers`), before the views see
     the event; a view's own call for that event (``ids.child_start(ev)`` ...)
     then returns what the feed's call returned, so view code is the same whether
     its identity is shared or its own. Four views of a 10,000-process tree kept
@@ -297,18 +298,14 @@ class SharedIdentity(Identity):
             setattr(shared, name, getattr(ids, name))
         return shared
 
-    def apply(self, ev: Any) -> None:
-        """Fold in one event of the feed (kinds other than the four below change nothing)."""
-        kind = ev[3]
-        if kind == "spawn":
-            self.spawn(ev)
-        elif kind == "child_start":
-            self.child_start(ev)
-        elif kind == "exit":
-            self._last_exit = None
-            self.exit(ev[4])
-        elif kind == "restart":
-            self.restart(ev)
+    def handlers(self) -> dict[str, Callable[[Any], Any]]:
+        """What the feed routes to it, per event kind (no other kind changes an identity)."""
+        return {"spawn": self.spawn, "child_start": self.child_start, "exit": self._on_exit,
+                "restart": self.restart}
+
+    def _on_exit(self, ev: Any) -> None:
+        self._last_exit = None
+        self.exit(ev[4])
 
     def spawn(self, ev: Any) -> str:
         if ev[0] != self._seen:

@@ -256,16 +256,7 @@ class Identity:
 
     def same_state(self, other: Identity) -> bool:
         """Whether ``other`` knows exactly what this one knows (same keys, same meta)."""
-        return (
-            self._order == other._order
-            and self.key_of == other.key_of
-            and self.meta == other.meta
-            and self.moved == other.moved
-            and self._slots == other._slots
-            and self._parents == other._parents
-            and self._hint == other._hint
-            and self._dead == other._dead
-        )
+        return all(getattr(self, name) == getattr(other, name) for name in Identity.__slots__)
 
 
 class SharedIdentity(Identity):

@@ -46,6 +46,11 @@ Run (needs JupyterLab, Playwright and /usr/bin/chromium; takes ~2 min)::
     python benchmarks/bench_widgets.py --seconds 5 --scenario dashboard
     python benchmarks/bench_widgets.py --kernel-prelude patch.py   # a proposed runtime change
     python benchmarks/bench_widgets.py --scenario dashboard --breakdown   # where the kernel's CPU goes
+    python benchmarks/bench_widgets.py --scenario dashboard --page-trace 12   # where the page's time goes
+    python benchmarks/bench_widgets.py --scenario dashboard --page-profile 20  # the page's JS by function
+
+``--page-trace`` also writes Chromium's trace to ``benchmarks/results/page-trace-SCENARIO.json``
+(open it in Perfetto or ``chrome://tracing``).
 
 Results are printed and written to ``benchmarks/results/widgets.json``.
 """
@@ -61,9 +66,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "e2e"))
-
-from conftest import CHROMIUM, CHROMIUM_ARGS, start_lab, stop_lab  # noqa: E402
+E2E = ROOT / "tests" / "e2e"  # its conftest starts JupyterLab and knows where Chromium is
 
 SETUP = """
 import asyncio, json, time, random
@@ -257,6 +260,56 @@ def _page_metrics(cdp: Any) -> dict[str, float]:
     return {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
 
 
+def _profile_top(profile: dict[str, Any], top: int) -> dict[str, float]:
+    """The page's CPU profile (CDP ``Profiler``) as self time per function, in ms per
+    second of profile, the ``top`` largest (with ``(garbage collector)``, ``(program)``
+    for the browser's own work on the main thread, and ``(idle)``)."""
+    nodes = {n["id"]: n for n in profile["nodes"]}
+    self_us: dict[str, float] = {}
+    deltas = profile.get("timeDeltas", [])
+    # timeDeltas[i] is the time from sample i - 1 to sample i: the time up to the next
+    # sample is the sample's own
+    for sample, dt in zip(profile.get("samples", [])[:-1], deltas[1:], strict=False):
+        f = nodes[sample]["callFrame"]
+        url = f.get("url", "").rsplit("/", 1)[-1].split("?")[0]
+        key = f"{f['functionName'] or '(anonymous)'} {url}:{f.get('lineNumber', -1) + 1}" if url else f["functionName"]
+        self_us[key] = self_us.get(key, 0.0) + dt
+    span = (profile["endTime"] - profile["startTime"]) / 1e6 or 1.0
+    ranked = sorted(self_us.items(), key=lambda kv: -kv[1])[:top]
+    return {k: round(v / 1000 / span, 1) for k, v in ranked}
+
+
+def _trace_top(trace: dict[str, Any], top: int) -> dict[str, float]:
+    """Chromium's timeline trace of the page as self time per event name on the
+    renderer's main thread, in ms per second of trace, the ``top`` largest."""
+    events = [e for e in trace.get("traceEvents", []) if e.get("ph") == "X" and "dur" in e]
+    main = {(e["pid"], e["tid"]) for e in trace.get("traceEvents", [])
+            if e.get("ph") == "M" and e.get("name") == "thread_name" and e["args"].get("name") == "CrRendererMain"}
+    events = [e for e in events if (e["pid"], e["tid"]) in main]
+    if not events:
+        return {}
+    by_thread: dict[Any, list[dict[str, Any]]] = {}
+    for e in events:
+        by_thread.setdefault((e["pid"], e["tid"]), []).append(e)
+    self_us: dict[str, float] = {}
+    t0 = min(e["ts"] for e in events)
+    t1 = max(e["ts"] + e["dur"] for e in events)
+    for evs in by_thread.values():
+        evs.sort(key=lambda e: (e["ts"], -e["dur"]))
+        stack: list[dict[str, Any]] = []
+        for e in evs:  # self time: an event's duration less its direct children's
+            while stack and stack[-1]["ts"] + stack[-1]["dur"] <= e["ts"]:
+                stack.pop()
+            if stack:
+                parent = stack[-1]["name"]
+                self_us[parent] = self_us.get(parent, 0.0) - e["dur"]
+            self_us[e["name"]] = self_us.get(e["name"], 0.0) + e["dur"]
+            stack.append(e)
+    span = (t1 - t0) / 1e6 or 1.0
+    ranked = sorted(self_us.items(), key=lambda kv: -kv[1])[:top]
+    return {k: round(v / 1000 / span, 1) for k, v in ranked}
+
+
 def pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(len(xs) * q))]
@@ -309,9 +362,22 @@ def scenario(browser: Any, lab: Any, name: str, view: str, collapse: int, args: 
     run_cell(page, 2)  # start the load (a background task)
     cdp = page.context.new_cdp_session(page)
     cdp.send("Performance.enable")
+    if args.page_profile:
+        cdp.send("Profiler.enable")
+        cdp.send("Profiler.setSamplingInterval", {"interval": 500})
+        cdp.send("Profiler.start")
+    if args.page_trace:
+        browser.start_tracing(page=page, categories=["devtools.timeline", "disabled-by-default-devtools.timeline"])
     m0 = _page_metrics(cdp)
     frames = page.evaluate(FRAME_SAMPLER, args.seconds * 0.8)
     m1 = _page_metrics(cdp)
+    if args.page_trace:
+        raw = browser.stop_tracing()
+        (ROOT / "benchmarks" / "results").mkdir(exist_ok=True)
+        (ROOT / "benchmarks" / "results" / f"page-trace-{name}.json").write_bytes(raw)  # for Perfetto
+        out["page_trace_ms_per_s"] = _trace_top(json.loads(raw), args.page_trace)
+    if args.page_profile:
+        out["page_profile_ms_per_s"] = _profile_top(cdp.send("Profiler.stop")["profile"], args.page_profile)
     wall = m1["Timestamp"] - m0["Timestamp"]
     for key, name in [("TaskDuration", "busy"), ("ScriptDuration", "script"), ("LayoutDuration", "layout"),
                       ("RecalcStyleDuration", "style")]:
@@ -345,6 +411,12 @@ def main() -> None:
     ap.add_argument("--kernel-prelude", metavar="FILE",
                     help="Python run in the kernel after importing agentlab, before the tree starts "
                          "(to measure a proposed change, e.g. a monkeypatch of the runtime)")
+    ap.add_argument("--page-profile", type=int, metavar="TOP", default=0,
+                    help="profile the page's main thread (CDP Profiler) while frames are sampled; "
+                         "report the TOP functions by self time (page_profile_ms_per_s)")
+    ap.add_argument("--page-trace", type=int, metavar="TOP", default=0,
+                    help="record Chromium's timeline trace while frames are sampled; report the TOP "
+                         "event kinds on the page's main thread by self time (page_trace_ms_per_s)")
     ap.add_argument("--breakdown", action="store_true",
                     help="also account the kernel loop's CPU time to the views, delta and snapshot "
                          "sends and the comm layer during the load (cpu_breakdown_ms_per_s; costs a few %%)")
@@ -353,6 +425,9 @@ def main() -> None:
     args = ap.parse_args()
     wanted = args.scenario or names
     from playwright.sync_api import sync_playwright
+
+    sys.path.insert(0, str(E2E))  # imported here: the module's helpers load without it
+    from conftest import CHROMIUM, CHROMIUM_ARGS, start_lab, stop_lab
 
     results = []
     with tempfile.TemporaryDirectory() as tmp:

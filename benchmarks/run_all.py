@@ -20,6 +20,13 @@ cost, the event log's share of memory, the 1M spawn) follow the main table.
 ``--jsonl FILE`` appends every raw result (one JSON object a line).
 ``--agentlab-trace lifecycle`` runs agentlab with message-level events off (lifecycle
 events stay on), the setting the performance targets are stated for.
+
+``--overheads`` adds two agentlab variants to every round, interleaved with the rest:
+``agentlab-untraced`` (``--trace=off``: no events at all, a measurement device) and
+``agentlab-recorded`` (an ``agentlab.trace.Recorder`` attached, ``--record``), and prints
+a second table: what the events cost on each workload (agentlab against
+agentlab-untraced) and what a recorder adds on top (agentlab-recorded against agentlab).
+Both are stated as the slowdown, the time (or bytes) with over without: 1.00x is free.
 """
 
 from __future__ import annotations
@@ -51,6 +58,8 @@ QUICK_DIV = 10  # --quick: every N divided by this
 
 SYSTEMS = ("beam", "asyncio", "agentlab")
 LABEL = {"beam": "BEAM S1", "asyncio": "idiomatic asyncio", "agentlab": "agentlab"}
+# --overheads: agentlab with no events at all, and with a trace recorder attached
+VARIANTS = {"agentlab-untraced": ["--trace=off"], "agentlab-recorded": ["--record"]}
 
 
 def command(system: str, workload: str, n: int) -> list[str]:
@@ -59,6 +68,8 @@ def command(system: str, workload: str, n: int) -> list[str]:
     if system == "asyncio":
         return [sys.executable, str(HERE / "baseline_asyncio.py"), workload, str(n)]
     extra = [f"--trace={AGENTLAB_TRACE}"] if AGENTLAB_TRACE else []
+    if system in VARIANTS:  # a later --trace wins over AGENTLAB_TRACE's
+        extra = [*extra, *VARIANTS[system]]
     return [sys.executable, str(HERE / "bench_runtime.py"), workload, str(n), *extra]
 
 
@@ -174,6 +185,43 @@ def table(res: dict[tuple[str, str], list[dict[str, Any]]], workloads: list[str]
     return "\n".join(rows)
 
 
+def slowdown(with_: list[dict[str, Any]], without: list[dict[str, Any]]) -> str:
+    """How much slower (or bigger) ``with_`` is than ``without``: medians, and the
+    range of the per-round ratios (each round ran both back to back)."""
+    if not with_ or not without:
+        return "-"
+    unit = with_[0]["unit"]
+    higher_better = unit.endswith("/s")
+
+    def cost(a: float, b: float) -> float:
+        return b / a if higher_better else a / b
+
+    med = cost(statistics.median(r["value"] for r in with_), statistics.median(r["value"] for r in without))
+    per_round = {r["round"]: r["value"] for r in without if "round" in r}
+    rounds = [cost(r["value"], per_round[r["round"]]) for r in with_ if r.get("round") in per_round]
+    if len(rounds) > 1:
+        return f"{med:.2f}x ({min(rounds):.2f}-{max(rounds):.2f})"
+    return f"{med:.2f}x"
+
+
+def overhead_table(res: dict[tuple[str, str], list[dict[str, Any]]], workloads: list[str]) -> str:
+    rows = [
+        "| workload | agentlab, no events | agentlab | events cost | agentlab + recorder "
+        "| recorder cost |\n|---|---|---|---|---|---|"
+    ]
+    for w in workloads:
+        base = res.get(("agentlab", w), [])
+        off = res.get(("agentlab-untraced", w), [])
+        rec = res.get(("agentlab-recorded", w), [])
+        if w == "tracing" or not base:
+            continue
+        rows.append(
+            f"| {w} (n={base[0]['n']:,}; {unit_note(base[0]['unit'])}) | {cell(off)} | {cell(base)} "
+            f"| {slowdown(base, off)} | {cell(rec)} | {slowdown(rec, base)} |"
+        )
+    return "\n".join(rows)
+
+
 def med_extra(rs: list[dict[str, Any]], key: str) -> float | None:
     vals = [r["extra"].get(key) for r in rs if r["extra"].get(key) is not None]
     return statistics.median(vals) if vals else None
@@ -226,6 +274,11 @@ def main(argv: list[str]) -> int:
         default=None,
         help="agentlab's tracing (the targets are stated for lifecycle events only)",
     )
+    ap.add_argument(
+        "--overheads",
+        action="store_true",
+        help="also run agentlab with no events and with a recorder; print what each costs",
+    )
     args = ap.parse_args(argv)
     global AGENTLAB_TRACE
     AGENTLAB_TRACE = args.agentlab_trace
@@ -233,6 +286,10 @@ def main(argv: list[str]) -> int:
     systems = [s for s in args.systems.split(",") if s]
     workloads = [w for w in args.workloads.split(",") if w]
     unknown = [w for w in workloads if w not in FULL] + [s for s in systems if s not in SYSTEMS]
+    if args.overheads:
+        if "agentlab" not in systems:
+            ap.error("--overheads compares agentlab's variants with agentlab: keep agentlab in --systems")
+        systems += list(VARIANTS)
     if unknown:
         ap.error(f"unknown: {unknown}")
     if "beam" in systems and not have_beam():
@@ -245,8 +302,8 @@ def main(argv: list[str]) -> int:
     plan = []
     for w in workloads:
         for s in systems:
-            n = FULL[w][s]
-            if n is None:
+            n = FULL[w]["agentlab" if s in VARIANTS else s]
+            if n is None or (s in VARIANTS and w == "tracing"):
                 continue
             if args.quick:
                 n = max(1, n // QUICK_DIV)
@@ -259,13 +316,17 @@ def main(argv: list[str]) -> int:
             out = run_one(s, w, n, args.timeout)
             if out is None:
                 continue
+            out["round"] = r
             res.setdefault((s, w), []).append(out)
             if args.jsonl is not None:
                 with args.jsonl.open("a") as f:
-                    f.write(json.dumps({"round": r, **out}) + "\n")
+                    f.write(json.dumps(out) + "\n")
 
     print(f"Median (min-max) of {args.rounds} round(s), each run a fresh process.\n")
     print(table(res, workloads))
+    if args.overheads:
+        print("\nWhat agentlab's events and a recorder cost, per workload (slowdown, 1.00x is free):\n")
+        print(overhead_table(res, workloads))
     notes = agentlab_notes(res)
     if notes:
         print("\nagentlab only:\n")

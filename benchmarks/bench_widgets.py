@@ -274,9 +274,7 @@ def _profile_top(profile: dict[str, Any], top: int) -> dict[str, float]:
         url = f.get("url", "").rsplit("/", 1)[-1].split("?")[0]
         key = f"{f['functionName'] or '(anonymous)'} {url}:{f.get('lineNumber', -1) + 1}" if url else f["functionName"]
         self_us[key] = self_us.get(key, 0.0) + dt
-    span = (profile["endTime"] - profile["startTime"]) / 1e6 or 1.0
-    ranked = sorted(self_us.items(), key=lambda kv: -kv[1])[:top]
-    return {k: round(v / 1000 / span, 1) for k, v in ranked}
+    return _ms_per_s(self_us, (profile["endTime"] - profile["startTime"]) / 1e6, top)
 
 
 def _trace_top(trace: dict[str, Any], top: int) -> dict[str, float]:
@@ -305,9 +303,13 @@ def _trace_top(trace: dict[str, Any], top: int) -> dict[str, float]:
                 self_us[parent] = self_us.get(parent, 0.0) - e["dur"]
             self_us[e["name"]] = self_us.get(e["name"], 0.0) + e["dur"]
             stack.append(e)
-    span = (t1 - t0) / 1e6 or 1.0
+    return _ms_per_s(self_us, (t1 - t0) / 1e6, top)
+
+
+def _ms_per_s(self_us: dict[str, float], seconds: float, top: int) -> dict[str, float]:
+    """The ``top`` largest of ``self_us`` (µs each), as ms per second of ``seconds``."""
     ranked = sorted(self_us.items(), key=lambda kv: -kv[1])[:top]
-    return {k: round(v / 1000 / span, 1) for k, v in ranked}
+    return {k: round(v / 1000 / (seconds or 1.0), 1) for k, v in ranked}
 
 
 def pct(xs: list[float], q: float) -> float:

@@ -59,7 +59,7 @@ QUICK_DIV = 10  # --quick: every N divided by this
 SYSTEMS = ("beam", "asyncio", "agentlab")
 LABEL = {"beam": "BEAM S1", "asyncio": "idiomatic asyncio", "agentlab": "agentlab"}
 # --overheads: agentlab with no events at all, and with a trace recorder attached
-VARIANTS = {"agentlab-untraced": ["--trace=off"], "agentlab-recorded": ["--record"]}
+VARIANTS = ("agentlab-untraced", "agentlab-recorded")
 
 
 def command(system: str, workload: str, n: int) -> list[str]:
@@ -67,9 +67,10 @@ def command(system: str, workload: str, n: int) -> list[str]:
         return ["escript", str(HERE / "beam" / "bench.escript"), workload, str(n)]
     if system == "asyncio":
         return [sys.executable, str(HERE / "baseline_asyncio.py"), workload, str(n)]
-    extra = [f"--trace={AGENTLAB_TRACE}"] if AGENTLAB_TRACE else []
-    if system in VARIANTS:  # a later --trace wins over AGENTLAB_TRACE's
-        extra = [*extra, *VARIANTS[system]]
+    trace = "off" if system == "agentlab-untraced" else AGENTLAB_TRACE
+    extra = [f"--trace={trace}"] if trace else []
+    if system == "agentlab-recorded":
+        extra.append("--record")
     return [sys.executable, str(HERE / "bench_runtime.py"), workload, str(n), *extra]
 
 
@@ -197,8 +198,8 @@ def slowdown(with_: list[dict[str, Any]], without: list[dict[str, Any]]) -> str:
         return b / a if higher_better else a / b
 
     med = cost(statistics.median(r["value"] for r in with_), statistics.median(r["value"] for r in without))
-    per_round = {r["round"]: r["value"] for r in without if "round" in r}
-    rounds = [cost(r["value"], per_round[r["round"]]) for r in with_ if r.get("round") in per_round]
+    per_round = {r["round"]: r["value"] for r in without}
+    rounds = [cost(r["value"], per_round[r["round"]]) for r in with_ if r["round"] in per_round]
     if len(rounds) > 1:
         return f"{med:.2f}x ({min(rounds):.2f}-{max(rounds):.2f})"
     return f"{med:.2f}x"

@@ -64,11 +64,14 @@ def test_the_overhead_table_compares_events_with_none_and_a_recorder_with_events
     assert cells[1:] == ["300", "200", "1.50x", "100", "2.00x"]
 
 
-def test_overheads_runs_both_variants_of_agentlab_with_the_same_sizes(run_all: ModuleType) -> None:
-    untraced = run_all.command("agentlab-untraced", "send", 10)
+def test_the_variants_run_agentlab_with_no_events_and_with_a_recorder(
+    run_all: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(run_all, "AGENTLAB_TRACE", "lifecycle")
+    assert run_all.command("agentlab", "send", 10)[-3:] == ["send", "10", "--trace=lifecycle"]
+    assert run_all.command("agentlab-untraced", "send", 10)[-3:] == ["send", "10", "--trace=off"]
     recorded = run_all.command("agentlab-recorded", "send", 10)
-    assert untraced[-3:] == ["send", "10", "--trace=off"]
-    assert recorded[-3:] == ["send", "10", "--record"]
+    assert recorded[-4:] == ["send", "10", "--trace=lifecycle", "--record"]
 
 
 def test_the_page_trace_gives_self_time_on_the_renderer_main_thread(

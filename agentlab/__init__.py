@@ -19,7 +19,7 @@ from ._errors import (
     SupervisorError,
     TaskError,
 )
-from ._events import Event, EventKind, EventLog
+from ._events import Event, EventBatch, EventKind, EventLog, record_data
 from ._process import Process, ProcessExit
 from ._reasons import KILL, KILLED, NOPROC, NORMAL, SHUTDOWN, Crash
 from ._registry import PubSub, Registry
@@ -50,6 +50,7 @@ __all__ = [
     "Down",
     "DynamicSupervisor",
     "Event",
+    "EventBatch",
     "EventKind",
     "EventLog",
     "Exit",
@@ -76,4 +77,5 @@ __all__ = [
     "TimerRef",
     "VirtualClock",
     "current_runtime",
+    "record_data",
 ]

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import builtins
 import gc
+from array import array
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from itertools import chain, islice
-from operator import itemgetter
+from operator import add, itemgetter
 from typing import Any
 
-__all__ = ["MESSAGE_KINDS", "Event", "EventKind", "EventLog"]
+__all__ = ["MESSAGE_KINDS", "Event", "EventBatch", "EventKind", "EventLog", "record_data"]
 
 
 class EventKind:
@@ -214,21 +215,226 @@ def _as_event(t: tuple[Any, ...]) -> Event:
     return tuple.__new__(Event, t)
 
 
+# How the log stores events: in chunks of consecutive events, each a plain tuple
+#
+#     (seq0, seqs, times, walls, offset, *records)
+#
+# with one record per event after the five header fields: the event's fields from
+# ``kind`` on, ``(kind, pid, name, path, peer, reason, data, *values)`` (data in the
+# stored forms above). The numbers are columns, as ``bytes`` of C doubles and
+# int64s: ``times``; ``walls``, or None when every wall time is ``time + offset``
+# (a runtime on the real clock); ``seqs``, or None when the events are numbered
+# ``seq0, seq0 + 1, ...`` (a runtime's own log). A chunk of events that came as
+# whole tuples (appended one by one, or recorded from a list) keeps them whole:
+# ``times`` is None and the records are the events themselves.
+#
+# Why columns: a record that held its own sequence number and times held three new
+# number objects per event, and keeping 100,000 of them alive, freed and replaced
+# as the log turns over, made every garbage collection of the live processes
+# slower (measured: 1M spawns with lifecycle events spent 2.6-3.3 s in full
+# collections against 1.7-2.1 s with no events, with the same objects tracked and
+# as many collections; with the numbers in columns, 1.8-1.9 s). A chunk and its
+# records hold only atomic values and shared objects, so the collector stops
+# tracking them (``bytes`` are never tracked) and a full collection does not visit
+# them. (The records are in the chunk itself, not in a tuple of their own: each
+# level of nesting can keep the level above tracked for one more collection.)
+_SEQ0, _SEQS, _TIMES, _WALLS, _OFFSET = range(5)
+_H = 5  # header fields before a chunk's records
+
+_SEQ, _TIME, _WALL = itemgetter(0), itemgetter(1), itemgetter(2)
+_rest = itemgetter(slice(3, None))  # a whole event's record part
+
+
+def _chunk_seqs(c: tuple[Any, ...]) -> Sequence[int]:
+    if c[_TIMES] is None:
+        return builtins.list(map(_SEQ, c[_H:]))
+    s = c[_SEQS]
+    if s is None:
+        return range(c[_SEQ0], c[_SEQ0] + (len(c) - _H))
+    return memoryview(s).cast("q")
+
+
+def _chunk_times(c: tuple[Any, ...]) -> Sequence[float]:
+    if c[_TIMES] is None:
+        return builtins.list(map(_TIME, c[_H:]))
+    return memoryview(c[_TIMES]).cast("d")
+
+
+def _chunk_walls(c: tuple[Any, ...]) -> Sequence[float]:
+    if c[_TIMES] is None:
+        return builtins.list(map(_WALL, c[_H:]))
+    w = c[_WALLS]
+    if w is None:
+        return _OffsetTimes(memoryview(c[_TIMES]).cast("d"), c[_OFFSET])
+    return memoryview(w).cast("d")
+
+
+def _chunk_records(c: tuple[Any, ...]) -> tuple[tuple[Any, ...], ...]:
+    """The records (fields from ``kind`` on), made from whole events if need be."""
+    if c[_TIMES] is None:
+        return tuple(map(_rest, c[_H:]))
+    return c[_H:]
+
+
+class _OffsetTimes(Sequence[float]):
+    """``times[i] + offset``, as a sequence (a chunk's wall times on the real clock)."""
+
+    __slots__ = ("_offset", "_times")
+
+    def __init__(self, times: Sequence[float], offset: float) -> None:
+        self._times = times
+        self._offset = offset
+
+    def __len__(self) -> int:
+        return len(self._times)
+
+    def __getitem__(self, i: int) -> float:  # type: ignore[override]
+        return self._times[i] + self._offset
+
+    def __iter__(self) -> Iterator[float]:
+        return map(self._offset.__add__, self._times)
+
+    def __reversed__(self) -> Iterator[float]:
+        return map(self._offset.__add__, reversed(self._times))
+
+
+def _chunk_full(c: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]:
+    """A chunk's events as whole tuples (an Event's fields, data stored), in order."""
+    if c[_TIMES] is None:
+        return iter(c[_H:])
+    heads = zip(_chunk_seqs(c), _chunk_times(c), _chunk_walls(c), strict=True)
+    return map(add, heads, c[_H:])
+
+
+def _chunk_full_reversed(c: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]:
+    if c[_TIMES] is None:
+        return reversed(c[_H:])
+    heads = zip(
+        reversed(_chunk_seqs(c)), reversed(_chunk_times(c)), reversed(_chunk_walls(c)),
+        strict=True,
+    )
+    return map(add, heads, reversed(c[_H:]))
+
+
+def _chunk_at(c: tuple[Any, ...], i: int) -> tuple[Any, ...]:
+    if c[_TIMES] is None:
+        return c[_H + i]
+    head = (_chunk_seqs(c)[i], _chunk_times(c)[i], _chunk_walls(c)[i])
+    return head + c[_H + i]
+
+
+def _chunk_slice(c: tuple[Any, ...], i: int, j: int) -> tuple[Any, ...]:
+    """Events ``i`` to ``j`` of a chunk, as a chunk."""
+    seqs, times, walls = c[_SEQS], c[_TIMES], c[_WALLS]
+    return (
+        c[_SEQ0] + i,
+        None if seqs is None else seqs[8 * i : 8 * j],
+        None if times is None else times[8 * i : 8 * j],
+        None if walls is None else walls[8 * i : 8 * j],
+        c[_OFFSET],
+        *c[_H + i : _H + j],
+    )
+
+
+def _chunk_join(cs: Sequence[tuple[Any, ...]]) -> tuple[Any, ...]:
+    """One chunk of several, in order (whole events stay whole if all are)."""
+    if len(cs) == 1:
+        return cs[0]
+    if all(c[_TIMES] is None for c in cs):
+        return (cs[0][_SEQ0], None, None, None, 0.0, *chain.from_iterable(c[_H:] for c in cs))
+    first = cs[0]
+    consecutive = True
+    nxt = first[_SEQ0]
+    for c in cs:
+        if c[_SEQS] is not None or c[_TIMES] is None or c[_SEQ0] != nxt:
+            consecutive = False
+            break
+        nxt += len(c) - _H
+    offset = first[_OFFSET]
+    same_offset = all(
+        c[_TIMES] is not None and c[_WALLS] is None and c[_OFFSET] == offset for c in cs
+    )
+    return (
+        first[_SEQ0],
+        None if consecutive else b"".join(array("q", _chunk_seqs(c)).tobytes() for c in cs),
+        b"".join(array("d", _chunk_times(c)).tobytes() for c in cs),
+        None if same_offset else b"".join(array("d", _chunk_walls(c)).tobytes() for c in cs),
+        offset,
+        *chain.from_iterable(_chunk_records(c) for c in cs),
+    )
+
+
+def _chunk_of(events: Sequence[tuple[Any, ...]]) -> tuple[Any, ...]:
+    """A chunk holding ``events`` (Events, or whole raw tuples) as they are."""
+    return (events[0][0] if events else 1, None, None, None, 0.0, *events)
+
+
+def record_data(rec: tuple[Any, ...]) -> dict[str, Any] | None:
+    """A stored record's data as a dict (a fresh one for the stored forms), or None."""
+    d = rec[6]
+    if d.__class__ is int:
+        return dict(_SHARED[d])
+    if d.__class__ is tuple:
+        return dict(zip(d, rec[7:], strict=True))
+    return d
+
+
+class EventBatch:
+    """Consecutive events, as the runtime stores them: what a batched subscriber gets
+    (``Runtime.subscribe(fn, batched=True)``).
+
+    Iterate it for :class:`Event` objects. The columns, without an object per event:
+    :meth:`seqs`, :meth:`times` and :meth:`walls` (sequences of numbers), and
+    :meth:`records`, one tuple per event holding its fields from ``kind`` on:
+    ``(kind, pid, name, path, peer, reason, data, *values)``, where the data is in a
+    stored form (:func:`record_data` gives the dict). A batch never changes, so a
+    subscriber may keep it as it is.
+    """
+
+    __slots__ = ("chunk",)
+
+    def __init__(self, chunk: tuple[Any, ...]) -> None:
+        self.chunk = chunk  # the runtime's stored form (see _chunk_full)
+
+    def records(self) -> tuple[tuple[Any, ...], ...]:
+        return _chunk_records(self.chunk)
+
+    def seqs(self) -> Sequence[int]:
+        return _chunk_seqs(self.chunk)
+
+    def times(self) -> Sequence[float]:
+        return _chunk_times(self.chunk)
+
+    def walls(self) -> Sequence[float]:
+        return _chunk_walls(self.chunk)
+
+    def raw(self) -> Iterator[tuple[Any, ...]]:
+        """The events as full raw tuples (an :class:`Event`'s fields, data stored)."""
+        return _chunk_full(self.chunk)
+
+    def __len__(self) -> int:
+        return len(self.chunk) - _H
+
+    def __iter__(self) -> Iterator[Event]:
+        return map(_as_event, _chunk_full(self.chunk))
+
+    def __repr__(self) -> str:
+        return f"<agentlab.EventBatch of {len(self)} events from #{self.chunk[_SEQ0]}>"
+
+
 class EventLog:
     """A bounded in-memory record of the stream (the newest ``capacity`` events).
 
     ``dropped`` counts events that fell off the front. Iterate it, index it, or
     call :meth:`kinds` for a quick look; ``agentlab.trace`` turns it into tables.
 
-    The runtime stores plain tuples (cheaper to make than :class:`Event`, and
-    the garbage collector stops tracking those whose fields are all atomic);
-    every way of reading the log gives :class:`Event` objects.
-
-    The tuples are kept in chunks, tuples of a few hundred records each: the
+    The events are kept in chunks of a few hundred consecutive events each, with
+    their numbers in columns (see the comment above ``_chunk_full``): the garbage
     collector stops tracking a chunk whose records it no longer tracks, so a full
-    collection visits a few hundred chunks, not every record. (A log of 100,000
-    records held one by one added about 40 ms to every full collection, one
-    cache miss per record: a loop-lag spike in a busy notebook.)
+    collection visits no record. (A log of 100,000 records held one by one added
+    about 40 ms to every full collection, one cache miss per record: a loop-lag
+    spike in a busy notebook.) Every way of reading the log gives
+    :class:`Event` objects.
     """
 
     def __init__(self, capacity: int = 100_000) -> None:
@@ -241,8 +447,12 @@ class EventLog:
         self._appended = 0
         self._counter: Callable[[], int] | None = None
         self._base = 0
-        # a writer's newest events, not yet moved into _chunks (see _direct_append)
+        # the newest events, not yet moved into _chunks: Events appended one by one, or
+        # a writer's records and times (see _direct_append)
         self._tail: list[tuple[Any, ...]] = []
+        self._ttimes = array("d")
+        self._twalls = array("d")
+        self._offset = 0.0
         self._flush: Callable[[], None] = self._move_tail
 
     def append(self, ev: Event) -> None:
@@ -253,39 +463,66 @@ class EventLog:
                 self._move_tail()
         else:  # a runtime's log: its tail goes to its batched subscribers, this does not
             self._flush()
-            self._store((ev,))
+            self._store(_chunk_of((ev,)))
 
     def _direct_append(
-        self, counter: Callable[[], int], flush: Callable[[], None]
-    ) -> Callable[[tuple[Any, ...]], None]:
-        """The append of the log's tail list, for one writer that counts its appends
-        in ``counter()`` and moves the tail in with ``flush()`` (which ends by calling
-        :meth:`_move_tail`); it may append plain tuples with an
-        event's fields. Reading the log flushes first."""
+        self, counter: Callable[[], int], flush: Callable[[], None], offset: float | None
+    ) -> tuple[
+        Callable[[tuple[Any, ...]], None], Callable[[float], None], Callable[[float], None]
+    ]:
+        """The appends of the log's tail, for one writer that numbers its events
+        (``counter()`` is the newest one's number) and moves the tail in with
+        ``flush()`` (which ends by calling :meth:`_cut_tail` and :meth:`_store`).
+        For each event it appends a record (its fields from ``kind`` on) and its
+        time, and its wall time unless ``offset`` is given (every wall time is then
+        ``time + offset``). Reading the log flushes first."""
         self._counter = counter
         self._base = counter()
         self._flush = flush
-        return self._tail.append
+        if offset is not None:
+            self._offset = offset
+        return self._tail.append, self._ttimes.append, self._twalls.append
+
+    def _cut_tail(self) -> tuple[Any, ...] | None:
+        """The tail as a chunk (emptying it), or None when it is empty."""
+        tail = self._tail
+        if not tail:
+            return None
+        if self._counter is None:
+            chunk = _chunk_of(tail)
+        else:
+            walls = self._twalls
+            chunk = (
+                self._counter() - len(tail) + 1,
+                None,
+                self._ttimes.tobytes(),
+                walls.tobytes() if walls else None,
+                self._offset,
+                *tail,
+            )
+            del self._ttimes[:]
+            del walls[:]
+        tail.clear()
+        return chunk
 
     def _move_tail(self) -> None:
-        tail = self._tail
-        if tail:
-            chunk = tuple(tail)
-            tail.clear()
+        chunk = self._cut_tail()
+        if chunk is not None:
             self._store(chunk)
 
     def _store(self, chunk: tuple[Any, ...]) -> None:
         chunks = self._chunks
-        if chunks and len(chunk) < _SMALL and len(chunks[-1]) < _SMALL and not (
+        n = len(chunk) - _H
+        if chunks and n < _SMALL and len(chunks[-1]) - _H < _SMALL and not (
             len(chunks) == 1 and self._skip
         ):  # a log read after every few events: keep its chunks from staying tiny
-            chunks[-1] += chunk
+            chunks[-1] = _chunk_join((chunks[-1], chunk))
         else:
             chunks.append(chunk)
-        self._held += len(chunk)
+        self._held += n
         over = self._held - self.capacity
         while over > 0:  # the oldest records fall off, whole chunks where they can
-            avail = len(self._chunks[0]) - self._skip
+            avail = len(self._chunks[0]) - _H - self._skip
             if over >= avail:
                 self._chunks.popleft()
                 self._skip = 0
@@ -297,11 +534,28 @@ class EventLog:
                 over = 0
 
     def _raw(self) -> Iterator[tuple[Any, ...]]:
-        """The records as the writer stored them, oldest first."""
+        """The events as full raw tuples (an :class:`Event`'s fields, with data in a
+        stored form: see ``Event.of``), oldest first."""
         if self._tail:
             self._flush()
-        it: Iterator[tuple[Any, ...]] = chain.from_iterable(self._chunks)
+        it: Iterator[tuple[Any, ...]] = chain.from_iterable(map(_chunk_full, self._chunks))
         return islice(it, self._skip, None) if self._skip else it
+
+    def _records(self) -> Iterator[tuple[Any, ...]]:
+        """The stored records themselves (fields from ``kind`` on), oldest first."""
+        if self._tail:
+            self._flush()
+        it: Iterator[tuple[Any, ...]] = chain.from_iterable(map(_chunk_records, self._chunks))
+        return islice(it, self._skip, None) if self._skip else it
+
+    def _batches(self) -> builtins.list[EventBatch]:
+        """What the log holds, as batches (the first one cut where events fell off)."""
+        if self._tail:
+            self._flush()
+        chunks = builtins.list(self._chunks)
+        if chunks and self._skip:
+            chunks[0] = _chunk_slice(chunks[0], self._skip, len(chunks[0]) - _H)
+        return [EventBatch(c) for c in chunks]
 
     @property
     def dropped(self) -> int:
@@ -325,11 +579,13 @@ class EventLog:
         return map(_as_event, self._raw_newest())
 
     def _raw_newest(self) -> Iterator[tuple[Any, ...]]:
-        """The records as the writer stored them, newest first, lazily. Fields 0-8 are
-        an :class:`Event`'s; a record's data may be stored as a shared code or as
+        """The events as full raw tuples, newest first, lazily. Fields 0-8 are an
+        :class:`Event`'s; a record's data may be stored as a shared code or as
         field names and values (see ``Event.of``)."""
         n = len(self)
-        return islice(chain.from_iterable(map(reversed, reversed(self._chunks))), n)
+        return islice(
+            chain.from_iterable(map(_chunk_full_reversed, reversed(self._chunks))), n
+        )
 
     def __getitem__(self, i: int) -> Event:
         n = len(self)
@@ -340,15 +596,17 @@ class EventLog:
         if i >= n // 2:  # count from the newest end
             j = n - 1 - i
             for c in reversed(self._chunks):
-                if j < len(c):
-                    return _as_event(c[len(c) - 1 - j])
-                j -= len(c)
+                k = (len(c) - _H)
+                if j < k:
+                    return _as_event(_chunk_at(c, k - 1 - j))
+                j -= k
         else:
             i += self._skip
             for c in self._chunks:
-                if i < len(c):
-                    return _as_event(c[i])
-                i -= len(c)
+                k = (len(c) - _H)
+                if i < k:
+                    return _as_event(_chunk_at(c, i))
+                i -= k
         raise AssertionError("unreachable: the chunks hold fewer records than counted")
 
     def list(self) -> builtins.list[Event]:

@@ -47,8 +47,12 @@ from ._errors import (
     describe,
 )
 from ._events import (
+    _H as _events_H,
+)
+from ._events import (
     MESSAGE_KINDS,
     Event,
+    EventBatch,
     EventKind,
     EventLog,
     _as_event,
@@ -548,9 +552,11 @@ class Runtime:
         # Events go to a short tail list first (one C-level append each); every
         # _FLUSH_EVERY events, and whenever the log is read, the tail moves into the
         # bounded log and to the batched subscribers (see subscribe) in one go.
-        self._sinks: tuple[Callable[[list[tuple[Any, ...]]], Any], ...] = ()
+        self._sinks: tuple[Callable[[EventBatch], Any], ...] = ()
         self._flush_at = _FLUSH_EVERY
-        self._log_append = self.events._direct_append(lambda: self._seq, self._flush)
+        self._log_append, self._time_append, self._wall_append = self.events._direct_append(
+            lambda: self._seq, self._flush, self._wall_offset
+        )
         self._msg_rate = 1.0
         self._msg_acc = 0.0
         self.trace_messages = trace_messages
@@ -664,16 +670,15 @@ class Runtime:
         Subscribers run synchronously on the loop and must be quick; an exception
         in one is logged and the subscriber removed.
 
-        ``batched=True`` is the bulk path for recorders: ``fn(batch)`` gets a list
-        of up to 512 raw event tuples at a time (the runtime's own records, with
-        :class:`Event`'s fields in order; copy what you keep, the list is reused).
-        There is no per-event call and no per-event object, so recording costs the
-        runtime next to nothing. A raw tuple has :class:`Event`'s first nine fields;
-        its data is stored compactly (a small int for repeated data, or a tuple of
-        field names followed by the values, so records differ in length):
-        ``Event.of(t)`` makes the event, ``Event.data_of(t)`` gives just the dict.
-        Batches come every 512 events and whenever the event log is read or
-        :meth:`flush_events` is called, so nothing waits for long.
+        ``batched=True`` is the bulk path for recorders: ``fn(batch)`` gets an
+        :class:`EventBatch` of up to 512 consecutive events at a time, the runtime's
+        own storage (it never changes, so keep it as it is). There is no per-event
+        call and no per-event object, so recording costs the runtime next to
+        nothing. Iterate a batch for :class:`Event` objects, or read its columns
+        (``seqs()``, ``times()``, ``walls()``, and ``records``: each event's fields
+        from ``kind`` on, with its data in a stored form that ``record_data`` turns
+        into a dict). Batches come every 512 events and whenever the event log is
+        read or :meth:`flush_events` is called, so nothing waits for long.
         """
         if batched:
             self._flush()
@@ -699,17 +704,19 @@ class Runtime:
     def _flush(self) -> None:
         """Move the tail of new events into the log, and hand them to the sinks."""
         self._flush_at = self._seq + _FLUSH_EVERY
-        tail = self.events._tail
-        if not tail:
+        chunk = self.events._cut_tail()
+        if chunk is None:
             return
-        pace_young_collections(len(tail))
-        for sink in self._sinks:
-            try:
-                sink(tail)
-            except Exception:
-                log.exception("agentlab: batched subscriber %r failed; it was removed", sink)
-                self._sinks = tuple(a for a in self._sinks if a is not sink)
-        self.events._move_tail()
+        pace_young_collections(len(chunk) - _events_H)
+        if self._sinks:
+            batch = EventBatch(chunk)
+            for sink in self._sinks:
+                try:
+                    sink(batch)
+                except Exception:
+                    log.exception("agentlab: batched subscriber %r failed; it was removed", sink)
+                    self._sinks = tuple(a for a in self._sinks if a is not sink)
+        self.events._store(chunk)
 
     def _drop_subscriber(self, fn: Callable[[Event], Any]) -> None:
         if fn in self._subs:
@@ -736,45 +743,51 @@ class Runtime:
             )
         self._seq = seq = self._seq + 1
         origin = self._mono_origin
+        wall = None
         if origin is not None:  # _now() without its Python frame
             now = _mono() - origin
-            wall = now + self._wall_offset  # type: ignore[operator]
+            self._time_append(now)
         else:
             now = self._now()
-            off = self._wall_offset
-            wall = now + off if off is not None else _wall()
-        # The log keeps plain tuples of atomic values, which the cyclic GC stops
-        # tracking at the first collection that sees them (see _events.shared_data):
-        # a data dict's values go into the record itself after a tuple of its field
-        # names, one long-lived tuple per set of names, so a record holds no young
-        # tuple (a nested young one would keep the record tracked for a further
-        # collection). Subscribers get an Event.
-        t: tuple[Any, ...]
+            self._time_append(now)
+            if self._wall_offset is None:  # a wall time per event (else time + offset)
+                wall = _wall()
+                self._wall_append(wall)
+        # The log keeps the event's number and times in columns, and the rest as a
+        # plain tuple of atomic values, which the cyclic GC stops tracking at the
+        # first collection that sees it (see _events: why columns, and
+        # shared_data): a data dict's values go into the record itself after a tuple
+        # of its field names, one long-lived tuple per set of names, so a record holds
+        # no young tuple (a nested young one would keep the record tracked for a
+        # further collection). Subscribers get an Event.
+        r: tuple[Any, ...]
         if data.__class__ is dict:
             keys = _field_names(tuple(data))
             if p is None:
-                t = (seq, now, wall, kind, 0, None, None, peer, reason, keys, *data.values())
+                r = (kind, 0, None, None, peer, reason, keys, *data.values())
             else:
-                t = (seq, now, wall, kind, p.id, p.name, p._path, peer, reason, keys, *data.values())
+                r = (kind, p.id, p.name, p._path, peer, reason, keys, *data.values())
         elif values:
             if p is None:
-                t = (seq, now, wall, kind, 0, None, None, peer, reason, data, *values)
+                r = (kind, 0, None, None, peer, reason, data, *values)
             else:
-                t = (seq, now, wall, kind, p.id, p.name, p._path, peer, reason, data, *values)
+                r = (kind, p.id, p.name, p._path, peer, reason, data, *values)
         elif p is None:  # no star: a star builds a list first (~65 ns an event)
-            t = (seq, now, wall, kind, 0, None, None, peer, reason, data)
+            r = (kind, 0, None, None, peer, reason, data)
         else:
-            t = (seq, now, wall, kind, p.id, p.name, p._path, peer, reason, data)
-        self._log_append(t)
+            r = (kind, p.id, p.name, p._path, peer, reason, data)
+        self._log_append(r)
         if seq >= self._flush_at:
             self._flush()
         if self._subs:
+            if wall is None:
+                wall = now + self._wall_offset  # type: ignore[operator]
             if data is None:
-                ev = _tnew(Event, t)
+                ev = _tnew(Event, (seq, now, wall, *r))
             elif data.__class__ is dict:
-                ev = _tnew(Event, (*t[:9], data))
+                ev = _tnew(Event, (seq, now, wall, *r[:6], data))
             else:  # a shared-data code, or field names and values
-                ev = _as_event(t)
+                ev = _as_event((seq, now, wall, *r))
             for fn in self._subs:  # never mutated in place (see subscribe)
                 try:
                     fn(ev)

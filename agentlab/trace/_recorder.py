@@ -1,8 +1,9 @@
 """The recorder: the runtime's event stream into bounded columnar storage.
 
 Recording costs the runtime no work per event: every 512 events, and whenever
-anything is read, the runtime hands over its newest raw event tuples in one
-list, and the recorder keeps them as they are, in chunks of ``chunk_size``.
+anything is read, the runtime hands over its newest events as one
+:class:`agentlab.EventBatch` (its own storage, which never changes), and the
+recorder keeps them as they are, cut or joined into chunks of ``chunk_size``.
 They become Arrow columns in bulk (vectorised; reasons and data become text)
 when something reads the recorder, and only then: a run does not pay for the
 conversion while it runs, and events dropped at capacity are never converted.
@@ -10,13 +11,13 @@ When more than ``capacity`` events are held, the oldest chunks either spill to
 Parquet files on disk (``overflow="spill"``, converted at the next loop turn)
 or are dropped and counted (``overflow="drop"``, the default): never silently.
 
-Until it is read, a recorder keeps the runtime's own tuples, which hold the
-events' reason and data objects (as the runtime's event log does): about 200
-bytes an event plus those objects, against about 70 once converted. Text is
-made from them when they are converted, so an object changed in place after
-its event is recorded as it is then. ``convert_after`` bounds what waits:
-once more events than that wait unconverted, the oldest whole chunks are
-converted at the next loop turn (the run then pays for it).
+Until it is read, a recorder keeps the runtime's own records, which hold the
+events' reason and data objects (as the runtime's event log does): about 110
+bytes an event plus those objects (the numbers are in columns), against about
+70 once converted. Text is made from them when they are converted, so an object
+changed in place after its event is recorded as it is then. ``convert_after``
+bounds what waits: once more events than that wait unconverted, the oldest whole
+chunks are converted at the next loop turn (the run then pays for it).
 
 ::
 
@@ -46,10 +47,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 import agentlab
+from agentlab._events import _H, _chunk_join, _chunk_of, _chunk_slice
 
 from ._files import header
 from ._run import Run, RunInfo
-from ._schema import FORMAT_VERSION, METADATA_KEY, SCHEMA, to_batch
+from ._schema import FORMAT_VERSION, METADATA_KEY, SCHEMA, chunk_batch
 
 __all__ = ["Recorder"]
 
@@ -101,14 +103,17 @@ class Recorder(Run):
         )
         self._spill_dir = Path(spill_dir) if spill_dir is not None else None
         self._spilled: list[Path] = []
-        # whole chunks, oldest first: the runtime's raw tuples until converted
-        # (a tuple of them: the garbage collector stops tracking it), then a batch
+        # whole chunks, oldest first: the runtime's stored form until converted
+        # (plain tuples: the garbage collector stops tracking them), then a batch
         self._parts: deque[tuple[Any, ...] | pa.RecordBatch] = deque()
         self._held = 0  # events in self._parts
         self._unconverted = 0  # events in self._parts not converted yet
-        self._raw: list[Any] = []  # the chunk filling up
+        # the chunk filling up: the runtime's chunks, and events recorded one by one
+        self._pending: list[tuple[Any, ...]] = []
+        self._npending = 0  # events in self._pending
+        self._loose: list[agentlab.Event] = []
         self._tidy_pending = False
-        self._total = 0  # events moved into self._parts (self._raw holds the rest)
+        self._total = 0  # events moved into self._parts (self._pending and self._loose hold the rest)
         self._dropped = 0
         self._extra_dropped = 0  # reported by a source (an EventLog's own count)
         self._unsubscribe: Callable[[], None] | None = None
@@ -141,17 +146,28 @@ class Recorder(Run):
 
     def record(self, event: agentlab.Event) -> None:
         """Add one event (a runtime being recorded feeds its events without this)."""
-        raw = self._raw
-        raw.append(event)
-        if len(raw) >= self.chunk_size:
+        loose = self._loose
+        loose.append(event)
+        if len(loose) + self._npending >= self.chunk_size:
             self._cut()
             self._tidy()
 
-    def _sink(self, tail: list[tuple[Any, ...]]) -> None:
-        """The runtime hands over its newest raw event tuples (a batched subscriber)."""
-        raw = self._raw
-        raw.extend(tail)
-        if len(raw) >= self.chunk_size:
+    def _seal(self) -> None:
+        """Events recorded one by one join the pending chunks (in order)."""
+        loose = self._loose
+        if loose:
+            self._pending.append(_chunk_of(loose))
+            self._npending += len(loose)
+            loose.clear()
+
+    def _sink(self, batch: agentlab.EventBatch) -> None:
+        """The runtime hands over its newest events (a batched subscriber)."""
+        if self._loose:
+            self._seal()
+        chunk = batch.chunk  # never changes: kept as it is
+        self._pending.append(chunk)
+        self._npending += len(chunk) - _H
+        if self._npending >= self.chunk_size:
             self._cut()
             if self.overflow == "drop":
                 self._drop()  # cheap: no conversion, no I/O
@@ -161,13 +177,18 @@ class Recorder(Run):
 
     def _cut(self) -> None:
         """Move the whole chunks of the filling one into :attr:`_parts`, unconverted."""
-        raw = self._raw
+        self._seal()
+        total = self._npending
         size = self.chunk_size
-        n = len(raw) - len(raw) % size
+        n = total - total % size
+        if n == 0:
+            return
+        joined = _chunk_join(self._pending)
         parts = self._parts
         for i in range(0, n, size):
-            parts.append(tuple(raw[i : i + size]))
-        del raw[:n]
+            parts.append(_chunk_slice(joined, i, i + size))
+        self._pending = [_chunk_slice(joined, n, total)] if n < total else []
+        self._npending = total - n
         self._held += n
         self._unconverted += n
         self._total += n
@@ -198,11 +219,11 @@ class Recorder(Run):
     def _drop(self) -> None:
         cap = self.capacity
         while cap is not None and self._held > cap and len(self._parts) > 1:
-            self._dropped += len(self._pop())
+            self._dropped += _count(self._pop())
 
     def _pop(self) -> tuple[Any, ...] | pa.RecordBatch:
         part = self._parts.popleft()
-        n = len(part)
+        n = _count(part)
         self._held -= n
         if type(part) is tuple:
             self._unconverted -= n
@@ -210,7 +231,7 @@ class Recorder(Run):
 
     @staticmethod
     def _batch(part: tuple[Any, ...] | pa.RecordBatch) -> pa.RecordBatch:
-        return to_batch(part) if type(part) is tuple else part
+        return chunk_batch(part) if type(part) is tuple else part
 
     def _convert(self, at_least: int | None = None) -> None:
         """Convert the oldest unconverted chunks (``at_least`` that many events; all
@@ -221,8 +242,8 @@ class Recorder(Run):
             if at_least is not None and done >= at_least:
                 break
             if type(part) is tuple:
-                parts[i] = to_batch(part)
-                done += len(part)
+                parts[i] = chunk_batch(part)
+                done += len(part) - _H
         self._unconverted -= done
 
     def _spill(self, batch: pa.RecordBatch) -> None:
@@ -269,7 +290,7 @@ class Recorder(Run):
     def _version(self) -> object:
         if self._runtime is not None and self._unsubscribe is not None:
             self._runtime.flush_events()  # the runtime's newest events, not yet handed over
-        return (self._total + len(self._raw), self._dropped)
+        return (self._total + self._npending + len(self._loose), self._dropped)
 
     def _base_info(self) -> RunInfo:
         return RunInfo(**self._info, dropped=self.dropped)
@@ -297,8 +318,9 @@ class Recorder(Run):
         version = self._version()
         parts = [pq.read_table(p).to_batches() for p in self._spilled]
         batches = [b for part in parts for b in part] + list(map(self._batch, self._parts))
-        if self._raw:  # a partial chunk: converted for this read, kept waiting
-            batches.append(to_batch(self._raw))
+        self._seal()
+        if self._pending:  # a partial chunk: converted for this read, kept waiting
+            batches.append(chunk_batch(_chunk_join(self._pending)))
         table = pa.Table.from_batches(batches, schema=SCHEMA)
         self._snapshot = (version, table)
         return table
@@ -340,6 +362,13 @@ class Recorder(Run):
     def __repr__(self) -> str:
         state = "recording" if self.recording else "stopped"
         return (
-            f"<agentlab.trace.Recorder {self._info['run_id']}: {self._total + len(self._raw)} events "
+            f"<agentlab.trace.Recorder {self._info['run_id']}: {self._total + self._npending + len(self._loose)} events "
             f"({state}), dropped={self.dropped}, spilled files={len(self._spilled)}>"
         )
+
+
+def _count(part: tuple[Any, ...] | pa.RecordBatch) -> int:
+    """Events in a part: a chunk in the runtime's stored form, or a converted batch."""
+    if isinstance(part, pa.RecordBatch):
+        return part.num_rows
+    return len(part) - _H

@@ -30,7 +30,7 @@ Parquet metadata and changes whenever this table does.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -38,12 +38,14 @@ import numpy as np
 import pyarrow as pa
 
 import agentlab
+from agentlab._events import _H, _chunk_of, record_data
 
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
     "METADATA_KEY",
     "SCHEMA",
+    "chunk_batch",
     "data_json",
     "is_abnormal",
     "reason_text",
@@ -157,58 +159,84 @@ def data_json(data: dict[str, Any] | None) -> str | None:
 
 
 def to_batch(events: Sequence[Any]) -> pa.RecordBatch:
-    """Turn a list of :class:`agentlab.Event` tuples (or the runtime's raw tuples) into
-    one record batch (columnar).
+    """Turn a list of :class:`agentlab.Event` tuples (or full raw tuples, with data
+    in a stored form) into one record batch (columnar)."""
+    return chunk_batch(_chunk_of(events))
 
-    Each column is read out of the tuples in one C-level pass (``map`` with an
-    ``itemgetter``): transposing them all at once (``zip(*events)``) allocates an
-    iterator per event, and the garbage collector runs over those.
+
+def chunk_batch(chunk: tuple[Any, ...]) -> pa.RecordBatch:
+    """Turn events in the runtime's stored form (a chunk: see ``agentlab._events``,
+    or an :class:`agentlab.EventBatch`'s ``chunk``) into one record batch.
+
+    The numbers are columns already (C doubles and int64s, read as NumPy arrays);
+    each of the other columns is read out of the records in one C-level pass
+    (``map`` with an ``itemgetter``): transposing them all at once
+    (``zip(*records)``) allocates an iterator per event, and the garbage collector
+    runs over those.
     """
-    n = len(events)
+    recs = chunk[_H:]
+    n = len(recs)
     if n == 0:
         return _empty()
-    seq, time, wall, kind, pid, name, path, peer, reason = _FIELDS[:9]
-    wall_ns = (np.fromiter(map(wall, events), np.float64, n) * 1e9).astype(np.int64)
+    seq0, seqs, times, walls, offset = chunk[:_H]
+    data_of: Callable[[Any], dict[str, Any] | None]
+    if times is None:  # whole events: the numbers are in them, the fields after them
+        seq = np.fromiter(map(_WHOLE[0], recs), np.int64, n)
+        time = np.fromiter(map(_WHOLE[1], recs), np.float64, n)
+        wall = np.fromiter(map(_WHOLE[2], recs), np.float64, n)
+        at, data_of = 9, agentlab.Event.data_of
+    else:
+        if seqs is None:
+            seq = np.arange(seq0, seq0 + n, dtype=np.int64)
+        else:
+            seq = np.frombuffer(seqs, np.int64).copy()
+        time = np.frombuffer(times, np.float64).copy()
+        wall = np.frombuffer(walls, np.float64) if walls is not None else time + offset
+        at, data_of = 6, record_data
+    wall_ns = (wall * 1e9).astype(np.int64)
+    kind, pid, name, path, peer, reason = _WHOLE[at - 6 : at]
     text = reason_text
-    reasons = [r if r is None or type(r) is str else text(r) for r in map(reason, events)]
+    reasons = [r if r is None or type(r) is str else text(r) for r in map(reason, recs)]
     arrays = [
-        pa.array(np.fromiter(map(seq, events), np.int64, n)),
-        pa.array(np.fromiter(map(time, events), np.float64, n)),
+        pa.array(seq),
+        pa.array(time),
         pa.array(wall_ns, pa.timestamp("ns", tz="UTC")),
-        _dictionary(list(map(kind, events))),
-        pa.array(np.fromiter(map(pid, events), np.int64, n)),
-        _dictionary(list(map(name, events))),
-        _dictionary(list(map(path, events))),
-        pa.array(list(map(peer, events)), pa.int64()),
+        _dictionary(list(map(kind, recs))),
+        pa.array(np.fromiter(map(pid, recs), np.int64, n)),
+        _dictionary(list(map(name, recs))),
+        _dictionary(list(map(path, recs))),
+        pa.array(list(map(peer, recs)), pa.int64()),
         _dictionary(reasons),
-        _data_texts(events),
+        _data_texts(recs, at, data_of),
     ]
     return pa.RecordBatch.from_arrays(arrays, schema=SCHEMA)
 
 
-_FIELDS = [itemgetter(i) for i in range(10)]
+_WHOLE = [itemgetter(i) for i in range(10)]  # a whole event's fields (a record's: 0-6)
 
 
-def _data_texts(events: Sequence[Any]) -> pa.Array:
-    """The data column as JSON text. Raw runtime tuples carry data in a stored form
-    (``agentlab.Event.data_of``): repeated data as one shared object (a small int
-    code, or an Event's dict), each of which is encoded once; a dict as its values
-    after a shared tuple of field names (longer tuples), each encoded on its own.
-    Objects are told apart by ``id`` (``events`` holds them all, so no id is reused
-    meanwhile), grouped in bulk by Arrow."""
-    n = len(events)
-    ids = np.fromiter(map(id, map(_FIELDS[9], events)), np.int64, n)
-    own = np.fromiter(map(len, events), np.int64, n) > 10  # values after field names
+def _data_texts(
+    recs: Sequence[Any], at: int, data_of: Callable[[Any], dict[str, Any] | None]
+) -> pa.Array:
+    """The data column as JSON text. Records carry data in a stored form
+    (``agentlab.record_data``, ``agentlab.Event.data_of``): repeated data as one
+    shared object (a small int code, or an Event's dict), each of which is encoded
+    once; a dict as its values after a shared tuple of field names (records longer
+    than their data field, at ``at``), each encoded on its own. Objects are told apart by
+    ``id`` (``recs`` holds them all, so no id is reused meanwhile), grouped in bulk
+    by Arrow."""
+    n = len(recs)
+    ids = np.fromiter(map(id, map(_WHOLE[at], recs)), np.int64, n)
+    own = np.fromiter(map(len, recs), np.int64, n) > at + 1  # values after field names
     if own.any():
-        ids[own] = np.fromiter(map(id, events), np.int64, n)[own]
+        ids[own] = np.fromiter(map(id, recs), np.int64, n)[own]
     found = pa.array(ids).dictionary_encode()
     idx = found.indices.to_numpy()
     where = np.empty(len(found.dictionary), np.int64)
     where[idx] = np.arange(n)  # a position of each distinct object (any one will do)
     dump = data_json
-    data_of = agentlab.Event.data_of
     texts: dict[str | None, int] = {}  # distinct objects may have equal texts
-    codes = [texts.setdefault(dump(data_of(events[i])), len(texts)) for i in where.tolist()]
+    codes = [texts.setdefault(dump(data_of(recs[i])), len(texts)) for i in where.tolist()]
     words = pa.array(list(texts), pa.string())
     return words.take(pa.array(np.array(codes, np.int32)[idx]))
 

@@ -21,6 +21,8 @@ from agentlab import (
     Runtime,
     Stop,
     VirtualClock,
+    _events,
+    record_data,
 )
 
 K = EventKind
@@ -301,10 +303,10 @@ def test_event_log_in_chunks_reads_like_a_bounded_deque(capacity, ops):
             log.append(Event.make(seq, 0.0, 0.0, "user"))
             model.append(seq)
         else:
-            chunk = tuple(Event.make(seq + i + 1, 0.0, 0.0, "user") for i in range(n))
+            evs = [Event.make(seq + i + 1, 0.0, 0.0, "user") for i in range(n)]
             seq += n
-            log._store(chunk)
-            model.extend(e.seq for e in chunk)
+            log._store(_events._chunk_of(evs))
+            model.extend(e.seq for e in evs)
             log._appended += n
         appended += n
         assert len(log) == len(model)
@@ -379,8 +381,11 @@ async def test_batched_subscribers_get_every_event_in_bulk(clock, caplog):
         got: list = []
         calls = []
 
+        batches: list = []
+
         def bulk(batch):
             calls.append(len(batch))
+            batches.append(batch)  # a batch never changes: kept as it is
             got.extend(batch)
 
         stop = rt.subscribe(bulk, batched=True)
@@ -388,12 +393,20 @@ async def test_batched_subscribers_get_every_event_in_bulk(clock, caplog):
             rt.start(Node)
         assert calls == [512]
         rt.flush_events()
-        assert calls == [512, 88] and [t[0] for t in got] == list(range(1, 601))
-        events = [Event.of(t) for t in got]
-        assert events == rt.events.list()
-        assert events[0].data == {"kind": "agent"} and events[1].data == {"result": "ok"}
-        assert all(type(t[9]) is int for t in got)  # repeated data travels as a code
-        assert Event.data_of(got[1]) == {"result": "ok"}
+        assert calls == [512, 88] and [e.seq for e in got] == list(range(1, 601))
+        assert got == rt.events.list()
+        assert got[0].data == {"kind": "agent"} and got[1].data == {"result": "ok"}
+        # the columns: numbers without an object per event, records from kind on
+        seqs = [s for b in batches for s in b.seqs()]
+        times = [t for b in batches for t in b.times()]
+        walls = [w for b in batches for w in b.walls()]
+        assert seqs == [e.seq for e in got] and times == [e.time for e in got]
+        assert walls == [e.wall for e in got]
+        records = [r for b in batches for r in b.records()]
+        assert [r[:6] for r in records] == [tuple(e)[3:9] for e in got]
+        assert all(type(r[6]) is int for r in records)  # repeated data travels as a code
+        assert record_data(records[1]) == {"result": "ok"}
+        assert [Event.of(t) for b in batches for t in b.raw()] == got
         rt.start(Node)
         stop()  # hands over what is pending, then no more
         assert len(got) == 602
@@ -421,9 +434,29 @@ async def test_the_logs_lifecycle_tuples_are_not_tracked_by_the_cyclic_gc():
             pid = rt.start(Node)
             rt.exit(pid, "kill")
         gc.collect()
-        raw = list(rt.events._raw())
+        raw = list(rt.events._records())
         assert len(raw) == 400
         assert not any(gc.is_tracked(t) for t in raw)
+
+
+async def test_the_log_keeps_event_numbers_in_columns(clock):
+    # A record that held its own number and times kept three new number objects
+    # alive per event; a log turning over 100,000 of them made every full collection
+    # of the live processes slower (see _events). The numbers live in columns: the
+    # stored records hold the fields from kind on, and nothing made per event.
+    async with Runtime(clock=clock, trace_messages=False) as rt:
+        pids = [rt.start(Node) for _ in range(600)]
+        events = rt.events.list()
+        chunks = list(rt.events._chunks)
+        records = [r for c in chunks for r in c[_events._H :]]
+        assert len(records) == len(events) == 1200
+        assert [r[:6] for r in records] == [tuple(e)[3:9] for e in events]
+        assert {type(v) for r in records for v in r} <= {str, int, type(None)}
+        assert [r[1] for r in records[::2]] == [p.id for p in pids]
+        for c in chunks:
+            assert {type(v) for v in c[1:4]} <= {bytes, type(None)}
+        assert [e.seq for e in events] == list(range(1, 1201))
+        assert all(a.time <= b.time for a, b in zip(events, events[1:], strict=False))
 
 
 async def test_records_with_data_are_untracked_by_the_first_collection_that_sees_them():
@@ -438,11 +471,11 @@ async def test_records_with_data_are_untracked_by_the_first_collection_that_sees
             write("tok", i)
             rt.emit("user", None, note="x", n=i)
         gc.collect()
-        raw = list(rt.events._raw())
+        raw = list(rt.events._records())
         assert len(raw) >= 100
         assert not any(gc.is_tracked(t) for t in raw)
-        assert Event.data_of(raw[-1]) == {"note": "x", "n": 49}
-        assert Event.data_of(raw[-2]) == {"text": "tok", "index": 49}
+        assert record_data(raw[-1]) == {"note": "x", "n": 49}
+        assert record_data(raw[-2]) == {"text": "tok", "index": 49}
 
 async def test_one_for_one_restart_records_leave_the_gc_at_the_first_young_collection():
     # A restart event names the children it affects. Made as a new tuple per restart,
@@ -463,10 +496,10 @@ async def test_one_for_one_restart_records_leave_the_gc_at_the_first_young_colle
                     rt.exit(p, "kill")
             await rt.settled()
         gc.collect(0)
-        restarts = [t for t in rt.events._raw() if t[3] == K.RESTART]
+        restarts = [t for t in rt.events._records() if t[0] == K.RESTART]
         assert len(restarts) == 100
         assert not any(gc.is_tracked(t) for t in restarts)
-        assert {Event.data_of(t)["affected"] for t in restarts} == {(f"w{i}",) for i in range(20)}
+        assert {record_data(t)["affected"] for t in restarts} == {(f"w{i}",) for i in range(20)}
 
 
 
@@ -686,7 +719,7 @@ async def test_data_dicts_read_back_whole_while_the_log_holds_only_untracked_rec
         await rt.settled()
         for _ in range(3):  # the collector untracks one level of nested tuples per pass
             gc.collect()
-        raw = list(rt.events._raw())
+        raw = list(rt.events._records())
         assert not any(gc.is_tracked(t) for t in raw)  # restart data included
         restart = rt.events.filter(kind=K.RESTART)[0]
         assert restart.data["affected"] == ("a", "b") and restart.data["strategy"] == "one_for_all"
@@ -726,7 +759,7 @@ async def test_events_pace_young_collections_the_allocation_count_misses(no_auto
         rt.flush_events()
         ran = gc.get_stats()[0]["collections"] - before
         assert 2 <= ran <= 3  # about one per _YOUNG_EVERY events
-        raw = list(rt.events._raw())
+        raw = list(rt.events._records())
         # what a young collection has seen is no longer tracked: all but the newest
         assert sum(gc.is_tracked(t) for t in raw) <= _events._YOUNG_EVERY
 

@@ -43,13 +43,14 @@ async def test_records_the_runtime_stream_as_it_happens() -> None:
 def conversions(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The sizes of the batches the recorder converts to Arrow, in order."""
     sizes: list[int] = []
-    real = _recorder.to_batch
+    real = _recorder.chunk_batch
 
-    def counting(events: Any) -> Any:
-        sizes.append(len(events))
-        return real(events)
+    def counting(chunk: Any) -> Any:
+        batch = real(chunk)
+        sizes.append(batch.num_rows)
+        return batch
 
-    monkeypatch.setattr(_recorder, "to_batch", counting)
+    monkeypatch.setattr(_recorder, "chunk_batch", counting)
     return sizes
 
 
@@ -289,3 +290,33 @@ def test_events_dtypes_are_documented_ones() -> None:
     }
     empty = Recorder().events()
     assert list(empty.columns) == list(ev.columns) and len(empty) == 0
+
+
+@pytest.mark.parametrize("chunk_size", [1, 7, 500, 512, 513, 5000])
+@pytest.mark.parametrize("clock", ["real", "virtual"])
+async def test_chunks_cut_anywhere_keep_every_number_exact(chunk_size: int, clock: str) -> None:
+    # The runtime hands the recorder its own chunks (512 events, numbers in columns);
+    # the recorder cuts and joins them into chunks of chunk_size, mixed with events
+    # recorded one by one. Every event's number and times must come out as the
+    # runtime's log has them (real clock: walls are time + the runtime's offset).
+    c = agentlab.VirtualClock() if clock == "virtual" else None
+    async with agentlab.Runtime(clock=c, event_capacity=10_000) as rt:
+        rec = Recorder(rt, chunk_size=chunk_size, capacity=None)
+        for i in range(700):
+            pid = rt.start(Worker)
+            rt.exit(pid, "kill")
+            if i % 250 == 0:
+                await asyncio.sleep(0)  # the recorder tidies at loop turns
+        rt.flush_events()
+        expected = [*rt.events]
+        extra = agentlab.Event.make(expected[-1].seq + 1, 9.0, 1.7e9, "user")
+        rec.record(extra)  # one by one, after the runtime's chunks
+        expected.append(extra)
+        ev = rec.events()
+        rec.stop()
+    assert len(ev) == len(expected) == 2801
+    assert list(ev["seq"]) == [e.seq for e in expected]
+    assert list(ev["time"]) == [e.time for e in expected]
+    walls = ev["wall_time"].astype("int64").tolist()
+    assert walls == [int(e.wall * 1e9) for e in expected]
+    assert list(ev["kind"].astype(str))[-3:] == ["exit_signal", "exit", "user"]

@@ -145,12 +145,7 @@ class Event(tuple):
         the tenth field with the values after it (so raw tuples differ in length).
         An :class:`Event`'s data is returned as it is.
         """
-        d = t[9]
-        if d.__class__ is int:
-            return dict(_SHARED[d])
-        if d.__class__ is tuple:
-            return dict(zip(d, t[10:], strict=True))
-        return d
+        return _stored_data(t, 9)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(zip(_FIELDS, self, strict=True))
@@ -371,11 +366,17 @@ def _chunk_of(events: Sequence[tuple[Any, ...]]) -> tuple[Any, ...]:
 
 def record_data(rec: tuple[Any, ...]) -> dict[str, Any] | None:
     """A stored record's data as a dict (a fresh one for the stored forms), or None."""
-    d = rec[6]
+    return _stored_data(rec, 6)
+
+
+def _stored_data(t: tuple[Any, ...], at: int) -> dict[str, Any] | None:
+    """The data stored at ``t[at]`` (a shared-data code, field names with the values
+    after them, a dict or None) as a dict."""
+    d = t[at]
     if d.__class__ is int:
         return dict(_SHARED[d])
     if d.__class__ is tuple:
-        return dict(zip(d, rec[7:], strict=True))
+        return dict(zip(d, t[at + 1 :], strict=True))
     return d
 
 

@@ -50,7 +50,11 @@ Run (needs JupyterLab, Playwright and /usr/bin/chromium; takes ~2 min)::
     python benchmarks/bench_widgets.py --scenario dashboard --page-profile 20  # the page's JS by function
 
 ``--page-trace`` also writes Chromium's trace to ``benchmarks/results/page-trace-SCENARIO.json``
-(open it in Perfetto or ``chrome://tracing``).
+(open it in Perfetto or ``chrome://tracing``), and counts the page's layouts a second
+(``page_layouts_per_s``) and those that started at the document (``page_document_layouts_per_s``:
+something outside every contained box changed). With ``--trace-invalidations`` the trace also
+names the node and the reason behind each style and layout invalidation
+(``LayoutInvalidationTracking`` events); that costs the page time, so compare timings without it.
 
 Results are printed and written to ``benchmarks/results/widgets.json``.
 """
@@ -306,6 +310,26 @@ def _trace_top(trace: dict[str, Any], top: int) -> dict[str, float]:
     return _ms_per_s(self_us, (t1 - t0) / 1e6, top)
 
 
+def _layout_roots(trace: dict[str, Any]) -> dict[str, float]:
+    """How often the page's main thread ran a layout, per second of trace, and how many of
+    those started at the document (``#document``: something outside every relayout
+    boundary, such as a contained view body, changed), with their time in ms per second.
+    Chromium names each Layout's roots in ``args.endData.layoutRoots``."""
+    main = {(e["pid"], e["tid"]) for e in trace.get("traceEvents", [])
+            if e.get("ph") == "M" and e.get("name") == "thread_name" and e["args"].get("name") == "CrRendererMain"}
+    events = [e for e in trace.get("traceEvents", [])
+              if e.get("ph") == "X" and "dur" in e and (e["pid"], e["tid"]) in main]
+    if not events:
+        return {}
+    seconds = (max(e["ts"] + e["dur"] for e in events) - min(e["ts"] for e in events)) / 1e6 or 1.0
+    layouts = [e for e in events if e["name"] == "Layout"]
+    whole = [e for e in layouts if any(r.get("nodeName") == "#document" for r in
+                                       (e.get("args", {}).get("endData") or {}).get("layoutRoots", []))]
+    return {"layouts_per_s": round(len(layouts) / seconds, 1),
+            "document_layouts_per_s": round(len(whole) / seconds, 1),
+            "document_layout_ms_per_s": round(sum(e["dur"] for e in whole) / 1000 / seconds, 1)}
+
+
 def _ms_per_s(self_us: dict[str, float], seconds: float, top: int) -> dict[str, float]:
     """The ``top`` largest of ``self_us`` (µs each), as ms per second of ``seconds``."""
     ranked = sorted(self_us.items(), key=lambda kv: -kv[1])[:top]
@@ -369,7 +393,10 @@ def scenario(browser: Any, lab: Any, name: str, view: str, collapse: int, args: 
         cdp.send("Profiler.setSamplingInterval", {"interval": 500})
         cdp.send("Profiler.start")
     if args.page_trace:
-        browser.start_tracing(page=page, categories=["devtools.timeline", "disabled-by-default-devtools.timeline"])
+        categories = ["devtools.timeline", "disabled-by-default-devtools.timeline"]
+        if args.trace_invalidations:  # what invalidated style and layout, by node and reason
+            categories.append("disabled-by-default-devtools.timeline.invalidationTracking")
+        browser.start_tracing(page=page, categories=categories)
     m0 = _page_metrics(cdp)
     frames = page.evaluate(FRAME_SAMPLER, args.seconds * 0.8)
     m1 = _page_metrics(cdp)
@@ -377,7 +404,9 @@ def scenario(browser: Any, lab: Any, name: str, view: str, collapse: int, args: 
         raw = browser.stop_tracing()
         (ROOT / "benchmarks" / "results").mkdir(exist_ok=True)
         (ROOT / "benchmarks" / "results" / f"page-trace-{name}.json").write_bytes(raw)  # for Perfetto
-        out["page_trace_ms_per_s"] = _trace_top(json.loads(raw), args.page_trace)
+        trace = json.loads(raw)
+        out["page_trace_ms_per_s"] = _trace_top(trace, args.page_trace)
+        out.update({f"page_{k}": v for k, v in _layout_roots(trace).items()})
     if args.page_profile:
         out["page_profile_ms_per_s"] = _profile_top(cdp.send("Profiler.stop")["profile"], args.page_profile)
     wall = m1["Timestamp"] - m0["Timestamp"]
@@ -419,6 +448,10 @@ def main() -> None:
     ap.add_argument("--page-trace", type=int, metavar="TOP", default=0,
                     help="record Chromium's timeline trace while frames are sampled; report the TOP "
                          "event kinds on the page's main thread by self time (page_trace_ms_per_s)")
+    ap.add_argument("--trace-invalidations", action="store_true",
+                    help="with --page-trace: also record which node invalidated style or layout, and why "
+                         "(Chromium's invalidationTracking category; it costs the page time, so leave it "
+                         "off when comparing timings)")
     ap.add_argument("--breakdown", action="store_true",
                     help="also account the kernel loop's CPU time to the views, delta and snapshot "
                          "sends and the comm layer during the load (cpu_breakdown_ms_per_s; costs a few %%)")

@@ -103,6 +103,30 @@ def test_the_page_trace_gives_self_time_on_the_renderer_main_thread(
     assert bench_widgets._trace_top({"traceEvents": events}, 5) == {}  # no main thread named
 
 
+def test_the_page_trace_counts_the_layouts_that_started_at_the_document(
+    bench_widgets: ModuleType,
+) -> None:
+    meta = [{"ph": "M", "name": "thread_name", "pid": 1, "tid": 10, "args": {"name": "CrRendererMain"}}]
+    us = 1_000
+
+    def layout(ts: int, dur: int, *roots: str, tid: int = 10) -> dict:
+        end = {"layoutRoots": [{"nodeName": r, "depth": 1} for r in roots]}
+        return {"ph": "X", "pid": 1, "tid": tid, "name": "Layout", "ts": ts * us, "dur": dur * us,
+                "args": {"beginData": {}, "endData": end}}
+
+    events = [  # two seconds of trace: four layouts, two of them from the document
+        {"ph": "X", "pid": 1, "tid": 10, "name": "RunTask", "ts": 0, "dur": 2000 * us},
+        layout(100, 4, "#document"),
+        layout(300, 2, "DIV class='al-body'"),
+        layout(500, 6, "svg class='al-tl-svg'", "#document"),
+        layout(700, 1, "DIV class='al-body'", "DIV class='al-seq-scroll'"),
+        layout(900, 50, "#document", tid=11),  # another thread
+    ]
+    roots = bench_widgets._layout_roots({"traceEvents": meta + events})
+    assert roots == {"layouts_per_s": 2.0, "document_layouts_per_s": 1.0, "document_layout_ms_per_s": 5.0}
+    assert bench_widgets._layout_roots({"traceEvents": events}) == {}  # no main thread named
+
+
 def test_the_page_profile_gives_self_time_per_function(bench_widgets: ModuleType) -> None:
     def node(i: int, fn: str, url: str = "", line: int = -1) -> dict:
         return {"id": i, "callFrame": {"functionName": fn, "url": url, "lineNumber": line}}

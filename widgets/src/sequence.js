@@ -114,7 +114,8 @@ function makeSequence(ctx) {
   let shown = [];
 
   const filter = /** @type {HTMLInputElement} */ (h("input", { class: "al-filter", "data-role": "filter", type: "search", placeholder: "filter processes…", title: "show only arrows that touch matching processes" }));
-  const count = h("span", { class: "al-range", "data-role": "count" });
+  const countText = h("span");
+  const count = h("span", { class: "al-range", "data-role": "count" }, ctx.stat(countText));
   const clear = h("button", { class: "al-btn al-btn-small", "data-action": "clear-filter", title: "show every process" }, "all");
   ctx.toolbar.append(count, filter, clear);
   const heads = h("div", { class: "al-seq-heads", "data-role": "participants" });
@@ -299,7 +300,7 @@ function makeSequence(ctx) {
       shown = v.arrows;
       state.dirty = false;
       drawHeads();
-      setText(count, `${num(shown.length)} messages`);
+      setText(countText, `${num(shown.length)} messages`);
     }
     const colX = new Map(cols.map((p, i) => [p.key, LEFT + i * COL + COL / 2]));
     const W = LEFT + cols.length * COL + 8;

@@ -6,7 +6,7 @@
  * @module
  */
 import "./css/stream.css";
-import { h, num, usd, dur } from "./lib/dom.js";
+import { h, num, usd, dur, setText } from "./lib/dom.js";
 import { appendSegment } from "./lib/segments.js";
 import { mountView } from "./lib/view.js";
 
@@ -124,7 +124,8 @@ function segEl(g) {
 function makeStream(ctx) {
   const state = new StreamState();
   const hidden = new Set();
-  const totals = h("span", { class: "al-summary", "data-role": "totals" });
+  const totalsText = h("span");
+  const totals = h("span", { class: "al-summary", "data-role": "totals" }, ctx.stat(totalsText));
   const chips = h("span", { class: "al-agent-chips" });
   ctx.toolbar.append(chips, totals);
   const cols = h("div", { class: "al-cols", "data-role": "columns" });
@@ -245,7 +246,7 @@ function makeStream(ctx) {
       tok += a.meta.tokens || 0;
       cost += a.meta.cost || 0;
     }
-    totals.textContent = `${num(tok)} tokens · ${usd(cost)}`;
+    setText(totalsText, `${num(tok)} tokens · ${usd(cost)}`);
   }
 
   ctx.root.addEventListener("click", (e) => {

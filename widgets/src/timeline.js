@@ -329,7 +329,8 @@ function makeTimeline(ctx) {
 
   const btn = (/** @type {string} */ action, /** @type {string} */ text, /** @type {string} */ title) => h("button", { class: "al-btn al-btn-small", "data-action": action, title }, text);
   const followBtn = btn("follow", "● follow", "follow the newest events");
-  const range = h("span", { class: "al-range", "data-role": "range" });
+  const rangeText = h("span");
+  const range = h("span", { class: "al-range", "data-role": "range" }, ctx.stat(rangeText));
   ctx.toolbar.append(range, btn("zoom-out", "−", "zoom out"), btn("zoom-in", "+", "zoom in"), btn("fit", "fit", "show the whole run"), followBtn);
   const legend = h("div", { class: "al-legend" },
     h("span", { class: "al-lg al-lg-life" }, "alive"), h("span", { class: "al-lg al-lg-dead" }, "crashed"),
@@ -769,7 +770,7 @@ function makeTimeline(ctx) {
     // how many links the canvas drew (0 when they are SVG paths)
     setAttr(svgEl, "data-dense-links", String(denseLinks ? linkPts.length : 0));
     drawCanvas(W, Hview, plotW, ticks, denseLinks ? linkPts : []);
-    setText(range, `${dur(tb - ta)} shown`);
+    setText(rangeText, `${dur(tb - ta)} shown`);
     setAttr(followBtn, "aria-pressed", follow ? "true" : "false");
     if (live && follow) ticker();
   }

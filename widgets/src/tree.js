@@ -302,7 +302,7 @@ function makeTree(ctx) {
   let detailsAt = 0;
 
   const summaryCounts = countsStrip(true);
-  const summary = h("span", { class: "al-summary", "data-role": "summary" }, summaryCounts.el);
+  const summary = h("span", { class: "al-summary", "data-role": "summary" }, ctx.stat(summaryCounts.el));
   const killRandom = h("button", { class: "al-btn al-btn-danger", "data-action": "kill-random", title: "kill a random live worker (the runtime's seeded RNG picks it)", disabled: !canKill }, "⚡ kill random");
   toolbar.append(summary, killRandom);
   const list = h("ul", { class: "al-tree-list", role: "tree", "data-role": "tree" });

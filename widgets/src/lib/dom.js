@@ -168,3 +168,57 @@ export function watchSize(el) {
   box.stop = () => ro.disconnect();
   return box;
 }
+
+/**
+ * A box in a view's header for content that changes at frame rate (the tree's status
+ * counts, the time range shown, the number of messages). The header is outside the
+ * views' contained bodies, and its width depends on its text: a changed count there
+ * made the browser lay out the whole notebook, several times a second under load.
+ * The box is contained (`.al-stat`: contain: strict, one line high, sized here), so the
+ * browser lays out a change of its content inside it only. It widens at once when its
+ * content grows, and narrows to the widest its content has been over the last
+ * `shrinkAfter` ms (the counts of a storm come and go: the box, and with it the page,
+ * does not follow every one). Without ResizeObserver the box is not contained.
+ * @param {HTMLElement} content
+ * @param {number} [shrinkAfter]  ms
+ * @returns {{el: HTMLElement, stop: () => void}}
+ */
+export function statBox(content, shrinkAfter = 2000) {
+  const el = h("span", { class: "al-stat-free" }, content);
+  if (typeof ResizeObserver !== "function") return { el, stop: () => {} };
+  el.className = "al-stat";
+  let w = -1; // the box's width
+  let want = 0; // the content's width
+  let peak = 0; // the widest the content was since it got narrower than the box
+  /** @type {any} */
+  let timer = null;
+  const setWidth = (/** @type {number} */ px) => {
+    w = px;
+    el.style.width = `${px}px`;
+  };
+  const shrink = () => {
+    timer = null;
+    if (peak < w) setWidth(peak);
+    if (want < w) {
+      peak = want;
+      timer = setTimeout(shrink, shrinkAfter);
+    }
+  };
+  const ro = new ResizeObserver((entries) => {
+    const e = entries[entries.length - 1];
+    const b = e.borderBoxSize && e.borderBoxSize[0];
+    want = Math.ceil(b ? b.inlineSize : e.contentRect.width);
+    if (want >= w) {
+      clearTimeout(timer);
+      timer = null;
+      if (want > w) setWidth(want);
+    } else if (timer === null) {
+      peak = want;
+      timer = setTimeout(shrink, shrinkAfter);
+    } else {
+      peak = Math.max(peak, want);
+    }
+  });
+  ro.observe(content);
+  return { el, stop: () => { ro.disconnect(); clearTimeout(timer); } };
+}

@@ -5,7 +5,7 @@
  * the scrub bar of recorded runs.
  * @module
  */
-import { h, frameScheduler, dur } from "./dom.js";
+import { h, frameScheduler, dur, statBox } from "./dom.js";
 import { Store, unpack } from "./store.js";
 
 /**
@@ -29,6 +29,8 @@ import { Store, unpack } from "./store.js";
  * @property {() => void} renderNow
  * @property {Store} store
  * @property {(text: string, kind?: string) => void} notify  a short message in the header
+ * @property {(content: HTMLElement) => HTMLElement} stat  put header content that changes at
+ *   frame rate (counts, the range shown) in a box of its own: see `statBox`
  * @property {HTMLInputElement} [scrub]  the scrub bar of a recorded run
  */
 
@@ -72,6 +74,13 @@ export function mountView({ model, el, experimental }, kind, make, minInterval =
     clearTimeout(noteTimer);
     noteTimer = setTimeout(() => { note.textContent = ""; }, 4000);
   };
+  /** @type {(() => void)[]} */
+  const stops = [];
+  const stat = (/** @type {HTMLElement} */ content) => {
+    const box = statBox(content);
+    stops.push(box.stop);
+    return box.el;
+  };
   const frames = frameScheduler(() => impl && impl.render(), minInterval);
   const store = new Store({
     apply: (d) => impl.apply(d),
@@ -81,7 +90,7 @@ export function mountView({ model, el, experimental }, kind, make, minInterval =
   });
   /** @type {Ctx} */
   const ctx = {
-    model, root, toolbar, body, config, invoke, store, notify,
+    model, root, toolbar, body, config, invoke, store, notify, stat,
     invalidate: () => frames.schedule(),
     renderNow: () => frames.now(),
   };
@@ -134,6 +143,7 @@ export function mountView({ model, el, experimental }, kind, make, minInterval =
     model.off("msg:custom", onMsg);
     model.off("change:snapshot", onSnap);
     if (impl.destroy) impl.destroy();
+    for (const stop of stops) stop();
     root.remove();
   };
 }

@@ -259,8 +259,8 @@ def _chunk_walls(c: tuple[Any, ...]) -> Sequence[float]:
     if c[_TIMES] is None:
         return builtins.list(map(_WALL, c[_H:]))
     w = c[_WALLS]
-    if w is None:
-        return _OffsetTimes(memoryview(c[_TIMES]).cast("d"), c[_OFFSET])
+    if w is None:  # the real clock: time + the runtime's offset, the sum _emit made
+        return array("d", map(c[_OFFSET].__add__, memoryview(c[_TIMES]).cast("d")))
     return memoryview(w).cast("d")
 
 
@@ -269,28 +269,6 @@ def _chunk_records(c: tuple[Any, ...]) -> tuple[tuple[Any, ...], ...]:
     if c[_TIMES] is None:
         return tuple(map(_rest, c[_H:]))
     return c[_H:]
-
-
-class _OffsetTimes(Sequence[float]):
-    """``times[i] + offset``, as a sequence (a chunk's wall times on the real clock)."""
-
-    __slots__ = ("_offset", "_times")
-
-    def __init__(self, times: Sequence[float], offset: float) -> None:
-        self._times = times
-        self._offset = offset
-
-    def __len__(self) -> int:
-        return len(self._times)
-
-    def __getitem__(self, i: int) -> float:  # type: ignore[override]
-        return self._times[i] + self._offset
-
-    def __iter__(self) -> Iterator[float]:
-        return map(self._offset.__add__, self._times)
-
-    def __reversed__(self) -> Iterator[float]:
-        return map(self._offset.__add__, reversed(self._times))
 
 
 def _chunk_full(c: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]:
@@ -549,15 +527,6 @@ class EventLog:
         it: Iterator[tuple[Any, ...]] = chain.from_iterable(map(_chunk_records, self._chunks))
         return islice(it, self._skip, None) if self._skip else it
 
-    def _batches(self) -> builtins.list[EventBatch]:
-        """What the log holds, as batches (the first one cut where events fell off)."""
-        if self._tail:
-            self._flush()
-        chunks = builtins.list(self._chunks)
-        if chunks and self._skip:
-            chunks[0] = _chunk_slice(chunks[0], self._skip, len(chunks[0]) - _H)
-        return [EventBatch(c) for c in chunks]
-
     @property
     def dropped(self) -> int:
         """How many events fell off the front (the log keeps the newest ``capacity``)."""
@@ -597,14 +566,14 @@ class EventLog:
         if i >= n // 2:  # count from the newest end
             j = n - 1 - i
             for c in reversed(self._chunks):
-                k = (len(c) - _H)
+                k = len(c) - _H
                 if j < k:
                     return _as_event(_chunk_at(c, k - 1 - j))
                 j -= k
         else:
             i += self._skip
             for c in self._chunks:
-                k = (len(c) - _H)
+                k = len(c) - _H
                 if i < k:
                     return _as_event(_chunk_at(c, i))
                 i -= k

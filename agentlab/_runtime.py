@@ -47,9 +47,7 @@ from ._errors import (
     describe,
 )
 from ._events import (
-    _H as _events_H,
-)
-from ._events import (
+    _H,
     MESSAGE_KINDS,
     Event,
     EventBatch,
@@ -707,7 +705,7 @@ class Runtime:
         chunk = self.events._cut_tail()
         if chunk is None:
             return
-        pace_young_collections(len(chunk) - _events_H)
+        pace_young_collections(len(chunk) - _H)  # _H: its header fields
         if self._sinks:
             batch = EventBatch(chunk)
             for sink in self._sinks:
@@ -746,13 +744,12 @@ class Runtime:
         wall = None
         if origin is not None:  # _now() without its Python frame
             now = _mono() - origin
-            self._time_append(now)
         else:
             now = self._now()
-            self._time_append(now)
             if self._wall_offset is None:  # a wall time per event (else time + offset)
                 wall = _wall()
                 self._wall_append(wall)
+        self._time_append(now)
         # The log keeps the event's number and times in columns, and the rest as a
         # plain tuple of atomic values, which the cyclic GC stops tracking at the
         # first collection that sees it (see _events: why columns, and

@@ -281,13 +281,18 @@ def _profile_top(profile: dict[str, Any], top: int) -> dict[str, float]:
     return _ms_per_s(self_us, (profile["endTime"] - profile["startTime"]) / 1e6, top)
 
 
+def _main_thread_events(trace: dict[str, Any]) -> list[dict[str, Any]]:
+    """The trace's complete events (``ph`` X, with a duration) on renderer main threads."""
+    all_events = trace.get("traceEvents", [])
+    main = {(e["pid"], e["tid"]) for e in all_events
+            if e.get("ph") == "M" and e.get("name") == "thread_name" and e["args"].get("name") == "CrRendererMain"}
+    return [e for e in all_events if e.get("ph") == "X" and "dur" in e and (e["pid"], e["tid"]) in main]
+
+
 def _trace_top(trace: dict[str, Any], top: int) -> dict[str, float]:
     """Chromium's timeline trace of the page as self time per event name on the
     renderer's main thread, in ms per second of trace, the ``top`` largest."""
-    events = [e for e in trace.get("traceEvents", []) if e.get("ph") == "X" and "dur" in e]
-    main = {(e["pid"], e["tid"]) for e in trace.get("traceEvents", [])
-            if e.get("ph") == "M" and e.get("name") == "thread_name" and e["args"].get("name") == "CrRendererMain"}
-    events = [e for e in events if (e["pid"], e["tid"]) in main]
+    events = _main_thread_events(trace)
     if not events:
         return {}
     by_thread: dict[Any, list[dict[str, Any]]] = {}
@@ -315,10 +320,7 @@ def _layout_roots(trace: dict[str, Any]) -> dict[str, float]:
     those started at the document (``#document``: something outside every relayout
     boundary, such as a contained view body, changed), with their time in ms per second.
     Chromium names each Layout's roots in ``args.endData.layoutRoots``."""
-    main = {(e["pid"], e["tid"]) for e in trace.get("traceEvents", [])
-            if e.get("ph") == "M" and e.get("name") == "thread_name" and e["args"].get("name") == "CrRendererMain"}
-    events = [e for e in trace.get("traceEvents", [])
-              if e.get("ph") == "X" and "dur" in e and (e["pid"], e["tid"]) in main]
+    events = _main_thread_events(trace)
     if not events:
         return {}
     seconds = (max(e["ts"] + e["dur"] for e in events) - min(e["ts"] for e in events)) / 1e6 or 1.0

@@ -162,8 +162,7 @@ class Recorder(Run):
 
     def _sink(self, batch: agentlab.EventBatch) -> None:
         """The runtime hands over its newest events (a batched subscriber)."""
-        if self._loose:
-            self._seal()
+        self._seal()  # events recorded one by one before it come first
         chunk = batch.chunk  # never changes: kept as it is
         self._pending.append(chunk)
         self._npending += len(chunk) - _H
@@ -243,7 +242,7 @@ class Recorder(Run):
                 break
             if type(part) is tuple:
                 parts[i] = chunk_batch(part)
-                done += len(part) - _H
+                done += _count(part)
         self._unconverted -= done
 
     def _spill(self, batch: pa.RecordBatch) -> None:
@@ -290,7 +289,11 @@ class Recorder(Run):
     def _version(self) -> object:
         if self._runtime is not None and self._unsubscribe is not None:
             self._runtime.flush_events()  # the runtime's newest events, not yet handed over
-        return (self._total + self._npending + len(self._loose), self._dropped)
+        return (self._recorded(), self._dropped)
+
+    def _recorded(self) -> int:
+        """Every event recorded so far, dropped or not."""
+        return self._total + self._npending + len(self._loose)
 
     def _base_info(self) -> RunInfo:
         return RunInfo(**self._info, dropped=self.dropped)
@@ -362,7 +365,7 @@ class Recorder(Run):
     def __repr__(self) -> str:
         state = "recording" if self.recording else "stopped"
         return (
-            f"<agentlab.trace.Recorder {self._info['run_id']}: {self._total + self._npending + len(self._loose)} events "
+            f"<agentlab.trace.Recorder {self._info['run_id']}: {self._recorded()} events "
             f"({state}), dropped={self.dropped}, spilled files={len(self._spilled)}>"
         )
 

@@ -445,7 +445,7 @@ def _init_outcome(inst: Agent, r: Any) -> Any:
             mb.appendleft(_ContinueMsg(r.term))
             _ready(inst)
             return "ok"
-    rt._emit("init", p, data=_R_OK)
+    rt._emit_lean("init", p, None, None, _R_OK)
     _ready(inst)
     return "ok"
 
@@ -528,7 +528,7 @@ def _start(
     inst.runtime = rt  # Process._bind, inlined
     inst.pid = p
     data = _KIND_AGENT if kind == "agent" else kind_data(kind)
-    rt._emit("spawn", p, None if parent is None else parent.id, None, data)
+    rt._emit_lean("spawn", p, None if parent is None else parent.id, None, data)
     if name is not None:
         rt._emit("register", p, data={"name": name})
     if link and parent is not None and parent is not rt.root:
@@ -552,7 +552,7 @@ def _start(
     finally:
         rt._cur = prev
     if r is None:  # the common case, _init_outcome's first line and _ready inlined
-        rt._emit("init", p, None, None, _R_OK)
+        rt._emit_lean("init", p, None, None, _R_OK)
         if p._st != _DEAD and p._task is None:
             p._st = _IDLE
             if p._mbox:

@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from itertools import chain, islice
 from operator import add, itemgetter
+from struct import pack as _pack
 from typing import Any
 
 __all__ = ["MESSAGE_KINDS", "Event", "EventBatch", "EventKind", "EventLog", "record_data"]
@@ -429,8 +430,10 @@ class EventLog:
         # the newest events, not yet moved into _chunks: Events appended one by one, or
         # a writer's records and times (see _direct_append)
         self._tail: list[tuple[Any, ...]] = []
-        self._ttimes = array("d")
-        self._twalls = array("d")
+        # (times in plain lists: a list append is a fifth of an array("d") append, which
+        # parses its argument; they become C doubles when the tail moves in, _pack_doubles)
+        self._ttimes: list[float] = []
+        self._twalls: list[float] = []
         self._offset = 0.0
         self._flush: Callable[[], None] = self._move_tail
 
@@ -474,13 +477,13 @@ class EventLog:
             chunk = (
                 self._counter() - len(tail) + 1,
                 None,
-                self._ttimes.tobytes(),
-                walls.tobytes() if walls else None,
+                _pack_doubles(self._ttimes),
+                _pack_doubles(walls) if walls else None,
                 self._offset,
                 *tail,
             )
-            del self._ttimes[:]
-            del walls[:]
+            self._ttimes.clear()
+            walls.clear()
         tail.clear()
         return chunk
 
@@ -604,6 +607,11 @@ class EventLog:
         self._appended = 0
         if self._counter is not None:
             self._base = self._counter()
+
+
+def _pack_doubles(xs: list[float]) -> bytes:
+    """``xs`` as C doubles (``array("d", xs).tobytes()``, in a third of the time)."""
+    return _pack(f"{len(xs)}d", *xs)
 
 
 _CHUNK = 512  # records per chunk when events are appended one by one

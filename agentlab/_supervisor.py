@@ -32,7 +32,7 @@ _AUTO = ("never", "any_significant", "all_significant")
 
 # event kinds on the restart path, as module constants (read per restart)
 _CHILD_TERMINATED = K.CHILD_TERMINATED
-# the field names of the events a restart emits: Runtime._emit takes these and the
+# the field names of the events a restart emits: Runtime._emit_lean takes these and the
 # values in order, so no dict is built on the restart path
 _START_KEYS = ("child_id", "restart", "type", "attempt")
 _RESTART_KEYS = (
@@ -415,7 +415,7 @@ class Supervisor(Agent):
             ch.restarting = False
             self._by_pid[pid] = ch
             spec = ch.spec
-            self.runtime._emit(
+            self.runtime._emit_lean(
                 _CHILD_START,
                 self.pid,
                 pid.id,
@@ -458,7 +458,7 @@ class Supervisor(Agent):
             spec = ch.spec
             restart = spec.restart
             if restart == PERMANENT or (restart == TRANSIENT and not is_shutdown_reason(reason)):
-                self.runtime._emit(_CHILD_TERMINATED, self.pid, pid.id, reason, _CHILD_KEYS, spec.id)
+                self.runtime._emit_lean(_CHILD_TERMINATED, self.pid, pid.id, reason, _CHILD_KEYS, spec.id)
                 return self._restart(ch, reason)
             return self._child_exited(ch, reason)
         if t is _TryAgain:
@@ -576,7 +576,7 @@ class Supervisor(Agent):
             affected = tuple(c.spec.id for c in group)
         values = (ch.spec.id, strategy, affected, self._nrestarts, self.intensity, self.period, retry)
         if self.backoff is None:
-            rt._emit(
+            rt._emit_lean(
                 _RESTART, self.pid, last, reason,
                 _RESTART_KEYS, *values,
             )
@@ -585,7 +585,7 @@ class Supervisor(Agent):
             return self._restart_group(ch, group)
         base, cap = self.backoff
         delay = min(cap, base * 2 ** (self._nrestarts - 1)) * (0.5 + rt.random.random() / 2)
-        rt._emit(
+        rt._emit_lean(
             _RESTART, self.pid, last, reason,
             _RESTART_DELAY_KEYS, *values, delay,
         )
@@ -607,7 +607,7 @@ class Supervisor(Agent):
                 ch.restarting = False
                 self._by_pid[pid] = ch
                 spec = ch.spec
-                self.runtime._emit(
+                self.runtime._emit_lean(
                     _CHILD_START,
                     self.pid,
                     pid.id,
@@ -669,7 +669,7 @@ class Supervisor(Agent):
 
     def _report(self, kind: str, ch: _Child, reason: Any) -> None:
         who = ch.pid.id if ch.pid is not None else ch.last
-        self.runtime._emit(kind, self.pid, who, reason, _CHILD_KEYS, ch.spec.id)
+        self.runtime._emit_lean(kind, self.pid, who, reason, _CHILD_KEYS, ch.spec.id)
 
     # ------------------------------------------------------------------ stopping
     async def terminate(self, reason: Any) -> None:

@@ -817,3 +817,44 @@ async def test_paced_collections_take_the_older_young_generation_in_turn(
     threshold1 = gc.get_threshold()[1]
     turn = [0] * (threshold1 + 1) + [1]  # gen 1 once its count is past its threshold
     assert seen[: 2 * len(turn)] == turn * 2
+
+
+async def test_the_lean_emit_path_records_what_the_full_path_records(clock):
+    # On the real clock with no per-event subscriber, the runtime's own lifecycle
+    # events (spawn, init, link, exit signal, exit, a supervisor's reports) take a
+    # shorter path into the log (Runtime._emit_lean); a subscriber sends them through
+    # Runtime._emit. Both must leave the same log.
+    from agentlab import ChildSpec, Supervisor
+
+    async def scenario(subscribe):
+        virtual = isinstance(clock, VirtualClock)
+        async with Runtime(clock=VirtualClock() if virtual else clock, trace_messages=False) as rt:
+            seen = []
+            if subscribe:
+                rt.subscribe(seen.append)
+            one = rt.start(Supervisor, [ChildSpec(f"w{i}", Node, name=f"n{i}") for i in range(3)],
+                           intensity=100)
+            rt.start(Supervisor, [ChildSpec(f"x{i}", Node) for i in range(3)],
+                     strategy="one_for_all", intensity=100)
+            await rt.settled()
+            for _ in range(2):
+                for p in rt.processes():
+                    if p.name in ("n0", "n2") or (p.path or "").endswith("/x1"):
+                        rt.exit(p, "kill" if p.name == "n0" else "boom")
+                await rt.settled()
+            await exercise(rt)
+            rt.exit(one, "shutdown")
+            await rt.settled()
+            events = rt.events.list()
+            if subscribe:
+                assert [e.seq for e in seen] == [e.seq for e in events]
+            # the virtual clock's times are exact (its wall times are the real clock's)
+            return [(*tuple(e)[3:8], repr(e.reason), e.data, e.time if virtual else None)
+                    for e in events]
+
+    lean, full = await scenario(False), await scenario(True)
+    assert len(lean) > 150
+    kinds = {r[0] for r in lean}
+    assert {K.SPAWN, K.INIT, K.LINK, K.EXIT_SIGNAL, K.EXIT, K.CHILD_TERMINATED, K.RESTART,
+            K.CHILD_START} <= kinds
+    assert lean == full

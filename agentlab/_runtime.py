@@ -291,7 +291,7 @@ class MonitorRef:
     def _down(self, rt: Runtime, dead: Pid, reason: Any) -> None:
         w = self.watcher
         if w._st != _DEAD:
-            rt._emit(K.DOWN, w, dead.id, reason)
+            rt._emit_lean(K.DOWN, w, dead.id, reason, None)
             rt._deliver(w, Down(self, dead, reason))
 
     def __repr__(self) -> str:
@@ -802,12 +802,12 @@ class Runtime:
         data: int | tuple[str, ...] | None,
         *values: Any,
     ) -> None:
-        """:meth:`_emit` for the runtime's own events of a process (spawn, init, link,
-        exit signal, exit, a supervisor's reports): their data is a shared-data code,
-        None, or constant field names followed by as many values. With no per-event
-        subscriber it skips what those never need (a dict, checking the values against
-        the names, an Event): with the appenders in slots, ~45% of an event's machine
-        instructions on the real clock (callgrind, 60,000 spawns)."""
+        """:meth:`_emit` for the runtime's own events of a process (spawn, init, links,
+        monitors, down, exit signal, exit, a supervisor's reports): their data is a
+        shared-data code, None, or constant field names followed by as many values.
+        With no per-event subscriber it skips what those never need: a dict, checking
+        the values against the names, an Event (the README's performance notes have
+        what that saves). Keep its record and times in step with :meth:`_emit`."""
         if self._subs:
             self._emit(kind, p, peer, reason, data, *values)
             return
@@ -1607,11 +1607,11 @@ class Runtime:
         if _linked(a, b):
             _drop_link(a, b)
             _drop_link(b, a)
-            self._emit(K.UNLINK, a, b.id)
+            self._emit_lean(K.UNLINK, a, b.id, None, None)
 
     def _monitor(self, watcher: Pid, target: Pid) -> MonitorRef:
         ref = MonitorRef(watcher, target)
-        self._emit(K.MONITOR, watcher, target.id)
+        self._emit_lean(K.MONITOR, watcher, target.id, None, None)
         if target._st == _DEAD:
             ref._down(self, target, NOPROC)
             return ref
@@ -1624,7 +1624,7 @@ class Runtime:
     def _demonitor(self, ref: MonitorRef, flush: bool = False) -> None:
         t = ref.target
         if t._mons is not None and t._mons.pop(ref, None) is not None:
-            self._emit(K.DEMONITOR, ref.watcher, t.id)
+            self._emit_lean(K.DEMONITOR, ref.watcher, t.id, None, None)
         if flush:
             mb = self._mailbox(ref.watcher) if ref.watcher._st == _LONE else ref.watcher._mbox
             if mb:

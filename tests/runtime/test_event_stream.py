@@ -820,9 +820,9 @@ async def test_paced_collections_take_the_older_young_generation_in_turn(
 
 
 async def test_the_lean_emit_path_records_what_the_full_path_records(clock):
-    # On the real clock with no per-event subscriber, the runtime's own lifecycle
-    # events (spawn, init, link, exit signal, exit, a supervisor's reports) take a
-    # shorter path into the log (Runtime._emit_lean); a subscriber sends them through
+    # With no per-event subscriber, the runtime's own lifecycle events (spawn, init,
+    # links, monitors, exit signals, exits, a supervisor's reports) take a shorter
+    # path into the log (Runtime._emit_lean); a subscriber sends them through
     # Runtime._emit. Both must leave the same log.
     from agentlab import ChildSpec, Supervisor
 
@@ -855,6 +855,6 @@ async def test_the_lean_emit_path_records_what_the_full_path_records(clock):
     lean, full = await scenario(False), await scenario(True)
     assert len(lean) > 150
     kinds = {r[0] for r in lean}
-    assert {K.SPAWN, K.INIT, K.LINK, K.EXIT_SIGNAL, K.EXIT, K.CHILD_TERMINATED, K.RESTART,
-            K.CHILD_START} <= kinds
+    assert {K.SPAWN, K.INIT, K.LINK, K.UNLINK, K.MONITOR, K.DEMONITOR, K.DOWN, K.EXIT_SIGNAL,
+            K.EXIT, K.CHILD_TERMINATED, K.RESTART, K.CHILD_START} <= kinds
     assert lean == full

@@ -803,8 +803,9 @@ class Runtime:
         *values: Any,
     ) -> None:
         """:meth:`_emit` for the runtime's own events of a process (spawn, init, links,
-        monitors, down, exit signal, exit, a supervisor's reports): their data is a
-        shared-data code, None, or constant field names followed by as many values.
+        monitors, down, exit signal, exit, a supervisor's reports, message-level events
+        without a dict): their data is a shared-data code, None, or constant field
+        names followed by as many values.
         With no per-event subscriber it skips what those never need: a dict, checking
         the values against the names, an Event (the README's performance notes have
         what that saves). Keep its record and times in step with :meth:`_emit`."""
@@ -842,7 +843,10 @@ class Runtime:
                 self._msg_acc = acc
                 return
             self._msg_acc = acc - 1.0
-        self._emit(kind, p, peer, reason, data)
+        if p is None or isinstance(data, dict):
+            self._emit(kind, p, peer, reason, data)
+        else:
+            self._emit_lean(kind, p, peer, reason, data)
 
     def emit(
         self,

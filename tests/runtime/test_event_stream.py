@@ -820,15 +820,16 @@ async def test_paced_collections_take_the_older_young_generation_in_turn(
 
 
 async def test_the_lean_emit_path_records_what_the_full_path_records(clock):
-    # With no per-event subscriber, the runtime's own lifecycle events (spawn, init,
-    # links, monitors, exit signals, exits, a supervisor's reports) take a shorter
-    # path into the log (Runtime._emit_lean); a subscriber sends them through
-    # Runtime._emit. Both must leave the same log.
+    # With no per-event subscriber, the runtime's own events of a process (spawn,
+    # init, links, monitors, exit signals, exits, a supervisor's reports, and the
+    # message-level events whose data is no dict) take a shorter path into the log
+    # (Runtime._emit_lean); a subscriber sends them through Runtime._emit. Both must
+    # leave the same log.
     from agentlab import ChildSpec, Supervisor
 
     async def scenario(subscribe):
         virtual = isinstance(clock, VirtualClock)
-        async with Runtime(clock=VirtualClock() if virtual else clock, trace_messages=False) as rt:
+        async with Runtime(clock=VirtualClock() if virtual else clock) as rt:
             seen = []
             if subscribe:
                 rt.subscribe(seen.append)
@@ -842,19 +843,28 @@ async def test_the_lean_emit_path_records_what_the_full_path_records(clock):
                     if p.name in ("n0", "n2") or (p.path or "").endswith("/x1"):
                         rt.exit(p, "kill" if p.name == "n0" else "boom")
                 await rt.settled()
-            await exercise(rt)
+            a, b, c = await exercise(rt)
+            # messages between processes: the sender and the peer are in the events
+            await rt.call(c, lambda s: s.send(a, "hi"))
+            await rt.call(c, lambda s: s.cast(a, "ho"))
+            await rt.settled()
             rt.exit(one, "shutdown")
             await rt.settled()
             events = rt.events.list()
             if subscribe:
                 assert [e.seq for e in seen] == [e.seq for e in events]
-            # the virtual clock's times are exact (its wall times are the real clock's)
-            return [(*tuple(e)[3:8], repr(e.reason), e.data, e.time if virtual else None)
+            # the virtual clock's times are exact (its wall times are the real clock's);
+            # a call's request is a lambda made afresh in each run: compare its name
+            return [(*tuple(e)[3:8], repr(e.reason), same(e.data), e.time if virtual else None)
                     for e in events]
+
+    def same(data):
+        return data and {k: getattr(v, "__qualname__", v) for k, v in data.items()}
 
     lean, full = await scenario(False), await scenario(True)
     assert len(lean) > 150
     kinds = {r[0] for r in lean}
     assert {K.SPAWN, K.INIT, K.LINK, K.UNLINK, K.MONITOR, K.DEMONITOR, K.DOWN, K.EXIT_SIGNAL,
-            K.EXIT, K.CHILD_TERMINATED, K.RESTART, K.CHILD_START} <= kinds
+            K.EXIT, K.CHILD_TERMINATED, K.RESTART, K.CHILD_START, K.SEND, K.RECEIVE, K.CAST,
+            K.CALL, K.REPLY} <= kinds
     assert lean == full

@@ -735,9 +735,9 @@ class Runtime:
         """Record an event. ``data``: a dict, a shared-data code (``_events.shared_data``),
         or, with ``values``, a tuple of field names (a constant, see below) whose
         values follow in order: ``_emit(kind, p, None, None, ("a", "b"), 1, 2)``."""
-        if values and len(values) != len(data):  # type: ignore[arg-type]
+        if data.__class__ is tuple and len(values) != len(data):
             raise TypeError(
-                f"{kind!r} events take {len(data)} values ({', '.join(data)}), "  # type: ignore[arg-type]
+                f"{kind!r} events take {len(data)} values ({', '.join(data)}), "
                 f"got {len(values)}"
             )
         self._seq = seq = self._seq + 1

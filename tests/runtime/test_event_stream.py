@@ -248,6 +248,8 @@ async def test_an_emitter_records_what_emit_records(clock):
         # one value per field, in order, or a clear error
         with pytest.raises(TypeError, match=r"take 2 values \(text, index\), got 1"):
             write("x")
+        with pytest.raises(TypeError, match=r"take 2 values \(text, index\), got 0"):
+            write()  # once accepted, and the log then failed to read
         with pytest.raises(TypeError, match="fields"):
             rt.emitter("llm_token", "")
         assert rt.events[-1].seq == b.seq  # nothing half-written

@@ -33,7 +33,7 @@ from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
 from ._errors import AgentLabError
-from ._events import shared_data
+from ._events import EventKind, shared_data
 from ._process import Process, ProcessExit
 from ._reasons import NORMAL, Crash
 from ._runtime import (
@@ -57,6 +57,7 @@ if TYPE_CHECKING:
 __all__ = ["IGNORE", "NOREPLY", "Agent", "Continue", "Reply", "Stop", "start_agent"]
 
 _CORO = CoroutineType
+_RECEIVE = EventKind.RECEIVE
 
 
 class _Directive:
@@ -260,18 +261,33 @@ class Agent(Process):
         """``_activate`` with message tracing on: a ``receive`` event per message."""
         rt = self.runtime
         n = _BUDGET
+        system = _SYSTEM
+        tp = type
         while mb:  # emptied if the process exits
             if not n:
                 rt._enqueue(p)
                 return
             n -= 1
             msg = mb.popleft()
-            rt._emit_msg("receive", p, None)
-            r = self._handle(msg)
-            if r is not None:
-                self._go_async(r)
+            rt._msg_event(_RECEIVE, p, None)
+            if tp(msg) in system:
+                r = self._handle(msg)
+                if r is not None:
+                    self._go_async(r)
+                    if p._st == _BUSY:
+                        return
+                continue
+            try:  # a plain message: as _activate
+                r = self.handle_info(msg)
+            except Exception as e:
+                self._info_raised(e)
                 if p._st == _BUSY:
                     return
+            else:
+                if r is not None:
+                    self._info_returned(r)
+                    if p._st == _BUSY:
+                        return
         if p._st == _IDLE:
             p._mbox = None
             rt._mbox_pool.append(mb)
@@ -315,7 +331,7 @@ class Agent(Process):
                 break
             msg = mb.popleft()
             if rt._tm:
-                rt._emit_msg("receive", p, None)
+                rt._msg_event(_RECEIVE, p, None)
             r = self._handle(msg)
             if r is not None:
                 await r

@@ -196,6 +196,11 @@ def _field_names(keys: tuple[str, ...]) -> tuple[str, ...]:
         if len(_NAMES) >= 4096:  # names are fixed per call site; this bounds odd callers
             _NAMES.clear()
         got = _NAMES[keys] = keys
+        # A young collection now untracks it (it holds only strings). A record holding
+        # a still-tracked tuple stays tracked through the collection that first sees
+        # it whenever the collector happens to reach the record first, which depends
+        # on the object graph's shape; once per set of names, a few microseconds.
+        _collect(0)
     return got
 
 

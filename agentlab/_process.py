@@ -10,14 +10,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ._events import EventKind
 from ._reasons import NORMAL, Crash
-from ._runtime import _IDLE, _LONE, _QUEUED
+from ._runtime import _BUSY, _DEAD, _IDLE, _LONE, _QUEUED, _ROOT, _current_cv
 from ._runtime import Pid as _Pid
 
 if TYPE_CHECKING:
     from ._runtime import MonitorRef, Pid, Runtime, TimerRef
 
 __all__ = ["Process", "ProcessExit"]
+
+_SEND = EventKind.SEND
 
 
 class ProcessExit(Exception):
@@ -79,12 +82,20 @@ class Process:
         return await self.runtime._receive(self.pid, match, timeout)
 
     def send(self, dest: Pid | str, msg: Any) -> None:
-        if dest.__class__ is _Pid and (rt := dest._rt) is not None and not rt._tm:
+        if dest.__class__ is _Pid and (rt := dest._rt) is not None:
             # Runtime.send's fast path, repeated here: a process's own sends are the
             # hottest path of message passing (ping-pong, request and answer), and this
             # saves a call per message. Keep the two in step. (The runtime is read from
             # the pid: self.runtime is a lookup on whichever agent class is sending.)
             st = dest._st
+            if rt._tm:  # message tracing: the send event first
+                if st in (_DEAD, _ROOT):
+                    rt.send(dest, msg)  # nothing to deliver, or refused: Runtime.send says
+                    return
+                rt._msg_event(_SEND, rt._cur or _current_cv.get(), dest.id)
+                if st == _BUSY:
+                    rt._deliver(dest, msg)
+                    return
             if st == _QUEUED:
                 dest._mbox.append(msg)  # type: ignore[union-attr]
                 return

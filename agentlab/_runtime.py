@@ -478,6 +478,7 @@ class Runtime:
         "_log_append",
         "_mbox_pool",
         "_mono_origin",
+        "_msg_rate",
         "_next_id",
         "_procs",
         "_runq",
@@ -848,6 +849,29 @@ class Runtime:
         else:
             self._emit_lean(kind, p, peer, reason, data)
 
+    def _msg_event(self, kind: str, p: Pid | None, peer: int | None) -> None:
+        """A message-level event with no data (a send or a receive), called only while
+        message tracing is on: :meth:`_emit_msg` and :meth:`_emit_lean` in one frame
+        for the common case (every message recorded, no per-event subscriber). Keep its
+        record and times in step with :meth:`_emit_lean`."""
+        if self._msg_rate < 1.0 or self._subs:
+            self._emit_msg(kind, p, peer)
+            return
+        self._seq = seq = self._seq + 1
+        origin = self._mono_origin
+        if origin is not None:
+            self._time_append(_mono() - origin)
+        else:
+            self._time_append(self._now())
+            if self._wall_offset is None:
+                self._wall_append(_wall())
+        if p is None:  # sent from outside any process
+            self._log_append((kind, 0, None, None, peer, None, None))
+        else:
+            self._log_append((kind, p.id, p.name, p._path, peer, None, None))
+        if seq >= self._flush_at:
+            self._flush()
+
     def emit(
         self,
         kind: str,
@@ -927,6 +951,7 @@ class Runtime:
         pool = self._mbox_pool
         system = _SYSTEM  # locals: read once per message below
         tp = type
+        receive = K.RECEIVE
         self._sync_depth += 1
         try:
             for _ in _DRAIN_BUDGET:  # runs per pass, then the loop's other callbacks go
@@ -944,10 +969,12 @@ class Runtime:
                     beh = p._beh  # an Agent: only agents are put on the run queue
                     msg = p._one
                     p._one = None
-                    if self._tm or tp(msg) in system:
+                    if tp(msg) in system:
                         self._mailbox(p).append(msg)
                         beh._activate(p)
                         continue
+                    if self._tm:  # message tracing: a receive event, as _activate_traced
+                        self._msg_event(receive, p, None)
                     try:
                         r = beh.handle_info(msg)
                     except Exception as e:  # a crash or ProcessExit (the agent decides)
@@ -967,10 +994,12 @@ class Runtime:
                 except IndexError:  # no mail after all (a handler took it out): _activate
                     beh._activate(p)
                     continue
-                if mb or self._tm or tp(msg) in system:
+                if mb or tp(msg) in system:
                     mb.appendleft(msg)  # type: ignore[union-attr]
                     beh._activate(p)
                     continue
+                if self._tm:
+                    self._msg_event(receive, p, None)
                 # one plain message in a mailbox: as for a lone one, then the mailbox
                 # goes back to the pool (the two are spelled out, not merged: one
                 # shared tail costs a ping-pong round trip 2% more instructions)
@@ -1371,9 +1400,17 @@ class Runtime:
 
         Raises :class:`NoProcessError` for a name nobody holds (OTP's ``badarg``).
         """
-        if dest.__class__ is Pid and not self._tm:
-            # the hot path: _deliver and _enqueue inlined, with message tracing off
+        if dest.__class__ is Pid:
+            # the hot path: _deliver and _enqueue inlined (Process.send repeats it)
             st = dest._st
+            if self._tm:  # message tracing: the send event first, as below
+                if st in (_DEAD, _ROOT):
+                    st = -1  # the general path below (nothing to deliver, or refused)
+                else:
+                    self._msg_event(K.SEND, self._cur or _current_cv.get(), dest.id)
+                    if st == _BUSY:
+                        self._deliver(dest, msg)
+                        return
             if st == _QUEUED:  # it has a mailbox and waits in no receive (see Pid)
                 dest._mbox.append(msg)  # type: ignore[union-attr]
                 return

@@ -870,3 +870,87 @@ async def test_the_lean_emit_path_records_what_the_full_path_records(clock):
             K.EXIT, K.CHILD_TERMINATED, K.RESTART, K.CHILD_START, K.SEND, K.RECEIVE, K.CAST,
             K.CALL, K.REPLY} <= kinds
     assert lean == full
+
+
+class Relay(Agent):
+    """Forwards ``"fwd"`` to its peer and answers ``"self"`` with a message to itself."""
+
+    def init(self, peer=None, seen=None):
+        self.peer, self.seen = peer, seen
+
+    def handle_call(self, req, caller):
+        return req(self)
+
+    def handle_info(self, msg):
+        self.seen.append((self.pid, msg))
+        if msg == "fwd":
+            self.send(self.peer, "from-a")
+        elif msg == "self":
+            self.send(self.pid, "again")
+
+
+@pytest.mark.parametrize("subscribe", [False, True], ids=["log-only", "subscriber"])
+async def test_message_events_on_every_send_path(clock, subscribe):
+    # With message tracing on, sends and receives take their own fast paths
+    # (Runtime.send, Process.send, the run queue's lone message, _activate_traced);
+    # a per-event subscriber sends every event through Runtime._emit instead. Each
+    # send path is here: from outside and from a process; to an idle agent (its lone
+    # message), to one with mail queued, by name, to a process waiting in receive,
+    # to a dead pid, and to itself while handling.
+    seen: list = []
+
+    async def body(proc):
+        seen.append(("body", await proc.receive()))
+
+    async with Runtime(clock=clock) as rt:
+        if subscribe:
+            rt.subscribe(lambda e: None)
+        b = rt.start(Relay, None, seen)
+        a = rt.start(Relay, b, seen, name="a")
+        p = rt.spawn(body)
+        await rt.settled()
+        n0 = len(rt.events)
+        rt.send(a, "fwd")
+        rt.send(b, 1)
+        rt.send(b, 2)
+        rt.send(b, 3)
+        rt.send("a", "self")
+        rt.send(p, "to-body")
+        await rt.settled()
+        rt.send(b, "solo")
+        await rt.settled()
+        rt.send(p, "late")  # dead: recorded as sent, never received
+        await rt.call(a, lambda s: s.send(p, "late2") or s.send(b, "x"))
+        await rt.settled()
+        label = {0: "out", a.id: "a", b.id: "b", p.id: "p", None: None}
+        got = [(e.kind, label[e.pid], label[e.peer]) for e in rt.events.list()[n0:]]
+        # more mail than one activation handles (200): the last one is then alone in
+        # a mailbox on the run queue, a path of its own
+        n1 = len(rt.events)
+        for i in range(201):
+            rt.send(b, ("many", i))
+        await rt.settled()
+        more = [(e.kind, e.pid, e.peer) for e in rt.events.list()[n1:]]
+        assert more == [(K.SEND, 0, b.id)] * 201 + [(K.RECEIVE, b.id, None)] * 201
+        assert seen[-201:] == [(b, ("many", i)) for i in range(201)]
+        del seen[-201:]
+        times = [e.time for e in rt.events.list()]
+        assert times == sorted(times)
+    S, R = K.SEND, K.RECEIVE
+    assert got == [
+        (S, "out", "a"), (S, "out", "b"), (S, "out", "b"), (S, "out", "b"),
+        (S, "out", "a"), (S, "out", "p"),
+        (R, "a", None), (S, "a", "b"),  # "fwd"
+        (R, "a", None), (S, "a", "a"),  # "self"
+        (R, "a", None),  # "again", in the same activation
+        (R, "b", None), (R, "b", None), (R, "b", None), (R, "b", None),  # 1 2 3 from-a
+        (R, "p", None), (K.EXIT, "p", None),
+        (S, "out", "b"), (R, "b", None),  # "solo", a lone message
+        (S, "out", "p"),  # "late"
+        (K.CALL, "out", "a"), (R, "a", None), (S, "a", "p"), (S, "a", "b"),
+        (K.REPLY, "a", None), (R, "b", None),
+    ]
+    assert [(x if x == "body" else label[x.id], m) for x, m in seen] == [
+        ("a", "fwd"), ("a", "self"), ("a", "again"), ("b", 1), ("b", 2), ("b", 3),
+        ("b", "from-a"), ("body", "to-body"), ("b", "solo"), ("b", "x"),
+    ]

@@ -91,6 +91,7 @@ _DRAIN_BUDGET = range(4000)  # process runs per pass of the run queue (Runtime._
 # Event data the runtime repeats is stored as a shared code (see _events.shared_data).
 _UNTRAPPED = shared_data(trapped=False)
 _TRAPPED = shared_data(trapped=True)
+_REQUEST = _field_names(("request",))  # a call event's data
 _KIND_DATA: dict[str, int] = {}
 
 
@@ -849,13 +850,21 @@ class Runtime:
         else:
             self._emit_lean(kind, p, peer, reason, data)
 
-    def _msg_event(self, kind: str, p: Pid | None, peer: int | None) -> None:
-        """A message-level event with no data (a send or a receive), called only while
+    def _msg_event(
+        self,
+        kind: str,
+        p: Pid | None,
+        peer: int | None,
+        names: tuple[str, ...] | None = None,
+        value: Any = None,
+    ) -> None:
+        """A message-level event (send, receive, cast, call, reply), called only while
         message tracing is on: :meth:`_emit_msg` and :meth:`_emit_lean` in one frame
-        for the common case (every message recorded, no per-event subscriber). Keep its
-        record and times in step with :meth:`_emit_lean`."""
+        for the common case (every message recorded, no per-event subscriber). Its data
+        is none, or one field: ``names`` (from ``_field_names``) and its ``value``. Keep
+        its record and times in step with :meth:`_emit`."""
         if self._msg_rate < 1.0 or self._subs:
-            self._emit_msg(kind, p, peer)
+            self._emit_msg(kind, p, peer, None if names is None else {names[0]: value})
             return
         self._seq = seq = self._seq + 1
         origin = self._mono_origin
@@ -865,7 +874,12 @@ class Runtime:
             self._time_append(self._now())
             if self._wall_offset is None:
                 self._wall_append(_wall())
-        if p is None:  # sent from outside any process
+        if names is not None:
+            if p is None:
+                self._log_append((kind, 0, None, None, peer, None, names, value))
+            else:
+                self._log_append((kind, p.id, p.name, p._path, peer, None, names, value))
+        elif p is None:  # sent from outside any process
             self._log_append((kind, 0, None, None, peer, None, None))
         else:
             self._log_append((kind, p.id, p.name, p._path, peer, None, None))
@@ -1527,7 +1541,7 @@ class Runtime:
         """Asynchronous request to an agent's ``handle_cast``; never fails (OTP ``cast``)."""
         p = self._resolve(dest)
         if self._tm:
-            self._emit_msg(K.CAST, self._cur or _current_cv.get(), p.id if p else None)
+            self._msg_event(K.CAST, self._cur or _current_cv.get(), p.id if p else None)
         if p is not None:
             self._deliver(p, _Cast(msg))
 
@@ -1570,7 +1584,7 @@ class Runtime:
         if timeout is not None:
             caller._timer = self._add_timer(timeout, self._call_timeout, caller, timeout)
         if self._tm:
-            self._emit_msg(K.CALL, me, p.id, {"request": request})
+            self._msg_event(K.CALL, me, p.id, _REQUEST, request)
         if me is None:
             self._eager = True
             try:
@@ -1622,7 +1636,7 @@ class Runtime:
         if mons is not None:
             mons.pop(caller, None)
         if self._tm:
-            self._emit_msg(K.REPLY, caller._callee, caller.pid.id if caller.pid else None)
+            self._msg_event(K.REPLY, caller._callee, caller.pid.id if caller.pid else None)
         self._wake_future(fut, value)
 
     # ------------------------------------------------------------------ links, monitors

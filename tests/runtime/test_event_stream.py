@@ -881,6 +881,9 @@ class Relay(Agent):
     def handle_call(self, req, caller):
         return req(self)
 
+    def handle_cast(self, msg):
+        self.seen.append((self.pid, ("cast", msg)))
+
     def handle_info(self, msg):
         self.seen.append((self.pid, msg))
         if msg == "fwd":
@@ -922,8 +925,16 @@ async def test_message_events_on_every_send_path(clock, subscribe):
         rt.send(p, "late")  # dead: recorded as sent, never received
         await rt.call(a, lambda s: s.send(p, "late2") or s.send(b, "x"))
         await rt.settled()
+        # a call and a cast between processes (a's handler calls b, then casts to it)
+        assert await rt.call(a, lambda s: s.call(b, lambda t: "ok")) == "ok"
+        rt.cast(a, "c0")
+        await rt.call(a, lambda s: s.cast(b, "c1"))
+        await rt.settled()
         label = {0: "out", a.id: "a", b.id: "b", p.id: "p", None: None}
-        got = [(e.kind, label[e.pid], label[e.peer]) for e in rt.events.list()[n0:]]
+        evs = rt.events.list()[n0:]
+        got = [(e.kind, label[e.pid], label[e.peer]) for e in evs]
+        assert [e.data["request"].__class__.__name__ for e in evs if e.kind == K.CALL] == [
+            "function"] * 4
         # more mail than one activation handles (200): the last one is then alone in
         # a mailbox on the run queue, a path of its own
         n1 = len(rt.events)
@@ -949,8 +960,14 @@ async def test_message_events_on_every_send_path(clock, subscribe):
         (S, "out", "p"),  # "late"
         (K.CALL, "out", "a"), (R, "a", None), (S, "a", "p"), (S, "a", "b"),
         (K.REPLY, "a", None), (R, "b", None),
+        (K.CALL, "out", "a"), (R, "a", None), (K.CALL, "a", "b"), (R, "b", None),
+        (K.REPLY, "b", "a"), (K.REPLY, "a", None),
+        (K.CAST, "out", "a"),  # waits on the run queue: the call's drain runs it first
+        (K.CALL, "out", "a"), (R, "a", None), (R, "a", None), (K.CAST, "a", "b"),
+        (K.REPLY, "a", None), (R, "b", None),
     ]
     assert [(x if x == "body" else label[x.id], m) for x, m in seen] == [
         ("a", "fwd"), ("a", "self"), ("a", "again"), ("b", 1), ("b", 2), ("b", 3),
         ("b", "from-a"), ("body", "to-body"), ("b", "solo"), ("b", "x"),
+        ("a", ("cast", "c0")), ("b", ("cast", "c1")),
     ]

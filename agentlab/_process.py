@@ -87,6 +87,9 @@ class Process:
             # hottest path of message passing (ping-pong, request and answer), and this
             # saves a call per message. Keep the two in step. (The runtime is read from
             # the pid: self.runtime is a lookup on whichever agent class is sending.)
+            # The traced part too: handing a traced send to Runtime.send cost a
+            # ping-pong round trip with message events ~13% more machine instructions
+            # (callgrind: 23,806 against 21,010).
             st = dest._st
             if rt._tm:  # message tracing: the send event first
                 if st in (_DEAD, _ROOT):

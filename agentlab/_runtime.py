@@ -837,7 +837,9 @@ class Runtime:
         data: dict[str, Any] | int | None = None,
         reason: Any = None,
     ) -> None:
-        """Message-level event: recorded when message tracing is on (or sampled in)."""
+        """Message-level event: recorded when message tracing is on (or sampled in).
+        Events with no data (or one named field) go through :meth:`_msg_event`, which
+        comes here when messages are sampled or someone subscribes per event."""
         rate = self._msg_rate
         if rate < 1.0:
             acc = self._msg_acc + rate
@@ -1453,7 +1455,7 @@ class Runtime:
             )
         if self._tm:
             me = self._cur or _current_cv.get()
-            self._emit_msg(K.SEND, me, dest.id if type(dest) is Pid else (p.id if p else None))
+            self._msg_event(K.SEND, me, dest.id if type(dest) is Pid else (p.id if p else None))
         if p is not None:
             self._deliver(p, msg)
 
@@ -1499,13 +1501,13 @@ class Runtime:
             if match is None:
                 msg = mb.popleft()
                 if self._tm:
-                    self._emit_msg(K.RECEIVE, p, None)
+                    self._msg_event(K.RECEIVE, p, None)
                 return msg
             for i, m in enumerate(mb):
                 if match(m):
                     del mb[i]
                     if self._tm:
-                        self._emit_msg(K.RECEIVE, p, None)
+                        self._msg_event(K.RECEIVE, p, None)
                     return m
         if timeout is not None and timeout <= 0:
             raise ReceiveTimeout(f"{describe(p)}: no matching message (timeout=0).", process=p)
@@ -1520,7 +1522,7 @@ class Runtime:
                 if timer is not None:
                     self.cancel_timer(timer, quiet=True)
         if self._tm:
-            self._emit_msg(K.RECEIVE, p, None)
+            self._msg_event(K.RECEIVE, p, None)
         return msg
 
     def _receive_timeout(self, p: Pid, fut: asyncio.Future[Any]) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 from ._agent import IGNORE, Agent, Stop, start_agent
 from ._errors import NameTakenError, NoProcessError, SupervisorError, describe
 from ._events import EventKind as K
+from ._events import _field_names
 from ._reasons import KILL, KILLED, NOPROC, NORMAL, SHUTDOWN, Crash, is_shutdown_reason
 from ._runtime import _DEAD, _LONE, Down, Exit, Pid, ReceiveTimeout
 
@@ -34,12 +35,14 @@ _AUTO = ("never", "any_significant", "all_significant")
 _CHILD_TERMINATED = K.CHILD_TERMINATED
 # the field names of the events a restart emits: Runtime._emit_lean takes these and the
 # values in order, so no dict is built on the restart path
-_START_KEYS = ("child_id", "restart", "type", "attempt")
-_RESTART_KEYS = (
-    "child_id", "strategy", "affected", "restarts_in_window", "intensity", "period", "retry",
+# (through _field_names: the one long-lived tuple per set of names that the dict path
+# stores too, untracked by the collector from the start)
+_START_KEYS = _field_names(("child_id", "restart", "type", "attempt"))
+_RESTART_KEYS = _field_names(
+    ("child_id", "strategy", "affected", "restarts_in_window", "intensity", "period", "retry")
 )
-_RESTART_DELAY_KEYS = (*_RESTART_KEYS, "delay")
-_CHILD_KEYS = ("child_id",)
+_RESTART_DELAY_KEYS = _field_names((*_RESTART_KEYS, "delay"))
+_CHILD_KEYS = _field_names(("child_id",))
 _RESTART = K.RESTART
 _CHILD_START = K.CHILD_START
 

@@ -37,6 +37,17 @@ __all__ = [
 ]
 
 
+def _run_start(run: Run) -> float:
+    """When the run began on its clock: when recording began (``RunInfo.began``) or
+    its first event, whichever is earlier; 0.0 for an empty run of unknown start."""
+    ev = run.events()
+    first = float(ev["time"].min()) if len(ev) else None
+    began = getattr(run.info, "began", None)
+    if began is None:
+        return first if first is not None else 0.0
+    return float(began) if first is None else min(first, float(began))
+
+
 def _run_end(run: Run) -> float:
     """When the run ended on its clock: when recording stopped, or the last event."""
     ev = run.events()
@@ -94,8 +105,8 @@ def availability(run: Run) -> pd.DataFrame:
     """
     p = run.processes()
     end_of_run = _run_end(run)
-    first = p["start"].min()
-    up_from = p["ready"].fillna(p["start"]).fillna(first)
+    # a process alive before the recording began is up from its beginning
+    up_from = p["ready"].fillna(p["start"]).fillna(_run_start(run))
     p = p.assign(slot=_slots(p), start=up_from)
     p = p.sort_values(["slot", "start", "pid"], kind="stable")
     ends = p["end"].fillna(end_of_run).to_numpy(np.float64)
@@ -133,17 +144,18 @@ def availability(run: Run) -> pd.DataFrame:
 
 
 def restart_rate(run: Run, window: float = 1.0) -> pd.DataFrame:
-    """Restarts per ``window`` seconds: one row per window (index: its start time),
-    one column per supervisor path, and ``total``. Divide by ``window`` for a rate."""
-    if window <= 0:
-        raise ValueError("window must be a positive number of seconds")
+    """Restarts per ``window`` seconds: one row per window (index: its start time, a
+    multiple of ``window``, from the run's beginning to its end), one column per
+    supervisor path, and ``total``. Divide by ``window`` for a rate."""
+    if not window > 0:
+        raise ValueError(f"window must be a positive number of seconds, not {window!r}")
     r = run.restarts()
-    end = _run_end(run)
-    n = int(end // window) + 1
-    index = pd.Index(np.arange(n, dtype=np.float64) * window, name="window_start")
+    first = int(_run_start(run) // window)
+    n = int(_run_end(run) // window) - first + 1
+    index = pd.Index((np.arange(n, dtype=np.float64) + first) * window, name="window_start")
     if r.empty:
         return pd.DataFrame({"total": np.zeros(n, dtype=np.int64)}, index=index)
-    bins = (r["time"].to_numpy(np.float64) // window).astype(np.int64)
+    bins = (r["time"].to_numpy(np.float64) // window).astype(np.int64) - first
     sup = r["supervisor"].astype(object).fillna("?").to_numpy(object)
     table = pd.crosstab(bins, sup)
     table = table.reindex(range(n), fill_value=0)
@@ -200,7 +212,8 @@ def intensity_headroom(run: Run) -> pd.DataFrame:
     out = pd.DataFrame.from_dict(rows, orient="index")
     if out.empty:
         out = pd.DataFrame(columns=["restarts", "intensity", "period", "max_restarts_in_window",
-                                    "min_headroom", "gave_up", "gave_up_at"])
+                                    "min_headroom", "gave_up", "gave_up_at"],
+                           index=pd.Index([], dtype=object))
     out = out.astype(
         {
             "restarts": np.int64,
@@ -300,7 +313,7 @@ def summary(run: Run) -> dict[str, Any]:
         "seed": info.seed,
         "events": len(ev),
         "dropped": info.dropped,
-        "duration": float(ev["time"].max() - ev["time"].min()) if len(ev) else 0.0,
+        "duration": _run_end(run) - _run_start(run),  # until recording ended
         "processes": len(p),
         "crashes": int(p["crashed"].sum()),
         "restarts": len(r),

@@ -34,9 +34,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("run", help="a trace file (.parquet), or the folder of one run")
     p.add_argument("-o", "--output", default=None, help="image file to write (default: <run>.<kind>.png)")
     p.add_argument("--kind", choices=_PLOTS, default="timeline", help="which plot (default: timeline)")
-    p.add_argument("--max-lanes", type=int, default=40, help="timeline lanes before aggregating")
-    p.add_argument("--dpi", type=int, default=120)
+    p.add_argument("--max-lanes", type=_positive, default=40, help="timeline lanes before aggregating")
+    p.add_argument("--dpi", type=_positive, default=120)
     return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not positive (give 1 or more)")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -81,10 +91,41 @@ def _summary(paths: list[str]) -> int:
     return 0
 
 
+def _output(args: argparse.Namespace) -> Path | None:
+    """The image file to write: ``-o`` (a format matplotlib writes; ``.png`` added
+    when it has no suffix) or ``<run>.<kind>.png``. ``None`` after printing why not."""
+    if not args.output:
+        return Path(args.run).with_suffix(f".{args.kind}.png")
+    out = Path(args.output)
+    if out.is_dir():
+        print(
+            f"agentlab trace plot: {out} is a folder; give a file name, such as "
+            f"{out / (args.kind + '.png')}",
+            file=sys.stderr,
+        )
+        return None
+    if not out.suffix:
+        return out.with_suffix(".png")
+    from matplotlib.figure import Figure
+
+    formats = Figure().canvas.get_supported_filetypes()
+    if out.suffix[1:].lower() not in formats:
+        print(
+            f"agentlab trace plot: cannot write a {out.suffix} image; use one of "
+            + ", ".join("." + f for f in sorted(formats)),
+            file=sys.stderr,
+        )
+        return None
+    return out
+
+
 def _plot(args: argparse.Namespace) -> int:
     from ._files import load
     from ._plots import plot_restarts, plot_timeline, plot_tokens
 
+    out = _output(args)
+    if out is None:
+        return 2
     run = load(args.run)
     if args.kind == "timeline":
         fig = plot_timeline(run, max_lanes=args.max_lanes)
@@ -92,7 +133,10 @@ def _plot(args: argparse.Namespace) -> int:
         fig = plot_restarts(run)
     else:
         fig = plot_tokens(run)
-    out = Path(args.output) if args.output else Path(args.run).with_suffix(f".{args.kind}.png")
-    fig.savefig(out, dpi=args.dpi)
+    try:
+        fig.savefig(out, dpi=args.dpi)
+    except OSError as e:
+        print(f"agentlab trace plot: cannot write {out}: {e.strerror or e}", file=sys.stderr)
+        return 1
     print(f"wrote {out}")
     return 0

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 import agentlab
@@ -79,6 +80,11 @@ def _read_header(path: Path) -> tuple[pq.ParquetFile, RunInfo]:
         raise TraceFormatError(f"{path}: the agentlab trace metadata is unreadable.") from None
     if fmt != FORMAT:
         raise TraceFormatError(f"{path} is not an agentlab trace (format {fmt!r}).")
+    if type(version) is not int:
+        raise TraceFormatError(
+            f"{path}: the agentlab trace metadata is damaged (its format version is "
+            f"{version!r}, not a whole number)."
+        )
     if version != FORMAT_VERSION:
         raise TraceFormatError(
             f"{path} was written with trace format version {version}; this agentlab "
@@ -88,12 +94,42 @@ def _read_header(path: Path) -> tuple[pq.ParquetFile, RunInfo]:
     missing = [n for n in SCHEMA.names if n not in pf.schema_arrow.names]
     if missing:
         raise TraceFormatError(f"{path}: the trace lacks the columns {missing}.")
-    return pf, RunInfo.from_json(json.dumps(run))
+    return pf, _run_info(path, run)
+
+
+def _run_info(path: Path, run: object) -> RunInfo:
+    """The header's ``run`` object as a RunInfo, checked field by field."""
+    problem = None
+    if not isinstance(run, dict):
+        problem = f"'run' is {type(run).__name__}, not an object"
+    elif not isinstance(run.get("run_id"), str) or not isinstance(run.get("started"), str):
+        problem = "'run' lacks its run_id or started text"
+    elif not isinstance(run.get("metadata", {}), dict):
+        problem = f"the run's metadata is {type(run['metadata']).__name__}, not an object"
+    else:
+        if type(run.get("dropped", 0)) is not int:
+            problem = f"the run's dropped count is {run['dropped']!r}, not a whole number"
+        for name in ("began", "ended", "trace_messages"):
+            value = run.get(name)
+            if value is not None and type(value) not in (int, float):
+                problem = f"the run's {name} is {value!r}, not a number"
+    if problem is not None:
+        raise TraceFormatError(
+            f"{path}: the agentlab trace metadata is damaged ({problem}). Only files "
+            "as Run.save() wrote them can be read; this one was changed or made elsewhere."
+        )
+    return RunInfo.from_json(json.dumps(run))
 
 
 def _read(path: Path) -> Run:
     pf, info = _read_header(path)
-    table = pf.read(columns=list(SCHEMA.names))
+    try:
+        table = pf.read(columns=list(SCHEMA.names))
+    except (pa.ArrowException, OSError) as e:
+        raise TraceFormatError(
+            f"{path} is a damaged agentlab trace: its rows could not be read "
+            f"({' '.join(str(e).split())})."
+        ) from None
     try:
         table = table.cast(SCHEMA.with_metadata(table.schema.metadata))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, TypeError) as e:
@@ -127,7 +163,9 @@ def load(path: str | Path) -> Run:
 def load_all(paths: str | Path | Iterable[str | Path]) -> list[Run]:
     """Read every run in a folder (or a list of files and folders), one :class:`Run` each.
 
-    Files of the same run (the parts a spilling recorder wrote) are joined.
+    Files of the same run (the parts a spilling recorder wrote) are joined, each
+    event once: a run saved next to its own spilled parts, or saved twice, does not
+    count its events twice.
     """
     if isinstance(paths, str | Path):
         paths = [paths]
@@ -144,7 +182,20 @@ def load_all(paths: str | Path | Iterable[str | Path]) -> list[Run]:
             out.append(parts[0])
             continue
         table = pa.concat_tables([r.table() for r in parts])
-        table = table.sort_by("seq")
+        table = _unique_seq(table.sort_by("seq"))
         info = max((r.info for r in parts), key=lambda i: i.dropped)
         out.append(Run(table, info))
     return out
+
+
+def _unique_seq(table: pa.Table) -> pa.Table:
+    """``table`` (sorted by seq) with one row per seq: a run's events are numbered
+    once, so two rows with one number are the same event from two files."""
+    seq = table.column("seq")
+    if len(seq) < 2:
+        return table
+    same = pc.equal(seq.slice(1), seq.slice(0, len(seq) - 1))
+    if not pc.any(same).as_py():
+        return table
+    keep = pa.concat_arrays([pa.array([True]), pc.invert(same).combine_chunks()])
+    return table.filter(keep)

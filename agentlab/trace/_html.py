@@ -23,6 +23,8 @@ def format_value(value: Any) -> str:
     if isinstance(value, float):
         if math.isnan(value):
             return _DASH
+        if math.isinf(value):
+            return "∞" if value > 0 else "-∞"
         if value == int(value) and abs(value) < 1e15:
             return f"{int(value):,}"
         return f"{value:,.4g}"

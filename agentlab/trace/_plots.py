@@ -30,7 +30,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from ._analysis import _run_end, _slots
+from ._analysis import _run_end, _run_start, _slots
 from ._tables import of_kind
 
 if TYPE_CHECKING:
@@ -68,10 +68,14 @@ def _short(label: str, width: int = 28) -> str:
 def plot_timeline(
     run: Run, ax: Axes | None = None, *, max_lanes: int = 40, title: str | None = None
 ) -> Figure:
-    """Swimlanes of process lifetimes with crash marks and restart links."""
+    """Swimlanes of process lifetimes with crash marks and restart links (one lane
+    per child slot; above ``max_lanes`` lanes, one per supervisor, aggregated)."""
+    if not isinstance(max_lanes, int) or max_lanes < 1:
+        raise ValueError(f"max_lanes must be a positive whole number, not {max_lanes!r}")
     p = run.processes()
-    end = _run_end(run)
-    p = p.assign(slot=_slots(p), start=p["start"].fillna(0.0))
+    begin, end = _run_start(run), _run_end(run)
+    # a process alive before the recording began is drawn from its beginning
+    p = p.assign(slot=_slots(p), start=p["start"].fillna(begin))
     p = p.assign(stop=p["end"].fillna(end))
     n_slots = p["slot"].nunique()
     lanes = n_slots if n_slots <= max_lanes else min(max_lanes, _group_count(p))
@@ -88,7 +92,8 @@ def plot_timeline(
         what = f"{len(p):,} processes, aggregated by supervisor"
     _gave_up(ax, run)
     ax.set_xlabel(f"time (s, {run.info.clock} clock)")
-    ax.set_xlim(left=min(0.0, float(p["start"].min())), right=max(end, 1e-9) * 1.02)
+    left = min(begin, float(p["start"].min()))
+    ax.set_xlim(left=left, right=end + max(end - left, 1e-9) * 0.02)
     ax.set_title(title or f"run {run.run_id}: {what}", loc="left", fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     return fig
@@ -226,8 +231,7 @@ def plot_restarts(
     from ._analysis import restart_rate
 
     fig, ax = _axes(ax, 10, 3.6)
-    end = _run_end(run)
-    w = window or _nice_window(end)
+    w = window or _nice_window(_run_end(run) - _run_start(run))
     rate = restart_rate(run, window=w)
     sups = [c for c in rate.columns if c != "total"]
     if not sups:
@@ -267,11 +271,13 @@ def plot_tokens(
         ax.text(0.5, 0.5, "no LLM calls in this run", ha="center", va="center", transform=ax.transAxes)
         ax.set_title(f"run {run.run_id}: token throughput", loc="left", fontsize=10)
         return fig
-    end = max(_run_end(run), float(c["end"].max()))
-    w = window or _nice_window(end)
-    n = int(end // w) + 1
-    edges = np.arange(n + 1, dtype=np.float64) * w
     t0 = (c["start"].fillna(c["end"] - c["latency"]) + c["ttft"].fillna(0.0)).to_numpy(np.float64)
+    begin = min(_run_start(run), float(np.nanmin(t0)))
+    end = max(_run_end(run), float(c["end"].max()))
+    w = window or _nice_window(end - begin)
+    first = int(begin // w)
+    n = int(end // w) - first + 1
+    edges = (np.arange(n + 1, dtype=np.float64) + first) * w
     t1 = c["end"].to_numpy(np.float64)
     tokens = c["output_tokens"].to_numpy(np.float64)
     agents = c["agent"].astype(object).to_numpy()

@@ -35,6 +35,7 @@ chunks are converted at the next loop turn (the run then pays for it).
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import tempfile
 import uuid
 from collections import deque
@@ -55,16 +56,22 @@ from ._schema import FORMAT_VERSION, METADATA_KEY, SCHEMA, chunk_batch
 
 __all__ = ["Recorder"]
 
+log = logging.getLogger("agentlab.trace")
+
 _OVERFLOW = ("drop", "spill")
 
 
 class Recorder(Run):
     """Record a runtime's events (subscribes at once when given a runtime).
 
-    ``capacity`` bounds the events held in memory (``None``: no bound), rounded
-    up to whole chunks of ``chunk_size``; ``overflow`` says what happens beyond
-    it: ``"drop"`` the oldest chunk (counted in :attr:`dropped`) or ``"spill"``
-    it to a Parquet file in ``spill_dir`` (a temporary folder by default).
+    ``capacity`` bounds the events held in memory (``None``: no bound). They are
+    held in whole chunks of ``chunk_size`` events (at most ``capacity``), plus the
+    chunk still filling: a full recorder holds between ``capacity - chunk_size``
+    and ``capacity + chunk_size`` events. ``overflow`` says what happens to the
+    oldest chunk beyond that: ``"drop"`` it (counted in :attr:`dropped`) or
+    ``"spill"`` it to a Parquet file in ``spill_dir`` (a temporary folder by
+    default; if writing fails, the chunk is dropped and counted, the error is
+    logged once and kept in :attr:`spill_error`).
     Events are converted to Arrow columns when read (see the module docstring);
     ``convert_after`` (a number of events, or ``None``) converts the oldest
     chunks while recording once more than that many wait.
@@ -103,6 +110,8 @@ class Recorder(Run):
         )
         self._spill_dir = Path(spill_dir) if spill_dir is not None else None
         self._spilled: list[Path] = []
+        #: the last error that stopped a spill (its events were dropped and counted)
+        self.spill_error: OSError | None = None
         # whole chunks, oldest first: the runtime's stored form until converted
         # (plain tuples: the garbage collector stops tracking them), then a batch
         self._parts: deque[tuple[Any, ...] | pa.RecordBatch] = deque()
@@ -121,10 +130,12 @@ class Recorder(Run):
         self._loop: Any = None
         self._snapshot: tuple[object, pa.Table] | None = None
         trace_messages: float | None = None
+        began: float | None = None
         if runtime is not None:
             seed = runtime.seed if seed is None else seed
             clock = runtime.clock.kind if clock is None else clock
             trace_messages = float(runtime.trace_messages)
+            began = float(runtime.now())
         self._info: dict[str, Any] = {
             "run_id": run_id or uuid.uuid4().hex[:12],
             "started": _dt.datetime.now(_dt.UTC).isoformat(),
@@ -132,6 +143,7 @@ class Recorder(Run):
             "clock": clock or "unknown",
             "trace_messages": trace_messages,
             "metadata": dict(metadata or {}),
+            "began": began,
         }
         super().__init__(SCHEMA.empty_table(), RunInfo(**self._info))
         if runtime is not None:
@@ -210,7 +222,12 @@ class Recorder(Run):
         else:
             cap = self.capacity
             while cap is not None and self._held > cap and len(self._parts) > 1:
-                self._spill(self._batch(self._pop()))
+                part = self._pop()
+                try:
+                    self._spill(self._batch(part))
+                except OSError as e:  # dropped and counted instead, never silently
+                    self._dropped += _count(part)
+                    self._spill_failed(e)
         after = self.convert_after
         if after is not None and self._unconverted > after:
             self._convert(self._unconverted - after)
@@ -255,6 +272,17 @@ class Recorder(Run):
         )
         pq.write_table(table, path)
         self._spilled.append(path)
+
+    def _spill_failed(self, error: OSError) -> None:
+        """Say once per recorder that spilling failed (the events are counted as dropped)."""
+        if self.spill_error is None:
+            log.error(
+                "agentlab.trace: recorder %s could not spill events to %s (%s); it drops "
+                "its oldest events instead and counts them in .dropped. Give it a "
+                "writable spill_dir, or a larger capacity.",
+                self._info["run_id"], self._spill_dir, error,
+            )
+        self.spill_error = error
 
     @property
     def recording(self) -> bool:

@@ -40,8 +40,9 @@ class RunInfo:
     runtime's ``seed`` and ``clock`` kind (``"virtual"``, ``"real"`` or
     ``"unknown"``), the message-tracing rate, how many events were ``dropped``
     (never silently: capacity overflow and gaps in ``seq`` both count), and
-    free-form JSON ``metadata``, and the runtime-clock time recording ``ended``
-    (``None`` while recording; a run lasts until then even if nothing happened)."""
+    free-form JSON ``metadata``, and the runtime-clock times recording ``began``
+    and ``ended`` (``None`` when not known, and ``ended`` while recording: a run
+    lasts from ``began`` to ``ended`` even if nothing happened then)."""
 
     run_id: str
     started: str
@@ -52,6 +53,7 @@ class RunInfo:
     metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
     version: int = FORMAT_VERSION
     ended: float | None = None
+    began: float | None = None
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True, default=str)

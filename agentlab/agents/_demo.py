@@ -413,6 +413,14 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int
     def echo(line: str) -> None:
         print(line, file=out, flush=True)
 
+    if args.out is not None:  # before the run, so a bad folder costs nothing
+        try:
+            Path(args.out).mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            print(f"agentlab demo: cannot write a trace to {args.out}: {e.strerror or e}. "
+                  "Give --out a folder you can write to.", file=sys.stderr)
+            return 2
+
     clock = "real clock" if args.real else "virtual clock"
     echo(f"agentlab demo: a supervised research team (seed {args.seed}, {clock}, no network)")
     echo(f'question: "{QUESTION}"\n')
@@ -428,7 +436,12 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int
     echo("summary (scripted models priced at $0.15 / $0.60 per million input / output tokens)")
     echo(format_summary(result.summary))
     if args.out is not None:
-        path = result.save(args.out)
+        try:
+            path = result.save(args.out)
+        except OSError as e:
+            print(f"agentlab demo: cannot write the trace to {args.out}: {e.strerror or e}.",
+                  file=sys.stderr)
+            return 1
         if path is not None:
             echo(f"\ntrace written to {path}  (try: python -m agentlab trace summary {path})")
         else:

@@ -89,3 +89,15 @@ def test_main_in_process(capsys):
     assert main(["demo", "--seed", "1", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "brief:" in out and "CRASHED" not in out
+
+
+def test_demo_refuses_an_unwritable_trace_folder_before_running(tmp_path, capsys):
+    from agentlab.agents._demo import main
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    assert main(["--quiet", "--out", str(blocker / "runs")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""  # nothing ran
+    assert f"cannot write a trace to {blocker / 'runs'}" in captured.err
+    assert "Traceback" not in captured.err

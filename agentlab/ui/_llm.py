@@ -44,8 +44,9 @@ def llm_fields(ev: Any) -> dict[str, Any]:
     Keys: ``rid`` (request id, one per attempt), ``text`` (token delta),
     ``model``, ``attempt``, ``ttft``, ``tokens_in``/``tokens_out``, ``cost``,
     ``stop``, ``error``, ``message``, ``delay``, ``status``, ``call_id``,
-    ``tool``, ``args`` (a tool-call arguments delta, or a tool's arguments),
-    ``result``; only those that apply to the event's kind are present.
+    ``index`` (which tool call of the response a delta belongs to), ``tool``,
+    ``args`` (a tool-call arguments delta, or a tool's arguments), ``result``;
+    only those that apply to the event's kind are present.
     """
     kind = ev[3]
     d = ev[9] or {}
@@ -63,7 +64,8 @@ def llm_fields(ev: Any) -> dict[str, Any]:
     if kind == "llm_tool_call":
         return {
             "rid": d.get("request_id"),
-            "call_id": d.get("id") if d.get("id") is not None else d.get("index"),
+            "call_id": d.get("id"),  # on a call's first delta (as a rule), None on the rest
+            "index": d.get("index"),
             "tool": d.get("name"),
             "args": d.get("arguments_delta") or "",
         }

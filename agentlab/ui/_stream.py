@@ -41,6 +41,7 @@ class Transcript:
     """One agent's output. ``dump()`` gives the header fields (not the segments)."""
 
     __slots__ = (
+        "calls",
         "chars",
         "cost",
         "dropped",
@@ -63,6 +64,8 @@ class Transcript:
     def __init__(self, key: str, label: str, pid: int, order: int) -> None:
         self.key, self.label, self.pid, self.order = key, label, pid, order
         self.segs: list[dict[str, Any]] = []
+        #: (request id, index) -> (id, name) of the tool calls being streamed
+        self.calls: dict[tuple[Any, Any], tuple[Any, Any]] = {}
         self.chars = 0
         self.dropped = 0
         self.tokens = 0
@@ -205,6 +208,7 @@ class StreamModel:
         tr = self.by_key.get(key) if key is not None else None
         if tr is None or tr.pid != ev[4]:
             return
+        tr.calls.clear()  # calls cut short by the exit
         cls = exit_class(ev[8])
         if cls in ("crash", "killed"):
             self._seg(tr, {"t": "exit", "reason": exit_text(ev[8], 200), "class": cls})
@@ -241,7 +245,12 @@ class StreamModel:
             tr.ttft = f.get("ttft")
             tr.status = "streaming"
         elif kind == "llm_tool_call":
-            self._seg(tr, {"t": "tool_call", "id": f["call_id"], "name": f.get("tool"), "args": f["args"], "more": True})
+            # the id and name come on a call's first delta; the rest carry only its index
+            call = tr.calls.get((f["rid"], f["index"]))
+            if call is None:
+                cid = f["call_id"] if f["call_id"] is not None else f["index"]
+                tr.calls[f["rid"], f["index"]] = call = (cid, f["tool"])
+            self._seg(tr, {"t": "tool_call", "id": call[0], "name": call[1], "args": f["args"], "more": True})
         elif kind == "tool_start":
             self._seg(tr, {"t": "tool_start", "id": f.get("call_id"), "name": f.get("tool"), "args": short(f.get("args"), 300)})
         elif kind == "tool_result":
@@ -252,15 +261,24 @@ class StreamModel:
             tr.retries += 1
             self._seg(tr, {"t": "retry", "attempt": f.get("attempt"), "error": f.get("error"), "delay": f.get("delay")})
         elif kind == "llm_error":
+            self._done(tr, f["rid"])
             tr.errors += 1
             tr.cost += f.get("cost") or 0.0
             tr.status = "error"
             self._seg(tr, {"t": "error", "error": f.get("error"), "message": short(f.get("message"), 300)})
         elif kind == "llm_response":
+            self._done(tr, f["rid"])
             tr.cost += f.get("cost") or 0.0
             tr.status = "idle"
             self._seg(tr, {"t": "end", "stop": f.get("stop"), "tokens": f.get("tokens_out"), "cost": f.get("cost")})
         self.pending.put("meta", tr.key, tr)
+
+    @staticmethod
+    def _done(tr: Transcript, rid: Any) -> None:
+        """Model call ``rid`` ended: forget its tool calls."""
+        if tr.calls:
+            for k in [k for k in tr.calls if k[0] == rid]:
+                del tr.calls[k]
 
     # -- periodic and outputs ----------------------------------------------------
     def tick(self, now: float, procs: Any = None) -> None:

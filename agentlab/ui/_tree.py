@@ -89,6 +89,9 @@ class TreeModel:
         self.max_dead = max_dead
         self._dead: deque[tuple[str, int]] = deque()
         self._active: set[str] = set()  # nodes with a non-zero token rate
+        #: key -> its supervisor's pid: alive when the supervisor decided to restart it
+        #: with its group (one_for_all, rest_for_one); restarting once it has stopped
+        self._stopping: dict[str, int] = {}
         self.now = 0.0
         self.handlers = {k: getattr(self, "_on_" + k) for k in self.KINDS}
 
@@ -151,12 +154,18 @@ class TreeModel:
         elif restarted:
             node["restarts"] += 1
         m = self.ids.meta[slot]
+        if self._stopping:
+            self._stopping.pop(slot, None)
         node["pid"] = pid
         node["alive"] = True
         node["restarting"] = False
         node["llm"] = 0
         node["mailbox"] = 0
         node["since"] = ev[1]
+        node["gave_up"] = False  # a new incarnation of a supervisor has used none of its budget
+        b = node["budget"]
+        if b is not None:
+            node["budget"] = (0, b[1], b[2])
         node["label"], node["kind"], node["order"] = m["label"], m["kind"], m["order"]
         node["name"], node["path"] = m["name"], m["path"]
         node["child_id"] = m["child_id"]
@@ -169,6 +178,12 @@ class TreeModel:
         if node is None or node["pid"] != ev[4]:
             return
         self._exited(node, ev[8])
+        if self._stopping:
+            key = node["key"]
+            if self._stopping.pop(key, None) is not None:
+                node["restarting"] = True
+            if node["kind"] == "supervisor":
+                self._cancel_restarts(ev[4])
         self._active.discard(node["key"])
         self._put(node)
         self._dead.append((node["key"], node["pid"]))
@@ -216,12 +231,17 @@ class TreeModel:
                 sup["budget"] = (d.get("restarts_in_window", 0), d.get("intensity"), d.get("period"))
             self._put(sup)
             affected = d.get("affected") or [d.get("child_id")]
+            group = sup["strategy"] in ("one_for_all", "rest_for_one")
             for cid in affected:
                 for key in self.ids.slots(ev, cid):
                     node = self.nodes.get(key)
-                    if node is not None and not node["alive"]:
+                    if node is None:
+                        continue
+                    if not node["alive"]:
                         node["restarting"] = True
                         self._put(node)
+                    elif group and node["restart"] != "temporary":  # the supervisor stops it first
+                        self._stopping[key] = ev[4]
         crashed = self._node(ev[7])
         if crashed is not None and not crashed["alive"]:
             crashed["restarting"] = True
@@ -231,11 +251,19 @@ class TreeModel:
         sup = self._node(ev[4])
         if sup is not None:
             sup["gave_up"] = True
+            if self._stopping:
+                self._cancel_restarts(ev[4])
             for node in self.nodes.values():
                 if node["restarting"] and self.ids.parent(node["key"]) == sup["key"]:
                     node["restarting"] = False
                     self._put(node)
             self._put(sup)
+
+    def _cancel_restarts(self, sup: int) -> None:
+        """Supervisor ``sup`` (a pid) will not restart the children it was stopping
+        (it gave up, or stopped)."""
+        for key in [k for k, s in self._stopping.items() if s == sup]:
+            del self._stopping[key]
 
     def _on_llm_request(self, ev: Any) -> None:
         node = self._node(ev[4])

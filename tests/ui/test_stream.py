@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import html
+import re
+
+import agentlab
+import agentlab.ui as ui
+from agentlab.agents import LLMAgent, agent_ask
+from agentlab.llm import Reply, ScriptedModel, ToolCall
 from agentlab.ui._pending import Pending
 from agentlab.ui._stream import StreamModel, stream_view
 from agentlab.ui._synthetic import Script, team_run
@@ -62,3 +69,32 @@ def test_deltas_concatenate_tokens_per_agent():
     out = pending.take()
     assert out["segs"] == {"#101": [{"t": "text", "s": "xyz"}], "#102": [{"t": "text", "s": "12"}]}
     assert out["meta"]["#101"]["tokens"] == 3
+
+
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+def test_a_streamed_tool_call_is_one_segment_with_its_id_and_name(run):
+    # only a call's first delta carries its id and name, the rest only its index
+    # (OpenAI, Anthropic and the scripted model alike)
+    async def main():
+        rt = agentlab.Runtime(clock=agentlab.VirtualClock(), seed=1)
+        try:
+            calls = [ToolCall("c1", "add", {"a": 2, "b": 3}), ToolCall("c2", "add", {"a": 4, "b": 5})]
+            model = ScriptedModel([Reply(tool_calls=calls), "5 and 9"], clock=rt, rng=rt.random)
+            pid = rt.start(LLMAgent, tools=[add], model=model, name="adder")
+            view = ui.TokenStream(rt)
+            assert await agent_ask(rt, pid, "2+3 and 4+5?") == "5 and 9"
+            await ui.settle(view)
+            segs = view.snapshot["view"]["agents"][0]["segs"]
+            assert [(g["id"], g["name"], g["args"]) for g in segs if g["t"] == "tool_call"] == [
+                ("c1", "add", '{"a": 2, "b": 3}'), ("c2", "add", '{"a": 4, "b": 5}')]
+            shown = [html.unescape(s) for s in re.findall(r"⚙[^<]*", view.to_html())]
+            assert shown == ['⚙ add({"a": 2, "b": 3})', '⚙ add({"a": 4, "b": 5})']
+            view.close()
+        finally:
+            await rt.shutdown()
+
+    run(main())

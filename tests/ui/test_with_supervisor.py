@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import agentlab
 import agentlab.ui as ui
 from agentlab import ChildSpec, DynamicSupervisor, Supervisor
@@ -139,6 +141,75 @@ def test_a_restart_in_a_nested_tree_does_not_resend_the_lane(run):
             assert any(m.get("spans") for m in deltas)  # the restart went out
             assert not any(m.get("lanes") for m in deltas)  # its lane did not change
             tl.close()
+        finally:
+            await rt.shutdown()
+
+    run(main())
+
+
+class Failing(agentlab.Agent):
+    def handle_call(self, request, caller):
+        raise RuntimeError("boom")
+
+
+def test_a_supervisor_restarted_after_giving_up_starts_with_a_fresh_budget(run):
+    async def main():
+        rt = agentlab.Runtime(clock=agentlab.VirtualClock(), seed=1)
+        try:
+            inner = ChildSpec("inner", (Supervisor, ([ChildSpec("w", Failing, name="w")],),
+                                        {"intensity": 1, "period": 5}), type="supervisor")
+            rt.start(Supervisor, [inner], intensity=10, period=5, name="root")
+            tree = ui.SupervisionTree(rt)
+            for _ in range(2):  # the second crash in 5 s: inner gives up, root restarts it
+                try:
+                    await rt.call("w", "x")
+                except agentlab.CalleeExited:
+                    pass
+                await rt.settled()
+            await ui.settle(tree)
+            n = labels(tree)["inner"]
+            assert n["status"] == "running" and n["restarts"] == 1
+            assert "gave_up" not in n  # that was the incarnation before
+            assert n["budget"] == [0, 1, 5]  # none of the new one's restarts used
+            tree.close()
+        finally:
+            await rt.shutdown()
+
+    run(main())
+
+
+@pytest.mark.parametrize(("strategy", "during"), [
+    ("one_for_all", {"a": "restarting", "w": "restarting", "v": "restarting", "t": "stopped"}),
+    ("rest_for_one", {"a": "running", "w": "restarting", "v": "restarting", "t": "stopped"}),
+])
+def test_children_a_group_restart_stops_show_as_restarting_during_the_backoff(run, strategy, during):
+    # the supervisor reports the restart, then stops the crashed child's group; those
+    # that exit after the report are restarting too (all but the temporary one)
+    async def main():
+        rt = agentlab.Runtime(clock=agentlab.VirtualClock(), seed=1)
+        try:
+            specs = [ChildSpec("a", Worker), ChildSpec("w", Failing, name="w"), ChildSpec("v", Worker),
+                     ChildSpec("t", Worker, restart="temporary")]
+            rt.start(Supervisor, specs, strategy=strategy, intensity=5, period=5, backoff=(0.5, 1.0),
+                     name="team")
+            tree = ui.SupervisionTree(rt)
+            await ui.settle(tree)
+            rt.hold_time()  # stop the clock inside the backoff
+            try:
+                await rt.call("w", "x")
+            except agentlab.CalleeExited:
+                pass
+            await ui.settle(tree)
+            n = labels(tree)
+            assert {k: n[k]["status"] for k in during} == during
+            rt.hold_time(False)
+            await rt.sleep(2)
+            await ui.settle(tree)
+            n = labels(tree)
+            restarted = [k for k, s in during.items() if s == "restarting"]
+            assert all(n[k]["status"] == "running" and n[k]["restarts"] == 1 for k in restarted)
+            assert n["t"]["status"] == "stopped"
+            tree.close()
         finally:
             await rt.shutdown()
 

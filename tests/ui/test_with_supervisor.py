@@ -214,3 +214,28 @@ def test_children_a_group_restart_stops_show_as_restarting_during_the_backoff(ru
             await rt.shutdown()
 
     run(main())
+
+
+def test_a_dynamic_supervisors_stopped_child_does_not_show_as_restarting(run):
+    async def main():
+        rt = agentlab.Runtime(clock=agentlab.VirtualClock(), seed=1)
+        try:
+            dsup = rt.start(DynamicSupervisor, name="pool", intensity=100)
+            pids = [await DynamicSupervisor.start_child(dsup, ChildSpec("w", Worker, restart="transient"))
+                    for _ in range(3)]
+            tree = ui.SupervisionTree(rt)
+            await ui.settle(tree)
+            rt.exit(pids[0], "shutdown")  # transient, stopped: not restarted
+            await rt.settled()
+            rt.exit(pids[1], "kill")  # restarted: the restart names child id "w"
+            await rt.settled()
+            await ui.settle(tree)
+            status = {n["pid"]: n["status"] for n in tree.snapshot["view"]["nodes"] if n["label"] == "w"}
+            assert status[pids[0].id] == "stopped"
+            assert pids[1].id not in status  # its node shows the new process
+            assert sorted(status.values()) == ["running", "running", "stopped"]
+            tree.close()
+        finally:
+            await rt.shutdown()
+
+    run(main())

@@ -75,31 +75,20 @@ class ChildSpec:
         significant: bool = False,
         name: str | None = None,
     ) -> None:
-        if restart not in _RESTART_TYPES:
-            raise SupervisorError(
-                f"child {id!r}: restart must be one of {_RESTART_TYPES}, got {restart!r}"
-            )
-        self.id = id
+        # OTP's check order (do_check_childspec/2): start, restart, type, shutdown
         self.start = _normalize_start(id, start)
+        _check_restart(id, restart)
+        self.id = id
         fn = self.start[0]
         self._agent = isinstance(fn, type_) and issubclass(fn, Agent)
         if type is None:
-            cls = self.start[0]
-            type = "supervisor" if isinstance(cls, type_) and issubclass(cls, Supervisor) else "worker"
-        if type not in ("worker", "supervisor"):
-            raise SupervisorError(f"child {id!r}: type must be 'worker' or 'supervisor'")
+            type = "supervisor" if isinstance(fn, type_) and issubclass(fn, Supervisor) else "worker"
+        _check_type(id, type)
         self.type = type
         self._kind = "supervisor" if type == "supervisor" else "agent"  # for the spawn event
         if shutdown is None:
             shutdown = "infinity" if type == "supervisor" else 5.0
-        if not (
-            shutdown in ("brutal_kill", "infinity")
-            or (isinstance(shutdown, int | float) and not isinstance(shutdown, bool) and shutdown >= 0)
-        ):
-            raise SupervisorError(
-                f"child {id!r}: shutdown must be seconds >= 0, 'brutal_kill' or 'infinity', "
-                f"got {shutdown!r}"
-            )
+        _check_shutdown(id, shutdown)
         self.shutdown = shutdown
         self.restart = restart
         self.significant = bool(significant)
@@ -132,6 +121,49 @@ def _is_number(x: Any) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool)
 
 
+def _refusal(message: str, reason: Any, process: Any = None) -> SupervisorError:
+    """A :class:`SupervisorError` for a spec that OTP's ``check_childspec`` refuses.
+
+    ``.reason`` is OTP's reason, which the admin API replies with.
+    """
+    err = SupervisorError(message, process=process)
+    err.reason = reason  # type: ignore[attr-defined]
+    return err
+
+
+def _reason(err: SupervisorError, child: Any) -> Any:
+    return getattr(err, "reason", ("invalid_child_spec", child))
+
+
+# the keys of a child spec dict: ChildSpec's arguments
+_SPEC_KEYS = ("id", "start", "restart", "shutdown", "type", "significant", "name")
+
+
+def _check_restart(ident: Any, restart: Any) -> None:
+    if restart not in _RESTART_TYPES:
+        raise _refusal(
+            f"child {ident!r}: restart must be one of {_RESTART_TYPES}, got {restart!r}",
+            ("invalid_restart_type", restart),
+        )
+
+
+def _check_type(ident: Any, type: Any) -> None:
+    if type not in ("worker", "supervisor"):
+        raise _refusal(
+            f"child {ident!r}: type must be 'worker' or 'supervisor', got {type!r}",
+            ("invalid_child_type", type),
+        )
+
+
+def _check_shutdown(ident: Any, shutdown: Any) -> None:
+    if not (shutdown in ("brutal_kill", "infinity") or (_is_number(shutdown) and shutdown >= 0)):
+        raise _refusal(
+            f"child {ident!r}: shutdown must be seconds >= 0, 'brutal_kill' or 'infinity', "
+            f"got {shutdown!r}",
+            ("invalid_shutdown", shutdown),
+        )
+
+
 def _normalize_start(ident: Any, start: Any) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
     if isinstance(start, type_) and issubclass(start, Agent):
         return (start, (), {})
@@ -145,28 +177,63 @@ def _normalize_start(ident: Any, start: Any) -> tuple[Any, tuple[Any, ...], dict
             return (head, tuple(start[1:]), {})
     if callable(start):
         return (start, (), {})
-    raise SupervisorError(
+    raise _refusal(
         f"child {ident!r}: start must be an Agent subclass, (AgentClass, *args), "
-        f"(AgentClass, args, kwargs) or an async function, got {start!r}"
+        f"(AgentClass, args, kwargs) or an async function, got {start!r}",
+        ("invalid_mfa", start),
     )
 
 
+def _check_keys(child: dict[Any, Any]) -> None:
+    unknown = [k for k in child if k not in _SPEC_KEYS]
+    if unknown:
+        raise _refusal(
+            f"child spec {child!r} has unknown keys {unknown}: the keys are {_SPEC_KEYS} "
+            "(ChildSpec's arguments)",
+            ("invalid_child_spec", child),
+        )
+
+
+def _check_changes(child: dict[Any, Any]) -> None:
+    """Check what a spec dict says, whether it is a whole spec or changes to a template.
+
+    What does not depend on the supervisor, so callers check it before they call.
+    """
+    _check_keys(child)
+    ident = child.get("id")
+    if "start" in child:
+        _normalize_start(ident, child["start"])
+    if "restart" in child:
+        _check_restart(ident, child["restart"])
+    if child.get("type") is not None:
+        _check_type(ident, child["type"])
+    if child.get("shutdown") is not None:
+        _check_shutdown(ident, child["shutdown"])
+
+
 def _as_spec(child: Any) -> ChildSpec:
+    """A ChildSpec from what a user passed, or a SupervisorError with OTP's ``.reason``."""
     if isinstance(child, ChildSpec):
         return child
     if isinstance(child, dict):
+        _check_keys(child)
+        if "id" not in child:
+            raise _refusal(f"child spec {child!r} has no 'id'", "missing_id")
+        if "start" not in child:
+            raise _refusal(f"child spec {child!r} has no 'start'", "missing_start")
         d = dict(child)
         return ChildSpec(d.pop("id"), d.pop("start"), **d)
     if isinstance(child, type_) and issubclass(child, Agent):
         return ChildSpec(child.__name__, child)
-    raise SupervisorError(
+    raise _refusal(
         f"cannot make a child spec from {child!r}: pass a ChildSpec, a dict with 'id' and "
-        "'start', or an Agent subclass"
+        "'start', or an Agent subclass",
+        ("invalid_child_spec", child),
     )
 
 
 class _Child:
-    __slots__ = ("alone", "attempts", "last", "path", "pid", "restarting", "spec")
+    __slots__ = ("alone", "attempts", "last", "path", "pending", "pid", "restarting", "spec")
 
     def __init__(self, spec: ChildSpec) -> None:
         self.spec = spec
@@ -181,6 +248,9 @@ class _Child:
         # cyclic GC to walk (a 10,000-child tree kept 10,000 of them)
         self.last: int | None = None
         self.restarting = False
+        # the number of the delayed restart (backoff=) that is to start it, 0 if none; a
+        # number, not the _Backoff, so that no reference cycle is made per restart
+        self.pending = 0
         self.attempts = 0
 
 
@@ -192,13 +262,18 @@ class _TryAgain:
 
 
 class _Backoff:
-    """Timer message: a restart delayed by ``backoff=`` is due."""
+    """Timer message: restart number ``n``, delayed by ``backoff=``, is due.
 
-    __slots__ = ("child", "group")
+    It starts the children of ``group`` (``None``: just ``child``) whose
+    ``pending`` is still ``n``.
+    """
 
-    def __init__(self, child: _Child, group: list[_Child] | None) -> None:
+    __slots__ = ("child", "group", "n")
+
+    def __init__(self, child: _Child, group: list[_Child] | None, n: int) -> None:
         self.child = child
         self.group = group
+        self.n = n
 
     def __repr__(self) -> str:
         return f"<restart {self.child.spec.id!r} (backoff)>"
@@ -266,6 +341,16 @@ class Supervisor(Agent):
                                 generator; it still counts at once, the child shows as
                                 ``"restarting"``, and the supervisor keeps answering
     ==========================  =======================================================
+
+    With ``backoff=``, a delayed restart that covers children of one still
+    pending takes that one over (under rest_for_one a child earlier in start
+    order crashes while the restart of the later ones waits; under any
+    strategy a child started again by hand crashes again): their children join
+    the newer restart, in start order, and are listed in its ``affected``; the
+    older restart is dropped and its timer cancelled (a ``timer_cancel``
+    event). So no child starts before the newer delay, nor ahead of a child it
+    is to start after. A child stopped with :meth:`terminate_child` while its
+    restart waits stays stopped; the rest of its group still starts.
 
     There is no start timeout (nor is there one in OTP): an ``init`` that never
     returns holds its supervisor, which can still be killed. A supervisor's own
@@ -337,6 +422,9 @@ class Supervisor(Agent):
         self._children: list[_Child] = []
         self._by_pid: dict[Pid, _Child] = {}
         self._gave_up: dict[str, Any] | None = None
+        # backoff: the timers of the delayed restarts still pending, by number
+        self._backoffs: dict[int, Any] = {}
+        self._nbackoffs = 0
         self._dynamic = strategy == "simple_one_for_one"
         self._template: ChildSpec | None = None
         self._on_started()
@@ -373,9 +461,16 @@ class Supervisor(Agent):
 
     def _check_significant(self, s: ChildSpec) -> None:
         if s.significant and (s.restart == PERMANENT or self.auto_shutdown == "never"):
-            raise SupervisorError(
+            # OTP's validSignificant/3 names auto_shutdown first, then the restart type
+            what = (
+                ("auto_shutdown", "never")
+                if self.auto_shutdown == "never"
+                else ("restart", PERMANENT)
+            )
+            raise _refusal(
                 f"child {s.id!r}: significant=True needs restart transient or temporary and "
                 "auto_shutdown any_significant or all_significant (OTP: bad_combination)",
+                ("bad_combination", [what, ("significant", True)]),
                 process=self.pid,
             )
 
@@ -470,13 +565,22 @@ class Supervisor(Agent):
                 return self._restart(ch, None, retry=True)
             return None
         if t is _Backoff:
+            n = msg.n
+            self._backoffs.pop(n, None)
             ch = msg.child
-            if ch.restarting and (ch in self._children or self._dynamic_has(ch)):
-                group = msg.group
-                if group is not None:  # those stopped by terminate_child meanwhile stay stopped
-                    group = [c for c in group if c.restarting or c is ch]
-                return self._restart_now(ch, group)
-            return None
+            group = msg.group
+            if group is None:
+                if ch.pending != n or not (ch in self._children or self._dynamic_has(ch)):
+                    return None  # stopped by terminate_child meanwhile, or restarted since
+                ch.pending = 0
+                return self._restart_one(ch)
+            # not those stopped by terminate_child meanwhile: they stay stopped
+            group = [c for c in group if c.pending == n]
+            if not group:
+                return None
+            for c in group:
+                c.pending = 0
+            return self._restart_group(ch, group)
         return None
 
     def _dynamic_has(self, ch: _Child) -> bool:
@@ -576,6 +680,8 @@ class Supervisor(Agent):
             else:
                 idx = self._children.index(ch) if ch in self._children else 0
                 group = self._children[idx:]
+            if self._backoffs:
+                group = self._take_over(group)
             affected = tuple(c.spec.id for c in group)
         values = (ch.spec.id, strategy, affected, self._nrestarts, self.intensity, self.period, retry)
         if self.backoff is None:
@@ -594,10 +700,17 @@ class Supervisor(Agent):
         )
         return self._restart_later(ch, group, delay)
 
-    def _restart_now(self, ch: _Child, group: list[_Child] | None) -> Any:
-        if group is None:  # one_for_one, simple_one_for_one
-            return self._restart_one(ch)
-        return self._restart_group(ch, group)
+    def _take_over(self, group: list[_Child]) -> list[_Child]:
+        """Backoff: the group of a restart about to be delayed, with the pending ones it overlaps.
+
+        Their children join it, in start order; :meth:`_restart_later` then
+        cancels their timers. So no child starts before one it is to start after.
+        """
+        older = {c.pending for c in group if c.pending}
+        if not older:
+            return group
+        members = set(group)
+        return [c for c in self._children if c in members or c.pending in older]
 
     def _restart_one(self, ch: _Child) -> Any:
         """one_for_one: start the child again; inline unless its init is ``async def``."""
@@ -654,14 +767,24 @@ class Supervisor(Agent):
         The wait is a timer message, so the supervisor keeps answering calls and
         can be shut down meanwhile; the child shows as ``"restarting"``.
         """
+        rt = self.runtime
+        self._nbackoffs = n = self._nbackoffs + 1
         if group is not None:
+            # the pending restarts this one took over (_take_over) are dropped: their
+            # timers are cancelled, which the trace shows as timer_cancel events
+            for older in dict.fromkeys(c.pending for c in group if c.pending):
+                timer = self._backoffs.pop(older, None)
+                if timer is not None:
+                    rt.cancel_timer(timer)
             others = [c for c in group if c is not ch]
             await self._terminate_list(list(reversed(others)))
             for c in group:
                 if c.spec.restart != TEMPORARY:
                     c.restarting = True
+                    c.pending = n
         ch.restarting = True
-        self.runtime.send_after(self.pid, _Backoff(ch, group), delay)
+        ch.pending = n
+        self._backoffs[n] = rt.send_after(self.pid, _Backoff(ch, group, n), delay)
 
     def _restart_failed(self, ch: _Child, reason: Any) -> None:
         ch.restarting = True
@@ -695,6 +818,7 @@ class Supervisor(Agent):
                 await self._shutdown(ch)
             ch.pid = None
             ch.restarting = False
+            ch.pending = 0
             if ch.spec.restart == TEMPORARY:
                 self._remove(ch)
 
@@ -831,11 +955,17 @@ class Supervisor(Agent):
         }
 
     async def _api_start_child(self, child: Any) -> Any:
+        # OTP's handle_call({start_child, Spec}) runs check_childspec first and replies
+        # {error, Reason} to a bad spec: the supervisor and its children are untouched
         if self._dynamic:
             assert self._template is not None
             spec = self._template
             if isinstance(child, dict):
-                spec = spec.replace(**child)
+                try:
+                    _check_keys(child)
+                    spec = spec.replace(**child)
+                except SupervisorError as e:
+                    return ("error", _reason(e, child))
             elif isinstance(child, ChildSpec):
                 spec = child
             elif isinstance(child, tuple):
@@ -851,16 +981,16 @@ class Supervisor(Agent):
             if res[0] == "ignore":
                 return ("ok", None)
             return res
-        spec = _as_spec(child)
+        try:
+            spec = _as_spec(child)
+            self._check_significant(spec)
+        except SupervisorError as e:
+            return ("error", _reason(e, child))
         existing = self._find(spec.id)
         if existing is not None:
             if existing.pid is not None:
                 return ("error", ("already_started", existing.pid))
             return ("error", "already_present")
-        try:
-            self._check_significant(spec)
-        except SupervisorError as e:
-            return ("error", str(e))
         ch = _Child(spec)
         res = await self._start(ch)
         if res[0] == "ok":
@@ -890,6 +1020,7 @@ class Supervisor(Agent):
             await self._shutdown(ch)
         ch.pid = None
         ch.restarting = False
+        ch.pending = 0
         if ch.spec.restart == TEMPORARY:
             self._remove(ch)
         return "ok"
@@ -931,8 +1062,17 @@ class Supervisor(Agent):
 
         Returns the pid, or ``None`` if its init returned ``IGNORE``; raises
         :class:`SupervisorError` with OTP's reason (``already_present``,
-        ``("already_started", pid)``, ``max_children``, the start error).
+        ``("already_started", pid)``, ``max_children``, the start error, or why
+        the spec is invalid: ``missing_id``, ``missing_start``,
+        ``("invalid_child_spec", spec)``, ``("invalid_mfa", start)``,
+        ``("invalid_restart_type", r)``, ``("invalid_child_type", t)``,
+        ``("invalid_shutdown", s)``, ``("bad_combination", [...])``). An invalid
+        spec is refused here when it can be told without the supervisor, and by
+        the supervisor otherwise; either way the supervisor and its children
+        carry on.
         """
+        if isinstance(child, dict):
+            _check_before_call(sup, _check_changes, child)
         res = await _sup_call(sup, ("start_child", child), runtime)
         if res[0] == "ok":
             return res[1]
@@ -1045,6 +1185,23 @@ async def _sup_call(sup: Pid | str, request: tuple[Any, ...], runtime: Any) -> A
     return await _runtime_of(sup, runtime).call(sup, request, timeout=None)
 
 
+def _check_before_call(sup: Any, check: Callable[[Any], Any], child: Any) -> None:
+    """Refuse a bad spec in the caller, with the error the supervisor would reply."""
+    try:
+        check(child)
+    except SupervisorError as e:
+        raise _api_error(sup, "start_child", _reason(e, child)) from None
+
+
+_SPEC_FORMS = (
+    "a ChildSpec, an Agent subclass, or a dict with 'id', 'start' and any of 'restart', "
+    "'shutdown', 'type', 'significant', 'name'"
+)
+_START_FORMS = (
+    "an Agent subclass, (AgentClass, *args), (AgentClass, args, kwargs) or an async function"
+)
+
+
 def _api_error(sup: Any, op: str, reason: Any) -> SupervisorError:
     hints = {
         "already_present": "the id is known but not running: use restart_child, or delete_child first",
@@ -1053,6 +1210,18 @@ def _api_error(sup: Any, op: str, reason: Any) -> SupervisorError:
         "restarting": "it is being restarted right now; try again later",
         "max_children": "the dynamic supervisor is full (max_children)",
         "simple_one_for_one": "dynamic supervisors address children by pid and cannot restart them",
+        # the child spec is invalid (OTP's check_childspec): nothing was started or changed
+        "missing_id": "the child spec has no 'id': give it one and call again",
+        "missing_start": f"the child spec has no 'start': give it {_START_FORMS}",
+        "invalid_child_spec": f"not a child spec: pass {_SPEC_FORMS}",
+        "invalid_mfa": f"the child spec's 'start' must be {_START_FORMS}",
+        "invalid_restart_type": "the child spec's 'restart' must be 'permanent', 'transient' or "
+        "'temporary'",
+        "invalid_child_type": "the child spec's 'type' must be 'worker' or 'supervisor'",
+        "invalid_shutdown": "the child spec's 'shutdown' must be seconds >= 0, 'brutal_kill' or "
+        "'infinity'",
+        "bad_combination": "significant=True needs restart 'transient' or 'temporary' and a "
+        "supervisor with auto_shutdown 'any_significant' or 'all_significant'",
     }
     key = reason[0] if isinstance(reason, tuple) else reason
     hint = hints.get(key, "see the reason") if isinstance(key, str) else "see the reason"
@@ -1114,8 +1283,21 @@ class DynamicSupervisor(Supervisor):
         self._template = None
         return res
 
+    @staticmethod
+    async def start_child(sup: Pid | str, child: Any, *, runtime: Any = None) -> Pid | None:
+        """Start a child from a spec; see :meth:`Supervisor.start_child` for results and errors.
+
+        The spec is checked before the call, as Elixir's ``start_child/2`` does.
+        """
+        if not isinstance(child, ChildSpec):
+            _check_before_call(sup, _as_spec, child)
+        return await Supervisor.start_child(sup, child, runtime=runtime)
+
     async def _api_start_child(self, child: Any) -> Any:
-        spec = _as_spec(child) if not isinstance(child, ChildSpec) else child
+        try:
+            spec = _as_spec(child)
+        except SupervisorError as e:  # refused, as Elixir's validate_child/1 does
+            return ("error", _reason(e, child))
         if self.max_children is not None and len(self._children) >= self.max_children:
             return ("error", "max_children")
         ch = _Child(spec)

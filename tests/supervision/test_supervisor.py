@@ -641,6 +641,121 @@ async def test_backoff_also_applies_to_one_for_all(clock: Any) -> None:
         assert a2.alive and b2.alive and a2 is not a and b2 is not b
 
 
+async def _all_running(sup: Pid, rt: Runtime) -> None:
+    while not all(isinstance(s, Pid) for _, s, _ in await Supervisor.which_children(sup)):
+        await rt.sleep(0.005)
+
+
+def _backoff_cancels(rt: Runtime, sup: Pid) -> list[str]:
+    return [
+        repr(e.data["msg"])
+        for e in kinds(rt, "timer_cancel", sup)
+        if "backoff" in repr(e.data["msg"])
+    ]
+
+
+async def test_backoff_a_newer_rest_for_one_restart_takes_over_a_pending_one(clock: Any) -> None:
+    """b's delayed restart (of b and c) is pending when a crashes; a's restart covers b and c,
+    so b's is dropped: a, b, c start together after a's delay, in start order."""
+    async with Runtime(clock=clock, seed=1) as rt:
+        sup = rt.start(
+            Supervisor,
+            [ChildSpec(x, Worker) for x in "abc"],
+            strategy="rest_for_one",
+            intensity=10,
+            backoff=(0.05, 1.0),
+        )
+        a, b = await child_of(sup, "a", rt), await child_of(sup, "b", rt)
+        rt.exit(b, "boom")
+        await rt.wait(b)
+        rt.exit(a, "boom")  # before b's delay (at most 0.05 s) is over
+        await rt.wait(a)
+        await _all_running(sup, rt)
+        first, second = kinds(rt, "restart", sup)
+        assert (first.data["child_id"], first.data["affected"]) == ("b", ("b", "c"))
+        assert (second.data["child_id"], second.data["affected"]) == ("a", ("a", "b", "c"))
+        starts = kinds(rt, "child_start", sup)[3:]
+        assert [e.data["child_id"] for e in starts] == ["a", "b", "c"]
+        due = second.time + second.data["delay"]
+        assert all(e.time >= due - 1e-9 for e in starts), [(e.time, due) for e in starts]
+        assert _backoff_cancels(rt, sup) == ["<restart 'b' (backoff)>"]
+
+
+async def test_backoff_a_newer_one_for_all_restart_takes_over_a_pending_one(clock: Any) -> None:
+    """one_for_all: while a's delayed restart of a and b is pending, only a child added since
+    can crash. Its restart covers a and b too, so a's is dropped: a and b do not start before
+    the newer delay, and all three start in order."""
+    async with Runtime(clock=clock, seed=1) as rt:
+        sup = rt.start(
+            Supervisor,
+            [ChildSpec("a", Worker), ChildSpec("b", Worker)],
+            strategy="one_for_all",
+            intensity=10,
+            backoff=(0.05, 1.0),
+        )
+        a = await child_of(sup, "a", rt)
+        rt.exit(a, "boom")
+        await rt.wait(a)
+        c = await Supervisor.start_child(sup, ChildSpec("c", Worker))
+        assert isinstance(c, Pid)
+        rt.exit(c, "boom")
+        await rt.wait(c)
+        await _all_running(sup, rt)
+        first, second = kinds(rt, "restart", sup)
+        assert first.data["affected"] == ("a", "b")
+        assert (second.data["child_id"], second.data["affected"]) == ("c", ("a", "b", "c"))
+        starts = kinds(rt, "child_start", sup)[3:]
+        assert [e.data["child_id"] for e in starts] == ["a", "b", "c"]
+        due = second.time + second.data["delay"]
+        assert all(e.time >= due - 1e-9 for e in starts), [(e.time, due) for e in starts]
+        assert _backoff_cancels(rt, sup) == ["<restart 'a' (backoff)>"]
+
+
+async def test_backoff_a_restart_superseded_through_the_admin_api_does_not_fire(clock: Any) -> None:
+    """one_for_one: w's delayed restart is pending; it is stopped, started by hand and crashes
+    again. Only the newer delayed restart starts it, after its own delay."""
+    async with Runtime(clock=clock, seed=1) as rt:
+        sup = rt.start(Supervisor, [ChildSpec("w", Worker)], intensity=10, backoff=(0.05, 1.0))
+        w = await child_of(sup, "w", rt)
+        rt.exit(w, "boom")
+        await rt.wait(w)
+        await Supervisor.terminate_child(sup, "w")
+        w2 = await Supervisor.restart_child(sup, "w")
+        assert isinstance(w2, Pid)
+        rt.exit(w2, "boom")
+        await rt.wait(w2)
+        await _all_running(sup, rt)
+        await rt.sleep(0.1)  # past both delays
+        _, second = kinds(rt, "restart", sup)
+        starts = kinds(rt, "child_start", sup)[2:]  # the first start, then restart_child's
+        assert len(starts) == 1
+        assert starts[0].time >= second.time + second.data["delay"] - 1e-9
+
+
+async def test_backoff_the_rest_of_a_pending_group_starts_when_its_first_is_terminated(
+    clock: Any,
+) -> None:
+    """rest_for_one: a's delayed restart of a, b, c is pending and a is stopped with
+    terminate_child: a stays stopped, b and c start when the delay is over."""
+    async with Runtime(clock=clock, seed=1) as rt:
+        sup = rt.start(
+            Supervisor,
+            [ChildSpec(x, Worker) for x in "abc"],
+            strategy="rest_for_one",
+            intensity=10,
+            backoff=(0.05, 1.0),
+        )
+        a = await child_of(sup, "a", rt)
+        rt.exit(a, "boom")
+        await rt.wait(a)
+        await Supervisor.terminate_child(sup, "a")
+        await rt.sleep(0.1)
+        states = {cid: s for cid, s, _ in await Supervisor.which_children(sup)}
+        assert states["a"] is None
+        assert isinstance(states["b"], Pid) and isinstance(states["c"], Pid)
+        assert [e.data["child_id"] for e in kinds(rt, "child_start", sup)[3:]] == ["b", "c"]
+
+
 async def test_backoff_is_validated() -> None:
     async with Runtime(clock=VirtualClock()) as rt:
         for bad in [(0, 1), (-1, 1), (2, 1), (1,), "fast", (1, "x")]:
@@ -754,12 +869,101 @@ async def test_bad_child_combinations_are_supervisor_errors() -> None:
             rt.start(Supervisor, [42])
         # through the admin API the refusal is returned, the supervisor lives on
         sup = rt.start(Supervisor, [])
-        with pytest.raises(SupervisorError, match="significant"):
+        with pytest.raises(SupervisorError, match="significant") as ei:
             await Supervisor.start_child(
                 sup, ChildSpec("a", Worker, significant=True, restart="temporary")
             )
+        assert ei.value.reason == (  # type: ignore[attr-defined]
+            "bad_combination",
+            [("auto_shutdown", "never"), ("significant", True)],
+        )
         assert sup.alive
+        sig = rt.start(Supervisor, [], auto_shutdown="any_significant")
+        with pytest.raises(SupervisorError, match="significant") as ei:
+            await Supervisor.start_child(sig, ChildSpec("a", Worker, significant=True))
+        assert ei.value.reason == (  # type: ignore[attr-defined]
+            "bad_combination",
+            [("restart", "permanent"), ("significant", True)],
+        )
+        await rt.stop(sig)
         assert not [p for p in rt.processes() if p is not sup]
+
+
+# what OTP's check_childspec replies (checked on OTP 25.2.3), and ours
+BAD_SPECS: list[tuple[Any, Any]] = [
+    ({"id": "x"}, "missing_start"),
+    ({"start": Worker}, "missing_id"),
+    ("not a spec", ("invalid_child_spec", "not a spec")),
+    ({"id": "x", "start": 42}, ("invalid_mfa", 42)),
+    ({"id": "x", "start": Worker, "restart": "sometimes"}, ("invalid_restart_type", "sometimes")),
+    ({"id": "x", "start": Worker, "type": "manager"}, ("invalid_child_type", "manager")),
+    ({"id": "x", "start": Worker, "shutdown": -1}, ("invalid_shutdown", -1)),
+    # OTP ignores unknown keys; a dict spec is ChildSpec's arguments, so a typo is refused
+    ({"id": "x", "start": Worker, "restrat": "temporary"}, "invalid_child_spec"),
+]
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    BAD_SPECS,
+    ids=[
+        "no_start",
+        "no_id",
+        "not_a_spec",
+        "bad_start",
+        "bad_restart",
+        "bad_type",
+        "bad_shutdown",
+        "unknown_key",
+    ],
+)
+async def test_a_bad_spec_given_to_start_child_is_refused_and_the_supervisor_carries_on(
+    bad: Any, reason: Any
+) -> None:
+    if reason == "invalid_child_spec":
+        reason = ("invalid_child_spec", bad)
+    async with Runtime(clock=VirtualClock()) as rt:
+        sup = rt.start(Supervisor, [ChildSpec("w", Worker)])
+        dsup = rt.start(DynamicSupervisor)
+        w = await child_of(sup, "w", rt)
+        d = await DynamicSupervisor.start_child(dsup, ChildSpec("w", Worker))
+        for target, start_child in (
+            (sup, Supervisor.start_child),
+            (dsup, DynamicSupervisor.start_child),
+            (dsup, Supervisor.start_child),
+        ):
+            with pytest.raises(SupervisorError) as ei:
+                await start_child(target, bad)
+            assert ei.value.reason == reason  # type: ignore[attr-defined]
+            assert "start_child" in str(ei.value) and "child spec" in str(ei.value)
+            # a call that does not go through start_child gets OTP's reply
+            assert await rt.call(target, ("start_child", bad), timeout=None) == ("error", reason)
+        assert sup.alive and dsup.alive and w.alive and d is not None and d.alive
+        assert await Supervisor.which_children(sup) == [("w", w, "worker")]
+        assert await DynamicSupervisor.which_children(dsup) == [(None, d, "worker")]
+        assert len(kinds(rt, "child_start")) == 2
+
+
+async def test_bad_changes_to_a_simple_one_for_one_template_are_refused() -> None:
+    async with Runtime(clock=VirtualClock()) as rt:
+        sup = rt.start(Supervisor, [ChildSpec("w", Worker)], strategy="simple_one_for_one")
+        w = await Supervisor.start_child(sup, ())
+        for bad, reason in [
+            ({"restart": "sometimes"}, ("invalid_restart_type", "sometimes")),
+            ({"start": 42}, ("invalid_mfa", 42)),
+            ({"type": "manager"}, ("invalid_child_type", "manager")),
+            ({"shutdown": "later"}, ("invalid_shutdown", "later")),
+            ({"restrat": "temporary"}, ("invalid_child_spec", {"restrat": "temporary"})),
+            ({1: 2}, ("invalid_child_spec", {1: 2})),
+        ]:
+            with pytest.raises(SupervisorError) as ei:
+                await Supervisor.start_child(sup, bad)
+            assert ei.value.reason == reason  # type: ignore[attr-defined]
+            assert await rt.call(sup, ("start_child", bad), timeout=None) == ("error", reason)
+        assert sup.alive and w is not None and w.alive
+        assert await Supervisor.which_children(sup) == [(None, w, "worker")]
+        temp = await Supervisor.start_child(sup, {"restart": "temporary"})
+        assert isinstance(temp, Pid) and temp.alive
 
 
 async def test_dynamic_supervisor_flags_are_validated() -> None:

@@ -52,7 +52,8 @@ class ChildSpec:
 
     ``start`` is an :class:`Agent` subclass, a tuple ``(AgentClass, *args)``, a
     tuple ``(AgentClass, args, kwargs)`` with a tuple and a dict, or an
-    ``async def fn(proc, ...)`` body function (a plain process).
+    ``async def fn(proc, ...)`` body function (a plain process), alone or as
+    ``(fn, *args)`` or ``(fn, args, kwargs)``.
     ``shutdown`` is in seconds, ``"brutal_kill"`` or ``"infinity"``
     (default 5 s for workers, ``"infinity"`` for supervisors). ``name``, if
     given, is registered for every incarnation of the child, so callers that
@@ -174,6 +175,8 @@ def _normalize_start(ident: Any, start: Any) -> tuple[Any, tuple[Any, ...], dict
                 return (head, start[1], start[2])
             return (head, tuple(start[1:]), {})
         if callable(head):
+            if len(start) == 3 and isinstance(start[1], tuple) and isinstance(start[2], dict):
+                return (head, start[1], start[2])  # (fn, args, kwargs), as for an agent
             return (head, tuple(start[1:]), {})
     if callable(start):
         return (start, (), {})
@@ -968,9 +971,11 @@ class Supervisor(Agent):
                     return ("error", _reason(e, child))
             elif isinstance(child, ChildSpec):
                 spec = child
-            elif isinstance(child, tuple):
+            elif isinstance(child, tuple | list):  # extra start arguments (OTP: a list)
                 fn, args, kw = spec.start
-                spec = spec.replace(start=(fn, tuple(args) + child, kw))
+                spec = spec.replace(start=(fn, tuple(args) + tuple(child), kw))
+            elif child is not None:
+                return ("error", ("invalid_child_spec", child))
             if self.max_children is not None and len(self._children) >= self.max_children:
                 return ("error", "max_children")
             ch = _Child(spec)
@@ -1058,7 +1063,9 @@ class Supervisor(Agent):
     # ------------------------------------------------------------------ admin API (callers)
     @staticmethod
     async def start_child(sup: Pid | str, child: Any, *, runtime: Any = None) -> Pid | None:
-        """Add and start a child (static: a spec; simple_one_for_one: extra start args).
+        """Add and start a child (static: a spec; simple_one_for_one: a tuple or list
+        of start arguments added to the template's, a dict of changes to the
+        template, or ``None``).
 
         Returns the pid, or ``None`` if its init returned ``IGNORE``; raises
         :class:`SupervisorError` with OTP's reason (``already_present``,

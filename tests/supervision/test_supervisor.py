@@ -1077,3 +1077,24 @@ async def test_intensity_window_uses_whole_seconds_inclusive() -> None:
             if not survives:
                 (gave_up,) = kinds(rt, "supervisor_gave_up", sup)
                 assert gave_up.data["restarts"] == 3 and math.floor(gave_up.time) == 2
+
+
+async def test_simple_one_for_one_adds_extra_arguments_to_a_body_function_template() -> None:
+    seen: list[tuple[Any, ...]] = []
+
+    async def body(proc: Any, *args: Any) -> None:
+        seen.append(args)
+        await proc.receive()
+
+    async with Runtime(clock=VirtualClock()) as rt:
+        sup = rt.start(Supervisor, [ChildSpec("w", (body, 1))], strategy="simple_one_for_one")
+        await Supervisor.start_child(sup, (2,))
+        await Supervisor.start_child(sup, [3, 4])  # OTP's form: a list
+        await Supervisor.start_child(sup, None)
+        await rt.settled()
+        assert seen == [(1, 2), (1, 3, 4), (1,)]
+        for bad in ("not a spec", 42):
+            with pytest.raises(SupervisorError) as ei:
+                await Supervisor.start_child(sup, bad)
+            assert ei.value.reason == ("invalid_child_spec", bad)  # type: ignore[attr-defined]
+        assert len(await Supervisor.which_children(sup)) == 3

@@ -14,7 +14,8 @@ A :class:`UsageMeter` is an event callback that adds those up, one per agent::
     meter.calls, meter.input_tokens, meter.cost_usd
 
 Prices are USD per million tokens, matched by the longest model-name prefix
-(``gpt-4o-mini-2024-07-18`` uses ``gpt-4o-mini``)::
+(``gpt-4o-mini-2024-07-18`` uses ``gpt-4o-mini``; ``models/gemini-2.0-flash``
+uses ``gemini-2.0-flash``)::
 
     prices = {**DEFAULT_PRICES, "my-local-model": (0.0, 0.0)}
     OpenAIChat("my-local-model", base_url=..., prices=prices)
@@ -84,9 +85,18 @@ def estimate_input_tokens(messages: Iterable[Message], tools: Iterable[Tool] = (
 
 
 def price_of(model: str, prices: Prices) -> tuple[float, float] | None:
-    """The (input, output) price of ``model``: the entry with the longest matching prefix."""
-    best = max((k for k in prices if model.startswith(k)), key=len, default=None)
-    return None if best is None else prices[best]
+    """The (input, output) price of ``model``: the entry with the longest matching prefix.
+
+    A Gemini-style ``models/`` prefix is dropped when the full name has no price:
+
+    >>> price_of("models/gemini-2.0-flash", DEFAULT_PRICES)
+    (0.1, 0.4)
+    """
+    for name in (model, model.removeprefix("models/")):
+        best = max((k for k in prices if name.startswith(k)), key=len, default=None)
+        if best is not None:
+            return prices[best]
+    return None
 
 
 def cost_usd(

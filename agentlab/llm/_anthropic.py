@@ -30,7 +30,7 @@ from typing import Any
 
 from ._base import CallState
 from ._errors import StreamInterrupted
-from ._http import HTTPModel, load_data
+from ._http import NUMBER, HTTPModel, call_delta, checked, load_data, malformed_event, wrong_type
 from ._messages import Message, Tool
 from ._protocol import Finish, StreamEvent, TextDelta, ToolCallDelta
 from ._sse import SSEDecoder
@@ -147,17 +147,20 @@ class _Decoder(SSEDecoder):
         if kind == "content_block_delta":
             index = payload.get("index", 0)
             delta = payload.get("delta") or {}
-            if delta.get("type") == "text_delta" and delta.get("text"):
+            text = delta.get("text")
+            if delta.get("type") == "text_delta" and text:
+                if type(text) is not str:
+                    raise wrong_type("delta.text", text)
                 state.produced_output = True
-                out.append(TextDelta(delta["text"]))
+                out.append(TextDelta(text))
             elif delta.get("type") == "input_json_delta" and index in tools:
                 pending_input.pop(index, None)
                 state.produced_output = True
-                out.append(ToolCallDelta(tools[index], arguments_delta=delta.get("partial_json") or ""))
+                out.append(call_delta(tools[index], None, None, delta.get("partial_json")))
         elif kind == "message_start":
             usage = (payload.get("message") or {}).get("usage") or {}
             state.input_tokens = _usage_sum(usage)
-            state.output_tokens = usage.get("output_tokens")
+            state.output_tokens = checked(usage.get("output_tokens"), NUMBER, "output_tokens")
         elif kind == "content_block_start":
             index = payload.get("index", 0)
             block = payload.get("content_block") or {}
@@ -166,10 +169,10 @@ class _Decoder(SSEDecoder):
                 if block.get("input"):
                     pending_input[index] = block["input"]
                 state.produced_output = True
-                out.append(ToolCallDelta(number, block.get("id"), block.get("name"), ""))
+                out.append(call_delta(number, block.get("id"), block.get("name"), ""))
             elif block.get("type") == "text" and block.get("text"):
                 state.produced_output = True
-                out.append(TextDelta(block["text"]))
+                out.append(TextDelta(checked(block["text"], str, "content_block.text")))
         elif kind == "content_block_stop":
             index = payload.get("index", 0)
             if index in pending_input:
@@ -180,11 +183,14 @@ class _Decoder(SSEDecoder):
             self.stop_reason = (payload.get("delta") or {}).get("stop_reason") or self.stop_reason
             usage = payload.get("usage") or {}
             if usage.get("output_tokens") is not None:
-                state.output_tokens = usage["output_tokens"]
+                state.output_tokens = checked(usage["output_tokens"], NUMBER, "output_tokens")
             if state.input_tokens is None:
                 state.input_tokens = _usage_sum(usage)
         elif kind == "message_stop":
             self.stopped = True
+
+    def malformed(self, data: str, exc: Exception) -> Exception:
+        return malformed_event(self.model, data, self.state, exc)
 
     def end(self, out: list[StreamEvent]) -> None:
         if not self.stopped:

@@ -115,7 +115,9 @@ class BaseModel:
         """The token, cost and timing fields of an attempt's last event."""
         inp = usage.input_tokens if usage is not None else state.input_tokens
         out = usage.output_tokens if usage is not None else state.output_tokens
-        trusted = usage is None or usage.reported
+        # Each count is estimated on its own. A Usage not ``reported`` that lacks
+        # a count blames the missing one; with both counts given, either may be a guess.
+        trusted = usage is None or usage.reported or inp is None or out is None
         in_est = inp is None or not trusted
         out_est = out is None or not trusted
         inp = est_in if inp is None else inp

@@ -171,7 +171,8 @@ class StreamInterrupted(LLMError):
 
 
 class BadRequest(LLMError):
-    """The provider rejected the request (HTTP 4xx); fix the request, do not retry."""
+    """The provider rejected the request (HTTP 4xx), or it could not be sent at all
+    (a bad ``base_url``); fix the request, do not retry."""
 
     type = "bad_request"
 

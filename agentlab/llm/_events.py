@@ -19,11 +19,13 @@ llm_first_token     ``ttft`` (request start to first text/tool-call delta)
 llm_token           ``text`` (the delta), ``index`` (0-based delta number)
 llm_tool_call       ``index``, ``id``, ``name``, ``arguments_delta`` (one per delta)
 llm_response        ``stop_reason``, ``input_tokens``, ``output_tokens``,
-                    ``input_estimated``, ``output_estimated``, ``usage_reported``,
-                    ``cost_usd`` (None if unpriced), ``latency``, ``ttft`` (None if
-                    no output), ``provider_request_id`` (from response headers, or
-                    None). ``stop_reason`` is ``"cancelled"`` when the caller
-                    stopped the stream early: not a failure, but tokens count.
+                    ``input_estimated``, ``output_estimated`` (each True when the
+                    provider did not report that count), ``usage_reported`` (it
+                    reported both), ``cost_usd`` (None if unpriced), ``latency``,
+                    ``ttft`` (None if no output), ``provider_request_id`` (from
+                    response headers, or None). ``stop_reason`` is
+                    ``"cancelled"`` when the caller stopped the stream early:
+                    not a failure, but tokens count.
 llm_error           ``error_type`` (an :class:`~agentlab.llm.LLMError` ``.type``),
                     ``message``, ``status``, ``retry_after``, ``partial`` (output
                     was already produced), ``retryable``, plus the token, cost and

@@ -239,12 +239,11 @@ class FaultyModel:
                             event.index, event.id, f"{event.name}_unknown", event.arguments_delta
                         )
                     yield event
-                elif isinstance(event, Finish):
-                    if bad_json:
+                elif isinstance(event, (Usage, Finish)):
+                    if bad_json:  # the output ends here: deltas go before Usage and Finish
+                        bad_json = False
                         for index in seen:
                             report("llm_fault", fault="invalid_json_args", index=index)
                             yield ToolCallDelta(index, arguments_delta="}")
-                    yield event
-                elif isinstance(event, Usage):
                     yield event
 

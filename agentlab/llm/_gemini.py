@@ -29,9 +29,9 @@ from urllib.parse import quote
 
 from ._base import CallState
 from ._errors import StreamInterrupted
-from ._http import HTTPModel, load_data
+from ._http import NUMBER, HTTPModel, call_delta, checked, load_data, malformed_event, wrong_type
 from ._messages import Message, Tool
-from ._protocol import Finish, StreamEvent, TextDelta, ToolCallDelta
+from ._protocol import Finish, StreamEvent, TextDelta
 from ._sse import SSEDecoder
 from ._wire_errors import error_from_payload
 
@@ -158,8 +158,8 @@ class _Decoder(SSEDecoder):
         meta = payload.get("usageMetadata")
         if isinstance(meta, dict):
             self.usage_seen = True
-            state.input_tokens = meta.get("promptTokenCount")
-            output = meta.get("candidatesTokenCount")
+            state.input_tokens = checked(meta.get("promptTokenCount"), NUMBER, "promptTokenCount")
+            output = checked(meta.get("candidatesTokenCount"), NUMBER, "candidatesTokenCount")
             thoughts = meta.get("thoughtsTokenCount")
             state.output_tokens = None if output is None else output + (thoughts or 0)
         candidates = payload.get("candidates") or ()
@@ -168,14 +168,17 @@ class _Decoder(SSEDecoder):
             for part in (candidate.get("content") or {}).get("parts") or ():
                 if not isinstance(part, dict) or part.get("thought"):
                     continue
-                if part.get("text"):
+                text = part.get("text")
+                if text:
+                    if type(text) is not str:
+                        raise wrong_type("part.text", text)
                     state.produced_output = True
-                    out.append(TextDelta(part["text"]))
+                    out.append(TextDelta(text))
                 call = part.get("functionCall")
                 if isinstance(call, dict):
                     state.produced_output = True
                     out.append(
-                        ToolCallDelta(
+                        call_delta(
                             self.calls,
                             call.get("id"),
                             call.get("name"),
@@ -187,6 +190,9 @@ class _Decoder(SSEDecoder):
         feedback = payload.get("promptFeedback")
         if isinstance(feedback, dict) and feedback.get("blockReason"):
             self.finish = self.finish or f"BLOCKED_{feedback['blockReason']}"
+
+    def malformed(self, data: str, exc: Exception) -> Exception:
+        return malformed_event(self.model, data, self.state, exc)
 
     def end(self, out: list[StreamEvent]) -> None:
         if self.finish is None:

@@ -9,7 +9,9 @@ fed the response bytes as they arrive); this class does the rest:
   closed by :meth:`HTTPModel.aclose` or ``async with model:``;
 * non-2xx answers become typed errors with the (truncated) body;
 * network failures become :class:`Timeout`, :class:`ServerError` (could not
-  connect) or :class:`StreamInterrupted` (the stream broke);
+  connect) or :class:`StreamInterrupted` (the stream broke); a request that
+  cannot be sent at all (a ``base_url`` without ``http://``, a bad header) is
+  a :class:`BadRequest`, not retried;
 * cancelling the consuming task, or closing the stream, closes the response,
   so the server sees the connection go away.
 
@@ -33,11 +35,13 @@ from ._clock import Clock
 from ._errors import AuthError, BadRequest, ServerError, StreamInterrupted, Timeout
 from ._events import Emit
 from ._messages import Message, Tool
-from ._protocol import AsyncClosing, StreamEvent, opened
+from ._protocol import AsyncClosing, StreamEvent, ToolCallDelta, opened
 from ._sse import SSEDecoder
 from ._wire_errors import error_from_response
 
-__all__ = ["HTTPModel", "load_data"]
+__all__ = [
+    "NUMBER", "HTTPModel", "call_delta", "checked", "load_data", "malformed_event", "wrong_type",
+]
 
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 _REQUEST_ID_HEADERS = ("request-id", "x-request-id", "x-goog-request-id")
@@ -199,6 +203,17 @@ class HTTPModel(BaseModel, AsyncClosing):
                 "check base_url and the network.",
                 provider=self.provider,
             )
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+            raise BadRequest(  # a configuration error: retrying cannot help
+                f"cannot send a request to {self.scrub(url)!r} ({self.scrub(str(exc))}); "
+                "check base_url (it needs http:// or https://, a host and a valid port).",
+                provider=self.provider,
+            )
+        except httpx.LocalProtocolError as exc:
+            raise BadRequest(
+                f"cannot send the request as built ({self.scrub(str(exc))}); check headers=.",
+                provider=self.provider,
+            )
         except (httpx.TransportError, httpx.DecodingError) as exc:
             raise StreamInterrupted(
                 f"the connection broke ({type(exc).__name__}: {self.scrub(str(exc))}); "
@@ -206,6 +221,48 @@ class HTTPModel(BaseModel, AsyncClosing):
                 partial=state.produced_output,
                 provider=self.provider,
             )
+
+
+def wrong_type(what: str, value: object) -> TypeError:
+    """The error for a field of the wrong type; a decoder raises it, ``feed`` reports
+    it as a malformed event."""
+    return TypeError(f"{what} is {type(value).__name__}")
+
+
+NUMBER = (int, float)
+"""What a token count may be in decoded JSON."""
+
+
+def checked(value: Any, kind: type | tuple[type, ...], what: str) -> Any:
+    """``value`` if it is None or a ``kind``; else raise :func:`wrong_type`."""
+    if value is None or isinstance(value, kind):
+        return value
+    raise wrong_type(what, value)
+
+
+def call_delta(index: Any, id: Any, name: Any, arguments: Any) -> ToolCallDelta:
+    """A :class:`ToolCallDelta` from decoded JSON, each field of the right type."""
+    if not isinstance(index, int):
+        raise wrong_type("a tool call's index", index)
+    return ToolCallDelta(
+        index,
+        checked(id, str, "a tool call's id"),
+        checked(name, str, "a tool call's name"),
+        checked(arguments, str, "a tool call's arguments") or "",
+    )
+
+
+def malformed_event(
+    model: HTTPModel, data: str, state: CallState, exc: Exception
+) -> StreamInterrupted:
+    """The error for an event whose JSON parsed but has the wrong shape (``exc`` says where)."""
+    return StreamInterrupted(
+        f"malformed event from the server (wrong shape: {type(exc).__name__}: "
+        f"{model.scrub(str(exc))}); retry the call.",
+        partial=state.produced_output,
+        provider=model.provider,
+        body=model.scrub(data),
+    )
 
 
 def load_data(model: HTTPModel, data: str, state: CallState) -> Any:

@@ -24,9 +24,9 @@ from typing import Any
 
 from ._base import CallState
 from ._errors import StreamInterrupted
-from ._http import HTTPModel, load_data
+from ._http import NUMBER, HTTPModel, call_delta, checked, load_data, malformed_event, wrong_type
 from ._messages import Message, Tool
-from ._protocol import Finish, StreamEvent, TextDelta, ToolCallDelta
+from ._protocol import Finish, StreamEvent, TextDelta
 from ._sse import SSEDecoder
 from ._wire_errors import error_from_payload
 
@@ -128,14 +128,16 @@ class _Decoder(SSEDecoder):
         usage = payload.get("usage")
         if type(usage) is dict:
             self.usage_seen = True
-            state.input_tokens = usage.get("prompt_tokens")
-            state.output_tokens = usage.get("completion_tokens")
+            state.input_tokens = checked(usage.get("prompt_tokens"), NUMBER, "prompt_tokens")
+            state.output_tokens = checked(usage.get("completion_tokens"), NUMBER, "completion_tokens")
         for choice in payload.get("choices") or ():
             if type(choice) is not dict or choice.get("index", 0) != 0:
                 continue
             delta = choice.get("delta") or {}
             content = delta.get("content")
             if content:
+                if type(content) is not str:
+                    raise wrong_type("delta.content", content)
                 state.produced_output = True
                 out.append(TextDelta(content))
             calls = delta.get("tool_calls")
@@ -143,17 +145,14 @@ class _Decoder(SSEDecoder):
                 state.produced_output = True
                 for position, call in enumerate(calls):
                     fn = call.get("function") or {}
-                    out.append(
-                        ToolCallDelta(
-                            index=call.get("index", position),
-                            id=call.get("id"),
-                            name=fn.get("name"),
-                            arguments_delta=fn.get("arguments") or "",
-                        )
-                    )
+                    index = call.get("index", position)
+                    out.append(call_delta(index, call.get("id"), fn.get("name"), fn.get("arguments")))
             reason = choice.get("finish_reason")
             if reason:
                 self.finish = reason
+
+    def malformed(self, data: str, exc: Exception) -> Exception:
+        return malformed_event(self.model, data, self.state, exc)
 
     def end(self, out: list[StreamEvent]) -> None:
         state = self.state

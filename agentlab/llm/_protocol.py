@@ -68,7 +68,8 @@ class Usage:
 
     ``reported`` is True when both numbers came from the provider; False when
     at least one was estimated (about four characters per token) or unknown
-    (None).
+    (None). ``Usage(7, None, reported=False)`` means the provider reported 7
+    input tokens and no output count.
     """
 
     input_tokens: int | None

@@ -16,6 +16,11 @@ that read completed; the HTTP model has a single ``async for`` over reads::
 
 A subclass implements ``event(name, data, out)``, appending the stream events
 of one server-sent event to ``out``, and ``end(out)`` for the end of the stream.
+When ``event`` fails on data of the wrong shape (``AttributeError``,
+``TypeError``, ``KeyError``, ``IndexError`` or ``ValueError``: a string where
+an object should be, a null in a list...), ``feed`` raises what
+``malformed(data, exc)`` returns instead; the provider decoders return a
+:class:`~agentlab.llm.StreamInterrupted` that shows the event.
 
 Parsing follows the WHATWG rules for ``text/event-stream``: UTF-8 (a leading
 BOM is dropped; a character split across reads is joined); lines end with
@@ -40,6 +45,9 @@ from ._protocol import StreamEvent
 
 __all__ = ["SSEDecoder"]
 
+_SHAPE_ERRORS = (AttributeError, TypeError, KeyError, IndexError, ValueError)
+"""What taking apart JSON of an unexpected shape raises."""
+
 
 class SSEDecoder:
     """Bytes of an event stream in, stream events out (see the module docstring)."""
@@ -62,6 +70,10 @@ class SSEDecoder:
     def end(self, out: list[StreamEvent]) -> None:
         """The stream is over: add the last stream events, or raise if it was cut short."""
         raise NotImplementedError
+
+    def malformed(self, data: str, exc: Exception) -> Exception:
+        """The error to raise for an event ``event`` could not take apart (``exc``)."""
+        return ValueError(f"malformed event ({type(exc).__name__}: {exc}): {data[:200]!r}")
 
     # -- parsing ------------------------------------------------------------------
 
@@ -93,7 +105,10 @@ class SSEDecoder:
             for line in lines:
                 if not line:
                     if data is not None:
-                        self.event(name or "message", data, out)
+                        try:
+                            self.event(name or "message", data, out)
+                        except _SHAPE_ERRORS as exc:
+                            raise self.malformed(data, exc) from exc
                         data = None
                     name = ""
                 elif line.startswith("data:"):

@@ -113,10 +113,13 @@ def _build(
     body: str | None,
     retry_after: float | None,
     key_hint: str,
+    final: bool = False,
 ) -> LLMError:
     kind = _kind(err)
     detail = str(err.get("message") or "").strip()
     said = f": {detail}" if detail else ""
+    # x-should-retry: false makes even a transient error final; then say so, not "retry"
+    stop = "; the server asked not to retry it (x-should-retry: false)." if final else ""
     code = err.get("code")
     status_for_class: int | None = status
     if (status is None or status == 200) and isinstance(code, int) and code >= 400:
@@ -133,19 +136,27 @@ def _build(
             message=f"quota exhausted{said}; waiting will not help: check the plan and billing.",
         )
     if status_for_class == 429 or kind in _RATE:
-        return RateLimited(provider, status=status, body=body, retry_after=retry_after)
+        return RateLimited(
+            provider,
+            status=status,
+            body=body,
+            retry_after=retry_after,
+            message=f"rate limited{said}{stop}" if stop else None,
+        )
     if status_for_class in (401, 403) or kind in _AUTH:
         return AuthError(
             f"authentication failed{said}; check the API key ({key_hint}).", **common
         )
     if status_for_class in (503, 529) or kind in _OVERLOADED:
         return Overloaded(
-            f"the provider is overloaded{said}; retry with backoff.",
+            f"the provider is overloaded{said}{stop or '; retry with backoff.'}",
             retry_after=retry_after,
             **common,
         )
     if status_for_class == 408 or kind in _TIMEOUT:
-        return Timeout(f"the provider timed out{said}; retry.", retry_after=retry_after, **common)
+        return Timeout(
+            f"the provider timed out{said}{stop or '; retry.'}", retry_after=retry_after, **common
+        )
     if status_for_class is not None and 400 <= status_for_class < 500 and status_for_class != 409:
         return BadRequest(
             f"request rejected{said}; check the model name, messages and options.", **common
@@ -155,7 +166,7 @@ def _build(
             f"request rejected{said}; check the model name, messages and options.", **common
         )
     return ServerError(
-        f"server error{said}; retry with backoff.", retry_after=retry_after, **common
+        f"server error{said}{stop or '; retry with backoff.'}", retry_after=retry_after, **common
     )
 
 
@@ -178,10 +189,10 @@ def error_from_response(
     if "message" in err:
         err = {**err, "message": scrub(str(err["message"]))}
     retry_after = parse_retry_after(headers)
-    error = _build(provider, status, err, body, retry_after, key_hint)
-    should = {k.lower(): v for k, v in headers.items()}.get("x-should-retry")
-    if should is not None and should.strip().lower() in ("true", "false"):
-        error.retryable = should.strip().lower() == "true" and type(error).retryable
+    should = {k.lower(): v for k, v in headers.items()}.get("x-should-retry", "").strip().lower()
+    error = _build(provider, status, err, body, retry_after, key_hint, final=should == "false")
+    if should in ("true", "false"):
+        error.retryable = should == "true" and type(error).retryable
     return error
 
 

@@ -25,10 +25,15 @@ class LoopbackServer:
         self.state = state
         self._n = 0
 
-    def root(self, t: str, **spec: Any) -> str:
-        """The URL prefix for one scenario; a fresh ``key`` unless one is given."""
+    def root(self, t: str, body: str | None = None, **spec: Any) -> str:
+        """The URL prefix for one scenario; a fresh ``key`` unless one is given.
+
+        ``body`` replaces the transcript's body (its status and headers stay).
+        """
         self._n += 1
         spec.setdefault("key", f"k{self._n}-{time.monotonic_ns()}")
+        if body is not None:
+            self.state.bodies[spec["key"]] = body
         parts = ",".join(f"{k}={v}" for k, v in {"t": t, **spec}.items())
         return f"{self.url}/s/{parts}"
 

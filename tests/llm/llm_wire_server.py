@@ -21,6 +21,9 @@ ra          Retry-After value for 429 (``2.5``, or ``date:30`` for an HTTP
 cut         byte offset for reset/truncate/hang (default: half the body);
             for error_event, the number of events sent first (default: half)
 =========== ================================================================
+
+A test can serve its own body in place of the transcript's (same status and
+headers) by putting it in ``WireState.bodies`` under the request ``key``.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ class WireState:
         self.counts: dict[str, int] = defaultdict(int)
         self.requests: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.closed: dict[str, threading.Event] = defaultdict(threading.Event)
+        self.bodies: dict[str, str] = {}
         self.lock = threading.Lock()
 
 
@@ -135,7 +139,7 @@ def make_app(state: WireState) -> Starlette:
             )
         t = state.transcripts[spec["t"]]
         resp = t["response"]
-        body: str = resp["body"]
+        body: str = state.bodies.get(key, resp["body"])
         headers = {k: v for k, v in resp["headers"].items() if k.lower() != "content-length"}
         fault = spec.get("fault")
         if fault and "n" in spec and count > int(spec["n"]):

@@ -94,3 +94,12 @@ def test_as_a_subprocess(server, transcripts):
         capture_output=True, text=True, timeout=60, env=env, cwd=REPO, check=False,
     )
     assert failed.returncode == 1 and "overloaded" in failed.stderr
+
+
+def test_a_malformed_event_is_one_json_error(server, transcripts, capsys):
+    t = transcripts["openai_chat_text_basic"]
+    event = 'data: {"choices":[{"index":0,"delta":{"tool_calls":[null]}}]}\n\ndata: [DONE]\n\n'
+    assert main(cli_args(server, t, "--json", "--max-retries", "0", body=event)) == 1
+    out = json.loads(capsys.readouterr().out)  # exactly one JSON object
+    assert out["error"]["type"] == "stream_interrupted"
+    assert out["error"]["message"].startswith("openai: malformed event")

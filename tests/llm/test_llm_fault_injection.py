@@ -131,6 +131,18 @@ def test_faulty_model_spoils_tool_calls():
     assert response.text == "" and response.tool_calls == [] and response.usage is not None
 
 
+def test_faulty_model_keeps_the_stream_order():
+    """Deltas, then one Usage, then Finish: the stray ``}`` comes before the Usage."""
+    inner = ScriptedModel([ToolCall("c1", "add", {"a": 1})], clock=FakeClock())
+    model = FaultyModel(inner, random.Random(0), p_invalid_json_args=1.0)
+
+    async def kinds():
+        return [type(e).__name__ async for e in model.stream("hi")]
+
+    got = asyncio.run(kinds())
+    assert got[-2:] == ["Usage", "Finish"] and set(got[:-2]) == {"ToolCallDelta"}
+
+
 def test_faulty_model_is_seeded():
     def names(seed):
         inner = ScriptedModel([Reply(tool_calls=[ToolCall("c", "f", {})])] * 20, clock=FakeClock())

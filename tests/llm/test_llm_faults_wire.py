@@ -10,6 +10,8 @@ import pytest
 from llm_helpers import Events, FakeClock, cut_after_first_output, make_model
 
 from agentlab.llm import (
+    BadRequest,
+    OpenAIChat,
     Overloaded,
     RateLimited,
     Retrying,
@@ -198,3 +200,56 @@ def test_connection_refused_is_a_retryable_server_error(transcripts):
         asyncio.run(main())
     assert "could not connect" in str(info.value)
     assert clock.sleeps == [1.0]
+
+
+WRONG_SHAPE = [
+    ("openai_chat_text_basic", 'data: {"choices":[{"index":0,"delta":{"tool_calls":[null]}}]}\n\n'),
+    ("openai_chat_text_basic", 'data: {"choices":[{"index":0,"delta":"oops"}]}\n\n'),
+    ("openai_chat_text_basic", 'data: {"choices":[{"index":0,"delta":{"content":5}}]}\n\n'),
+    ("anthropic_text_basic", 'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":"oops"}\n\n'),
+    ("anthropic_text_basic", 'event: message_start\ndata: {"type":"message_start","message":[1]}\n\n'),
+    ("gemini_text_sse", 'data: {"candidates":[{"content":"oops"}]}\r\n\r\n'),
+    ("gemini_text_sse", 'data: {"candidates":[{"content":{"parts":[{"text":["x"]}]}}]}\r\n\r\n'),
+]
+
+
+@pytest.mark.parametrize(("name", "event"), WRONG_SHAPE)
+def test_an_event_of_the_wrong_shape_is_a_stream_interrupted(server, transcripts, name, event):
+    t = transcripts[name]
+    root = server.root(name, body=event)
+    clock = FakeClock()
+    with pytest.raises(StreamInterrupted) as info:
+        run_retrying(server, t, root, clock, RetryPolicy(max_retries=1, jitter=0.0))
+    err = info.value
+    assert str(err).startswith(f"{err.provider}: malformed event") and err.provider in name
+    assert err.body and err.body in event  # the message shows the event's data
+
+
+@pytest.mark.parametrize("base_url", ["localhost:8000/v1", "ftp://127.0.0.1:1/v1", "http://127.0.0.1:x/v1"])
+def test_a_bad_base_url_is_a_bad_request_not_retried(base_url):
+    clock = FakeClock()
+    events = Events()
+
+    async def main():
+        async with OpenAIChat("gpt-4o-mini", api_key="k", base_url=base_url) as model:
+            await complete(Retrying(model, NO_JITTER, clock), "hi", emit=events)
+
+    with pytest.raises(BadRequest) as info:
+        asyncio.run(main())
+    assert not info.value.retryable and base_url in str(info.value)
+    assert "check base_url" in str(info.value)
+    assert clock.sleeps == [] and events.of("llm_retry") == []
+
+
+def test_a_header_that_cannot_be_sent_is_a_bad_request(server, transcripts):
+    t = transcripts["openai_chat_text_basic"]
+    root = server.root(t["name"])
+    clock = FakeClock()
+
+    async def main():
+        async with make_model(t, root, headers={"x-note": "two\nlines"}) as model:
+            await complete(Retrying(model, NO_JITTER, clock), "hi")
+
+    with pytest.raises(BadRequest, match="check headers="):
+        asyncio.run(main())
+    assert clock.sleeps == [] and server.requests(root) == []

@@ -213,6 +213,14 @@ def test_status_mapping():
     ]
 
 
+@pytest.mark.parametrize("status", [408, 429, 500, 503])
+def test_should_retry_false_is_final_and_says_so(status):
+    err = error_from_response("openai", status, {"x-should-retry": "false"}, "")
+    assert not err.retryable
+    assert "retry with backoff" not in str(err) and "retry after" not in str(err)
+    assert "asked not to retry" in str(err)
+
+
 def test_error_messages_say_what_to_do():
     assert "check the API key" in str(error_from_response("openai", 401, {}, "{}", key_hint="OPENAI_API_KEY"))
     assert "retry" in str(error_from_response("openai", 500, {}, "oops"))

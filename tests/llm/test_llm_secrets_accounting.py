@@ -8,7 +8,7 @@ import random
 import traceback
 
 import pytest
-from llm_helpers import Events, FakeClock, make_model
+from llm_helpers import Events, FakeClock, make_model, model_name
 
 from agentlab.llm import (
     DEFAULT_PRICES,
@@ -166,3 +166,49 @@ def test_failed_attempts_are_counted():
     assert (meter.calls, meter.failed, meter.retries) == (2, 1, 1)
     assert meter.input_tokens == 200  # both attempts sent the 100-token prompt
     assert meter.cost_usd == pytest.approx((200 * 2.5 + meter.output_tokens * 10) / 1e6)
+
+
+ONE_COUNT = {
+    # Gemini's answer to a blocked prompt: a prompt count and no candidates count.
+    "gemini_text_sse": 'data: {"promptFeedback": {"blockReason": "SAFETY"}, '
+    '"usageMetadata": {"promptTokenCount": 7, "totalTokenCount": 7}}\r\n\r\n',
+    # A compatible server that reports prompt tokens only.
+    "openai_chat_text_basic": 'data: {"choices":[{"index":0,"delta":{"content":"Hi"},'
+    '"finish_reason":"stop"}]}\n\ndata: {"choices":[],"usage":{"prompt_tokens":7}}\n\n'
+    "data: [DONE]\n\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(ONE_COUNT))
+def test_a_reported_count_stays_reported_when_the_other_is_missing(server, transcripts, name):
+    t = transcripts[name]
+    meter = UsageMeter()
+    events = Events()
+
+    async def main():
+        async with make_model(t, server.root(name, body=ONE_COUNT[name])) as model:
+            return await complete(model, "hello", emit=tee(meter, events))
+
+    response = asyncio.run(main())
+    (done,) = events.of("llm_response")
+    assert done["input_tokens"] == 7 and not done["input_estimated"]
+    assert done["output_estimated"] and not done["usage_reported"]
+    assert response.usage is not None and not response.usage.reported
+    assert meter.estimated_input_tokens == 0
+    assert meter.estimated_output_tokens == done["output_tokens"]
+
+
+def test_a_gemini_models_prefix_is_priced(server, transcripts):
+    t = transcripts["gemini_text_sse"]  # gemini-2.0-flash-exp
+    events = Events()
+
+    async def main():
+        async with Gemini("models/" + model_name(t), api_key="k", base_url=server.root(t["name"])) as model:
+            await complete(model, "hi", emit=events)
+
+    asyncio.run(main())
+    (done,) = events.of("llm_response")
+    assert done["model"] == "models/gemini-2.0-flash-exp"
+    assert done["cost_usd"] == cost_usd("gemini-2.0-flash-exp", done["input_tokens"], done["output_tokens"])
+    assert done["cost_usd"] is not None
+    assert cost_usd("models/mine", 1_000_000, 0, {"models/mine": (1.0, 2.0), "mine": (5.0, 5.0)}) == 1.0

@@ -1163,12 +1163,17 @@ class Supervisor(Agent):
         )
 
 
+def _who(sup: Any) -> str:
+    """``'name' <0.N.0>`` for a pid, the quoted name for a name."""
+    return describe(sup) if isinstance(sup, Pid) else repr(sup)
+
+
 def explain_give_up(sup: Any, info: dict[str, Any] | None) -> str:
     """Turn a supervisor's give-up record into a sentence a person can act on."""
     if info is None:
-        return f"supervisor {describe(sup) if isinstance(sup, Pid) else sup!r} has not given up."
+        return f"supervisor {_who(sup)} has not given up."
     return (
-        f"supervisor {describe(sup) if isinstance(sup, Pid) else sup!r} gave up at "
+        f"supervisor {_who(sup)} gave up at "
         f"t={info['time']:.3f}s: child {info['child_id']!r} exited with {info['reason']!r}, and "
         f"that was restart number {info['restarts']} within {info['period']}s, more than its "
         f"intensity of {info['intensity']}. It stopped its other children in reverse start "

@@ -18,6 +18,7 @@ your own axes::
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -58,7 +59,41 @@ def _axes(ax: Axes | None, width: float, height: float) -> tuple[Figure, Axes]:
         assert isinstance(fig, Figure)
         return fig, ax
     fig = Figure(figsize=(width, height), layout="constrained")
+    _show_in_notebooks()
     return fig, fig.add_subplot()
+
+
+_notebooks_set_up = False
+
+
+def _show_in_notebooks() -> None:
+    """In IPython, make figures display as images.
+
+    A figure made without pyplot has no image in a notebook until something sets up
+    matplotlib's inline support (importing pyplot, ``%matplotlib inline``): a
+    returned figure showed as the text ``<Figure size ...>``. So, once, if IPython is
+    running and nothing shows figures as PNG yet, this does (as the inline backend
+    does). Outside IPython it does nothing.
+    """
+    global _notebooks_set_up
+    if _notebooks_set_up:
+        return
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None:
+        return
+    _notebooks_set_up = True
+    png = shell.display_formatter.formatters.get("image/png")
+    if png is None:
+        return
+    try:
+        png.lookup_by_type(Figure)
+        return  # someone shows figures already (the inline backend, or the user)
+    except KeyError:
+        pass
+    from IPython.core.pylabtools import print_figure
+
+    png.for_type(Figure, lambda fig: print_figure(fig, "png", bbox_inches="tight"))
 
 
 def _short(label: str, width: int = 28) -> str:

@@ -35,7 +35,12 @@ def test_notebook_runs(path: Path, tmp_path: Path) -> None:
     if path.stem == "01_let_it_crash":
         assert "the call failed: RuntimeError" in text
         assert "supervisor alive? False exit reason: shutdown" in text
+        assert "supervisor 'counters' <0." in text and "gave up at t=" in text
     if path.stem == "02_strategies_and_time":
         assert "same seed, same log: True" in text
     if path.stem == "03_every_run_is_data":
         assert "round trip ok" in text
+        plots = [c for c in nb.cells if c.cell_type == "code" and "plot_timeline" in c.source]
+        assert plots and all(
+            any("image/png" in o.get("data", {}) for o in c.outputs) for c in plots
+        ), "the swimlane is drawn as an image, not as <Figure ...> text"

@@ -769,8 +769,8 @@ async def test_backoff_is_validated() -> None:
 async def test_why_explains_a_give_up() -> None:
     async with Runtime(clock=VirtualClock()) as rt:
         sup = rt.start(Supervisor, [ChildSpec("db", Worker)], name="team", intensity=1, period=5)
-        assert "has not given up" in await Supervisor.why(sup)
-        assert "has not given up" in await Supervisor.why("team")
+        assert await Supervisor.why(sup) == f"supervisor 'team' <0.{sup.id}.0> has not given up."
+        assert await Supervisor.why("team") == "supervisor 'team' has not given up."
         for _ in range(2):
             pid = await child_of(sup, "db", rt)
             rt.exit(pid, "boom")
@@ -779,6 +779,8 @@ async def test_why_explains_a_give_up() -> None:
         assert sup.exit_reason == "shutdown"
         for who in (sup, "team"):
             text = await Supervisor.why(who, runtime=rt)
+            start = f"supervisor 'team' <0.{sup.id}.0>" if who is sup else "supervisor 'team'"
+            assert text.startswith(start + " gave up at t=")
             assert "gave up" in text and "'db'" in text and "'boom'" in text
             assert "restart number 2 within 5s" in text and "intensity of 1" in text
             assert "raise intensity" in text

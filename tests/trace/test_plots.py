@@ -58,3 +58,21 @@ def test_empty_run_plots(tmp_path) -> None:
     run = Recorder().run()
     for fig in (plot_timeline(run), plot_restarts(run), plot_tokens(run)):
         fig.savefig(tmp_path / "empty.png")
+
+
+def test_a_plot_shows_as_an_image_in_ipython(monkeypatch) -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+    from matplotlib.figure import Figure
+
+    from agentlab.trace import _plots
+
+    shell = InteractiveShell.instance()
+    try:
+        png = shell.display_formatter.formatters["image/png"]
+        monkeypatch.setattr(_plots, "_notebooks_set_up", False, raising=False)
+        png.pop(Figure, None)  # as in a fresh kernel: nothing has set up matplotlib's inline support
+        run = Recorder.from_events(many_processes(10)).run()
+        data, _ = shell.display_formatter.format(run.plot_timeline())
+        assert data["image/png"][:4] == b"\x89PNG"
+    finally:
+        InteractiveShell.clear_instance()

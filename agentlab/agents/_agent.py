@@ -29,9 +29,10 @@ from ..llm import (
     ToolCallDelta,
     UsageMeter,
 )
-from ..llm._events import TOKEN_FIELDS, TOOL_CALL_FIELDS, Routed
+from ..llm._accounting import Prices, price_of
+from ..llm._events import TOKEN_FIELDS, TOOL_CALL_FIELDS, Routed, numbered_in
 from ..llm._protocol import opened
-from ._budget import Budget, budget_reason
+from ._budget import Budget, budget_reason, check_amount, check_count
 from ._errors import BudgetExceeded, MaxStepsExceeded, OutputInvalid, ToolFailed
 from ._output import OutputSpec
 from ._pubsub import Post, publish
@@ -133,6 +134,11 @@ class LLMAgent(Agent):
                          where nobody watches the text stream (``True``)
     ===================  ==========================================================
 
+    The options are checked when the agent starts: ``max_steps`` is an ``int``
+    >= 1, ``output_retries`` and ``max_tokens`` ints >= 0, ``tool_timeout`` a
+    finite number > 0, ``max_cost_usd`` one >= 0; a bad value fails the start
+    (:class:`agentlab.StartError`) with a message naming the option.
+
     Requests (``await rt.call(pid, request)``)
     ------------------------------------------
     ``("ask", text)`` runs a turn and replies ``("ok", answer)`` (a string, or
@@ -153,8 +159,9 @@ class LLMAgent(Agent):
     calls of one step concurrently, each under ``tool_timeout``; the results
     go back to the model, and the loop repeats until it answers without tools.
     Mistakes of the model (an unknown tool, arguments that are not JSON or do
-    not fit the schema) are always reported back to it, whatever the policy,
-    so the conversation stays valid (every tool call gets a result).
+    not fit the schema, or make its check raise) are always reported back to
+    it, whatever the policy, so the conversation stays valid (every tool call
+    gets a result).
 
     When things go wrong
     --------------------
@@ -189,13 +196,18 @@ class LLMAgent(Agent):
     same request. With ``max_retries=3`` and a supervisor intensity of 1 in
     5 s, a provider outage costs at most 4 attempts per incarnation and 2
     incarnations before the supervisor gives up and escalates. Keep the
-    provider SDK's own retries off (the built-in providers have none).
+    provider SDK's own retries off (the built-in providers have none). With
+    ``Retrying(..., resend_partial=True)`` a stream cut part-way is re-sent;
+    the answer is then the last attempt's alone (the event log keeps what
+    each attempt streamed).
 
     Budgets
     -------
     Every attempt is charged when it ends, failed ones included. The agent
-    checks before each attempt (a retry included) and while tokens stream;
-    once spending passes a limit the stream is cut, a ``budget_exceeded``
+    checks before each attempt (a retry included) and while tokens stream
+    (counting a token per delta, and the prompt's estimated tokens, at the
+    model's prices: an unpriced model is not cut for cost); once spending
+    passes a limit the stream is cut, a ``budget_exceeded``
     event is emitted, the caller gets :class:`BudgetExceeded`, and the agent
     exits with reason ``("shutdown", ("budget_exceeded", info))``
     (``budget_exit="shutdown"``, the default) or ``("budget_exceeded", info)``
@@ -237,7 +249,9 @@ class LLMAgent(Agent):
                          ``max_cost_usd``, ``calls``
     ===================  ========================================================
 
-    Events never carry API keys, request headers or the model object.
+    Events never carry API keys, request headers or the model object. The
+    ``request_id`` of the ``llm_*`` events is numbered per runtime (the agents'
+    and their tools' calls), so the same seed gives the same ids.
     """
 
     system: str = "You are a helpful assistant."
@@ -278,6 +292,7 @@ class LLMAgent(Agent):
             raise ValueError(f"budget_exit must be 'shutdown' or 'crash', not {self.budget_exit!r}")
         if self.on_post not in ("note", "ask"):
             raise ValueError(f"on_post must be 'note' or 'ask', not {self.on_post!r}")
+        self._check_numbers()
         rt = self.runtime
         self._tools: dict[str, FunctionTool] = as_tools(self.tools)
         self._schemas = [t.schema() for t in self._tools.values()]
@@ -294,8 +309,14 @@ class LLMAgent(Agent):
         self._budgets = [b for b in (self._private_budget, self.budget) if b is not None]
         self._meter = UsageMeter()
         self._turns = 0
+        self._asm = Assembler()  # the answer of the current attempt
+        # the current attempt's tokens so far, and its cost (the prompt, estimated)
+        # plus the price of each further output token: the budgets' live view
         self._attempt_in = 0
         self._attempt_out = 0
+        self._attempt_cost = 0.0
+        self._out_price = 0.0
+        self._prices: Prices | None = None
         self._call_ids = itertools.count(1)
         self._task_sup: Pid | None = None
         self._llm = self._build_model(rt)
@@ -314,6 +335,31 @@ class LLMAgent(Agent):
                 self.pubsub.subscribe(topic, pid=self.pid)
         return None
 
+    def _check_numbers(self) -> None:
+        """Fail the start on a numeric option the first turn would trip over."""
+        check_count("max_steps", self.max_steps, 1, "tool rounds per turn")
+        check_count("output_retries", self.output_retries, 0, "re-asks after an invalid answer")
+        check_amount("tool_timeout", self.tool_timeout, "seconds each tool call may take",
+                     positive=True)
+        if self.max_tokens is not None:
+            check_count("max_tokens", self.max_tokens, 0, "a token budget, or None")
+        if self.max_cost_usd is not None:
+            check_amount("max_cost_usd", self.max_cost_usd, "a budget in USD, or None")
+        if self.retry is not None and not isinstance(self.retry, RetryPolicy):
+            raise TypeError(
+                f"retry must be a RetryPolicy (or None: no retries), not {self.retry!r}; "
+                "e.g. retry=RetryPolicy(max_retries=5)"
+            )
+        if self.budget is not None and not isinstance(self.budget, Budget):
+            raise TypeError(
+                f"budget must be a shared Budget (or None), not {self.budget!r}; for a budget "
+                "of this agent's own, use max_tokens= or max_cost_usd="
+            )
+        if not isinstance(self.model_options, Mapping):
+            raise TypeError(
+                f"model_options must be a mapping of provider options, not {self.model_options!r}"
+            )
+
     def _build_model(self, rt: Runtime) -> Any:
         m = self.model
         if m is None:
@@ -328,6 +374,7 @@ class LLMAgent(Agent):
             policy = m.policy if policy is not None else None
             resend = m.resend_partial
             m = m.model
+        self._prices = _prices_of(m)
         guarded = _Guarded(m, self._before_attempt)
         if policy is None:
             return guarded
@@ -484,31 +531,42 @@ class LLMAgent(Agent):
             self.messages.append(Message.user(feedback))
 
     async def _complete(self) -> Response:
-        """One model call (with the retry layer's attempts), streamed into the event log."""
+        """One model call (with the retry layer's attempts), streamed into the event log.
+
+        The answer is assembled from the last attempt only: ``_on_llm`` starts a fresh
+        assembly when the retry layer starts another attempt (a partial stream re-sent).
+        """
         self._before_attempt()
-        asm = Assembler()
+        self._asm = Assembler()
         over: Budget | None = None
-        async with opened(
-            self._llm.stream(
-                self.messages, tools=self._schemas or None, emit=self._emit, **self.model_options
-            )
-        ) as events:
-            add = asm.add
-            budgets = self._budgets
-            async for ev in events:
-                add(ev)
-                if budgets and (type(ev) is TextDelta or type(ev) is ToolCallDelta):
-                    self._attempt_out += 1
-                    live = self._attempt_in + self._attempt_out
-                    over = next((b for b in budgets if b.would_exceed(live)), None)
-                    if over is not None:
-                        break
-        if over is not None:
-            raise self._budget_error(over, "tokens")
+        limit: str | None = None
+        with numbered_in(self.runtime):  # request ids per runtime: same seed, same log
+            async with opened(
+                self._llm.stream(
+                    self.messages, tools=self._schemas or None, emit=self._emit,
+                    **self.model_options,
+                )
+            ) as events:
+                budgets = self._budgets
+                async for ev in events:
+                    self._asm.add(ev)
+                    if budgets and (type(ev) is TextDelta or type(ev) is ToolCallDelta):
+                        self._attempt_out += 1
+                        live = self._attempt_in + self._attempt_out
+                        cost = self._attempt_cost + self._attempt_out * self._out_price
+                        for b in budgets:
+                            limit = b.would_exceed(live, cost)
+                            if limit is not None:
+                                over = b
+                                break
+                        if over is not None:
+                            break
+        if over is not None and limit is not None:
+            raise self._budget_error(over, limit)
         for b in self._budgets:
             if b.exceeded:
                 raise self._budget_error(b, b.exceeded)
-        return asm.response()
+        return self._asm.response()
 
     # ------------------------------------------------------------------ accounting
     def _on_llm(self, kind: str, **fields: Any) -> None:
@@ -517,14 +575,23 @@ class LLMAgent(Agent):
         if kind == "llm_request":
             self._attempt_in = fields.get("input_tokens_estimate") or 0
             self._attempt_out = 0
+            model = fields.get("model")
+            price = price_of(model, self._prices) if self._prices and isinstance(model, str) else None
+            if price is None:  # unpriced: its cost is unknown mid-stream (and None at the end)
+                self._attempt_cost = self._out_price = 0.0
+            else:  # USD per million tokens
+                self._attempt_cost = self._attempt_in * price[0] / 1e6
+                self._out_price = price[1] / 1e6
         elif kind in _LLM_END:
             tokens = (fields.get("input_tokens") or 0) + (fields.get("output_tokens") or 0)
             for b in self._budgets:
                 b.charge(tokens, fields.get("cost_usd"))
             self._meter(kind, **fields)
             self._attempt_in = self._attempt_out = 0
+            self._attempt_cost = 0.0
         elif kind == "llm_retry":
             self._meter(kind, **fields)
+            self._asm = Assembler()  # another attempt starts: its answer starts over
         self.runtime.emit(kind, self.pid, **fields)
 
     def _before_attempt(self) -> None:
@@ -564,8 +631,13 @@ class LLMAgent(Agent):
                 if call.error:
                     raise ToolArgumentsError(f"arguments for {call.name!r}: {call.error}")
                 args = ft.validate(call.arguments)
-            except ToolArgumentsError as e:
-                results[i] = self._tool_done(call, t0, error=str(e), error_type="invalid_call")
+            except Exception as e:  # whatever checking the model's arguments raised: its mistake
+                error = (
+                    str(e)
+                    if isinstance(e, ToolArgumentsError)
+                    else f"arguments for {call.name!r} could not be checked: {type(e).__name__}: {e}"
+                )
+                results[i] = self._tool_done(call, t0, error=error, error_type="invalid_call")
                 continue
             ctx = ToolContext(rt, self.pid, cid, ft.name)
             running.append((i, call, ft, await self._start_tool(ft, args, ctx), t0))
@@ -641,7 +713,8 @@ class LLMAgent(Agent):
 
 def _tool_runner(ft: FunctionTool) -> Callable[..., Any]:
     async def run(args: dict[str, Any], ctx: ToolContext) -> Any:
-        return await ft.invoke(args, ctx)
+        with numbered_in(ctx.runtime):  # a tool's own model calls: ids of the runtime too
+            return await ft.invoke(args, ctx)
 
     run.__name__ = ft.name  # the task's child id, shown in the supervision tree
     return run
@@ -663,6 +736,18 @@ class _Guarded:
 
     def __repr__(self) -> str:
         return repr(self.inner)
+
+
+def _prices_of(model: Any) -> Prices | None:
+    """The price table of ``model``, looking through wrappers (``FaultyModel``...)."""
+    for _ in range(8):
+        prices = getattr(model, "prices", None)
+        if isinstance(prices, Mapping):
+            return prices
+        model = getattr(model, "model", None)
+        if model is None or isinstance(model, str):
+            return None
+    return None
 
 
 def _model_name(model: Any) -> str | None:

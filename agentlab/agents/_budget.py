@@ -18,6 +18,7 @@ What an agent does when its budget runs out is in :class:`LLMAgent`'s docstring.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +47,12 @@ class Budget:
     cost_usd: float = 0.0
     calls: int = 0
 
+    def __post_init__(self) -> None:
+        if self.max_tokens is not None:
+            check_count("max_tokens", self.max_tokens, 0, "a token budget, or None")
+        if self.max_cost_usd is not None:
+            check_amount("max_cost_usd", self.max_cost_usd, "a budget in USD, or None")
+
     def charge(self, tokens: int, cost_usd: float | None) -> None:
         """Add one ended model attempt."""
         self.tokens += tokens
@@ -61,9 +68,18 @@ class Budget:
             return "cost"
         return None
 
-    def would_exceed(self, extra_tokens: int) -> bool:
-        """Whether ``extra_tokens`` more (a stream in progress) would pass the token limit."""
-        return self.max_tokens is not None and self.tokens + extra_tokens > self.max_tokens
+    def would_exceed(self, extra_tokens: int, extra_cost_usd: float = 0.0) -> str | None:
+        """The limit (``"tokens"`` or ``"cost"``) that ``extra_tokens`` more, costing
+        ``extra_cost_usd`` (a stream in progress, estimated), would pass; else ``None``.
+
+        >>> Budget(max_tokens=100, max_cost_usd=0.01).would_exceed(50, 0.02)
+        'cost'
+        """
+        if self.max_tokens is not None and self.tokens + extra_tokens > self.max_tokens:
+            return "tokens"
+        if self.max_cost_usd is not None and self.cost_usd + extra_cost_usd > self.max_cost_usd:
+            return "cost"
+        return None
 
     def info(self, limit: str | None = None) -> dict[str, Any]:
         """The numbers for an event or an exit reason."""
@@ -75,6 +91,24 @@ class Budget:
             "max_cost_usd": self.max_cost_usd,
             "calls": self.calls,
         }
+
+
+def check_count(name: str, value: Any, minimum: int, meaning: str) -> None:
+    """Raise unless ``value`` is an ``int`` (not a ``bool``) of at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int >= {minimum} ({meaning}), not {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum} ({meaning}), not {value!r}")
+
+
+def check_amount(name: str, value: Any, meaning: str, *, positive: bool = False) -> None:
+    """Raise unless ``value`` is a finite number (not a ``bool``), ``> 0`` if ``positive``
+    else ``>= 0``."""
+    bound = "> 0" if positive else ">= 0"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number {bound} ({meaning}), not {value!r}")
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        raise ValueError(f"{name} must be a finite number {bound} ({meaning}), not {value!r}")
 
 
 def budget_reason(info: dict[str, Any], exit: str) -> Any:

@@ -24,12 +24,26 @@ its description from the docstring::
 
 Plain functions work too (``LLMAgent(tools=[search])`` wraps them), sync or
 ``async def``. Give ``schema=`` to use a hand-written JSON schema instead (the
-arguments are then passed as they are, unvalidated). A parameter annotated
-:class:`ToolContext` is not shown to the model: it receives the runtime, the
-calling agent's pid and the call id, so a tool can call other agents::
+arguments are then only checked to fit the function's parameters). A
+parameter annotated :class:`ToolContext` (or ``ToolContext | None``) is not
+shown to the model: it receives the runtime, the calling agent's pid and the
+call id, so a tool can call other agents::
 
     async def ask_expert(question: str, ctx: ToolContext) -> str:
         return await agent_ask(ctx.runtime, "expert", question)
+
+The model sees the parameters under their Python names (or the ``alias`` of a
+``pydantic.Field`` in ``Annotated``); any name works, ``json`` or
+``model_name`` included, except one starting with ``_``, which is refused:
+rename it. Each hint is resolved in the function's module and the names its
+body uses. One that cannot be (under ``from __future__ import annotations``, a
+class defined inside another function is not visible there) fails the tool's
+creation with a ``TypeError`` naming it, rather than leaving the model an
+untyped parameter: define the class at module level, or pass ``schema=``.
+
+A result that is not a string is sent as JSON: pydantic models and
+dataclasses (nested in lists and dicts too) as their fields, anything JSON
+cannot hold as its ``str()``.
 
 ``@tool(timeout=5)`` overrides the agent's ``tool_timeout`` for one tool.
 Every tool call runs in its own process; see :class:`~agentlab.agents.LLMAgent`.
@@ -37,15 +51,20 @@ Every tool call runs in its own process; see :class:`~agentlab.agents.LLMAgent`.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import inspect
 import json
+import math
 import re
+import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Annotated, Any, overload
 
 import pydantic
+from pydantic.fields import FieldInfo
 
 from ..llm import Tool
 
@@ -97,10 +116,21 @@ class FunctionTool:
             )
         summary, arg_docs = _parse_docstring(inspect.getdoc(fn) or "")
         self.description = description if description is not None else summary
+        if timeout is not None and (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not 0 < timeout < math.inf
+        ):
+            raise ValueError(
+                f"tool {self.name!r}: timeout must be a finite number of seconds > 0 (or None: "
+                f"the agent's tool_timeout), not {timeout!r}"
+            )
         self.timeout = timeout
         self._context_param: str | None = None
         self._validator: type[pydantic.BaseModel] | None = None
-        self._fields: tuple[str, ...] = ()
+        # (field name in the validator, parameter name): the validator's fields have
+        # neutral names and the parameters' names as aliases, so that any name works
+        self._fields: tuple[tuple[str, str], ...] = ()
         self._custom_schema = schema is not None
         if schema is not None:
             self.parameters: dict[str, Any] = dict(schema)
@@ -116,22 +146,43 @@ class FunctionTool:
                 f"cannot read the parameters of {self.fn!r}; wrap it in a def with type "
                 "hints, or pass schema= (a JSON schema for its arguments)"
             ) from None
-        try:
-            hints = typing.get_type_hints(self.fn, include_extras=True)
-        except Exception:  # unresolvable forward references: fall back to Any
-            hints = {}
+        namespace = _namespace_of(self.fn)
         fields: dict[str, Any] = {}
+        names: list[tuple[str, str]] = []
         for p in sig.parameters.values():
             if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
                 continue
-            ann = hints.get(p.name, Any)
-            if ann is ToolContext or ann == "ToolContext":
+            ann = _hint(p.annotation, namespace)
+            if _is_context(ann):
                 self._context_param = p.name
                 continue
+            if isinstance(ann, _Unresolved):
+                raise TypeError(
+                    f"tool {self.name!r}: cannot resolve the type hint {ann.text!r} of parameter "
+                    f"{p.name!r} ({type(ann.error).__name__}: {ann.error}). Hints are resolved in "
+                    "the function's module and the names its body uses; under 'from __future__ "
+                    "import annotations' a class defined inside another function is not visible "
+                    "there. Define the class at module level, or pass schema= (a JSON schema for "
+                    "the arguments)."
+                )
+            shown = _alias_in(ann) or p.name  # the name the model sees
+            if shown.startswith("_"):
+                raise ValueError(
+                    f"tool {self.name!r}: parameter {shown!r} starts with '_', which marks a "
+                    "private name, yet the model would see and fill it. Rename it "
+                    f"(e.g. {shown.lstrip('_') or 'value'!r})."
+                )
             default = ... if p.default is p.empty else p.default
             doc = arg_docs.get(p.name)
-            fields[p.name] = (ann, pydantic.Field(default, description=doc) if doc else default)
-        self._fields = tuple(fields)
+            spec = (
+                pydantic.Field(default, alias=shown, description=doc)
+                if doc
+                else pydantic.Field(default, alias=shown)  # keeps a description in Annotated
+            )
+            field = f"a{len(names)}"
+            names.append((field, p.name))
+            fields[field] = (ann, spec)
+        self._fields = tuple(names)
         model_name = "".join(part.capitalize() for part in re.split(r"[_-]", self.name)) + "Args"
         validator: type[pydantic.BaseModel] = pydantic.create_model(
             model_name, __config__=pydantic.ConfigDict(extra="forbid"), **fields
@@ -153,17 +204,36 @@ class FunctionTool:
     def validate(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
         """The model's arguments, checked and converted; raises :class:`ToolArgumentsError`.
 
-        With a hand-written ``schema=``, the arguments are passed through as they are.
+        With a hand-written ``schema=``, the arguments are passed through as they
+        are, once checked to fit the function's parameters.
         """
         if self._custom_schema or self._validator is None:
-            return dict(arguments)
+            args = dict(arguments)
+            self._check_binds(args)
+            return args
         try:
             parsed = self._validator.model_validate(dict(arguments))
         except pydantic.ValidationError as e:
             raise ToolArgumentsError(
                 f"arguments for {self.name!r} do not fit its schema: {format_errors(e)}"
             ) from None
-        return {k: getattr(parsed, k) for k in self._fields}
+        return {name: getattr(parsed, field) for field, name in self._fields}
+
+    def _check_binds(self, args: dict[str, Any]) -> None:
+        """Raise :class:`ToolArgumentsError` if ``fn`` cannot be called with ``args``."""
+        try:
+            sig = inspect.signature(self.fn)
+        except (TypeError, ValueError):  # a builtin without a signature: let the call tell
+            return
+        given = dict(args)
+        if self._context_param is not None:
+            given[self._context_param] = None
+        try:
+            sig.bind(**given)
+        except TypeError as e:
+            raise ToolArgumentsError(
+                f"arguments for {self.name!r} do not fit its parameters: {e}"
+            ) from None
 
     async def invoke(self, arguments: Mapping[str, Any], ctx: ToolContext | None = None) -> Any:
         """Run the function with validated ``arguments`` (and ``ctx`` if it asks for one)."""
@@ -235,13 +305,82 @@ def as_tools(tools: Iterable[Any]) -> dict[str, FunctionTool]:
     return out
 
 
-def _context_param_of(fn: Callable[..., Any]) -> str | None:
-    """The name of ``fn``'s :class:`ToolContext` parameter, if it has one."""
+@dataclass(frozen=True)
+class _Unresolved:
+    """A type hint that could not be resolved: its text and why."""
+
+    text: str
+    error: Exception
+
+
+_Namespace = tuple[dict[str, Any], dict[str, Any]]
+
+
+def _namespace_of(fn: Callable[..., Any]) -> _Namespace:
+    """Where ``fn``'s hints are resolved: its module's globals, and the variables it
+    closes over (through decorators, ``functools.partial`` and callable objects)."""
+    f: Any = inspect.unwrap(fn)
+    while isinstance(f, functools.partial):
+        f = inspect.unwrap(f.func)
+    if not hasattr(f, "__globals__") and not inspect.isroutine(f):
+        f = type(f).__call__  # a callable object: its __call__'s module
+    f = getattr(f, "__func__", f)  # a bound method: its function
+    module = getattr(f, "__globals__", None)
+    local: dict[str, Any] = {}
+    code, cells = getattr(f, "__code__", None), getattr(f, "__closure__", None) or ()
+    for name, cell in zip(getattr(code, "co_freevars", ()), cells, strict=False):
+        try:
+            local[name] = cell.cell_contents
+        except ValueError:  # an empty cell: not assigned yet
+            pass
+    return (module if isinstance(module, dict) else {}), local
+
+
+def _hint(annotation: Any, namespace: _Namespace) -> Any:
+    """One parameter's type hint, resolved (strings, nested forward references) in
+    ``namespace``; ``Any`` if there is none, an :class:`_Unresolved` if it cannot be."""
+    if annotation is inspect.Parameter.empty:
+        return Any
+    holder = types.SimpleNamespace(__annotations__={"hint": annotation})
+    module, local = namespace
     try:
-        hints = typing.get_type_hints(fn)
-    except Exception:
+        return typing.get_type_hints(
+            holder, globalns=module, localns=local or None, include_extras=True
+        )["hint"]
+    except Exception as e:  # NameError, SyntaxError, TypeError...: whatever the hint raises
+        return _Unresolved(annotation if isinstance(annotation, str) else repr(annotation), e)
+
+
+def _is_context(hint: Any) -> bool:
+    """Whether ``hint`` is :class:`ToolContext` or ``ToolContext | None`` (or names it,
+    but cannot be resolved: imported only under ``TYPE_CHECKING``)."""
+    if isinstance(hint, _Unresolved):
+        text = hint.text.strip().strip("'\"").removesuffix("| None").strip()
+        return text.rsplit(".", 1)[-1] == "ToolContext"
+    if hint is ToolContext:
+        return True
+    args = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else ()
+    return len(args) == 2 and ToolContext in args and type(None) in args
+
+
+def _alias_in(hint: Any) -> str | None:
+    """The ``alias`` of a ``pydantic.Field`` in ``Annotated[...]``, if one was given."""
+    if typing.get_origin(hint) is Annotated:
+        for meta in hint.__metadata__:
+            if isinstance(meta, FieldInfo) and isinstance(meta.alias, str):
+                return meta.alias
+    return None
+
+
+def _context_param_of(fn: Callable[..., Any]) -> str | None:
+    """The name of ``fn``'s :class:`ToolContext` parameter, if it has one (the other
+    hints need not resolve: a hand-written schema describes the arguments)."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
         return None
-    return next((k for k, v in hints.items() if v is ToolContext), None)
+    namespace = _namespace_of(fn)
+    return next((p.name for p in params if _is_context(_hint(p.annotation, namespace))), None)
 
 
 def format_errors(error: pydantic.ValidationError) -> str:
@@ -254,15 +393,38 @@ def format_errors(error: pydantic.ValidationError) -> str:
 
 
 def render_result(value: Any) -> str:
-    """A tool's return value as the text of the tool message."""
+    """A tool's return value as the text of the tool message: JSON unless it is a string.
+
+    >>> @dataclasses.dataclass
+    ... class Hit:
+    ...     title: str
+    ...     score: float
+    >>> render_result([Hit("Wind", 0.9)])
+    '[{"title": "Wind", "score": 0.9}]'
+    """
     if isinstance(value, str):
         return value
     if isinstance(value, pydantic.BaseModel):
         return value.model_dump_json()
     try:
-        return json.dumps(value, ensure_ascii=False, default=str)
+        return json.dumps(value, ensure_ascii=False, default=_jsonable)
     except (TypeError, ValueError):
         return repr(value)
+
+
+def _jsonable(value: Any) -> Any:
+    """What ``json.dumps`` writes for a value it does not know (nested values are
+    passed back to it, so they get the same treatment)."""
+    if isinstance(value, pydantic.BaseModel):
+        return value.model_dump(mode="json")
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if isinstance(value, set | frozenset):
+        try:
+            return sorted(value)  # a stable order: the same run gives the same text
+        except TypeError:
+            return list(value)
+    return str(value)
 
 
 def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:

@@ -7,9 +7,10 @@ turns these into trace events; a :class:`~agentlab.llm.UsageMeter` adds them
 up. An ``emit`` should be quick and must not raise.
 
 Fields every event has: ``provider`` (``openai``, ``anthropic``, ``gemini``,
-``scripted``...), ``model``, ``request_id`` (unique in the process, one per
-attempt) and ``attempt`` (1 for the first try, 2 for the first retry...).
-Times are seconds on the model's clock.
+``scripted``...), ``model``, ``request_id`` (one per attempt: ``llm-1``,
+``llm-2``... numbered per scope, see :func:`numbered_in`) and ``attempt`` (1
+for the first try, 2 for the first retry...). Times are seconds on the
+model's clock.
 
 =================== ==============================================================
 kind                extra fields
@@ -47,24 +48,81 @@ Example, printing a call as it happens::
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import itertools
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["DELTA_KINDS", "TOKEN_FIELDS", "TOOL_CALL_FIELDS", "Emit", "Routed", "Stamped", "tee"]
+__all__ = [
+    "DELTA_KINDS",
+    "TOKEN_FIELDS",
+    "TOOL_CALL_FIELDS",
+    "Emit",
+    "Routed",
+    "Stamped",
+    "numbered_in",
+    "tee",
+]
 
 Emit = Callable[..., None]
 """``emit(kind: str, **fields) -> None``."""
-
-_request_ids = itertools.count(1)
 
 DELTA_KINDS = frozenset({"llm_token", "llm_tool_call"})
 """The per-delta kinds: one event per piece of output, the bulk of a stream's events."""
 
 
+class _RequestIds:
+    """One sequence of request ids: ``llm-1``, ``llm-2``, ..."""
+
+    __slots__ = ("_next",)
+
+    def __init__(self) -> None:
+        self._next = itertools.count(1).__next__
+
+    def __call__(self) -> str:
+        return f"llm-{self._next()}"
+
+
+_process_ids = _RequestIds()
+_scope_ids: weakref.WeakKeyDictionary[Any, _RequestIds] = weakref.WeakKeyDictionary()
+_current_ids: contextvars.ContextVar[_RequestIds] = contextvars.ContextVar(
+    "agentlab_llm_request_ids", default=_process_ids
+)
+
+
 def new_request_id() -> str:
-    """A process-unique id for one attempt: ``llm-1``, ``llm-2``, ..."""
-    return f"llm-{next(_request_ids)}"
+    """The id of a new attempt, from the sequence of the current :func:`numbered_in`
+    scope (outside any: one sequence for the whole process)."""
+    return _current_ids.get()()
+
+
+@contextlib.contextmanager
+def numbered_in(scope: Any) -> Iterator[None]:
+    """Number the attempts started inside the ``with`` block (in this task) in
+    ``scope``'s own sequence, ``llm-1`` first.
+
+    An :class:`~agentlab.agents.LLMAgent` (and each of its tool calls) numbers
+    its requests in its runtime: ids are unique within a runtime, and the same
+    seed gives the same ids when a process runs several runtimes one after the
+    other (a notebook kernel, a test session). Attempts started outside any
+    scope share one sequence for the whole process, which never repeats an id
+    but depends on what ran before; do not mix them with a scope's in one log.
+    ``scope`` is any object that can be weakly referenced: its sequence lives
+    as long as it does.
+    """
+    ids = _scope_ids.get(scope)
+    if ids is None:
+        ids = _scope_ids[scope] = _RequestIds()
+    outer = _current_ids.get()
+    _current_ids.set(ids)
+    try:
+        yield
+    finally:
+        # set, not reset(token): the block may end in another context than it began
+        # (a coroutine stepped inline, then resumed in a task)
+        _current_ids.set(outer)
 
 
 def tee(*emits: Emit | None) -> Emit:

@@ -68,6 +68,31 @@ async def test_cost_budget():
         assert info.value.info["limit"] == "cost" and info.value.info["cost_usd"] > 0.05
 
 
+@pytest.mark.parametrize("shared", [False, True])
+async def test_the_stream_is_cut_when_the_cost_budget_runs_out_mid_answer(shared):
+    async with Runtime(clock=VirtualClock()) as rt:
+        # $10 per million output tokens: the limit is worth about 100 of them
+        model = fast(rt, ["word " * 2000], model="gpt-4o", prices={"gpt-4o": (2.5, 10.0)})
+        limit = {"budget": Budget(max_cost_usd=0.001)} if shared else {"max_cost_usd": 0.001}
+        pid = rt.start(LLMAgent, model=model, **limit)
+        with pytest.raises(BudgetExceeded) as info:
+            await agent_ask(rt, pid, "talk")
+        assert info.value.info["limit"] == "cost"
+        assert 90 <= len(of(rt, "llm_token")) <= 110
+        response = of(rt, "llm_response")[0].data
+        assert response["stop_reason"] == "cancelled"
+        assert 0.001 < response["cost_usd"] < 0.0015  # just past the limit, not 20 times it
+        assert not pid.alive
+
+
+async def test_an_unpriced_model_is_not_cut_for_cost():
+    async with Runtime(clock=VirtualClock()) as rt:
+        model = fast(rt, [LONG], model="my-local-model", prices={})
+        pid = rt.start(LLMAgent, model=model, max_cost_usd=0.0)
+        assert await agent_ask(rt, pid, "talk") == LONG
+        assert of(rt, "llm_response")[0].data["cost_usd"] is None
+
+
 @pytest.mark.parametrize(
     ("restart", "budget_exit", "restarted"),
     [
@@ -123,3 +148,18 @@ def test_budget_accounting():
     b.charge(1, 0.6)
     assert b.exceeded == "cost"
     assert b.info()["calls"] == 2
+
+
+def test_a_stream_in_progress_can_pass_either_limit():
+    b = Budget(max_tokens=100, max_cost_usd=0.01)
+    assert b.would_exceed(50, 0.005) is None
+    assert b.would_exceed(101, 0.0) == "tokens"
+    assert b.would_exceed(50, 0.02) == "cost"
+
+
+def test_budget_limits_are_checked():
+    with pytest.raises(TypeError, match="max_tokens must be an int"):
+        Budget(max_tokens="10")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="max_cost_usd must be a finite number >= 0"):
+        Budget(max_cost_usd=-1)
+    assert Budget(max_tokens=0, max_cost_usd=0).exceeded is None

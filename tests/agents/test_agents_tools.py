@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from typing import Annotated, Literal
 
 import pydantic
@@ -102,3 +104,141 @@ async def test_a_given_schema_still_gets_the_context():
     t = FunctionTool(raw, schema={"type": "object", "properties": {"q": {"type": "string"}}})
     ctx = ToolContext(runtime=None, agent=None, call_id="c1", tool="raw")  # type: ignore[arg-type]
     assert await t.invoke({"q": "x"}, ctx) == "x:c1"
+
+
+# hints are resolved one parameter at a time (this module has `from __future__ import annotations`)
+
+
+async def test_a_class_defined_in_a_function_resolves_if_the_tool_uses_it():
+    def make() -> FunctionTool:
+        class Item(pydantic.BaseModel):
+            name: str
+
+        def store(item: Item, ctx: ToolContext) -> str:
+            """Store an item."""
+            assert isinstance(item, Item)
+            return f"stored {item.name} in {ctx.tool}"
+
+        return FunctionTool(store)
+
+    t = make()
+    assert t.parameters["required"] == ["item"]  # the context stays hidden
+    assert t.parameters["properties"]["item"]["$ref"].endswith("/Item")
+    ctx = ToolContext(runtime=None, agent=None, call_id="c1", tool="store")  # type: ignore[arg-type]
+    assert await t.invoke(t.validate({"item": {"name": "x"}}), ctx) == "stored x in store"
+
+
+def test_a_hint_that_cannot_be_resolved_fails_the_tool_by_name():
+    def make() -> FunctionTool:
+        class Item(pydantic.BaseModel):
+            name: str
+
+        def store(item: Item, ctx: ToolContext) -> str:  # Item: only in the hint
+            """Store an item."""
+            return "stored"
+
+        return FunctionTool(store)
+
+    with pytest.raises(TypeError, match=r"tool 'store'.*hint 'Item' of parameter 'item'.*module level"):
+        make()
+
+
+async def test_a_context_hint_that_cannot_be_resolved_is_still_the_context():
+    def raw(q: str, ctx: agents.ToolContext) -> str:  # noqa: F821 (imported nowhere)
+        return f"{q}:{ctx.call_id}"
+
+    t = FunctionTool(raw)
+    assert list(t.parameters["properties"]) == ["q"]
+    ctx = ToolContext(runtime=None, agent=None, call_id="c1", tool="raw")  # type: ignore[arg-type]
+    assert await t.invoke(t.validate({"q": "x"}), ctx) == "x:c1"
+    given = FunctionTool(raw, schema={"type": "object", "properties": {"q": {"type": "string"}}})
+    assert await given.invoke({"q": "y"}, ctx) == "y:c1"
+
+
+# parameter names
+
+
+def test_a_parameter_starting_with_an_underscore_is_refused():
+    def lookup(_key: str) -> str:
+        """Look a key up."""
+        return _key
+
+    with pytest.raises(ValueError, match=r"tool 'lookup': parameter '_key' starts with '_'.*Rename it"):
+        FunctionTool(lookup)
+
+
+def test_parameters_may_have_the_names_of_pydantic_attributes():
+    @tool
+    def fetch(json: bool, schema: str, copy: int = 1, validate: bool = False,
+              model_config: str = "", model_name: str = "m") -> str:
+        """Fetch.
+
+        Args:
+            json: as JSON
+        """
+        return "ok"
+
+    props = fetch.parameters["properties"]
+    assert list(props) == ["json", "schema", "copy", "validate", "model_config", "model_name"]
+    assert props["json"] == {"type": "boolean", "description": "as JSON"}
+    assert fetch.parameters["required"] == ["json", "schema"]
+    assert fetch.validate({"json": "true", "schema": "s", "model_config": "c"}) == {
+        "json": True, "schema": "s", "copy": 1, "validate": False, "model_config": "c", "model_name": "m"
+    }
+    with pytest.raises(ToolArgumentsError, match="schema: Field required"):
+        fetch.validate({"json": True})
+    with pytest.raises(ToolArgumentsError, match="a0: Extra inputs"):
+        fetch.validate({"json": True, "schema": "s", "a0": 1})  # the validator's own names stay hidden
+
+
+def test_a_field_alias_is_the_name_the_model_sees():
+    @tool
+    def find(q: Annotated[str, pydantic.Field(alias="query", description="what")]) -> str:
+        """Find."""
+        return q
+
+    assert find.parameters["properties"] == {"query": {"type": "string", "description": "what"}}
+    assert find.validate({"query": "x"}) == {"q": "x"}
+
+
+# results
+
+
+@dataclasses.dataclass
+class Row:
+    name: str
+    point: Point
+
+
+def test_models_and_dataclasses_inside_results_are_json():
+    hits = [Point(x=1, y=2), Point(x=3, y=4)]
+    assert json.loads(render_result(hits)) == [{"x": 1.0, "y": 2.0}, {"x": 3.0, "y": 4.0}]
+    assert json.loads(render_result({"best": Point(x=0, y=1), "n": 2})) == {
+        "best": {"x": 0.0, "y": 1.0}, "n": 2
+    }
+    assert json.loads(render_result(Row("a", Point(x=1, y=1)))) == {
+        "name": "a", "point": {"x": 1.0, "y": 1.0}
+    }
+    assert render_result({"tags": {"b", "a"}}) == '{"tags": ["a", "b"]}'
+
+
+def test_tool_timeouts_are_checked():
+    with pytest.raises(ValueError, match="tool 'f': timeout must be"):
+        FunctionTool(lambda: 1, name="f", timeout=0)
+    with pytest.raises(ValueError, match="timeout must be"):
+        FunctionTool(lambda: 1, name="f", timeout="5")  # type: ignore[arg-type]
+    assert FunctionTool(lambda: 1, name="f", timeout=2).timeout == 2
+
+
+class Scorer:
+    """A callable object as a tool: its hints are read from ``__call__``."""
+
+    def __call__(self, point: Point, ctx: ToolContext | None = None) -> str:
+        return f"{point.x}@{ctx.call_id if ctx else '-'}"
+
+
+async def test_a_callable_object_with_an_optional_context():
+    t = FunctionTool(Scorer(), name="score")
+    assert t.parameters["required"] == ["point"] and list(t.parameters["properties"]) == ["point"]
+    ctx = ToolContext(runtime=None, agent=None, call_id="c2", tool="score")  # type: ignore[arg-type]
+    assert await t.invoke(t.validate({"point": {"x": 1, "y": 2}}), ctx) == "1.0@c2"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+from typing import Annotated, Literal
 
 import pydantic
 import pytest
@@ -24,7 +25,9 @@ from agentlab.llm import (
     Retrying,
     RetryPolicy,
     ServerError,
+    StreamInterrupted,
     ToolCall,
+    complete,
 )
 
 
@@ -354,3 +357,106 @@ async def test_token_events_can_be_left_out():
         assert await agent_ask(rt, pid, "1 + 2?") == "three"
         assert of(rt, "llm_token") == [] and of(rt, "llm_tool_call") == []
         assert len(of(rt, "llm_response", "quiet")) == 2 and len(of(rt, "tool_result")) == 1
+
+
+async def test_a_resent_partial_stream_is_assembled_from_the_last_attempt():
+    async with Runtime(clock=VirtualClock(), seed=1) as rt:
+        cut = Reply("Hello wonderful world", error=StreamInterrupted("cut"), fail_after=2)
+        model = Retrying(fast(rt, [cut, "Hello wonderful world"]), resend_partial=True)
+        pid = rt.start(LLMAgent, model=model)
+        assert await agent_ask(rt, pid, "hi") == "Hello wonderful world"
+        assert (await rt.call(pid, "history"))[-1].content == "Hello wonderful world"
+        assert len(of(rt, "llm_retry")) == 1
+        # the event log keeps what each attempt streamed
+        streamed = {e.data["request_id"]: "" for e in of(rt, "llm_request")}
+        for e in of(rt, "llm_token"):
+            streamed[e.data["request_id"]] += e.data["text"]
+        cut_short, whole = streamed.values()
+        assert cut_short and "Hello wonderful world".startswith(cut_short) and cut_short != whole
+        assert whole == "Hello wonderful world"
+
+
+# ---------------------------------------------------------------------------- model mistakes
+
+
+def picky(word: Annotated[str, pydantic.AfterValidator(lambda w: w.no_such_method())]) -> str:
+    """A tool whose argument check raises something other than a validation error."""
+    return word
+
+
+raw_tool = tool(lambda q: q, name="raw", schema={"type": "object", "properties": {"q": {"type": "string"}}})
+
+
+@pytest.mark.parametrize("policy", ["report", "crash"])
+async def test_arguments_that_break_the_check_are_reported_not_a_crash(policy):
+    async with Runtime(clock=VirtualClock()) as rt:
+        model = fast(rt, [
+            Reply(tool_calls=[ToolCall("c1", "picky", {"word": "x"}), ToolCall("c2", "raw", {"query": "x"})]),
+            "sorry",
+        ])
+        pid = rt.start(LLMAgent, model=model, tools=[picky, raw_tool], tool_errors=policy)
+        assert await agent_ask(rt, pid, "go") == "sorry"
+        assert pid.alive
+        picked, rawed = (e.data for e in of(rt, "tool_result"))
+        assert picked["error_type"] == rawed["error_type"] == "invalid_call"
+        assert "arguments for 'picky' could not be checked: AttributeError" in picked["error"]
+        assert "arguments for 'raw' do not fit its parameters" in rawed["error"]
+        assert [m.content[:6] for m in model.calls[-1][-2:]] == ["Error:", "Error:"]
+
+
+# ---------------------------------------------------------------------------- options
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("max_steps", 0), ("max_steps", "3"), ("max_steps", True), ("max_steps", 2.0),
+        ("output_retries", -1), ("output_retries", None),
+        ("tool_timeout", 0), ("tool_timeout", -5.0), ("tool_timeout", "30"), ("tool_timeout", float("nan")),
+        ("tool_timeout", None),
+        ("max_tokens", -1), ("max_tokens", "100"), ("max_tokens", 1.5),
+        ("max_cost_usd", -0.01), ("max_cost_usd", "0.5"), ("max_cost_usd", float("inf")),
+        ("retry", 3), ("budget", 100), ("model_options", [("temperature", 0)]),
+    ],
+)
+async def test_bad_options_fail_the_start_by_name(option, value):
+    async with Runtime(clock=VirtualClock()) as rt:
+        with pytest.raises(StartError, match=rf"{option} must be"):
+            rt.start(LLMAgent, model=fast(rt, ["fine"]), **{option: value})
+        assert of(rt, "llm_request") == []
+
+
+async def test_good_numeric_options_are_accepted():
+    async with Runtime(clock=VirtualClock()) as rt:
+        pid = rt.start(LLMAgent, model=fast(rt, ["fine"]), max_steps=1, output_retries=0,
+                       tool_timeout=0.5, max_tokens=10_000, max_cost_usd=0)
+        assert await agent_ask(rt, pid, "hi") == "fine"
+
+
+# ---------------------------------------------------------------------------- request ids
+
+
+async def _one_run(seed: int) -> list[tuple[object, ...]]:
+    async with Runtime(clock=VirtualClock(), seed=seed) as rt:
+
+        async def ask_b(question: str, ctx: ToolContext) -> str:
+            """Ask b; then call a model straight from the tool."""
+            answer = await agent_ask(ctx.runtime, "b", question)
+            direct = fast(ctx.runtime, ["direct"])
+            await complete(direct, "x", emit=lambda kind, **f: ctx.runtime.emit(kind, ctx.agent, **f))
+            return answer
+
+        rt.start(LLMAgent, name="b", model=["b says hi"])
+        rt.start(LLMAgent, name="a", model=[ToolCall("c1", "ask_b", {"question": "hi?"}), "done"],
+                 tools=[ask_b])
+        assert await agent_ask(rt, "a", "go") == "done"
+        return [(e.seq, e.time, e.kind, e.name, json.dumps(e.data, sort_keys=True, default=repr))
+                for e in rt.events]
+
+
+async def test_request_ids_are_numbered_per_runtime():
+    first = await _one_run(seed=3)
+    second = await _one_run(seed=3)  # the same seed, later in the same process
+    assert first == second
+    ids = [json.loads(data)["request_id"] for _, _, kind, _, data in first if kind == "llm_request"]
+    assert ids == ["llm-1", "llm-2", "llm-3", "llm-4"]  # a, b, the tool's own call, a again

@@ -16,7 +16,14 @@ from agentlab.llm import (
     ToolCall,
     complete,
 )
-from agentlab.llm._events import DELTA_KINDS, TOKEN_FIELDS, TOOL_CALL_FIELDS, Routed
+from agentlab.llm._events import (
+    DELTA_KINDS,
+    TOKEN_FIELDS,
+    TOOL_CALL_FIELDS,
+    Routed,
+    new_request_id,
+    numbered_in,
+)
 
 
 def scripted(script, clock):
@@ -32,8 +39,9 @@ def run_twice(make_emit):
         clock,
     )
     emit = make_emit()
-    asyncio.run(complete(model, "hi", emit=emit))
-    asyncio.run(complete(model, "again", emit=emit))
+    with numbered_in(clock):  # a scope of its own: every run numbers its requests from llm-1
+        asyncio.run(complete(model, "hi", emit=emit))
+        asyncio.run(complete(model, "again", emit=emit))
 
 
 def routed(emit, deltas):
@@ -48,28 +56,38 @@ def routed(emit, deltas):
     return Routed(emit, sink("llm_token", TOKEN_FIELDS), sink("llm_tool_call", TOOL_CALL_FIELDS))
 
 
-def numbered(log, ids):
-    """``log`` with each request id replaced by its number in ``ids`` (ids are process-unique)."""
-    return [(k, {**f, "request_id": ids.index(f["request_id"])}) for k, f in log]
-
-
 def test_routed_splits_the_same_events():
     plain = Events()
     run_twice(lambda: plain)
     other, deltas = Events(), Events()
     run_twice(lambda: routed(other, deltas))
     assert {k for k, _ in deltas.log} == DELTA_KINDS
-    ids = [f["request_id"] for f in plain.of("llm_request")]
-    routed_ids = [f["request_id"] for f in other.of("llm_request")]
-    assert numbered([e for e in plain.log if e[0] in DELTA_KINDS], ids) == numbered(deltas.log, routed_ids)
-    assert numbered([e for e in plain.log if e[0] not in DELTA_KINDS], ids) == numbered(other.log, routed_ids)
+    assert [e for e in plain.log if e[0] in DELTA_KINDS] == deltas.log
+    assert [e for e in plain.log if e[0] not in DELTA_KINDS] == other.log
     assert {f["attempt"] for f in deltas.of("llm_token")} == {2}  # stamped by Retrying
+    assert [f["request_id"] for f in plain.of("llm_request")] == ["llm-1", "llm-2", "llm-3"]
 
     dropped = Events()
     run_twice(lambda: Routed(dropped))
-    assert numbered(dropped.log, [f["request_id"] for f in dropped.of("llm_request")]) == numbered(
-        other.log, routed_ids
-    )
+    assert dropped.log == other.log
+
+
+def test_request_ids_are_numbered_per_scope():
+    class Scope:
+        pass
+
+    a, b = Scope(), Scope()
+    with numbered_in(a):
+        assert [new_request_id(), new_request_id()] == ["llm-1", "llm-2"]
+        with numbered_in(b):
+            assert new_request_id() == "llm-1"  # b's own sequence
+        assert new_request_id() == "llm-3"  # a's again, where it was
+    with numbered_in(a):
+        assert new_request_id() == "llm-4"  # a scope's ids never repeat
+    outside = new_request_id()  # the process-wide sequence, untouched by the scopes
+    assert outside.startswith("llm-") and new_request_id() == f"llm-{int(outside[4:]) + 1}"
+    with numbered_in(Scope()):
+        assert new_request_id() == "llm-1"  # a new scope starts over
 
 
 def test_routed_for_any_model():

@@ -570,6 +570,10 @@ def _start(
         r = Stop(e.reason)
     except Exception as e:
         r = Stop(Crash.from_exception(e))
+    except asyncio.CancelledError:
+        if p._st != _DEAD:
+            raise
+        r = Stop(p._exit)  # init's own call killed it (an exit signal, a link): it failed
     finally:
         rt._cur = prev
     if r is None:  # the common case, _init_outcome's first line and _ready inlined

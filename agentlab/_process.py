@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._events import EventKind
 from ._reasons import NORMAL, Crash
-from ._runtime import _BUSY, _DEAD, _IDLE, _LONE, _QUEUED, _ROOT, _current_cv
+from ._runtime import _BUSY, _DEAD, _IDLE, _LONE, _QUEUED, _ROOT, _current_cv, _unknown_name
 from ._runtime import Pid as _Pid
 
 if TYPE_CHECKING:
@@ -76,8 +76,9 @@ class Process:
         """Take the first message (the first that ``match(msg)`` accepts) from the mailbox.
 
         Waits if there is none; raises :class:`agentlab.ReceiveTimeout` after
-        ``timeout`` seconds of runtime clock. Messages that do not match stay in
-        the mailbox, in order (OTP's selective receive).
+        ``timeout`` seconds of runtime clock (``None`` waits as long as it takes, ``0``
+        only looks at what is there). Messages that do not match stay in the mailbox,
+        in order (OTP's selective receive).
         """
         return await self.runtime._receive(self.pid, match, timeout)
 
@@ -136,12 +137,33 @@ class Process:
         await self.runtime.sleep(seconds)
 
     # -- links and monitors
-    def link(self, other: Pid) -> None:
-        """Link this process with ``other``: when either exits, the other gets an exit signal."""
-        self.runtime._link(self.pid, other)
+    def link(self, other: Pid | str) -> None:
+        """Link this process with ``other`` (a pid or a registered name): when either
+        exits, the other gets an exit signal.
 
-    def unlink(self, other: Pid) -> None:
-        self.runtime._unlink(self.pid, other)
+        Linking to a dead pid sends this process the exit signal ``noproc`` at once
+        (OTP), which kills it unless it traps exits; its code then stops here
+        (``CancelledError``). A name nobody holds raises :class:`agentlab.NoProcessError`.
+        """
+        rt = self.runtime
+        target = rt._resolve(other)  # TypeError for what is neither a pid nor a name
+        if target is None:
+            if type(other) is not _Pid:
+                raise _unknown_name(other, "link to")
+            target = other  # a dead pid
+        me = rt._live_self()
+        rt._link(self.pid, target)
+        rt._stop_if_killed(me)
+
+    def unlink(self, other: Pid | str) -> None:
+        """Remove the link with ``other``, if there is one (a dead pid: nothing to do)."""
+        rt = self.runtime
+        target = rt._resolve(other)
+        if target is None:
+            if type(other) is not _Pid:
+                raise _unknown_name(other, "unlink from")
+            return
+        rt._unlink(self.pid, target)
 
     def monitor(self, other: Pid | str) -> MonitorRef:
         """Get a :class:`agentlab.Down` message when ``other`` exits (``noproc`` if already dead)."""
@@ -157,15 +179,17 @@ class Process:
         self.runtime._demonitor(ref, flush)
 
     def exit(self, *args: Any) -> None:
-        """``exit(reason)`` ends this process; ``exit(pid, reason)`` sends ``pid`` an exit signal."""
+        """``exit(reason)`` ends this process; ``exit(pid, reason)`` sends ``pid`` an exit signal.
+
+        As :meth:`agentlab.Runtime.exit`: a dead pid is ignored, an unknown name raises
+        :class:`agentlab.NoProcessError`, and a signal that kills this process itself
+        (to itself, or to a process it is linked to) stops its code here.
+        """
         if len(args) == 1:
             raise ProcessExit(args[0])
         if len(args) != 2:
             raise TypeError("use exit(reason) or exit(pid, reason)")
-        rt = self.runtime
-        target = rt._resolve(args[0])
-        if target is not None:
-            rt._signal(target, self.pid, args[1], link=False)
+        self.runtime._exit_signal(self.pid, args[0], args[1])
 
     # -- starting others
     def spawn(self, fn: Callable[..., Any], *args: Any, link: bool = False, **kw: Any) -> Pid:

@@ -26,6 +26,7 @@ import asyncio
 import contextvars
 import heapq
 import logging
+import numbers
 import random
 import time as _time
 from collections import deque
@@ -404,7 +405,7 @@ class Caller:
         if fut.done():
             return
         if self._timer is not None:
-            rt.cancel_timer(self._timer, quiet=True)
+            rt._drop_timer(self._timer)
         rt._wake_future(fut, exc=_callee_exited(dead, reason))
 
     def __repr__(self) -> str:
@@ -424,6 +425,52 @@ def _callee_exited(dead: Pid, reason: Any) -> CalleeExited:
         "Its supervisor may restart it; retry the call, or look at the exit reason.",
         process=dead,
         reason=reason,
+    )
+
+
+def _check_timeout(value: Any, where: str) -> Any:
+    """``value`` if it is a timeout: ``None`` (wait forever) or a number of seconds >= 0.
+
+    Anything else is refused before the wait is set up, with an error naming
+    ``where`` (the function: ``"call"``, ``"receive"`` ...). The per-call paths let
+    a float >= 0 through without calling this.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"{where}(timeout={value!r}): a timeout is a number of seconds, or None to wait "
+            f"forever; got {type(value).__name__}."
+        )
+    if not float(value) >= 0:  # negative, or NaN
+        raise ValueError(
+            f"{where}(timeout={value!r}): a timeout is a number of seconds >= 0, or None to "
+            "wait forever."
+        )
+    return value
+
+
+def _stopped(me: Pid) -> asyncio.CancelledError:
+    """What unwinds the code of a process that is dead while that code still runs.
+
+    A process's own call can kill it: an exit signal to itself or to a process
+    it is linked to, a link to a dead process. The call then raises this, and so
+    does any runtime wait of a dead process, so that its code stops at once (no
+    later send is delivered). The runtime takes it as the end of a process that
+    has already exited: no second exit, no ``terminate``, no crash report. It is
+    a ``CancelledError``, like the cancellation that stops a process killed
+    while it waits; re-raise it if you catch it.
+    """
+    return asyncio.CancelledError(
+        f"{describe(me)} has exited (reason {me._exit!r}); a dead process runs no more code."
+    )
+
+
+def _unknown_name(name: Any, doing: str) -> NoProcessError:
+    return NoProcessError(
+        f"cannot {doing} {name!r}: no process is registered under that name. "
+        "Start it first, or check the spelling.",
+        process=name,
     )
 
 
@@ -468,6 +515,9 @@ class Runtime:
     # than an instance dict shares keys for); the rest live in the instance dict,
     # where every read is an unspecialised lookup (a call of an appender held there,
     # such as the event log's, cost ~440 more machine instructions an event: callgrind).
+    # Attributes added later are slots too, hot or not: the instance dict is at the size
+    # up to which CPython 3.11 still specialises method calls on the runtime (one more key
+    # made a call between two processes ~3,300 machine instructions dearer: callgrind).
     __slots__ = (
         "__dict__",
         "__weakref__",
@@ -484,10 +534,12 @@ class Runtime:
         "_procs",
         "_runq",
         "_seq",
+        "_stopping",
         "_subs",
         "_sync_depth",
         "_time_append",
         "_tm",
+        "_waits",
         "_wall_offset",
         "root",
     )
@@ -510,7 +562,8 @@ class Runtime:
                 raise RuntimeStateError(
                     "Runtime() needs a running asyncio event loop. In a notebook just call "
                     "Runtime() in a cell; in a script write `async with Runtime() as rt:` "
-                    "inside a coroutine run by asyncio.run(...), or use agentlab.run(main)."
+                    "inside a coroutine that asyncio.run() runs: `async def main(): async "
+                    "with Runtime() as rt: ...`, then `asyncio.run(main())`."
                 ) from None
         self._loop = loop
         self.clock: Clock = clock if clock is not None else RealClock()
@@ -569,6 +622,8 @@ class Runtime:
         self._armed_when = float("inf")
         # virtual clock bookkeeping: process tasks that are running (not parked on a runtime wait)
         self._running = 0
+        # processes with two or more runtime waits at once (asyncio.gather): how many (see _await)
+        self._waits: dict[Pid, int] = {}
         self._probe_pending = False
         self._probe_gen = self._probe_seen = 0  # see _maybe_probe
         self._time_holds = 0  # > 0: a virtual clock must not move (see hold_time)
@@ -577,6 +632,7 @@ class Runtime:
         # tasks
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
+        self._stopping: asyncio.Future[Any] | None = None  # a shutdown under way (see shutdown)
         self.root = Pid(None, 0, None)  # the parent of top-level processes
         self.root._rt = self
         self.root._st = _ROOT  # off the send fast path: see send and exit
@@ -630,6 +686,18 @@ class Runtime:
     def self(self) -> Pid | None:
         """The calling process, or ``None`` outside any process."""
         return self._cur or _current_cv.get()
+
+    def _live_self(self) -> Pid | None:
+        """The calling process if it is alive: give it to :meth:`_stop_if_killed` after an
+        operation that may kill it (an exit signal, a link)."""
+        me = self._cur or _current_cv.get()
+        return me if me is not None and me._st != _DEAD else None
+
+    @staticmethod
+    def _stop_if_killed(me: Pid | None) -> None:
+        """``me`` (from :meth:`_live_self`) died in the operation just done: stop its code."""
+        if me is not None and me._st == _DEAD:
+            raise _stopped(me)
 
     def _resolve(self, dest: Pid | str) -> Pid | None:
         if type(dest) is Pid:
@@ -1029,6 +1097,12 @@ class Runtime:
                 if p._st == _IDLE:  # alive, not in a task, no new mail
                     p._mbox = None
                     pool.append(mb)  # type: ignore[arg-type]
+        except asyncio.CancelledError:
+            # An inline handler's own call killed its process, and _stopped unwound the
+            # handler: the process has already exited. The rest of the run queue runs
+            # at the next loop turn (below).
+            if p._st != _DEAD:
+                raise
         finally:
             self._cur = None
             self._sync_depth -= 1
@@ -1136,11 +1210,17 @@ class Runtime:
         """Keep a virtual clock from jumping ahead (``hold_time(False)`` releases one hold).
 
         For drivers that poll the system between steps: while held, idleness does
-        not advance time, as it would not in real time during a quick check.
+        not advance time, as it would not in real time during a quick check. A
+        release without a hold raises :class:`RuntimeStateError`.
         """
         if hold:
             self._time_holds += 1
         else:
+            if self._time_holds <= 0:
+                raise RuntimeStateError(
+                    "hold_time(False) releases a hold, but the clock is not held: each "
+                    "hold_time() takes exactly one hold_time(False)."
+                )
             self._time_holds -= 1
             if self._virtual and self._time_holds == 0 and self._idle():
                 self._maybe_probe()
@@ -1213,16 +1293,29 @@ class Runtime:
         """Cancel a timer; returns the seconds it had left, or ``None`` if it already fired."""
         if t.cancelled or t.fired:
             return None
+        args = t.args
+        if args and args[0] is t:  # a send_after timer: its args are (itself, dest, msg)
+            dest = args[1]
+            if type(dest) is Pid:
+                hooks = dest._hooks  # where send_after recorded it (see _finish)
+                if hooks:
+                    hooks.pop(t, None)
+            if not quiet:
+                self._emit(K.TIMER_CANCEL, dest if type(dest) is Pid else None, data={"msg": args[2]})
+        self._drop_timer(t)
+        return max(0.0, t.when - self._now())
+
+    def _drop_timer(self, t: TimerRef) -> None:
+        """Cancel a timer of the runtime's own (a call's, a receive's, a sleep's timeout):
+        :meth:`cancel_timer` without what only ``send_after`` timers need, nor the time left."""
+        if t.cancelled or t.fired:
+            return
         t.cancelled = True
         self._ncancelled += 1
         if self._ncancelled > 64 and self._ncancelled * 2 > len(self._heap):
             self._heap = [e for e in self._heap if not e[2].cancelled]
             heapq.heapify(self._heap)
             self._ncancelled = 0
-        if not quiet and t.fn == self._timer_send:
-            dest = t.args[1]
-            self._emit(K.TIMER_CANCEL, dest if type(dest) is Pid else None, data={"msg": t.args[2]})
-        return max(0.0, t.when - self._now())
 
     def send_after(self, dest: Pid | str, msg: Any, delay: float) -> TimerRef:
         """Send ``msg`` to ``dest`` after ``delay`` seconds of runtime clock (OTP ``send_after``).
@@ -1259,10 +1352,25 @@ class Runtime:
             self._deliver(p, msg)
 
     async def sleep(self, seconds: float) -> None:
-        """Wait ``seconds`` on the runtime clock (from a process or from outside)."""
+        """Wait ``seconds`` on the runtime clock (from a process or from outside).
+
+        A negative delay is a delay of 0. On a runtime that is shut down (or shuts
+        down meanwhile) it raises :class:`RuntimeStateError`: no more time passes.
+        """
+        self._check_open()
+        if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real):
+            raise TypeError(
+                f"sleep(seconds={seconds!r}): seconds is a number; got {type(seconds).__name__}."
+            )
+        if seconds != seconds:
+            raise ValueError("sleep(seconds=nan): seconds is a number of seconds, not NaN.")
         fut = self._loop.create_future()
-        self._add_timer(seconds, self._wake_future, fut)
-        await self._await(fut, self.self())
+        timer = self._add_timer(seconds, self._wake_future, fut)
+        try:
+            await self._await(fut, self.self())
+        finally:
+            # woken early (killed, cancelled): the timer must not move a virtual clock
+            self._drop_timer(timer)
 
     # ------------------------------------------------------------------ waiting
 
@@ -1279,17 +1387,53 @@ class Runtime:
         """Await a runtime future as process ``me`` (or from outside, ``me=None``).
 
         A process parked here does not count as runnable, so a virtual clock may
-        jump ahead. Wakers just resolve the future: the probe that moves virtual
-        time waits two loop iterations, so the woken code runs first.
+        jump ahead; with several waits at once it counts again when the last one
+        ends. Wakers just resolve the future: the probe that moves virtual time
+        waits two loop iterations, so the woken code runs first.
         """
         if me is None:
             return await fut
-        self._set_running(me, False)
+        if me._run:  # its only wait (the common case): it is parked until fut is done
+            self._set_running(me, False)
+            try:
+                return await fut
+            finally:
+                if self._waits:  # more waits of some process began meanwhile (see _await_more)
+                    self._end_wait(me)
+                elif me._st != _DEAD:
+                    self._set_running(me, True)
+        return await self._await_more(fut, me)
+
+    async def _await_more(self, fut: asyncio.Future[Any], me: Pid) -> Any:
+        """:meth:`_await` for a process that is not counted as running.
+
+        If it is dead, it raises: a dead process runs no more code (:func:`_stopped`).
+        If it is stepped inline and has no Task yet, the Task that takes it over parks
+        it (``_agent._resume``). Otherwise it already waits on another runtime future,
+        in another asyncio task of its own (``asyncio.gather(self.call(a),
+        self.call(b))``), and stays parked until the last of its waits ends, in
+        whatever order they end. ``_waits`` counts the waits of such a process (two or
+        more; a single one is not recorded).
+        """
+        if me._st == _DEAD:
+            raise _stopped(me)
+        if me._task is None:
+            return await fut
+        waits = self._waits
+        waits[me] = waits.get(me, 1) + 1
         try:
             return await fut
         finally:
-            if me._st != _DEAD:
-                self._set_running(me, True)
+            self._end_wait(me)
+
+    def _end_wait(self, me: Pid) -> None:
+        """One runtime wait of ``me`` ended: the last one makes it runnable again."""
+        waits = self._waits
+        n = waits.pop(me, 1) - 1  # its waits still going on
+        if n > 1:
+            waits[me] = n
+        elif n == 0 and me._st != _DEAD:
+            self._set_running(me, True)
 
     # ------------------------------------------------------------------ spawning
 
@@ -1306,6 +1450,11 @@ class Runtime:
         if self._closed:
             self._check_open()
         if name is not None:
+            if not isinstance(name, str):
+                raise TypeError(
+                    f"a process name is a str (send, call and whereis look it up), not "
+                    f"{type(name).__name__}: {name!r}"
+                )
             holder = self._names.get(name)
             if holder is not None:
                 if not replace:
@@ -1355,10 +1504,12 @@ class Runtime:
         if name is not None and self._names.get(name) is holder:
             del self._names[name]
             self._emit(K.UNREGISTER, holder, data={"name": name, "replaced": True})
+        me = self._live_self()
         sender = holder._parent if holder._parent is not None else self.root
         self._signal(holder, sender, SHUTDOWN, link=False)
         if holder._st != _DEAD:
             self._loop.call_later(5.0, self._kill_if_alive, holder)
+        self._stop_if_killed(me)  # the holder was the caller, or took it down with it
 
     def _kill_if_alive(self, p: Pid) -> None:
         if p._st != _DEAD:
@@ -1471,7 +1622,7 @@ class Runtime:
             if ok:
                 p._wait = None
                 if w[2] is not None:
-                    self.cancel_timer(w[2], quiet=True)
+                    self._drop_timer(w[2])
                 self._wake_future(w[1], msg)
                 return
         self._mailbox(p).append(msg)  # after a lone message, if it has one
@@ -1494,6 +1645,8 @@ class Runtime:
     async def _receive(
         self, p: Pid, match: Callable[[Any], bool] | None, timeout: float | None
     ) -> Any:
+        if timeout is not None and (timeout.__class__ is not float or not timeout >= 0):
+            timeout = _check_timeout(timeout, "receive")
         mb = p._mbox
         if mb is None and p._st == _LONE:  # a handler run inline, receiving its own mail
             mb = self._mailbox(p)
@@ -1520,7 +1673,7 @@ class Runtime:
             if p._wait is not None and p._wait[1] is fut:
                 p._wait = None
                 if timer is not None:
-                    self.cancel_timer(timer, quiet=True)
+                    self._drop_timer(timer)
         if self._tm:
             self._msg_event(K.RECEIVE, p, None)
         return msg
@@ -1551,7 +1704,8 @@ class Runtime:
         """Send ``request`` to an agent's ``handle_call`` and wait for the reply.
 
         Raises :class:`NoProcessError` if ``dest`` is not alive, :class:`CallTimeout`
-        after ``timeout`` seconds (runtime clock; ``None`` waits forever), and
+        after ``timeout`` seconds (runtime clock; ``None`` waits forever; anything
+        but ``None`` or a number >= 0 is refused before the call is made), and
         :class:`CalleeExited` if the callee exits first. Cancelling the awaiting
         code (a notebook interrupt) abandons the call; the callee is untouched.
         """
@@ -1579,12 +1733,14 @@ class Runtime:
             )
         fut = self._loop.create_future()
         caller = Caller(self, me, p, fut)
+        if timeout is not None:  # first: a bad timeout leaves nothing behind
+            if timeout.__class__ is not float or not timeout >= 0:
+                timeout = _check_timeout(timeout, "call")
+            caller._timer = self._add_timer(timeout, self._call_timeout, caller, timeout)
         mons = p._mons
         if mons is None:
             p._mons = mons = {}
         mons[caller] = caller
-        if timeout is not None:
-            caller._timer = self._add_timer(timeout, self._call_timeout, caller, timeout)
         if self._tm:
             self._msg_event(K.CALL, me, p.id, _REQUEST, request)
         if me is None:
@@ -1595,7 +1751,7 @@ class Runtime:
                 self._drain_now()
             if fut.done():  # an inline callee already replied: no loop turn at all
                 if caller._timer is not None and not caller._timer.cancelled:
-                    self.cancel_timer(caller._timer, quiet=True)
+                    self._drop_timer(caller._timer)
                 return fut.result()
         else:
             self._deliver(p, _Call(request, caller))
@@ -1603,7 +1759,7 @@ class Runtime:
             return await self._await(fut, me)
         finally:
             if caller._timer is not None and not fut.done():
-                self.cancel_timer(caller._timer, quiet=True)
+                self._drop_timer(caller._timer)
             mons = p._mons
             if mons is not None:
                 mons.pop(caller, None)
@@ -1633,7 +1789,7 @@ class Runtime:
         if fut.done():
             return  # late reply: dropped, as OTP 24+ does
         if caller._timer is not None:
-            self.cancel_timer(caller._timer, quiet=True)
+            self._drop_timer(caller._timer)
         mons = caller._callee._mons
         if mons is not None:
             mons.pop(caller, None)
@@ -1711,7 +1867,12 @@ class Runtime:
         return remove
 
     async def wait(self, target: Pid | str, timeout: float | None = None) -> Any:
-        """Wait until ``target`` exits and return its exit reason (``noproc`` if unknown)."""
+        """Wait until ``target`` exits and return its exit reason (``noproc`` if unknown).
+
+        :class:`ReceiveTimeout` after ``timeout`` seconds of runtime clock (``None``:
+        wait as long as it takes).
+        """
+        timeout = _check_timeout(timeout, "wait")
         p = self._resolve(target)
         if p is None:
             return target._exit if type(target) is Pid and target._exit is not None else NOPROC
@@ -1732,7 +1893,7 @@ class Runtime:
         finally:
             remove()
             if timer is not None:
-                self.cancel_timer(timer, quiet=True)
+                self._drop_timer(timer)
 
     def _hook(self, p: Pid, key: Any, fn: Callable[[Pid, Any], Any]) -> None:
         hooks = p._hooks
@@ -1749,13 +1910,25 @@ class Runtime:
         ignored unless the target traps exits; a process that traps exits gets an
         :class:`Exit` message instead. This is what a "kill" button uses, so the
         supervisor's reaction is the real one.
+
+        A dead pid is ignored (OTP); a name nobody holds raises
+        :class:`NoProcessError`, as :meth:`send` does. When the signal kills the
+        calling process itself (sent to itself, or to a process it is linked
+        to), its code stops here: the call raises ``CancelledError``.
         """
+        self._exit_signal(self._cur or _current_cv.get(), dest, reason)
+
+    def _exit_signal(self, sender: Pid | None, dest: Pid | str, reason: Any) -> None:
+        """:meth:`exit` from ``sender`` (``None``: from outside processes)."""
         p = self._resolve(dest)
         if p is None:
+            if type(dest) is not Pid:
+                raise _unknown_name(dest, "send an exit signal to")
             return
-        me = self.self()
-        if me is not None:
-            self._signal(p, me, reason, link=False)
+        if sender is not None:
+            me = self._live_self()
+            self._signal(p, sender, reason, link=False)
+            self._stop_if_killed(me)
             return
         self._sync_depth += 1
         self._eager = True
@@ -1798,7 +1971,7 @@ class Runtime:
         if w is not None:
             p._wait = None
             if w[2] is not None:
-                self.cancel_timer(w[2], quiet=True)
+                self._drop_timer(w[2])
         task = p._task
         if task is not None and task is not asyncio.current_task() and not task.done():
             task.cancel()
@@ -1839,7 +2012,7 @@ class Runtime:
             for key, fn in list(hooks.items()):
                 if type(key) is TimerRef:
                     if not key.fired:
-                        self.cancel_timer(key, quiet=True)
+                        self._drop_timer(key)
                     continue
                 try:
                     fn(p, reason)
@@ -1917,7 +2090,9 @@ class Runtime:
         shuts its children down first. Returns the exit reason. After ``timeout``
         seconds the process is killed.
         """
+        timeout = _check_timeout(timeout, "stop")
         p = self._lookup(dest)
+        me = self._live_self()
         beh = p._beh
         stopper = getattr(beh, "_request_stop", None)
         if stopper is not None:
@@ -1925,10 +2100,12 @@ class Runtime:
         else:
             self._finish(p, reason)
         try:
-            return await self.wait(p, timeout)
+            r = await self.wait(p, timeout)
         except ReceiveTimeout:
             self._signal(p, self.root, KILL, link=False)
-            return await self.wait(p)
+            r = await self.wait(p)
+        self._stop_if_killed(me)  # it stopped the calling process itself
+        return r
 
     # ------------------------------------------------------------------ loop health
 
@@ -1951,11 +2128,49 @@ class Runtime:
 
     # ------------------------------------------------------------------ shutdown
 
-    async def shutdown(self, timeout: float = 5.0) -> None:
+    async def shutdown(self, timeout: float | None = 5.0) -> None:
         """Stop every process (top-level ones in reverse start order, like a supervisor),
-        wait for them, cancel timers and await every task. Safe to call twice."""
+        wait for them, cancel timers and await every task. Safe to call twice.
+
+        Each top-level process gets the exit signal ``shutdown`` and ``timeout``
+        seconds to stop before it is killed. Code outside processes that still
+        waits on the runtime's clock when it closes (``await rt.sleep(...)``) gets
+        :class:`RuntimeStateError`, as every later ``sleep`` or start does.
+
+        From inside a process (an agent's "stop everything" command) it starts the
+        shutdown and returns at once, as OTP's ``init:stop()`` does: it cannot wait
+        for every process to stop, the calling one among them, which is stopped in
+        its turn like the others. Code outside processes that calls ``shutdown()``
+        meanwhile (``async with`` ending) waits for that same shutdown to finish.
+        """
+        timeout = _check_timeout(timeout, "shutdown")
         if self._closed:
             return
+        stopping = self._stopping
+        if self.self() is not None:  # inside a process: it cannot wait for itself
+            if stopping is None:
+                task = self._loop.create_task(self._shutdown(timeout), context=self._ctx.copy())
+                task.add_done_callback(self._shutdown_done)
+                self._stopping = task
+            return
+        if stopping is not None:  # under way
+            await asyncio.shield(stopping)
+            return
+        self._stopping = done = self._loop.create_future()
+        try:
+            await self._shutdown(timeout)
+        finally:
+            self._stopping = None  # closed, or interrupted (a later call starts again)
+            done.set_result(None)
+
+    def _shutdown_done(self, task: asyncio.Task[Any]) -> None:
+        """A shutdown started from inside a process ended."""
+        if self._stopping is task:
+            self._stopping = None
+        if not task.cancelled() and task.exception() is not None:
+            log.error("agentlab: the runtime's shutdown failed", exc_info=task.exception())
+
+    async def _shutdown(self, timeout: float | None) -> None:
         root = self.root
         top = [p for p in self._procs.values() if p._parent is root]  # in start order
         for p in reversed(top):
@@ -1977,6 +2192,14 @@ class Runtime:
             self._armed = None
         for _, _, timer in self._heap:
             timer.cancelled = True
+            if timer.fn is Runtime._wake_future and not timer.args[0].done():
+                # code outside processes waiting on the clock (sleep): no more time passes
+                timer.args[0].set_exception(
+                    RuntimeStateError(
+                        "the runtime was shut down while this code waited on its clock "
+                        "(sleep or a timeout); create a new Runtime() to go on."
+                    )
+                )
         self._heap.clear()
         while self._tasks:
             tasks = list(self._tasks)

@@ -55,7 +55,7 @@ from ._errors import ReceiveTimeout, TaskError, describe
 from ._events import EventKind
 from ._process import Process, ProcessExit
 from ._reasons import KILL, KILLED, NORMAL, SHUTDOWN, Crash
-from ._runtime import kind_data
+from ._runtime import _check_timeout, kind_data
 from ._supervisor import ChildSpec, DynamicSupervisor
 
 if TYPE_CHECKING:
@@ -174,6 +174,7 @@ class Task:
 
     async def _take(self, op: str, timeout: float | None) -> tuple[str, Any] | None:
         rt = self._rt
+        timeout = _check_timeout(timeout, f"Task.{op}")
         me = self._check_owner(op)
         if self._consumed:
             raise TaskError(

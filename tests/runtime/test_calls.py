@@ -344,3 +344,80 @@ async def test_exit_from_a_timer_callback_does_not_run_processes_inside_the_time
         rt._add_timer(0.01, lambda: order.append("timer 2"))
         await rt.sleep(0.05)
         assert order == ["timer 1", "timer 2", "got Exit"]
+
+
+# ---------------------------------------------------------------------------- several waits at once
+
+
+class Quick(Agent):
+    def handle_call(self, req, caller):
+        return ("quick", req)
+
+
+class Slow(Agent):
+    async def handle_call(self, delay, caller):
+        await self.sleep(delay)
+        return ("slow", delay)
+
+
+class FanOut(Agent):
+    """Runs several runtime waits at once (``asyncio.gather``) inside one handler."""
+
+    async def handle_call(self, waits, caller):
+        async def one(what, arg):
+            if what == "sleep":
+                await self.sleep(arg)
+                return ("slept", arg)
+            return await self.call(what, arg)
+
+        out = await asyncio.gather(*(one(w, a) for w, a in waits))
+        return out, self.runtime.now()
+
+
+FANS = {  # what the fan-out waits on; "slow" and "slow2" are two agents
+    "two calls": [("quick", 1), ("slow", 0.05)],
+    "three calls, the first ends last": [("slow", 0.1), ("quick", 2), ("slow2", 0.05)],
+    "three calls, the first ends first": [("quick", 1), ("slow", 0.05), ("slow2", 0.1)],
+    "a sleep and a call": [("sleep", 0.1), ("slow", 0.05)],
+}
+
+
+@pytest.mark.parametrize("waits", list(FANS.values()), ids=list(FANS))
+async def test_a_process_waiting_on_several_calls_at_once_gets_every_reply(clock, waits):
+    """Regression: when the first of several concurrent waits ended, the process counted
+    as running although it still waited on the others, so a virtual clock never moved
+    again (no reply, not even the call timeout)."""
+    async with Runtime(clock=clock) as rt:
+        rt.start(Quick, name="quick")
+        rt.start(Slow, name="slow")
+        rt.start(Slow, name="slow2")
+        fan = rt.start(FanOut)
+        t0 = rt.now()
+        out, t1 = await asyncio.wait_for(rt.call(fan, waits, timeout=10), 5)
+        expected = [
+            ("quick", a) if w == "quick" else ("slept", a) if w == "sleep" else ("slow", a)
+            for w, a in waits
+        ]
+        assert out == expected
+        longest = max(a for w, a in waits if w != "quick")
+        if clock.virtual:
+            assert t1 - t0 == pytest.approx(longest)
+        else:
+            assert longest - 1e-3 <= t1 - t0 < longest + 1.0
+        # it counts as parked again once its next wait starts: time still moves
+        await asyncio.wait_for(rt.call(fan, [("sleep", 0.05)], timeout=10), 5)
+
+
+async def test_a_process_killed_while_waiting_on_several_calls_leaves_the_clock_free(clock):
+    async with Runtime(clock=clock) as rt:
+        rt.start(Slow, name="slow")
+        rt.start(Slow, name="slow2")
+        fan = rt.start(FanOut)
+        caller = asyncio.ensure_future(rt.call(fan, [("slow", 10), ("slow2", 20)], timeout=None))
+        await rt.sleep(0.01)
+        rt.exit(fan, "kill")
+        with pytest.raises(CalleeExited):
+            await caller
+        t0 = rt.now()
+        await asyncio.wait_for(rt.sleep(0.05), 5)  # nothing counts as running any more
+        assert rt.now() - t0 >= 0.05 - 1e-3

@@ -21,6 +21,7 @@ from agentlab import (
     RuntimeStateError,
     StartError,
     Stop,
+    VirtualClock,
 )
 
 
@@ -156,3 +157,132 @@ async def test_the_root_pid_is_refused_as_a_destination_and_the_runtime_runs_on(
         await asyncio.sleep(0.02)
         pid = rt.start(Mute)
         assert pid.alive and root.alive and root.mailbox_size == 0
+
+
+# ---------------------------------------------------------------------------- bad arguments
+
+
+class Echo(Agent):
+    def handle_call(self, req, caller):
+        return req
+
+
+BAD_TIMEOUTS = [
+    ("5", TypeError, "got str"),
+    (True, TypeError, "got bool"),
+    ([1], TypeError, "got list"),
+    (-1, ValueError, ">= 0"),
+    (float("nan"), ValueError, ">= 0"),
+]
+
+
+@pytest.mark.parametrize(("bad", "error", "says"), BAD_TIMEOUTS, ids=lambda v: repr(v)[:8])
+async def test_a_bad_timeout_is_refused_up_front_naming_the_function(clock, bad, error, says):
+    """Each waiting API checks its timeout before it sets anything up, and says which
+    function and argument was wrong (it used to be send_after's message, a format
+    error, or a bare comparison error, and call left its caller registered)."""
+    async with Runtime(clock=clock) as rt:
+        pid = rt.start(Echo)
+        attempts = {
+            "call": lambda: rt.call(pid, "x", timeout=bad),
+            "wait": lambda: rt.wait(pid, bad),
+            "stop": lambda: rt.stop(pid, timeout=bad),
+            "shutdown": lambda: rt.shutdown(bad),
+            "Task.wait": lambda: rt.task(lambda: 1).wait(bad),
+            "Task.yield_": lambda: rt.task(lambda: 1).yield_(bad),
+        }
+        for where, attempt in attempts.items():
+            with pytest.raises(error, match=rf"^{where}\(timeout=.*{says}") as ei:
+                await attempt()
+            assert "send_after" not in str(ei.value)
+        out = []
+
+        async def receiver(proc):
+            proc.send(proc.pid, "waiting")  # refused even with a message to take
+            with pytest.raises(error, match=rf"^receive\(timeout=.*{says}") as ei:
+                await proc.receive(timeout=bad)
+            out.append(ei.value)
+
+        assert await rt.wait(rt.spawn(receiver)) == "normal"
+        assert len(out) == 1
+        assert pid.alive and not rt.closed  # stop and shutdown did nothing
+        # the refused call left nothing behind: the callee's exit wakes no caller (a
+        # woken, never-awaited caller was "Future exception was never retrieved")
+        assert await rt.stop(pid) == "normal"
+        assert await rt.call(rt.start(Echo), "y", timeout=1) == "y"  # int timeouts are fine
+
+
+@pytest.mark.parametrize(
+    ("bad", "error"), [("1", TypeError), (None, TypeError), (True, TypeError), (float("nan"), ValueError)]
+)
+async def test_a_bad_sleep_is_refused_naming_sleep(clock, bad, error):
+    async with Runtime(clock=clock) as rt:
+        with pytest.raises(error, match=r"^sleep\(seconds=") as ei:
+            await rt.sleep(bad)
+        assert "send_after" not in str(ei.value)
+        t0 = rt.now()
+        await rt.sleep(-1)  # a negative delay is a delay of 0, as for send_after
+        assert rt.now() - t0 < 0.05
+
+
+async def test_names_are_strings(clock):
+    async with Runtime(clock=clock) as rt:
+        for bad in (5, ("a", 1), b"bytes"):
+            with pytest.raises(TypeError, match=r"a process name is a str.*not"):
+                rt.start(Echo, name=bad)
+            with pytest.raises(TypeError, match=r"a process name is a str"):
+                rt.spawn(idle, name=bad)
+        assert rt.processes() == [] and rt.registered() == {}
+
+
+async def idle(proc):
+    await proc.receive()
+
+
+async def test_link_unlink_and_exit_take_names_like_send(clock):
+    async with Runtime(clock=clock) as rt:
+        rt.start(Echo, name="a")
+        rt.start(Echo, name="b")
+        refused = {}
+
+        async def body(proc):
+            proc.link("a")  # by name, as send and monitor take it
+            proc.link("b")
+            proc.unlink("b")
+            for what, attempt in {
+                "link": lambda: proc.link("tpyo"),
+                "unlink": lambda: proc.unlink("tpyo"),
+                "exit": lambda: proc.exit("tpyo", "kill"),
+            }.items():
+                with pytest.raises(NoProcessError, match="'tpyo': no process is registered") as ei:
+                    attempt()
+                refused[what] = ei.value.process
+            with pytest.raises(TypeError, match="expected a Pid or a registered name"):
+                proc.link(5)
+            await proc.receive()
+
+        p = rt.spawn(body)
+        await rt.sleep(0.01)
+        assert refused == {"link": "tpyo", "unlink": "tpyo", "exit": "tpyo"}
+        with pytest.raises(NoProcessError, match=r"cannot send an exit signal to 'tpyo'.*spelling"):
+            rt.exit("tpyo", "kill")
+        rt.exit("b", "boom")  # a registered name works as its pid does; unlinked from p
+        await rt.sleep(0.01)
+        assert p.alive
+        rt.exit("a", "boom")  # linked: p goes down with it
+        assert await rt.wait(p) == "boom"
+        rt.exit(p, "kill")  # a dead pid: nothing happens, as in OTP
+
+
+async def test_releasing_a_time_hold_that_was_never_taken_is_refused():
+    async with Runtime(clock=VirtualClock()) as rt:
+        with pytest.raises(RuntimeStateError, match=r"hold_time\(False\).*not held"):
+            rt.hold_time(False)
+        await rt.sleep(10)  # the clock still moves: the count did not go below zero
+        assert rt.now() == 10
+        rt.hold_time()
+        rt.hold_time(False)
+        with pytest.raises(RuntimeStateError):
+            rt.hold_time(False)
+        await rt.sleep(5)
+        assert rt.now() == 15

@@ -9,9 +9,11 @@ process gives ``noproc`` at once.
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from agentlab import Agent, CalleeExited, Crash, Down, Exit, Runtime
+from agentlab import Agent, CalleeExited, Crash, Down, Exit, Runtime, StartError
 
 
 class Probe(Agent):
@@ -291,6 +293,163 @@ async def test_trap_exit_can_be_switched_at_run_time(clock):
         assert await rt.wait(pid) == "second"
         assert got[0] is True
         assert type(got[1]) is Exit and got[1].reason == "first"
+
+
+# ---------------------------------------------------------------------------- killed by its own call
+# A process's own call can kill it: an exit signal to itself or to a process it is
+# linked to, a link to a dead process, a stop of itself. OTP: a dead process executes
+# nothing more. Its code stops in that call (CancelledError, which the runtime takes
+# as the end of a process that has already exited): nothing it would send after that
+# is delivered, terminate does not run, and it exits once.
+
+
+class Sink(Agent):
+    def init(self, got):
+        self.got = got
+
+    def handle_info(self, msg):
+        self.got.append(msg)
+
+    def handle_cast(self, msg):
+        self.got.append(("cast", msg))
+
+
+KILLS = {
+    "exit_linked": "boom",  # exit(B, "boom") to a linked B: B's link signal kills the caller
+    "kill_self": "killed",
+    "exit_self": "bye",
+    "link_dead": "noproc",
+}
+
+
+def kill_me(rt, proc, how, partner, dead):
+    """Do ``how`` as ``proc`` (a Process or an Agent: both act as their process)."""
+    if how == "exit_linked":
+        proc.link(partner)
+        proc.exit(partner, "boom")
+    elif how == "kill_self":
+        rt.exit(proc.pid, "kill")
+    elif how == "exit_self":
+        proc.exit(proc.pid, "bye")
+    else:
+        proc.link(dead)
+
+
+class Doomed(Agent):
+    """On a cast, does what kills it, then goes on as if nothing happened."""
+
+    def init(self, how, partner, dead, sink, log):
+        self.how, self.partner, self.dead, self.sink, self.log = how, partner, dead, sink, log
+
+    def handle_cast(self, msg):
+        kill_me(self.runtime, self, self.how, self.partner, self.dead)
+        self.log.append("ran on")
+        self.send(self.sink, "sent by a dead process")
+        self.cast(self.sink, "cast by a dead process")
+
+    def terminate(self, reason):
+        self.log.append(("terminate", reason))
+
+
+class AsyncDoomed(Doomed):
+    async def handle_cast(self, msg):
+        Doomed.handle_cast(self, msg)
+        await self.sleep(0.01)
+        self.log.append("ran on after a wait")
+        self.send(self.sink, "sent after a wait")
+
+
+async def doomed_body(proc, how, partner, dead, sink, log):
+    kill_me(proc.runtime, proc, how, partner, dead)
+    log.append("ran on")
+    proc.send(sink, "sent by a dead process")
+    await proc.sleep(0.01)
+    log.append("ran on after a wait")
+    proc.send(sink, "sent after a wait")
+
+
+@pytest.mark.parametrize("kind", ["body", "async_handler", "inline_handler"])
+@pytest.mark.parametrize("how", list(KILLS))
+async def test_a_process_its_own_call_kills_runs_no_more_code(clock, how, kind):
+    async with Runtime(clock=clock) as rt:
+        got: list = []
+        sink = rt.start(Sink, got)
+        partner = rt.spawn(idle_body)
+        dead = rt.spawn(lambda proc: None)
+        await rt.wait(dead)
+        log: list = []
+        args = (how, partner, dead, sink, log)
+        if kind == "body":
+            pid = rt.spawn(doomed_body, *args)
+        else:
+            pid = rt.start(AsyncDoomed if kind == "async_handler" else Doomed, *args)
+            bystander: list = []
+            other = rt.start(Sink, bystander)
+            rt.cast(pid, "go")
+            rt.send(other, "queued behind it")  # the same scheduler pass goes on
+        assert await rt.wait(pid, 5) == KILLS[how]
+        await rt.sleep(0.05)
+        assert log == []  # not even terminate: an untrapped exit signal skips it
+        assert got == []
+        assert len(rt.events.filter(kind="exit", pid=pid.id)) == 1
+        if kind != "body":
+            assert bystander == ["queued behind it"]
+        assert sink.alive
+
+
+async def test_a_process_that_stops_itself_runs_no_more_code(clock):
+    async with Runtime(clock=clock) as rt:
+        log = []
+
+        async def body(proc):
+            await proc.runtime.stop(proc.pid, "bye")
+            log.append("ran on")
+
+        pid = rt.spawn(body)
+        assert await rt.wait(pid) == "bye"
+        await rt.sleep(0.01)
+        assert log == []
+
+
+async def test_a_dead_process_that_catches_its_end_cannot_wait_on_the_runtime(clock):
+    async with Runtime(clock=clock) as rt:
+        seen = []
+
+        async def body(proc):
+            try:
+                proc.exit(proc.pid, "kill")
+            except asyncio.CancelledError:
+                seen.append("caught")  # swallowed: a bug, but the process is still dead
+            try:
+                await proc.sleep(0.01)
+            except asyncio.CancelledError as e:
+                seen.append(str(e))
+                raise
+            seen.append("slept")
+
+        pid = rt.spawn(body)
+        assert await rt.wait(pid) == "killed"
+        await rt.sleep(0.02)
+        assert seen[0] == "caught"
+        assert "a dead process runs no more code" in seen[1] and len(seen) == 2
+
+
+async def test_an_init_that_its_own_call_kills_fails_the_start(clock):
+    async with Runtime(clock=clock) as rt:
+        dead = rt.spawn(lambda proc: None)
+        await rt.wait(dead)
+        after = []
+
+        class LinksToTheDead(Agent):
+            def init(self):
+                self.link(dead)
+                after.append("ran on")
+
+        with pytest.raises(StartError) as ei:
+            rt.start(LinksToTheDead)
+        assert ei.value.reason == "noproc"
+        assert after == []
+        assert ei.value.process.exit_reason == "noproc"
 
 
 # ---------------------------------------------------------------------------- monitors

@@ -341,6 +341,8 @@ def test_runtime_outside_a_running_loop_raises_a_helpful_error():
     msg = str(ei.value)
     assert "running asyncio event loop" in msg
     assert "async with Runtime()" in msg
+    assert "asyncio.run(main())" in msg
+    assert "agentlab.run" not in msg  # there is no such function
 
 
 async def test_a_closed_runtime_refuses_new_processes(clock):

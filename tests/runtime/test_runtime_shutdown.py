@@ -10,7 +10,7 @@ import warnings
 
 import pytest
 
-from agentlab import NOREPLY, Agent, CalleeExited, Runtime, VirtualClock
+from agentlab import NOREPLY, Agent, CalleeExited, Runtime, RuntimeStateError, VirtualClock
 
 
 class Held(Agent):
@@ -163,3 +163,60 @@ async def test_shutdown_of_many_top_level_processes_is_fast():
     await rt.shutdown()
     assert time.perf_counter() - t0 < 2.0
     assert not any(p.alive for p in pids)
+
+
+class Boss(Agent):
+    """A "stop everything" command: shuts the runtime down from inside a handler."""
+
+    def init(self, log):
+        self.log = log
+
+    async def handle_cast(self, msg):
+        await self.runtime.shutdown()
+        self.log.append(("returned", self.runtime.closed))
+
+    def terminate(self, reason):
+        self.log.append(("terminate", reason))
+
+
+@pytest.mark.parametrize("trap", [False, True], ids=["plain", "trapping"])
+async def test_shutdown_from_inside_a_process_starts_it_and_returns(clock, trap):
+    """Regression: the shutdown awaited the caller's own task: RecursionError, a task left
+    pending, and nothing stopped. From inside a process it starts the shutdown and
+    returns at once (OTP's init:stop()); the caller is stopped in its turn."""
+    rt = Runtime(clock=clock)
+    log: list = []
+    held = rt.start(Held, log, "held", trap_exit=True)
+    boss = rt.start(Boss, log, trap_exit=trap)
+    worker = rt.spawn(idle)
+    rt.cast(boss, "stop everything")
+    await asyncio.wait_for(rt.wait(boss), 5)
+    await rt.shutdown()  # from outside: waits for the one under way
+    assert rt.closed and not rt._tasks
+    assert not any(p.alive for p in (held, boss, worker))
+    assert log[0] == ("returned", False)  # it returned before the shutdown reached it
+    assert ("held", "shutdown") in log
+    assert boss.exit_reason == "shutdown"
+    if trap:  # stopped in order like any trapping agent
+        assert ("terminate", "shutdown") in log
+    with pytest.raises(RuntimeStateError):
+        rt.start(Held)
+
+
+async def idle(proc):
+    await proc.receive()
+
+
+async def test_shutdown_wakes_code_sleeping_on_the_runtime_clock(clock):
+    """Regression: shutdown dropped the timers of outside code in ``rt.sleep`` without
+    waking it, so that code waited forever; a sleep after shutdown hung on a virtual
+    clock. Both raise RuntimeStateError, as a start or send_after after shutdown does."""
+    rt = Runtime(clock=clock)
+    rt.start(Held)
+    sleeper = asyncio.ensure_future(rt.sleep(3600))
+    await asyncio.sleep(0)
+    await rt.shutdown()
+    with pytest.raises(RuntimeStateError, match="shut down while this code waited"):
+        await asyncio.wait_for(sleeper, 5)
+    with pytest.raises(RuntimeStateError, match="shut down"):
+        await asyncio.wait_for(rt.sleep(0.01), 5)

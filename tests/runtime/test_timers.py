@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import weakref
+
 import pytest
 
 from agentlab import Agent, EventKind, ReceiveTimeout, Runtime, RuntimeStateError, TimerRef
@@ -159,3 +163,70 @@ async def test_send_after_on_a_closed_runtime_raises():
     await rt.shutdown()
     with pytest.raises(RuntimeStateError):
         rt.send_after("x", 1, 1.0)
+
+
+class Msg:
+    """A timer message that can be watched for being freed."""
+
+
+class IdleTimer(Agent):
+    """Re-arms an idle timer on every cast: cancel the old one, start a new one."""
+
+    def init(self):
+        self.t = None
+
+    def handle_cast(self, msg):
+        if self.t is not None:
+            self.cancel_timer(self.t)
+        self.t = self.send_after(self.pid, msg, 60)
+
+
+async def test_a_cancelled_timer_is_not_kept_by_its_destination(clock):
+    """Regression: send_after records the timer on its destination pid (to cancel it if
+    the pid exits first) and only firing forgot it, so an agent re-arming an idle timer
+    kept every cancelled timer and its message until it exited."""
+    # a small event log: timer events hold their message too
+    async with Runtime(clock=clock, trace_messages=False, event_capacity=16) as rt:
+        pid = rt.start(IdleTimer)
+        refs = []
+        for _ in range(3000):
+            m = Msg()
+            refs.append(weakref.ref(m))
+            rt.cast(pid, m)
+            del m
+        await rt.settled()
+        gc.collect()
+        alive = sum(r() is not None for r in refs)
+        # the heap drops cancelled timers in batches, the event log's newest events
+        # hold a few hundred; nothing else keeps them
+        assert alive < 1000, alive
+        rt.cancel_timer(rt.send_after(pid, "x", 1), quiet=True)  # quietly too
+        quiet = Msg()
+        rt.cancel_timer(rt.send_after(pid, quiet, 1), quiet=True)
+        ref = weakref.ref(quiet)
+        del quiet
+        for _ in range(1000):  # enough cancelled timers and events for both to drop it
+            rt.cancel_timer(rt.send_after(pid, "y", 1))
+        gc.collect()
+        assert ref() is None
+
+
+async def sleeper(proc, seconds):
+    await proc.sleep(seconds)
+
+
+async def test_a_killed_sleeper_leaves_no_timer_behind(clock):
+    """Regression: sleep left its timer in the heap when the sleeper was killed, and a
+    virtual clock then jumped to it (an hour) once everything was idle."""
+    async with Runtime(clock=clock) as rt:
+        p = rt.spawn(sleeper, 3600)
+        await rt.sleep(0.05)
+        rt.exit(p, "kill")
+        await asyncio.sleep(0.05)  # outside code busy elsewhere: the runtime is idle
+        assert rt.now() < 1.0
+        t0 = rt.now()
+        q = rt.spawn(sleeper, 0.05)
+        assert await rt.wait(q) == "normal"
+        assert rt.now() - t0 == pytest.approx(0.05, abs=0.5 if not clock.virtual else 1e-9)
+        assert rt.events.list()[-1].time < 1.0
+        assert not [t for _, _, t in rt._heap if not t.cancelled]

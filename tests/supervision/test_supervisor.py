@@ -654,17 +654,28 @@ def _backoff_cancels(rt: Runtime, sup: Pid) -> list[str]:
     ]
 
 
+def _rest_for_one_abc(rt: Runtime) -> Pid:
+    """A rest_for_one supervisor of a, b, c that restarts after a delay of 0.05 s or less."""
+    return rt.start(
+        Supervisor, [ChildSpec(x, Worker) for x in "abc"], strategy="rest_for_one",
+        intensity=10, backoff=(0.05, 1.0),
+    )
+
+
+def _started_in_order_after(rt: Runtime, sup: Pid, restart: Any, skip: int, order: list[str]) -> None:
+    """The children started after the first ``skip`` starts are ``order``, none before
+    ``restart``'s delay was over."""
+    starts = kinds(rt, "child_start", sup)[skip:]
+    assert [e.data["child_id"] for e in starts] == order
+    due = restart.time + restart.data["delay"]
+    assert all(e.time >= due - 1e-9 for e in starts), [(e.time, due) for e in starts]
+
+
 async def test_backoff_a_newer_rest_for_one_restart_takes_over_a_pending_one(clock: Any) -> None:
     """b's delayed restart (of b and c) is pending when a crashes; a's restart covers b and c,
     so b's is dropped: a, b, c start together after a's delay, in start order."""
     async with Runtime(clock=clock, seed=1) as rt:
-        sup = rt.start(
-            Supervisor,
-            [ChildSpec(x, Worker) for x in "abc"],
-            strategy="rest_for_one",
-            intensity=10,
-            backoff=(0.05, 1.0),
-        )
+        sup = _rest_for_one_abc(rt)
         a, b = await child_of(sup, "a", rt), await child_of(sup, "b", rt)
         rt.exit(b, "boom")
         await rt.wait(b)
@@ -674,10 +685,7 @@ async def test_backoff_a_newer_rest_for_one_restart_takes_over_a_pending_one(clo
         first, second = kinds(rt, "restart", sup)
         assert (first.data["child_id"], first.data["affected"]) == ("b", ("b", "c"))
         assert (second.data["child_id"], second.data["affected"]) == ("a", ("a", "b", "c"))
-        starts = kinds(rt, "child_start", sup)[3:]
-        assert [e.data["child_id"] for e in starts] == ["a", "b", "c"]
-        due = second.time + second.data["delay"]
-        assert all(e.time >= due - 1e-9 for e in starts), [(e.time, due) for e in starts]
+        _started_in_order_after(rt, sup, second, skip=3, order=["a", "b", "c"])
         assert _backoff_cancels(rt, sup) == ["<restart 'b' (backoff)>"]
 
 
@@ -704,10 +712,7 @@ async def test_backoff_a_newer_one_for_all_restart_takes_over_a_pending_one(cloc
         first, second = kinds(rt, "restart", sup)
         assert first.data["affected"] == ("a", "b")
         assert (second.data["child_id"], second.data["affected"]) == ("c", ("a", "b", "c"))
-        starts = kinds(rt, "child_start", sup)[3:]
-        assert [e.data["child_id"] for e in starts] == ["a", "b", "c"]
-        due = second.time + second.data["delay"]
-        assert all(e.time >= due - 1e-9 for e in starts), [(e.time, due) for e in starts]
+        _started_in_order_after(rt, sup, second, skip=3, order=["a", "b", "c"])
         assert _backoff_cancels(rt, sup) == ["<restart 'a' (backoff)>"]
 
 
@@ -738,13 +743,7 @@ async def test_backoff_the_rest_of_a_pending_group_starts_when_its_first_is_term
     """rest_for_one: a's delayed restart of a, b, c is pending and a is stopped with
     terminate_child: a stays stopped, b and c start when the delay is over."""
     async with Runtime(clock=clock, seed=1) as rt:
-        sup = rt.start(
-            Supervisor,
-            [ChildSpec(x, Worker) for x in "abc"],
-            strategy="rest_for_one",
-            intensity=10,
-            backoff=(0.05, 1.0),
-        )
+        sup = _rest_for_one_abc(rt)
         a = await child_of(sup, "a", rt)
         rt.exit(a, "boom")
         await rt.wait(a)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._events import EventKind
 from ._reasons import NORMAL, Crash
-from ._runtime import _BUSY, _DEAD, _IDLE, _LONE, _QUEUED, _ROOT, _current_cv, _unknown_name
+from ._runtime import _BUSY, _DEAD, _IDLE, _LONE, _QUEUED, _ROOT, _current_cv
 from ._runtime import Pid as _Pid
 
 if TYPE_CHECKING:
@@ -146,24 +146,18 @@ class Process:
         (``CancelledError``). A name nobody holds raises :class:`agentlab.NoProcessError`.
         """
         rt = self.runtime
-        target = rt._resolve(other)  # TypeError for what is neither a pid nor a name
-        if target is None:
-            if type(other) is not _Pid:
-                raise _unknown_name(other, "link to")
-            target = other  # a dead pid
+        # TypeError for what is neither a pid nor a name; None only for a dead pid
+        target = rt._resolve_named(other, "link to") or other
         me = rt._live_self()
-        rt._link(self.pid, target)
+        rt._link(self.pid, target)  # type: ignore[arg-type]  # a live pid, or the dead one
         rt._stop_if_killed(me)
 
     def unlink(self, other: Pid | str) -> None:
         """Remove the link with ``other``, if there is one (a dead pid: nothing to do)."""
         rt = self.runtime
-        target = rt._resolve(other)
-        if target is None:
-            if type(other) is not _Pid:
-                raise _unknown_name(other, "unlink from")
-            return
-        rt._unlink(self.pid, target)
+        target = rt._resolve_named(other, "unlink from")
+        if target is not None:
+            rt._unlink(self.pid, target)
 
     def monitor(self, other: Pid | str) -> MonitorRef:
         """Get a :class:`agentlab.Down` message when ``other`` exits (``noproc`` if already dead)."""

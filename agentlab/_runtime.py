@@ -710,6 +710,15 @@ class Runtime:
             f"expected a Pid or a registered name (str), got {type(dest).__name__}: {dest!r}"
         )
 
+    def _resolve_named(self, dest: Pid | str, doing: str) -> Pid | None:
+        """:meth:`_resolve`, and a name nobody holds is an error (OTP's ``badarg``):
+        ``None`` only for a dead pid. ``doing`` names the operation for the error
+        (``"send to"``)."""
+        p = self._resolve(dest)
+        if p is None and type(dest) is not Pid:
+            raise _unknown_name(dest, doing)
+        return p
+
     def _lookup(self, dest: Pid | str) -> Pid:
         p = self._resolve(dest)
         if p is None:
@@ -1598,12 +1607,8 @@ class Runtime:
                 self._mailbox(dest).append(msg)
                 return
         p = self._resolve(dest)  # None for a dead pid; refuses the root pid
-        if p is None and type(dest) is not Pid:
-            raise NoProcessError(
-                f"cannot send to {dest!r}: no process is registered under that name. "
-                "Start it first, or check the spelling.",
-                process=dest,
-            )
+        if p is None and type(dest) is not Pid:  # _resolve_named, without its call per send
+            raise _unknown_name(dest, "send to")
         if self._tm:
             me = self._cur or _current_cv.get()
             self._msg_event(K.SEND, me, dest.id if type(dest) is Pid else (p.id if p else None))
@@ -1920,10 +1925,8 @@ class Runtime:
 
     def _exit_signal(self, sender: Pid | None, dest: Pid | str, reason: Any) -> None:
         """:meth:`exit` from ``sender`` (``None``: from outside processes)."""
-        p = self._resolve(dest)
-        if p is None:
-            if type(dest) is not Pid:
-                raise _unknown_name(dest, "send an exit signal to")
+        p = self._resolve_named(dest, "send an exit signal to")
+        if p is None:  # a dead pid: ignored (OTP)
             return
         if sender is not None:
             me = self._live_self()

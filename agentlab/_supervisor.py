@@ -165,6 +165,12 @@ def _check_shutdown(ident: Any, shutdown: Any) -> None:
         )
 
 
+# what a child spec's start may be (the errors say so)
+_START_FORMS = (
+    "an Agent subclass, (AgentClass, *args), (AgentClass, args, kwargs) or an async function"
+)
+
+
 def _normalize_start(ident: Any, start: Any) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
     if isinstance(start, type_) and issubclass(start, Agent):
         return (start, (), {})
@@ -181,8 +187,7 @@ def _normalize_start(ident: Any, start: Any) -> tuple[Any, tuple[Any, ...], dict
     if callable(start):
         return (start, (), {})
     raise _refusal(
-        f"child {ident!r}: start must be an Agent subclass, (AgentClass, *args), "
-        f"(AgentClass, args, kwargs) or an async function, got {start!r}",
+        f"child {ident!r}: start must be {_START_FORMS}, got {start!r}",
         ("invalid_mfa", start),
     )
 
@@ -1208,9 +1213,6 @@ def _check_before_call(sup: Any, check: Callable[[Any], Any], child: Any) -> Non
 _SPEC_FORMS = (
     "a ChildSpec, an Agent subclass, or a dict with 'id', 'start' and any of 'restart', "
     "'shutdown', 'type', 'significant', 'name'"
-)
-_START_FORMS = (
-    "an Agent subclass, (AgentClass, *args), (AgentClass, args, kwargs) or an async function"
 )
 
 

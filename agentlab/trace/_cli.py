@@ -106,9 +106,9 @@ def _output(args: argparse.Namespace) -> Path | None:
         return None
     if not out.suffix:
         return out.with_suffix(".png")
-    from matplotlib.figure import Figure
+    from matplotlib.backend_bases import FigureCanvasBase
 
-    formats = Figure().canvas.get_supported_filetypes()
+    formats = FigureCanvasBase.get_supported_filetypes()
     if out.suffix[1:].lower() not in formats:
         print(
             f"agentlab trace plot: cannot write a {out.suffix} image; use one of "

@@ -341,10 +341,7 @@ class LLMAgent(Agent):
         check_count("output_retries", self.output_retries, 0, "re-asks after an invalid answer")
         check_amount("tool_timeout", self.tool_timeout, "seconds each tool call may take",
                      positive=True)
-        if self.max_tokens is not None:
-            check_count("max_tokens", self.max_tokens, 0, "a token budget, or None")
-        if self.max_cost_usd is not None:
-            check_amount("max_cost_usd", self.max_cost_usd, "a budget in USD, or None")
+        # max_tokens and max_cost_usd: Budget checks them as init makes it
         if self.retry is not None and not isinstance(self.retry, RetryPolicy):
             raise TypeError(
                 f"retry must be a RetryPolicy (or None: no retries), not {self.retry!r}; "
@@ -631,13 +628,8 @@ class LLMAgent(Agent):
                 if call.error:
                     raise ToolArgumentsError(f"arguments for {call.name!r}: {call.error}")
                 args = ft.validate(call.arguments)
-            except Exception as e:  # whatever checking the model's arguments raised: its mistake
-                error = (
-                    str(e)
-                    if isinstance(e, ToolArgumentsError)
-                    else f"arguments for {call.name!r} could not be checked: {type(e).__name__}: {e}"
-                )
-                results[i] = self._tool_done(call, t0, error=error, error_type="invalid_call")
+            except ToolArgumentsError as e:  # the model's mistake: reported back to it
+                results[i] = self._tool_done(call, t0, error=str(e), error_type="invalid_call")
                 continue
             ctx = ToolContext(rt, self.pid, cid, ft.name)
             running.append((i, call, ft, await self._start_tool(ft, args, ctx), t0))

@@ -213,11 +213,15 @@ class FunctionTool:
             return args
         try:
             parsed = self._validator.model_validate(dict(arguments))
+            return {name: getattr(parsed, field) for field, name in self._fields}
         except pydantic.ValidationError as e:
             raise ToolArgumentsError(
                 f"arguments for {self.name!r} do not fit its schema: {format_errors(e)}"
             ) from None
-        return {name: getattr(parsed, field) for field, name in self._fields}
+        except Exception as e:  # a validator that raised something else: still not a call
+            raise ToolArgumentsError(
+                f"arguments for {self.name!r} could not be checked: {type(e).__name__}: {e}"
+            ) from e
 
     def _check_binds(self, args: dict[str, Any]) -> None:
         """Raise :class:`ToolArgumentsError` if ``fn`` cannot be called with ``args``."""

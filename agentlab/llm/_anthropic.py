@@ -30,7 +30,7 @@ from typing import Any
 
 from ._base import CallState
 from ._errors import StreamInterrupted
-from ._http import NUMBER, HTTPModel, call_delta, checked, load_data, malformed_event, wrong_type
+from ._http import NUMBER, HTTPModel, ProviderDecoder, call_delta, checked, wrong_type
 from ._messages import Message, Tool
 from ._protocol import Finish, StreamEvent, TextDelta, ToolCallDelta
 from ._sse import SSEDecoder
@@ -120,13 +120,13 @@ class Anthropic(HTTPModel):
         return _Decoder(self, state)
 
 
-class _Decoder(SSEDecoder):
+class _Decoder(ProviderDecoder):
     """The events of one Messages stream (see the module docstring)."""
 
+    model: Anthropic
+
     def __init__(self, model: Anthropic, state: CallState) -> None:
-        super().__init__()
-        self.model = model
-        self.state = state
+        super().__init__(model, state)
         self.tools: dict[int, int] = {}  # content-block index -> tool-call number
         self.pending_input: dict[int, Any] = {}  # tool blocks whose input came whole
         self.stop_reason: str | None = None
@@ -136,7 +136,7 @@ class _Decoder(SSEDecoder):
         if self.stopped or not data.strip():
             return  # read to the end, so the connection can go back to the pool
         model, state, tools, pending_input = self.model, self.state, self.tools, self.pending_input
-        payload = load_data(model, data, state)
+        payload = self.load(data)
         if not isinstance(payload, dict):
             return
         kind = payload.get("type") or name
@@ -188,9 +188,6 @@ class _Decoder(SSEDecoder):
                 state.input_tokens = _usage_sum(usage)
         elif kind == "message_stop":
             self.stopped = True
-
-    def malformed(self, data: str, exc: Exception) -> Exception:
-        return malformed_event(self.model, data, self.state, exc)
 
     def end(self, out: list[StreamEvent]) -> None:
         if not self.stopped:

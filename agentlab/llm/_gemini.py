@@ -29,7 +29,7 @@ from urllib.parse import quote
 
 from ._base import CallState
 from ._errors import StreamInterrupted
-from ._http import NUMBER, HTTPModel, call_delta, checked, load_data, malformed_event, wrong_type
+from ._http import NUMBER, HTTPModel, ProviderDecoder, call_delta, checked, wrong_type
 from ._messages import Message, Tool
 from ._protocol import Finish, StreamEvent, TextDelta
 from ._sse import SSEDecoder
@@ -131,13 +131,13 @@ class Gemini(HTTPModel):
         return _Decoder(self, state)
 
 
-class _Decoder(SSEDecoder):
+class _Decoder(ProviderDecoder):
     """The chunks of one ``streamGenerateContent`` stream (see the module docstring)."""
 
+    model: Gemini
+
     def __init__(self, model: Gemini, state: CallState) -> None:
-        super().__init__()
-        self.model = model
-        self.state = state
+        super().__init__(model, state)
         self.finish: str | None = None
         self.calls = 0
         self.usage_seen = False
@@ -146,7 +146,7 @@ class _Decoder(SSEDecoder):
         if not data.strip():
             return
         model, state = self.model, self.state
-        payload = load_data(model, data, state)
+        payload = self.load(data)
         if isinstance(payload, list) and len(payload) == 1:
             payload = payload[0]
         if not isinstance(payload, dict):
@@ -190,9 +190,6 @@ class _Decoder(SSEDecoder):
         feedback = payload.get("promptFeedback")
         if isinstance(feedback, dict) and feedback.get("blockReason"):
             self.finish = self.finish or f"BLOCKED_{feedback['blockReason']}"
-
-    def malformed(self, data: str, exc: Exception) -> Exception:
-        return malformed_event(self.model, data, self.state, exc)
 
     def end(self, out: list[StreamEvent]) -> None:
         if self.finish is None:

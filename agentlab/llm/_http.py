@@ -40,7 +40,7 @@ from ._sse import SSEDecoder
 from ._wire_errors import error_from_response
 
 __all__ = [
-    "NUMBER", "HTTPModel", "call_delta", "checked", "load_data", "malformed_event", "wrong_type",
+    "NUMBER", "HTTPModel", "ProviderDecoder", "call_delta", "checked", "wrong_type",
 ]
 
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
@@ -252,27 +252,33 @@ def call_delta(index: Any, id: Any, name: Any, arguments: Any) -> ToolCallDelta:
     )
 
 
-def malformed_event(
-    model: HTTPModel, data: str, state: CallState, exc: Exception
-) -> StreamInterrupted:
-    """The error for an event whose JSON parsed but has the wrong shape (``exc`` says where)."""
-    return StreamInterrupted(
-        f"malformed event from the server (wrong shape: {type(exc).__name__}: "
-        f"{model.scrub(str(exc))}); retry the call.",
-        partial=state.produced_output,
-        provider=model.provider,
-        body=model.scrub(data),
-    )
+class ProviderDecoder(SSEDecoder):
+    """A provider's stream decoder: ``model`` and the call's ``state``, and the error
+    for an event it cannot take apart (a :class:`StreamInterrupted` showing it)."""
 
+    def __init__(self, model: HTTPModel, state: CallState) -> None:
+        super().__init__()
+        self.model = model
+        self.state = state
 
-def load_data(model: HTTPModel, data: str, state: CallState) -> Any:
-    """The JSON payload of one event; a malformed one interrupts the stream."""
-    try:
-        return json.loads(data)
-    except json.JSONDecodeError as exc:
-        raise StreamInterrupted(
-            f"malformed event from the server ({exc.msg} at character {exc.pos}); retry the call.",
-            partial=state.produced_output,
+    def load(self, data: str) -> Any:
+        """The JSON payload of one event; malformed JSON interrupts the stream."""
+        try:
+            return json.loads(data)
+        except json.JSONDecodeError as exc:
+            raise self._interrupted(data, f"{exc.msg} at character {exc.pos}") from None
+
+    def malformed(self, data: str, exc: Exception) -> Exception:
+        """An event whose JSON parsed but has the wrong shape (``exc`` says where)."""
+        return self._interrupted(
+            data, f"wrong shape: {type(exc).__name__}: {self.model.scrub(str(exc))}"
+        )
+
+    def _interrupted(self, data: str, what: str) -> StreamInterrupted:
+        model = self.model
+        return StreamInterrupted(
+            f"malformed event from the server ({what}); retry the call.",
+            partial=self.state.produced_output,
             provider=model.provider,
             body=model.scrub(data),
         )

@@ -24,7 +24,7 @@ from typing import Any
 
 from ._base import CallState
 from ._errors import StreamInterrupted
-from ._http import NUMBER, HTTPModel, call_delta, checked, load_data, malformed_event, wrong_type
+from ._http import NUMBER, HTTPModel, ProviderDecoder, call_delta, checked, wrong_type
 from ._messages import Message, Tool
 from ._protocol import Finish, StreamEvent, TextDelta
 from ._sse import SSEDecoder
@@ -97,13 +97,13 @@ class OpenAIChat(HTTPModel):
         return _Decoder(self, state)
 
 
-class _Decoder(SSEDecoder):
+class _Decoder(ProviderDecoder):
     """The chunks of one Chat Completions stream (see the module docstring)."""
 
+    model: OpenAIChat
+
     def __init__(self, model: OpenAIChat, state: CallState) -> None:
-        super().__init__()
-        self.model = model
-        self.state = state
+        super().__init__(model, state)
         self.finish: str | None = None
         self.done = False
         self.usage_seen = False
@@ -118,7 +118,7 @@ class _Decoder(SSEDecoder):
             self.done = True
             return
         model, state = self.model, self.state
-        payload = load_data(model, data, state)
+        payload = self.load(data)
         if type(payload) is not dict:
             return
         if payload.get("error") is not None or name == "error":
@@ -150,9 +150,6 @@ class _Decoder(SSEDecoder):
             reason = choice.get("finish_reason")
             if reason:
                 self.finish = reason
-
-    def malformed(self, data: str, exc: Exception) -> Exception:
-        return malformed_event(self.model, data, self.state, exc)
 
     def end(self, out: list[StreamEvent]) -> None:
         state = self.state

@@ -233,7 +233,7 @@ class TreeModel:
             group = sup["strategy"] in ("one_for_all", "rest_for_one")
             # a one_for_one restart is of the crashed child only (below, by pid): the
             # child id alone would also name a dynamic supervisor's stopped children
-            affected = d.get("affected") or [d.get("child_id")] if group or not ev[7] else ()
+            affected = (d.get("affected") or [d.get("child_id")]) if group or not ev[7] else ()
             for cid in affected:
                 for key in self.ids.slots(ev, cid):
                     node = self.nodes.get(key)

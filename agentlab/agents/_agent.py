@@ -32,6 +32,7 @@ from ..llm import (
 from ..llm._accounting import Prices, price_of
 from ..llm._events import TOKEN_FIELDS, TOOL_CALL_FIELDS, Routed, numbered_in
 from ..llm._protocol import opened
+from ..llm._retry import through_wrappers
 from ._budget import Budget, budget_reason, check_amount, check_count
 from ._errors import BudgetExceeded, MaxStepsExceeded, OutputInvalid, ToolFailed
 from ._output import OutputSpec
@@ -371,7 +372,7 @@ class LLMAgent(Agent):
             policy = m.policy if policy is not None else None
             resend = m.resend_partial
             m = m.model
-        self._prices = _prices_of(m)
+        self._prices = through_wrappers(m, "prices", Mapping)
         guarded = _Guarded(m, self._before_attempt)
         if policy is None:
             return guarded
@@ -719,7 +720,7 @@ class _Guarded:
         self.inner = model
         self._check = check
         self.provider = getattr(model, "provider", None)
-        self.model = _model_name(model)  # for llm_retry events
+        self.model = through_wrappers(model, "model")  # for llm_retry events
         self.emit = None
 
     def stream(self, messages: Any, *, tools: Any = None, **opts: Any) -> Any:
@@ -728,28 +729,6 @@ class _Guarded:
 
     def __repr__(self) -> str:
         return repr(self.inner)
-
-
-def _prices_of(model: Any) -> Prices | None:
-    """The price table of ``model``, looking through wrappers (``FaultyModel``...)."""
-    for _ in range(8):
-        prices = getattr(model, "prices", None)
-        if isinstance(prices, Mapping):
-            return prices
-        model = getattr(model, "model", None)
-        if model is None or isinstance(model, str):
-            return None
-    return None
-
-
-def _model_name(model: Any) -> str | None:
-    """The model's name, looking through wrappers (a FaultyModel's ``.model`` is a model)."""
-    name = getattr(model, "model", None)
-    for _ in range(8):
-        if name is None or isinstance(name, str):
-            return name
-        name = getattr(name, "model", None)
-    return None
 
 
 async def agent_ask(

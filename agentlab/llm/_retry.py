@@ -136,8 +136,8 @@ class Retrying:
                 if target is not None:
                     target(
                         "llm_retry",
-                        provider=_name_of(self.model, "provider"),
-                        model=_name_of(self.model, "model"),
+                        provider=through_wrappers(self.model, "provider"),
+                        model=through_wrappers(self.model, "model"),
                         request_id=None if stamp is None else stamp.request_id,
                         attempt=attempt,
                         error_type=error.type,
@@ -147,12 +147,13 @@ class Retrying:
                 await self.clock.sleep(delay)
 
 
-def _name_of(model: Any, attr: str) -> str | None:
-    """A model's ``provider`` or ``model`` name, looking through wrappers
-    (``FaultyModel``, ``Retrying``...) whose ``.model`` is the wrapped model."""
+def through_wrappers(model: Any, attr: str, kind: type | tuple[type, ...] = str) -> Any:
+    """A model's ``attr`` (its ``provider`` or ``model`` name, its ``prices``...) if it
+    is a ``kind``, looking through wrappers (``FaultyModel``, ``Retrying``...) whose
+    ``.model`` is the wrapped model; ``None`` if none has one."""
     for _ in range(16):
         value = getattr(model, attr, None)
-        if isinstance(value, str):
+        if isinstance(value, kind):
             return value
         inner = getattr(model, "model", None)
         if inner is None or isinstance(inner, str):

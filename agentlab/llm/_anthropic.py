@@ -151,11 +151,9 @@ class _Decoder(ProviderDecoder):
             if delta.get("type") == "text_delta" and text:
                 if type(text) is not str:
                     raise wrong_type("delta.text", text)
-                state.produced_output = True
                 out.append(TextDelta(text))
             elif delta.get("type") == "input_json_delta" and index in tools:
                 pending_input.pop(index, None)
-                state.produced_output = True
                 out.append(call_delta(tools[index], None, None, delta.get("partial_json")))
         elif kind == "message_start":
             usage = (payload.get("message") or {}).get("usage") or {}
@@ -168,16 +166,13 @@ class _Decoder(ProviderDecoder):
                 number = tools[index] = len(tools)
                 if block.get("input"):
                     pending_input[index] = block["input"]
-                state.produced_output = True
                 out.append(call_delta(number, block.get("id"), block.get("name"), ""))
             elif block.get("type") == "text" and block.get("text"):
-                state.produced_output = True
                 out.append(TextDelta(checked(block["text"], str, "content_block.text")))
         elif kind == "content_block_stop":
             index = payload.get("index", 0)
             if index in pending_input:
                 whole = json.dumps(pending_input.pop(index))
-                state.produced_output = True
                 out.append(ToolCallDelta(tools[index], arguments_delta=whole))
         elif kind == "message_delta":
             self.stop_reason = (payload.get("delta") or {}).get("stop_reason") or self.stop_reason

@@ -57,7 +57,13 @@ class _Limited:
 
 @dataclass
 class CallState:
-    """What a model learns during one attempt, beyond the events it yields."""
+    """What a model learns during one attempt, beyond the events it yields.
+
+    ``produced_output`` is set by :meth:`BaseModel.stream` as it hands a text or
+    tool-call delta to the caller, and only there: a decoder that has built a
+    delta but fails before it is yielded has delivered nothing, and its error
+    is not ``partial`` (so :class:`~agentlab.llm.Retrying` re-sends it).
+    """
 
     provider_request_id: str | None = None
     input_tokens: int | None = None
@@ -232,6 +238,10 @@ class BaseModel:
                 provider=self.provider,
             )
         except LLMError as err:
+            if state.produced_output and isinstance(err, StreamInterrupted):
+                # the decoder built it before the deltas of the same read went out
+                # (see agentlab.llm._sse); they have been delivered since
+                err.partial = True
             if not done:
                 done = True
                 emit(

@@ -70,11 +70,12 @@ def _model(args: argparse.Namespace) -> BaseModel:
 
 
 async def _chat(args: argparse.Namespace) -> dict[str, Any]:
-    model = _model(args)
-    retrying = Retrying(model, RetryPolicy(max_retries=max(0, args.max_retries)), rng=random.Random())
     asm = Assembler()
     error: dict[str, Any] | None = None
+    model: BaseModel | None = None
     try:
+        model = _model(args)  # a bad --base-url is a BadRequest here
+        retrying = Retrying(model, RetryPolicy(max_retries=max(0, args.max_retries)), rng=random.Random())
         async with opened(retrying.stream(args.prompt)) as events:
             async for event in events:
                 asm.add(event)
@@ -84,7 +85,7 @@ async def _chat(args: argparse.Namespace) -> dict[str, Any]:
     except LLMError as err:
         error = {"type": err.type, "message": str(err), "retry_after": err.retry_after}
     finally:
-        aclose = getattr(model, "aclose", None)
+        aclose = None if model is None else getattr(model, "aclose", None)
         if aclose is not None:
             await aclose()
     response = asm.response()

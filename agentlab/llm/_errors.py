@@ -150,8 +150,9 @@ class StreamInterrupted(LLMError):
     """The stream broke off: connection reset, truncated body or a malformed event.
 
     ``partial`` is True when output (text or tool-call deltas) was already
-    produced; such a stream is not re-sent by default, because the caller has
-    already seen part of an answer.
+    delivered to the caller; such a stream is not re-sent by default, because
+    the caller has already seen part of an answer. A delta that was decoded but
+    not yet delivered when the stream broke does not count.
     """
 
     type = "stream_interrupted"

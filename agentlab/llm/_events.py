@@ -29,7 +29,7 @@ llm_response        ``stop_reason``, ``input_tokens``, ``output_tokens``,
                     not a failure, but tokens count.
 llm_error           ``error_type`` (an :class:`~agentlab.llm.LLMError` ``.type``),
                     ``message``, ``status``, ``retry_after``, ``partial`` (output
-                    was already produced), ``retryable``, plus the token, cost and
+                    was already delivered), ``retryable``, plus the token, cost and
                     timing fields of ``llm_response``
 llm_retry           ``error_type``, ``delay`` (the wait before the next attempt),
                     ``retry_after`` (what the provider asked for, or None);

@@ -172,11 +172,9 @@ class _Decoder(ProviderDecoder):
                 if text:
                     if type(text) is not str:
                         raise wrong_type("part.text", text)
-                    state.produced_output = True
                     out.append(TextDelta(text))
                 call = part.get("functionCall")
                 if isinstance(call, dict):
-                    state.produced_output = True
                     out.append(
                         call_delta(
                             self.calls,

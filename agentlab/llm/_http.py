@@ -10,8 +10,10 @@ fed the response bytes as they arrive); this class does the rest:
 * non-2xx answers become typed errors with the (truncated) body;
 * network failures become :class:`Timeout`, :class:`ServerError` (could not
   connect) or :class:`StreamInterrupted` (the stream broke); a request that
-  cannot be sent at all (a ``base_url`` without ``http://``, a bad header) is
-  a :class:`BadRequest`, not retried;
+  cannot be sent at all (a bad header) is a :class:`BadRequest`, not retried;
+* a ``base_url`` that cannot work (no ``http://`` or ``https://``, no host, a
+  port outside 1-65535) is a :class:`BadRequest` from the constructor, and
+  again before a request if ``base_url`` was changed since;
 * cancelling the consuming task, or closing the stream, closes the response,
   so the server sees the connection go away.
 
@@ -81,6 +83,7 @@ class HTTPModel(BaseModel, AsyncClosing):
             (os.environ[k] for k in self.env_keys if os.environ.get(k)), None
         )
         self.base_url = (base_url or self.default_base_url).rstrip("/")
+        self._checked_url = self._check_base_url()
         self._client = client
         self._owns_client = client is None
         self._transport = transport
@@ -133,6 +136,34 @@ class HTTPModel(BaseModel, AsyncClosing):
             text = text.replace(key, "[redacted]")
         return text
 
+    def _check_base_url(self) -> str:
+        """``self.base_url`` if a request can be sent to it; else raise :class:`BadRequest`.
+
+        httpx takes a port outside 1-65535 and only fails in the socket layer
+        below it (an ``OverflowError`` in an ``ExceptionGroup``), so this checks
+        what httpx does not.
+        """
+        url = self.base_url
+        try:
+            parsed = httpx.URL(url)
+            port = parsed.port
+            if parsed.scheme not in ("http", "https"):
+                problem = "no http:// or https://"
+            elif not parsed.host:
+                problem = "no host"
+            elif port is not None and not 0 < port < 65536:
+                problem = f"port {port} is out of range"
+            else:
+                return url
+        except httpx.InvalidURL as exc:
+            problem = f"not a valid URL: {exc}"
+        raise BadRequest(
+            f"cannot use base_url {self.scrub(url)!r} ({self.scrub(problem)}); check base_url: "
+            "it needs http:// or https://, a host, and a port in 1-65535 if it gives one "
+            f"(the default is {self.default_base_url!r}).",
+            provider=self.provider,
+        )
+
     def _need_key(self) -> str | None:
         if self._api_key is None and self.base_url == self.default_base_url.rstrip("/"):
             raise AuthError(
@@ -151,6 +182,8 @@ class HTTPModel(BaseModel, AsyncClosing):
     async def _events(
         self, messages: Sequence[Message], tools: Sequence[Tool], opts: dict[str, Any], state: CallState
     ) -> AsyncIterator[StreamEvent]:
+        if self.base_url != self._checked_url:  # changed after construction
+            self._checked_url = self._check_base_url()
         url, headers, body = self._request(messages, tools, opts)
         try:
             async with self.client.stream("POST", url, headers=headers, json=body) as response:

@@ -138,11 +138,9 @@ class _Decoder(ProviderDecoder):
             if content:
                 if type(content) is not str:
                     raise wrong_type("delta.content", content)
-                state.produced_output = True
                 out.append(TextDelta(content))
             calls = delta.get("tool_calls")
             if calls:
-                state.produced_output = True
                 for position, call in enumerate(calls):
                     fn = call.get("function") or {}
                     index = call.get("index", position)

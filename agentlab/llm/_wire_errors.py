@@ -10,6 +10,12 @@ Providers disagree on error shapes; all three fit one reader::
 The HTTP status decides first; inside a 200 stream, the error's own type does.
 Retry hints come from ``retry-after-ms``, then ``Retry-After`` (seconds or an
 HTTP date); ``x-should-retry: false`` makes any error final.
+
+``x-should-retry: true`` makes nothing retryable that is final here (a bad
+request, an auth error, an exhausted quota). The header is a hint for the
+providers' generated SDKs, not part of their documented API, and an exhausted
+quota (OpenAI ``insufficient_quota``, a 429 whose own message says waiting will
+not help) stays exhausted however often it is retried: the error's kind wins.
 """
 
 from __future__ import annotations
@@ -191,8 +197,9 @@ def error_from_response(
     retry_after = parse_retry_after(headers)
     should = {k.lower(): v for k, v in headers.items()}.get("x-should-retry", "").strip().lower()
     error = _build(provider, status, err, body, retry_after, key_hint, final=should == "false")
-    if should in ("true", "false"):
-        error.retryable = should == "true" and type(error).retryable
+    if should == "false":
+        error.retryable = False
+    # "true" is not obeyed: what is final (see the module docstring) stays final
     return error
 
 

@@ -13,7 +13,9 @@ fault       ``429``, ``500``, ``529``, ``reset`` (connection dropped
             mid-body), ``truncate`` (body ends early, cleanly),
             ``error_event`` (the provider's error event mid-stream),
             ``hang`` (send ``cut`` bytes, then wait for the client to go
-            away), ``echo_key`` (401 whose body echoes the credentials)
+            away), ``echo_key`` (401 whose body echoes the credentials),
+            ``quota`` (OpenAI's 429 ``insufficient_quota``, sent with
+            ``x-should-retry: true``)
 n           the fault hits only the first ``n`` requests with this ``key``
 key         groups requests for ``n`` and for the request log (default: spec)
 ra          Retry-After value for 429 (``2.5``, or ``date:30`` for an HTTP
@@ -155,6 +157,19 @@ def make_app(state: WireState) -> Starlette:
                 {"error": {"type": "rate_limit_error", "message": "Too many requests (test)."}},
                 status_code=429,
                 headers={"retry-after": ra},
+            )
+        if fault == "quota":
+            return JSONResponse(
+                {
+                    "error": {
+                        "message": "You exceeded your current quota, please check your plan and billing details.",
+                        "type": "insufficient_quota",
+                        "param": None,
+                        "code": "insufficient_quota",
+                    }
+                },
+                status_code=429,
+                headers={"x-should-retry": "true"},
             )
         if fault == "500":
             return Response("upstream exploded (test)", status_code=500, media_type="text/plain")

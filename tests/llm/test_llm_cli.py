@@ -103,3 +103,11 @@ def test_a_malformed_event_is_one_json_error(server, transcripts, capsys):
     out = json.loads(capsys.readouterr().out)  # exactly one JSON object
     assert out["error"]["type"] == "stream_interrupted"
     assert out["error"]["message"].startswith("openai: malformed event")
+
+
+def test_a_bad_base_url_is_one_json_error(capsys):
+    args = ["chat", "--provider", "anthropic", "--base-url", "http://127.0.0.1:99999", "--json", "hi"]
+    assert main(args) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["error"]["type"] == "bad_request" and "http://127.0.0.1:99999" in out["error"]["message"]
+    assert out["text"] == ""

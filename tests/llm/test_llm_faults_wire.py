@@ -10,7 +10,9 @@ import pytest
 from llm_helpers import Events, FakeClock, cut_after_first_output, make_model
 
 from agentlab.llm import (
+    Anthropic,
     BadRequest,
+    Gemini,
     OpenAIChat,
     Overloaded,
     RateLimited,
@@ -85,6 +87,19 @@ def test_gives_up_after_max_retries(server, transcripts, fault, cls):
     assert len(server.requests(root)) == 3
     assert info.value.status == int(fault)
     assert len(clock.sleeps) == 2
+
+
+def test_exhausted_quota_is_final_even_if_the_server_says_retry(server, transcripts):
+    """OpenAI's insufficient_quota 429 comes with ``x-should-retry: true``; the quota wins."""
+    t = transcripts["openai_chat_text_basic"]
+    clock = FakeClock()
+    root = server.root(t["name"], fault="quota")
+    with pytest.raises(RateLimited) as info:
+        run_retrying(server, t, root, clock)
+    err = info.value
+    assert not err.retryable and err.status == 429
+    assert "waiting will not help" in str(err) and "check the plan and billing" in str(err)
+    assert len(server.requests(root)) == 1 and clock.sleeps == []
 
 
 @pytest.mark.parametrize("name", PER_PROVIDER)
@@ -204,12 +219,18 @@ def test_connection_refused_is_a_retryable_server_error(transcripts):
 
 WRONG_SHAPE = [
     ("openai_chat_text_basic", 'data: {"choices":[{"index":0,"delta":{"tool_calls":[null]}}]}\n\n'),
+    ("openai_chat_text_basic", 'data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":"0"}]}}]}\n\n'),
     ("openai_chat_text_basic", 'data: {"choices":[{"index":0,"delta":"oops"}]}\n\n'),
     ("openai_chat_text_basic", 'data: {"choices":[{"index":0,"delta":{"content":5}}]}\n\n'),
     ("anthropic_text_basic", 'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":"oops"}\n\n'),
     ("anthropic_text_basic", 'event: message_start\ndata: {"type":"message_start","message":[1]}\n\n'),
+    ("anthropic_text_basic", 'event: content_block_start\ndata: {"type":"content_block_start","index":0,'
+                             '"content_block":{"type":"tool_use","id":5,"name":"f","input":{}}}\n\n'),
+    ("anthropic_text_basic", 'event: content_block_start\ndata: {"type":"content_block_start","index":0,'
+                             '"content_block":{"type":"text","text":["x"]}}\n\n'),
     ("gemini_text_sse", 'data: {"candidates":[{"content":"oops"}]}\r\n\r\n'),
     ("gemini_text_sse", 'data: {"candidates":[{"content":{"parts":[{"text":["x"]}]}}]}\r\n\r\n'),
+    ("gemini_text_sse", 'data: {"candidates":[{"content":{"parts":[{"functionCall":{"name":5}}]}}]}\r\n\r\n'),
 ]
 
 
@@ -223,9 +244,33 @@ def test_an_event_of_the_wrong_shape_is_a_stream_interrupted(server, transcripts
     err = info.value
     assert str(err).startswith(f"{err.provider}: malformed event") and err.provider in name
     assert err.body and err.body in event  # the message shows the event's data
+    # nothing reached the caller before it: not partial, so it was sent again
+    assert err.partial is False and len(server.requests(root)) == 2
 
 
-@pytest.mark.parametrize("base_url", ["localhost:8000/v1", "ftp://127.0.0.1:1/v1", "http://127.0.0.1:x/v1"])
+@pytest.mark.parametrize("name", PER_PROVIDER)
+def test_a_wrong_shape_after_delivered_output_is_partial(server, transcripts, name):
+    """Text and a bad event in one read: the text goes out first, then the error, which
+    is partial (though the decoder found it before the text was delivered)."""
+    t = transcripts[name]
+    cut = cut_after_first_output(t) - 5  # the end of the first event with text
+    bad = next(event for n, event in WRONG_SHAPE if n == name)
+    root = server.root(name, body=t["response"]["body"].encode()[:cut].decode() + bad)
+    with pytest.raises(StreamInterrupted) as info:
+        run_retrying(server, t, root, FakeClock(), RetryPolicy(max_retries=1, jitter=0.0))
+    assert info.value.partial is True and len(server.requests(root)) == 1
+
+
+BAD_BASE_URLS = [
+    "localhost:8000/v1",
+    "ftp://127.0.0.1:1/v1",
+    "http://127.0.0.1:x/v1",
+    "http://127.0.0.1:99999/v1",  # httpx takes it; the socket layer would not
+    "http:///v1",
+]
+
+
+@pytest.mark.parametrize("base_url", BAD_BASE_URLS)
 def test_a_bad_base_url_is_a_bad_request_not_retried(base_url):
     clock = FakeClock()
     events = Events()
@@ -253,3 +298,27 @@ def test_a_header_that_cannot_be_sent_is_a_bad_request(server, transcripts):
     with pytest.raises(BadRequest, match="check headers="):
         asyncio.run(main())
     assert clock.sleeps == [] and server.requests(root) == []
+
+
+@pytest.mark.parametrize("cls", [OpenAIChat, Anthropic, Gemini])
+@pytest.mark.parametrize("base_url", BAD_BASE_URLS)
+def test_a_bad_base_url_is_refused_when_the_model_is_made(cls, base_url):
+    with pytest.raises(BadRequest) as info:
+        cls("some-model", api_key="k", base_url=base_url)
+    message = str(info.value)
+    assert repr(base_url) in message and "check base_url" in message
+    assert not info.value.retryable and info.value.provider == cls.provider
+
+
+def test_a_base_url_changed_later_is_checked_before_sending(server, transcripts):
+    t = transcripts["openai_chat_text_basic"]
+    clock = FakeClock()
+
+    async def main():
+        async with make_model(t, server.root(t["name"])) as model:
+            model.base_url = "http://127.0.0.1:99999/v1"
+            await complete(Retrying(model, NO_JITTER, clock), "hi")
+
+    with pytest.raises(BadRequest, match=r"port 99999 is out of range.*check base_url"):
+        asyncio.run(main())
+    assert clock.sleeps == []

@@ -203,6 +203,10 @@ def test_status_mapping():
     assert isinstance(limited, RateLimited) and limited.retry_after == 4.0 and limited.retryable
     quota = err(429, '{"error": {"type": "insufficient_quota", "message": "You exceeded your quota"}}')
     assert isinstance(quota, RateLimited) and not quota.retryable
+    told_to_retry = err(429, quota.body or "", **{"x-should-retry": "true"})
+    assert not told_to_retry.retryable and "waiting will not help" in str(told_to_retry)
+    assert err(429, **{"x-should-retry": "true"}).retryable  # a plain rate limit stays retryable
+    assert not err(400, **{"x-should-retry": "true"}).retryable
     assert isinstance(err(500), ServerError) and isinstance(err(502), ServerError)
     assert isinstance(err(503), Overloaded) and isinstance(err(529), Overloaded)
     assert not err(500, **{"x-should-retry": "false"}).retryable

@@ -62,6 +62,10 @@ class SequenceModel:
         self._serving: dict[int, list[dict[str, Any]]] = {}  # callee pid -> calls it is handling
         self._into: dict[int, set[int | None]] = {}  # callee pid -> callers with open calls
         self.llm: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        #: the time of the first arrow: the diagram's times are shown from it. It stays when
+        #: that arrow is trimmed, so a view opened later (or a resync) shows the same times
+        #: as one that followed from the start
+        self.t0: float | None = None
         self.now = 0.0
         self.handlers = {
             "spawn": lambda ev: self.ids.spawn(ev),
@@ -158,6 +162,8 @@ class SequenceModel:
             return None
         self._part(src)
         self._part(dst)
+        if self.t0 is None:
+            self.t0 = ev[1]
         a = _arrow(ev[0], kind, src, dst, ev[1], label)
         self.arrows[ev[0]] = a
         self.pending.put("arrows", ev[0], a)
@@ -246,7 +252,8 @@ class SequenceModel:
 
     def snapshot(self) -> dict[str, Any]:
         return {"parts": [self._dump_part(p) for p in self.parts.values()],
-                "arrows": [self._dump_arrow(a) for a in self.arrows.values()], "now": self.now}
+                "arrows": [self._dump_arrow(a) for a in self.arrows.values()], "t0": self.t0,
+                "now": self.now}
 
     def details(self, arrow_id: int) -> dict[str, Any] | None:
         a = self.arrows.get(arrow_id)

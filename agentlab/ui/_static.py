@@ -113,34 +113,51 @@ def _tree(view: dict[str, Any], limit: int = 400) -> str:
 
 
 # -- streams --------------------------------------------------------------------------
+_BLUE = '<span style="color:#2563eb">'
+_RED = '<span style="color:#d43c3c">'
+
+
+def _tail(parts: list[tuple[str, str, str]], limit: int) -> str:
+    """The HTML of the last ``limit`` characters of text in ``parts`` (escaped; "…" if cut)."""
+    out: list[str] = []
+    room = limit
+    for before, text, after in reversed(parts):
+        if len(text) > room:
+            out.append(f"{before}…{escape(text[-room:])}{after}" if room else "…")
+            break
+        out.append(f"{before}{escape(text)}{after}")
+        room -= len(text)
+    return "".join(reversed(out))
+
+
 def _stream(view: dict[str, Any], limit: int = 4000) -> str:
     agents = view.get("agents", [])
     if not agents:
         return '<div style="color:#888">no agent has called a model yet</div>'
     cols = []
     for a in agents:
-        parts = []
+        # (markup before, text, markup after) per segment: a long transcript is cut in its
+        # text, so no tag or entity is cut in half
+        parts: list[tuple[str, str, str]] = []
         for g in a.get("segs", []):
             t = g["t"]
             if t == "text":
-                parts.append(escape(g["s"]))
+                parts.append(("", g["s"], ""))
             elif t == "tool_call":
-                parts.append(f'<span style="color:#2563eb">⚙ {escape(str(g.get("name")))}({escape(g.get("args", ""))})</span>')
+                parts.append((_BLUE, f'⚙ {g.get("name")}({g.get("args", "")})', "</span>"))
             elif t == "tool_result":
-                parts.append(f'<span style="color:#2563eb">↳ {escape(str(g.get("result")))}</span>')
+                parts.append((_BLUE, f'↳ {g.get("result")}', "</span>"))
             elif t == "retry":
-                parts.append(f'<span style="color:#b7791f">⟳ retry {g.get("attempt")} ({escape(str(g.get("error")))})</span>')
+                parts.append(('<span style="color:#b7791f">', f'⟳ retry {g.get("attempt")} ({g.get("error")})', "</span>"))
             elif t == "error":
-                parts.append(f'<span style="color:#d43c3c">⚠ {escape(str(g.get("error")))}: {escape(str(g.get("message")))}</span>')
+                parts.append((_RED, f'⚠ {g.get("error")}: {g.get("message")}', "</span>"))
             elif t == "exit":
-                parts.append(f'<span style="color:#d43c3c">✖ exited: {escape(str(g.get("reason")))}</span>')
+                parts.append((_RED, f'✖ exited: {g.get("reason")}', "</span>"))
             elif t == "restart":
-                parts.append('<span style="color:#e0a000">↻ restarted</span>')
+                parts.append(('<span style="color:#e0a000">', "↻ restarted", "</span>"))
             elif t == "req" and parts:
-                parts.append("\n")
-        text = "".join(parts)
-        if len(text) > limit:
-            text = "…" + text[-limit:]
+                parts.append(("", "\n", ""))
+        text = _tail(parts, limit)
         head = (f'<b>{escape(str(a["label"]))}</b> <span style="color:#888">{a.get("tokens", 0)} tokens · '
                 f'{a.get("requests", 0)} calls · ${a.get("cost", 0):.4f}</span>')
         cols.append(
@@ -164,7 +181,7 @@ def _timeline(view: dict[str, Any], width: int = 760, lane_h: int = 18, max_lane
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{h}" style="font:11px sans-serif">']
     for i, lane in enumerate(lanes):
         y = 20 + i * lane_h
-        out.append(f'<text x="4" y="{y + 12}" fill="#333">{escape(str(lane["label"]))[:22]}</text>')
+        out.append(f'<text x="4" y="{y + 12}" fill="#333">{escape(str(lane["label"])[:22])}</text>')
     for s in view.get("spans", []):
         if (i := row.get(s["lane"], -1)) < 0:
             continue
@@ -206,7 +223,7 @@ def _sequence(view: dict[str, Any], max_rows: int = 60) -> str:
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" style="font:11px sans-serif">']
     for p in parts:
         xx = xs[p["key"]]
-        out.append(f'<text x="{xx}" y="14" text-anchor="middle" fill="#333">{escape(str(p["label"]))[:16]}</text>'
+        out.append(f'<text x="{xx}" y="14" text-anchor="middle" fill="#333">{escape(str(p["label"])[:16])}</text>'
                    f'<line x1="{xx}" y1="20" x2="{xx}" y2="{h}" stroke="#ccc" stroke-dasharray="3 3"/>')
     for i, a in enumerate(arrows):
         y = 34 + i * 18
@@ -217,6 +234,6 @@ def _sequence(view: dict[str, Any], max_rows: int = 60) -> str:
         out.append(f'<line x1="{x1}" y1="{y}" x2="{x2}" y2="{y}" stroke="{color}"{dash}/>'
                    f'<path d="M{x2} {y} l{-tip} -3 l0 6 z" fill="{color}"/>'
                    f'<text x="{(x1 + x2) / 2:.0f}" y="{y - 3}" text-anchor="middle" fill="{color}">'
-                   f'{escape(a["kind"] + (" " + a["label"] if a.get("label") else ""))[:40]}</text>')
+                   f'{escape((a["kind"] + (" " + a["label"] if a.get("label") else ""))[:40])}</text>')
     out.append("</svg>")
     return "".join(out)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import math
 import threading
 import time as _time
 from collections.abc import Callable, Iterable
@@ -453,6 +454,10 @@ class TokenStream(View):
         return StreamModel(self._pending, agents=self._options.get("agents"),
                            max_chars=self._options.get("max_chars", 200_000))
 
+    def _config(self) -> dict[str, Any]:
+        # the browser bounds its copy of each transcript the same way
+        return {"max_chars": self._model.max_chars}
+
     def _default_title(self) -> str:
         return "Token streams"
 
@@ -475,8 +480,13 @@ class Timeline(View):
         return TimelineModel(self._pending, max_items=self._options.get("max_items", 20_000))
 
     def _config(self) -> dict[str, Any]:
-        return {"window": float(self._options.get("window", 20.0)),
-                "collapse": int(self._options.get("collapse", 50))}
+        window = float(self._options.get("window", 20.0))
+        if not (0.0 < window < math.inf):  # the browser would draw a reversed or empty window
+            raise ValueError(f"window must be a positive number of seconds, not {window!r}")
+        # max_items: the browser keeps as many marks, links and budget reports as the model
+        return {"window": window,
+                "collapse": int(self._options.get("collapse", 50)),
+                "max_items": self._model.max_items}
 
     def _default_title(self) -> str:
         return "Timeline"

@@ -107,3 +107,19 @@ def test_arrows_are_trimmed_a_few_at_a_time():
         biggest = max(biggest, sum(1 for v in arrows.values() if v is None))
     assert 0 < biggest <= 64 + 1  # trimmed once past 2000 + 64, back to 2000
     assert 2000 <= len(model.arrows) <= 2000 + 64
+
+
+def test_times_count_from_the_first_arrow_even_after_it_is_trimmed():
+    # the browser shows each arrow's time from t0: a view opened late (or a resync after a
+    # gap) must show the times a view that followed from the start shows
+    s = Script(t0=5.0)
+    a, b = s.spawn("a"), s.spawn("b")
+    for _ in range(40):
+        s.cast(a, b)
+    full = sequence_view(s.events)
+    trimmed = sequence_view(s.events, max_arrows=10)
+    first = full["arrows"][0]["t"]
+    assert full["t0"] == first
+    assert trimmed["arrows"][0]["t"] > first  # the first arrows are gone
+    assert trimmed["t0"] == first
+    assert sequence_view([])["t0"] is None

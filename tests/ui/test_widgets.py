@@ -243,3 +243,21 @@ def test_views_read_the_event_log_lazily(run):
     peak, lazy, eager = run(main())
     assert peak and max(peak) < 50, max(peak)
     assert lazy["history"] == eager["history"] and [h[1] for h in lazy["history"]][-1] == "exit"
+
+
+@pytest.mark.parametrize("window", [0, -5, float("nan"), float("inf")])
+def test_timeline_window_must_be_a_positive_time(window):
+    # the browser took 0 for "unset" (20 s) and drew a negative window reversed; a NaN
+    # does not even go through JSON
+    with pytest.raises(ValueError, match="window must be a positive number of seconds"):
+        ui.Timeline(tiny_tree_events(), window=window)
+    assert ui.Timeline(tiny_tree_events(), window=0.5).config["window"] == 0.5
+
+
+def test_views_tell_the_browser_the_bounds_of_what_they_keep():
+    # the browser keeps as many marks/links/budget reports (timeline) and as much text per
+    # agent (streams) as the kernel does, so a live view holds what a resync would give
+    assert ui.Timeline(team_run(), max_items=300).config["max_items"] == 300
+    assert ui.Timeline(team_run()).config["max_items"] == 20_000
+    assert ui.TokenStream(team_run(), max_chars=5000).config["max_chars"] == 5000
+    assert ui.TokenStream(team_run()).config["max_chars"] == 200_000

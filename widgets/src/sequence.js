@@ -41,6 +41,7 @@ export class SequenceState {
     this.arrows = new Map();
     /** arrow ids in order @type {number[]} */
     this.order = [];
+    /** @type {number | null} */
     this.t0 = null;
     this.dirty = true;
   }
@@ -50,7 +51,9 @@ export class SequenceState {
     this.parts.clear();
     this.arrows.clear();
     this.order = [];
-    this.t0 = null;
+    // where the shown times count from: the kernel's (its first arrow's time, kept when that
+    // arrow is trimmed), so a resync or a view opened later shows the times this one shows
+    this.t0 = typeof v.t0 === "number" ? v.t0 : null;
     this.apply({ parts: Object.fromEntries((v.parts || []).map((/** @type {Part} */ p) => [p.key, p])),
       arrows: Object.fromEntries((v.arrows || []).map((/** @type {Arrow} */ a) => [a.id, a])) });
   }

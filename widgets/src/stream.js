@@ -12,18 +12,47 @@ import { mountView } from "./lib/view.js";
 
 /** Characters a column keeps in the page (older output is dropped from view). */
 const DISPLAY_CHARS = 60000;
+/** Segment elements a column keeps in the page (an agent that makes many tool calls or
+ * retries streams little text, but each call adds a few elements). */
+const DISPLAY_SEGS = 1500;
+
+/**
+ * Drop an agent's oldest text until a quarter of `maxChars` is free, as the kernel does
+ * with its transcript (agentlab/ui/_stream.py `_trim`), so the state stays bounded.
+ * @param {Agent} a @param {number} maxChars
+ */
+function trimSegs(a, maxChars) {
+  const target = Math.floor((maxChars * 3) / 4);
+  const segs = a.segs;
+  let i = 0;
+  while (a.textChars > target && i < segs.length) {
+    const g = segs[i];
+    if (g.t === "text") {
+      const s = g.s || "";
+      const cut = Math.min(s.length, a.textChars - target);
+      g.s = s.slice(cut);
+      a.textChars -= cut;
+      if (g.s) break;
+    }
+    i++;
+  }
+  segs.splice(0, i);
+}
 
 /**
  * @typedef {import("./lib/segments.js").Segment} Segment
  * @typedef {{key: string, label: string, pid: number, order: number, tokens: number, tps: number, cost: number,
  *   requests: number, retries: number, errors: number, status: string, model?: string, ttft?: number, dropped?: number}} Meta
  * @typedef {{meta: Meta, segs: Segment[], col?: HTMLElement, bodyEl?: HTMLElement, head?: HTMLElement,
- *   lastText?: Text | null, lastTool?: HTMLElement | null, pending: Segment[], fresh: boolean, chars: number}} Agent
+ *   lastText?: Text | null, lastTool?: HTMLElement | null, pending: Segment[], fresh: boolean, chars: number,
+ *   textChars: number}} Agent
  */
 
 /** The state: agents by key. Exported for tests. */
 export class StreamState {
-  constructor() {
+  /** @param {number} [maxChars]  text kept per agent: the kernel's `max_chars` (config.max_chars) */
+  constructor(maxChars = 200000) {
+    this.maxChars = maxChars;
     /** @type {Map<string, Agent>} */
     this.agents = new Map();
     /** agents whose header changed @type {Set<string>} */
@@ -36,8 +65,10 @@ export class StreamState {
     this.agents.clear();
     for (const a of agents) {
       const { segs, ...meta } = a;
-      this.agents.set(a.key, { meta, segs: [], pending: [...(segs || [])], fresh: true, chars: 0 });
-      for (const g of segs || []) appendSegment(/** @type {Agent} */ (this.agents.get(a.key)).segs, g);
+      /** @type {Agent} */
+      const agent = { meta, segs: [], pending: [...(segs || [])], fresh: true, chars: 0, textChars: 0 };
+      this.agents.set(a.key, agent);
+      for (const g of segs || []) this.append(agent, g);
     }
     this.structDirty = true;
   }
@@ -53,7 +84,7 @@ export class StreamState {
         }
         let a = this.agents.get(key);
         if (!a) {
-          a = { meta, segs: [], pending: [], fresh: true, chars: 0 };
+          a = { meta, segs: [], pending: [], fresh: true, chars: 0, textChars: 0 };
           this.agents.set(key, a);
           this.structDirty = true;
         } else {
@@ -67,11 +98,20 @@ export class StreamState {
         const a = this.agents.get(key);
         if (!a) continue;
         for (const g of /** @type {Segment[]} */ (segs)) {
-          appendSegment(a.segs, g);
+          this.append(a, g);
           a.pending.push(g);
         }
         this.dirty.add(key);
       }
+    }
+  }
+
+  /** Add a segment to an agent's transcript (bounded like the kernel's). @param {Agent} a @param {Segment} g */
+  append(a, g) {
+    appendSegment(a.segs, g);
+    if (g.t === "text") {
+      a.textChars += (g.s || "").length;
+      if (a.textChars > this.maxChars) trimSegs(a, this.maxChars);
     }
   }
 
@@ -122,7 +162,7 @@ function segEl(g) {
  * @returns {import("./lib/view.js").ViewImpl}
  */
 function makeStream(ctx) {
-  const state = new StreamState();
+  const state = new StreamState(ctx.config.max_chars || 200000);
   const hidden = new Set();
   const totalsText = h("span");
   const totals = h("span", { class: "al-summary", "data-role": "totals" }, ctx.stat(totalsText));
@@ -179,6 +219,7 @@ function makeStream(ctx) {
       if (g.t === "tool_call" && g.more && a.lastTool && a.lastTool.getAttribute("data-call") === String(g.id)) {
         const args = a.lastTool.querySelector(".al-args");
         if (args) args.textContent += g.args || "";
+        a.chars += (g.args || "").length;
         continue;
       }
       a.lastText = null;
@@ -187,17 +228,19 @@ function makeStream(ctx) {
         el.setAttribute("data-call", String(g.id));
         a.lastTool = el;
       } else a.lastTool = null;
+      a.chars += (el.textContent || "").length;
       body.append(el);
     }
     a.pending = [];
-    if (a.chars > DISPLAY_CHARS) trim(a);
+    if (a.chars > DISPLAY_CHARS || body.childElementCount > DISPLAY_SEGS) trim(a);
     if (atBottom) body.scrollTop = body.scrollHeight;
   }
 
   /** Drop the oldest elements of a long column. @param {Agent} a */
   function trim(a) {
     const body = /** @type {HTMLElement} */ (a.bodyEl);
-    while (a.chars > DISPLAY_CHARS * 0.8 && body.firstChild && body.firstChild !== body.lastChild) {
+    while ((a.chars > DISPLAY_CHARS * 0.8 || body.childElementCount > DISPLAY_SEGS * 0.8)
+      && body.firstChild && body.firstChild !== body.lastChild) {
       const first = /** @type {HTMLElement} */ (body.firstChild);
       a.chars -= (first.textContent || "").length;
       first.remove();

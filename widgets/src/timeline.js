@@ -112,9 +112,40 @@ function lowerBound(a, t) {
   return lo;
 }
 
-/** The timeline's data, indexed by lane. Exported for tests. */
+/**
+ * Keep the newest `max` items of `q` (in the order they came), dropping the others from the
+ * front of their lane's list in `byLane` (a lane's list holds its items in the same order).
+ * @template {{lane: string}} T @param {T[]} q @param {Map<string, T[]>} byLane @param {number} max
+ * @returns {T[]}
+ */
+function keepNewest(q, byLane, max) {
+  const excess = q.length - max;
+  if (excess <= 0) return q;
+  /** @type {Map<string, number>} */
+  const drop = new Map();
+  for (let i = 0; i < excess; i++) drop.set(q[i].lane, (drop.get(q[i].lane) || 0) + 1);
+  for (const [lk, n] of drop) {
+    const a = byLane.get(lk);
+    if (!a) continue;
+    if (n >= a.length) byLane.delete(lk);
+    else a.splice(0, n);
+  }
+  return q.slice(excess);
+}
+
+/** The timeline's data, indexed by lane. Exported for tests.
+ *
+ * Marks, restart links and budget reports are kept as the kernel keeps them (agentlab/ui/
+ * _timeline.py): the newest `maxItems` of each. A live view then holds what a view opened
+ * now (or a resync) gets, and a long run does not grow the page without bound. */
 export class TimelineState {
-  constructor() {
+  /** @param {number} [maxItems]  the kernel's `max_items` (config.max_items) */
+  constructor(maxItems = 20000) {
+    this.maxItems = maxItems;
+    /** every mark, in the order they came (per lane: `marks`) @type {Mark[]} */
+    this.markQ = [];
+    /** every budget report, in the order they came (per lane: `budget`) @type {Budget[]} */
+    this.budgetQ = [];
     /** @type {Map<string, Lane>} */
     this.lanes = new Map();
     /** @type {Map<number, Span>} */
@@ -134,7 +165,11 @@ export class TimelineState {
     this.t0 = 0;
     this.now = 0;
     this.laneDirty = true;
-    this.nMarks = 0;
+  }
+
+  /** How many marks are kept. */
+  get nMarks() {
+    return this.markQ.length;
   }
 
   /** @param {any} v */
@@ -147,7 +182,8 @@ export class TimelineState {
     this.budget.clear();
     this.spansByLane.clear();
     this.callsByLane.clear();
-    this.nMarks = 0;
+    this.markQ = [];
+    this.budgetQ = [];
     this.t0 = v.t0 || 0;
     this.now = v.now || 0;
     this.apply({ lanes: Object.fromEntries((v.lanes || []).map((/** @type {Lane} */ l) => [l.key, l])),
@@ -199,30 +235,25 @@ export class TimelineState {
         set.add(id);
       }
     }
+    const max = this.maxItems;
     if (d.marks) {
       for (const m of d.marks) {
         push(this.marks, m.lane, m);
-        this.nMarks += 1;
+        this.markQ.push(m);
       }
-      if (this.nMarks > 40000) this.trimMarks();
+      this.markQ = keepNewest(this.markQ, this.marks, max);
     }
     if (d.links) {
       for (const l of d.links) this.links.push(l);
-      if (this.links.length > 20000) this.links.splice(0, this.links.length - 15000);
+      if (this.links.length > max) this.links = this.links.slice(this.links.length - max);
     }
-    if (d.budget) for (const b of d.budget) push(this.budget, b.lane, b);
-  }
-
-  trimMarks() {
-    const cut = this.now - (this.now - this.t0) / 2;
-    let n = 0;
-    for (const [k, a] of this.marks) {
-      const i = lowerBound(a, cut);
-      if (i) a.splice(0, i);
-      if (!a.length) this.marks.delete(k);
-      else n += a.length;
+    if (d.budget) {
+      for (const b of d.budget) {
+        push(this.budget, b.lane, b);
+        this.budgetQ.push(b);
+      }
+      this.budgetQ = keepNewest(this.budgetQ, this.budget, max);
     }
-    this.nMarks = n;
   }
 
   /** Lanes in tree order (depth-first, start order), with collapsing of big parents.
@@ -279,18 +310,25 @@ export function grownSpan(age, win) {
   return win;
 }
 
-/** A "nice" tick step for `span` seconds over `px` pixels. @param {number} span @param {number} px */
-function tickStep(span, px) {
+/** A "nice" tick step for `span` seconds over `px` pixels: about one tick per 90 px, at
+ * any span (past an hour: 1, 2 or 5 times a power of ten hours). Exported for tests.
+ * @param {number} span @param {number} px */
+export function tickStep(span, px) {
   const want = span / Math.max(1, px / 90);
   const steps = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600];
   for (const s of steps) if (s >= want) return s;
-  return 7200;
+  if (!Number.isFinite(want)) return Infinity;
+  const hours = want / 3600;
+  const p = 10 ** Math.floor(Math.log10(hours));
+  for (const m of [1, 2, 5, 10]) if (m * p * 3600 >= want) return m * p * 3600;
+  return 10 * p * 3600;
 }
 
 /** @param {number} s @param {number} step */
 function tickLabel(s, step) {
   if (step < 1) return `${s.toFixed(step < 0.01 ? 3 : step < 0.1 ? 2 : 1)}s`;
   if (s < 120) return `${Math.round(s)}s`;
+  if (step >= 3600) return `${Math.round(s / 3600)}h`;
   return `${Math.floor(s / 60)}m${Math.round(s % 60) ? `${Math.round(s % 60)}s` : ""}`;
 }
 
@@ -302,7 +340,7 @@ function makeTimeline(ctx) {
   const { config } = ctx;
   const live = !!config.live;
   const collapse = config.collapse || 50;
-  const state = new TimelineState();
+  const state = new TimelineState(config.max_items || 20000);
   const expanded = new Set();
   let win = config.window || 20;
   let follow = true;
@@ -753,7 +791,8 @@ function makeTimeline(ctx) {
     }
     // axis: the ticks are in the plot's time frame too
     const step = tickStep(tb - ta, plotW);
-    for (let n = Math.ceil((ta - state.t0) / step); n * step + state.t0 <= tb; n++) {
+    const n0 = Math.ceil((ta - state.t0) / step);
+    for (let n = n0; n * step + state.t0 <= tb && n < n0 + 200; n++) {
       const t = n * step;
       const xx = x(t + state.t0).toFixed(1);
       const g = tickLayer.get(String(n), "g");
@@ -792,7 +831,10 @@ function makeTimeline(ctx) {
     const W = scroll.clientWidth || 800;
     const frac = atX === undefined ? (follow ? 1 : 0.5) : Math.min(1, Math.max(0, (atX - LABEL_W) / (W - LABEL_W - 10)));
     const pivot = ta + frac * (tb - ta);
-    const span = Math.max(0.002, (tb - ta) * factor);
+    // from 2 ms up to a few times the run (or the follow window): past that there is
+    // nothing more to see, and the numbers only lose precision
+    const most = Math.max(60, 4 * (nowEst() - state.t0), 4 * (config.window || 20));
+    const span = Math.min(most, Math.max(0.002, (tb - ta) * factor));
     if (follow && atX === undefined) {
       win = span;
     } else {

@@ -419,7 +419,7 @@ function makeTree(ctx) {
 
   /** @param {TreeNode} n */
   function makeChip(n) {
-    const chip = h("span", { class: "al-chip", "data-key": n.key, "data-status": n.status, "data-restarts": n.restarts || 0 });
+    const chip = h("span", { class: n.key === selected ? "al-chip al-selected" : "al-chip", "data-key": n.key, "data-status": n.status, "data-restarts": n.restarts || 0 });
     els.set(n.key, chip);
     return chip;
   }
@@ -566,6 +566,7 @@ function makeTree(ctx) {
     summaryCounts.update(state.statusCounts);
     setAttr(summary, "data-count", String(state.nodes.size));
     setAttr(list, "data-count", String(state.nodes.size));
+    setAttr(list, "data-elements", String(els.size)); // rows and chips kept (tests, benchmarks)
   }
 
   function render() {
@@ -588,8 +589,15 @@ function makeTree(ctx) {
       }
       for (const [key, prev] of state.dirty) {
         const n = state.nodes.get(key);
+        if (!n) {
+          // gone (the kernel prunes dead nodes): forget its elements, or a long run of
+          // short-lived workers keeps every one it ever drew
+          els.delete(key);
+          boxes.delete(key);
+          groups.delete(key);
+          continue;
+        }
         const el = els.get(key);
-        if (!n) continue;
         if (el) {
           if (el.tagName === "LI") {
             const row = /** @type {HTMLElement} */ (el.firstElementChild);
@@ -664,9 +672,25 @@ function makeTree(ctx) {
   /** @type {TreeNode | null} */
   let fetchedFor = null;
   let inflight = false;
-  /** Ask the kernel for details (exception, state) once per change of the node. @param {string} key @param {TreeNode} n */
+  /** a fetch put off by the throttle (or by one under way) @type {any} */
+  let later = null;
+  /** Ask the kernel for details (exception, state) once per change of the node, at most
+   * every 500 ms; a change within that time is fetched when it is over (a crash and the
+   * restart right after it: the panel ends with the details of the restarted process).
+   * @param {string} key @param {TreeNode} n */
   function fetchDetails(key, n) {
-    if (inflight || fetchedFor === n || Date.now() - detailsAt < 500) return;
+    if (fetchedFor === n) return;
+    const wait = inflight ? 100 : 500 - (Date.now() - detailsAt);
+    if (wait > 0) {
+      if (later === null) {
+        later = setTimeout(() => {
+          later = null;
+          const cur = selected === key ? state.nodes.get(key) : undefined;
+          if (cur && ctx.root.isConnected) fetchDetails(key, cur);
+        }, wait);
+      }
+      return;
+    }
     inflight = true;
     fetchedFor = n;
     detailsAt = Date.now();
@@ -686,6 +710,8 @@ function makeTree(ctx) {
     details = null;
     detailsAt = 0;
     fetchedFor = null;
+    clearTimeout(later);
+    later = null;
     if (key) {
       const el = els.get(key);
       (el?.tagName === "LI" ? el.firstElementChild : el)?.classList.add("al-selected");
@@ -765,6 +791,10 @@ function makeTree(ctx) {
       if (delta.nodes) for (const [k, n] of Object.entries(delta.nodes)) state.upsert(k, n);
     },
     render,
+    destroy() {
+      clearTimeout(later);
+      if (flashFrame) cancelAnimationFrame(flashFrame);
+    },
     highlight(msg) {
       if (!msg.key) return;
       const el = els.get(msg.key);

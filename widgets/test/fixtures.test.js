@@ -60,5 +60,6 @@ describe("golden delta streams", () => {
     for (const m of f.messages) s.apply(expandRows(m));
     expect(s.order.map((id) => s.arrows.get(id))).toEqual(f.final.arrows);
     expect(Object.fromEntries(s.parts)).toEqual(Object.fromEntries(f.final.parts.map((p) => [p.key, p])));
+    expect(s.t0).toBe(f.final.t0); // a view that followed from the start counts times from where the kernel does
   });
 });

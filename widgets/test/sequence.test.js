@@ -162,3 +162,32 @@ describe("sequence diagram with many processes", () => {
     }
   });
 });
+
+describe("sequence diagram times", () => {
+  beforeEach(() => { document.body.innerHTML = ""; });
+
+  it("shows the same time for a message after the kernel trims older ones and a resync", async () => {
+    const parts = [part("#1", 0), part("#2", 1)];
+    const first = { parts, arrows: [arrow(1, "cast", "#1", "#2"), arrow(2, "cast", "#2", "#1"), arrow(3, "cast", "#1", "#2")], t0: 0.1 };
+    // the kernel kept only the newest arrows (max_arrows): the run's times still count from 0.1
+    const later = { parts, arrows: [arrow(3, "cast", "#1", "#2"), arrow(4, "cast", "#2", "#1")], t0: 0.1 };
+    const model = fakeModel({ config: { view: "sequence", live: true, title: "Message sequence" }, snapshot: { seq: 1, view: first } });
+    let answer = { seq: 1, view: first };
+    const kernel = fakeKernel({ resync: () => answer });
+    const el = document.createElement("div");
+    document.body.append(el);
+    await sequence.render({ model, el, experimental: kernel.experimental });
+    await frame();
+    const timeOf = (id) => el.querySelector(`[data-arrow="${id}"] .al-t`).textContent;
+    expect(timeOf(3)).toBe("+0.200s");
+    model.receive(delta(2, { arrows: { 1: null, 2: null, 4: arrow(4, "cast", "#2", "#1") } }));
+    await frame();
+    expect(timeOf(3)).toBe("+0.200s");
+    answer = { seq: 5, view: later };
+    model.receive(delta(5, { arrows: {} })); // 3 and 4 were lost: a gap, so a resync
+    await frame();
+    expect(kernel.calls.filter((c) => c.name === "resync").length).toBe(2);
+    expect(timeOf(3)).toBe("+0.200s");
+    expect(timeOf(4)).toBe("+0.300s");
+  });
+});

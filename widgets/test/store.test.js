@@ -64,6 +64,48 @@ describe("Store", () => {
     expect(store.resyncing).toBe(false);
   });
 
+  it("takes a message that came twice once, without asking for another snapshot", async () => {
+    let release;
+    const invoke = vi.fn(() => new Promise((r) => { release = r; }));
+    const { state, store } = counter(invoke);
+    store.load({ seq: 1, view: { n: 0 } }, true);
+    store.receive({ type: "delta", seq: 3, add: 100 }); // 2 is missing
+    store.receive({ type: "delta", seq: 4, add: 1 });
+    store.receive({ type: "delta", seq: 4, add: 1 }); // the same message again
+    store.receive({ type: "delta", seq: 5, add: 1 });
+    release({ seq: 3, view: { n: 50 } });
+    await new Promise((r) => setTimeout(r, 0));
+    expect(state.n).toBe(52); // 50, then 4 and 5 once each
+    expect(store.seq).toBe(5);
+    expect(invoke).toHaveBeenCalledTimes(1);
+    expect(store.buffer).toEqual([]);
+  });
+
+  it("does not pile up deltas while the kernel cannot answer a resync", async () => {
+    const invoke = vi.fn(async () => { throw new Error("no kernel connection"); });
+    const { state, store } = counter(invoke);
+    store.load({ seq: 1, view: { n: 0 } }, true);
+    for (let seq = 3; seq < 2000; seq++) { // 2 was lost; every later one waits for a resync
+      store.receive({ type: "delta", seq, add: 1 });
+      await Promise.resolve();
+    }
+    await new Promise((r) => setTimeout(r, 0));
+    expect(store.buffer.length).toBeLessThan(10);
+    // the snapshot trait (written when the kernel is quiet) brings the view up to date
+    store.load({ seq: 2000, view: { n: 1998 } });
+    store.receive({ type: "delta", seq: 2001, add: 1 });
+    expect(state.n).toBe(1999);
+    // an error answer (the command failed in the kernel) does the same
+    const failing = counter(vi.fn(async () => ({ ok: false, error: "RuntimeError: boom" })));
+    failing.store.load({ seq: 1, view: { n: 0 } }, true);
+    for (let seq = 3; seq < 500; seq++) {
+      failing.store.receive({ type: "delta", seq, add: 1 });
+      await Promise.resolve();
+    }
+    await new Promise((r) => setTimeout(r, 0));
+    expect(failing.store.buffer.length).toBeLessThan(10);
+  });
+
   it("replaces everything on reset", () => {
     const { state, store } = counter();
     store.load({ seq: 1, view: { n: 1 } }, true);

@@ -55,3 +55,43 @@ describe("token streams", () => {
     expect(el.querySelector('[data-role="transcript"]').lastElementChild.textContent).toBe("Found it. Done.");
   });
 });
+
+describe("token streams over a long live run", () => {
+  beforeEach(() => { document.body.innerHTML = ""; });
+
+  it("keeps each transcript within max_chars, dropping the oldest text as the kernel does", async () => {
+    const { StreamState } = await import("../src/stream.js");
+    const s = new StreamState(1000); // config.max_chars
+    s.apply({ meta: { w: meta("w") } });
+    let all = "";
+    for (let i = 0; i < 400; i++) {
+      const chunk = `tok${i}-${"x".repeat(i % 20)} `;
+      all += chunk;
+      s.apply({ segs: { w: [{ t: "text", s: chunk }, ...(i % 50 === 0 ? [{ t: "end", stop: "stop", tokens: 1 }, { t: "req", rid: `r${i}`, model: "m", attempt: 1 }] : [])] } });
+    }
+    const text = s.text("w");
+    expect(all.length).toBeGreaterThan(4000);
+    expect(text.length).toBeLessThanOrEqual(1000);
+    expect(text.length).toBeGreaterThanOrEqual(700);
+    expect(all.endsWith(text)).toBe(true); // the newest text is what stays
+  });
+
+  it("drops the oldest elements of a column that makes many calls with little text", async () => {
+    const { el, model } = await mount();
+    model.receive(delta(1, { meta: { w: meta("w") } }));
+    let seq = 1;
+    for (let b = 0; b < 20; b++) {
+      const segs = [];
+      for (let i = 0; i < 50; i++) {
+        segs.push({ t: "req", rid: `r${b}-${i}`, model: "m", attempt: 2 }, { t: "retry", attempt: 2, error: "RateLimited", delay: 0.5 },
+          { t: "error", error: "RateLimited", message: "429" });
+      }
+      model.receive(delta(++seq, { segs: { w: segs } }));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await frame();
+    const body = el.querySelector('[data-agent="w"] [data-role="transcript"]');
+    expect(body.childElementCount).toBeLessThanOrEqual(1500);
+    expect(body.lastElementChild.getAttribute("data-seg")).toBe("error"); // the newest stay
+  });
+});

@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeEach } from "vitest";
-import timeline, { TimelineState, tickRuns, uniqueLinks, grownSpan } from "../src/timeline.js";
+import timeline, { TimelineState, tickRuns, uniqueLinks, grownSpan, tickStep } from "../src/timeline.js";
 import { fakeModel, fakeKernel, frame, delta } from "./fake-model.js";
 
 const lane = (key, parent, order, kind = "agent") => ({ key, parent, label: key.split("/").pop(), kind, order });
@@ -250,6 +250,70 @@ describe("the follow window of a young run", () => {
       const s = grownSpan(a, 20);
       expect(s).toBeGreaterThanOrEqual(a);
       expect(s).toBeLessThanOrEqual(a * 1.34);
+    }
+  });
+});
+
+describe("timeline memory over a long live run", () => {
+  it("keeps the newest max_items marks, links and budget reports, as the kernel does", () => {
+    const s = new TimelineState(50); // config.max_items
+    s.reset({ t0: 0, now: 0, lanes: [lane("#1", null, 1, "supervisor"), lane("#1/a", "#1", 2), lane("#1/b", "#1", 3)] });
+    /** what the kernel keeps: deque(maxlen=max_items) of each */
+    const kept = { marks: [], links: [], budget: [] };
+    let t = 0;
+    for (let batch = 0; batch < 40; batch++) {
+      const d = { now: t, marks: [], links: [], budget: [] };
+      for (let i = 0; i < 7; i++) {
+        t += 0.01;
+        const child = i % 3 ? "#1/a" : "#1/b";
+        d.marks.push({ lane: child, t, kind: "killed", text: "killed" }, { lane: "#1", t, kind: "restart", text: "a" });
+        d.links.push({ from: "#1", to: child, t, t2: t + 0.001, pid: batch * 10 + i });
+        d.budget.push({ lane: "#1", t, n: 1, max: 3, period: 5 });
+      }
+      for (const k of ["marks", "links", "budget"]) kept[k] = [...kept[k], ...d[k]].slice(-50);
+      s.apply(d);
+    }
+    const flat = (m) => [...m.values()].flat().sort((x, y) => x.t - y.t || x.kind.localeCompare(y.kind));
+    expect(s.nMarks).toBe(50);
+    expect(flat(s.marks)).toEqual([...kept.marks].sort((x, y) => x.t - y.t || x.kind.localeCompare(y.kind)));
+    expect(s.links).toEqual(kept.links);
+    expect([...s.budget.values()].flat()).toEqual(kept.budget);
+    // each lane's marks stay in time order (the view finds the ones in view by bisection)
+    for (const a of s.marks.values()) for (let i = 1; i < a.length; i++) expect(a[i].t).toBeGreaterThanOrEqual(a[i - 1].t);
+  });
+
+  it("takes max_items from the config", async () => {
+    const v = view();
+    v.marks = [];
+    const { el, model } = await mount(v, { max_items: 80 });
+    model.receive(delta(2, { marks: Array.from({ length: 150 }, (_, i) => ({ lane: "#1/w", t: 0.5 + i / 200, kind: "killed", text: "killed" })) }));
+    await frame();
+    // a dense row: its hover area counts the marks in view, all of them kept ones
+    expect(el.querySelector('[data-kind="ticks"]').getAttribute("data-count")).toBe("80");
+  });
+});
+
+describe("timeline zoom limits", () => {
+  beforeEach(() => { document.body.innerHTML = ""; });
+
+  it("keeps the axis to a few ticks however far it is zoomed out", async () => {
+    const { el } = await mount(view());
+    el.querySelector('[data-action="fit"]').click(); // (or a pan, or ctrl+wheel: no longer following)
+    const out = el.querySelector('[data-action="zoom-out"]');
+    for (let i = 0; i < 22; i++) out.click(); // a trackpad pinch sends dozens of ctrl+wheel steps
+    await frame();
+    const svg = el.querySelector('[data-role="timeline"]');
+    expect(svg.querySelectorAll(".al-tick").length).toBeGreaterThan(0);
+    expect(svg.querySelectorAll(".al-tick").length).toBeLessThanOrEqual(20);
+    // and the range stays a finite, positive time
+    expect(el.querySelector('[data-role="range"]').textContent).toMatch(/^\d/);
+  });
+
+  it("picks a tick step that gives about one tick per 90 px at any span", () => {
+    for (const span of [0.01, 1, 100, 1e4, 1e6, 1e9]) {
+      const step = tickStep(span, 600);
+      expect(span / step).toBeLessThanOrEqual(7);
+      expect(span / step).toBeGreaterThanOrEqual(1);
     }
   });
 });

@@ -165,3 +165,110 @@ describe("supervision tree", () => {
     expect(model.listeners("msg:custom")).toBe(0);
   });
 });
+
+describe("supervision tree over a long live run", () => {
+  beforeEach(() => { document.body.innerHTML = ""; });
+
+  for (const expand of [false, true]) {
+    it(`forgets the elements of nodes the kernel removed${expand ? " (chips)" : ""}`, async () => {
+      const nodes = [node("#1", { label: "pool", kind: "supervisor" })];
+      for (let i = 0; i < 60; i++) nodes.push(node(`#1/w${i}`, { pid: 100 + i, parent: "#1", order: i + 2 }));
+      const { el, model } = await mount(expand ? nodes : nodes.slice(0, 11), { collapse: 50 });
+      if (expand) {
+        el.querySelector('.al-group[data-key="#1"] button[data-action="expand"]').click();
+        await frame();
+      }
+      const list = el.querySelector('[data-role="tree"]');
+      let seq = 1;
+      let pid = 1000;
+      // short-lived workers come and go (the kernel removes dead nodes past max_dead)
+      for (let round = 0; round < 6; round++) {
+        const born = {};
+        for (let i = 0; i < 20; i++) born[`#1/t${pid}`] = node(`#1/t${pid}`, { pid: pid++, parent: "#1", order: 1000 + pid });
+        model.receive(delta(++seq, { nodes: born }));
+        await frame();
+        model.receive(delta(++seq, { nodes: Object.fromEntries(Object.keys(born).map((k) => [k, null])) }));
+        await frame();
+      }
+      expect(list.getAttribute("data-count")).toBe(String(expand ? 61 : 11));
+      expect(list.getAttribute("data-elements")).toBe(String(expand ? 61 : 11)); // a row or chip each
+    });
+  }
+});
+
+describe("a recorded run's scrub bar", () => {
+  beforeEach(() => { document.body.innerHTML = ""; });
+
+  it("shows where the run is, also in a view opened after it was scrubbed", async () => {
+    // the config was written when the widget was made (at the end of the run); the run was
+    // scrubbed back to event 40 before this view (a second output of the widget) opened
+    const model = fakeModel({
+      config: { view: "tree", live: false, title: "t", collapse: 50, recorded: { count: 100, cursor: 100, t0: 0, t1: 5 }, scrubber: true },
+      snapshot: { seq: 3, view: { nodes: team(), cursor: 40 } },
+    });
+    const kernel = fakeKernel({ seek: () => ({ ok: true }) });
+    const el = document.createElement("div");
+    document.body.append(el);
+    tree.render({ model, el, experimental: kernel.experimental });
+    await frame();
+    const range = el.querySelector('[data-action="scrub"]');
+    const label = el.querySelector(".al-scrub-label");
+    expect(range.value).toBe("40");
+    expect(label.textContent).toContain("event 40 / 100");
+    // scrubbed from Python (or another output): the bar and its label follow
+    model.receive({ type: "reset", seq: 4, view: { nodes: team(), cursor: 70 } });
+    await frame();
+    expect(range.value).toBe("70");
+    expect(label.textContent).toContain("event 70 / 100");
+  });
+});
+
+describe("the details panel", () => {
+  beforeEach(() => { document.body.innerHTML = ""; });
+
+  it("shows the details of the node's last change, also one that came right after another", async () => {
+    let calls = 0;
+    const { el, model } = await mount(team(), {}, {
+      select: () => ({ ok: true }),
+      cmd_details: () => {
+        calls += 1;
+        return { ok: true, details: { key: "#1/writer", supervisor_path: "team", state: `state #${calls}` } };
+      },
+    });
+    el.querySelector('.al-node[data-key="#1/writer"] .al-name').click();
+    await frame();
+    const panel = el.querySelector('[data-role="details"]');
+    expect(panel.querySelector('[data-role="state"]').textContent).toBe("state #1");
+    // the node crashes and is restarted a moment later (within the panel's 500 ms throttle)
+    model.receive(delta(2, { nodes: { "#1/writer": node("#1/writer", { pid: 21, parent: "#1", order: 2, restarts: 1, status: "crashed", exit: "boom" }) } }));
+    await frame();
+    model.receive(delta(3, { nodes: { "#1/writer": node("#1/writer", { pid: 22, parent: "#1", order: 2, restarts: 1 }) } }));
+    await new Promise((r) => setTimeout(r, 800));
+    await frame();
+    // the panel asked again once the throttle allowed it: it shows the newest state
+    expect(calls).toBeGreaterThanOrEqual(2);
+    expect(panel.querySelector('[data-role="state"]').textContent).toBe(`state #${calls}`);
+    expect(panel.querySelector("td").textContent).toBe("<0.22.0>");
+  });
+});
+
+describe("an expanded large supervisor", () => {
+  beforeEach(() => { document.body.innerHTML = ""; });
+
+  it("keeps the selected chip marked when its children change", async () => {
+    const nodes = [node("#1", { label: "pool", kind: "supervisor" })];
+    for (let i = 0; i < 60; i++) nodes.push(node(`#1/w${i}`, { pid: 100 + i, parent: "#1", order: i + 2 }));
+    const { el, model } = await mount(nodes, { collapse: 50 }, { select: () => ({ ok: true }), cmd_details: () => ({ ok: true, details: { key: "#1/w7" } }) });
+    el.querySelector('.al-group[data-key="#1"] button[data-action="expand"]').click();
+    await frame();
+    el.querySelector('.al-chip[data-key="#1/w7"]').click();
+    await frame();
+    expect(el.querySelector('.al-chip[data-key="#1/w7"]').classList.contains("al-selected")).toBe(true);
+    // a dynamic supervisor starts another worker: the chips are drawn again
+    model.receive(delta(2, { nodes: { "#1/w99": node("#1/w99", { pid: 999, parent: "#1", order: 999 }) } }));
+    await frame();
+    expect(el.querySelectorAll(".al-chip").length).toBe(61);
+    expect(el.querySelector('.al-chip[data-key="#1/w7"]').classList.contains("al-selected")).toBe(true);
+    expect(el.querySelector('[data-role="details"]').hidden).toBe(false);
+  });
+});

@@ -131,9 +131,14 @@ export class Store {
   /** Apply buffered deltas that now follow on. */
   drain() {
     this.buffer.sort((a, b) => a.seq - b.seq);
-    while (this.buffer.length && this.buffer[0].seq <= this.seq) this.buffer.shift();
-    while (this.buffer.length && this.buffer[0].seq === this.seq + 1) {
-      const m = /** @type {Message} */ (this.buffer.shift());
+    while (this.buffer.length) {
+      const m = this.buffer[0];
+      if (m.seq <= this.seq) { // in the state already (a message that came twice, too)
+        this.buffer.shift();
+        continue;
+      }
+      if (m.seq !== this.seq + 1) break;
+      this.buffer.shift();
       this.apply(m);
       this.seq = m.seq;
     }
@@ -145,24 +150,35 @@ export class Store {
 
   /** Ask the kernel for the full state; deltas wait in the buffer meanwhile. */
   async resync() {
-    if (this.resyncing || !this.invoke) return;
+    if (this.resyncing) return;
+    if (!this.invoke) {
+      this.buffer = []; // nobody to ask (see the catch below)
+      return;
+    }
     this.resyncing = true;
     try {
       const resp = await this.invoke("resync", {});
       this.resyncing = false;
-      if (resp && resp.view) {
-        // the same seq is the same state: skip the (possibly large) redraw
-        if (resp.seq > this.seq || this.applied === 0 || this.buffer.length) {
-          this.resetState(resp.view);
-          this.seq = resp.seq;
-          this.applied += 1;
-        }
-        this.drain();
-        this.changed();
+      if (!resp || !resp.view) {
+        // the kernel could not answer (its error is in its log): what waits here would
+        // only pile up; the next resync (or snapshot) covers it
+        this.buffer = [];
+        return;
       }
+      // the same seq is the same state: skip the (possibly large) redraw
+      if (resp.seq > this.seq || this.applied === 0 || this.buffer.length) {
+        this.resetState(resp.view);
+        this.seq = resp.seq;
+        this.applied += 1;
+      }
+      this.drain();
+      this.changed();
     } catch (_err) {
-      // no kernel (a static page, a closed notebook): keep what we show
+      // no kernel (a static page, a closed notebook, a front end without commands): keep
+      // what we show. The deltas that wait would only pile up, one per message from now on:
+      // a later resync answers with a state that covers them, or a snapshot replaces it all
       this.resyncing = false;
+      this.buffer = [];
     }
   }
 }

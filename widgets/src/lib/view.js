@@ -96,6 +96,8 @@ export function mountView({ model, el, experimental }, kind, make, minInterval =
   };
   impl = make(ctx);
 
+  /** Show where a recorded run is (the cursor of the state shown) on the scrub bar. */
+  let showCursor = (/** @type {number} */ _i) => {};
   // recorded runs: one scrub bar (it seeks every view attached to the same run)
   if (config.recorded && config.scrubber !== false) {
     const rec = config.recorded;
@@ -107,6 +109,12 @@ export function mountView({ model, el, experimental }, kind, make, minInterval =
     let pending = /** @type {any} */ (null);
     const show = (/** @type {number} */ i) => { label.textContent = `event ${i} / ${rec.count} · ${dur(rec.t1 - rec.t0)} run`; };
     show(rec.cursor);
+    // the config says where the run was when the widget was made; the state shown (a
+    // snapshot, a reset) says where it is now: the run may have been scrubbed since
+    showCursor = (i) => {
+      if (range.value !== String(i)) range.value = String(i);
+      show(i);
+    };
     range.addEventListener("input", () => {
       show(Number(range.value));
       clearTimeout(pending);
@@ -123,16 +131,19 @@ export function mountView({ model, el, experimental }, kind, make, minInterval =
     }
     if (msg && (msg.type === "delta" || msg.type === "reset")) {
       store.receive(msg);
-      if (msg.type === "reset" && config.recorded && ctx.scrub && msg.view && msg.view.cursor !== undefined) {
-        /** @type {HTMLInputElement} */ (ctx.scrub).value = String(msg.view.cursor);
-      }
+      if (msg.type === "reset" && msg.view && typeof msg.view.cursor === "number") showCursor(msg.view.cursor);
     }
   };
-  const onSnap = () => store.load(unpack(model.get("snapshot")));
+  /** @param {boolean} [force] */
+  const loadSnap = (force = false) => {
+    const snap = unpack(model.get("snapshot"));
+    if (store.load(snap, force) && typeof snap.view.cursor === "number") showCursor(snap.view.cursor);
+  };
+  const onSnap = () => loadSnap();
   model.on("msg:custom", onMsg);
   model.on("change:snapshot", onSnap);
   const t0 = performance.now();
-  store.load(unpack(model.get("snapshot")), true);
+  loadSnap(true);
   frames.now();
   // how long the first full draw took (read by the benchmarks)
   root.setAttribute("data-first-render-ms", (performance.now() - t0).toFixed(1));

@@ -7,12 +7,15 @@ state, and splitting it would scatter that state across files.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import itertools
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 from .._agent import Agent, Stop
+from .._process import ProcessExit
+from .._reasons import Crash
 from .._registry import PubSub
 from .._runtime import Caller, Pid, Runtime
 from .._supervisor import ChildSpec
@@ -29,7 +32,7 @@ from ..llm import (
     ToolCallDelta,
     UsageMeter,
 )
-from ..llm._accounting import Prices, price_of
+from ..llm._accounting import Prices, price_of, tokens_for_chars
 from ..llm._events import TOKEN_FIELDS, TOOL_CALL_FIELDS, Routed, numbered_in
 from ..llm._protocol import opened
 from ..llm._retry import through_wrappers
@@ -65,6 +68,7 @@ _OPTIONS = (
 )
 
 _LLM_END = ("llm_response", "llm_error")
+_UNPRICED = (0.0, 0.0)
 
 
 def _short(value: Any, limit: int = 200) -> str:
@@ -178,7 +182,13 @@ class LLMAgent(Agent):
                                     and the supervisor restarts the agent with a
                                     fresh conversation
     a tool fails / times out        ``"report"``: the model sees the error;
-                                    ``"crash"``: the agent crashes
+                                    ``"crash"``: the agent crashes. A tool that
+                                    calls ``sys.exit()`` (or raises another
+                                    ``BaseException``) fails the same way, with
+                                    ``SystemExit`` as the error type: it never ends
+                                    the event loop (a notebook's kernel). Ctrl-C
+                                    (``KeyboardInterrupt``) and cancellation keep
+                                    their meaning.
     invalid answer for ``output``   re-asked ``output_retries`` times, then the turn
                                     fails with :class:`OutputInvalid`; the agent
                                     stays up, the failed turn is taken back
@@ -205,10 +215,13 @@ class LLMAgent(Agent):
     Budgets
     -------
     Every attempt is charged when it ends, failed ones included. The agent
-    checks before each attempt (a retry included) and while tokens stream
-    (counting a token per delta, and the prompt's estimated tokens, at the
-    model's prices: an unpriced model is not cut for cost); once spending
-    passes a limit the stream is cut, a ``budget_exceeded``
+    checks before each attempt (a retry included) and at each streamed delta,
+    against what was spent plus the attempt so far: its prompt's estimated
+    tokens and its output as the LLM layer estimates it when the provider
+    reports no count, a token per four characters of text, tool names and
+    arguments; at the model's prices (an unpriced model is not cut for
+    cost). At the first delta that passes a limit the stream is cut, a
+    ``budget_exceeded``
     event is emitted, the caller gets :class:`BudgetExceeded`, and the agent
     exits with reason ``("shutdown", ("budget_exceeded", info))``
     (``budget_exit="shutdown"``, the default) or ``("budget_exceeded", info)``
@@ -232,6 +245,18 @@ class LLMAgent(Agent):
     escalates, as with any repeated failure. :func:`is_budget_exceeded`
     recognises both forms.
 
+    **How far past a limit.** The delta that passes a limit has already been
+    generated, and it is charged: a cut lands past the limit by at most that
+    one delta, ``ceil(len(delta) / 4)`` tokens (one or two for a word) at the
+    output price. Only counts that differ from the estimate take it further,
+    since the charge uses what the provider reported where it did: the
+    prompt's tokens as the stream starts (Anthropic), running counts
+    (Gemini), and every count at the end of an attempt that was not cut,
+    which can exceed the streamed text (reasoning tokens stream none). And a
+    limit is checked, not predicted: an attempt starts whenever the budget is
+    not yet passed, even if its prompt alone passes what is left (it is then
+    cut at its first delta).
+
     Events
     ------
     Besides the LLM layer's ``llm_*`` events (tagged with this agent's pid):
@@ -242,7 +267,10 @@ class LLMAgent(Agent):
     ``turn_start``       ``turn``, ``text``
     ``turn_end``         ``turn``, ``ok``, ``steps``, ``answer`` or ``error``/
                          ``error_type``
-    ``tool_start``       ``call_id``, ``tool``, ``arguments``
+    ``tool_start``       ``call_id`` (the provider's id for the call or, for one
+                         streamed without an id (Gemini), the agent's, which its
+                         ``llm_tool_call`` event carries too), ``tool``,
+                         ``arguments``
     ``tool_result``      ``call_id``, ``tool``, ``result``, ``error`` (message or
                          ``None``), ``error_type``, ``duration``
     ``output_invalid``   ``attempt``, ``errors``
@@ -311,22 +339,26 @@ class LLMAgent(Agent):
         self._meter = UsageMeter()
         self._turns = 0
         self._asm = Assembler()  # the answer of the current attempt
-        # the current attempt's tokens so far, and its cost (the prompt, estimated)
-        # plus the price of each further output token: the budgets' live view
+        # the current attempt so far, the budgets' live view: its prompt's tokens
+        # (estimated), its output and the prices of both
         self._attempt_in = 0
-        self._attempt_out = 0
-        self._attempt_cost = 0.0
-        self._out_price = 0.0
+        self._attempt_chars = 0  # output characters streamed (text, tool names and arguments)
+        self._price = _UNPRICED  # (input, output) USD per million tokens of the attempt's model
         self._prices: Prices | None = None
         self._call_ids = itertools.count(1)
+        # the current attempt's tool calls by index: the id the agent made for one that
+        # streamed without an id (Gemini), or None if it came with its own
+        self._stream_calls: dict[int, str | None] = {}
         self._task_sup: Pid | None = None
         self._llm = self._build_model(rt)
-        # token events go straight into the runtime's stream; the rest through _on_llm
+        # token events go straight into the runtime's stream (tool-call deltas by way of
+        # _tool_call_event, for their ids); the rest through _on_llm
+        self._write_call = rt.emitter("llm_tool_call", TOOL_CALL_FIELDS, self.pid)
         self._emit = (
             Routed(
                 self._on_llm,
                 rt.emitter("llm_token", TOKEN_FIELDS, self.pid),
-                rt.emitter("llm_tool_call", TOOL_CALL_FIELDS, self.pid),
+                self._tool_call_event,
             )
             if self.token_events
             else Routed(self._on_llm)
@@ -547,11 +579,25 @@ class LLMAgent(Agent):
             ) as events:
                 budgets = self._budgets
                 async for ev in events:
+                    # the output as the attempt's end counts it when the provider reports no
+                    # count: its characters at the LLM layer's rate, not a token per delta (a
+                    # delta is often more than a token: the cut landed ~25% past the limit)
+                    if type(ev) is TextDelta:
+                        grown = len(ev.text)
+                    elif type(ev) is ToolCallDelta:
+                        grown = len(ev.arguments_delta) + len(ev.name or "")
+                        cid = self._stream_call_id(ev.index, ev.id)
+                        if ev.id is None and cid is not None:  # sent without an id: the agent's
+                            ev = dataclasses.replace(ev, id=cid)
+                    else:
+                        grown = 0
                     self._asm.add(ev)
-                    if budgets and (type(ev) is TextDelta or type(ev) is ToolCallDelta):
-                        self._attempt_out += 1
-                        live = self._attempt_in + self._attempt_out
-                        cost = self._attempt_cost + self._attempt_out * self._out_price
+                    if budgets and grown:
+                        self._attempt_chars += grown
+                        out = tokens_for_chars(self._attempt_chars)
+                        live = self._attempt_in + out
+                        pin, pout = self._price  # as cost_usd computes it: the same float
+                        cost = (self._attempt_in * pin + out * pout) / 1_000_000
                         for b in budgets:
                             limit = b.would_exceed(live, cost)
                             if limit is not None:
@@ -571,26 +617,50 @@ class LLMAgent(Agent):
         """The LLM layer's events other than the per-delta ones: account, then put the
         event in the stream."""
         if kind == "llm_request":
+            self._stream_calls.clear()
             self._attempt_in = fields.get("input_tokens_estimate") or 0
-            self._attempt_out = 0
+            self._attempt_chars = 0
             model = fields.get("model")
             price = price_of(model, self._prices) if self._prices and isinstance(model, str) else None
-            if price is None:  # unpriced: its cost is unknown mid-stream (and None at the end)
-                self._attempt_cost = self._out_price = 0.0
-            else:  # USD per million tokens
-                self._attempt_cost = self._attempt_in * price[0] / 1e6
-                self._out_price = price[1] / 1e6
+            # unpriced: its cost is unknown mid-stream (and None at the end)
+            self._price = _UNPRICED if price is None else price
         elif kind in _LLM_END:
             tokens = (fields.get("input_tokens") or 0) + (fields.get("output_tokens") or 0)
             for b in self._budgets:
                 b.charge(tokens, fields.get("cost_usd"))
             self._meter(kind, **fields)
-            self._attempt_in = self._attempt_out = 0
-            self._attempt_cost = 0.0
+            self._attempt_in = self._attempt_chars = 0
+            self._price = _UNPRICED
         elif kind == "llm_retry":
             self._meter(kind, **fields)
             self._asm = Assembler()  # another attempt starts: its answer starts over
         self.runtime.emit(kind, self.pid, **fields)
+
+    def _stream_call_id(self, index: int, wire_id: str | None) -> str | None:
+        """The id of the current attempt's tool call ``index``, given a delta's ``wire_id``.
+
+        A call whose first delta has an id (OpenAI, Anthropic) goes by it, and its later
+        deltas carry none, as on the wire. A call streamed without an id (Gemini's
+        come without one) gets the agent's, ``call-<pid>-<n>``, made at its first delta:
+        its ``llm_tool_call`` event, the conversation and its ``tool_start`` all carry
+        it, so the stream view shows the call and its run as one, as for the others.
+        """
+        calls = self._stream_calls
+        if index in calls:
+            return wire_id or calls[index]
+        made = None if wire_id else f"call-{self.pid.id}-{next(self._call_ids)}"
+        calls[index] = made
+        return wire_id or made
+
+    def _tool_call_event(
+        self, provider: str, model: str, request_id: str, attempt: int, index: int,
+        call_id: str | None, name: str | None, arguments_delta: str,
+    ) -> None:
+        """The ``llm_tool_call`` sink: the event, with the id the agent knows the call by."""
+        self._write_call(
+            provider, model, request_id, attempt, index, self._stream_call_id(index, call_id),
+            name, arguments_delta,
+        )
 
     def _before_attempt(self) -> None:
         for b in self._budgets:
@@ -707,10 +777,27 @@ class LLMAgent(Agent):
 def _tool_runner(ft: FunctionTool) -> Callable[..., Any]:
     async def run(args: dict[str, Any], ctx: ToolContext) -> Any:
         with numbered_in(ctx.runtime):  # a tool's own model calls: ids of the runtime too
-            return await ft.invoke(args, ctx)
+            try:
+                return await ft.invoke(args, ctx)
+            except (Exception, asyncio.CancelledError, KeyboardInterrupt, GeneratorExit):
+                raise
+            except BaseException as e:
+                if _interrupts(e):
+                    raise
+                # SystemExit (a tool that calls sys.exit()) or another BaseException: a crash
+                # of this tool's process like any exception, not the end of the event loop
+                # (in a notebook, of the kernel's loop)
+                raise ProcessExit(Crash.from_exception(e)) from None
 
     run.__name__ = ft.name  # the task's child id, shown in the supervision tree
     return run
+
+
+def _interrupts(e: BaseException) -> bool:
+    """Whether ``e`` is, or groups, a cancellation or a Ctrl-C: those keep their meaning."""
+    return isinstance(e, BaseExceptionGroup) and (
+        e.subgroup((asyncio.CancelledError, KeyboardInterrupt)) is not None
+    )
 
 
 class _Guarded:

@@ -24,6 +24,26 @@ def fast(rt: Runtime, script: Any, **kw: Any) -> ScriptedModel:
     return ScriptedModel(script, clock=rt, rng=rt.random, **kw)
 
 
+def gemini(*answers: list[dict[str, Any]]) -> Any:
+    """A :class:`agentlab.llm.Gemini` whose requests get ``answers`` in turn, over an
+    ``httpx.MockTransport``: each answer is the ``parts`` of one streamed chunk
+    (``{"text": ...}``, ``{"functionCall": {"name": ..., "args": {...}}}``: no ids)."""
+    import httpx
+
+    from agentlab.llm import Gemini
+
+    pending = list(answers)
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        chunk = {"candidates": [{"content": {"role": "model", "parts": pending.pop(0)},
+                                 "finishReason": "STOP"}]}
+        return httpx.Response(200, content=f"data: {json.dumps(chunk)}\r\n\r\n".encode(),
+                              headers={"content-type": "text/event-stream"})
+
+    return Gemini("gemini-2.0-flash", api_key="test", base_url="http://gemini.test",
+                  transport=httpx.MockTransport(answer))
+
+
 def of(rt: Runtime, kind: str, name: str | None = None) -> list[Event]:
     return [e for e in rt.events if e.kind == kind and (name is None or e.name == name)]
 

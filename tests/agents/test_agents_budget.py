@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from agents_helpers import fast, of
 
@@ -14,7 +16,7 @@ from agentlab.agents import (
     budget_info,
     is_budget_exceeded,
 )
-from agentlab.llm import RateLimited, RetryPolicy
+from agentlab.llm import RateLimited, RetryPolicy, ToolCall
 
 LONG = "word " * 200
 
@@ -36,13 +38,36 @@ async def test_a_turn_over_the_token_budget_fails_and_the_agent_exits():
         assert event.data == err.info
 
 
+def one_delta(rt: Runtime) -> int:
+    """The tokens the last streamed delta is charged: how far past its limit a cut may land."""
+    return math.ceil(len(of(rt, "llm_token")[-1].data["text"]) / 4)
+
+
 async def test_the_stream_is_cut_when_the_budget_runs_out_mid_answer():
     async with Runtime(clock=VirtualClock()) as rt:
         pid = rt.start(LLMAgent, model=fast(rt, [LONG]), max_tokens=60)
-        with pytest.raises(BudgetExceeded):
+        with pytest.raises(BudgetExceeded) as info:
             await agent_ask(rt, pid, "talk")
         assert len(of(rt, "llm_token")) < 200
-        assert of(rt, "llm_response")[0].data["stop_reason"] == "cancelled"
+        response = of(rt, "llm_response")[0].data
+        assert response["stop_reason"] == "cancelled"
+        # cut at the delta that passed the limit: past it by that one delta, not a quarter
+        charged = response["input_tokens"] + response["output_tokens"]
+        assert info.value.info["tokens"] == charged
+        assert 60 < charged <= 60 + one_delta(rt)
+
+
+async def test_a_streamed_tool_call_counts_toward_the_budget_by_its_size():
+    async with Runtime(clock=VirtualClock()) as rt:
+        call = ToolCall("c1", "write", {"text": "word " * 400})
+        pid = rt.start(LLMAgent, model=fast(rt, [call]), max_tokens=100)
+        with pytest.raises(BudgetExceeded):
+            await agent_ask(rt, pid, "write it")
+        response = of(rt, "llm_response")[0].data
+        last = of(rt, "llm_tool_call")[-1].data  # the delta that passed the limit
+        assert 100 < response["input_tokens"] + response["output_tokens"] <= (
+            100 + math.ceil((len(last["arguments_delta"]) + len(last["name"] or "")) / 4)
+        )
 
 
 async def test_failed_attempts_count_and_no_retry_starts_over_budget():
@@ -78,10 +103,12 @@ async def test_the_stream_is_cut_when_the_cost_budget_runs_out_mid_answer(shared
         with pytest.raises(BudgetExceeded) as info:
             await agent_ask(rt, pid, "talk")
         assert info.value.info["limit"] == "cost"
-        assert 90 <= len(of(rt, "llm_token")) <= 110
+        assert 70 <= len(of(rt, "llm_token")) <= 85  # ~98 tokens at 1.25 tokens per "word "
         response = of(rt, "llm_response")[0].data
         assert response["stop_reason"] == "cancelled"
-        assert 0.001 < response["cost_usd"] < 0.0015  # just past the limit, not 20 times it
+        # past the limit by the one delta that passed it (not by a quarter, nor 20 times it)
+        assert 0.001 < response["cost_usd"] <= 0.001 + one_delta(rt) * 10.0 / 1e6
+        assert info.value.info["cost_usd"] == pytest.approx(response["cost_usd"])
         assert not pid.alive
 
 

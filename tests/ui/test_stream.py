@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import html
+import json
 import re
+
+import httpx
 
 import agentlab
 import agentlab.ui as ui
 from agentlab.agents import LLMAgent, agent_ask
-from agentlab.llm import Reply, ScriptedModel, ToolCall
+from agentlab.llm import Gemini, Reply, ScriptedModel, ToolCall
 from agentlab.ui._pending import Pending
 from agentlab.ui._stream import StreamModel, stream_view
 from agentlab.ui._synthetic import Script, team_run
@@ -93,6 +96,48 @@ def test_a_streamed_tool_call_is_one_segment_with_its_id_and_name(run):
                 ("c1", "add", '{"a": 2, "b": 3}'), ("c2", "add", '{"a": 4, "b": 5}')]
             shown = [html.unescape(s) for s in re.findall(r"⚙[^<]*", view.to_html())]
             assert shown == ['⚙ add({"a": 2, "b": 3})', '⚙ add({"a": 4, "b": 5})']
+            view.close()
+        finally:
+            await rt.shutdown()
+
+    run(main())
+
+
+def _gemini_sse(*parts: dict) -> bytes:
+    chunk = {"candidates": [{"content": {"role": "model", "parts": list(parts)}, "finishReason": "STOP"}]}
+    return b"data: " + json.dumps(chunk).encode() + b"\r\n\r\n"
+
+
+def test_a_gemini_tool_call_is_linked_to_its_run_as_the_others_are(run):
+    # Gemini's function calls carry no id on the wire: the agent gives each one its own
+    # id at the first delta, so the streamed call, its run and its result share it
+    def gemini(request: httpx.Request) -> httpx.Response:
+        if len(json.loads(request.content)["contents"]) == 1:
+            body = _gemini_sse({"functionCall": {"name": "add", "args": {"a": 2, "b": 3}}},
+                               {"functionCall": {"name": "add", "args": {"a": 4, "b": 5}}})
+        else:
+            body = _gemini_sse({"text": "5 and 9"})
+        return httpx.Response(200, content=body, headers={"content-type": "text/event-stream"})
+
+    async def main():
+        rt = agentlab.Runtime(clock=agentlab.VirtualClock(), seed=1)
+        try:
+            model = Gemini("gemini-2.0-flash", api_key="test", base_url="http://gemini.test",
+                           transport=httpx.MockTransport(gemini))
+            pid = rt.start(LLMAgent, tools=[add], model=model, name="adder")
+            view = ui.TokenStream(rt)
+            assert await agent_ask(rt, pid, "2+3 and 4+5?") == "5 and 9"
+            await ui.settle(view)
+            segs = view.snapshot["view"]["agents"][0]["segs"]
+            by_kind: dict[str, list] = {}
+            for g in segs:
+                if g["t"].startswith("tool"):
+                    by_kind.setdefault(g["t"], []).append(g["id"])
+            ids = by_kind["tool_call"]
+            assert len(ids) == 2 and len(set(ids)) == 2 and all(isinstance(i, str) for i in ids)
+            assert by_kind["tool_start"] == by_kind["tool_result"] == ids
+            assert [(g["name"], g["args"]) for g in segs if g["t"] == "tool_call"] == [
+                ("add", '{"a": 2, "b": 3}'), ("add", '{"a": 4, "b": 5}')]
             view.close()
         finally:
             await rt.shutdown()

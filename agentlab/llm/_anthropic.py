@@ -158,7 +158,10 @@ class _Decoder(ProviderDecoder):
         elif kind == "message_start":
             usage = (payload.get("message") or {}).get("usage") or {}
             state.input_tokens = _usage_sum(usage)
-            state.output_tokens = checked(usage.get("output_tokens"), NUMBER, "output_tokens")
+            # its output_tokens is a placeholder (1 in the recordings): the count comes in
+            # message_delta. Taken from here, a stream cut before that was charged one
+            # "reported" token instead of the estimate from its text
+            checked(usage.get("output_tokens"), NUMBER, "output_tokens")
         elif kind == "content_block_start":
             index = payload.get("index", 0)
             block = payload.get("content_block") or {}

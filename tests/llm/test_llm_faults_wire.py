@@ -114,6 +114,27 @@ def test_broken_stream_after_output_is_not_resent(server, transcripts, name, fau
     assert len(server.requests(root)) == 1 and clock.sleeps == []
 
 
+def test_an_anthropic_stream_cut_before_its_count_estimates_the_output(server, transcripts):
+    # message_start's usage carries output_tokens 1, a placeholder: the count comes in
+    # message_delta. A stream cut before it is charged its input as reported and its
+    # output estimated from the text that came, not one "reported" token
+    t = transcripts["anthropic_text_basic"]
+    root = server.root("anthropic_text_basic", fault="reset", n=1, cut=cut_after_first_output(t))
+    events = Events()
+
+    async def main():
+        async with make_model(t, root, clock=FakeClock()) as model:
+            await complete(model, "hi", emit=events)
+
+    with pytest.raises(StreamInterrupted):
+        asyncio.run(main())
+    (err,) = events.of("llm_error")
+    assert err["input_tokens"] == t["expected"]["usage"]["input_tokens"]
+    assert err["input_estimated"] is False
+    assert err["output_estimated"] is True and err["usage_reported"] is False
+    assert err["output_tokens"] >= 1
+
+
 @pytest.mark.parametrize("name", PER_PROVIDER)
 @pytest.mark.parametrize("fault", ["reset", "truncate"])
 def test_broken_stream_before_output_is_retried(server, transcripts, name, fault):

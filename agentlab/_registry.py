@@ -252,6 +252,15 @@ class Registry:
                     f"{self._label()}.{op}() outside any process needs pid=: it acts for the "
                     "calling process, and this code (a notebook cell?) is not one."
                 )
+        if alive and pid is self.runtime.root:
+            # it has no mailbox and never exits: a send to it (a broadcast) would fail,
+            # and its entries would never go away
+            raise NoProcessError(
+                f"cannot {op} the runtime's root pid {pid!r} in {self._label()}: it stands "
+                "for code outside processes and cannot receive messages. Start a process "
+                "(runtime.spawn) and register that one.",
+                process=pid,
+            )
         if alive and not pid.alive:
             raise NoProcessError(
                 f"cannot {op} {describe(pid)} in {self._label()}: it is not alive "

@@ -446,6 +446,8 @@ class Supervisor(Agent):
                     )
                 child = specs[0]
             self._template = _as_spec(child)
+            # OTP's init_dynamic/2 checks the template as any spec (validSignificant/3)
+            self._check_significant(self._template)
             return None
         seen = set()
         for s in specs:
@@ -621,8 +623,14 @@ class Supervisor(Agent):
         if not ch.spec.significant or self.auto_shutdown == "never":
             return None
         if self.auto_shutdown == "all_significant":
+            # OTP's children_any/2 skips only pid undefined: a child being restarted
+            # ({restarting, Pid}: a failed restart to retry, or a backoff) still counts
             for other in self._children:
-                if other is not ch and other.spec.significant and other.pid is not None:
+                if (
+                    other is not ch
+                    and other.spec.significant
+                    and (other.pid is not None or other.restarting)
+                ):
                     return None
         self.runtime._emit(K.AUTO_SHUTDOWN, self.pid, None, None, {"child_id": ch.spec.id})
         return Stop(SHUTDOWN)
@@ -954,7 +962,12 @@ class Supervisor(Agent):
 
     def _count(self) -> dict[str, int]:
         sups = sum(1 for c in self._children if c.spec.type == "supervisor")
-        active = sum(1 for c in self._children if c.pid is not None and not c.restarting)
+        if self._dynamic:
+            active = sum(1 for c in self._children if c.pid is not None and not c.restarting)
+        else:
+            # OTP's count_child/2: a pid that is alive (one that exited and whose Exit
+            # is still queued behind this call is not active)
+            active = sum(1 for c in self._children if c.pid is not None and c.pid._st != _DEAD)
         return {
             "specs": 1 if self._dynamic else len(self._children),
             "active": active,
@@ -972,9 +985,14 @@ class Supervisor(Agent):
                 try:
                     _check_keys(child)
                     spec = spec.replace(**child)
+                    self._check_significant(spec)
                 except SupervisorError as e:
                     return ("error", _reason(e, child))
             elif isinstance(child, ChildSpec):
+                try:
+                    self._check_significant(child)
+                except SupervisorError as e:
+                    return ("error", _reason(e, child))
                 spec = child
             elif isinstance(child, tuple | list):  # extra start arguments (OTP: a list)
                 fn, args, kw = spec.start
@@ -1018,6 +1036,15 @@ class Supervisor(Agent):
                 return ("error", "simple_one_for_one")
             ch = self._by_pid.get(ident)
             if ch is None:
+                ch = self._restarting_child(ident)
+                if ch is not None:
+                    # its restart failed and waits for a retry (or a backoff): it is
+                    # forgotten and never started again (OTP's find_child/2 finds
+                    # {restarting, Pid} by the old pid; Elixir keys it by that pid too)
+                    self._remove(ch)
+                    ch.restarting = False
+                    ch.pending = 0
+                    return "ok"
                 return "ok" if ident._st == _DEAD else ("error", "not_found")
             await self._shutdown(ch)
             self._remove(ch)
@@ -1034,6 +1061,14 @@ class Supervisor(Agent):
         if ch.spec.restart == TEMPORARY:
             self._remove(ch)
         return "ok"
+
+    def _restarting_child(self, pid: Pid) -> _Child | None:
+        """Dynamic: the child being restarted whose last incarnation was ``pid``, if any."""
+        ident = pid.id
+        for ch in self._children:
+            if ch.restarting and ch.pid is None and ch.last == ident:
+                return ch
+        return None
 
     async def _api_restart_child(self, ident: Any) -> Any:
         if self._dynamic:
@@ -1086,13 +1121,20 @@ class Supervisor(Agent):
         if isinstance(child, dict):
             _check_before_call(sup, _check_changes, child)
         res = await _sup_call(sup, ("start_child", child), runtime)
+        if res == "ignore":  # a DynamicSupervisor's child returned IGNORE
+            return None
         if res[0] == "ok":
             return res[1]
         raise _api_error(sup, "start_child", res[1])
 
     @staticmethod
     async def terminate_child(sup: Pid | str, ident: Any, *, runtime: Any = None) -> None:
-        """Stop a child (by id; by pid for dynamic supervisors). It is not restarted."""
+        """Stop a child (by id; by pid for dynamic supervisors). It is not restarted.
+
+        A dynamic child that is being restarted (its restart failed and waits for a
+        retry, or waits for its backoff) is addressed by the pid it last ran as, and
+        is forgotten, as in OTP and Elixir.
+        """
         res = await _sup_call(sup, ("terminate_child", ident), runtime)
         if res != "ok":
             raise _api_error(sup, "terminate_child", res[1])
@@ -1320,7 +1362,7 @@ class DynamicSupervisor(Supervisor):
             self._children.append(ch)
             return res
         if res[0] == "ignore":
-            return ("ok", None)
+            return "ignore"  # Elixir replies :ignore (OTP's static supervisors {ok, undefined})
         return res
 
     def _count(self) -> dict[str, int]:
@@ -1329,8 +1371,13 @@ class DynamicSupervisor(Supervisor):
         return c
 
     async def _api_terminate_child(self, ident: Any) -> Any:
-        # Elixir: a pid that is not (or no longer) a child is {:error, :not_found}
-        if type(ident) is Pid and ident not in self._by_pid:
+        # Elixir: a pid that is not (or no longer) a child is {:error, :not_found}; a
+        # child being restarted is still known by its old pid
+        if (
+            type(ident) is Pid
+            and ident not in self._by_pid
+            and self._restarting_child(ident) is None
+        ):
             return ("error", "not_found")
         return await Supervisor._api_terminate_child(self, ident)
 

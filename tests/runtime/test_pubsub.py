@@ -109,6 +109,19 @@ async def test_outside_a_process_pid_is_required(clock):
             ps.subscribe("t", pid=a.pid)
 
 
+async def test_the_root_pid_cannot_subscribe_so_no_broadcast_fails_half_way(clock):
+    async with Runtime(clock=clock) as rt:
+        ps = PubSub(rt, name="p")
+        a = listener(rt, ps, "t")
+        with pytest.raises(NoProcessError, match="root pid"):
+            ps.subscribe("t", pid=rt.root)
+        b = listener(rt, ps, "t")
+        assert ps.subscribers("t") == [a.pid, b.pid]
+        assert ps.broadcast("t", "hi") == 2
+        await rt.settled()
+        assert a.inbox == ["hi"] and b.inbox == ["hi"]
+
+
 async def test_a_body_process_receives_broadcasts_in_order(clock):
     async with Runtime(clock=clock) as rt:
         ps = PubSub(rt)

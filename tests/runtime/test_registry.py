@@ -146,6 +146,17 @@ async def test_a_dead_pid_cannot_register(clock):
         assert reg.count() == 0
 
 
+async def test_the_root_pid_cannot_register(clock):
+    """The root pid stands for code outside processes: it cannot receive (send to it
+    raises) and never exits, so an entry of it could neither be used nor go away."""
+    async with Runtime(clock=clock) as rt:
+        reg = Registry(rt, name="r")
+        with pytest.raises(NoProcessError, match="root pid") as ei:
+            reg.register("k", pid=rt.root)
+        assert ei.value.process is rt.root
+        assert reg.count() == 0 and "k" not in reg
+
+
 async def test_unhashable_keys_are_rejected_before_anything_changes(clock):
     async with Runtime(clock=clock) as rt:
         reg = Registry(rt, keys="duplicate")

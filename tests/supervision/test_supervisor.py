@@ -1099,3 +1099,232 @@ async def test_simple_one_for_one_adds_extra_arguments_to_a_body_function_templa
                 await Supervisor.start_child(sup, bad)
             assert ei.value.reason == ("invalid_child_spec", bad)  # type: ignore[attr-defined]
         assert len(await Supervisor.which_children(sup)) == 3
+
+
+# ---------------------------------------------------------------------------- while busy
+# The supervisor is made busy (a start_child waiting for a slow init) so that exits and
+# calls queue up behind it in a chosen order, as sys:suspend/1 does in the escripts
+# these tests were checked with (OTP 25.2.3, Elixir 1.14).
+
+
+class Flaky(Agent):
+    """Starts the first time; ``fails`` lists which later attempts (1, 2, ...) raise."""
+
+    def init(self, attempts: list[int], fails: Any = None) -> None:
+        n = len(attempts)
+        attempts.append(n)
+        if n and (fails is None or n in fails):
+            raise RuntimeError(f"start attempt {n} failed")
+
+
+async def busy(rt: Runtime, sup: Pid, spec: Any = None) -> asyncio.Future[Any]:
+    """Make ``sup`` busy in a start_child of a SlowInit child until time is released
+    (``rt.hold_time(False)``); returns that start_child's future."""
+    rt.hold_time()  # a virtual clock must not finish the slow init meanwhile
+    if spec is None:
+        spec = ChildSpec("slow", (SlowInit, 0.02))
+    adding = asyncio.ensure_future(Supervisor.start_child(sup, spec))
+    for _ in range(1000):  # until the supervisor is inside that start_child
+        if any(isinstance(p._beh, SlowInit) for p in rt.processes()):
+            break
+        await asyncio.sleep(0)
+    return adding
+
+
+async def queued(aw: Any) -> asyncio.Future[Any]:
+    """Send a call (``aw``) now; its reply comes when the supervisor gets to it."""
+    fut = asyncio.ensure_future(aw)
+    for _ in range(3):
+        await asyncio.sleep(0)
+    return fut
+
+
+async def test_all_significant_counts_a_significant_child_being_restarted() -> None:
+    """OTP's do_auto_shutdown/2 skips only children with pid undefined: a significant
+    child whose restart failed ({restarting, Pid}, retry pending) still counts, so
+    another significant child exiting meanwhile does not stop the supervisor."""
+    async with Runtime(clock=VirtualClock()) as rt:
+        attempts: list[int] = []
+        sup = rt.start(
+            Supervisor,
+            [
+                ChildSpec("a", (Flaky, attempts, {1}), restart="transient", significant=True),
+                ChildSpec("b", Worker, restart="transient", significant=True),
+            ],
+            intensity=10,
+            auto_shutdown="all_significant",
+        )
+        a = await child_of(sup, "a", rt)
+        b = await child_of(sup, "b", rt)
+
+        async def both(proc: Any) -> None:  # both Exits are queued before either is handled
+            rt.exit(a, "boom")  # restarted: the first attempt fails, a retry is queued
+            rt.exit(b, "shutdown")  # not restarted: the auto_shutdown check runs
+
+        rt.spawn(both)
+        await rt.settled()
+        assert sup.alive
+        assert not kinds(rt, "auto_shutdown", sup)
+        assert [e.data["child_id"] for e in kinds(rt, "start_error", sup)] == ["a"]
+        a2 = await child_of(sup, "a", rt)
+        assert a2 is not a and attempts == [0, 1, 2]
+        assert (await Supervisor.which_children(sup))[0] == ("b", None, "worker")
+        # with a, b's siblings are all gone only when a exits by itself too
+        rt.exit(a2, "shutdown")
+        assert await rt.wait(sup) == "shutdown"
+
+
+async def test_all_significant_counts_a_significant_child_waiting_for_its_backoff() -> None:
+    async with Runtime(clock=VirtualClock()) as rt:
+        sup = rt.start(
+            Supervisor,
+            [
+                ChildSpec("a", Worker, restart="transient", significant=True),
+                ChildSpec("b", Worker, restart="transient", significant=True),
+            ],
+            intensity=10,
+            auto_shutdown="all_significant",
+            backoff=(1.0, 1.0),
+        )
+        a = await child_of(sup, "a", rt)
+        b = await child_of(sup, "b", rt)
+        rt.exit(a, "boom")
+        await rt.settled()
+        assert (await Supervisor.which_children(sup))[1] == ("a", "restarting", "worker")
+        rt.cast(b, ("stop", "normal"))
+        await rt.wait(b)
+        await rt.settled()
+        assert sup.alive
+        await rt.sleep(1.0)
+        assert (await child_of(sup, "a", rt)).alive
+        await rt.stop(sup)
+    assert_clean(rt)
+
+
+@pytest.mark.parametrize("kind", ["simple_one_for_one", "DynamicSupervisor"])
+async def test_terminate_child_by_the_old_pid_of_a_dynamic_child_being_restarted(
+    kind: str,
+) -> None:
+    """OTP's find_child/2 finds {restarting, Pid} by the old pid, Elixir keys a restarting
+    child by it: terminate_child(sup, old_pid) forgets the child and its retries stop
+    (escripts: ``ok``, 2 start attempts, the supervisor lives, no children)."""
+    async with Runtime(clock=VirtualClock()) as rt:
+        attempts: list[int] = []
+        if kind == "DynamicSupervisor":
+            sup = rt.start(DynamicSupervisor, intensity=10)
+            w = await DynamicSupervisor.start_child(sup, ChildSpec("w", (Flaky, attempts)))
+            slow: Any = ChildSpec("slow", (SlowInit, 0.02))
+        else:
+            sup = rt.start(
+                Supervisor,
+                [ChildSpec("w", (Flaky, attempts))],
+                strategy="simple_one_for_one",
+                intensity=10,
+            )
+            w = await Supervisor.start_child(sup, ())
+            slow = {"start": (SlowInit, 0.02)}
+        assert isinstance(w, Pid)
+        adding = await busy(rt, sup, slow)
+        rt.exit(w, "boom")  # handled first: the restart fails, its retry queued behind ...
+        terminating = await queued(Supervisor.terminate_child(sup, w))  # ... this call
+        rt.hold_time(False)
+        slow_pid = await adding
+        assert await terminating is None
+        await rt.settled()
+        assert sup.alive
+        assert attempts == [0, 1]
+        assert await Supervisor.which_children(sup) == [(None, slow_pid, "worker")]
+        assert (await Supervisor.count_children(sup))["active"] == 1
+        assert len(kinds(rt, "restart", sup)) == 1
+        # the old pid is no child any more
+        if kind == "DynamicSupervisor":
+            with pytest.raises(SupervisorError) as ei:
+                await Supervisor.terminate_child(sup, w)
+            assert ei.value.reason == "not_found"  # type: ignore[attr-defined]
+        else:
+            assert await Supervisor.terminate_child(sup, w) is None  # a dead pid: ok
+        await rt.stop(sup)
+    assert_clean(rt)
+
+
+async def test_terminate_child_by_the_old_pid_of_a_dynamic_child_waiting_for_its_backoff() -> None:
+    async with Runtime(clock=VirtualClock()) as rt:
+        dsup = rt.start(DynamicSupervisor, intensity=10, backoff=(1.0, 1.0))
+        w = await DynamicSupervisor.start_child(dsup, ChildSpec("w", Worker))
+        assert w is not None
+        rt.exit(w, "boom")
+        await rt.settled()
+        assert await DynamicSupervisor.which_children(dsup) == [(None, "restarting", "worker")]
+        await DynamicSupervisor.terminate_child(dsup, w)
+        assert await DynamicSupervisor.which_children(dsup) == []
+        await rt.sleep(2.0)
+        assert await DynamicSupervisor.which_children(dsup) == []
+        assert len(kinds(rt, "child_start", dsup)) == 1
+        await rt.stop(dsup)
+    assert_clean(rt)
+
+
+async def test_count_children_does_not_count_a_child_that_died_as_active() -> None:
+    """OTP's count_child/2 counts a static child as active only if its pid is alive: a
+    child that exited, its Exit still queued behind the call, is not active (escript:
+    active=1 of 2)."""
+    async with Runtime(clock=VirtualClock()) as rt:
+        sup = rt.start(Supervisor, [ChildSpec("a", Worker), ChildSpec("b", Worker)], intensity=5)
+        a = await child_of(sup, "a", rt)
+        adding = await busy(rt, sup)
+        counting = await queued(Supervisor.count_children(sup))
+        rt.exit(a, "boom")  # after the call was queued
+        rt.hold_time(False)
+        await adding
+        assert await counting == {"specs": 3, "active": 2, "supervisors": 0, "workers": 3}
+        await rt.settled()
+        assert (await Supervisor.count_children(sup))["active"] == 3  # a was restarted
+
+
+async def test_a_simple_one_for_one_template_is_checked_for_significance() -> None:
+    """OTP's init_dynamic/2 checks the template like any spec: significant with
+    auto_shutdown never is {start_spec, {bad_combination, ...}}."""
+    async with Runtime(clock=VirtualClock()) as rt:
+        sig = ChildSpec("w", Worker, restart="transient", significant=True)
+        with pytest.raises(SupervisorError, match="significant"):
+            rt.start(Supervisor, [sig], strategy="simple_one_for_one")
+        sup = rt.start(Supervisor, [ChildSpec("w", Worker)], strategy="simple_one_for_one")
+        bad = ("bad_combination", [("auto_shutdown", "never"), ("significant", True)])
+        for changes in ({"restart": "transient", "significant": True}, sig):
+            with pytest.raises(SupervisorError) as ei:
+                await Supervisor.start_child(sup, changes)
+            assert ei.value.reason == bad  # type: ignore[attr-defined]
+        assert await Supervisor.which_children(sup) == []
+        # OTP 25: all_significant on simple_one_for_one stops when no child is left
+        allsig = rt.start(
+            Supervisor, [sig], strategy="simple_one_for_one", auto_shutdown="all_significant"
+        )
+        p1 = await Supervisor.start_child(allsig, ())
+        p2 = await Supervisor.start_child(allsig, ())
+        assert p1 is not None and p2 is not None
+        rt.cast(p1, ("stop", "normal"))
+        await rt.wait(p1)
+        await rt.settled()
+        assert allsig.alive
+        rt.cast(p2, ("stop", "normal"))
+        assert await rt.wait(allsig) == "shutdown"
+
+
+async def test_a_dynamic_supervisor_replies_ignore_to_a_child_that_ignores() -> None:
+    """Elixir's DynamicSupervisor.start_child returns :ignore (OTP's static and
+    simple_one_for_one supervisors {ok, undefined}); the Python API returns None."""
+    from agentlab import IGNORE
+
+    class Ignorer(Agent):
+        def init(self) -> Any:
+            return IGNORE
+
+    async with Runtime(clock=VirtualClock()) as rt:
+        dsup = rt.start(DynamicSupervisor)
+        reply = await rt.call(dsup, ("start_child", ChildSpec("i", Ignorer)), timeout=None)
+        assert reply == "ignore"
+        assert await DynamicSupervisor.start_child(dsup, ChildSpec("i", Ignorer)) is None
+        sofo = rt.start(Supervisor, [ChildSpec("i", Ignorer)], strategy="simple_one_for_one")
+        assert await rt.call(sofo, ("start_child", ()), timeout=None) == ("ok", None)
+        assert await Supervisor.start_child(sofo, ()) is None
+        assert await DynamicSupervisor.which_children(dsup) == []

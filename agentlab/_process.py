@@ -76,9 +76,15 @@ class Process:
         """Take the first message (the first that ``match(msg)`` accepts) from the mailbox.
 
         Waits if there is none; raises :class:`agentlab.ReceiveTimeout` after
-        ``timeout`` seconds of runtime clock (``None`` waits as long as it takes, ``0``
-        only looks at what is there). Messages that do not match stay in the mailbox,
-        in order (OTP's selective receive).
+        ``timeout`` seconds of runtime clock (``None`` or ``math.inf`` waits as long as
+        it takes, ``0`` only looks at what is there). Messages that do not match stay
+        in the mailbox, in order (OTP's selective receive).
+
+        ``match`` runs when a message is looked at, which for a message arriving
+        during the wait is inside the sender's ``send``. If it raises, that is this
+        process's error, not the sender's: ``receive`` raises the exception here (the
+        message stays in the mailbox) and, uncaught, the process exits with it as its
+        reason. Keep ``match`` a quick, pure test of the message.
         """
         return await self.runtime._receive(self.pid, match, timeout)
 

@@ -28,6 +28,7 @@ import heapq
 import logging
 import numbers
 import random
+import sys
 import time as _time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -87,6 +88,7 @@ K = EventKind
 _FLUSH_EVERY = 512  # events between moves of the log's tail (see Runtime._flush)
 _POOL_MAX = 64  # empty mailboxes kept for reuse (Runtime._mbox_pool)
 _DRAIN_BUDGET = range(4000)  # process runs per pass of the run queue (Runtime._drain)
+_INF = float("inf")  # a deadline that never comes: the timer heap never acts on it
 
 
 # Event data the runtime repeats is stored as a shared code (see _events.shared_data).
@@ -431,9 +433,13 @@ def _callee_exited(dead: Pid, reason: Any) -> CalleeExited:
 def _check_timeout(value: Any, where: str) -> Any:
     """``value`` if it is a timeout: ``None`` (wait forever) or a number of seconds >= 0.
 
-    Anything else is refused before the wait is set up, with an error naming
-    ``where`` (the function: ``"call"``, ``"receive"`` ...). The per-call paths let
-    a float >= 0 through without calling this.
+    An infinite timeout (``math.inf``) is ``None``: it waits forever, as OTP's
+    ``infinity`` does, and sets no timer. Anything else is refused before the wait
+    is set up, with an error naming ``where`` (the function: ``"call"``,
+    ``"receive"`` ...). The per-call paths (``call``, ``receive``) let a float >= 0
+    through without calling this, ``inf`` too: its timer is due never, and the
+    timer heap neither moves a virtual clock to it nor sets an alarm for it
+    (``_INF`` in ``_probe`` and ``_fire_due``), so it waits forever there as well.
     """
     if value is None:
         return None
@@ -442,11 +448,14 @@ def _check_timeout(value: Any, where: str) -> Any:
             f"{where}(timeout={value!r}): a timeout is a number of seconds, or None to wait "
             f"forever; got {type(value).__name__}."
         )
-    if not float(value) >= 0:  # negative, or NaN
+    f = float(value)
+    if not f >= 0:  # negative, or NaN
         raise ValueError(
             f"{where}(timeout={value!r}): a timeout is a number of seconds >= 0, or None to "
             "wait forever."
         )
+    if f == _INF:
+        return None
     return value
 
 
@@ -1206,7 +1215,7 @@ class Runtime:
         while heap and heap[0][2].cancelled:
             heapq.heappop(heap)
             self._ncancelled -= 1
-        if not heap:
+        if not heap or heap[0][0] == _INF:  # nothing due, or only what is due never
             return
         clock = self.clock
         assert isinstance(clock, VirtualClock)
@@ -1295,7 +1304,7 @@ class Runtime:
             while heap and heap[0][2].cancelled:
                 heapq.heappop(heap)
                 self._ncancelled -= 1
-            if heap:
+            if heap and heap[0][0] != _INF:  # no alarm for what is due never
                 self._arm(heap[0][0])
 
     def cancel_timer(self, t: TimerRef, *, quiet: bool = False) -> float | None:
@@ -1330,6 +1339,11 @@ class Runtime:
         """Send ``msg`` to ``dest`` after ``delay`` seconds of runtime clock (OTP ``send_after``).
 
         The timer is cancelled automatically if ``dest`` is a pid that exits first.
+        A delay of ``math.inf`` makes a timer that never fires (``cancel()`` returns
+        ``inf``), as every infinite wait in the runtime never ends: a virtual clock
+        does not move to infinity for it. (A supervisor's child spec with
+        ``shutdown=math.inf`` relies on this: it waits for the child as
+        ``"infinity"`` does.)
         """
         self._check_open()
         if type(dest) is Pid and dest._st == _ROOT:
@@ -1363,8 +1377,11 @@ class Runtime:
     async def sleep(self, seconds: float) -> None:
         """Wait ``seconds`` on the runtime clock (from a process or from outside).
 
-        A negative delay is a delay of 0. On a runtime that is shut down (or shuts
-        down meanwhile) it raises :class:`RuntimeStateError`: no more time passes.
+        A negative delay is a delay of 0. ``math.inf`` sleeps forever (OTP's
+        ``timer:sleep(infinity)``): until the process is killed or the awaiting code
+        cancelled; a virtual clock does not move to infinity for it. On a runtime that
+        is shut down (or shuts down meanwhile) it raises :class:`RuntimeStateError`:
+        no more time passes.
         """
         self._check_open()
         if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real):
@@ -1620,19 +1637,70 @@ class Runtime:
         if w is not None:
             match = w[0]
             try:
+                # the receiver's selective-receive predicate, run here in the sender's
+                # call: a failure is the receiver's (see _match_raised), after the try
                 ok = match is None or match(msg)
             except Exception as e:
-                self._finish(p, Crash.from_exception(e))
+                failed = e
+            else:
+                if ok:
+                    p._wait = None
+                    if w[2] is not None:
+                        self._drop_timer(w[2])
+                    self._wake_future(w[1], msg)
+                    return
+                self._mailbox(p).append(msg)  # as below: no match, it waits in the mailbox
+                if p._st == _IDLE:
+                    self._enqueue(p)
                 return
-            if ok:
-                p._wait = None
-                if w[2] is not None:
-                    self._drop_timer(w[2])
-                self._wake_future(w[1], msg)
-                return
+            self._match_raised(p, w, msg, failed)  # out of the except block: see there
+            return
         self._mailbox(p).append(msg)  # after a lone message, if it has one
         if p._st == _IDLE:
             self._enqueue(p)
+
+    def _match_raised(self, p: Pid, w: Any, msg: Any, e: Exception) -> None:
+        """``p``'s receive predicate raised ``e`` on ``msg``, in the code that delivered it.
+
+        That is ``p``'s failure, never the sender's (OTP matches in the receiver, and a
+        send never fails): the message stays in ``p``'s mailbox, not taken, and ``p``'s
+        ``receive`` raises ``e``, in ``p``'s own code, as it does when the predicate
+        raises on a message that was already there. Uncaught, ``p`` exits with it as
+        its reason and its links and monitors fire from there. The sender's send returns
+        normally, and the sender is not touched: it is not killed through a link to
+        ``p`` here, and its own exceptions stay its own (below).
+        """
+        self._mailbox(p).append(msg)
+        if p._st == _IDLE:  # (a process waits in a receive only when _BUSY: see Pid)
+            self._enqueue(p)
+        p._wait = None
+        if w[2] is not None:
+            self._drop_timer(w[2])
+        tb = e.__traceback__
+        if tb is not None:  # the report starts in the predicate, not in _deliver
+            e.__traceback__ = tb.tb_next
+        # Sent from an except block, the predicate's exception was chained to the
+        # sender's (Python sets __context__ to the exception being handled): unchain
+        # it, or the receiver's crash report would show the sender's exception. Out of
+        # _deliver's except block, sys.exception() is the sender's again.
+        sender_exc = sys.exception()
+        if sender_exc is not None:
+            link: BaseException = e
+            for _ in range(100):  # a chain made into a loop by hand ends too
+                cause = link.__context__
+                if cause is None:
+                    break
+                if cause is sender_exc:
+                    link.__context__ = None
+                    break
+                link = cause
+        fut = w[1]
+        if not fut.done():
+            fut.set_exception(e)
+            # Marked as retrieved: if p is killed before it resumes, the exception dies
+            # with it, not as "Future exception was never retrieved" (an inline-stepped
+            # handler, _agent._resume, is unwound without reading its future).
+            fut.exception()
 
     def _mailbox(self, p: Pid) -> deque[Any]:
         """``p``'s mailbox deque, made now if it has none; a lone message moves into it
@@ -1709,8 +1777,9 @@ class Runtime:
         """Send ``request`` to an agent's ``handle_call`` and wait for the reply.
 
         Raises :class:`NoProcessError` if ``dest`` is not alive, :class:`CallTimeout`
-        after ``timeout`` seconds (runtime clock; ``None`` waits forever; anything
-        but ``None`` or a number >= 0 is refused before the call is made), and
+        after ``timeout`` seconds (runtime clock; ``None`` or ``math.inf`` waits
+        forever, as OTP's ``infinity``; anything but ``None`` or a number >= 0 is
+        refused before the call is made), and
         :class:`CalleeExited` if the callee exits first. Cancelling the awaiting
         code (a notebook interrupt) abandons the call; the callee is untouched.
         """
@@ -1874,8 +1943,8 @@ class Runtime:
     async def wait(self, target: Pid | str, timeout: float | None = None) -> Any:
         """Wait until ``target`` exits and return its exit reason (``noproc`` if unknown).
 
-        :class:`ReceiveTimeout` after ``timeout`` seconds of runtime clock (``None``:
-        wait as long as it takes).
+        :class:`ReceiveTimeout` after ``timeout`` seconds of runtime clock (``None`` or
+        ``math.inf``: wait as long as it takes).
         """
         timeout = _check_timeout(timeout, "wait")
         p = self._resolve(target)
@@ -2091,11 +2160,27 @@ class Runtime:
 
         An agent runs ``terminate(reason)`` and exits with ``reason``; a supervisor
         shuts its children down first. Returns the exit reason. After ``timeout``
-        seconds the process is killed.
+        seconds the process is killed (``None`` or ``math.inf``: it is waited for as
+        long as it takes).
+
+        A process cannot stop itself this way (it would wait for its own exit):
+        that raises :class:`CallError` with ``reason="calling_self"`` at once, as
+        OTP's ``gen_server:stop(self())`` exits ``calling_self``. To end the calling
+        process, return ``Stop(reason)`` from an agent's handler, call
+        ``self.exit(reason)`` (``proc.exit(reason)`` in a body function), or raise.
         """
         timeout = _check_timeout(timeout, "stop")
         p = self._lookup(dest)
         me = self._live_self()
+        if p is me:
+            raise CallError(
+                f"{describe(p)} tried to stop itself; it would wait for its own exit "
+                "(OTP: calling_self). To end the calling process, return Stop(reason) "
+                "from the handler, call self.exit(reason) (proc.exit(reason) in a body "
+                "function), or raise.",
+                process=p,
+                reason="calling_self",
+            )
         beh = p._beh
         stopper = getattr(beh, "_request_stop", None)
         if stopper is not None:
@@ -2136,9 +2221,10 @@ class Runtime:
         wait for them, cancel timers and await every task. Safe to call twice.
 
         Each top-level process gets the exit signal ``shutdown`` and ``timeout``
-        seconds to stop before it is killed. Code outside processes that still
-        waits on the runtime's clock when it closes (``await rt.sleep(...)``) gets
-        :class:`RuntimeStateError`, as every later ``sleep`` or start does.
+        seconds to stop before it is killed (``None`` or ``math.inf``: as long as it
+        takes). Code outside processes that still waits on the runtime's clock when it
+        closes (``await rt.sleep(...)``) gets :class:`RuntimeStateError`, as every
+        later ``sleep`` or start does.
 
         From inside a process (an agent's "stop everything" command) it starts the
         shutdown and returns at once, as OTP's ``init:stop()`` does: it cannot wait

@@ -94,8 +94,8 @@ class Task:
 
         Raises :class:`TaskError` with ``.reason`` the exit reason if the task
         exited without returning, or ``reason="timeout"`` after ``timeout``
-        seconds of runtime clock (``None`` waits forever); the task keeps
-        running after a timeout and may be waited for again.
+        seconds of runtime clock (``None`` or ``math.inf`` waits forever); the
+        task keeps running after a timeout and may be waited for again.
         """
         out = await self._take("wait", timeout)
         if out is None:

@@ -283,6 +283,42 @@ async def test_calling_self_raises_call_error(clock):
         assert out == ["calling_self"]
 
 
+async def test_stopping_itself_raises_calling_self_at_once(clock):
+    """``runtime.stop`` on the calling process would wait for its own exit: it raises
+    CallError ``calling_self`` before doing anything, as OTP's ``gen_server:stop(self())``
+    exits ``calling_self``, and says what to do instead. (An agent used to wait out the
+    5 s timeout and then be killed.)"""
+    async with Runtime(clock=clock) as rt:
+
+        class SelfStopper(Agent):
+            async def handle_call(self, how, caller):
+                t0 = self.runtime.now()
+                try:
+                    await self.runtime.stop(self.pid if how == "pid" else "me", "bye")
+                except CallError as e:
+                    return e.reason, e.process, str(e), self.runtime.now() - t0
+                return "no error"
+
+        pid = rt.start(SelfStopper, name="me")
+        for how in ("pid", "name"):
+            reason, process, msg, waited = await rt.call(pid, how, timeout=1)
+            assert reason == "calling_self" and process is pid
+            assert "'me'" in msg and "stop itself" in msg and "Stop(reason)" in msg
+            assert waited < 0.5
+        assert pid.alive  # nothing was done to it
+
+        out = []
+
+        async def body(proc):  # a body function too (OTP: proc_lib:stop(self()) likewise)
+            try:
+                await proc.runtime.stop(proc.pid, "bye")
+            except CallError as e:
+                out.append(e.reason)
+
+        assert await rt.wait(rt.spawn(body)) == "normal"
+        assert out == ["calling_self"]
+
+
 async def test_timeout_none_waits_as_long_as_it_takes(clock):
     async with Runtime(clock=clock) as rt:
         pid = rt.start(Server)

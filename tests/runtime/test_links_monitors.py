@@ -397,7 +397,9 @@ async def test_a_process_its_own_call_kills_runs_no_more_code(clock, how, kind):
         assert sink.alive
 
 
-async def test_a_process_that_stops_itself_runs_no_more_code(clock):
+async def test_a_process_that_stops_itself_crashes_with_calling_self(clock):
+    """stop on itself is refused (CallError calling_self, as OTP's gen_server:stop(self())):
+    uncaught, it ends the process as any exception does, and no more of its code runs."""
     async with Runtime(clock=clock) as rt:
         log = []
 
@@ -406,7 +408,9 @@ async def test_a_process_that_stops_itself_runs_no_more_code(clock):
             log.append("ran on")
 
         pid = rt.spawn(body)
-        assert await rt.wait(pid) == "bye"
+        reason = await rt.wait(pid)
+        assert isinstance(reason, Crash) and reason.type == "CallError"
+        assert reason.exception.reason == "calling_self"
         await rt.sleep(0.01)
         assert log == []
 

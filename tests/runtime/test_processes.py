@@ -204,6 +204,145 @@ async def test_a_match_function_that_raises_crashes_the_receiver(clock):
         assert isinstance(reason, Crash) and reason.type == "ZeroDivisionError"
 
 
+async def test_a_raising_match_fails_the_receiver_never_the_linked_sender(clock):
+    """The predicate runs inside the sender's send, but its failure is the receiver's
+    (OTP matches in the receiver, and a send never fails): send returns, the sender
+    goes on alive, and only the receiver's own exit, later, reaches the sender through
+    their link. It used to kill both inside send, and the dead sender ran on."""
+    async with Runtime(clock=clock) as rt:
+        seen: list = []
+        got: list = []
+
+        async def receiver(proc):
+            await proc.receive(lambda m: 1 / 0)
+
+        async def collector(proc):
+            while True:
+                got.append(await proc.receive())
+
+        async def sender(proc, to, other):
+            proc.link(to)
+            proc.send(to, "x")  # the receiver's predicate raises on it, in this call
+            seen.append(("sent", proc.pid.alive, to.alive))
+            proc.send(other, "sent while alive")
+            await proc.sleep(1)  # the receiver's exit comes through the link meanwhile
+            seen.append("woke")
+            proc.send(other, "sent after the link fired")
+
+        rcv = rt.spawn(receiver)
+        downs: list = []
+        rt.watch(rcv, lambda _p, r: downs.append(r))
+        other = rt.spawn(collector)
+        await rt.settled()  # the receiver waits in its receive
+        snd = rt.spawn(sender, rcv, other)
+        reason = await rt.wait(rcv)
+        assert isinstance(reason, Crash) and reason.type == "ZeroDivisionError"
+        assert downs == [reason]
+        assert await rt.wait(snd) == reason  # the link, after the receiver's own exit
+        await rt.sleep(0.01)
+        assert seen == [("sent", True, True)]
+        assert got == ["sent while alive"]
+        exits = [e.pid for e in rt.events.filter(kind="exit") if e.pid in (rcv.id, snd.id)]
+        assert exits == [rcv.id, snd.id]
+        assert other.alive
+
+
+@pytest.mark.parametrize("via", ["send", "send_after", "down"])
+async def test_a_raising_match_raises_in_the_receiver_and_leaves_the_message(clock, via):
+    """Whoever delivers the message (a send, from an except block too; a timer; a
+    monitor's Down, while another process exits), the predicate's exception comes
+    out of the receiver's own receive, as it does for a message already in the
+    mailbox: the receiver may catch it, and the message stays. The sender's own
+    exception is not chained to it."""
+    async with Runtime(clock=clock) as rt:
+        got: list = []
+        target = rt.spawn(lambda proc: proc.receive())
+
+        async def receiver(proc):
+            if via == "down":
+                proc.monitor(target)
+            try:
+                await proc.receive(lambda m: m.nope)  # AttributeError on any of them
+            except AttributeError as e:
+                got.append(e)
+            got.append(await proc.receive(timeout=0))
+
+        pid = rt.spawn(receiver)
+        await rt.settled()
+        if via == "send":
+            try:
+                raise ValueError("the sender's own")
+            except ValueError:
+                rt.send(pid, "x")  # returns normally
+        elif via == "send_after":
+            rt.send_after(pid, "x", 0.01)
+        else:
+            rt.send(target, "go")  # it exits normal, and the receiver gets a Down
+        assert await rt.wait(pid) == "normal"
+        err, msg = got
+        assert isinstance(err, AttributeError)
+        assert err.__context__ is None
+        if via == "down":
+            assert isinstance(msg, agentlab.Down) and msg.pid is target
+        else:
+            assert msg == "x"
+
+
+@pytest.mark.parametrize("inline", [False, True], ids=["task", "inline"])
+async def test_an_agent_whose_match_raises_crashes_in_its_handler_and_terminates(clock, inline):
+    """An agent waiting in a selective receive inside a handler (run in a Task, or
+    stepped inline as supervisors are): the predicate's exception is a crash of that
+    handler, so ``terminate`` runs with it, as for any handler that raises (it used to
+    be killed from inside the sender's send, with no ``terminate``)."""
+    async with Runtime(clock=clock) as rt:
+        log: list = []
+
+        class Waiter(Agent):
+            _inline_async = inline
+
+            async def handle_cast(self, msg):
+                await self.receive(lambda m: m["missing"])
+
+            def terminate(self, reason):
+                log.append(reason)
+
+        pid = rt.start(Waiter)
+        rt.cast(pid, "wait")
+        await rt.settled()
+        rt.send(pid, {})  # returns normally
+        reason = await rt.wait(pid)
+        assert isinstance(reason, Crash) and reason.type == "KeyError"
+        assert log == [reason]
+
+
+@pytest.mark.parametrize("kind", ["body", "task_agent", "inline_agent"])
+async def test_a_receiver_killed_before_its_raising_match_resumes(clock, kind):
+    """Killed in the same breath as the send whose message its predicate raised on,
+    the receiver exits ``killed``, and the exception meant for it goes with it: the
+    loop reports no "Future exception was never retrieved" (the test harness fails
+    on it)."""
+    async with Runtime(clock=clock) as rt:
+
+        class Waiter(Agent):
+            _inline_async = kind == "inline_agent"
+
+            async def handle_cast(self, msg):
+                await self.receive(lambda m: 1 / 0)
+
+        async def body(proc):
+            await proc.receive(lambda m: 1 / 0)
+
+        if kind == "body":
+            pid = rt.spawn(body)
+        else:
+            pid = rt.start(Waiter)
+            rt.cast(pid, "wait")
+        await rt.settled()
+        rt.send(pid, "x")
+        rt.exit(pid, "kill")
+        assert await rt.wait(pid) == "killed"
+
+
 async def test_sleep_is_on_the_runtime_clock(clock):
     async with Runtime(clock=clock) as rt:
         t0 = rt.now()

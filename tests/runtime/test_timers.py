@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import math
 import weakref
 
 import pytest
 
-from agentlab import Agent, EventKind, ReceiveTimeout, Runtime, RuntimeStateError, TimerRef
+from agentlab import (
+    NOREPLY,
+    Agent,
+    ChildSpec,
+    EventKind,
+    ReceiveTimeout,
+    Runtime,
+    RuntimeStateError,
+    Supervisor,
+    TimerRef,
+)
 
 
 class Inbox(Agent):
@@ -60,6 +71,118 @@ async def test_a_delay_that_is_not_a_number_of_seconds_is_refused(clock):
         rt.send_after(pid, "late", -1)  # a negative delay is a delay of 0
         await rt.sleep(0.01)
         assert [m for m, _ in box.got] == ["late"]
+
+
+async def test_send_after_with_an_infinite_delay_never_fires(clock):
+    """A timer with an infinite delay is one that never fires; an idle virtual clock
+    moves to the next finite deadline and no further (it used to jump to infinity and
+    fire it). A supervisor's ``shutdown=math.inf`` sets such a timer, and so waits
+    for its child as ``"infinity"`` does (it killed the child at once on a virtual
+    clock)."""
+    async with Runtime(clock=clock) as rt:
+        box = Inbox()
+        pid = rt.start(box)
+        ref = rt.send_after(pid, "never", math.inf)
+        step = 2 if clock.virtual else 0.02
+        await rt.sleep(step)
+        for _ in range(20):  # idle: a virtual clock would move on here, if it did
+            await asyncio.sleep(0)
+        assert box.got == [] and not ref.fired
+        assert math.isfinite(rt.now()) and rt.now() < step + 1
+        assert ref.cancel() == math.inf
+
+        started: list = []
+        log: list = []
+
+        class SlowToStop(Agent):
+            trap_exits = True
+
+            def init(self):
+                started.append(self.pid)
+
+            async def terminate(self, reason):
+                await self.receive(lambda m: m == "go")  # no timer: only a message ends it
+                log.append(reason)
+
+        sup = rt.start(Supervisor, [ChildSpec("slow", SlowToStop, shutdown=math.inf)])
+        stopping = asyncio.ensure_future(rt.stop(sup, timeout=None))
+        await rt.sleep(step)  # the last finite deadline: then only the inf timer is left
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert math.isfinite(rt.now()) and not stopping.done()
+        assert started[0].alive and log == []  # waited for, not killed
+        rt.send(started[0], "go")
+        assert await stopping == "normal"
+        assert log == ["shutdown"]
+
+
+class Holder(Agent):
+    """Never answers a call."""
+
+    def handle_call(self, request, caller):
+        return NOREPLY
+
+
+INFINITE_WAITS = {
+    "receive": lambda proc, server: proc.receive(timeout=math.inf),
+    "selective receive": lambda proc, server: proc.receive(lambda m: m == "go", timeout=math.inf),
+    "call": lambda proc, server: proc.call(server, "hold", timeout=math.inf),
+    "sleep": lambda proc, server: proc.sleep(math.inf),
+    "wait": lambda proc, server: proc.runtime.wait(server, math.inf),
+    "Task.wait": lambda proc, server: proc.runtime.task(proc.runtime.sleep, math.inf).wait(
+        math.inf
+    ),
+    "Task.yield_": lambda proc, server: proc.runtime.task(proc.runtime.sleep, math.inf).yield_(
+        math.inf
+    ),
+}
+
+
+async def test_an_infinite_timeout_waits_forever_and_time_never_jumps_to_it(clock):
+    """``math.inf`` as a timeout (or a sleep) waits forever, as ``None`` does (OTP's
+    ``infinity``), from a process or from outside. An idle virtual clock moves to the
+    next finite deadline and no further: it used to jump to infinity, where every such
+    wait timed out."""
+    async with Runtime(clock=clock) as rt:
+        server = rt.start(Holder)
+        ended: list = []
+
+        async def waiter(proc, what):
+            try:
+                await INFINITE_WAITS[what](proc, server)
+            except BaseException as e:
+                ended.append((what, type(e).__name__))
+                raise
+            ended.append((what, "returned"))
+
+        pids = {what: rt.spawn(waiter, what) for what in INFINITE_WAITS}
+        outside = [
+            asyncio.ensure_future(rt.call(server, "hold", timeout=math.inf)),
+            asyncio.ensure_future(rt.wait(server, math.inf)),
+            asyncio.ensure_future(rt.sleep(math.inf)),
+        ]
+        t0 = rt.now()
+        step = 2 if clock.virtual else 0.05
+        await rt.sleep(step)  # a finite deadline: time moves to it
+        for _ in range(20):  # idle now: a virtual clock would move on here, if it did
+            await asyncio.sleep(0)
+        assert math.isfinite(rt.now()) and rt.now() - t0 < step + 1
+        if clock.virtual:
+            assert rt.now() - t0 == step
+        assert ended == []
+        assert all(p.alive for p in pids.values())
+        assert not any(f.done() for f in outside)
+        rt.send(pids["receive"], "hi")  # what ends a wait still ends it
+        rt.send(pids["selective receive"], "go")
+        await rt.sleep(0.01)
+        assert sorted(ended) == [("receive", "returned"), ("selective receive", "returned")]
+        for f in outside:
+            f.cancel()
+        await asyncio.gather(*outside, return_exceptions=True)
+        # stop and shutdown with an infinite timeout wait as long as it takes
+        assert await rt.stop(pids["call"], timeout=math.inf) == "normal"
+        await rt.shutdown(math.inf)
+        assert not any(p.alive for p in pids.values())
 
 
 async def test_cancel_timer_returns_the_time_left(clock):

@@ -2280,6 +2280,8 @@ class Runtime:
             self._armed.cancel()
             self._armed = None
         for _, _, timer in self._heap:
+            if timer.cancelled:  # dropped by its waiter, left in the heap: nobody awaits it
+                continue
             timer.cancelled = True
             if timer.fn is Runtime._wake_future and not timer.args[0].done():
                 # code outside processes waiting on the clock (sleep): no more time passes

@@ -247,11 +247,6 @@ async def test_tool_timeout(policy):
         assert all(p.id != task_pid for p in rt.processes())  # the stuck task was stopped
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs Runtime._shutdown (agentlab/_runtime.py) to skip timers already dropped by "
-    "their waiter: it sets RuntimeStateError on their futures, which nobody awaits",
-)
 @pytest.mark.parametrize("policy", ["report", "crash"])
 async def test_a_tool_that_ignores_cancellation_leaves_nothing_behind(policy):
     # the arun harness fails the test on "Future exception was never retrieved" (and any

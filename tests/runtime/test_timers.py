@@ -353,3 +353,29 @@ async def test_a_killed_sleeper_leaves_no_timer_behind(clock):
         assert rt.now() - t0 == pytest.approx(0.05, abs=0.5 if not clock.virtual else 1e-9)
         assert rt.events.list()[-1].time < 1.0
         assert not [t for _, _, t in rt._heap if not t.cancelled]
+
+
+async def test_waits_a_dead_process_tried_leave_shutdown_nothing_to_report(clock):
+    """Regression: a killed process that caught its CancelledError and waited again made
+    a timer its wait dropped at once; shutdown still set RuntimeStateError on that timer's
+    future, which nobody awaits ("Future exception was never retrieved", failed by the
+    test harness)."""
+    tried = []
+
+    async def deaf(proc):
+        try:
+            await proc.runtime.sleep(1000)
+        except asyncio.CancelledError:  # killed: it carries on regardless
+            for _ in range(2):
+                try:
+                    await proc.runtime.sleep(1)
+                except asyncio.CancelledError:  # a dead process's waits end at once
+                    tried.append("sleep")
+
+    async with Runtime(clock=clock) as rt:
+        p = rt.spawn(deaf)
+        await rt.sleep(0.01)
+        rt.exit(p, "kill")
+        assert await rt.wait(p) == "killed"
+        await asyncio.sleep(0.01)
+    assert tried == ["sleep", "sleep"]

@@ -2,9 +2,9 @@
 
 ::
 
-    python -m agentlab demo [--seed N] [--out DIR] [--real]   # a supervised team, offline
-    python -m agentlab chat --provider scripted "Hello"        # one prompt to one model
-    python -m agentlab trace summary runs/                     # look at recorded runs
+    python -m agentlab demo [--seed N] [--out DIR] [--real] [--quiet]  # a supervised team, offline
+    python -m agentlab chat --provider scripted "Hello"                 # one prompt to one model
+    python -m agentlab trace summary runs/                              # look at recorded runs
 
 Each subcommand is a ``main(argv) -> int`` elsewhere in the package; this
 module only dispatches (and imports nothing heavy until a command is chosen).

@@ -301,7 +301,18 @@ def llm_usage(run: Run, by: str = "agent") -> pd.DataFrame:
 
 
 def summary(run: Run) -> dict[str, Any]:
-    """The headline numbers of a run (what ``trace summary`` prints)."""
+    """The headline numbers of a run (what ``trace summary`` prints), as a dict.
+
+    Always: ``run_id``, ``started``, ``clock``, ``seed``, ``events``,
+    ``dropped``, ``duration`` (runtime-clock seconds recorded), ``processes``,
+    ``crashes`` (processes of any kind, tool tasks included, that exited with an
+    abnormal reason), ``restarts``, ``supervisors_gave_up``, ``mttr`` and
+    ``max_time_to_recovery`` (NaN without restarts), ``messages`` (sends, casts
+    and calls). With calls: ``call_latency_p50``, ``call_latency_p99``. With LLM
+    requests: ``llm_attempts``, ``llm_errors``, ``input_tokens``,
+    ``output_tokens``, ``cost_usd``, ``llm_latency_mean``, ``ttft_mean``. Then
+    each metadata entry as ``meta.<key>``.
+    """
     info = run.info
     ev = run.events()
     p = run.processes()

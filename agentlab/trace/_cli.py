@@ -34,8 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("run", help="a trace file (.parquet), or the folder of one run")
     p.add_argument("-o", "--output", default=None, help="image file to write (default: <run>.<kind>.png)")
     p.add_argument("--kind", choices=_PLOTS, default="timeline", help="which plot (default: timeline)")
-    p.add_argument("--max-lanes", type=_positive, default=40, help="timeline lanes before aggregating")
-    p.add_argument("--dpi", type=_positive, default=120)
+    p.add_argument("--max-lanes", type=_positive, default=40,
+                   help="timeline lanes before aggregating (default: 40)")
+    p.add_argument("--dpi", type=_positive, default=120, help="image resolution (default: 120)")
     return parser
 
 

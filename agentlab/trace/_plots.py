@@ -104,7 +104,10 @@ def plot_timeline(
     run: Run, ax: Axes | None = None, *, max_lanes: int = 40, title: str | None = None
 ) -> Figure:
     """Swimlanes of process lifetimes with crash marks and restart links (one lane
-    per child slot; above ``max_lanes`` lanes, one per supervisor, aggregated)."""
+    per child slot; above ``max_lanes`` lanes, one per supervisor, aggregated).
+
+    ``title`` replaces the default title (the run id and what is drawn).
+    """
     if not isinstance(max_lanes, int) or max_lanes < 1:
         raise ValueError(f"max_lanes must be a positive whole number, not {max_lanes!r}")
     p = run.processes()
@@ -262,7 +265,11 @@ def _nice_window(span: float, bins: int = 50) -> float:
 def plot_restarts(
     run: Run, ax: Axes | None = None, *, window: float | None = None, top: int = 6
 ) -> Figure:
-    """Restarts per time window, stacked by supervisor (the ``top`` busiest, then others)."""
+    """Restarts per time window, stacked by supervisor (the ``top`` busiest, then others).
+
+    ``window`` is in seconds; by default a round width that cuts the run into
+    about 50 windows.
+    """
     from ._analysis import restart_rate
 
     fig, ax = _axes(ax, 10, 3.6)
@@ -298,7 +305,12 @@ def plot_tokens(
     run: Run, ax: Axes | None = None, *, window: float | None = None, top: int = 8
 ) -> Figure:
     """Output tokens per second per agent, spreading each attempt's output tokens
-    evenly from its first token to its end."""
+    evenly from its first token to its end.
+
+    The ``top`` agents with the most output tokens get a line each, the others
+    one line together. ``window`` is in seconds; by default a round width that
+    cuts the run into about 50 windows.
+    """
     fig, ax = _axes(ax, 10, 3.6)
     c = run.llm_calls()
     c = c[c["output_tokens"].notna() & c["end"].notna()]

@@ -24,7 +24,18 @@ __all__ = ["Dashboard", "dashboard"]
 
 
 class Dashboard(_static.HtmlFallback, ipywidgets.VBox):
-    """Four linked views. Picking a node or an arrow in one highlights it in the others."""
+    """Four linked views. Picking a node or an arrow in one highlights it in the others.
+
+    ``source`` is a runtime (``None``: the current one) or a recorded run;
+    ``agents`` picks the token streams shown (default: every agent that talks to a
+    model), ``collapse`` the number of children above which a supervisor is one
+    node (tree and timeline, default 50), ``window`` the timeline's seconds when
+    following live (default 20), ``rate`` each view's message rate limit (30 a
+    second). Other keyword arguments (``height``, ``snapshot_every``, ``tick``, a
+    view's own options such as ``max_items``) go to all four views, and each uses
+    those it knows. The views are :attr:`tree`, :attr:`streams`, :attr:`timeline`
+    and :attr:`sequence`.
+    """
 
     def __init__(self, source: Any = None, *, agents: Any = None, collapse: int = 50,
                  window: float = 20.0, rate: float = 30.0, **options: Any) -> None:
@@ -75,6 +86,7 @@ def dashboard(source: Any = None, **options: Any) -> Dashboard:
     """Every view for ``source`` (a runtime, ``None`` for the current one, or a recorded run).
 
     Options go to the views: ``agents`` (token streams to show), ``collapse``
-    (children above which a supervisor is one node), ``window`` (timeline seconds).
+    (children above which a supervisor is one node), ``window`` (timeline seconds),
+    ``rate`` (messages a second per view); see :class:`Dashboard`.
     """
     return Dashboard(source, **options)

@@ -103,16 +103,26 @@ class StreamModel:
 
     ``agents``: names, keys or pids to show (``None``: every agent that talks
     to a model). ``max_chars``: text kept per agent in the snapshot.
+    ``max_segs``: segments kept per agent (an agent that calls tools or retries
+    all day streams little text, but every call, result and retry is one): past
+    it, the oldest quarter goes. The browser keeps its copy by the same two rules
+    (``widgets/src/stream.js``), so it holds what a resync would give.
     """
 
     def __init__(
-        self, pending: Pending, *, agents: Iterable[Any] | None = None, max_chars: int = 200_000
+        self,
+        pending: Pending,
+        *,
+        agents: Iterable[Any] | None = None,
+        max_chars: int = 200_000,
+        max_segs: int = 10_000,
     ) -> None:
         self.pending = pending
         self.ids = Identity()
         self.by_key: dict[str, Transcript] = {}
         self.want = {str(a) for a in agents} if agents is not None else None
         self.max_chars = max_chars
+        self.max_segs = max_segs
         self._active: set[str] = set()
         self._order = 0
         self.now = 0.0
@@ -183,6 +193,8 @@ class StreamModel:
             tr.chars += len(seg["s"])
             if tr.chars > self.max_chars:
                 self._trim(tr)
+        if len(tr.segs) > self.max_segs:
+            self._drop_segs(tr)
 
     def _trim(self, tr: Transcript) -> None:
         """Drop the oldest output until a quarter of the budget is free."""
@@ -200,6 +212,16 @@ class StreamModel:
                     break
             i += 1
         del segs[:i]
+
+    def _drop_segs(self, tr: Transcript) -> None:
+        """Drop the oldest segments until a quarter of ``max_segs`` is free."""
+        segs = tr.segs
+        n = len(segs) - self.max_segs * 3 // 4
+        for g in segs[:n]:
+            if g["t"] == "text":
+                tr.chars -= len(g["s"])
+                tr.dropped += len(g["s"])
+        del segs[:n]
 
     # -- events ------------------------------------------------------------------
     def _on_exit(self, ev: Any) -> None:

@@ -97,7 +97,25 @@ def _reply(fn: Callable[..., dict[str, Any] | Reply]) -> Callable[..., Reply]:
 
 
 class View(_static.HtmlFallback, anywidget.AnyWidget):
-    """Base class of the live views (see the module docstring)."""
+    """Base class of the live views (see the module docstring).
+
+    Options every view takes:
+
+    ``source``          a live :class:`agentlab.Runtime` (``None``: the current one)
+                        or a recorded run
+    ``rate``            messages a second, at most, to the browser (default 30):
+                        deltas in between are coalesced
+    ``snapshot_every``  seconds, at least, between rewrites of the ``snapshot``
+                        trait a newly opened view starts from (default 1.0)
+    ``tick``            seconds between the view's own updates: rates, ages, the
+                        mailbox depths the tree shows (default 0.25)
+    ``title``           the heading (default: the view's name)
+    ``height``          pixels (default: the view's own)
+    ``scrubber``        recorded runs only: show the scrub bar (default True)
+
+    Each view's own options are in its docstring; an option a view does not know
+    is ignored, so :func:`agentlab.ui.dashboard` can pass one set to all four.
+    """
 
     snapshot = traitlets.Dict().tag(sync=True, to_json=pack)  # a dict here, packed on the wire
     config = traitlets.Dict().tag(sync=True)
@@ -338,7 +356,8 @@ class SupervisionTree(View):
         tree.kill("team/writer")          # what the kill button does: rt.exit(pid, "kill")
 
     ``collapse``: a supervisor with more children than this is drawn as one
-    node with counts until expanded (default 50).
+    node with counts until expanded (default 50). ``max_dead``: processes that
+    exited kept as nodes, the newest (default 2000).
     """
 
     _esm = _asset("tree.js", _MISSING)
@@ -444,6 +463,12 @@ class TokenStream(View):
 
         TokenStream(rt)                          # every agent that talks to a model
         TokenStream(rt, agents=["writer", "critic"])
+
+    ``agents``: names, keys or pids to show (default: every agent that talks to
+    a model). ``max_chars``: characters of text kept per agent (default
+    200,000); ``max_segs``: segments (text, tool calls and results, retries,
+    errors) kept per agent (default 10,000). Past either, the oldest quarter
+    goes; the browser keeps its copy by the same rules.
     """
 
     _esm = _asset("stream.js", _MISSING)
@@ -452,11 +477,12 @@ class TokenStream(View):
 
     def _make_model(self) -> StreamModel:
         return StreamModel(self._pending, agents=self._options.get("agents"),
-                           max_chars=self._options.get("max_chars", 200_000))
+                           max_chars=self._options.get("max_chars", 200_000),
+                           max_segs=self._options.get("max_segs", 10_000))
 
     def _config(self) -> dict[str, Any]:
         # the browser bounds its copy of each transcript the same way
-        return {"max_chars": self._model.max_chars}
+        return {"max_chars": self._model.max_chars, "max_segs": self._model.max_segs}
 
     def _default_title(self) -> str:
         return "Token streams"
@@ -469,7 +495,10 @@ class TokenStream(View):
 class Timeline(View):
     """Swimlanes per process: lifetimes, crashes, restart links, LLM spans, restart budgets.
 
-    ``window``: seconds shown when following live (zoom and pan with the mouse).
+    ``window``: seconds shown when following live (zoom and pan with the mouse;
+    default 20, a positive number). ``collapse``: lanes of a supervisor with more
+    children than this are drawn as one (default 50). ``max_items``: crash marks,
+    restart links and budget reports kept, the newest (default 20,000).
     """
 
     _esm = _asset("timeline.js", _MISSING)
@@ -496,6 +525,8 @@ class SequenceDiagram(View):
     """Message sequence diagram: call, cast, reply, exit signal and DOWN arrows, live.
 
     ``processes``: only arrows that touch these (names, keys or pids).
+    ``max_arrows``: arrows kept, the newest (default 2000); times are shown from
+    the first arrow, also once it is dropped.
     """
 
     _esm = _asset("sequence.js", _MISSING)

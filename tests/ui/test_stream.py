@@ -143,3 +143,27 @@ def test_a_gemini_tool_call_is_linked_to_its_run_as_the_others_are(run):
             await rt.shutdown()
 
     run(main())
+
+
+def test_a_transcript_of_many_calls_with_little_text_keeps_max_segs():
+    # an agent that retries all day streams little text, but each request, retry and
+    # error is a segment: past max_segs the oldest quarter goes (the browser keeps its
+    # copy by the same rule: widgets/test/stream.test.js, same script, same figures)
+    s = Script()
+    a = s.spawn("a")
+    for i in range(100):
+        rid = s.llm_request(a)
+        s.tokens(a, rid, [f"x{i}"])
+        s.llm_error(a, rid)
+        s.llm_retry(a, rid)
+    model = StreamModel(Pending(), max_segs=40)
+    for ev in s.events:
+        model.apply(ev)
+    (agent,) = model.snapshot()["agents"]
+    segs = agent["segs"]
+    assert [g["t"] for g in segs[-4:]] == ["req", "text", "error", "retry"]  # the newest stay
+    assert segs[-3]["s"] == "x99"
+    # 400 segments, cut to 30 each time they pass 40: at the 41st, then every 11 more
+    assert len(segs) == 30 + (400 - 41) % 11
+    assert agent["dropped"] == sum(len(f"x{i}") for i in range(100)) - len(model.text("a"))
+    assert ui.TokenStream(team_run(), max_segs=500).config["max_segs"] == 500

@@ -48,11 +48,26 @@ function trimSegs(a, maxChars) {
  *   textChars: number}} Agent
  */
 
+/**
+ * Drop an agent's oldest segments until a quarter of `maxSegs` is free, as the kernel
+ * does (agentlab/ui/_stream.py `_drop_segs`).
+ * @param {Agent} a @param {number} maxSegs
+ */
+function dropSegs(a, maxSegs) {
+  const n = a.segs.length - Math.floor((maxSegs * 3) / 4);
+  for (const g of a.segs.slice(0, n)) if (g.t === "text") a.textChars -= (g.s || "").length;
+  a.segs.splice(0, n);
+}
+
 /** The state: agents by key. Exported for tests. */
 export class StreamState {
-  /** @param {number} [maxChars]  text kept per agent: the kernel's `max_chars` (config.max_chars) */
-  constructor(maxChars = 200000) {
+  /**
+   * @param {number} [maxChars]  text kept per agent: the kernel's `max_chars` (config.max_chars)
+   * @param {number} [maxSegs]  segments kept per agent: the kernel's `max_segs` (config.max_segs)
+   */
+  constructor(maxChars = 200000, maxSegs = 10000) {
     this.maxChars = maxChars;
+    this.maxSegs = maxSegs;
     /** @type {Map<string, Agent>} */
     this.agents = new Map();
     /** agents whose header changed @type {Set<string>} */
@@ -113,6 +128,7 @@ export class StreamState {
       a.textChars += (g.s || "").length;
       if (a.textChars > this.maxChars) trimSegs(a, this.maxChars);
     }
+    if (a.segs.length > this.maxSegs) dropSegs(a, this.maxSegs);
   }
 
   /** The text an agent streamed (for tests). @param {string} key */
@@ -162,7 +178,7 @@ function segEl(g) {
  * @returns {import("./lib/view.js").ViewImpl}
  */
 function makeStream(ctx) {
-  const state = new StreamState(ctx.config.max_chars || 200000);
+  const state = new StreamState(ctx.config.max_chars || 200000, ctx.config.max_segs || 10000);
   const hidden = new Set();
   const totalsText = h("span");
   const totals = h("span", { class: "al-summary", "data-role": "totals" }, ctx.stat(totalsText));

@@ -258,7 +258,7 @@ class Registry:
             raise NoProcessError(
                 f"cannot {op} the runtime's root pid {pid!r} in {self._label()}: it stands "
                 "for code outside processes and cannot receive messages. Start a process "
-                "(runtime.spawn) and register that one.",
+                f"(runtime.spawn) and {op} that one.",
                 process=pid,
             )
         if alive and not pid.alive:
@@ -341,11 +341,12 @@ class PubSub:
 
     def subscribe(self, topic: Hashable, pid: Pid | str | None = None) -> None:
         """Subscribe the calling process (or ``pid``); subscribing twice delivers twice."""
-        self._topics.register(topic, None, pid)
+        # resolved here, so a refusal names what was asked (subscribe, not register)
+        self._topics.register(topic, None, self._topics._who(pid, "subscribe"))
 
     def unsubscribe(self, topic: Hashable, pid: Pid | str | None = None) -> None:
         """Remove every subscription of the calling process (or ``pid``) to ``topic``."""
-        self._topics.unregister(topic, pid)
+        self._topics.unregister(topic, self._topics._who(pid, "unsubscribe", alive=False))
 
     def broadcast(self, topic: Hashable, msg: Any) -> int:
         """Send ``msg`` to every subscription of ``topic``; returns how many were sent."""

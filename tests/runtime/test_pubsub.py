@@ -98,14 +98,16 @@ async def test_outside_a_process_pid_is_required(clock):
     async with Runtime(clock=clock) as rt:
         ps = PubSub(rt, name="p")
         a = listener(rt)
-        with pytest.raises(TypeError, match="pid="):
+        with pytest.raises(TypeError, match=r"pubsub 'p'\.subscribe\(\) outside any process needs pid="):
             ps.subscribe("t")
+        with pytest.raises(TypeError, match=r"\.unsubscribe\(\) outside any process"):
+            ps.unsubscribe("t")
         ps.subscribe("t", pid=a.pid)
         assert ps.topics(a.pid) == ["t"]
         ps.unsubscribe("t", pid=a.pid)
         assert ps.topics(a.pid) == []
         await rt.stop(a.pid)
-        with pytest.raises(NoProcessError):
+        with pytest.raises(NoProcessError, match=r"cannot subscribe .* in pubsub 'p': it is not alive"):
             ps.subscribe("t", pid=a.pid)
 
 
@@ -113,7 +115,7 @@ async def test_the_root_pid_cannot_subscribe_so_no_broadcast_fails_half_way(cloc
     async with Runtime(clock=clock) as rt:
         ps = PubSub(rt, name="p")
         a = listener(rt, ps, "t")
-        with pytest.raises(NoProcessError, match="root pid"):
+        with pytest.raises(NoProcessError, match="cannot subscribe the runtime's root pid"):
             ps.subscribe("t", pid=rt.root)
         b = listener(rt, ps, "t")
         assert ps.subscribers("t") == [a.pid, b.pid]

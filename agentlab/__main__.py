@@ -8,10 +8,14 @@
 
 Each subcommand is a ``main(argv) -> int`` elsewhere in the package; this
 module only dispatches (and imports nothing heavy until a command is chosen).
+Output piped into a reader that stops early (``python -m agentlab demo | head -1``)
+ends the command quietly with status 1, as the Python docs advise for SIGPIPE,
+not with a ``BrokenPipeError`` traceback.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -54,7 +58,38 @@ COMMANDS: dict[str, Callable[[], Callable[[Sequence[str]], int]]] = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Dispatch to a subcommand; returns the exit status (2 for bad usage)."""
+    """Dispatch to a subcommand; returns the exit status (2 for bad usage, 1 if the
+    reader of stdout went away)."""
+    return quiet_on_closed_stdout(lambda: _dispatch(argv))
+
+
+def quiet_on_closed_stdout(run: Callable[[], int]) -> int:
+    """``run()``'s exit status, or 1 without a traceback if stdout's reader went away.
+
+    What the Python docs advise (signal module, "Note on SIGPIPE"): catch
+    :class:`BrokenPipeError` at the top, and point stdout at ``os.devnull`` so
+    that Python's own flush at exit does not fail again. Every command line entry
+    point (``python -m agentlab ...``, the ``agentlab`` script,
+    ``python -m agentlab.conformance``) runs through here.
+    """
+    try:
+        status = run()
+        sys.stdout.flush()  # what is still buffered fails here, not at exit
+    except BrokenPipeError:
+        try:
+            fd = sys.stdout.fileno()
+        except (AttributeError, OSError, ValueError):  # a stand-in stdout, or closed
+            return 1
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, fd)
+        finally:
+            os.close(devnull)
+        return 1
+    return status
+
+
+def _dispatch(argv: Sequence[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help", "help"):
         print(USAGE, end="")

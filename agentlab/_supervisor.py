@@ -54,13 +54,31 @@ class ChildSpec:
     tuple ``(AgentClass, args, kwargs)`` with a tuple and a dict, or an
     ``async def fn(proc, ...)`` body function (a plain process), alone or as
     ``(fn, *args)`` or ``(fn, args, kwargs)``.
+    ``id`` names the child in its supervisor (:meth:`Supervisor.terminate_child`,
+    :meth:`~Supervisor.which_children`, the events).
+    ``restart`` says when it is started again after it exits (the table in
+    :class:`Supervisor`): ``"permanent"`` (the default) always; ``"transient"``
+    only after an abnormal exit (a reason other than ``normal``, ``shutdown``
+    or ``("shutdown", term)``); ``"temporary"`` never, and its spec is dropped.
+    ``type`` is ``"worker"`` or ``"supervisor"``; left out, it is
+    ``"supervisor"`` when ``start`` is a :class:`Supervisor` class (a
+    :class:`DynamicSupervisor` too), else ``"worker"``. It sets the default
+    ``shutdown`` and what :meth:`~Supervisor.count_children` counts the child as.
     ``shutdown`` is in seconds, ``"brutal_kill"`` or ``"infinity"``
     (default 5 s for workers, ``"infinity"`` for supervisors). ``name``, if
     given, is registered for every incarnation of the child, so callers that
     use the name never see a restart.
+    ``significant=True`` (default ``False``) marks a child whose exit stops its
+    supervisor: with ``auto_shutdown="any_significant"`` when it exits by
+    itself and is not restarted, with ``"all_significant"`` once every
+    significant child has. It needs a ``transient`` or ``temporary`` child under
+    one of those two ``auto_shutdown`` values; the supervisor refuses it
+    otherwise (``("bad_combination", ...)``).
 
     >>> ChildSpec("writer", Agent).restart
     'permanent'
+    >>> ChildSpec("team", Supervisor).type, ChildSpec("team", Supervisor).shutdown
+    ('supervisor', 'infinity')
     """
 
     __slots__ = ("_agent", "_kind", "id", "name", "restart", "shutdown", "significant", "start", "type")
@@ -359,6 +377,30 @@ class Supervisor(Agent):
     event). So no child starts before the newer delay, nor ahead of a child it
     is to start after. A child stopped with :meth:`terminate_child` while its
     restart waits stays stopped; the rest of its group still starts.
+
+    The fourth strategy, ``simple_one_for_one``, keeps a pool of children
+    made from one template spec, given as ``child=`` (which then takes the
+    place of the list) or as the list's only spec. It starts with none, and
+    restarts as ``one_for_one`` does. :meth:`start_child` starts one from the
+    template, given extra start arguments (a tuple or list, added after the
+    template's), a dict of changes to the template, a whole
+    :class:`ChildSpec`, or ``None`` (the template as it is). ``max_children``
+    (default ``None``: no limit) caps how many it holds; a child being
+    restarted keeps its place, and one more is refused with the reason
+    ``max_children``. Its children are known by pid: :meth:`which_children`
+    gives their id as ``None``, :meth:`count_children` counts one spec,
+    :meth:`terminate_child` takes a pid, and :meth:`restart_child` and
+    :meth:`delete_child` are refused (``simple_one_for_one``). A child that
+    exits for good (``temporary``, or ``transient`` with a normal reason), or
+    whose ``init`` returns ``IGNORE``, is forgotten. When the supervisor
+    stops, it signals all its children at once, in no order, and kills each
+    one still running after its ``shutdown``. No other strategy uses
+    ``child=`` or ``max_children=`` (:class:`DynamicSupervisor` has its own
+    ``max_children=``)::
+
+        pool = rt.start(Supervisor, strategy="simple_one_for_one",
+                        child=ChildSpec("worker", (Worker, "gpt")), max_children=10)
+        pid = await Supervisor.start_child(pool, ["job-1"])  # Worker's init("gpt", "job-1")
 
     There is no start timeout (nor is there one in OTP): an ``init`` that never
     returns holds its supervisor, which can still be killed. A supervisor's own

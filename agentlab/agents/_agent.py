@@ -36,7 +36,7 @@ from ..llm._accounting import Prices, price_of, tokens_for_chars
 from ..llm._events import TOKEN_FIELDS, TOOL_CALL_FIELDS, Routed, numbered_in
 from ..llm._protocol import opened
 from ..llm._retry import through_wrappers
-from ._budget import Budget, budget_reason, check_amount, check_count
+from ._budget import Budget, budget_message, budget_reason, check_amount, check_count
 from ._errors import BudgetExceeded, MaxStepsExceeded, OutputInvalid, ToolFailed
 from ._output import OutputSpec
 from ._pubsub import Post, publish
@@ -108,12 +108,13 @@ class LLMAgent(Agent):
     ===================  ==========================================================
     option               meaning (default)
     ===================  ==========================================================
-    ``system``           the system prompt
+    ``system``           the system prompt (``"You are a helpful assistant."``;
+                         ``""``: none)
     ``model``            an :class:`agentlab.llm.Model`; a function ``runtime ->
                          Model`` (called at every (re)start); a script (``str`` or
                          list, played by a ``ScriptedModel`` on the runtime clock);
                          default: a ``ScriptedModel`` that echoes (no key needed)
-    ``tools``            functions or :func:`tool` objects the model may call
+    ``tools``            functions or :func:`tool` objects the model may call (none)
     ``output``           a pydantic model (or any type pydantic validates): answers
                          must be JSON of that shape (``None``: plain text)
     ``output_retries``   re-asks after an invalid (or empty) answer (2)
@@ -121,18 +122,21 @@ class LLMAgent(Agent):
     ``tool_timeout``     seconds (runtime clock) each tool call may take (30)
     ``tool_errors``      ``"report"``: a failed or timed-out tool becomes an error
                          result the model sees; ``"crash"``: the agent crashes (OTP)
+                         (``"report"``)
     ``tool_supervisor``  a :class:`agentlab.TaskSupervisor` for ``"report"`` tool
                          tasks (default: one started, linked, on first use)
     ``retry``            the :class:`agentlab.llm.RetryPolicy` of the one retry
                          layer (``RetryPolicy()``); ``None`` disables retries
-    ``max_tokens``,      a budget private to this incarnation
+    ``max_tokens``,      a budget private to this incarnation (``None``: no limit)
     ``max_cost_usd``
-    ``budget``           a shared :class:`Budget` (kept across restarts)
+    ``budget``           a shared :class:`Budget`, kept across restarts (``None``)
     ``budget_exit``      ``"shutdown"`` or ``"crash"``: the form of the exit reason
+                         (``"shutdown"``)
     ``pubsub``,          a :class:`agentlab.PubSub` and the topics to subscribe to;
     ``topics``           incoming :class:`Post` s are notes (``on_post="note"``)
                          or questions (``"ask"``, answers go to ``publish_to``)
-    ``model_options``    per-call provider options (``{"temperature": 0}``)
+    ``model_options``    per-call provider options, e.g. ``{"temperature": 0}``
+                         (none)
     ``token_events``     ``False`` leaves the per-delta ``llm_token``/
                          ``llm_tool_call`` events out of the stream (requests,
                          responses, usage and errors stay): for big batch runs
@@ -670,11 +674,8 @@ class LLMAgent(Agent):
 
     def _budget_error(self, budget: Budget, limit: str) -> BudgetExceeded:
         info = budget.info(limit)
-        shared = " (shared)" if budget is self.budget else ""
         return BudgetExceeded(
-            f"{self._who()} spent its {limit} budget{shared}: {info['tokens']} tokens of "
-            f"{info['max_tokens']}, ${info['cost_usd']:.6f} of {info['max_cost_usd']} over "
-            f"{info['calls']} call(s). It stops here; raise the budget or give it less to do.",
+            budget_message(self._who(), info, shared=budget is self.budget),
             process=self.pid,
             info=info,
         )

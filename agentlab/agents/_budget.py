@@ -93,6 +93,37 @@ class Budget:
         }
 
 
+def budget_message(who: str, info: dict[str, Any], *, shared: bool = False) -> str:
+    """What :class:`BudgetExceeded` says: the limit that was passed, with its figures
+    (``info`` as :meth:`Budget.info` gives it), and what to do about it.
+
+    >>> own = Budget(max_tokens=20, tokens=21, calls=1)
+    >>> print(budget_message("agent 'a'", own.info()))  # doctest: +ELLIPSIS
+    agent 'a' spent its token budget: 21 tokens of 20, over 1 call(s). ... raise max_tokens ...
+    >>> team = Budget(max_cost_usd=0.05, cost_usd=0.056, calls=3)
+    >>> print(budget_message("agent 'a'", team.info(), shared=True))  # doctest: +ELLIPSIS
+    agent 'a' spent its cost budget (shared): $0.056 of $0.05, over 3 call(s). ...
+    """
+    if info.get("limit") == "cost":
+        what, option = "cost", "max_cost_usd"
+        figures = f"{_usd(info['cost_usd'])} of {_usd(info['max_cost_usd'])}"
+    else:
+        what, option = "token", "max_tokens"
+        figures = f"{info['tokens']} tokens of {info['max_tokens']}"
+    where = f"the shared Budget's {option}" if shared else option
+    return (
+        f"{who} spent its {what} budget{' (shared)' if shared else ''}: {figures}, over "
+        f"{info['calls']} call(s). It stops here; raise {where} or give it less to do."
+    )
+
+
+def _usd(amount: float) -> str:
+    """Dollars to the cent, and to the fraction of a cent that matters: ``$0.05``, ``$0.00101``."""
+    text = f"{amount:.9f}".rstrip("0")
+    whole, _, cents = text.partition(".")
+    return f"${whole}.{cents.ljust(2, '0')}"
+
+
 def check_count(name: str, value: Any, minimum: int, meaning: str) -> None:
     """Raise unless ``value`` is an ``int`` (not a ``bool``) of at least ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, int):

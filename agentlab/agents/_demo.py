@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import random
 import sys
 from collections.abc import Callable, Sequence
@@ -392,15 +393,22 @@ def _parser() -> argparse.ArgumentParser:
         prog="agentlab demo",
         description="A supervised research team on scripted models with seeded faults (offline).",
     )
-    p.add_argument("--seed", type=int, default=7, help="seed of the run (same seed, same run)")
-    p.add_argument("--out", default=None, help="folder to write the run's Parquet trace to")
+    p.add_argument("--seed", type=int, default=7,
+                   help="seed of the run (same seed, same run; default: %(default)s)")
+    p.add_argument("--out", default=None,
+                   help="folder to write the run's Parquet trace to (default: no trace)")
     p.add_argument("--real", action="store_true", help="real clock with scripted token timing")
     p.add_argument("--quiet", action="store_true", help="only the brief and the summary")
     return p
 
 
 def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int:
-    """Run ``agentlab demo`` with ``argv`` (the arguments after ``demo``); return the exit status."""
+    """Run ``agentlab demo`` with ``argv`` (the arguments after ``demo``); return the exit status.
+
+    If ``stdout`` is closed on it (``| head``), the run still ends (and writes its
+    trace), unprinted, and then :class:`BrokenPipeError` is raised for the command
+    line's top level to end quietly.
+    """
     args_in = list(sys.argv[1:] if argv is None else argv)
     if args_in[:1] == ["demo"]:
         args_in = args_in[1:]
@@ -409,9 +417,18 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int
     except SystemExit as e:
         return int(e.code or 0)
     out = stdout or sys.stdout
+    closed = False  # the reader went away (`| head -1`): the run goes on, unprinted
 
     def echo(line: str) -> None:
-        print(line, file=out, flush=True)
+        # the log is printed by an event subscriber, whose errors the runtime reports
+        # and survives: a closed pipe is noted here, and raised once the run is over
+        nonlocal closed
+        if closed:
+            return
+        try:
+            print(line, file=out, flush=True)
+        except BrokenPipeError:
+            closed = True
 
     if args.out is not None:  # before the run, so a bad folder costs nothing
         try:
@@ -446,4 +463,6 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int
             echo(f"\ntrace written to {path}  (try: python -m agentlab trace summary {path})")
         else:
             echo("\nno trace written: agentlab.trace needs pandas and pyarrow (pip install agentlab[trace])")
+    if closed:
+        raise BrokenPipeError(errno.EPIPE, "the demo's output was closed before its end")
     return 0

@@ -32,4 +32,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from agentlab.__main__ import quiet_on_closed_stdout  # `| head` ends it without a traceback
+
+    raise SystemExit(quiet_on_closed_stdout(main))

@@ -28,6 +28,7 @@ from ._anthropic import Anthropic
 from ._base import BaseModel
 from ._errors import LLMError
 from ._gemini import Gemini
+from ._http import HTTPModel
 from ._openai import OpenAIChat
 from ._protocol import TextDelta, opened
 from ._response import Assembler
@@ -46,11 +47,24 @@ DEFAULT_MODELS = {
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="agentlab chat", description="Send one prompt to a model.")
-    p.add_argument("--provider", required=True, choices=sorted(DEFAULT_MODELS))
+    p.add_argument(
+        "--provider", required=True, choices=sorted(DEFAULT_MODELS),
+        help="who answers: scripted (offline, no key: echoes the prompt), or the real API of "
+             "openai (Chat Completions), anthropic (Messages) or gemini",
+    )
     p.add_argument("--base-url", help="API base URL (a compatible or local server)")
-    p.add_argument("--api-key", help="API key (default: the provider's environment variable)")
-    p.add_argument("--model", help="model name (default depends on the provider)")
-    p.add_argument("--max-retries", type=int, default=2, help="retries on transient errors")
+    p.add_argument(
+        "--api-key",
+        help="API key (default: the provider's environment variable: "
+             + "; ".join(f"{name}: {' or '.join(cls.env_keys)}" for name, cls in _HTTP.items()) + ")",
+    )
+    p.add_argument(
+        "--model",
+        help="model name (default: "
+             + ", ".join(f"{DEFAULT_MODELS[name]} for {name}" for name in sorted(DEFAULT_MODELS)) + ")",
+    )
+    p.add_argument("--max-retries", type=int, default=2,
+                   help="retries on transient errors (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of streaming")
     p.add_argument("prompt", help="what to ask")
     return p
@@ -65,8 +79,31 @@ def _model(args: argparse.Namespace) -> BaseModel:
             tokens_per_second=200.0,
             ttft=0.05,
         )
-    cls = {"openai": OpenAIChat, "anthropic": Anthropic, "gemini": Gemini}[args.provider]
-    return cls(name, api_key=args.api_key, base_url=args.base_url)
+    return _HTTP[args.provider](name, api_key=args.api_key, base_url=args.base_url)
+
+
+class _KeyFromTheCommandLine(HTTPModel):
+    """A provider's model as this command makes it: a missing or refused key is
+    ``--api-key``'s business here, not the Python API's ``api_key=``."""
+
+    @property
+    def key_hint(self) -> str:
+        return f"--api-key or the {' or '.join(self.env_keys)} environment variable"
+
+
+class _OpenAIChat(_KeyFromTheCommandLine, OpenAIChat):
+    pass
+
+
+class _Anthropic(_KeyFromTheCommandLine, Anthropic):
+    pass
+
+
+class _Gemini(_KeyFromTheCommandLine, Gemini):
+    pass
+
+
+_HTTP: dict[str, type[HTTPModel]] = {"anthropic": _Anthropic, "gemini": _Gemini, "openai": _OpenAIChat}
 
 
 async def _chat(args: argparse.Namespace) -> dict[str, Any]:

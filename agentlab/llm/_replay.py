@@ -258,8 +258,15 @@ _PROVIDERS: dict[str, tuple[str, str]] = {
 class ReplayModel(AsyncClosing):
     """The provider model of a recording, replaying it offline (see the module docstring).
 
-    The provider and model name are read from the first recorded request
-    (``provider=`` overrides). Other arguments are passed to the provider.
+    The provider and model name are read from the first recorded request;
+    ``provider=`` (``"openai"``, ``"anthropic"`` or ``"gemini"``) overrides,
+    for a recording whose URL does not tell. ``clock`` (default: real time)
+    paces the replay, and ``speed`` (default ``1.0``) divides the recorded
+    gaps between chunks: ``2`` replays twice as fast, ``None`` at once.
+    ``emit`` and ``prices`` go to the provider model that decodes the
+    replayed stream, as for a live one: its events, and its cost accounting.
+    Those are all the arguments: the key, base URL and transport are the
+    replay's own.
     """
 
     def __init__(

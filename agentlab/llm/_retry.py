@@ -74,8 +74,22 @@ class RetryPolicy:
 class Retrying:
     """Wrap ``model`` so retryable failures are retried per ``policy``.
 
-    ``clock`` (default: real time) does the waiting; ``rng`` (default:
-    ``random.Random(0)``) draws the jitter.
+    ``policy`` defaults to ``RetryPolicy()`` (3 retries); ``clock`` (default:
+    real time) does the waiting; ``rng`` (default: ``random.Random(0)``) draws
+    the jitter.
+
+    ``resend_partial`` (default ``False``): whether an attempt that failed
+    after its stream produced output (a text or tool-call delta, or an error
+    marked ``partial``) is retried too. Left ``False``, such a failure is
+    raised, since the consumer already has part of an answer; set it only if
+    the consumer can start over, as it then gets the failed attempt's deltas
+    followed by the whole new answer.
+
+    ``emit`` (default: the wrapped model's own ``emit``, if it has one) gets the
+    events: an ``llm_retry`` before each retry, and each attempt's events from
+    the wrapped model, which then go here, each with its ``attempt`` number.
+    An ``emit=`` given to :meth:`stream` takes its place for that call; with
+    none anywhere, nothing is emitted.
     """
 
     def __init__(

@@ -23,6 +23,67 @@ def agentlab(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str
     )
 
 
+def into_a_closed_pipe(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m agentlab args`` printing into a pipe whose reader is gone (``| head -0``)."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "agentlab", *args], stdout=write, stderr=subprocess.PIPE,
+            text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT,
+        )
+    finally:
+        os.close(write)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("demo", "--quiet"), ("chat", "--provider", "scripted", "hello"), ("--help",)],
+)
+def test_a_closed_stdout_ends_a_command_quietly(args):
+    done = into_a_closed_pipe(*args)
+    assert done.returncode == 1 and done.stderr == ""  # no BrokenPipeError traceback
+
+
+def test_demo_piped_into_head_ends_quietly_while_its_log_is_printed(tmp_path):
+    # `demo --real | head -1`: the reader goes after the first line; the run's log is
+    # printed by an event subscriber for seconds after it (real clock)
+    with subprocess.Popen(
+        [sys.executable, "-m", "agentlab", "demo", "--real", "--out", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT,
+    ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout.readline().startswith(b"agentlab demo:")
+        proc.stdout.close()
+        err = proc.stderr.read().decode()
+        assert proc.wait(timeout=60) == 1 and err == ""
+    assert list(tmp_path.glob("*.parquet"))  # the run went on to its end, unprinted
+
+
+def test_demo_stops_printing_when_its_reader_goes_mid_run(tmp_path, caplog):
+    from agentlab.agents._demo import main
+
+    class Head:  # the first lines are read, then the pipe closes
+        def __init__(self) -> None:
+            self.lines: list[str] = []
+
+        def write(self, text: str) -> int:
+            if len(self.lines) >= 6:
+                raise BrokenPipeError(32, "Broken pipe")
+            self.lines.append(text)
+            return len(text)
+
+        def flush(self) -> None:
+            pass
+
+    head = Head()
+    with pytest.raises(BrokenPipeError):
+        main(["--seed", "1", "--out", str(tmp_path)], stdout=head)  # type: ignore[arg-type]
+    assert not caplog.records  # no "event subscriber ... failed"
+    assert list(tmp_path.glob("*.parquet"))
+
+
 def test_demo_runs_offline_fast_and_tells_the_story(tmp_path):
     started = time.monotonic()
     out = agentlab("demo", "--seed", "3", "--out", str(tmp_path))
@@ -80,7 +141,9 @@ def test_usage_and_unknown_commands():
     assert bare.returncode == 2 and "demo" in bare.stdout
     bad = agentlab("fly")
     assert bad.returncode == 2 and "unknown command 'fly'" in bad.stderr
-    assert agentlab("demo", "--help").returncode == 0
+    demo_help = agentlab("demo", "--help")
+    assert demo_help.returncode == 0
+    assert "(same seed, same run; default: 7)" in " ".join(demo_help.stdout.split())
 
 
 def test_main_in_process(capsys):

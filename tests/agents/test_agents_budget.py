@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 from agents_helpers import fast, of
@@ -16,6 +17,7 @@ from agentlab.agents import (
     budget_info,
     is_budget_exceeded,
 )
+from agentlab.agents._budget import budget_message
 from agentlab.llm import RateLimited, RetryPolicy, ToolCall
 
 LONG = "word " * 200
@@ -30,12 +32,55 @@ async def test_a_turn_over_the_token_budget_fails_and_the_agent_exits():
             await agent_ask(rt, pid, "two")
         err = info.value
         assert err.info["limit"] == "tokens" and err.info["tokens"] > 20
-        assert "spent its tokens budget" in str(err)
+        assert "spent its token budget" in str(err)
         assert not pid.alive
         assert pid.exit_reason == ("shutdown", ("budget_exceeded", err.info))
         assert is_budget_exceeded(pid.exit_reason) and budget_info(pid.exit_reason) == err.info
         event = of(rt, "budget_exceeded", "thrifty")[0]
         assert event.data == err.info
+
+
+async def test_the_message_gives_the_token_limit_alone_when_there_is_no_cost_limit():
+    async with Runtime(clock=VirtualClock()) as rt:
+        pid = rt.start(LLMAgent, model=[LONG], max_tokens=20)
+        with pytest.raises(BudgetExceeded) as info:
+            await agent_ask(rt, pid, "talk")
+    message, spent = str(info.value), info.value.info
+    assert f"spent its token budget: {spent['tokens']} tokens of 20, over 1 call(s)" in message
+    assert "raise max_tokens" in message
+    assert "None" not in message and "$" not in message  # was "$0.000000 of None"
+
+
+@pytest.mark.parametrize("shared", [False, True])
+async def test_the_message_gives_the_cost_limit_alone_in_dollars(shared):
+    async with Runtime(clock=VirtualClock()) as rt:
+        model = fast(rt, ["word " * 2000], model="gpt-4o", prices={"gpt-4o": (2.5, 10.0)})
+        # a token limit too, never reached: the message names only the one that was passed
+        limit = {"budget": Budget(max_tokens=10**6, max_cost_usd=0.001)} if shared else {
+            "max_tokens": 10**6, "max_cost_usd": 0.001}
+        pid = rt.start(LLMAgent, model=model, **limit)
+        with pytest.raises(BudgetExceeded) as info:
+            await agent_ask(rt, pid, "talk")
+    message, spent = str(info.value), info.value.info
+    assert spent["limit"] == "cost" and spent["cost_usd"] > 0.001
+    assert re.search(r"spent its cost budget( \(shared\))?: \$0\.001\d* of \$0\.001, over 1 call", message)
+    assert ("(shared)" in message) is shared
+    assert ("raise the shared Budget's max_cost_usd" if shared else "raise max_cost_usd") in message
+    assert "tokens" not in message and "None" not in message
+
+
+def test_the_message_figures():
+    assert budget_message("agent 'a'", Budget(max_cost_usd=0.05, cost_usd=0.0561, calls=3).info()) == (
+        "agent 'a' spent its cost budget: $0.0561 of $0.05, over 3 call(s). "
+        "It stops here; raise max_cost_usd or give it less to do."
+    )
+    # a limit of $0 is passed by a fraction of a cent: the figure shows it
+    assert "$0.00000025 of $0.00," in budget_message("x", Budget(max_cost_usd=0.0, cost_usd=2.5e-7).info())
+    assert "$1.50 of $1.00," in budget_message("x", Budget(max_cost_usd=1, cost_usd=1.5).info())
+    # the limit named is the one given (info's), though the other is passed too
+    both = Budget(max_tokens=10, max_cost_usd=0.01, tokens=11, cost_usd=0.02, calls=1)
+    assert "spent its token budget: 11 tokens of 10," in budget_message("x", both.info("tokens"))
+    assert "spent its cost budget: $0.02 of $0.01," in budget_message("x", both.info("cost"))
 
 
 def one_delta(rt: Runtime) -> int:

@@ -72,6 +72,48 @@ def test_scripted_needs_nothing(capsys):
     assert out["error"] is None and out["usage"]["output_tokens"] > 0
 
 
+@pytest.mark.parametrize(
+    ("provider", "variables"),
+    [("openai", "OPENAI_API_KEY"), ("anthropic", "ANTHROPIC_API_KEY"),
+     ("gemini", "GEMINI_API_KEY or GOOGLE_API_KEY")],
+)
+def test_a_missing_key_names_the_option_and_the_variable(monkeypatch, capsys, provider, variables):
+    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["chat", "--provider", provider, "--json", "hi"]) == 1
+    message = json.loads(capsys.readouterr().out)["error"]["message"]
+    assert message == (
+        f"{provider}: no API key; pass --api-key or the {variables} environment variable."
+    )
+    assert main(["chat", "--provider", provider, "hi"]) == 1
+    assert "pass --api-key or the" in capsys.readouterr().err
+    # the Python API says how to pass it in Python
+    from agentlab.llm import Anthropic, Gemini, OpenAIChat
+
+    cls = {"openai": OpenAIChat, "anthropic": Anthropic, "gemini": Gemini}[provider]
+    assert cls("m").key_hint == f"api_key= or {variables}"
+
+
+def test_a_refused_key_names_the_option(server, transcripts, capsys):
+    t = transcripts["openai_chat_text_basic"]
+    assert main(cli_args(server, t, "--json", "--max-retries", "0", fault="echo_key")) == 1
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert error["type"] == "auth"
+    assert "(--api-key or the OPENAI_API_KEY environment variable)" in error["message"]
+    assert "cli-key-1234" not in error["message"]
+
+
+def test_help_explains_every_option():
+    from agentlab.llm._cli import _parser
+
+    text = " ".join(_parser().format_help().split())  # argparse wraps to the terminal's width
+    assert "--provider {anthropic,gemini,openai,scripted} who answers: scripted" in text
+    assert "--max-retries MAX_RETRIES retries on transient errors (default: 2)" in text
+    assert "gpt-4o-mini for openai" in text and "claude-haiku-4-5 for anthropic" in text
+    assert "gemini-2.0-flash for gemini" in text
+    assert "GEMINI_API_KEY or GOOGLE_API_KEY" in text
+
+
 def test_bad_usage():
     assert main(["chat", "--provider", "nope", "x"]) == 2
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -65,3 +66,18 @@ def test_in_a_subprocess(tmp_path, arun) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert png.exists()
+
+
+def test_summary_into_a_closed_pipe_ends_quietly(tmp_path, arun) -> None:
+    # `python -m agentlab trace summary RUN | head -0`: status 1, no BrokenPipeError traceback
+    path = arun(_crashy_run()).save(tmp_path / "run.parquet")
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "agentlab", "trace", "summary", str(path)],
+            stdout=write, stderr=subprocess.PIPE, text=True, cwd=ROOT, timeout=120,
+        )
+    finally:
+        os.close(write)
+    assert done.returncode == 1 and done.stderr == ""

@@ -23,7 +23,9 @@ handler            returns
 
 An exception escaping a handler is a crash: ``terminate`` runs with a
 :class:`agentlab.Crash` reason that keeps the exception, and the agent exits
-with it.
+with it. ``sys.exit()`` in a handler is such a crash too (``SystemExit``), not
+the end of the event loop; ``KeyboardInterrupt`` and cancellation keep their
+meaning.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from ._errors import AgentLabError
 from ._events import EventKind, shared_data
 from ._process import Process, ProcessExit
-from ._reasons import NORMAL, Crash
+from ._reasons import CRASHES, NORMAL, Crash
 from ._runtime import (
     _BUSY,
     _DEAD,
@@ -235,7 +237,7 @@ class Agent(Process):
                         continue
                     try:
                         r = self.handle_info(msg)
-                    except Exception as e:
+                    except CRASHES as e:  # sys.exit() too (see CRASHES)
                         self._info_raised(e)
                         if p._st == _BUSY:
                             return
@@ -284,7 +286,7 @@ class Agent(Process):
                 continue
             try:  # a plain message: as _activate
                 r = self.handle_info(msg)
-            except Exception as e:
+            except CRASHES as e:
                 self._info_raised(e)
                 if p._st == _BUSY:
                     return
@@ -299,7 +301,7 @@ class Agent(Process):
 
     # The runtime's run queue handles a lone plain message itself (Runtime._drain) and
     # calls these two for what is not the common case.
-    def _info_raised(self, e: Exception) -> None:
+    def _info_raised(self, e: BaseException) -> None:
         """``handle_info`` raised ``e``: exit (``ProcessExit``) or crash, after ``terminate``."""
         r = self._stop(e.reason if isinstance(e, ProcessExit) else Crash.from_exception(e))
         if r is not None:
@@ -369,7 +371,7 @@ class Agent(Process):
             return self._after(r)
         except ProcessExit as e:
             return self._stop(e.reason)
-        except Exception as e:
+        except CRASHES as e:  # sys.exit() too: a crash, not the end of the loop
             return self._stop(Crash.from_exception(e))
 
     def _after(self, r: Any) -> Any:
@@ -381,7 +383,7 @@ class Agent(Process):
                     r = self.handle_continue(r.term)
                 except ProcessExit as e:
                     return self._stop(e.reason)
-                except Exception as e:
+                except CRASHES as e:
                     return self._stop(Crash.from_exception(e))
                 if type(r) is _CORO:
                     return self._anoreply(r)
@@ -419,7 +421,7 @@ class Agent(Process):
         """Run ``terminate(reason)``, send a pending reply, exit with ``reason``."""
         try:
             r = self.terminate(reason)
-        except Exception as e:
+        except CRASHES as e:
             reason = Crash.from_exception(e)
             r = None
         if type(r) is _CORO:
@@ -432,7 +434,7 @@ class Agent(Process):
     async def _astop(self, coro: Any, reason: Any, caller: Caller | None, reply: Any) -> None:
         try:
             await coro
-        except Exception as e:
+        except CRASHES as e:
             reason = Crash.from_exception(e)
         if caller is not None and reply is not _NO_VALUE:
             caller.reply(reply)
@@ -568,7 +570,7 @@ def _start(
             r = y if done else _resume(r, y, p)
     except ProcessExit as e:
         r = Stop(e.reason)
-    except Exception as e:
+    except CRASHES as e:  # sys.exit() in init too: a failed start, not the end of the loop
         r = Stop(Crash.from_exception(e))
     except asyncio.CancelledError:
         if p._st != _DEAD:
@@ -596,7 +598,7 @@ async def _outcome(coro: Any) -> Any:
         return await coro
     except ProcessExit as e:
         return Stop(e.reason)
-    except Exception as e:
+    except CRASHES as e:  # sys.exit() too (see CRASHES)
         return Stop(Crash.from_exception(e))
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ._events import EventKind
-from ._reasons import NORMAL, Crash
+from ._reasons import CRASHES, NORMAL, Crash
 from ._runtime import _BUSY, _DEAD, _IDLE, _LONE, _QUEUED, _ROOT, _current_cv
 from ._runtime import Pid as _Pid
 
@@ -207,7 +207,7 @@ class Process:
                 await res
         except ProcessExit as e:
             reason: Any = e.reason
-        except Exception as e:
+        except CRASHES as e:  # sys.exit() too: a crash, not the end of the loop
             reason = Crash.from_exception(e)
         else:
             reason = NORMAL

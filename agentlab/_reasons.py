@@ -4,7 +4,7 @@ Atoms are plain strings (``"normal"``, ``"shutdown"``, ``"killed"``), tuples are
 tuples (``("shutdown", "reconfigured")`` is OTP's ``{shutdown, reconfigured}``),
 and an exception escaping a handler becomes a :class:`Crash`, which keeps the
 exception's type, message and a short traceback summary (not the frames, so a
-crashed agent's memory is released).
+crashed agent's memory is released). ``SystemExit`` is one too (see ``CRASHES``).
 """
 
 from __future__ import annotations
@@ -19,6 +19,16 @@ KILLED = "killed"
 NOPROC = "noproc"
 
 __all__ = ["KILL", "KILLED", "NOPROC", "NORMAL", "SHUTDOWN", "Crash", "is_shutdown_reason"]
+
+#: What a process's own code may raise that is a crash of that process, caught
+#: wherever such code runs: bodies, agent callbacks, tasks and receive predicates
+#: (the process crashes), and event subscribers (one is logged and removed).
+#: SystemExit too: ``sys.exit()`` in a handler (or in a library) escaping into
+#: asyncio is re-raised out of the event loop, which ends ``asyncio.run`` and, in a
+#: notebook, the kernel. KeyboardInterrupt, GeneratorExit and
+#: ``asyncio.CancelledError`` keep their meaning: never caught here. (An except
+#: clause costs nothing in CPython 3.11 until something is raised.)
+CRASHES = (Exception, SystemExit)
 
 
 class Crash:

@@ -60,7 +60,7 @@ from ._events import (
     pace_young_collections,
     shared_data,
 )
-from ._reasons import KILL, KILLED, NOPROC, NORMAL, SHUTDOWN, Crash
+from ._reasons import CRASHES, KILL, KILLED, NOPROC, NORMAL, SHUTDOWN, Crash
 
 if TYPE_CHECKING:
     from ._task import Task
@@ -800,7 +800,7 @@ class Runtime:
             for sink in self._sinks:
                 try:
                     sink(batch)
-                except Exception:
+                except CRASHES:  # user code: its sys.exit() must not end the loop either
                     log.exception("agentlab: batched subscriber %r failed; it was removed", sink)
                     self._sinks = tuple(a for a in self._sinks if a is not sink)
         self.events._store(chunk)
@@ -877,7 +877,7 @@ class Runtime:
             for fn in self._subs:  # never mutated in place (see subscribe)
                 try:
                     fn(ev)
-                except Exception:
+                except CRASHES:  # as a batched subscriber's (_flush)
                     log.exception("agentlab: event subscriber %r failed; it was removed", fn)
                     self._drop_subscriber(fn)
 
@@ -1079,7 +1079,7 @@ class Runtime:
                         self._msg_event(receive, p, None)
                     try:
                         r = beh.handle_info(msg)
-                    except Exception as e:  # a crash or ProcessExit (the agent decides)
+                    except CRASHES as e:  # a crash (sys.exit() too) or ProcessExit
                         beh._info_raised(e)
                     else:
                         if r is not None:
@@ -1107,7 +1107,7 @@ class Runtime:
                 # shared tail costs a ping-pong round trip 2% more instructions)
                 try:
                     r = beh.handle_info(msg)
-                except Exception as e:  # a crash or ProcessExit (the agent decides)
+                except CRASHES as e:  # as above
                     beh._info_raised(e)
                 else:
                     if r is not None:
@@ -1640,7 +1640,7 @@ class Runtime:
                 # the receiver's selective-receive predicate, run here in the sender's
                 # call: a failure is the receiver's (see _match_raised), after the try
                 ok = match is None or match(msg)
-            except Exception as e:
+            except CRASHES as e:  # sys.exit() in it too: the receiver's crash
                 failed = e
             else:
                 if ok:
@@ -1659,7 +1659,7 @@ class Runtime:
         if p._st == _IDLE:
             self._enqueue(p)
 
-    def _match_raised(self, p: Pid, w: Any, msg: Any, e: Exception) -> None:
+    def _match_raised(self, p: Pid, w: Any, msg: Any, e: BaseException) -> None:
         """``p``'s receive predicate raised ``e`` on ``msg``, in the code that delivered it.
 
         That is ``p``'s failure, never the sender's (OTP matches in the receiver, and a

@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING, Any
 from ._errors import ReceiveTimeout, TaskError, describe
 from ._events import EventKind
 from ._process import Process, ProcessExit
-from ._reasons import KILL, KILLED, NORMAL, SHUTDOWN, Crash
+from ._reasons import CRASHES, KILL, KILLED, NORMAL, SHUTDOWN, Crash
 from ._runtime import _check_timeout, kind_data
 from ._supervisor import ChildSpec, DynamicSupervisor
 
@@ -275,7 +275,7 @@ async def _run(
             value = await value
     except ProcessExit as e:
         reason = e.reason
-    except Exception as e:
+    except CRASHES as e:  # sys.exit() too: the task crashed, the loop goes on
         reason = Crash.from_exception(e)
     else:
         task._set((_OK, value))  # the reply comes before the exit, as in OTP

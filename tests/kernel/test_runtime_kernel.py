@@ -182,3 +182,27 @@ def test_no_nest_asyncio_and_no_threads(kernel):
         "      hasattr(asyncio.get_running_loop(), '_nest_patched'))\n"
     )
     assert printed.split() == ["True", "True", "False", "True", "False"]
+
+
+def test_sys_exit_in_a_process_crashes_it_not_the_kernel(kernel):
+    """SystemExit out of the kernel's loop would end the kernel: in a process (a body,
+    an agent's handler run by the scheduler) it is that process's crash. Both exit while
+    the kernel is idle, between cells."""
+    kernel.ok(
+        "class QuitsOnInfo(Agent):\n"
+        "    def handle_info(self, msg):\n"
+        "        sys.exit(msg)\n"
+        "async def quits(proc):\n"
+        "    await proc.sleep(0.1)\n"
+        "    sys.exit(3)\n"
+        "quitter = rt.spawn(quits)\n"
+        "agent_quitter = rt.start(QuitsOnInfo)\n"
+        "rt.send_after(agent_quitter, 4, 0.1)\n"
+    )
+    time.sleep(0.5)
+    assert kernel.km.is_alive()
+    printed = kernel.ok(
+        "print(quitter.alive, quitter.exit_reason, agent_quitter.alive, agent_quitter.exit_reason,\n"
+        "      await rt.task(lambda: 'still_running').wait())\n"
+    )
+    assert printed.split() == ["False", "SystemExit:", "3", "False", "SystemExit:", "4", "still_running"]

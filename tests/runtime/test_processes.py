@@ -3,18 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 
 import agentlab
 from agentlab import (
     Agent,
+    CalleeExited,
+    ChildSpec,
+    Continue,
     Crash,
+    Down,
+    Exit,
     NameTakenError,
     NoProcessError,
     ReceiveTimeout,
     Runtime,
     RuntimeStateError,
+    StartError,
+    Stop,
+    Supervisor,
+    TaskError,
+    VirtualClock,
 )
 
 
@@ -539,3 +552,328 @@ async def test_mailboxes_exist_only_while_they_hold_mail_and_are_reused(clock):
         await rt.settled()
         assert all(len(m) == 0 for m in rt._mbox_pool) and log == [0, 1, 2, 3, 4]
         assert b.mailbox_size == 0
+
+
+# ------------------------------------------------------ sys.exit() in a process's code
+#
+# SystemExit escaping into asyncio is re-raised out of the event loop: it would end
+# asyncio.run, and in a notebook the kernel. In a process's code (a body, an agent's
+# callback, a task, a receive predicate) it is a crash of that process like any
+# exception: the exit reason is a Crash of it, links, monitors and supervisors react
+# as to any crash, and the loop goes on (each test goes on after it).
+
+
+def is_sys_exit(reason: Any, message: str | None = None) -> bool:
+    """A Crash of a SystemExit (with ``message``, when given)."""
+    return (
+        isinstance(reason, Crash)
+        and reason.type == "SystemExit"
+        and isinstance(reason.exception, SystemExit)
+        and (message is None or reason.message == message)
+    )
+
+
+async def watched(rt: Runtime, pid: agentlab.Pid) -> Callable[[], Awaitable[tuple[Any, Any]]]:
+    """Link a trapping process to ``pid`` and monitor ``pid`` from another. Returns
+    ``seen()``: after ``pid`` exits, what each got, ``(Exit reason, Down reason)``."""
+    got: dict[str, Any] = {}
+
+    async def linked(proc):
+        proc.trap_exit = True
+        proc.link(pid)
+        got["link"] = (await proc.receive(lambda m: isinstance(m, Exit))).reason
+
+    async def monitoring(proc):
+        proc.monitor(pid)
+        got["monitor"] = (await proc.receive(lambda m: isinstance(m, Down))).reason
+
+    watchers = rt.spawn(linked), rt.spawn(monitoring)
+    await rt.settled()  # both wait, linked and monitoring
+
+    async def seen() -> tuple[Any, Any]:
+        for w in watchers:
+            assert await rt.wait(w) == "normal"
+        return got["link"], got["monitor"]
+
+    return seen
+
+
+async def still_running(rt: Runtime) -> None:
+    """The loop and the runtime go on: a new process runs, time passes."""
+    assert await rt.task(lambda: "still here").wait() == "still here"
+    await rt.sleep(0.01)
+
+
+@pytest.mark.parametrize("code", [None, 3, "bye"])
+@pytest.mark.parametrize("sync", [False, True], ids=["async_body", "sync_body"])
+async def test_sys_exit_in_a_body_is_a_crash_not_the_end_of_the_loop(clock, sync, code):
+    async def async_body(proc):
+        await proc.receive()
+        sys.exit(code)
+
+    def sync_body(proc):
+        sys.exit(code)
+
+    async with Runtime(clock=clock) as rt:
+        if sync:  # it has run by the time it is watched: wait() gives its reason
+            pid = rt.spawn(sync_body)
+            reason = await rt.wait(pid)
+        else:
+            pid = rt.spawn(async_body)
+            seen = await watched(rt, pid)
+            rt.send(pid, "go")
+            reason = await rt.wait(pid)
+            assert await seen() == (reason, reason)
+        assert is_sys_exit(reason, "" if code is None else str(code))
+        assert reason.exception.code == code
+        assert "sys.exit(code)" in reason.traceback
+        assert pid.exit_reason is reason
+        assert rt.events.filter(kind="exit", pid=pid.id)[0].reason is reason
+        await still_running(rt)
+
+
+def quitter(where: str, mode: str) -> type[Agent]:
+    """An agent whose callback ``where`` calls ``sys.exit(where)``.
+
+    ``mode``: ``sync`` (a plain def), ``async`` (an async def that waits first: it
+    goes on in the agent's Task), ``inline`` (stepped inline, as supervisors' handlers
+    are, and never waits) or ``inline_then_task`` (stepped inline, then waits: it goes
+    on in a Task). The other callbacks are plain: ``handle_info`` turns ``"continue"``
+    into ``Continue("go")`` and ``"stop"`` into ``Stop("done")`` (terminate runs).
+    """
+
+    def quit_now(*_: Any) -> None:
+        sys.exit(where)
+
+    async def quit_later(self, *_: Any) -> None:
+        if mode != "inline":
+            await self.sleep(0.001)
+        sys.exit(where)
+
+    class Base(Agent):
+        _inline_async = mode.startswith("inline")
+
+        def handle_info(self, msg):
+            if msg == "continue":
+                return Continue("go")
+            if msg == "stop":
+                return Stop("done")
+            return None
+
+        def handle_cast(self, msg):
+            return None
+
+    return type("Quitter", (Base,), {where: quit_now if mode == "sync" else quit_later})
+
+
+CALLBACKS = ["init", "handle_call", "handle_cast", "handle_info", "handle_continue", "terminate"]
+
+
+@pytest.mark.parametrize("mode", ["sync", "async", "inline", "inline_then_task"])
+@pytest.mark.parametrize("where", CALLBACKS)
+async def test_sys_exit_in_an_agent_callback_is_a_crash_of_that_agent(clock, where, mode):
+    async with Runtime(clock=clock) as rt:
+        agent = quitter(where, mode)
+        if where == "init":
+            with pytest.raises(StartError) as ei:
+                await rt.start_async(agent)
+            reason = ei.value.reason
+            assert ei.value.process.exit_reason is reason
+        else:
+            pid = rt.start(agent)
+            seen = await watched(rt, pid)
+            if where == "handle_call":
+                with pytest.raises(CalleeExited) as ce:
+                    await rt.call(pid, "go")
+                assert ce.value.reason is pid.exit_reason
+            elif where == "handle_cast":
+                rt.cast(pid, "go")
+            elif where == "handle_info":
+                rt.send(pid, "go")
+            else:
+                rt.send(pid, "continue" if where == "handle_continue" else "stop")
+            reason = await rt.wait(pid)
+            assert await seen() == (reason, reason)
+        assert is_sys_exit(reason, where)
+        await still_running(rt)
+
+
+@pytest.mark.parametrize("trace", [False, True], ids=["untraced", "traced"])
+@pytest.mark.parametrize("path", ["lone", "by_name", "batch", "behind_an_async_handler"])
+async def test_sys_exit_in_handle_info_on_every_delivery_path(clock, path, trace):
+    """A lone message (handled by the run queue itself), one in a mailbox (by name),
+    a batch (the agent's own loop), one queued while an async handler runs (handled
+    in the agent's Task): each way to handle_info turns sys.exit() into a crash."""
+
+    class Agent_(Agent):
+        def init(self, log):
+            self.log = log
+
+        def handle_info(self, msg):
+            self.log.append(msg)
+            if msg == "quit":
+                sys.exit("quit")
+
+        async def handle_cast(self, msg):
+            await self.sleep(0.01)
+
+        def terminate(self, reason):
+            self.log.append(reason)
+
+    async with Runtime(clock=clock, trace_messages=trace) as rt:
+        log: list = []
+        pid = rt.start(Agent_, log, name="q")
+        seen = await watched(rt, pid)
+        if path == "lone":
+            rt.send(pid, "quit")
+        elif path == "by_name":
+            rt.send("q", "quit")
+        elif path == "batch":
+            rt.send(pid, 1)
+            rt.send(pid, "quit")
+            rt.send(pid, 2)  # not handled: the agent has crashed
+        else:
+            rt.cast(pid, "busy")  # an async handler: the agent goes on in its Task
+            rt.send(pid, "quit")  # handled there, after the cast
+        reason = await rt.wait(pid)
+        assert is_sys_exit(reason, "quit")
+        assert log == ([1] if path == "batch" else []) + ["quit", reason]  # terminate ran
+        assert await seen() == (reason, reason)
+        await still_running(rt)
+
+
+@pytest.mark.parametrize("child", ["body", "sync_handler", "async_handler", "inline_handler"])
+async def test_a_supervisor_restarts_a_child_that_called_sys_exit(clock, child):
+    async def body(proc):
+        await proc.receive()
+        sys.exit(1)
+
+    start: Any = body if child == "body" else quitter(
+        "handle_info", {"sync_handler": "sync", "async_handler": "async"}.get(child, "inline")
+    )
+    async with Runtime(clock=clock) as rt:
+        sup = rt.start(Supervisor, [ChildSpec("w", start, name="w")])
+        first = rt.whereis("w")
+        rt.send("w", "go")
+        reason = await rt.wait(first)
+        assert is_sys_exit(reason)
+        await rt.settled()
+        second = rt.whereis("w")
+        assert second is not None and second is not first and second.alive
+        restarts = rt.events.filter(kind="restart")
+        assert [e.data["child_id"] for e in restarts] == ["w"]
+        assert sup.alive
+        await still_running(rt)
+
+
+@pytest.mark.parametrize("owner", ["outside", "process"])
+async def test_sys_exit_in_a_task_is_a_crash_of_the_task(clock, owner):
+    async def quits():
+        await rt.sleep(0.001)
+        sys.exit("task quit")
+
+    async with Runtime(clock=clock) as rt:
+        if owner == "outside":  # monitored by the caller
+            task = rt.task(quits)
+            with pytest.raises(TaskError) as ei:
+                await task.wait()
+            assert is_sys_exit(ei.value.reason, "task quit")
+            assert task.pid.exit_reason is ei.value.reason
+        else:  # linked to the process that started it: a trapping one gets the exit
+            got: list = []
+
+            async def starter(proc):
+                proc.trap_exit = True
+                task = rt.task(quits)
+                msg = await proc.receive(lambda m: isinstance(m, Exit))
+                got.append((msg.pid is task.pid, msg.reason))
+
+            assert await rt.wait(rt.spawn(starter)) == "normal"
+            ((same, reason),) = got
+            assert same and is_sys_exit(reason, "task quit")
+        await still_running(rt)
+
+
+@pytest.mark.parametrize("arrives", ["before_the_receive", "during_the_receive"])
+async def test_sys_exit_in_a_receive_predicate_crashes_the_receiver_not_the_sender(clock, arrives):
+    """Run in the receiver's receive, or inside the sender's send when the message
+    arrives while the receiver waits: either way it is the receiver's crash."""
+    async with Runtime(clock=clock) as rt:
+
+        async def receiver(proc):
+            if arrives == "before_the_receive":
+                await proc.receive(lambda m: m == "first")
+            await proc.receive(lambda m: sys.exit("no match"))
+
+        async def sender(proc, to):
+            proc.send(to, "x")  # returns normally
+            proc.send(to, "first")
+
+        rcv = rt.spawn(receiver)
+        seen = await watched(rt, rcv)
+        snd = rt.spawn(sender, rcv)
+        assert await rt.wait(snd) == "normal"
+        reason = await rt.wait(rcv)
+        assert is_sys_exit(reason, "no match")
+        assert await seen() == (reason, reason)
+        await still_running(rt)
+
+
+@pytest.mark.parametrize("batched", [False, True], ids=["subscriber", "batched"])
+async def test_a_subscriber_that_calls_sys_exit_is_removed_like_any_failing_one(
+    clock, batched, caplog
+):
+    """A subscriber is user code run in whatever code emitted the event: its sys.exit()
+    is its own failure (logged, and it is removed), never the emitting process's crash
+    nor the end of the loop."""
+    calls: list = []
+
+    def quits(_events):
+        calls.append(1)
+        sys.exit("subscriber quit")
+
+    async with Runtime(clock=clock) as rt:
+
+        async def body(proc):
+            rt.subscribe(quits, batched=batched)
+            proc.spawn(lambda p: None)  # an event, emitted in this process's code
+            rt.flush_events()  # a batch for the batched one, now
+            proc.spawn(lambda p: None)
+            rt.flush_events()
+
+        pid = rt.spawn(body)
+        assert await rt.wait(pid) == "normal"
+        assert calls == [1]  # removed at its first failure
+        assert "subscriber" in caplog.text and "it was removed" in caplog.text
+        assert "subscriber quit" in caplog.text
+        await still_running(rt)
+
+
+@pytest.mark.parametrize("where", ["body", "handle_info", "async_handle_info"])
+def test_ctrl_c_in_a_process_still_interrupts_the_program(where):
+    """KeyboardInterrupt keeps its meaning (the user pressed Ctrl-C): not a crash of
+    the process it surfaced in, but out of the event loop, as before."""
+
+    class Interrupted(Agent):
+        def handle_info(self, msg):
+            raise KeyboardInterrupt
+
+    class AsyncInterrupted(Agent):
+        async def handle_info(self, msg):
+            await self.sleep(0.001)
+            raise KeyboardInterrupt
+
+    async def body(proc):
+        raise KeyboardInterrupt
+
+    async def main() -> None:
+        async with Runtime(clock=VirtualClock()) as rt:
+            if where == "body":
+                pid = rt.spawn(body)
+            else:
+                pid = rt.start(Interrupted if where == "handle_info" else AsyncInterrupted)
+                rt.send(pid, "go")
+            await rt.wait(pid)
+
+    with pytest.raises(KeyboardInterrupt):
+        asyncio.run(main())

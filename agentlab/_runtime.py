@@ -311,7 +311,12 @@ class _Watch:
         self.fn = fn
 
     def _down(self, rt: Runtime, dead: Pid, reason: Any) -> None:
-        self.fn(dead, reason)
+        # user code, run in the middle of dead's exit (Runtime._finish): if it raised,
+        # the rest of the exit (other monitors, registry entries, timers) was skipped
+        try:
+            self.fn(dead, reason)
+        except CRASHES:
+            log.exception("agentlab: watch callback %r failed for %r", self.fn, dead)
 
 
 class TimerRef:

@@ -579,6 +579,27 @@ async def test_demonitor_without_flush_leaves_a_delivered_down(clock):
         assert type(got[0]) is Down
 
 
+async def test_a_watch_callback_that_raises_does_not_cut_the_exit_short(clock, caplog):
+    # the callback runs inside the watched process's exit: when it raised, the rest of
+    # the exit was skipped (later watchers, registered names, links)
+    async with Runtime(clock=clock) as rt:
+        seen = []
+
+        def bad(p, r):
+            raise ValueError("a widget's bug")
+
+        pid = rt.spawn(idle_body, name="watched")
+        rt.watch(pid, bad)
+        rt.watch(pid, lambda p, r: seen.append(r))
+        with caplog.at_level("ERROR", logger="agentlab"):
+            rt.exit(pid, "boom")
+        assert seen == ["boom"]
+        assert rt.whereis("watched") is None
+        assert "watch callback" in caplog.text and "a widget's bug" in caplog.text
+        again = rt.spawn(idle_body, name="watched")  # the name is free again
+        assert rt.whereis("watched") is again
+
+
 async def test_watch_and_wait_from_outside(clock):
     async with Runtime(clock=clock) as rt:
         seen = []

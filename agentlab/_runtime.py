@@ -515,11 +515,18 @@ class Runtime:
         await rt.call("counter", "get")     # -> 0
         await rt.shutdown()                 # stops every process, awaits every task
 
-    Options: ``clock`` (:class:`RealClock` by default, or :class:`VirtualClock`),
-    ``seed`` (the runtime's :attr:`random` generator), ``trace_messages``
-    (``True``, ``False`` or a sampling fraction for message-level events),
-    ``event_capacity`` (size of the in-memory :attr:`events` log),
-    ``lag_threshold`` (seconds of event-loop stall reported as ``loop_lag``).
+    Options (all keyword-only):
+
+    ``clock``           :class:`RealClock` (the default) or :class:`VirtualClock`
+    ``seed``            of the runtime's :attr:`random` generator (default 0; ``None``
+                        seeds it from the system)
+    ``trace_messages``  message-level events: ``True`` (the default), ``False``, or a
+                        sampling fraction; lifecycle events are always recorded
+    ``event_capacity``  size of the in-memory :attr:`events` log (default 100,000)
+    ``lag_threshold``   seconds of event-loop stall reported as ``loop_lag`` (default
+                        0.25; ``None``: not measured)
+    ``lag_interval``    seconds between the lag probe's checks (default 0.1)
+    ``loop``            the event loop to live on (default: the running one)
     """
 
     _latest: Runtime | None = None
@@ -2109,6 +2116,13 @@ class Runtime:
         **kwargs: Any,
     ) -> Pid:
         """Start an agent (a :class:`agentlab.Agent` subclass or instance) and return its pid.
+
+        ``args`` and ``kwargs`` go to the agent's ``init``. ``name``: register it
+        under this name (:class:`NameTakenError` if taken); ``replace=True`` takes
+        the name over instead: the old holder loses it at once and gets the exit
+        signal ``shutdown`` (it is killed if still alive 5 s later). ``link=True``
+        links it to the calling process. ``trap_exit`` overrides the agent's
+        ``trap_exits`` class attribute.
 
         A plain ``def init`` runs before this returns: if it raises or returns
         ``Stop(reason)``, :class:`StartError` is raised here; ``IGNORE`` gives a pid

@@ -7,15 +7,12 @@ state, and splitting it would scatter that state across files.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import itertools
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 from .._agent import Agent, Stop
-from .._process import ProcessExit
-from .._reasons import Crash
 from .._registry import PubSub
 from .._runtime import Caller, Pid, Runtime
 from .._supervisor import ChildSpec
@@ -187,9 +184,9 @@ class LLMAgent(Agent):
                                     fresh conversation
     a tool fails / times out        ``"report"``: the model sees the error;
                                     ``"crash"``: the agent crashes. A tool that
-                                    calls ``sys.exit()`` (or raises another
-                                    ``BaseException``) fails the same way, with
-                                    ``SystemExit`` as the error type: it never ends
+                                    calls ``sys.exit()`` fails the same way, with
+                                    ``SystemExit`` as the error type (as any
+                                    process's code does): it never ends
                                     the event loop (a notebook's kernel). Ctrl-C
                                     (``KeyboardInterrupt``) and cancellation keep
                                     their meaning.
@@ -778,27 +775,12 @@ class LLMAgent(Agent):
 def _tool_runner(ft: FunctionTool) -> Callable[..., Any]:
     async def run(args: dict[str, Any], ctx: ToolContext) -> Any:
         with numbered_in(ctx.runtime):  # a tool's own model calls: ids of the runtime too
-            try:
-                return await ft.invoke(args, ctx)
-            except (Exception, asyncio.CancelledError, KeyboardInterrupt, GeneratorExit):
-                raise
-            except BaseException as e:
-                if _interrupts(e):
-                    raise
-                # SystemExit (a tool that calls sys.exit()) or another BaseException: a crash
-                # of this tool's process like any exception, not the end of the event loop
-                # (in a notebook, of the kernel's loop)
-                raise ProcessExit(Crash.from_exception(e)) from None
+            # a tool that calls sys.exit() crashes its task like any exception does
+            # (agentlab._reasons.CRASHES), not the event loop
+            return await ft.invoke(args, ctx)
 
     run.__name__ = ft.name  # the task's child id, shown in the supervision tree
     return run
-
-
-def _interrupts(e: BaseException) -> bool:
-    """Whether ``e`` is, or groups, a cancellation or a Ctrl-C: those keep their meaning."""
-    return isinstance(e, BaseExceptionGroup) and (
-        e.subgroup((asyncio.CancelledError, KeyboardInterrupt)) is not None
-    )
 
 
 class _Guarded:

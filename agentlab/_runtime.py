@@ -1653,7 +1653,7 @@ class Runtime:
                 # call: a failure is the receiver's (see _match_raised), after the try
                 ok = match is None or match(msg)
             except CRASHES as e:  # sys.exit() in it too: the receiver's crash
-                failed = e
+                failed: BaseException | None = e
             else:
                 if ok:
                     p._wait = None
@@ -1661,30 +1661,27 @@ class Runtime:
                         self._drop_timer(w[2])
                     self._wake_future(w[1], msg)
                     return
-                self._mailbox(p).append(msg)  # as below: no match, it waits in the mailbox
-                if p._st == _IDLE:
-                    self._enqueue(p)
-                return
-            self._match_raised(p, w, msg, failed)  # out of the except block: see there
-            return
-        self._mailbox(p).append(msg)  # after a lone message, if it has one
+                failed = None
+            if failed is not None:
+                self._match_raised(p, w, failed)  # out of the except block: see there
+        # no match (or the match raised): it waits in the mailbox; after a lone
+        # message, if the process has one
+        self._mailbox(p).append(msg)
         if p._st == _IDLE:
             self._enqueue(p)
 
-    def _match_raised(self, p: Pid, w: Any, msg: Any, e: BaseException) -> None:
-        """``p``'s receive predicate raised ``e`` on ``msg``, in the code that delivered it.
+    def _match_raised(self, p: Pid, w: Any, e: BaseException) -> None:
+        """``p``'s receive predicate raised ``e`` on a message, in the code that delivered it.
 
         That is ``p``'s failure, never the sender's (OTP matches in the receiver, and a
-        send never fails): the message stays in ``p``'s mailbox, not taken, and ``p``'s
+        send never fails): the message stays in ``p``'s mailbox (``_deliver`` puts it
+        there), not taken, and ``p``'s
         ``receive`` raises ``e``, in ``p``'s own code, as it does when the predicate
         raises on a message that was already there. Uncaught, ``p`` exits with it as
         its reason and its links and monitors fire from there. The sender's send returns
         normally, and the sender is not touched: it is not killed through a link to
         ``p`` here, and its own exceptions stay its own (below).
         """
-        self._mailbox(p).append(msg)
-        if p._st == _IDLE:  # (a process waits in a receive only when _BUSY: see Pid)
-            self._enqueue(p)
         p._wait = None
         if w[2] is not None:
             self._drop_timer(w[2])

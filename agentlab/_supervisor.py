@@ -1023,19 +1023,16 @@ class Supervisor(Agent):
         if self._dynamic:
             assert self._template is not None
             spec = self._template
-            if isinstance(child, dict):
+            if isinstance(child, dict | ChildSpec):  # changes to the template, or a spec
                 try:
-                    _check_keys(child)
-                    spec = spec.replace(**child)
+                    if isinstance(child, dict):
+                        _check_keys(child)
+                        spec = spec.replace(**child)
+                    else:
+                        spec = child
                     self._check_significant(spec)
                 except SupervisorError as e:
                     return ("error", _reason(e, child))
-            elif isinstance(child, ChildSpec):
-                try:
-                    self._check_significant(child)
-                except SupervisorError as e:
-                    return ("error", _reason(e, child))
-                spec = child
             elif isinstance(child, tuple | list):  # extra start arguments (OTP: a list)
                 fn, args, kw = spec.start
                 spec = spec.replace(start=(fn, tuple(args) + tuple(child), kw))

@@ -105,8 +105,7 @@ class StreamModel:
     to a model). ``max_chars``: text kept per agent in the snapshot.
     ``max_segs``: segments kept per agent (an agent that calls tools or retries
     all day streams little text, but every call, result and retry is one): past
-    it, the oldest quarter goes. The browser keeps its copy by the same two rules
-    (``widgets/src/stream.js``), so it holds what a resync would give.
+    it, the oldest quarter goes.
     """
 
     def __init__(

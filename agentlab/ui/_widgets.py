@@ -468,7 +468,7 @@ class TokenStream(View):
     a model). ``max_chars``: characters of text kept per agent (default
     200,000); ``max_segs``: segments (text, tool calls and results, retries,
     errors) kept per agent (default 10,000). Past either, the oldest quarter
-    goes; the browser keeps its copy by the same rules.
+    goes.
     """
 
     _esm = _asset("stream.js", _MISSING)
@@ -479,10 +479,6 @@ class TokenStream(View):
         return StreamModel(self._pending, agents=self._options.get("agents"),
                            max_chars=self._options.get("max_chars", 200_000),
                            max_segs=self._options.get("max_segs", 10_000))
-
-    def _config(self) -> dict[str, Any]:
-        # the browser bounds its copy of each transcript the same way
-        return {"max_chars": self._model.max_chars, "max_segs": self._model.max_segs}
 
     def _default_title(self) -> str:
         return "Token streams"
@@ -513,6 +509,7 @@ class Timeline(View):
         if not (0.0 < window < math.inf):  # the browser would draw a reversed or empty window
             raise ValueError(f"window must be a positive number of seconds, not {window!r}")
         # max_items: the browser keeps as many marks, links and budget reports as the model
+        # (trimming in batches of trim_slack, as the model trims spans)
         return {"window": window,
                 "collapse": int(self._options.get("collapse", 50)),
                 "max_items": self._model.max_items}

@@ -109,8 +109,8 @@ def _gemini_sse(*parts: dict) -> bytes:
 
 
 def test_a_gemini_tool_call_is_linked_to_its_run_as_the_others_are(run):
-    # Gemini's function calls carry no id on the wire: the agent gives each one its own
-    # id at the first delta, so the streamed call, its run and its result share it
+    # Gemini's function calls carry no id on the wire: the Gemini model gives each one its
+    # own id at its delta, so the streamed call, its run and its result share it
     def gemini(request: httpx.Request) -> httpx.Response:
         if len(json.loads(request.content)["contents"]) == 1:
             body = _gemini_sse({"functionCall": {"name": "add", "args": {"a": 2, "b": 3}}},
@@ -147,8 +147,7 @@ def test_a_gemini_tool_call_is_linked_to_its_run_as_the_others_are(run):
 
 def test_a_transcript_of_many_calls_with_little_text_keeps_max_segs():
     # an agent that retries all day streams little text, but each request, retry and
-    # error is a segment: past max_segs the oldest quarter goes (the browser keeps its
-    # copy by the same rule: widgets/test/stream.test.js, same script, same figures)
+    # error is a segment: past max_segs the oldest quarter goes
     s = Script()
     a = s.spawn("a")
     for i in range(100):
@@ -166,4 +165,3 @@ def test_a_transcript_of_many_calls_with_little_text_keeps_max_segs():
     # 400 segments, cut to 30 each time they pass 40: at the 41st, then every 11 more
     assert len(segs) == 30 + (400 - 41) % 11
     assert agent["dropped"] == sum(len(f"x{i}") for i in range(100)) - len(model.text("a"))
-    assert ui.TokenStream(team_run(), max_segs=500).config["max_segs"] == 500

@@ -7,7 +7,6 @@
  */
 import "./css/stream.css";
 import { h, num, usd, dur, setText } from "./lib/dom.js";
-import { appendSegment } from "./lib/segments.js";
 import { mountView } from "./lib/view.js";
 
 /** Characters a column keeps in the page (older output is dropped from view). */
@@ -17,57 +16,20 @@ const DISPLAY_CHARS = 60000;
 const DISPLAY_SEGS = 1500;
 
 /**
- * Drop an agent's oldest text until a quarter of `maxChars` is free, as the kernel does
- * with its transcript (agentlab/ui/_stream.py `_trim`), so the state stays bounded.
- * @param {Agent} a @param {number} maxChars
- */
-function trimSegs(a, maxChars) {
-  const target = Math.floor((maxChars * 3) / 4);
-  const segs = a.segs;
-  let i = 0;
-  while (a.textChars > target && i < segs.length) {
-    const g = segs[i];
-    if (g.t === "text") {
-      const s = g.s || "";
-      const cut = Math.min(s.length, a.textChars - target);
-      g.s = s.slice(cut);
-      a.textChars -= cut;
-      if (g.s) break;
-    }
-    i++;
-  }
-  segs.splice(0, i);
-}
-
-/**
  * @typedef {import("./lib/segments.js").Segment} Segment
  * @typedef {{key: string, label: string, pid: number, order: number, tokens: number, tps: number, cost: number,
  *   requests: number, retries: number, errors: number, status: string, model?: string, ttft?: number, dropped?: number}} Meta
- * @typedef {{meta: Meta, segs: Segment[], col?: HTMLElement, bodyEl?: HTMLElement, head?: HTMLElement,
- *   lastText?: Text | null, lastTool?: HTMLElement | null, pending: Segment[], fresh: boolean, chars: number,
- *   textChars: number}} Agent
+ * @typedef {{meta: Meta, col?: HTMLElement, bodyEl?: HTMLElement, head?: HTMLElement,
+ *   lastText?: Text | null, lastTool?: HTMLElement | null, pending: Segment[], fresh: boolean, chars: number}} Agent
  */
 
 /**
- * Drop an agent's oldest segments until a quarter of `maxSegs` is free, as the kernel
- * does (agentlab/ui/_stream.py `_drop_segs`).
- * @param {Agent} a @param {number} maxSegs
+ * The state: agents by key, each with the segments not drawn yet (`pending`). The
+ * transcript itself lives only in its column, bounded by DISPLAY_CHARS and DISPLAY_SEGS.
+ * Exported for tests.
  */
-function dropSegs(a, maxSegs) {
-  const n = a.segs.length - Math.floor((maxSegs * 3) / 4);
-  for (const g of a.segs.slice(0, n)) if (g.t === "text") a.textChars -= (g.s || "").length;
-  a.segs.splice(0, n);
-}
-
-/** The state: agents by key. Exported for tests. */
 export class StreamState {
-  /**
-   * @param {number} [maxChars]  text kept per agent: the kernel's `max_chars` (config.max_chars)
-   * @param {number} [maxSegs]  segments kept per agent: the kernel's `max_segs` (config.max_segs)
-   */
-  constructor(maxChars = 200000, maxSegs = 10000) {
-    this.maxChars = maxChars;
-    this.maxSegs = maxSegs;
+  constructor() {
     /** @type {Map<string, Agent>} */
     this.agents = new Map();
     /** agents whose header changed @type {Set<string>} */
@@ -80,10 +42,7 @@ export class StreamState {
     this.agents.clear();
     for (const a of agents) {
       const { segs, ...meta } = a;
-      /** @type {Agent} */
-      const agent = { meta, segs: [], pending: [...(segs || [])], fresh: true, chars: 0, textChars: 0 };
-      this.agents.set(a.key, agent);
-      for (const g of segs || []) this.append(agent, g);
+      this.agents.set(a.key, { meta, pending: [...(segs || [])], fresh: true, chars: 0 });
     }
     this.structDirty = true;
   }
@@ -99,7 +58,7 @@ export class StreamState {
         }
         let a = this.agents.get(key);
         if (!a) {
-          a = { meta, segs: [], pending: [], fresh: true, chars: 0, textChars: 0 };
+          a = { meta, pending: [], fresh: true, chars: 0 };
           this.agents.set(key, a);
           this.structDirty = true;
         } else {
@@ -112,29 +71,10 @@ export class StreamState {
       for (const [key, segs] of Object.entries(delta.segs)) {
         const a = this.agents.get(key);
         if (!a) continue;
-        for (const g of /** @type {Segment[]} */ (segs)) {
-          this.append(a, g);
-          a.pending.push(g);
-        }
+        for (const g of /** @type {Segment[]} */ (segs)) a.pending.push(g);
         this.dirty.add(key);
       }
     }
-  }
-
-  /** Add a segment to an agent's transcript (bounded like the kernel's). @param {Agent} a @param {Segment} g */
-  append(a, g) {
-    appendSegment(a.segs, g);
-    if (g.t === "text") {
-      a.textChars += (g.s || "").length;
-      if (a.textChars > this.maxChars) trimSegs(a, this.maxChars);
-    }
-    if (a.segs.length > this.maxSegs) dropSegs(a, this.maxSegs);
-  }
-
-  /** The text an agent streamed (for tests). @param {string} key */
-  text(key) {
-    const a = this.agents.get(key);
-    return a ? a.segs.filter((g) => g.t === "text").map((g) => g.s).join("") : "";
   }
 }
 
@@ -178,7 +118,7 @@ function segEl(g) {
  * @returns {import("./lib/view.js").ViewImpl}
  */
 function makeStream(ctx) {
-  const state = new StreamState(ctx.config.max_chars || 200000, ctx.config.max_segs || 10000);
+  const state = new StreamState();
   const hidden = new Set();
   const totalsText = h("span");
   const totals = h("span", { class: "al-summary", "data-role": "totals" }, ctx.stat(totalsText));

@@ -133,11 +133,22 @@ function keepNewest(q, byLane, max) {
   return q.slice(excess);
 }
 
+/**
+ * How far a bounded list may grow past `keep` before it is trimmed back to `keep`: the
+ * kernel's rule (agentlab/ui/_pending.py `trim_slack`), so trimming is a batch job, not
+ * a copy of the whole list on every delta once it is full. Exported for tests.
+ * @param {number} keep
+ */
+export function trimSlack(keep) {
+  return Math.max(1, Math.min(Math.floor(keep / 8), 64));
+}
+
 /** The timeline's data, indexed by lane. Exported for tests.
  *
  * Marks, restart links and budget reports are kept as the kernel keeps them (agentlab/ui/
- * _timeline.py): the newest `maxItems` of each. A live view then holds what a view opened
- * now (or a resync) gets, and a long run does not grow the page without bound. */
+ * _timeline.py): the newest `maxItems` of each, give or take `trimSlack(maxItems)` (the
+ * browser trims in batches). A live view then holds what a view opened now (or a resync)
+ * gets, and a long run does not grow the page without bound. */
 export class TimelineState {
   /** @param {number} [maxItems]  the kernel's `max_items` (config.max_items) */
   constructor(maxItems = 20000) {
@@ -236,23 +247,24 @@ export class TimelineState {
       }
     }
     const max = this.maxItems;
+    const limit = max + trimSlack(max);
     if (d.marks) {
       for (const m of d.marks) {
         push(this.marks, m.lane, m);
         this.markQ.push(m);
       }
-      this.markQ = keepNewest(this.markQ, this.marks, max);
+      if (this.markQ.length > limit) this.markQ = keepNewest(this.markQ, this.marks, max);
     }
     if (d.links) {
       for (const l of d.links) this.links.push(l);
-      if (this.links.length > max) this.links = this.links.slice(this.links.length - max);
+      if (this.links.length > limit) this.links = this.links.slice(this.links.length - max);
     }
     if (d.budget) {
       for (const b of d.budget) {
         push(this.budget, b.lane, b);
         this.budgetQ.push(b);
       }
-      this.budgetQ = keepNewest(this.budgetQ, this.budget, max);
+      if (this.budgetQ.length > limit) this.budgetQ = keepNewest(this.budgetQ, this.budget, max);
     }
   }
 
@@ -317,10 +329,8 @@ export function tickStep(span, px) {
   const want = span / Math.max(1, px / 90);
   const steps = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600];
   for (const s of steps) if (s >= want) return s;
-  if (!Number.isFinite(want)) return Infinity;
-  const hours = want / 3600;
-  const p = 10 ** Math.floor(Math.log10(hours));
-  for (const m of [1, 2, 5, 10]) if (m * p * 3600 >= want) return m * p * 3600;
+  const p = 10 ** Math.floor(Math.log10(want / 3600));
+  for (const m of [1, 2, 5]) if (m * p * 3600 >= want) return m * p * 3600;
   return 10 * p * 3600;
 }
 
@@ -792,7 +802,7 @@ function makeTimeline(ctx) {
     // axis: the ticks are in the plot's time frame too
     const step = tickStep(tb - ta, plotW);
     const n0 = Math.ceil((ta - state.t0) / step);
-    for (let n = n0; n * step + state.t0 <= tb && n < n0 + 200; n++) {
+    for (let n = n0; n * step + state.t0 <= tb; n++) {
       const t = n * step;
       const xx = x(t + state.t0).toFixed(1);
       const g = tickLayer.get(String(n), "g");

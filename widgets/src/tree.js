@@ -486,11 +486,17 @@ function makeTree(ctx) {
     }
   }
 
+  /** Forget the elements drawn for `key` (its row or chip, children box, group row). @param {string} key */
+  function forget(key) {
+    els.delete(key);
+    boxes.delete(key);
+    groups.delete(key);
+  }
+
   /** @param {TreeNode[]} kids */
   function forgetBelow(kids) {
     for (const n of kids) {
-      els.delete(n.key);
-      if (boxes.has(n.key)) boxes.delete(n.key);
+      forget(n.key);
       const sub = state.children(n.key);
       if (sub.length) forgetBelow(sub);
     }
@@ -567,6 +573,7 @@ function makeTree(ctx) {
     setAttr(summary, "data-count", String(state.nodes.size));
     setAttr(list, "data-count", String(state.nodes.size));
     setAttr(list, "data-elements", String(els.size)); // rows and chips kept (tests, benchmarks)
+    setAttr(list, "data-groups", String(groups.size)); // group rows kept (tests)
   }
 
   function render() {
@@ -592,9 +599,7 @@ function makeTree(ctx) {
         if (!n) {
           // gone (the kernel prunes dead nodes): forget its elements, or a long run of
           // short-lived workers keeps every one it ever drew
-          els.delete(key);
-          boxes.delete(key);
-          groups.delete(key);
+          forget(key);
           continue;
         }
         const el = els.get(key);

@@ -37,7 +37,7 @@ describe("Store", () => {
     expect(store.seq).toBe(4);
   });
 
-  it("asks for a snapshot on a gap and replays what arrived meanwhile", async () => {
+  it("asks for a snapshot on a gap and replays what arrived meanwhile, a message that came twice once", async () => {
     let release;
     const invoke = vi.fn(() => new Promise((r) => { release = r; }));
     const { state, store } = counter(invoke);
@@ -45,13 +45,16 @@ describe("Store", () => {
     store.receive({ type: "delta", seq: 3, add: 100 }); // 2 is missing
     expect(invoke).toHaveBeenCalledWith("resync", {});
     store.receive({ type: "delta", seq: 4, add: 1 });
+    store.receive({ type: "delta", seq: 4, add: 1 }); // the same message again
     store.receive({ type: "delta", seq: 5, add: 1 });
     expect(state.n).toBe(0); // nothing applied while resyncing
-    release({ seq: 4, view: { n: 50 } }); // the kernel's state after delta 4
+    release({ seq: 3, view: { n: 50 } }); // the kernel's state after delta 3
     await new Promise((r) => setTimeout(r, 0));
-    expect(state.n).toBe(51); // snapshot 50, then delta 5
+    expect(state.n).toBe(52); // snapshot 50, then 4 and 5 once each
     expect(store.seq).toBe(5);
     expect(store.gaps).toBe(1);
+    expect(invoke).toHaveBeenCalledTimes(1); // without asking for another snapshot
+    expect(store.buffer).toEqual([]);
   });
 
   it("keeps what it shows when there is no kernel", async () => {
@@ -64,46 +67,23 @@ describe("Store", () => {
     expect(store.resyncing).toBe(false);
   });
 
-  it("takes a message that came twice once, without asking for another snapshot", async () => {
-    let release;
-    const invoke = vi.fn(() => new Promise((r) => { release = r; }));
-    const { state, store } = counter(invoke);
+  it.each([
+    ["throws (no kernel connection)", async () => { throw new Error("no kernel connection"); }, 2000],
+    ["answers an error (the command failed in the kernel)", async () => ({ ok: false, error: "RuntimeError: boom" }), 500],
+    ["is not there (a front end without commands)", undefined, 500],
+  ])("does not pile up deltas while a resync %s", async (_, answer, last) => {
+    const { state, store } = counter(answer && vi.fn(answer));
     store.load({ seq: 1, view: { n: 0 } }, true);
-    store.receive({ type: "delta", seq: 3, add: 100 }); // 2 is missing
-    store.receive({ type: "delta", seq: 4, add: 1 });
-    store.receive({ type: "delta", seq: 4, add: 1 }); // the same message again
-    store.receive({ type: "delta", seq: 5, add: 1 });
-    release({ seq: 3, view: { n: 50 } });
-    await new Promise((r) => setTimeout(r, 0));
-    expect(state.n).toBe(52); // 50, then 4 and 5 once each
-    expect(store.seq).toBe(5);
-    expect(invoke).toHaveBeenCalledTimes(1);
-    expect(store.buffer).toEqual([]);
-  });
-
-  it("does not pile up deltas while the kernel cannot answer a resync", async () => {
-    const invoke = vi.fn(async () => { throw new Error("no kernel connection"); });
-    const { state, store } = counter(invoke);
-    store.load({ seq: 1, view: { n: 0 } }, true);
-    for (let seq = 3; seq < 2000; seq++) { // 2 was lost; every later one waits for a resync
+    for (let seq = 3; seq < last; seq++) { // 2 was lost; every later one waits for a resync
       store.receive({ type: "delta", seq, add: 1 });
       await Promise.resolve();
     }
     await new Promise((r) => setTimeout(r, 0));
     expect(store.buffer.length).toBeLessThan(10);
     // the snapshot trait (written when the kernel is quiet) brings the view up to date
-    store.load({ seq: 2000, view: { n: 1998 } });
-    store.receive({ type: "delta", seq: 2001, add: 1 });
-    expect(state.n).toBe(1999);
-    // an error answer (the command failed in the kernel) does the same
-    const failing = counter(vi.fn(async () => ({ ok: false, error: "RuntimeError: boom" })));
-    failing.store.load({ seq: 1, view: { n: 0 } }, true);
-    for (let seq = 3; seq < 500; seq++) {
-      failing.store.receive({ type: "delta", seq, add: 1 });
-      await Promise.resolve();
-    }
-    await new Promise((r) => setTimeout(r, 0));
-    expect(failing.store.buffer.length).toBeLessThan(10);
+    store.load({ seq: last, view: { n: last - 2 } });
+    store.receive({ type: "delta", seq: last + 1, add: 1 });
+    expect(state.n).toBe(last - 1);
   });
 
   it("replaces everything on reset", () => {

@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeEach } from "vitest";
-import timeline, { TimelineState, tickRuns, uniqueLinks, grownSpan, tickStep } from "../src/timeline.js";
+import timeline, { TimelineState, tickRuns, uniqueLinks, grownSpan, tickStep, trimSlack } from "../src/timeline.js";
 import { fakeModel, fakeKernel, frame, delta } from "./fake-model.js";
 
 const lane = (key, parent, order, kind = "agent") => ({ key, parent, label: key.split("/").pop(), kind, order });
@@ -258,8 +258,8 @@ describe("timeline memory over a long live run", () => {
   it("keeps the newest max_items marks, links and budget reports, as the kernel does", () => {
     const s = new TimelineState(50); // config.max_items
     s.reset({ t0: 0, now: 0, lanes: [lane("#1", null, 1, "supervisor"), lane("#1/a", "#1", 2), lane("#1/b", "#1", 3)] });
-    /** what the kernel keeps: deque(maxlen=max_items) of each */
-    const kept = { marks: [], links: [], budget: [] };
+    /** everything sent; the kernel keeps the newest max_items of each (deque(maxlen=max_items)) */
+    const sent = { marks: [], links: [], budget: [] };
     let t = 0;
     for (let batch = 0; batch < 40; batch++) {
       const d = { now: t, marks: [], links: [], budget: [] };
@@ -270,14 +270,23 @@ describe("timeline memory over a long live run", () => {
         d.links.push({ from: "#1", to: child, t, t2: t + 0.001, pid: batch * 10 + i });
         d.budget.push({ lane: "#1", t, n: 1, max: 3, period: 5 });
       }
-      for (const k of ["marks", "links", "budget"]) kept[k] = [...kept[k], ...d[k]].slice(-50);
+      for (const k of ["marks", "links", "budget"]) sent[k].push(...d[k]);
       s.apply(d);
     }
-    const flat = (m) => [...m.values()].flat().sort((x, y) => x.t - y.t || x.kind.localeCompare(y.kind));
-    expect(s.nMarks).toBe(50);
-    expect(flat(s.marks)).toEqual([...kept.marks].sort((x, y) => x.t - y.t || x.kind.localeCompare(y.kind)));
-    expect(s.links).toEqual(kept.links);
-    expect([...s.budget.values()].flat()).toEqual(kept.budget);
+    const byTime = (x, y) => x.t - y.t || x.kind.localeCompare(y.kind);
+    const flat = (m) => [...m.values()].flat().sort(byTime);
+    const budget = [...s.budget.values()].flat();
+    // the browser trims in batches (the kernel's trim_slack): it keeps the newest max_items
+    // of each and at most the slack more (this bound was exactly max_items before)
+    const slack = trimSlack(50);
+    expect(slack).toBe(6); // agentlab/ui/_pending.py trim_slack(50)
+    for (const n of [s.nMarks, s.links.length, budget.length]) {
+      expect(n).toBeGreaterThanOrEqual(50);
+      expect(n).toBeLessThanOrEqual(50 + slack);
+    }
+    expect(flat(s.marks)).toEqual(sent.marks.slice(-s.nMarks).sort(byTime));
+    expect(s.links).toEqual(sent.links.slice(-s.links.length));
+    expect(budget).toEqual(sent.budget.slice(-budget.length));
     // each lane's marks stay in time order (the view finds the ones in view by bisection)
     for (const a of s.marks.values()) for (let i = 1; i < a.length; i++) expect(a[i].t).toBeGreaterThanOrEqual(a[i - 1].t);
   });

@@ -196,6 +196,25 @@ describe("supervision tree over a long live run", () => {
   }
 });
 
+describe("folding", () => {
+  beforeEach(() => { document.body.innerHTML = ""; });
+
+  it("forgets the group rows of the subtree it folds away", async () => {
+    const nodes = [node("#1", { label: "team", kind: "supervisor" }), node("#1/pool", { pid: 2, parent: "#1", kind: "supervisor", order: 2 })];
+    for (let i = 0; i < 60; i++) nodes.push(node(`#1/pool/w${i}`, { pid: 100 + i, parent: "#1/pool", order: i + 3 }));
+    const { el, model } = await mount(nodes, { collapse: 50 });
+    const list = el.querySelector('[data-role="tree"]');
+    expect(el.querySelector('.al-group[data-key="#1/pool"]')).not.toBeNull();
+    expect(list.getAttribute("data-groups")).toBe("1");
+    el.querySelector('.al-node[data-key="#1"] [data-action="fold"]').click();
+    model.receive(delta(2, { nodes: { "#1": node("#1", { label: "team", kind: "supervisor", status: "restarting" }) } })); // a draw
+    await frame();
+    expect(el.querySelector('.al-group[data-key="#1/pool"]')).toBeNull();
+    expect(list.getAttribute("data-groups")).toBe("0");
+    expect(list.getAttribute("data-elements")).toBe("1");
+  });
+});
+
 describe("a recorded run's scrub bar", () => {
   beforeEach(() => { document.body.innerHTML = ""; });
 

@@ -151,20 +151,12 @@ export class Store {
   /** Ask the kernel for the full state; deltas wait in the buffer meanwhile. */
   async resync() {
     if (this.resyncing) return;
-    if (!this.invoke) {
-      this.buffer = []; // nobody to ask (see the catch below)
-      return;
-    }
     this.resyncing = true;
     try {
-      const resp = await this.invoke("resync", {});
+      // (with no command to call there is no wait: the failure below comes at once)
+      const resp = this.invoke && (await this.invoke("resync", {}));
+      if (!resp || !resp.view) throw new Error("no state to resync from");
       this.resyncing = false;
-      if (!resp || !resp.view) {
-        // the kernel could not answer (its error is in its log): what waits here would
-        // only pile up; the next resync (or snapshot) covers it
-        this.buffer = [];
-        return;
-      }
       // the same seq is the same state: skip the (possibly large) redraw
       if (resp.seq > this.seq || this.applied === 0 || this.buffer.length) {
         this.resetState(resp.view);
@@ -174,9 +166,10 @@ export class Store {
       this.drain();
       this.changed();
     } catch (_err) {
-      // no kernel (a static page, a closed notebook, a front end without commands): keep
-      // what we show. The deltas that wait would only pile up, one per message from now on:
-      // a later resync answers with a state that covers them, or a snapshot replaces it all
+      // no kernel (a static page, a closed notebook, a front end without commands), or
+      // one that could not answer (its error is in its log): keep what we show. The deltas
+      // that wait would only pile up, one per message from now on: a later resync answers
+      // with a state that covers them, or a snapshot replaces it all
       this.resyncing = false;
       this.buffer = [];
     }

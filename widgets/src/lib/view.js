@@ -31,7 +31,6 @@ import { Store, unpack } from "./store.js";
  * @property {(text: string, kind?: string) => void} notify  a short message in the header
  * @property {(content: HTMLElement) => HTMLElement} stat  put header content that changes at
  *   frame rate (counts, the range shown) in a box of its own: see `statBox`
- * @property {HTMLInputElement} [scrub]  the scrub bar of a recorded run
  */
 
 /**
@@ -82,9 +81,15 @@ export function mountView({ model, el, experimental }, kind, make, minInterval =
     return box.el;
   };
   const frames = frameScheduler(() => impl && impl.render(), minInterval);
+  /** Show where a recorded run is (the cursor of the state shown) on the scrub bar. */
+  let showCursor = (/** @type {number} */ _i) => {};
   const store = new Store({
     apply: (d) => impl.apply(d),
-    reset: (v) => impl.reset(v),
+    // every state shown (a snapshot, a reset message, a resync's answer) comes through here
+    reset: (v) => {
+      impl.reset(v);
+      if (typeof v.cursor === "number") showCursor(v.cursor);
+    },
     invoke,
     changed: () => frames.schedule(),
   });
@@ -96,8 +101,6 @@ export function mountView({ model, el, experimental }, kind, make, minInterval =
   };
   impl = make(ctx);
 
-  /** Show where a recorded run is (the cursor of the state shown) on the scrub bar. */
-  let showCursor = (/** @type {number} */ _i) => {};
   // recorded runs: one scrub bar (it seeks every view attached to the same run)
   if (config.recorded && config.scrubber !== false) {
     const rec = config.recorded;
@@ -120,7 +123,6 @@ export function mountView({ model, el, experimental }, kind, make, minInterval =
       clearTimeout(pending);
       pending = setTimeout(() => invoke("seek", { index: Number(range.value) }).catch(() => notify("no kernel: cannot scrub", "warn")), 60);
     });
-    ctx.scrub = range;
     root.insertBefore(h("div", { class: "al-scrubber" }, range, label), body);
   }
 
@@ -129,16 +131,10 @@ export function mountView({ model, el, experimental }, kind, make, minInterval =
       if (impl.highlight) impl.highlight(msg);
       return;
     }
-    if (msg && (msg.type === "delta" || msg.type === "reset")) {
-      store.receive(msg);
-      if (msg.type === "reset" && msg.view && typeof msg.view.cursor === "number") showCursor(msg.view.cursor);
-    }
+    if (msg && (msg.type === "delta" || msg.type === "reset")) store.receive(msg);
   };
   /** @param {boolean} [force] */
-  const loadSnap = (force = false) => {
-    const snap = unpack(model.get("snapshot"));
-    if (store.load(snap, force) && typeof snap.view.cursor === "number") showCursor(snap.view.cursor);
-  };
+  const loadSnap = (force = false) => store.load(unpack(model.get("snapshot")), force);
   const onSnap = () => loadSnap();
   model.on("msg:custom", onMsg);
   model.on("change:snapshot", onSnap);

@@ -24,12 +24,10 @@ from ..llm import (
     Retrying,
     RetryPolicy,
     ScriptedModel,
-    TextDelta,
     ToolCall,
-    ToolCallDelta,
     UsageMeter,
 )
-from ..llm._accounting import Prices, price_of, tokens_for_chars
+from ..llm._accounting import Prices, cost_at, output_chars, price_of, tokens_for_chars
 from ..llm._events import TOKEN_FIELDS, TOOL_CALL_FIELDS, Routed, numbered_in
 from ..llm._protocol import opened
 from ..llm._retry import through_wrappers
@@ -268,10 +266,11 @@ class LLMAgent(Agent):
     ``turn_start``       ``turn``, ``text``
     ``turn_end``         ``turn``, ``ok``, ``steps``, ``answer`` or ``error``/
                          ``error_type``
-    ``tool_start``       ``call_id`` (the provider's id for the call or, for one
-                         streamed without an id (Gemini), the agent's, which its
-                         ``llm_tool_call`` event carries too), ``tool``,
-                         ``arguments``
+    ``tool_start``       ``call_id`` (the call's id, as its ``llm_tool_call``
+                         event carries it: the provider's, or for one Gemini
+                         sends without an id, the Gemini model's ``call_<n>``;
+                         a call that comes with none at all gets the agent's
+                         ``call-<pid>-<n>``), ``tool``, ``arguments``
     ``tool_result``      ``call_id``, ``tool``, ``result``, ``error`` (message or
                          ``None``), ``error_type``, ``duration``
     ``output_invalid``   ``attempt``, ``errors``
@@ -346,20 +345,15 @@ class LLMAgent(Agent):
         self._attempt_chars = 0  # output characters streamed (text, tool names and arguments)
         self._price = _UNPRICED  # (input, output) USD per million tokens of the attempt's model
         self._prices: Prices | None = None
-        self._call_ids = itertools.count(1)
-        # the current attempt's tool calls by index: the id the agent made for one that
-        # streamed without an id (Gemini), or None if it came with its own
-        self._stream_calls: dict[int, str | None] = {}
+        self._call_ids = itertools.count(1)  # for a model whose calls come without ids
         self._task_sup: Pid | None = None
         self._llm = self._build_model(rt)
-        # token events go straight into the runtime's stream (tool-call deltas by way of
-        # _tool_call_event, for their ids); the rest through _on_llm
-        self._write_call = rt.emitter("llm_tool_call", TOOL_CALL_FIELDS, self.pid)
+        # token events go straight into the runtime's stream; the rest through _on_llm
         self._emit = (
             Routed(
                 self._on_llm,
                 rt.emitter("llm_token", TOKEN_FIELDS, self.pid),
-                self._tool_call_event,
+                rt.emitter("llm_tool_call", TOOL_CALL_FIELDS, self.pid),
             )
             if self.token_events
             else Routed(self._on_llm)
@@ -522,6 +516,8 @@ class LLMAgent(Agent):
             steps[0] += 1
             response = await self._complete()
             if response.tool_calls:
+                # a model whose calls come without ids (a custom one, a compatible server):
+                # every call needs one, for its result to answer it
                 calls = [
                     c if c.id else dataclasses.replace(c, id=f"call-{self.pid.id}-{next(self._call_ids)}")
                     for c in response.tool_calls
@@ -580,25 +576,18 @@ class LLMAgent(Agent):
             ) as events:
                 budgets = self._budgets
                 async for ev in events:
+                    self._asm.add(ev)
+                    if not budgets:
+                        continue
                     # the output as the attempt's end counts it when the provider reports no
                     # count: its characters at the LLM layer's rate, not a token per delta (a
                     # delta is often more than a token: the cut landed ~25% past the limit)
-                    if type(ev) is TextDelta:
-                        grown = len(ev.text)
-                    elif type(ev) is ToolCallDelta:
-                        grown = len(ev.arguments_delta) + len(ev.name or "")
-                        cid = self._stream_call_id(ev.index, ev.id)
-                        if ev.id is None and cid is not None:  # sent without an id: the agent's
-                            ev = dataclasses.replace(ev, id=cid)
-                    else:
-                        grown = 0
-                    self._asm.add(ev)
-                    if budgets and grown:
+                    grown = output_chars(ev)
+                    if grown:
                         self._attempt_chars += grown
                         out = tokens_for_chars(self._attempt_chars)
                         live = self._attempt_in + out
-                        pin, pout = self._price  # as cost_usd computes it: the same float
-                        cost = (self._attempt_in * pin + out * pout) / 1_000_000
+                        cost = cost_at(self._price, self._attempt_in, out)  # as cost_usd has it
                         for b in budgets:
                             limit = b.would_exceed(live, cost)
                             if limit is not None:
@@ -618,7 +607,6 @@ class LLMAgent(Agent):
         """The LLM layer's events other than the per-delta ones: account, then put the
         event in the stream."""
         if kind == "llm_request":
-            self._stream_calls.clear()
             self._attempt_in = fields.get("input_tokens_estimate") or 0
             self._attempt_chars = 0
             model = fields.get("model")
@@ -636,32 +624,6 @@ class LLMAgent(Agent):
             self._meter(kind, **fields)
             self._asm = Assembler()  # another attempt starts: its answer starts over
         self.runtime.emit(kind, self.pid, **fields)
-
-    def _stream_call_id(self, index: int, wire_id: str | None) -> str | None:
-        """The id of the current attempt's tool call ``index``, given a delta's ``wire_id``.
-
-        A call whose first delta has an id (OpenAI, Anthropic) goes by it, and its later
-        deltas carry none, as on the wire. A call streamed without an id (Gemini's
-        come without one) gets the agent's, ``call-<pid>-<n>``, made at its first delta:
-        its ``llm_tool_call`` event, the conversation and its ``tool_start`` all carry
-        it, so the stream view shows the call and its run as one, as for the others.
-        """
-        calls = self._stream_calls
-        if index in calls:
-            return wire_id or calls[index]
-        made = None if wire_id else f"call-{self.pid.id}-{next(self._call_ids)}"
-        calls[index] = made
-        return wire_id or made
-
-    def _tool_call_event(
-        self, provider: str, model: str, request_id: str, attempt: int, index: int,
-        call_id: str | None, name: str | None, arguments_delta: str,
-    ) -> None:
-        """The ``llm_tool_call`` sink: the event, with the id the agent knows the call by."""
-        self._write_call(
-            provider, model, request_id, attempt, index, self._stream_call_id(index, call_id),
-            name, arguments_delta,
-        )
 
     def _before_attempt(self) -> None:
         for b in self._budgets:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._messages import Message, Tool
+from ._protocol import TextDelta, ToolCallDelta
 
 __all__ = ["DEFAULT_PRICES", "UsageMeter", "cost_usd", "estimate_tokens"]
 
@@ -74,6 +75,20 @@ def tokens_for_chars(n: int) -> int:
     return math.ceil(n / CHARS_PER_TOKEN) if n > 0 else 0
 
 
+def output_chars(event: object) -> int:
+    """The characters of output a stream event carries, as the output estimate counts
+    them: a text delta's text, a tool-call delta's arguments and name; 0 for the rest.
+
+    >>> output_chars(TextDelta("Hello")), output_chars(ToolCallDelta(0, "c1", "add", '{"a": 1}'))
+    (5, 11)
+    """
+    if isinstance(event, TextDelta):
+        return len(event.text)
+    if isinstance(event, ToolCallDelta):
+        return len(event.arguments_delta) + len(event.name or "")
+    return 0
+
+
 def estimate_input_tokens(messages: Iterable[Message], tools: Iterable[Tool] = ()) -> int:
     """Estimate the prompt size: message text, tool-call arguments and tool schemas."""
     parts: list[str] = []
@@ -110,7 +125,16 @@ def cost_usd(
     price = price_of(model, prices)
     if price is None:
         return None
-    return ((input_tokens or 0) * price[0] + (output_tokens or 0) * price[1]) / 1_000_000
+    return cost_at(price, input_tokens or 0, output_tokens or 0)
+
+
+def cost_at(price: tuple[float, float], input_tokens: int, output_tokens: int) -> float:
+    """Cost in USD of the tokens at ``price``, ``(input, output)`` USD per million tokens.
+
+    >>> cost_at((0.15, 0.60), 1_000_000, 500_000)
+    0.45
+    """
+    return (input_tokens * price[0] + output_tokens * price[1]) / 1_000_000
 
 
 @dataclass

@@ -12,11 +12,19 @@ shape (output deltas, one Usage, one Finish).
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ._accounting import DEFAULT_PRICES, Prices, cost_usd, estimate_input_tokens, tokens_for_chars
+from ._accounting import (
+    DEFAULT_PRICES,
+    Prices,
+    cost_usd,
+    estimate_input_tokens,
+    output_chars,
+    tokens_for_chars,
+)
 from ._clock import AsyncioClock, Clock
 from ._deadline import Deadline
 from ._errors import LLMError, StreamInterrupted
@@ -100,6 +108,11 @@ class BaseModel:
         self.emit = emit
         self.clock: Clock = clock if clock is not None else AsyncioClock()
         self.prices: Prices = DEFAULT_PRICES if prices is None else prices
+        self._call_ids = itertools.count(1)
+
+    def _new_call_id(self) -> str:
+        """An id for a tool call that comes without one: ``call_<n>``, unique in this model."""
+        return f"call_{next(self._call_ids)}"
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.model!r})"
@@ -209,14 +222,12 @@ class BaseModel:
                             ttft = clock.now() - start
                             emit("llm_first_token", **base, ttft=ttft)
                         state.produced_output = True
+                        out_chars += output_chars(ev)
                         if kind is TextDelta:
-                            text = ev.text
-                            out_chars += len(text)
                             if token is not None:  # positional: no dict per delta
-                                token(provider, model, request_id, attempt, text, n_text)
+                                token(provider, model, request_id, attempt, ev.text, n_text)
                             n_text += 1
                         else:
-                            out_chars += len(ev.arguments_delta) + len(ev.name or "")
                             if tool_call is not None:
                                 tool_call(
                                     provider, model, request_id, attempt, ev.index, ev.id,
@@ -234,14 +245,14 @@ class BaseModel:
                         return
             raise StreamInterrupted(
                 "the stream ended without a finish event; retry the call.",
-                partial=state.produced_output,
                 provider=self.provider,
             )
         except LLMError as err:
-            if state.produced_output and isinstance(err, StreamInterrupted):
-                # the decoder built it before the deltas of the same read went out
-                # (see agentlab.llm._sse); they have been delivered since
-                err.partial = True
+            if isinstance(err, StreamInterrupted):
+                # partial means output was delivered, which only this loop knows: a
+                # decoder may build the error before the deltas of the same read go out
+                # (see agentlab.llm._sse), and they may have been delivered since
+                err.partial = state.produced_output
             if not done:
                 done = True
                 emit(

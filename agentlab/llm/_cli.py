@@ -79,31 +79,13 @@ def _model(args: argparse.Namespace) -> BaseModel:
             tokens_per_second=200.0,
             ttft=0.05,
         )
-    return _HTTP[args.provider](name, api_key=args.api_key, base_url=args.base_url)
+    model = _HTTP[args.provider](name, api_key=args.api_key, base_url=args.base_url)
+    # a missing or refused key is --api-key's business here, not the Python API's api_key=
+    model.key_hint = f"--api-key or the {' or '.join(model.env_keys)} environment variable"
+    return model
 
 
-class _KeyFromTheCommandLine(HTTPModel):
-    """A provider's model as this command makes it: a missing or refused key is
-    ``--api-key``'s business here, not the Python API's ``api_key=``."""
-
-    @property
-    def key_hint(self) -> str:
-        return f"--api-key or the {' or '.join(self.env_keys)} environment variable"
-
-
-class _OpenAIChat(_KeyFromTheCommandLine, OpenAIChat):
-    pass
-
-
-class _Anthropic(_KeyFromTheCommandLine, Anthropic):
-    pass
-
-
-class _Gemini(_KeyFromTheCommandLine, Gemini):
-    pass
-
-
-_HTTP: dict[str, type[HTTPModel]] = {"anthropic": _Anthropic, "gemini": _Gemini, "openai": _OpenAIChat}
+_HTTP: dict[str, type[HTTPModel]] = {"anthropic": Anthropic, "gemini": Gemini, "openai": OpenAIChat}
 
 
 async def _chat(args: argparse.Namespace) -> dict[str, Any]:
@@ -122,7 +104,7 @@ async def _chat(args: argparse.Namespace) -> dict[str, Any]:
     except LLMError as err:
         error = {"type": err.type, "message": str(err), "retry_after": err.retry_after}
     finally:
-        aclose = None if model is None else getattr(model, "aclose", None)
+        aclose = getattr(model, "aclose", None)
         if aclose is not None:
             await aclose()
     response = asm.response()

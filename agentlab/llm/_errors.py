@@ -152,7 +152,8 @@ class StreamInterrupted(LLMError):
     ``partial`` is True when output (text or tool-call deltas) was already
     delivered to the caller; such a stream is not re-sent by default, because
     the caller has already seen part of an answer. A delta that was decoded but
-    not yet delivered when the stream broke does not count.
+    not yet delivered when the stream broke does not count. The built-in models
+    set it as the error leaves their stream, whatever it was raised with.
     """
 
     type = "stream_interrupted"

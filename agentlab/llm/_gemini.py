@@ -18,6 +18,10 @@ any ``finishReason`` was cut off. Every chunk repeats a *cumulative*
 ``usageMetadata`` whose numbers may even shrink: the last one wins, never a
 sum. Function calls arrive whole (``functionCall.args`` is an object) and
 are emitted as one :class:`ToolCallDelta` each; ``thought`` parts are skipped.
+A call sent without an ``id`` (Gemini's come without one) gets one from the
+model as it is decoded, ``call_<n>`` (numbered per model, as a
+``ScriptedModel`` numbers its calls): its ``llm_tool_call`` event, the
+conversation and an agent's run of the tool all go by that id.
 """
 
 from __future__ import annotations
@@ -175,10 +179,11 @@ class _Decoder(ProviderDecoder):
                     out.append(TextDelta(text))
                 call = part.get("functionCall")
                 if isinstance(call, dict):
+                    call_id = call.get("id")
                     out.append(
                         call_delta(
                             self.calls,
-                            call.get("id"),
+                            model._new_call_id() if call_id is None else call_id,
                             call.get("name"),
                             json.dumps(call.get("args") or {}),
                         )
@@ -193,7 +198,6 @@ class _Decoder(ProviderDecoder):
         if self.finish is None:
             raise StreamInterrupted(
                 "the stream ended before any finishReason (truncated); retry the call.",
-                partial=self.state.produced_output,
                 provider=self.model.provider,
             )
         if self.usage_seen:

@@ -12,8 +12,8 @@ fed the response bytes as they arrive); this class does the rest:
   connect) or :class:`StreamInterrupted` (the stream broke); a request that
   cannot be sent at all (a bad header) is a :class:`BadRequest`, not retried;
 * a ``base_url`` that cannot work (no ``http://`` or ``https://``, no host, a
-  port outside 1-65535) is a :class:`BadRequest` from the constructor, and
-  again before a request if ``base_url`` was changed since;
+  port outside 1-65535) is a :class:`BadRequest` from the constructor, or
+  from the assignment that sets it later;
 * cancelling the consuming task, or closing the stream, closes the response,
   so the server sees the connection go away.
 
@@ -82,8 +82,11 @@ class HTTPModel(BaseModel, AsyncClosing):
         self._api_key = api_key or next(
             (os.environ[k] for k in self.env_keys if os.environ.get(k)), None
         )
+        names = " or ".join(self.env_keys)
+        # how to give a key, for the messages about a missing or refused one; a front end
+        # that takes it another way says so here (the command line: --api-key)
+        self.key_hint = f"api_key= or {names}" if names else "api_key="
         self.base_url = (base_url or self.default_base_url).rstrip("/")
-        self._checked_url = self._check_base_url()
         self._client = client
         self._owns_client = client is None
         self._transport = transport
@@ -124,11 +127,6 @@ class HTTPModel(BaseModel, AsyncClosing):
 
     # -- shared helpers ---------------------------------------------------------
 
-    @property
-    def key_hint(self) -> str:
-        names = " or ".join(self.env_keys)
-        return f"api_key= or {names}" if names else "api_key="
-
     def scrub(self, text: str) -> str:
         """``text`` with the API key replaced by ``[redacted]``."""
         key = self._api_key
@@ -136,14 +134,22 @@ class HTTPModel(BaseModel, AsyncClosing):
             text = text.replace(key, "[redacted]")
         return text
 
-    def _check_base_url(self) -> str:
-        """``self.base_url`` if a request can be sent to it; else raise :class:`BadRequest`.
+    @property
+    def base_url(self) -> str:
+        """Where requests go; setting it checks it (:class:`BadRequest` if it cannot work)."""
+        return self._base_url
+
+    @base_url.setter
+    def base_url(self, url: str) -> None:
+        self._base_url = self._check_base_url(url)
+
+    def _check_base_url(self, url: str) -> str:
+        """``url`` if a request can be sent to it; else raise :class:`BadRequest`.
 
         httpx takes a port outside 1-65535 and only fails in the socket layer
         below it (an ``OverflowError`` in an ``ExceptionGroup``), so this checks
         what httpx does not.
         """
-        url = self.base_url
         try:
             parsed = httpx.URL(url)
             port = parsed.port
@@ -182,8 +188,6 @@ class HTTPModel(BaseModel, AsyncClosing):
     async def _events(
         self, messages: Sequence[Message], tools: Sequence[Tool], opts: dict[str, Any], state: CallState
     ) -> AsyncIterator[StreamEvent]:
-        if self.base_url != self._checked_url:  # changed after construction
-            self._checked_url = self._check_base_url()
         url, headers, body = self._request(messages, tools, opts)
         try:
             async with self.client.stream("POST", url, headers=headers, json=body) as response:
@@ -237,7 +241,9 @@ class HTTPModel(BaseModel, AsyncClosing):
                 provider=self.provider,
             )
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-            raise BadRequest(  # a configuration error: retrying cannot help
+            # base_url was checked, but the whole URL can still fail: too long with the
+            # path and the model's name. A configuration error: retrying cannot help
+            raise BadRequest(
                 f"cannot send a request to {self.scrub(url)!r} ({self.scrub(str(exc))}); "
                 "check base_url (it needs http:// or https://, a host and a valid port).",
                 provider=self.provider,
@@ -251,7 +257,6 @@ class HTTPModel(BaseModel, AsyncClosing):
             raise StreamInterrupted(
                 f"the connection broke ({type(exc).__name__}: {self.scrub(str(exc))}); "
                 "retry the call.",
-                partial=state.produced_output,
                 provider=self.provider,
             )
 
@@ -311,7 +316,6 @@ class ProviderDecoder(SSEDecoder):
         model = self.model
         return StreamInterrupted(
             f"malformed event from the server ({what}); retry the call.",
-            partial=self.state.produced_output,
             provider=model.provider,
             body=model.scrub(data),
         )

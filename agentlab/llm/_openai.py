@@ -154,7 +154,6 @@ class _Decoder(ProviderDecoder):
         if not self.done and self.finish is None:
             raise StreamInterrupted(
                 "the stream ended before [DONE] (truncated); retry the call.",
-                partial=state.produced_output,
                 provider=self.model.provider,
             )
         if self.usage_seen:

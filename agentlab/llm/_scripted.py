@@ -23,7 +23,6 @@ estimated from the prompt, output = pieces streamed), reported as such.
 
 from __future__ import annotations
 
-import itertools
 import json
 import random
 import re
@@ -122,7 +121,6 @@ class ScriptedModel(BaseModel):
         self.jitter = jitter
         self.rng = rng if rng is not None else random.Random(seed)
         self.calls: list[list[Message]] = []
-        self._ids = itertools.count(1)
 
     def _next(self, messages: list[Message]) -> Item:
         if callable(self._script):
@@ -164,7 +162,7 @@ class ScriptedModel(BaseModel):
             state.output_tokens = out
             raise reply.error
         for index, call in enumerate(reply.tool_calls):
-            call_id = call.id or f"call_{next(self._ids)}"
+            call_id = call.id or self._new_call_id()
             args = split_tokens(json.dumps(call.arguments)) or [""]
             for j, piece in enumerate(args):
                 if out:

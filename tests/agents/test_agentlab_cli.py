@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_helpers import into_a_closed_pipe
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,25 +24,12 @@ def agentlab(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str
     )
 
 
-def into_a_closed_pipe(*args: str) -> subprocess.CompletedProcess[str]:
-    """``python -m agentlab args`` printing into a pipe whose reader is gone (``| head -0``)."""
-    read, write = os.pipe()
-    os.close(read)
-    try:
-        return subprocess.run(
-            [sys.executable, "-m", "agentlab", *args], stdout=write, stderr=subprocess.PIPE,
-            text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT,
-        )
-    finally:
-        os.close(write)
-
-
 @pytest.mark.parametrize(
     "args",
     [("demo", "--quiet"), ("chat", "--provider", "scripted", "hello"), ("--help",)],
 )
 def test_a_closed_stdout_ends_a_command_quietly(args):
-    done = into_a_closed_pipe(*args)
+    done = into_a_closed_pipe("agentlab", *args, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 1 and done.stderr == ""  # no BrokenPipeError traceback
 
 

@@ -151,60 +151,53 @@ def boom(x: int) -> int:
     raise ValueError(f"cannot handle {x}")
 
 
-async def test_tool_errors_report_gives_the_error_to_the_model(clock):
-    async with Runtime(clock=clock) as rt:
-        model = fast(rt, [ToolCall("c1", "boom", {"x": 1}), "The tool failed, sorry."])
-        pid = rt.start(LLMAgent, model=model, tools=[boom])
-        assert await agent_ask(rt, pid, "try") == "The tool failed, sorry."
-        assert pid.alive
-        res = of(rt, "tool_result")[0].data
-        assert res["error_type"] == "ValueError" and "cannot handle 1" in res["error"]
-        assert model.calls[-1][-1].content.startswith("Error: the tool failed: ValueError")
-
-
-async def test_tool_errors_crash_crashes_the_agent_and_its_supervisor_restarts_it():
-    async with Runtime(clock=VirtualClock()) as rt:
-        model = fast(rt, [ToolCall("c1", "boom", {"x": 7}), "after restart"])
-        rt.start(Supervisor, [LLMAgent.child_spec("w", name="w", model=model, tools=[boom],
-                                                  tool_errors="crash")], name="sup")
-        first = rt.whereis("w")
-        with pytest.raises(CalleeExited) as info:
-            await agent_ask(rt, "w", "try")
-        reason = info.value.reason
-        assert isinstance(reason, Crash) and reason.type == "ValueError"
-        assert first.exit_reason == reason  # the linked task's crash is the agent's
-        assert of(rt, "restart")[0].data["child_id"] == "w"
-        assert rt.whereis("w") is not first
-        assert await agent_ask(rt, "w", "again") == "after restart"
-
-
 def quits(code: int) -> int:
     """Ends the program, as a script would."""
     sys.exit(code)
 
 
-async def test_a_tool_that_calls_sys_exit_is_a_failed_tool_not_the_end_of_the_loop(clock):
+# a tool that calls sys.exit() fails as one that raises does (SystemExit is its error
+# type), under either policy: a failed tool or a crashed agent, never the end of the loop
+@pytest.mark.parametrize(
+    ("fn", "arguments", "error_type", "detail"),
+    [(boom, {"x": 1}, ValueError, "cannot handle 1"), (quits, {"code": 3}, SystemExit, "3")],
+    ids=["raises", "sys_exit"],
+)
+async def test_tool_errors_report_gives_the_error_to_the_model(
+    clock, fn, arguments, error_type, detail
+):
+    error = f"{error_type.__name__}: {detail}"
     async with Runtime(clock=clock) as rt:
-        model = fast(rt, [ToolCall("c1", "quits", {"code": 3}), "It quit, sorry."])
-        pid = rt.start(LLMAgent, model=model, tools=[quits])
-        assert await agent_ask(rt, pid, "try") == "It quit, sorry."
+        model = fast(rt, [ToolCall("c1", fn.__name__, arguments), "The tool failed, sorry."])
+        pid = rt.start(LLMAgent, model=model, tools=[fn])
+        assert await agent_ask(rt, pid, "try") == "The tool failed, sorry."
         assert pid.alive
         res = of(rt, "tool_result")[0].data
-        assert (res["error_type"], res["error"]) == ("SystemExit", "the tool failed: SystemExit: 3")
-        assert model.calls[-1][-1].content == "Error: the tool failed: SystemExit: 3"
+        assert (res["error_type"], res["error"]) == (error_type.__name__, f"the tool failed: {error}")
+        assert model.calls[-1][-1].content == f"Error: the tool failed: {error}"
 
 
-async def test_sys_exit_in_a_tool_under_the_crash_policy_crashes_only_the_agent():
+@pytest.mark.parametrize(
+    ("fn", "arguments", "error_type"),
+    [(boom, {"x": 7}, ValueError), (quits, {"code": 0}, SystemExit)],
+    ids=["raises", "sys_exit"],
+)
+async def test_tool_errors_crash_crashes_the_agent_and_its_supervisor_restarts_it(
+    fn, arguments, error_type
+):
     async with Runtime(clock=VirtualClock()) as rt:
-        model = fast(rt, [ToolCall("c1", "quits", {"code": 0}), "after restart"])
-        rt.start(Supervisor, [LLMAgent.child_spec("w", name="w", model=model, tools=[quits],
-                                                  tool_errors="crash")])
+        model = fast(rt, [ToolCall("c1", fn.__name__, arguments), "after restart"])
+        rt.start(Supervisor, [LLMAgent.child_spec("w", name="w", model=model, tools=[fn],
+                                                  tool_errors="crash")], name="sup")
         first = rt.whereis("w")
         with pytest.raises(CalleeExited) as info:
             await agent_ask(rt, "w", "try")
         reason = info.value.reason
-        assert isinstance(reason, Crash) and reason.type == "SystemExit"
-        assert isinstance(reason.exception, SystemExit) and first.exit_reason == reason
+        assert isinstance(reason, Crash) and reason.type == error_type.__name__
+        assert isinstance(reason.exception, error_type)
+        assert first.exit_reason == reason  # the linked task's crash is the agent's
+        assert of(rt, "restart")[0].data["child_id"] == "w"
+        assert rt.whereis("w") is not first
         assert await agent_ask(rt, "w", "again") == "after restart"  # restarted, loop alive
 
 
@@ -315,7 +308,7 @@ async def test_max_steps_fails_the_turn_and_takes_it_back():
 
 @pytest.mark.parametrize("token_events", [True, False])
 async def test_a_call_streamed_without_an_id_goes_by_one_id_everywhere(token_events):
-    # Gemini sends no ids: the agent's id is in the streamed event, the run and the history
+    # Gemini sends no ids: the model's id is in the streamed event, the run and the history
     async with Runtime(clock=VirtualClock()) as rt:
         model = gemini([{"functionCall": {"name": "add", "args": {"a": 1, "b": 2}}},
                         {"functionCall": {"name": "add", "args": {"a": 3, "b": 4}}}],

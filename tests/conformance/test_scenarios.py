@@ -8,12 +8,12 @@ project's own, recorded the same way (see the README there).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import into_a_closed_pipe
 
 from agentlab.conformance import ScenarioError, run_scenario, run_scenario_file
 
@@ -125,13 +125,5 @@ def test_steps_on_missing_processes_log_no_process() -> None:
 
 def test_output_into_a_closed_pipe_ends_quietly() -> None:
     # `python -m agentlab.conformance ... | head -0`: status 1, no BrokenPipeError traceback
-    read, write = os.pipe()
-    os.close(read)
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "agentlab.conformance", *map(str, OWN_SCENARIOS[:3] or ["-h"])],
-            stdout=write, stderr=subprocess.PIPE, text=True, cwd=ROOT, timeout=60,
-        )
-    finally:
-        os.close(write)
+    done = into_a_closed_pipe("agentlab.conformance", *map(str, OWN_SCENARIOS[:3] or ["-h"]))
     assert done.returncode == 1 and done.stderr == ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from llm_helpers import TRANSCRIPTS, Events, check_response, make_model
@@ -119,3 +120,25 @@ def test_injected_client_is_shared_and_left_open(server, transcripts):
             assert not client.is_closed
 
     asyncio.run(main())
+
+
+def test_a_gemini_call_sent_without_an_id_gets_one_from_the_model(server, transcripts):
+    # Gemini's function calls carry no id: the model makes one at the call's (only) delta,
+    # unique in the model across calls; an id the server does send is kept
+    t = transcripts["gemini_text_sse"]
+    parts = [{"functionCall": {"name": "add", "args": {"a": 2, "b": 3}}},
+             {"functionCall": {"id": "sent-1", "name": "add", "args": {"a": 4, "b": 5}}},
+             {"functionCall": {"name": "add", "args": {"a": 6, "b": 7}}}]
+    chunk = {"candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP"}]}
+    root = server.root(t["name"], body=f"data: {json.dumps(chunk)}\r\n\r\n", mode="chunks")
+    events = Events()
+
+    async def main():
+        async with make_model(t, root, emit=events) as model:
+            return [await complete(model, "add them") for _ in range(2)]
+
+    first, second = asyncio.run(main())
+    ids = [c.id for c in first.tool_calls + second.tool_calls]
+    assert ids == ["call_1", "sent-1", "call_2", "call_3", "sent-1", "call_4"]
+    assert [c.arguments for c in first.tool_calls] == [{"a": 2, "b": 3}, {"a": 4, "b": 5}, {"a": 6, "b": 7}]
+    assert [f["id"] for f in events.of("llm_tool_call")] == ids

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
+from cli_helpers import into_a_closed_pipe
 from test_files import _crashy_run
 
 from agentlab.trace._cli import main
@@ -71,13 +71,5 @@ def test_in_a_subprocess(tmp_path, arun) -> None:
 def test_summary_into_a_closed_pipe_ends_quietly(tmp_path, arun) -> None:
     # `python -m agentlab trace summary RUN | head -0`: status 1, no BrokenPipeError traceback
     path = arun(_crashy_run()).save(tmp_path / "run.parquet")
-    read, write = os.pipe()
-    os.close(read)
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "agentlab", "trace", "summary", str(path)],
-            stdout=write, stderr=subprocess.PIPE, text=True, cwd=ROOT, timeout=120,
-        )
-    finally:
-        os.close(write)
+    done = into_a_closed_pipe("agentlab", "trace", "summary", str(path), timeout=120)
     assert done.returncode == 1 and done.stderr == ""

@@ -94,9 +94,11 @@ class ChildSpec:
         significant: bool = False,
         name: str | None = None,
     ) -> None:
-        # OTP's check order (do_check_childspec/2): start, restart, type, shutdown
+        # OTP's check order (do_check_childspec/2): start, restart, significant, type,
+        # shutdown
         self.start = _normalize_start(id, start)
         _check_restart(id, restart)
+        _check_significant_value(id, significant)
         self.id = id
         fn = self.start[0]
         self._agent = isinstance(fn, type_) and issubclass(fn, Agent)
@@ -110,7 +112,7 @@ class ChildSpec:
         _check_shutdown(id, shutdown)
         self.shutdown = shutdown
         self.restart = restart
-        self.significant = bool(significant)
+        self.significant = significant
         self.name = name
 
     def replace(self, **changes: Any) -> ChildSpec:
@@ -163,6 +165,15 @@ def _check_restart(ident: Any, restart: Any) -> None:
         raise _refusal(
             f"child {ident!r}: restart must be one of {_RESTART_TYPES}, got {restart!r}",
             ("invalid_restart_type", restart),
+        )
+
+
+def _check_significant_value(ident: Any, significant: Any) -> None:
+    # True or False only, as OTP's validSignificant/3: bool() would read "false" as True
+    if type(significant) is not bool:
+        raise _refusal(
+            f"child {ident!r}: significant must be True or False, got {significant!r}",
+            ("invalid_significant", significant),
         )
 
 
@@ -231,6 +242,8 @@ def _check_changes(child: dict[Any, Any]) -> None:
         _normalize_start(ident, child["start"])
     if "restart" in child:
         _check_restart(ident, child["restart"])
+    if "significant" in child:
+        _check_significant_value(ident, child["significant"])
     if child.get("type") is not None:
         _check_type(ident, child["type"])
     if child.get("shutdown") is not None:
@@ -341,6 +354,9 @@ class Supervisor(Agent):
                                 started again (in order)
     ``rest_for_one``            the children started after it are stopped (reverse
                                 order), then it and they are started again (in order)
+    ``simple_one_for_one``      starts with none; ``start_child`` makes each child
+                                from one template spec; only the child that exited is
+                                restarted; on stop, all are stopped at once, in no order
     intensity / period          default 1 restart in 5 s (``DynamicSupervisor``: 3 in
                                 5 s). Each restart is counted first, then the count in
                                 the window (whole seconds, inclusive) is compared with
@@ -394,9 +410,11 @@ class Supervisor(Agent):
     exits for good (``temporary``, or ``transient`` with a normal reason), or
     whose ``init`` returns ``IGNORE``, is forgotten. When the supervisor
     stops, it signals all its children at once, in no order, and kills each
-    one still running after its ``shutdown``. No other strategy uses
-    ``child=`` or ``max_children=`` (:class:`DynamicSupervisor` has its own
-    ``max_children=``)::
+    one still running after its ``shutdown``. The other strategies refuse
+    ``child=`` and ``max_children=`` (a :class:`SupervisorError` that says what
+    to use instead), and ``simple_one_for_one`` refuses a template given both
+    as ``child=`` and in the list. :class:`DynamicSupervisor` has its own
+    ``max_children=``::
 
         pool = rt.start(Supervisor, strategy="simple_one_for_one",
                         child=ChildSpec("worker", (Worker, "gpt")), max_children=10)
@@ -440,8 +458,12 @@ class Supervisor(Agent):
             intensity = self._default_intensity
         if not isinstance(intensity, int) or isinstance(intensity, bool) or intensity < 0:
             raise SupervisorError(f"intensity must be an integer >= 0, got {intensity!r}")
-        if not _is_number(period) or period <= 0:
-            raise SupervisorError(f"period must be a number of seconds > 0, got {period!r}")
+        if not (_is_number(period) and math.isfinite(period) and period > 0):
+            # NaN would pass a plain "<= 0" test and never let a restart age out
+            raise SupervisorError(
+                f"period must be a finite number of seconds > 0, e.g. 5, got {period!r} (to "
+                "count restarts over a supervisor's whole life, give a period longer than it runs)"
+            )
         if auto_shutdown not in _AUTO:
             raise SupervisorError(f"auto_shutdown must be one of {_AUTO}, got {auto_shutdown!r}")
         if max_children is not None and (
@@ -453,12 +475,35 @@ class Supervisor(Agent):
         if backoff is not None and not (
             isinstance(backoff, tuple)
             and len(backoff) == 2
-            and all(_is_number(x) for x in backoff)
+            and all(_is_number(x) and math.isfinite(x) for x in backoff)
             and 0 < backoff[0] <= backoff[1]
         ):
+            # inf (or NaN) would make a restart that never comes: the child would show as
+            # "restarting" for ever, and a crash would hide behind an endless wait
             raise SupervisorError(
-                "backoff must be (base, max) in seconds with 0 < base <= max, e.g. (0.1, 30), "
-                f"got {backoff!r}"
+                "backoff must be (base, max), finite seconds with 0 < base <= max, e.g. "
+                f"(0.1, 30), got {backoff!r}. For a child that is never restarted, give its "
+                "ChildSpec restart='temporary'; for no backoff, leave backoff out (None)"
+            )
+        if child is not None and strategy != "simple_one_for_one":
+            raise SupervisorError(
+                f"child= (a template) is only for strategy='simple_one_for_one', not "
+                f"{strategy!r}: give a {strategy} supervisor its children as the list, "
+                f"rt.start(Supervisor, [spec, ...], strategy={strategy!r}), or use "
+                "strategy='simple_one_for_one' for a pool made from one template",
+                process=self.pid,
+            )
+        if (
+            max_children is not None
+            and strategy != "simple_one_for_one"
+            and not isinstance(self, DynamicSupervisor)
+        ):
+            raise SupervisorError(
+                f"max_children= is only for strategy='simple_one_for_one' (or a "
+                f"DynamicSupervisor), not {strategy!r}: a {strategy} supervisor has just the "
+                "children of its list. To cap a pool, use strategy='simple_one_for_one' with "
+                "child=<template>, or DynamicSupervisor(max_children=...)",
+                process=self.pid,
             )
         self.strategy = strategy
         self.intensity = intensity
@@ -480,6 +525,12 @@ class Supervisor(Agent):
         self._on_started()
         specs = [_as_spec(c) for c in children]
         if self._dynamic:
+            if child is not None and specs:
+                raise SupervisorError(
+                    "simple_one_for_one takes one template, as child= or as the list's only "
+                    f"spec, not both: got child={child!r} and {len(specs)} in the list",
+                    process=self.pid,
+                )
             if child is None:
                 if len(specs) != 1:
                     raise SupervisorError(
@@ -751,7 +802,11 @@ class Supervisor(Agent):
                 return self._restart_one(ch)
             return self._restart_group(ch, group)
         base, cap = self.backoff
-        delay = min(cap, base * 2 ** (self._nrestarts - 1)) * (0.5 + rt.random.random() / 2)
+        try:
+            grown = math.ldexp(base, self._nrestarts - 1)  # base * 2**(n-1), exactly
+        except OverflowError:  # past any float (over 1000 restarts in the window): capped
+            grown = cap
+        delay = min(cap, grown) * (0.5 + rt.random.random() / 2)
         rt._emit_lean(
             _RESTART, self.pid, last, reason,
             _RESTART_DELAY_KEYS, *values, delay,
@@ -937,11 +992,8 @@ class Supervisor(Agent):
                 continue
             self._by_pid.pop(pid, None)
             if pid._st == _DEAD:
-                # exited by itself, its Exit still queued: OTP's monitor_child/1 reports
-                # any reason but normal (for a non-permanent child), even shutdown
-                reason = self._unlink_flush(pid, NOPROC)
-                if reason != NORMAL or ch.spec.restart == PERMANENT:
-                    self._report(K.SHUTDOWN_ERROR, ch, reason)
+                # exited by itself, its Exit still queued
+                self._check_dead_at_stop(ch, self._unlink_flush(pid, NOPROC))
                 continue
             ref = rt._monitor(me, pid)
             pending[ref] = ch
@@ -967,6 +1019,15 @@ class Supervisor(Agent):
                         rt._signal(ch.pid, me, KILL, link=False)
         for t in timers.values():
             rt.cancel_timer(t, quiet=True)
+
+    def _check_dead_at_stop(self, ch: _Child, reason: Any) -> None:
+        """simple_one_for_one: a child that exited by itself before the stop reached it.
+
+        OTP 25's terminate_dynamic_children/1 monitors it like the others and takes
+        the reason of its queued EXIT (unlink_flush/2), so the reason is checked as
+        any stop checks it: ``shutdown`` is never reported (checked on OTP 25.2.3).
+        """
+        self._check_shutdown_reason(ch, reason)
 
     # ------------------------------------------------------------------ admin API (in-process)
     async def handle_call(self, request: Any, caller: Any) -> Any:
@@ -1151,8 +1212,9 @@ class Supervisor(Agent):
         ``("already_started", pid)``, ``max_children``, the start error, or why
         the spec is invalid: ``missing_id``, ``missing_start``,
         ``("invalid_child_spec", spec)``, ``("invalid_mfa", start)``,
-        ``("invalid_restart_type", r)``, ``("invalid_child_type", t)``,
-        ``("invalid_shutdown", s)``, ``("bad_combination", [...])``). An invalid
+        ``("invalid_restart_type", r)``, ``("invalid_significant", v)``,
+        ``("invalid_child_type", t)``, ``("invalid_shutdown", s)``,
+        ``("bad_combination", [...])``). An invalid
         spec is refused here when it can be told without the supervisor, and by
         the supervisor otherwise; either way the supervisor and its children
         carry on.
@@ -1245,8 +1307,13 @@ class Supervisor(Agent):
             return "starting"
         return (
             f"{self.strategy}, {len(self._children)} children, "
-            f"{self._nrestarts}/{self.intensity} restarts in {self.period}s"
+            f"{self._restarts_in_window()}/{self.intensity} restarts in {self.period}s"
         )
+
+    def _restarts_in_window(self) -> int:
+        """How many restarts the window holds now: those :meth:`_add_restart` would still count."""
+        threshold = math.floor(self.runtime._now()) - self.period
+        return sum(n for second, n in self._restarts if second >= threshold)
 
 
 def _who(sup: Any) -> str:
@@ -1312,6 +1379,7 @@ def _api_error(sup: Any, op: str, reason: Any) -> SupervisorError:
         "invalid_mfa": f"the child spec's 'start' must be {_START_FORMS}",
         "invalid_restart_type": "the child spec's 'restart' must be 'permanent', 'transient' or "
         "'temporary'",
+        "invalid_significant": "the child spec's 'significant' must be True or False",
         "invalid_child_type": "the child spec's 'type' must be 'worker' or 'supervisor'",
         "invalid_shutdown": "the child spec's 'shutdown' must be seconds >= 0, 'brutal_kill' or "
         "'infinity'",
@@ -1356,7 +1424,17 @@ class DynamicSupervisor(Supervisor):
         **_ignored: Any,
     ) -> Any:
         # Elixir: strategy is only :one_for_one and auto_shutdown only :never; other
-        # unknown options are ignored, as OTP ignores unknown supervisor flags
+        # unknown options are ignored, as OTP ignores unknown supervisor flags, but not
+        # Supervisor's ways of giving children, which would be lost without a word
+        for given in ("children", "child"):
+            if given in _ignored:
+                raise SupervisorError(
+                    f"a DynamicSupervisor starts with no children and has no template, so "
+                    f"{given}= would be ignored: start each child with "
+                    "DynamicSupervisor.start_child(sup, spec); for a fixed list, use "
+                    "rt.start(Supervisor, [spec, ...]); for a pool made from one template, "
+                    "Supervisor with strategy='simple_one_for_one' and child=<template>"
+                )
         if strategy != "one_for_one":
             raise SupervisorError(
                 f"a DynamicSupervisor's strategy is always 'one_for_one', got {strategy!r}"
@@ -1404,6 +1482,13 @@ class DynamicSupervisor(Supervisor):
             return "ignore"  # Elixir replies :ignore (OTP's static supervisors {ok, undefined})
         return res
 
+    def _check_dead_at_stop(self, ch: _Child, reason: Any) -> None:
+        # Elixir's monitor_children/2 (monitor_child/1 finds its EXIT before any signal):
+        # any reason but normal of a non-permanent child is reported, even shutdown
+        # (checked on Elixir 1.14), unlike simple_one_for_one
+        if reason != NORMAL or ch.spec.restart == PERMANENT:
+            self._report(K.SHUTDOWN_ERROR, ch, reason)
+
     def _count(self) -> dict[str, int]:
         c = Supervisor._count(self)
         c["specs"] = len(self._children)
@@ -1418,6 +1503,16 @@ class DynamicSupervisor(Supervisor):
             and self._restarting_child(ident) is None
         ):
             return ("error", "not_found")
+        ch = self._by_pid.get(ident) if type(ident) is Pid else None
+        if ch is not None and ident._st == _DEAD:
+            # it exited by itself and its Exit is queued behind this call: Elixir's
+            # terminate_child/2 stops it as terminate_children/2 does, whose
+            # monitor_child/1 takes that Exit, so it is checked as at a stop
+            del self._by_pid[ident]
+            self._check_dead_at_stop(ch, self._unlink_flush(ident, NOPROC))
+            self._remove(ch)
+            ch.pid = None
+            return "ok"
         return await Supervisor._api_terminate_child(self, ident)
 
 

@@ -30,11 +30,15 @@ def _docstring_rules() -> dict[str, str]:
 
 
 def _readme_rules() -> dict[str, str]:
+    """The rows of the README's rules table (the one headed ``| rule | behaviour |``)."""
+    lines = README.splitlines()
+    start = lines.index("| rule | behaviour |")
     rows = {}
-    for line in README.splitlines():
+    for line in lines[start + 2 :]:
         m = re.match(r"^\| (.+?) \| (.+?) \|$", line)
-        if m and m.group(1) not in ("rule", "---"):
-            rows[m.group(1).replace("`", "")] = " ".join(m.group(2).replace("`", "").split())
+        if not m:
+            break  # the table ends at its first line that is not a row
+        rows[m.group(1).replace("`", "")] = " ".join(m.group(2).replace("`", "").split())
     return rows
 
 
@@ -51,6 +55,15 @@ def test_rules_table_is_the_same_in_readme_and_docstring():
     for rule, text in doc.items():
         assert rule in readme, f"README lacks the rule {rule!r}"
         assert readme[rule] == text, f"{rule!r} differs:\n doc: {text}\n readme: {readme[rule]}"
+    extra = [rule for rule in readme if rule not in doc]
+    assert not extra, f"the README has rules the Supervisor docstring lacks: {extra}"
+    assert list(readme) == list(doc), "the two tables list their rules in different orders"
+
+
+def test_rules_table_has_a_row_for_every_strategy():
+    doc = _docstring_rules()
+    for strategy in ("one_for_one", "one_for_all", "rest_for_one", "simple_one_for_one"):
+        assert strategy in doc, f"the rules table has no row for {strategy!r}"
 
 
 def test_error_tree_is_documented():

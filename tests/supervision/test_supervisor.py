@@ -181,46 +181,123 @@ async def test_a_crash_and_a_stop_at_the_same_instant(clock: Any) -> None:
     assert_clean(rt)
 
 
+async def _stop_while_dynamic_children_exit(rt: Runtime, sup: Pid, restart: str) -> list[Any]:
+    """While ``sup`` is busy (an admin call waiting for a slow init), queue a stop, then
+    make its children exit by themselves with RACE_REASONS; return the reasons it
+    reported as ``shutdown_error``, sorted by repr."""
+    pids = []
+    for _ in RACE_REASONS:
+        pid = await Supervisor.start_child(sup, ChildSpec("w", Worker, restart=restart))
+        assert pid is not None
+        pids.append(pid)
+    rt.hold_time()  # a virtual clock must not finish the slow init during the setup
+    adding = asyncio.ensure_future(
+        Supervisor.start_child(sup, ChildSpec("slow", (SlowInit, 0.02), restart=restart))
+    )
+    for _ in range(1000):  # until the supervisor is inside that start_child
+        if any(isinstance(p._beh, SlowInit) for p in rt.processes()):
+            break
+        await asyncio.sleep(0)
+    stopping = asyncio.ensure_future(rt.stop(sup, "shutdown"))
+    for _ in range(3):
+        await asyncio.sleep(0)  # the stop request is queued first ...
+    for pid, reason in zip(pids, RACE_REASONS, strict=True):
+        rt.cast(pid, ("stop", reason))  # ... then each child exits by itself
+    await rt.settled()
+    assert all(not p.alive for p in pids)
+    rt.hold_time(False)
+    slow = await adding
+    assert await stopping == "shutdown"
+    assert [p.exit_reason for p in pids] == RACE_REASONS
+    assert slow is not None and slow.exit_reason == "shutdown"
+    assert not kinds(rt, "restart", sup)
+    return sorted(repr(e.reason) for e in kinds(rt, "shutdown_error", sup))
+
+
 @pytest.mark.parametrize("restart", ["permanent", "transient", "temporary"])
 async def test_dynamic_children_exiting_as_their_supervisor_stops(clock: Any, restart: str) -> None:
-    """SUITE sup_stop_non_shutdown_exit_dynamic: while the supervisor is busy (an admin
-    call waiting for a slow init), a stop is queued and then its children exit by
-    themselves. The stop completes; each keeps its reason; as OTP's monitor_child/1 does,
-    every such reason but ``normal`` of a non-permanent child is reported, even shutdown."""
+    """SUITE sup_stop_non_shutdown_exit_dynamic: the stop completes; each child keeps its
+    reason; as Elixir's monitor_child/1 does (checked on Elixir 1.14), every such reason
+    but ``normal`` of a non-permanent child is reported, even shutdown."""
     async with Runtime(clock=clock) as rt:
         dsup = rt.start(DynamicSupervisor, intensity=100)
-        pids = []
-        for _ in RACE_REASONS:
-            pid = await DynamicSupervisor.start_child(dsup, ChildSpec("w", Worker, restart=restart))
-            assert pid is not None
-            pids.append(pid)
-        rt.hold_time()  # a virtual clock must not finish the slow init during the setup
-        adding = asyncio.ensure_future(
-            DynamicSupervisor.start_child(
-                dsup, ChildSpec("slow", (SlowInit, 0.02), restart=restart)
-            )
-        )
-        for _ in range(1000):  # until the supervisor is inside that start_child
-            if any(isinstance(p._beh, SlowInit) for p in rt.processes()):
-                break
-            await asyncio.sleep(0)
-        stopping = asyncio.ensure_future(rt.stop(dsup, "shutdown"))
-        for _ in range(3):
-            await asyncio.sleep(0)  # the stop request is queued first ...
-        for pid, reason in zip(pids, RACE_REASONS, strict=True):
-            rt.cast(pid, ("stop", reason))  # ... then each child exits by itself
-        await rt.settled()
-        assert all(not p.alive for p in pids)
-        rt.hold_time(False)
-        slow = await adding
-        assert await stopping == "shutdown"
-        assert [p.exit_reason for p in pids] == RACE_REASONS
-        assert slow is not None and slow.exit_reason == "shutdown"
-        assert not kinds(rt, "restart", dsup)
-        reported = sorted(repr(e.reason) for e in kinds(rt, "shutdown_error", dsup))
+        reported = await _stop_while_dynamic_children_exit(rt, dsup, restart)
         expected = sorted(repr(r) for r in RACE_REASONS if r != "normal" or restart == "permanent")
         assert reported == expected
     assert_clean(rt)
+
+
+@pytest.mark.parametrize("restart", ["permanent", "transient", "temporary"])
+async def test_simple_one_for_one_children_exiting_as_their_supervisor_stops(
+    clock: Any, restart: str
+) -> None:
+    """The same race under simple_one_for_one: OTP 25's terminate_dynamic_children/1
+    takes each reason from the queued EXIT and checks it as any stop does, so
+    ``shutdown`` is never reported (checked with an escript on OTP 25.2.3)."""
+    async with Runtime(clock=clock) as rt:
+        sup = rt.start(
+            Supervisor,
+            strategy="simple_one_for_one",
+            child=ChildSpec("w", Worker, restart=restart),
+            intensity=100,
+        )
+        reported = await _stop_while_dynamic_children_exit(rt, sup, restart)
+        expected = sorted(repr(r) for r in RACE_REASONS if otp_reports_shutdown_error(restart, r))
+        assert reported == expected
+    assert_clean(rt)
+
+
+@pytest.mark.parametrize("kind", ["DynamicSupervisor", "simple_one_for_one"])
+@pytest.mark.parametrize("restart", ["permanent", "transient", "temporary"])
+async def test_terminate_child_of_a_dynamic_child_that_has_just_exited(
+    clock: Any, restart: str, kind: str
+) -> None:
+    """terminate_child is queued (the supervisor is busy), then the child exits by itself.
+    The call takes the reason of the queued exit, so the child is not restarted. Whether
+    that reason is reported follows the supervisor's stop: Elixir's terminate_child/2
+    (monitor_child/1) reports any reason but ``normal`` of a non-permanent child, even
+    shutdown (checked on Elixir 1.14); OTP's shutdown/1 checks it as any stop does
+    (checked on OTP 25.2.3)."""
+    for reason in RACE_REASONS:
+        async with Runtime(clock=clock) as rt:
+            if kind == "DynamicSupervisor":
+                sup = rt.start(DynamicSupervisor, intensity=100)
+            else:
+                sup = rt.start(
+                    Supervisor,
+                    strategy="simple_one_for_one",
+                    child=ChildSpec("w", Worker),
+                    intensity=100,
+                )
+            pid = await Supervisor.start_child(sup, ChildSpec("w", Worker, restart=restart))
+            assert pid is not None
+            rt.hold_time()
+            adding = asyncio.ensure_future(
+                Supervisor.start_child(sup, ChildSpec("slow", (SlowInit, 0.02), restart=restart))
+            )
+            for _ in range(1000):  # until the supervisor is inside that start_child
+                if any(isinstance(p._beh, SlowInit) for p in rt.processes()):
+                    break
+                await asyncio.sleep(0)
+            terminating = asyncio.ensure_future(Supervisor.terminate_child(sup, pid))
+            for _ in range(3):
+                await asyncio.sleep(0)  # the call is queued first ...
+            rt.cast(pid, ("stop", reason))  # ... then the child exits by itself
+            await rt.settled()
+            assert not pid.alive and pid.exit_reason == reason
+            rt.hold_time(False)
+            slow = await adding
+            assert await terminating is None
+            assert await Supervisor.which_children(sup) == [(None, slow, "worker")]
+            assert not kinds(rt, "restart", sup) and not kinds(rt, "child_terminated", sup)
+            if kind == "DynamicSupervisor":
+                expected = reason != "normal" or restart == "permanent"
+            else:
+                expected = otp_reports_shutdown_error(restart, reason)
+            reported = [e.reason for e in kinds(rt, "shutdown_error", sup)]
+            assert reported == ([reason] if expected else []), reason
+            await rt.stop(sup)
+        assert_clean(rt)
 
 
 # ---------------------------------------------------------------------------- calls meet restarts
@@ -756,10 +833,54 @@ async def test_backoff_the_rest_of_a_pending_group_starts_when_its_first_is_term
 
 
 async def test_backoff_is_validated() -> None:
+    inf, nan = math.inf, math.nan
     async with Runtime(clock=VirtualClock()) as rt:
-        for bad in [(0, 1), (-1, 1), (2, 1), (1,), "fast", (1, "x")]:
+        for bad in [
+            (0, 1),
+            (-1, 1),
+            (2, 1),
+            (1,),
+            "fast",
+            (1, "x"),
+            (inf, inf),  # not "never restart": that is restart="temporary"
+            (1, inf),
+            (-inf, 1),
+            (nan, 1),
+            (1, nan),
+            (nan, nan),
+        ]:
+            with pytest.raises(SupervisorError, match="backoff") as ei:
+                rt.start(Supervisor, [ChildSpec("w", Worker)], backoff=bad)
+            assert "finite" in str(ei.value) and "restart='temporary'" in str(ei.value), bad
             with pytest.raises(SupervisorError, match="backoff"):
-                rt.start(Supervisor, [], backoff=bad)
+                rt.start(DynamicSupervisor, backoff=bad)
+        assert not rt.processes()
+
+
+async def test_backoff_stays_capped_past_a_thousand_restarts_in_the_window() -> None:
+    """base * 2**(n-1) is past any float from restart 1025 on; the delay is then max."""
+
+    class Crasher(Agent):
+        def init(self) -> None:
+            self.cast(self.pid, "crash")
+
+        def handle_cast(self, msg: Any) -> Any:
+            return Stop("boom")
+
+    async with Runtime(clock=VirtualClock()) as rt:
+        sup = rt.start(
+            Supervisor,
+            [ChildSpec("w", Crasher)],
+            intensity=10**6,
+            period=10**6,
+            backoff=(0.001, 0.001),
+        )
+        await rt.sleep(2.5)  # at most 1 ms a restart: over 2,500 restarts
+        assert sup.alive, sup.exit_reason
+        restarts = kinds(rt, "restart", sup)
+        assert len(restarts) > 1100
+        assert all(0.0005 <= ev.data["delay"] <= 0.001 for ev in restarts)
+        await rt.stop(sup)
 
 
 # ---------------------------------------------------------------------------- why, docs, validation
@@ -823,6 +944,9 @@ def test_the_supervisor_docstring_carries_the_rules_table() -> None:
         ({"intensity": True}, "intensity"),
         ({"period": 0}, "period"),
         ({"period": "5"}, "period"),
+        ({"period": math.nan}, "period must be a finite"),  # never lets a restart age out
+        ({"period": math.inf}, "period must be a finite"),
+        ({"period": -math.inf}, "period"),
         ({"auto_shutdown": "sometimes"}, "auto_shutdown"),
         ({"max_children": -2}, "max_children"),
     ],
@@ -845,6 +969,10 @@ def test_bad_child_specs_are_supervisor_errors() -> None:
             ChildSpec("a", Worker, shutdown=bad)
     with pytest.raises(SupervisorError, match="type must be"):
         ChildSpec("a", Worker, type="manager")
+    for bad in ("false", 1, None):
+        with pytest.raises(SupervisorError, match="significant must be True or False") as ei:
+            ChildSpec("a", Worker, significant=bad)
+        assert ei.value.reason == ("invalid_significant", bad)  # type: ignore[attr-defined]
     with pytest.raises(SupervisorError, match="start must be"):
         ChildSpec("a", 42)
     assert ChildSpec("a", Worker).shutdown == 5.0
@@ -897,6 +1025,8 @@ BAD_SPECS: list[tuple[Any, Any]] = [
     ("not a spec", ("invalid_child_spec", "not a spec")),
     ({"id": "x", "start": 42}, ("invalid_mfa", 42)),
     ({"id": "x", "start": Worker, "restart": "sometimes"}, ("invalid_restart_type", "sometimes")),
+    # OTP's validSignificant/3: a boolean, not any value Python finds true
+    ({"id": "x", "start": Worker, "significant": "false"}, ("invalid_significant", "false")),
     ({"id": "x", "start": Worker, "type": "manager"}, ("invalid_child_type", "manager")),
     ({"id": "x", "start": Worker, "shutdown": -1}, ("invalid_shutdown", -1)),
     # OTP ignores unknown keys; a dict spec is ChildSpec's arguments, so a typo is refused
@@ -913,6 +1043,7 @@ BAD_SPECS: list[tuple[Any, Any]] = [
         "not_a_spec",
         "bad_start",
         "bad_restart",
+        "bad_significant",
         "bad_type",
         "bad_shutdown",
         "unknown_key",
@@ -953,6 +1084,7 @@ async def test_bad_changes_to_a_simple_one_for_one_template_are_refused() -> Non
             ({"restart": "sometimes"}, ("invalid_restart_type", "sometimes")),
             ({"start": 42}, ("invalid_mfa", 42)),
             ({"type": "manager"}, ("invalid_child_type", "manager")),
+            ({"significant": 1}, ("invalid_significant", 1)),
             ({"shutdown": "later"}, ("invalid_shutdown", "later")),
             ({"restrat": "temporary"}, ("invalid_child_spec", {"restrat": "temporary"})),
             ({1: 2}, ("invalid_child_spec", {1: 2})),
@@ -965,6 +1097,97 @@ async def test_bad_changes_to_a_simple_one_for_one_template_are_refused() -> Non
         assert await Supervisor.which_children(sup) == [(None, w, "worker")]
         temp = await Supervisor.start_child(sup, {"restart": "temporary"})
         assert isinstance(temp, Pid) and temp.alive
+
+
+@pytest.mark.parametrize("strategy", ["one_for_one", "one_for_all", "rest_for_one"])
+async def test_child_and_max_children_are_refused_outside_simple_one_for_one(
+    strategy: str,
+) -> None:
+    async with Runtime(clock=VirtualClock()) as rt:
+        for flags, option in (
+            ({"child": ChildSpec("t", Worker)}, "child="),
+            ({"max_children": 3}, "max_children="),
+            ({"max_children": 0}, "max_children="),
+        ):
+            with pytest.raises(SupervisorError) as ei:
+                rt.start(Supervisor, [ChildSpec("a", Worker)], strategy=strategy, **flags)
+            text = str(ei.value)
+            assert option in text and repr(strategy) in text, text
+            assert "strategy='simple_one_for_one'" in text, text
+            with pytest.raises(SupervisorError, match=option):
+                await rt.start_async(
+                    Supervisor, [ChildSpec("a", Worker)], strategy=strategy, **flags
+                )
+            # nested: the parent fails to start, naming the child supervisor
+            with pytest.raises(StartError) as si:
+                await rt.start_async(
+                    Supervisor,
+                    [ChildSpec("sub", (Supervisor, ([],), {"strategy": strategy, **flags}))],
+                )
+            assert "failed_to_start_child" in repr(si.value.reason) and option in repr(
+                si.value.reason
+            )
+        assert not rt.processes()
+        # where they belong, they are taken
+        pool = rt.start(
+            Supervisor, strategy="simple_one_for_one", child=ChildSpec("t", Worker), max_children=1
+        )
+        dsup = rt.start(DynamicSupervisor, max_children=1)
+        assert await Supervisor.start_child(pool, None) is not None
+        assert await DynamicSupervisor.start_child(dsup, ChildSpec("t", Worker)) is not None
+        for sup in (pool, dsup):
+            with pytest.raises(SupervisorError) as ei:
+                await Supervisor.start_child(sup, None if sup is pool else ChildSpec("t", Worker))
+            assert ei.value.reason == "max_children"  # type: ignore[attr-defined]
+
+
+async def test_a_template_is_given_once_and_a_dynamic_supervisor_takes_none() -> None:
+    async with Runtime(clock=VirtualClock()) as rt:
+        with pytest.raises(SupervisorError, match="not both") as ei:
+            rt.start(
+                Supervisor,
+                [ChildSpec("a", Worker)],
+                strategy="simple_one_for_one",
+                child=ChildSpec("b", Worker),
+            )
+        assert "child=" in str(ei.value)
+        for option in ("child", "children"):
+            with pytest.raises(SupervisorError) as ei:
+                rt.start(DynamicSupervisor, **{option: [ChildSpec("a", Worker)]})
+            text = str(ei.value)
+            assert f"{option}=" in text and "DynamicSupervisor.start_child" in text, text
+        assert not rt.processes()
+
+
+async def test_describe_state_counts_the_restarts_in_the_window_now() -> None:
+    """As OTP's add_restart/3 would count them: restarts in whole seconds >= now - period."""
+
+    async def crash(rt: Runtime, sup: Pid) -> None:
+        pid = await child_of(sup, "w", rt)
+        rt.exit(pid, "boom")
+        await rt.wait(pid)
+        await rt.settled()
+
+    async with Runtime(clock=VirtualClock()) as rt:
+        sup = rt.start(Supervisor, [ChildSpec("w", Worker)], intensity=5, period=5)
+        assert rt.describe_state(sup) == "one_for_one, 1 children, 0/5 restarts in 5s"
+        for _ in range(3):
+            await crash(rt, sup)  # t=0: three restarts
+        assert rt.describe_state(sup) == "one_for_one, 1 children, 3/5 restarts in 5s"
+        await rt.sleep(3.5)
+        await crash(rt, sup)  # t=3.5: a fourth
+        assert rt.describe_state(sup) == "one_for_one, 1 children, 4/5 restarts in 5s"
+        await rt.sleep(2.0)  # t=5.5: the window is seconds 0 to 5, all four still in it
+        assert rt.describe_state(sup) == "one_for_one, 1 children, 4/5 restarts in 5s"
+        await rt.sleep(1.0)  # t=6.5: the three of second 0 have left the window
+        assert rt.describe_state(sup) == "one_for_one, 1 children, 1/5 restarts in 5s"
+        await rt.sleep(2.0)  # t=8.5: window 3 to 8 (inclusive), the one of second 3 stays
+        assert rt.describe_state(sup) == "one_for_one, 1 children, 1/5 restarts in 5s"
+        await rt.sleep(1.0)  # t=9.5: it has left too
+        assert rt.describe_state(sup) == "one_for_one, 1 children, 0/5 restarts in 5s"
+        await crash(rt, sup)
+        assert rt.describe_state(sup) == "one_for_one, 1 children, 1/5 restarts in 5s"
+        assert sup.alive
 
 
 async def test_dynamic_supervisor_flags_are_validated() -> None:

@@ -6,7 +6,7 @@
  * @module
  */
 import "./css/stream.css";
-import { h, num, usd, dur, setText } from "./lib/dom.js";
+import { h, num, usd, dur, setText, setAttr } from "./lib/dom.js";
 import { mountView } from "./lib/view.js";
 
 /** Characters a column keeps in the page (older output is dropped from view). */
@@ -130,7 +130,17 @@ function makeStream(ctx) {
 
   /** @param {Agent} a */
   function makeCol(a) {
-    const head = h("div", { class: "al-col-head" });
+    const head = h("div", { class: "al-col-head" },
+      h("div", { class: "al-col-title" },
+        h("span", { class: "al-dot" }),
+        h("span", { class: "al-col-name" }, document.createTextNode("")),
+        h("span", { class: "al-col-model" }, document.createTextNode(""))),
+      h("div", { class: "al-col-stats" },
+        h("span", { "data-role": "tokens", title: "tokens streamed" }, document.createTextNode("")),
+        h("span", { "data-role": "tps", title: "tokens per second" }, document.createTextNode("")),
+        h("span", { "data-role": "cost", title: "cost so far" }, document.createTextNode("")),
+        h("span", { class: "al-warn", "data-role": "retries", title: "retries", hidden: true }, document.createTextNode("")),
+        h("span", { class: "al-bad", "data-role": "errors", title: "errors", hidden: true }, document.createTextNode(""))));
     const bodyEl = h("div", { class: "al-col-body", "data-role": "transcript" });
     a.col = h("section", { class: "al-col", "data-agent": a.meta.key }, head, bodyEl);
     a.head = head;
@@ -140,21 +150,29 @@ function makeStream(ctx) {
     a.chars = 0;
   }
 
-  /** @param {Agent} a */
+  /** Write what the header shows, in place: its elements are made once (makeCol), and a
+   * frame that changes the counts (tokens/s and cost tick at frame rate while an agent
+   * streams) rewrites only the texts and attributes that changed, not the header.
+   * @param {Agent} a */
   function fillHead(a) {
     const m = a.meta;
-    /** @type {HTMLElement} */ (a.col).setAttribute("data-status", m.status);
-    /** @type {HTMLElement} */ (a.head).replaceChildren(
-      h("div", { class: "al-col-title" },
-        h("span", { class: `al-dot al-dot-${m.status}`, title: m.status }),
-        h("span", { class: "al-col-name", title: `${m.label} <0.${m.pid}.0>` }, m.label),
-        h("span", { class: "al-col-model" }, m.model || "")),
-      h("div", { class: "al-col-stats" },
-        h("span", { "data-role": "tokens", title: "tokens streamed" }, `${num(m.tokens)} tok`),
-        h("span", { "data-role": "tps", title: "tokens per second" }, `${(m.tps || 0).toFixed(1)}/s`),
-        h("span", { "data-role": "cost", title: "cost so far" }, usd(m.cost)),
-        m.retries ? h("span", { class: "al-warn", title: "retries" }, `⟳${m.retries}`) : null,
-        m.errors ? h("span", { class: "al-bad", title: "errors" }, `⚠${m.errors}`) : null));
+    const col = /** @type {HTMLElement} */ (a.col);
+    const [title, stats] = /** @type {HTMLElement[]} */ (Array.from(/** @type {HTMLElement} */ (a.head).children));
+    const [dot, name, model] = /** @type {HTMLElement[]} */ (Array.from(title.children));
+    const [tokens, tps, cost, retries, errors] = /** @type {HTMLElement[]} */ (Array.from(stats.children));
+    setAttr(col, "data-status", m.status);
+    setAttr(dot, "class", `al-dot al-dot-${m.status}`);
+    setAttr(dot, "title", m.status);
+    setAttr(name, "title", `${m.label} <0.${m.pid}.0>`);
+    setText(/** @type {Node} */ (name.firstChild), m.label);
+    setText(/** @type {Node} */ (model.firstChild), m.model || "");
+    setText(/** @type {Node} */ (tokens.firstChild), `${num(m.tokens)} tok`);
+    setText(/** @type {Node} */ (tps.firstChild), `${(m.tps || 0).toFixed(1)}/s`);
+    setText(/** @type {Node} */ (cost.firstChild), usd(m.cost));
+    for (const [el, n, sign] of /** @type {[HTMLElement, number, string][]} */ ([[retries, m.retries, "⟳"], [errors, m.errors, "⚠"]])) {
+      if (!!n === el.hidden) el.hidden = !n;
+      if (n) setText(/** @type {Node} */ (el.firstChild), `${sign}${n}`);
+    }
   }
 
   /** Append the agent's pending segments to its column. @param {Agent} a */

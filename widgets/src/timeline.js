@@ -18,6 +18,12 @@ import { mountView } from "./lib/view.js";
 const ROW = 20;
 const AXIS = 22;
 const LABEL_W = 168;
+/** Following live, the view runs on from the kernel's last `now` with the clock for at most
+ * this many ms (open bars grow, the window slides), then waits for the kernel: the kernel
+ * sends `now` with its deltas only, and a runtime that sends nothing may be paused or on a
+ * virtual clock. So a live timeline redraws with the clock in that time only, and an idle
+ * one (nothing new for longer) does not redraw at all. */
+export const FOLLOW_AHEAD_MS = 1000;
 /** A row with more marks than this in view, or more restart links than LINKS_DENSE, goes on the canvas. */
 export const MARKS_DENSE = 60;
 export const LINKS_DENSE = 40;
@@ -366,6 +372,28 @@ function makeTimeline(ctx) {
   /** the tooltip of each drawn item, by its key (its element's `data-tip`); a function is
    * called on hover (most items are never hovered) @type {Map<string, string | (() => string)>} */
   let tips = new Map();
+  /** the element whose tooltip shows @type {Element | null} */
+  let tipEl = null;
+
+  function hideTip() {
+    tipEl = null;
+    tooltip.hidden = true;
+  }
+
+  /** Show the tooltip of `tipEl` as the last draw left it; hide it when there is none to
+   * show: the element is no longer drawn (a draw removed it from under the pointer: the
+   * item went out of view or out of the state), or it has nothing to say. */
+  function showTip() {
+    const t = tipEl && tipEl.isConnected ? tips.get(tipEl.getAttribute("data-tip") || "") : undefined;
+    const text = typeof t === "function" ? t() : t;
+    if (!text) {
+      hideTip();
+      return false;
+    }
+    setText(tooltip, text);
+    tooltip.hidden = false;
+    return true;
+  }
 
   /** The restart budget a supervisor reported at time `t`. @param {string} lane @param {number} t */
   function budgetAt(lane, t) {
@@ -479,7 +507,7 @@ function makeTimeline(ctx) {
 
   function nowEst() {
     if (!live) return state.now;
-    const extra = Math.min(1.0, (performance.now() - nowAt) / 1000);
+    const extra = Math.min(FOLLOW_AHEAD_MS, performance.now() - nowAt) / 1000;
     return state.now + (follow ? extra : 0);
   }
 
@@ -655,7 +683,7 @@ function makeTimeline(ctx) {
         setAttr(el, "width", Math.max(1, x1 - x0).toFixed(1));
         setAttr(el, "height", String(ROW - 6));
         setAttr(el, "rx", "2");
-        tip(el, `s${id}`, () => `${r.label} ${pidText(s.id)}\nstarted ${(s.t0 - state.t0).toFixed(3)}s${s.t1 !== null ? `, lived ${dur(s.t1 - s.t0)}\nexit: ${s.reason}` : " · alive"}`);
+        tip(el, `s${id}`, () => `${r.label} ${pidText(s.id)}\nstarted ${(s.t0 - state.t0).toFixed(3)}s${s.t1 !== null ? `, lived ${dur(s.t1 - s.t0)}\nexit: ${s.reason || s.end || "unknown"}` : " · alive"}`);
       }
     });
     // LLM calls and tools
@@ -674,8 +702,8 @@ function makeTimeline(ctx) {
         const hl = hlCalls.has(c.id) ? " al-hl-span" : "";
         const key = `c${id}`;
         const t = c.kind === "tool"
-          ? `tool ${c.name}\n${dur(end - c.t0)} · ${c.status}`
-          : `LLM call ${c.id} ${c.model || ""}\nTTFT ${dur(c.ttft)} · total ${dur(end - c.t0)}${c.tokens ? ` · ${c.tokens} tokens` : ""}\n${c.status}`;
+          ? `tool ${c.name || "(no name)"}\n${dur(end - c.t0)} · ${c.status}`
+          : `LLM call ${c.id}${c.model ? ` ${c.model}` : ""}\nTTFT ${dur(c.ttft)} · total ${dur(end - c.t0)}${c.tokens ? ` · ${c.tokens} tokens` : ""}\n${c.status}`;
         if (c.kind === "tool") {
           const el = callLayer.get(key, "rect");
           setAttr(el, "class", `al-call al-tool${hl}`);
@@ -753,7 +781,7 @@ function makeTimeline(ctx) {
         }
         setAttr(el, "transform", `translate(${x(m.t).toFixed(1)},${yy + ROW / 2})`);
         tip(el, key, () => {
-          const t = `${m.kind} at ${(m.t - state.t0).toFixed(3)}s\n${m.text}`;
+          const t = `${m.kind} at ${(m.t - state.t0).toFixed(3)}s${m.text ? `\n${m.text}` : ""}`;
           const b = m.kind === "restart" ? budgetAt(r.key, m.t) : undefined;
           return b ? `${t}\nrestart budget: ${b.n} of ${b.max} in ${b.period}s` : t;
         });
@@ -821,10 +849,15 @@ function makeTimeline(ctx) {
     drawCanvas(W, Hview, plotW, ticks, denseLinks ? linkPts : []);
     setText(rangeText, `${dur(tb - ta)} shown`);
     setAttr(followBtn, "aria-pressed", follow ? "true" : "false");
-    if (live && follow) ticker();
+    // the tooltip shown says what its item is now (an open call's duration grows), or goes
+    // with its item (it does not stay over the place the item was drawn)
+    if (tipEl) showTip();
+    // following live: draw again while the view still runs on with the clock (the last
+    // of these draws is the one at FOLLOW_AHEAD_MS); after that only news (or the user) draws
+    if (live && follow && performance.now() - nowAt < FOLLOW_AHEAD_MS) ticker();
   }
 
-  // follow live: redraw ~10 times a second so open bars grow
+  // follow live: redraw ~8 times a second while the view runs on, so open bars grow
   let tickTimer = /** @type {any} */ (null);
   function ticker() {
     if (tickTimer) return;
@@ -912,24 +945,18 @@ function makeTimeline(ctx) {
     if (drag) {
       pan(e.clientX - drag.x);
       drag = { x: e.clientX };
-      tooltip.hidden = true;
+      hideTip();
       return;
     }
-    const t = /** @type {Element} */ (e.target).closest("[data-tip]");
-    if (!t) {
-      tooltip.hidden = true;
-      return;
-    }
-    const text = tips.get(t.getAttribute("data-tip") || "") || "";
-    tooltip.textContent = typeof text === "function" ? text() : text;
-    tooltip.hidden = false;
+    tipEl = /** @type {Element} */ (e.target).closest("[data-tip]");
+    if (!showTip()) return;
     const r = scroll.getBoundingClientRect();
     tooltip.style.left = `${Math.min(e.clientX - r.left + 12, r.width - 250)}px`;
     tooltip.style.top = `${e.clientY - r.top + 14}px`;
   });
   const endDrag = () => { drag = null; };
   svgEl.addEventListener("pointerup", endDrag);
-  svgEl.addEventListener("pointerleave", () => { tooltip.hidden = true; });
+  svgEl.addEventListener("pointerleave", hideTip);
 
   return {
     reset(v) {

@@ -12,6 +12,7 @@
 import "./css/tree.css";
 import { h, pidText, num, setText, setAttr, STATUSES, STATUS_TEXT } from "./lib/dom.js";
 import { mountView } from "./lib/view.js";
+import { syncChildren } from "./lib/keyed.js";
 
 /**
  * @typedef {{key: string, parent?: string, pid: number, label: string, kind: string, status: string,
@@ -472,20 +473,6 @@ function makeTree(ctx) {
     }
   }
 
-  /** Replace `box`'s children with `items`, moving only what is out of place. @param {HTMLElement} box @param {HTMLElement[]} items */
-  function syncChildren(box, items) {
-    const want = new Set(items);
-    for (const c of Array.from(box.children)) if (!want.has(/** @type {HTMLElement} */ (c))) c.remove();
-    let cur = box.firstElementChild;
-    for (const it of items) {
-      if (cur === it) {
-        cur = cur.nextElementSibling;
-      } else {
-        box.insertBefore(it, cur);
-      }
-    }
-  }
-
   /** Forget the elements drawn for `key` (its row or chip, children box, group row). @param {string} key */
   function forget(key) {
     els.delete(key);
@@ -504,7 +491,8 @@ function makeTree(ctx) {
 
   /**
    * @typedef {{box: HTMLElement, li: HTMLElement, row: HTMLElement, twisty: HTMLElement, name: HTMLElement,
-   *   btn: HTMLElement, counts: ReturnType<typeof countsStrip>, bar: ReturnType<typeof stackBar>}} Group
+   *   btn: HTMLElement, counts: ReturnType<typeof countsStrip>, bar: ReturnType<typeof stackBar>,
+   *   chips?: HTMLElement, chipsRow?: HTMLElement}} Group  (`chips`: the chips' container, in `chipsRow`)
    */
   /** the group row of each large supervisor @type {Map<string, Group>} */
   const groups = new Map();
@@ -553,9 +541,36 @@ function makeTree(ctx) {
       }
       return;
     }
-    const chips = h("div", { class: "al-chips" });
-    for (const n of kids) chips.append(makeChip(n));
-    box.replaceChildren(g.li, h("li", { class: "al-chips-row" }, chips));
+    if (!g.chips) {
+      g.chips = h("div", { class: "al-chips" });
+      g.chipsRow = h("li", { class: "al-chips-row" }, g.chips);
+    }
+    if (was !== "chips") g.chips.replaceChildren(); // (chips of an earlier expansion are forgotten)
+    if (box.firstChild !== g.li || box.lastChild !== g.chipsRow || box.childNodes.length !== 2) {
+      box.replaceChildren(g.li, /** @type {HTMLElement} */ (g.chipsRow));
+    }
+    // keyed: a chip drawn already is kept (the dirty pass updates it in place); only new
+    // children get a chip, only gone ones lose theirs, only what is out of order moves.
+    // (A child that restarts, or joins a dynamic supervisor of 10,000, is one element.)
+    /** @type {HTMLElement[]} */
+    const items = [];
+    for (const n of kids) {
+      let chip = els.get(n.key);
+      if (!chip || chip.tagName === "LI") {
+        if (chip) forgetRow(n.key);
+        chip = makeChip(n);
+      }
+      items.push(chip);
+    }
+    syncChildren(g.chips, items);
+  }
+
+  /** A row becomes a chip: forget what was drawn below it (its children box). @param {string} key */
+  function forgetRow(key) {
+    if (!boxes.has(key)) return;
+    forgetBelow(state.children(key));
+    boxes.delete(key);
+    groups.delete(key);
   }
 
   /** The counts of a large parent changed: update its group row in place. @param {string} key */
@@ -726,15 +741,31 @@ function makeTree(ctx) {
   }
 
   // ---------------------------------------------------------------- events
+  /**
+   * Send a kill command; the note in the header says what came of it: what was killed, the
+   * kernel's reason for killing nothing, or why the command could not be sent (no kernel).
+   * @param {string} name @param {any} msg @param {HTMLElement} btn
+   * @param {string} failed  the note's start when the command could not be sent or answered
+   * @param {string} refused  ... when the kernel answered that it did not kill
+   * @param {(r: any) => string} done  the note for an answer that says ok
+   */
+  function command(name, msg, btn, failed, refused, done) {
+    btn.setAttribute("data-state", "pending");
+    ctx.invoke(name, msg).then((r) => {
+      const ok = !!(r && r.ok);
+      btn.setAttribute("data-state", ok ? "done" : "failed");
+      ctx.notify(ok ? done(r) : `${refused}: ${(r && r.error) || "no answer from the kernel"}`, ok ? "info" : "warn");
+    }, (e) => {
+      btn.setAttribute("data-state", "failed");
+      ctx.notify(`${failed}: ${(e && e.message) || e}`, "warn");
+    });
+  }
+
   /** @param {string} key @param {HTMLElement} btn */
   function kill(key, btn) {
     btn.setAttribute("disabled", "");
-    btn.setAttribute("data-state", "pending");
     const n = state.nodes.get(key);
-    ctx.invoke("cmd_kill", { key, pid: n ? n.pid : 0 }).then((r) => {
-      btn.setAttribute("data-state", r && r.ok ? "done" : "failed");
-      ctx.notify(r && r.ok ? `sent kill to ${r.name || pidText(r.pid)}` : `kill failed: ${r && r.error}`, r && r.ok ? "info" : "warn");
-    }).catch((e) => ctx.notify(`kill failed: ${e.message || e}`, "warn"));
+    command("cmd_kill", { key, pid: n ? n.pid : 0 }, btn, "kill failed", "kill failed", (r) => `sent kill to ${r.name || pidText(r.pid)}`);
   }
 
   /** @param {MouseEvent} e */
@@ -750,7 +781,7 @@ function makeTree(ctx) {
         return;
       }
       if (action === "kill-random") {
-        ctx.invoke("cmd_kill_random", {}).then((r) => ctx.notify(r && r.ok ? `killed ${r.name || pidText(r.pid)}` : `nothing killed: ${r && r.error}`, r && r.ok ? "info" : "warn")).catch(() => {});
+        command("cmd_kill_random", {}, act, "kill random failed", "nothing killed", (r) => `killed ${r.name || pidText(r.pid)}`);
         return;
       }
       if (action === "expand") {

@@ -1,5 +1,5 @@
 import { describe, it, expect } from "vitest";
-import { Layer } from "../src/lib/keyed.js";
+import { Layer, syncChildren, staying } from "../src/lib/keyed.js";
 
 const keys = (layer) => [...layer.g.children].map((el) => el.getAttribute("data-k"));
 
@@ -62,3 +62,56 @@ describe("keyed layers", () => {
     expect(keys(ordered)).toEqual(["1", "2", "3"]);
   });
 });
+
+describe("keyed children", () => {
+  const make = (n) => Array.from({ length: n }, (_, i) => {
+    const el = document.createElement("span");
+    el.setAttribute("data-k", String(i));
+    return el;
+  });
+  const keysOf = (box) => [...box.children].map((el) => el.getAttribute("data-k"));
+
+  /** Children (re)inserted by `syncChildren(box, items)`. */
+  function moves(box, items) {
+    let n = 0;
+    const watch = new MutationObserver((rs) => { for (const r of rs) n += r.addedNodes.length; });
+    watch.observe(box, { childList: true });
+    syncChildren(box, items);
+    watch.takeRecords().forEach((r) => { n += r.addedNodes.length; });
+    watch.disconnect();
+    return n;
+  }
+
+  it("puts the children in order, moving the fewest", () => {
+    const box = document.createElement("div");
+    const els = make(1000);
+    expect(moves(box, els)).toBe(1000);
+    expect(moves(box, els)).toBe(0); // nothing changed: nothing touched
+    // the first one goes last (a child that got a new start order): one move, not 999
+    const rotated = [...els.slice(1), els[0]];
+    expect(moves(box, rotated)).toBe(1);
+    expect(keysOf(box)).toEqual(rotated.map((el) => el.getAttribute("data-k")));
+    // one joins in the middle, one leaves, two swap places
+    const extra = make(1)[0];
+    extra.setAttribute("data-k", "new");
+    const next = rotated.filter((el) => el !== rotated[10]);
+    next.splice(500, 0, extra);
+    [next[20], next[700]] = [next[700], next[20]];
+    expect(moves(box, next)).toBe(3);
+    expect(keysOf(box)).toEqual(next.map((el) => el.getAttribute("data-k")));
+    // reversed: every one but one moves, and the order is right
+    const back = [...next].reverse();
+    expect(moves(box, back)).toBe(back.length - 1);
+    expect(keysOf(box)).toEqual(back.map((el) => el.getAttribute("data-k")));
+  });
+
+  it("keeps the longest run of positions already in order", () => {
+    expect([...staying([0, 1, 2, 3])]).toEqual([1, 1, 1, 1]);
+    expect([...staying([1, 2, 3, 0])]).toEqual([1, 1, 1, 0]);
+    expect([...staying([3, 0, 1, 2])]).toEqual([0, 1, 1, 1]);
+    expect([...staying([0, -1, 1, -1, 2])]).toEqual([1, 0, 1, 0, 1]);
+    expect([...staying([])]).toEqual([]);
+    expect([...staying([2, 1, 0])].reduce((a, b) => a + b)).toBe(1);
+  });
+});
+

@@ -94,6 +94,42 @@ describe("Store", () => {
     expect(state.n).toBe(100);
   });
 
+  it("drops a resync answer asked for before a reset (it holds an older state)", async () => {
+    const asks = [];
+    const invoke = vi.fn(() => new Promise((r) => asks.push(r)));
+    const { state, store } = counter(invoke);
+    store.load({ seq: 1, view: { n: 0 } }, true);
+    store.receive({ type: "delta", seq: 3, add: 1 }); // 2 is missing: resync #1
+    // the run is scrubbed: the kernel sends a reset; then one more gap: resync #2
+    store.receive({ type: "reset", seq: 10, view: { n: 1000 } });
+    store.receive({ type: "delta", seq: 12, add: 2 });
+    expect(invoke).toHaveBeenCalledTimes(2);
+    // the answer to #1 (the state at seq 3, before the reset) comes late
+    asks[0]({ seq: 3, view: { n: 50 } });
+    await new Promise((r) => setTimeout(r, 0));
+    expect(state.n).toBe(1000); // not the older state, not even for a moment
+    expect(state.log).not.toContain("reset@50");
+    expect(store.seq).toBe(10);
+    expect(store.resyncing).toBe(true); // #2 is still on its way
+    asks[1]({ seq: 12, view: { n: 1012 } });
+    await new Promise((r) => setTimeout(r, 0));
+    expect(state.n).toBe(1012);
+    expect(store.seq).toBe(12);
+    expect(store.resyncing).toBe(false);
+    // a failure that answers #1 after a reset does not cancel the resync that follows it
+    const fails = [];
+    const { state: s2, store: st2 } = counter(vi.fn(() => new Promise((_, rej) => fails.push(rej))));
+    st2.load({ seq: 1, view: { n: 0 } }, true);
+    st2.receive({ type: "delta", seq: 3, add: 1 });
+    st2.receive({ type: "reset", seq: 10, view: { n: 7 } });
+    st2.receive({ type: "delta", seq: 12, add: 1 }); // waits for resync #2
+    fails[0](new Error("timed out"));
+    await new Promise((r) => setTimeout(r, 0));
+    expect(st2.resyncing).toBe(true);
+    expect(st2.buffer.map((m) => m.seq)).toEqual([12]);
+    expect(s2.n).toBe(7);
+  });
+
   it("unpacks a snapshot sent as JSON in a binary buffer", () => {
     const snap = { seq: 4, view: { n: 4, label: "ünïcode ✓" } };
     const dv = pack(snap);

@@ -34,6 +34,46 @@ describe("token streams", () => {
     expect(head.querySelector('[data-role="cost"]').textContent).toBe("$0.00120");
   });
 
+  it("updates a column's header in place as its counts tick", async () => {
+    const { el, model } = await mount([meta("w", { tokens: 5, tps: 1, cost: 0.001 })]);
+    const head = el.querySelector('[data-agent="w"] .al-col-head');
+    const parts = [...head.querySelectorAll("*")];
+    const tokens = head.querySelector('[data-role="tokens"]');
+    const tokensText = tokens.firstChild;
+    const modelText = head.querySelector(".al-col-model").firstChild;
+    const added = [];
+    const watch = new MutationObserver((rs) => { for (const r of rs) for (const n of r.addedNodes) if (n.nodeType === 1) added.push(n); });
+    watch.observe(head, { childList: true, subtree: true });
+    let seq = 0;
+    for (let i = 1; i <= 5; i++) { // tokens/s and cost change on every frame of a stream
+      model.receive(delta(++seq, { meta: { w: meta("w", { tokens: 5 + i * 10, tps: 1 + i, cost: 0.001 * (i + 1) }) } }));
+      await frame();
+    }
+    expect(tokens.textContent).toBe("55 tok");
+    expect(head.querySelector('[data-role="tps"]').textContent).toBe("6.0/s");
+    expect(head.querySelector('[data-role="cost"]').textContent).toBe("$0.00600");
+    // the same elements, and the text that did not change is the same text node
+    expect([...head.querySelectorAll("*")]).toEqual(parts);
+    expect(head.querySelector(".al-col-model").firstChild).toBe(modelText);
+    expect(tokens.firstChild).toBe(tokensText);
+    expect(added).toEqual([]);
+    // retries and errors show when there are some; the status in the column and its dot
+    model.receive(delta(++seq, { meta: { w: meta("w", { tokens: 55, retries: 2, errors: 1, status: "error" }) } }));
+    await frame();
+    const retries = head.querySelector('[data-role="retries"]');
+    expect(retries.hidden).toBe(false);
+    expect(retries.textContent).toBe("⟳2");
+    expect(head.querySelector('[data-role="errors"]').textContent).toBe("⚠1");
+    expect(el.querySelector('[data-agent="w"]').getAttribute("data-status")).toBe("error");
+    expect(head.querySelector(".al-dot").getAttribute("class")).toBe("al-dot al-dot-error");
+    model.receive(delta(++seq, { meta: { w: meta("w", { tokens: 55 }) } }));
+    await frame();
+    expect(retries.hidden).toBe(true);
+    expect(head.querySelector('[data-role="errors"]').hidden).toBe(true);
+    expect([...head.querySelectorAll("*")]).toEqual(parts);
+    watch.disconnect();
+  });
+
   it("puts tool calls, retries and errors inline where they happened", async () => {
     const { el, model } = await mount([meta("w")]);
     model.receive(delta(1, { segs: { w: [

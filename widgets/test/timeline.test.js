@@ -1,5 +1,5 @@
-import { describe, it, expect, beforeEach } from "vitest";
-import timeline, { TimelineState, tickRuns, uniqueLinks, grownSpan, tickStep, trimSlack } from "../src/timeline.js";
+import { describe, it, expect, beforeEach, vi } from "vitest";
+import timeline, { TimelineState, tickRuns, uniqueLinks, grownSpan, tickStep, trimSlack, FOLLOW_AHEAD_MS } from "../src/timeline.js";
 import { fakeModel, fakeKernel, frame, delta } from "./fake-model.js";
 
 const lane = (key, parent, order, kind = "agent") => ({ key, parent, label: key.split("/").pop(), kind, order });
@@ -171,6 +171,36 @@ describe("timeline redraws in place", () => {
     expect(tip.textContent).toBe("restart at 1.000s\nw\nrestart budget: 1 of 3 in 5s");
   });
 
+  it("does not leave a tooltip over the place of an item a draw removed, and keeps one up to date", async () => {
+    const v = view();
+    v.spans.push({ id: 4, lane: "#1/w", t0: 1.5, t1: 1.7, end: "crash", reason: "" }); // no reason known
+    v.llm.push({ id: "tool:9:c1", kind: "tool", lane: "#1", t0: 1.0, tf: null, t1: 1.5, ttft: null, status: "ok", model: null, name: null, tokens: null });
+    v.marks.push({ lane: "#1/w", t: 1.6, kind: "killed", text: "" });
+    const { el, model } = await mount(v);
+    const tip = el.querySelector('[data-role="tooltip"]');
+    const hover = (sel) => svgOf(el).querySelector(sel).dispatchEvent(new MouseEvent("pointermove", { bubbles: true }));
+    // what the kernel leaves out, the tooltip says so, or leaves out the line
+    hover('[data-call="tool:9:c1"]');
+    expect(tip.textContent).toBe("tool (no name)\n500 ms · ok");
+    hover('[data-tip="#1/w 1.6 killed"]');
+    expect(tip.textContent).toBe("killed at 1.600s");
+    hover('[data-tip="s4"]');
+    expect(tip.hidden).toBe(false);
+    expect(tip.textContent).toContain("exit: crash");
+    // the item goes (trimmed by the kernel, a reset): so does its tooltip, at the next draw
+    model.receive(delta(2, { spans: { 4: null } }));
+    await frame();
+    expect(byTip(el, "s4")).toBeNull();
+    expect(tip.hidden).toBe(true);
+    // an item that stays: its tooltip follows what it is now
+    hover('[data-call="llm-1"]');
+    expect(tip.textContent).toContain("\nok");
+    model.receive(delta(3, { llm: { "llm-1": { ...v.llm[0], status: "error" } } }));
+    await frame();
+    expect(tip.hidden).toBe(false);
+    expect(tip.textContent).toContain("\nerror");
+  });
+
   it("follows live time by moving the plot, not its items", async () => {
     const { el, model } = await mount(view(), { live: true, window: 1.9 });
     const svg = svgOf(el);
@@ -326,3 +356,49 @@ describe("timeline zoom limits", () => {
     }
   });
 });
+
+describe("a live timeline with nothing new", () => {
+  beforeEach(() => { document.body.innerHTML = ""; });
+
+  it("follows the clock for a moment after news, then does not redraw (draws/s idle: 7.9 before, 0 now)", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "requestAnimationFrame", "cancelAnimationFrame", "performance"] });
+    try {
+      const draws = vi.spyOn(globalThis, "requestAnimationFrame"); // one per draw (the view's frame scheduler)
+      const v = view();
+      v.now = 30;
+      const model = fakeModel({ config: { view: "timeline", live: true, title: "T", window: 20, collapse: 50 }, snapshot: { seq: 1, view: v } });
+      const el = document.createElement("div");
+      document.body.append(el);
+      timeline.render({ model, el, experimental: fakeKernel({ resync: () => ({ seq: 1, view: v }) }).experimental });
+      const moving = () => el.querySelector(".al-now").parentNode.getAttribute("transform"); // the plot's time frame
+      const rate = async (ms) => {
+        const n = draws.mock.calls.length;
+        await vi.advanceTimersByTimeAsync(ms);
+        return (draws.mock.calls.length - n) / (ms / 1000);
+      };
+      // the first moments: the view runs on from the kernel's `now` with the clock
+      const x0 = moving();
+      const first = await rate(FOLLOW_AHEAD_MS);
+      expect(first).toBeGreaterThanOrEqual(5);
+      expect(moving()).not.toBe(x0);
+      await rate(500); // (the last draw of that run)
+      // idle: nothing new from the kernel for ten seconds, no draw
+      const x1 = moving();
+      expect(await rate(10_000)).toBe(0);
+      expect(moving()).toBe(x1);
+      // news: it draws it, and follows the clock again for a moment
+      model.receive(delta(2, { now: 31 }));
+      expect(await rate(FOLLOW_AHEAD_MS)).toBeGreaterThanOrEqual(5);
+      await rate(500);
+      expect(await rate(10_000)).toBe(0);
+      // not following (the user panned or zoomed to a time range): nothing moves, no draw
+      el.querySelector('[data-action="fit"]').click();
+      model.receive(delta(3, { now: 32 }));
+      await rate(500);
+      expect(await rate(5000)).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
+

@@ -47,6 +47,35 @@ describe("supervision tree", () => {
     expect(el.querySelector('[data-role="note"]').textContent).toContain("writer");
   });
 
+  it("says so in the header when kill random cannot be sent, or kills nothing", async () => {
+    // no kernel (a saved notebook opened without one, a static page): the command cannot go
+    const model = fakeModel({ config: { view: "tree", live: true, title: "t", collapse: 50 }, snapshot: { seq: 1, view: { nodes: team() } } });
+    const el = document.createElement("div");
+    document.body.append(el);
+    tree.render({ model, el });
+    await frame();
+    const note = el.querySelector('[data-role="note"]');
+    const button = el.querySelector('[data-action="kill-random"]');
+    expect(button.disabled).toBe(false);
+    button.click();
+    await frame();
+    expect(note.textContent).toBe("kill random failed: no kernel connection");
+    expect(note.getAttribute("data-kind")).toBe("warn");
+    expect(button.getAttribute("data-state")).toBe("failed");
+    // a kernel that cannot answer the command, and one that answers it killed nothing
+    for (const [answers, text] of [
+      [{}, "kill random failed: no answer for cmd_kill_random"],
+      [{ cmd_kill_random: () => ({ ok: false, error: "no live worker to kill" }) }, "nothing killed: no live worker to kill"],
+      [{ cmd_kill_random: () => ({ ok: true, pid: 12, name: "critic" }) }, "killed critic"],
+    ]) {
+      document.body.innerHTML = "";
+      const { el: el2 } = await mount(team(), {}, answers);
+      el2.querySelector('[data-action="kill-random"]').click();
+      await frame();
+      expect(el2.querySelector('[data-role="note"]').textContent).toBe(text);
+    }
+  });
+
   it("shows a restart: new pid, restart count, a flash", async () => {
     const { el, model } = await mount(team());
     model.receive(delta(2, { nodes: { "#1/writer": node("#1/writer", { pid: 21, parent: "#1", order: 2, restarts: 1, exit: "killed", exit_class: "killed" }) } }));
@@ -242,6 +271,76 @@ describe("a recorded run's scrub bar", () => {
   });
 });
 
+describe("dragging the scrub bar's thumb", () => {
+  beforeEach(() => { document.body.innerHTML = ""; });
+
+  async function mountRecorded(seek) {
+    const model = fakeModel({
+      config: { view: "tree", live: false, title: "t", collapse: 50, recorded: { count: 100, cursor: 40, t0: 0, t1: 5 }, scrubber: true },
+      snapshot: { seq: 3, view: { nodes: team(), cursor: 40 } },
+    });
+    const kernel = fakeKernel(seek ? { seek: (msg) => seek(model, msg) } : {});
+    const el = document.createElement("div");
+    document.body.append(el);
+    tree.render({ model, el, experimental: kernel.experimental });
+    await frame();
+    const range = el.querySelector('[data-action="scrub"]');
+    const label = el.querySelector(".al-scrub-label");
+    const move = (v) => {
+      range.value = String(v);
+      range.dispatchEvent(new Event("input", { bubbles: true }));
+    };
+    return { model, kernel, el, range, label, move };
+  }
+
+  it("keeps the user's thumb while they drag, whatever state comes in meanwhile", async () => {
+    let seq = 3;
+    // the kernel: a seek replaces the state (a reset with the new cursor), then answers
+    const { model, kernel, range, label, move } = await mountRecorded((m, msg) => {
+      m.receive({ type: "reset", seq: ++seq, view: { nodes: team(), cursor: msg.index } });
+      return { ok: true, cursor: msg.index };
+    });
+    range.dispatchEvent(new Event("pointerdown", { bubbles: true }));
+    move(30);
+    await frame(); // the seek of 30 is answered (its reset came first) while the user drags on
+    move(20);
+    // the state of the earlier move arrives, and a scrub from Python too: the thumb stays
+    model.receive({ type: "reset", seq: ++seq, view: { nodes: team(), cursor: 70 } });
+    await frame();
+    expect(range.value).toBe("20");
+    expect(label.textContent).toContain("event 20 / 100");
+    document.dispatchEvent(new Event("pointerup", { bubbles: true }));
+    await frame();
+    expect(kernel.calls.filter((c) => c.name === "seek").map((c) => c.msg.index)).toEqual([30, 20]);
+    expect(range.value).toBe("20");
+    expect(label.textContent).toContain("event 20 / 100");
+    // let go, the thumb follows the state again
+    model.receive({ type: "reset", seq: ++seq, view: { nodes: team(), cursor: 55 } });
+    await frame();
+    expect(range.value).toBe("55");
+  });
+
+  it("shows where the state is when the drag ends without a move, or the seek fails", async () => {
+    const { model, el, range, label, move } = await mountRecorded(null); // the kernel cannot seek
+    range.dispatchEvent(new Event("pointerdown", { bubbles: true }));
+    model.receive({ type: "reset", seq: 4, view: { nodes: team(), cursor: 70 } });
+    await frame();
+    expect(range.value).toBe("40");
+    document.dispatchEvent(new Event("pointerup", { bubbles: true }));
+    expect(range.value).toBe("70");
+    expect(label.textContent).toContain("event 70 / 100");
+    range.dispatchEvent(new Event("pointerdown", { bubbles: true }));
+    move(10);
+    document.dispatchEvent(new Event("pointerup", { bubbles: true }));
+    await frame();
+    expect(range.value).toBe("70"); // back where the state is
+    expect(label.textContent).toContain("event 70 / 100");
+    const note = el.querySelector('[data-role="note"]');
+    expect(note.textContent).toContain("cannot scrub");
+    expect(note.getAttribute("data-kind")).toBe("warn");
+  });
+});
+
 describe("the details panel", () => {
   beforeEach(() => { document.body.innerHTML = ""; });
 
@@ -291,3 +390,66 @@ describe("an expanded large supervisor", () => {
     expect(el.querySelector('[data-role="details"]').hidden).toBe(false);
   });
 });
+
+describe("an expanded dynamic supervisor of many children", () => {
+  beforeEach(() => { document.body.innerHTML = ""; });
+
+  const N = 3000;
+  const kid = (i, extra = {}) => node(`#1/w${i}`, { pid: 100 + i, parent: "#1", order: i + 2, ...extra });
+
+  it("updates only the chips whose children changed, and keeps them in order", async () => {
+    const nodes = [node("#1", { label: "pool", kind: "supervisor" })];
+    for (let i = 0; i < N; i++) nodes.push(kid(i));
+    const { el, model } = await mount(nodes, { collapse: 50 });
+    el.querySelector('.al-group[data-key="#1"] button[data-action="expand"]').click();
+    await frame();
+    const box = el.querySelector(".al-chips");
+    const before = new Map([...box.children].map((c) => [c.getAttribute("data-key"), c]));
+    expect(before.size).toBe(N);
+    const changes = { added: 0, removed: 0 };
+    const watch = new MutationObserver((records) => {
+      for (const r of records) {
+        changes.added += r.addedNodes.length;
+        changes.removed += r.removedNodes.length;
+      }
+    });
+    watch.observe(box, { childList: true });
+    // one child restarts, one joins (a dynamic supervisor's new child), one leaves: the
+    // parent's children changed
+    model.receive(delta(2, { nodes: {
+      "#1/w7": kid(7, { pid: 9007, restarts: 1 }),
+      "#1/new": node("#1/new", { pid: 9999, parent: "#1", order: N + 10 }),
+      "#1/w9": null,
+    } }));
+    await frame();
+    watch.takeRecords();
+    const keys = [...box.children].map((c) => c.getAttribute("data-key"));
+    const want = nodes.slice(1).map((n) => n.key).filter((k) => k !== "#1/w9").concat("#1/new");
+    expect(keys).toEqual(want);
+    expect(el.querySelector(".al-chips")).toBe(box);
+    // every chip of a child that did not change is the element drawn first
+    for (const c of box.children) {
+      const k = c.getAttribute("data-key");
+      if (k !== "#1/new") expect(c).toBe(before.get(k));
+    }
+    expect(box.querySelector('[data-key="#1/w7"]').getAttribute("data-restarts")).toBe("1");
+    expect(changes).toEqual({ added: 1, removed: 1 }); // the new chip; the gone one
+    // a child that moves (a new order) and one that joins in the middle: in order, few moves
+    changes.added = 0;
+    changes.removed = 0;
+    model.receive(delta(3, { nodes: {
+      "#1/w0": kid(0, { order: N + 20 }),
+      "#1/mid": node("#1/mid", { pid: 8888, parent: "#1", order: 1500.5 }),
+    } }));
+    await frame();
+    watch.disconnect();
+    const order = [...box.children].map((c) => c.getAttribute("data-key"));
+    const at = order.indexOf("#1/mid");
+    expect(order[at - 1]).toBe("#1/w1498");
+    expect(order[at + 1]).toBe("#1/w1499");
+    expect(order[order.length - 1]).toBe("#1/w0");
+    expect(order.length).toBe(N + 1);
+    expect(changes).toEqual({ added: 2, removed: 1 }); // the new chip; the moved one (out and in)
+  });
+});
+

@@ -73,6 +73,9 @@ export class Store {
     this.buffer = [];
     this.gaps = 0;
     this.applied = 0;
+    /** how many times a `reset` message (or a forced load) replaced the state: a resync
+     * answer asked for before the latest one may hold an older state, and is dropped */
+    this.epoch = 0;
   }
 
   /**
@@ -85,6 +88,7 @@ export class Store {
     const seq = snap.seq || 0;
     if (!force && (seq <= this.seq && this.applied > 0)) return false;
     if (this.resyncing && !force) return false;
+    if (force) this.epoch += 1;
     this.resetState(snap.view);
     this.seq = seq;
     this.applied += 1;
@@ -99,6 +103,7 @@ export class Store {
   receive(msg) {
     if (!msg || typeof msg !== "object") return false;
     if (msg.type === "reset") {
+      this.epoch += 1;
       this.resetState(msg.view);
       this.seq = msg.seq;
       this.resyncing = false;
@@ -152,9 +157,15 @@ export class Store {
   async resync() {
     if (this.resyncing) return;
     this.resyncing = true;
+    const epoch = this.epoch;
     try {
       // (with no command to call there is no wait: the failure below comes at once)
       const resp = this.invoke && (await this.invoke("resync", {}));
+      // a reset came while this answer was on its way: the reset's state is the newer one
+      // (the kernel sends a reset before it answers a later resync), what arrived after it
+      // has been applied or waits for the resync it asked for itself, and `resyncing`
+      // belongs to that one. An answer from before the reset could only show an older state
+      if (epoch !== this.epoch) return;
       if (!resp || !resp.view) throw new Error("no state to resync from");
       this.resyncing = false;
       // the same seq is the same state: skip the (possibly large) redraw
@@ -166,6 +177,7 @@ export class Store {
       this.drain();
       this.changed();
     } catch (_err) {
+      if (epoch !== this.epoch) return; // as above: the reset settled the state
       // no kernel (a static page, a closed notebook, a front end without commands), or
       // one that could not answer (its error is in its log): keep what we show. The deltas
       // that wait would only pile up, one per message from now on: a later resync answers

@@ -109,19 +109,61 @@ export function mountView({ model, el, experimental }, kind, make, minInterval =
       type: "range", class: "al-scrub", "data-action": "scrub", min: 0, max: rec.count, step: 1, value: rec.cursor,
       title: "scrub through the recorded run",
     }));
-    let pending = /** @type {any} */ (null);
+    let pending = /** @type {any} */ (null); // a seek put off until the thumb rests 60 ms
+    let seeking = 0; // seeks sent and not answered yet
+    let held = false; // the user holds the thumb (a drag)
+    let cursor = rec.cursor; // where the state shown is
     const show = (/** @type {number} */ i) => { label.textContent = `event ${i} / ${rec.count} · ${dur(rec.t1 - rec.t0)} run`; };
     show(rec.cursor);
+    /** Put the thumb where the state is, unless the user is moving it: while they drag, and
+     * until the seeks of their moves are answered, the states that come in are those of
+     * moves they already made (or a scrub from Python), and the thumb stays theirs. */
+    const place = () => {
+      if (held || pending !== null || seeking) return;
+      if (range.value !== String(cursor)) range.value = String(cursor);
+      show(cursor);
+    };
     // the config says where the run was when the widget was made; the state shown (a
     // snapshot, a reset) says where it is now: the run may have been scrubbed since
     showCursor = (i) => {
-      if (range.value !== String(i)) range.value = String(i);
-      show(i);
+      cursor = i;
+      place();
     };
+    const seek = () => {
+      pending = null;
+      seeking += 1;
+      invoke("seek", { index: Number(range.value) }).then((r) => {
+        if (r && r.ok && typeof r.cursor === "number") cursor = r.cursor; // (a seek forward comes as deltas)
+        else notify(`cannot scrub: ${(r && r.error) || "no answer from the kernel"}`, "warn");
+      }, (e) => notify(`cannot scrub: ${e && e.message ? e.message : e}`, "warn")).finally(() => {
+        seeking -= 1;
+        place(); // where the state is now (the thumb goes back if the seek failed)
+      });
+    };
+    const release = () => {
+      if (!held) return;
+      held = false;
+      document.removeEventListener("pointerup", release, true);
+      document.removeEventListener("pointercancel", release, true);
+      place();
+    };
+    range.addEventListener("pointerdown", () => {
+      if (held) return;
+      held = true;
+      // (on the document: the pointer may be let go anywhere)
+      document.addEventListener("pointerup", release, true);
+      document.addEventListener("pointercancel", release, true);
+    });
+    range.addEventListener("change", release); // the value is committed: the drag is over
     range.addEventListener("input", () => {
       show(Number(range.value));
       clearTimeout(pending);
-      pending = setTimeout(() => invoke("seek", { index: Number(range.value) }).catch(() => notify("no kernel: cannot scrub", "warn")), 60);
+      pending = setTimeout(seek, 60);
+    });
+    stops.push(() => {
+      clearTimeout(pending);
+      document.removeEventListener("pointerup", release, true);
+      document.removeEventListener("pointercancel", release, true);
     });
     root.insertBefore(h("div", { class: "al-scrubber" }, range, label), body);
   }

@@ -3,7 +3,7 @@ how close supervisors came to giving up, how slow messages and models were.
 
 Each function takes a :class:`~agentlab.trace.Run` (a Recorder works too)::
 
-    mttr(run)                     # 0.25: mean seconds from a crash to the restart
+    mttr(run)                     # 0.25: mean seconds from a crash until it runs again
     availability(run)             # per child slot: uptime, downtime, availability
     restart_rate(run, window=10)  # restarts per 10 s window, per supervisor
     intensity_headroom(run)       # restarts left before each supervisor gives up
@@ -60,19 +60,37 @@ def mttr(run: Run, by: str | None = None) -> Any:
     """Mean time to recovery: seconds from a child's crash until every child its
     supervisor restarted for it runs again (``restarts().time_to_recovery``).
 
-    ``by="supervisor"`` or ``by="child_id"`` gives a Series; restarts that never
-    recovered (the supervisor gave up) are left out. NaN when nothing restarted.
+    Each crash counts once: a supervisor's retries after a failed start
+    (``restarts().retry``) are part of recovering from the crash before them.
+    ``by="supervisor"`` (or ``"child_id"``, ``"strategy"``, ``"supervisor_pid"``)
+    gives a Series; restarts that never recovered (the supervisor gave up) are
+    left out. NaN when nothing restarted.
     """
     r = run.restarts()
+    r = r[~r["retry"].to_numpy(bool)]
     if by is None:
         ttr = r["time_to_recovery"].dropna()
         return float(ttr.mean()) if len(ttr) else math.nan
+    _check_by("mttr", by, ("supervisor", "child_id", "strategy", "supervisor_pid"))
     return r.groupby(by, observed=True)["time_to_recovery"].mean()
 
 
-def _slots(p: pd.DataFrame) -> np.ndarray:
+def _check_by(what: str, by: str, choices: tuple[str, ...]) -> None:
+    if by not in choices:
+        raise ValueError(
+            f"{what}(by={by!r}): group by one of " + ", ".join(map(repr, choices)) + "."
+        )
+
+
+def _slots(p: pd.DataFrame, restarts: pd.DataFrame | None = None) -> np.ndarray:
     """A stable name for the role a process plays: ``supervisor/child_id``, its path,
-    or its pid."""
+    or its pid.
+
+    Given the run's ``restarts``, a name that processes alive at the same time
+    share (a dynamic supervisor's children share their spec's id) is split by
+    restart chains: each child and the replacements that followed it get
+    ``"<name> <0.N.0>"``, N the chain's first pid.
+    """
     child = p["child_id"].astype(object).to_numpy()
     sup = p["supervisor"].astype(object).to_numpy()
     path = p["path"].astype(object).to_numpy()
@@ -87,43 +105,77 @@ def _slots(p: pd.DataFrame) -> np.ndarray:
             out[i] = path[i]
         else:
             out[i] = f"<0.{pid[i]}.0>"
+    if restarts is None or len(p) < 2:
+        return out
+    lives = pd.DataFrame(
+        {
+            "slot": out,
+            "start": p["start"].fillna(-np.inf).to_numpy(np.float64),
+            "end": p["end"].fillna(np.inf).to_numpy(np.float64),
+        }
+    ).sort_values(["slot", "start"], kind="stable")
+    ended_before = lives.groupby("slot", sort=False)["end"].cummax()
+    ended_before = ended_before.groupby(lives["slot"], sort=False).shift(1)
+    overlaps = (lives["start"] < ended_before).to_numpy(bool)
+    shared = set(lives["slot"].to_numpy(object)[overlaps])
+    if not shared:
+        return out
+    links = restarts[restarts["pid"].notna() & restarts["new_pid"].notna()]
+    before: dict[int, int] = dict(
+        zip(links["new_pid"].astype(int).tolist(), links["pid"].astype(int).tolist(), strict=True)
+    )
+    for k in np.flatnonzero(np.isin(out, list(shared))):
+        root, seen = int(pid[k]), set()
+        while root in before and root not in seen:  # back to the chain's first pid
+            seen.add(root)
+            root = before[root]
+        out[k] = f"{out[k]} <0.{root}.0>"
     return out
 
 
 def availability(run: Run) -> pd.DataFrame:
     """Uptime and downtime per child slot (a supervised child across its restarts;
-    an unsupervised process by its path, or pid).
+    an unsupervised process by its path, or pid; a dynamic supervisor's child by
+    ``"<supervisor>/<child_id> <0.N.0>"``, N its first pid, since its children
+    share their spec's id).
 
     A process is up from when it is ready (its ``init`` returned) to its exit.
     Downtime runs from an abnormal exit until the next process in the same slot
     is ready (or the end of the run if none came), and from any exit that was
     followed by a replacement (a bystander stopped by one_for_all or
-    rest_for_one is down until it is back). A final normal exit is not downtime.
-    ``availability = uptime / (uptime + downtime)``. Columns: ``slot``,
-    ``supervisor``, ``child_id``, ``instances``, ``crashes``, ``uptime``,
-    ``downtime``, ``availability``.
+    rest_for_one is down until it is back). A final normal exit is not
+    downtime. A process whose ``init`` failed (``processes().init`` is
+    ``stop`` or ``ignore``) never came up: it adds no uptime and no downtime of
+    its own (its slot is down from the crash before it until a process is
+    ready again), but counts in ``instances`` and ``crashes``.
+    ``availability = uptime / (uptime + downtime)`` (NaN without either).
+    Columns: ``slot``, ``supervisor``, ``child_id``, ``instances``,
+    ``crashes``, ``uptime``, ``downtime``, ``availability``.
     """
     p = run.processes()
     end_of_run = _run_end(run)
     # a process alive before the recording began is up from its beginning
     up_from = p["ready"].fillna(p["start"]).fillna(_run_start(run))
-    p = p.assign(slot=_slots(p), start=up_from)
-    p = p.sort_values(["slot", "start", "pid"], kind="stable")
-    ends = p["end"].fillna(end_of_run).to_numpy(np.float64)
-    nxt_start = p.groupby("slot", sort=False)["start"].shift(-1)
+    never_up = (p["init"].notna() & p["ready"].isna()).to_numpy(bool)
+    p = p.assign(slot=_slots(p, run.restarts()), start=up_from, never_up=never_up)
+    up_rows = p[~never_up].sort_values(["slot", "start", "pid"], kind="stable")
+    ends = up_rows["end"].fillna(end_of_run).to_numpy(np.float64)
+    nxt_start = up_rows.groupby("slot", sort=False)["start"].shift(-1)
     replaced = nxt_start.notna().to_numpy(bool)
     nxt = nxt_start.fillna(end_of_run).to_numpy(np.float64)
-    crashed = p["crashed"].to_numpy(bool)
+    crashed = up_rows["crashed"].to_numpy(bool)
     down = np.where(crashed | replaced, np.maximum(nxt - ends, 0.0), 0.0)
-    up = np.maximum(ends - p["start"].to_numpy(np.float64), 0.0)
+    up = np.maximum(ends - up_rows["start"].to_numpy(np.float64), 0.0)
+    rows = pd.concat([up_rows, p[never_up]])
+    zeros = np.zeros(int(never_up.sum()))
     work = pd.DataFrame(
         {
-            "slot": p["slot"].to_numpy(object),
-            "supervisor": p["supervisor"].astype(object).to_numpy(),
-            "child_id": p["child_id"].astype(object).to_numpy(),
-            "up": up,
-            "down": down,
-            "crashed": crashed,
+            "slot": rows["slot"].to_numpy(object),
+            "supervisor": rows["supervisor"].astype(object).to_numpy(),
+            "child_id": rows["child_id"].astype(object).to_numpy(),
+            "up": np.concatenate([up, zeros]),
+            "down": np.concatenate([down, zeros]),
+            "crashed": rows["crashed"].to_numpy(bool),
         }
     )
     g = work.groupby("slot", sort=True)
@@ -145,17 +197,21 @@ def availability(run: Run) -> pd.DataFrame:
 
 def restart_rate(run: Run, window: float = 1.0) -> pd.DataFrame:
     """Restarts per ``window`` seconds: one row per window (index: its start time, a
-    multiple of ``window``, from the run's beginning to its end), one column per
-    supervisor path, and ``total``. Divide by ``window`` for a rate."""
-    if not window > 0:
+    multiple of ``window``, from the window holding the run's beginning to the one
+    holding its end), one column per supervisor (named as ``restarts().supervisor``
+    names it), and ``total``. A window holds its start and not its end: with
+    ``window=0.1`` a restart at 0.3 s is counted from 0.3, whatever the float
+    arithmetic says (0.3 / 0.1 is 2.9999999999999996). Divide by ``window`` for
+    a rate."""
+    if not window > 0 or not math.isfinite(window):
         raise ValueError(f"window must be a positive number of seconds, not {window!r}")
     r = run.restarts()
-    first = int(_run_start(run) // window)
-    n = int(_run_end(run) // window) - first + 1
-    index = pd.Index((np.arange(n, dtype=np.float64) + first) * window, name="window_start")
+    first = int(_window_of(np.array([_run_start(run)]), window)[0])
+    n = int(_window_of(np.array([_run_end(run)]), window)[0]) - first + 1
+    index = pd.Index(_window_starts(first, n, window), name="window_start")
     if r.empty:
         return pd.DataFrame({"total": np.zeros(n, dtype=np.int64)}, index=index)
-    bins = (r["time"].to_numpy(np.float64) // window).astype(np.int64) - first
+    bins = _window_of(r["time"].to_numpy(np.float64), window) - first
     sup = r["supervisor"].astype(object).fillna("?").to_numpy(object)
     table = pd.crosstab(bins, sup)
     table = table.reindex(range(n), fill_value=0)
@@ -166,18 +222,47 @@ def restart_rate(run: Run, window: float = 1.0) -> pd.DataFrame:
     return table
 
 
-def intensity_headroom(run: Run) -> pd.DataFrame:
-    """How close each supervisor (by path) came to giving up.
+_EDGE = 1e-9  # relative: a time this close below a window's start is at its start
 
-    In OTP a supervisor gives up when more than ``intensity`` restarts fall in
-    ``period`` seconds. Columns: ``supervisor``, ``restarts``, ``intensity``,
-    ``period``, ``max_restarts_in_window``, ``min_headroom`` (restarts it had
-    left at its worst moment; -1 once it gave up), ``gave_up``, ``gave_up_at``.
+
+def _window_of(times: np.ndarray, window: float) -> np.ndarray:
+    """The number of the window each time falls in (``k`` for ``[k*window,
+    (k+1)*window)``), counting a time that float rounding put a hair before a
+    window's start as inside it."""
+    q = times / window
+    k = np.floor(q)
+    k += (k + 1 - q) <= _EDGE * np.maximum(1.0, np.abs(q))
+    return k.astype(np.int64)
+
+
+def _window_starts(first: int, n: int, window: float) -> np.ndarray:
+    """The start times of windows ``first .. first+n-1``, as written (0.3, not
+    0.30000000000000004)."""
+    starts = (np.arange(n, dtype=np.float64) + first) * window
+    digits = 12 - math.floor(math.log10(window))
+    return np.round(starts, digits)
+
+
+def intensity_headroom(run: Run) -> pd.DataFrame:
+    """How close each supervisor (by path, as ``restarts().supervisor`` names it)
+    came to giving up.
+
+    A supervisor counts each restart, then gives up when more than ``intensity``
+    restarts fall in ``period`` seconds (see :class:`agentlab.Supervisor`); each
+    ``restart`` event carries its count. Columns: ``supervisor``, ``restarts``
+    (restart events, retries after a failed start included: they count too),
+    ``intensity``, ``period``, ``max_restarts_in_window`` (the highest count,
+    the one that made it give up included), ``min_headroom`` (``intensity`` minus
+    that count: 0 means one more restart in the window would have made it give
+    up; -1 once it gave up), ``gave_up``, ``gave_up_at`` (the first time). A
+    supervisor that never restarted a child is not listed: no event gives its
+    intensity.
     """
+    from ._frame import parse_data
+    from ._tables import supervisor_paths
+
     r = run.restarts()
     gave = of_kind(run.events(), "supervisor_gave_up")
-    from ._frame import parse_data
-
     gd = parse_data(gave["data"])
     rows: dict[str, dict[str, Any]] = {}
     for sup, g in r.groupby(r["supervisor"].astype(object).fillna("?"), sort=True):
@@ -190,7 +275,7 @@ def intensity_headroom(run: Run) -> pd.DataFrame:
             "gave_up": False,
             "gave_up_at": np.nan,
         }
-    paths = gave["path"].astype(object).fillna("?").to_numpy(object)
+    paths = supervisor_paths(gave)
     for path, t, d in zip(paths, gave["time"].to_numpy(np.float64), gd, strict=True):
         row = rows.setdefault(
             str(path),
@@ -240,7 +325,17 @@ def _stats(values: pd.Series, percentiles: tuple[float, ...]) -> dict[str, float
 
 def message_latency(run: Run, percentiles: tuple[float, ...] = (50, 90, 99)) -> pd.DataFrame:
     """Percentiles of call latency (round trip), queue delay and handling time, by
-    message kind (only what the trace could measure; see ``messages()``)."""
+    message kind (only what the trace could measure; see ``messages()``).
+
+    Index: (``kind``, ``metric``); columns ``count`` (how many were measured:
+    a message never received has no queue delay), ``mean``, one ``p<q>`` per
+    percentile (interpolated linearly, as ``numpy.percentile``) and ``max``."""
+    bad = [q for q in percentiles if not (_number(q) and 0 <= q <= 100)]
+    if bad:
+        raise ValueError(
+            f"message_latency: percentiles are numbers from 0 to 100 (50 is the median), "
+            f"not {', '.join(map(repr, bad))}."
+        )
     m = run.messages()
     rows = {}
     for kind, g in m.groupby("kind", observed=True, sort=True):
@@ -257,20 +352,27 @@ def message_latency(run: Run, percentiles: tuple[float, ...] = (50, 90, 99)) -> 
 
 
 def llm_usage(run: Run, by: str = "agent") -> pd.DataFrame:
-    """Per agent (or ``by="model"``, ``"provider"``): ``requests`` (first attempts),
+    """Per agent (or ``by="model"``, ``"provider"``, ``"pid"``): ``requests`` (first attempts),
     ``attempts``, ``errors``, ``retries``, ``input_tokens``, ``output_tokens``,
-    ``reported_share`` (attempts whose usage the provider reported), ``cost``,
-    ``latency_mean``, ``latency_p95``, ``ttft_mean``, ``ttft_p50`` and
-    ``tokens_per_s`` (output tokens over the time spent streaming them)."""
+    ``reported_share`` (attempts whose usage the provider reported), ``cost``
+    (USD of the priced attempts; NaN when none was priced), ``latency_mean``,
+    ``latency_p95``, ``ttft_mean``, ``ttft_p50`` and ``tokens_per_s`` (the
+    streaming rate of all its attempts together, as ``llm_calls().tokens_per_s``
+    has it for one: output tokens after each first token, over the seconds from
+    first token to end). Failed attempts and retries count in every column.
+
+    Indexed by the ``by`` column's values (an unnamed agent is ``"<0.N.0>"``)."""
+    _check_by("llm_usage", by, ("agent", "model", "provider", "pid"))
     c = run.llm_calls()
     cols = ["requests", "attempts", "errors", "retries", "input_tokens", "output_tokens",
             "reported_share", "cost", "latency_mean", "latency_p95", "ttft_mean", "ttft_p50",
             "tokens_per_s"]
     if c.empty:
         return pd.DataFrame(columns=cols, index=pd.Index([], name=by))
-    gen = (c["latency"] - c["ttft"].fillna(0.0)).where(c["output_tokens"].fillna(0) > 0)
+    streamed = c["tokens_per_s"].notna()  # the attempts whose rate is known
     work = c.assign(
-        gen=gen,
+        gen=(c["latency"] - c["ttft"]).where(streamed),
+        after_first=(c["output_tokens"].astype(np.float64) - 1.0).where(streamed),
         first=(c["attempt"].fillna(1) == 1),
         err=(c["outcome"] == "error"),
         retry=(c["attempt"].fillna(1) > 1),
@@ -294,9 +396,7 @@ def llm_usage(run: Run, by: str = "agent") -> pd.DataFrame:
         }
     )
     gen_sum = g["gen"].sum()
-    out["tokens_per_s"] = (
-        out["output_tokens"].astype(np.float64) / gen_sum.where(gen_sum > 0)
-    ).astype(np.float64)
+    out["tokens_per_s"] = (g["after_first"].sum() / gen_sum.where(gen_sum > 0)).astype(np.float64)
     return out
 
 
@@ -306,7 +406,8 @@ def summary(run: Run) -> dict[str, Any]:
     Always: ``run_id``, ``started``, ``clock``, ``seed``, ``events``,
     ``dropped``, ``duration`` (runtime-clock seconds recorded), ``processes``,
     ``crashes`` (processes of any kind, tool tasks included, that exited with an
-    abnormal reason), ``restarts``, ``supervisors_gave_up``, ``mttr`` and
+    abnormal reason), ``restarts`` (restart events, a retry after a failed
+    start included), ``supervisors_gave_up``, ``mttr`` and
     ``max_time_to_recovery`` (NaN without restarts), ``messages`` (sends, casts
     and calls). With calls: ``call_latency_p50``, ``call_latency_p99``. With LLM
     requests: ``llm_attempts``, ``llm_errors``, ``input_tokens``,
@@ -354,9 +455,20 @@ def summary(run: Run) -> dict[str, Any]:
     return out
 
 
+# summary() leaves these out of a run without calls or LLM requests: compare() shows
+# what they are there (none of them), so the change is known
+_NONE_COUNTED = {"llm_attempts": 0, "llm_errors": 0, "input_tokens": 0, "output_tokens": 0,
+                 "cost_usd": 0.0}
+_NOT_MEASURED = ("call_latency_p50", "call_latency_p99", "llm_latency_mean", "ttft_mean")
+
+
 def compare(*runs: Run, names: list[str] | None = None) -> pd.DataFrame:
     """Summaries side by side: one column per run (named by ``names`` or run id),
-    one row per metric; with two runs, a ``change`` column (second minus first)."""
+    one row per metric; with two runs, a ``change`` column (second minus first).
+
+    A run without the LLM requests or calls another run has shows 0 requests,
+    errors, tokens and cost, and NaN latencies; a metadata key it lacks is
+    ``None``."""
     if not runs:
         raise ValueError("compare() needs at least one run")
     labels = names or [r.run_id for r in runs]
@@ -372,6 +484,10 @@ def compare(*runs: Run, names: list[str] | None = None) -> pd.DataFrame:
     keys: list[str] = []
     for s in sums:
         keys.extend(k for k in s if k not in keys)
+    for s in sums:
+        for k in keys:
+            if k not in s and (k in _NONE_COUNTED or k in _NOT_MEASURED):
+                s[k] = _NONE_COUNTED.get(k, math.nan)
     table = pd.DataFrame({lab: [s.get(k) for k in keys] for lab, s in zip(labels, sums, strict=True)},
                          index=pd.Index(keys, name="metric"), dtype=object)
     if len(runs) == 2:

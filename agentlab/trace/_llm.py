@@ -39,7 +39,10 @@ column                  dtype     meaning
 ``input_estimated``,    boolean   which counts were estimated
 ``output_estimated``
 ``cost``                float64   USD (NaN: unpriced model)
-``tokens_per_s``        float64   ``output_tokens / (latency - ttft)``: streaming rate
+``tokens_per_s``        float64   ``(output_tokens - 1) / (latency - ttft)``: the
+                                  streaming rate after the first token (``ttft``
+                                  covers that one); NaN with fewer than two
+                                  output tokens or no ``ttft``
 ``outcome``             category  ``ok``, ``cancelled``, ``error``, ``pending``
 ``stop_reason``         category
 ``error_type``          category  ``llm_error``'s ``error_type``
@@ -201,9 +204,10 @@ def llm_calls(events: Any) -> pd.DataFrame:
     ttft_a = _floats(col["ttft"])
     out_a = pd.array(col["output_tokens"], dtype="Int64")
     attempt = pd.array(col["attempt"], dtype="Int64")
-    gen = lat_a - np.nan_to_num(ttft_a, nan=0.0)
+    gen = lat_a - ttft_a  # first token to end: NaN without a first token
+    after_first = out_a.to_numpy(np.float64, na_value=np.nan) - 1.0
     with np.errstate(divide="ignore", invalid="ignore"):
-        rate = np.where(gen > 0, out_a.to_numpy(np.float64, na_value=np.nan) / gen, np.nan)
+        rate = np.where((gen > 0) & (after_first >= 1), after_first / gen, np.nan)
     frame = pd.DataFrame(
         {
             "request_id": pd.array(col["request_id"], dtype="string"),

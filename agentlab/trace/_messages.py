@@ -13,18 +13,21 @@ column              dtype     meaning
 ``receiver``        Int64     the event's peer (NA: a cast to a name nobody held)
 ``receiver_name``   category  the receiver's name, from its ``spawn``/``exit`` events
 ``received``        float64   when the receiver took it out of its mailbox (the
-                              matching ``receive`` event; body processes only)
+                              matching ``receive`` event)
 ``queue_delay``     float64   ``received - time``
 ``handling_time``   float64   ``receive`` to the receiver's next ``receive``, when the
                               next message was already waiting (else NaN: the
                               process may have sat idle in between)
 ``replied``         float64   calls: when the caller got its answer (``reply``),
                               gave up (``call_timeout``) or the callee exited
-``latency``         float64   calls: ``replied - time``
+``latency``         float64   calls: ``replied - time`` (queue delay and handling)
 ``outcome``         category  calls: ``reply``, ``timeout``, ``callee_exited``,
                               ``pending``; sends and casts: ``received``,
-                              ``delivered`` (to an agent, whose handling is not
-                              traced), ``dead`` (receiver not alive), ``pending``
+                              ``unread`` (the receiver exited before taking it),
+                              ``dead`` (receiver not alive when it was sent),
+                              ``pending`` (still in a live receiver's mailbox),
+                              ``delivered`` (to a process that never takes mail
+                              with a ``receive`` event, so no more is known)
 ==================  ========  ======================================================
 
 What the events allow, and the approximations made:
@@ -33,13 +36,14 @@ What the events allow, and the approximations made:
   calls in order per (caller, callee) pair. A process makes one call at a time,
   so this is exact for process callers; concurrent calls from outside code to
   one callee answered out of order (``NOREPLY``) may be paired crosswise.
-* ``receive`` events (from ``proc.receive()`` in body processes) carry no
-  sender, so they are matched in order with everything delivered to that
-  process (sends, casts, calls, timer messages, trapped exit signals, DOWN
-  messages). A selective receive (``match=``) that skips a message makes the
-  following pairs approximate.
-* Agents handle messages without a ``receive`` event: their queue delay and
-  handling time are unknown (NaN); a call's ``latency`` covers both.
+* ``receive`` events (an agent taking a message to handle it, or
+  ``proc.receive()`` in a body process) carry no sender, so they are matched
+  in order with everything delivered to that process (sends, casts, calls,
+  timer messages, trapped exit signals, DOWN messages). A receive when none of
+  those waits took a message put in the mailbox without an event (a
+  supervisor's retry after a failed start, a stop request) and is skipped. A
+  selective receive (``match=``) that skips a message makes the following
+  pairs approximate.
 * With sampled message tracing (``trace_messages=0.1``) nothing can be paired:
   only the send-side columns are filled.
 """
@@ -114,9 +118,12 @@ def messages(events: Any, *, sampled: bool | None = None) -> pd.DataFrame:
     has_recv = np.isin(recv_key, np.fromiter(receivers, np.int64, len(receivers)))
     if not sampled:
         plain = ~is_call
+        waits = plain & ~dead & has_recv & np.isnan(received)
+        gone_later = ~np.isnan(dead_at) & (dead_at > seq)
         outcome[plain & dead] = "dead"
         outcome[plain & ~dead & has_recv & ~np.isnan(received)] = "received"
-        outcome[plain & ~dead & has_recv & np.isnan(received)] = "pending"
+        outcome[waits & gone_later] = "unread"
+        outcome[waits & ~gone_later] = "pending"
         outcome[plain & ~dead & ~has_recv] = "delivered"
 
     frame = pd.DataFrame(
@@ -197,11 +204,21 @@ def _match_calls(
 def _match_receives(
     events: pd.DataFrame, msg: pd.DataFrame, received: np.ndarray, handling: np.ndarray
 ) -> set[int]:
+    """Pair each process's ``receive`` events with what was delivered to it, in order.
+
+    A mailbox is first in, first out: the k-th receive takes the k-th message,
+    except that some messages are put in a mailbox without an event of their own
+    (a supervisor's retry after a failed start, a stop request). A receive when
+    no traced message waits took one of those: it is skipped, so no message is
+    ever received before it was sent. Per process, with ``S`` the running count
+    of receives minus deliveries, the receives skipped so far are the running
+    maximum of ``max(S, 0)``: a receive is skipped when it raises that maximum.
+    """
     recv = of_kind(events, "receive")
     if recv.empty:
         return set()
     procs = np.unique(recv["pid"].to_numpy(np.int64))
-    # everything delivered to those processes, in order
+    # everything delivered to those processes, with an event
     msg_to = msg["peer"].fillna(-1).to_numpy(np.int64)
     in_msg = np.isin(msg_to, procs)
     extra = of_kind(events, "timer_fire", "down", "exit_signal")
@@ -210,34 +227,59 @@ def _match_receives(
         extra["data"].fillna("").str.contains('"trapped":true', regex=False).to_numpy(bool)
     )
     extra = extra[trapped]
-    deliveries = pd.DataFrame(
+    n_in, n_extra, n_recv = int(in_msg.sum()), len(extra), len(recv)
+    flow = pd.DataFrame(
         {
-            "seq": np.concatenate([msg["seq"].to_numpy(np.int64)[in_msg], extra["seq"].to_numpy(np.int64)]),
-            "pid": np.concatenate([msg_to[in_msg], extra["pid"].to_numpy(np.int64)]),
-            "row": np.concatenate([np.flatnonzero(in_msg), np.full(len(extra), -1)]),
+            "seq": np.concatenate(
+                [msg["seq"].to_numpy(np.int64)[in_msg], extra["seq"].to_numpy(np.int64),
+                 recv["seq"].to_numpy(np.int64)]
+            ),
+            "pid": np.concatenate(
+                [msg_to[in_msg], extra["pid"].to_numpy(np.int64), recv["pid"].to_numpy(np.int64)]
+            ),
+            "row": np.concatenate(
+                [np.flatnonzero(in_msg), np.full(n_extra + n_recv, -1)]
+            ),
+            "step": np.concatenate([np.full(n_in + n_extra, -1), np.ones(n_recv, np.int64)]),
+            "t": np.concatenate(
+                [np.full(n_in + n_extra, np.nan), recv["time"].to_numpy(np.float64)]
+            ),
         }
-    ).sort_values("seq", kind="stable")
-    deliveries["rank"] = deliveries.groupby("pid").cumcount()
-    takes = pd.DataFrame(
+    ).sort_values(["pid", "seq"], kind="stable", ignore_index=True)
+    by_pid = flow.groupby("pid", sort=False)
+    balance = by_pid["step"].cumsum().to_numpy(np.int64)  # receives minus deliveries
+    skips = pd.Series(np.maximum(balance, 0)).groupby(flow["pid"].to_numpy()).cummax()
+    skips_np = skips.to_numpy(np.int64)
+    before = skips.groupby(flow["pid"].to_numpy()).shift(1, fill_value=0).to_numpy(np.int64)
+    is_take = flow["step"].to_numpy(np.int64) > 0
+    taken = is_take & (skips_np == before)  # took a traced message
+    waiting = skips_np - balance  # traced messages still in the mailbox after each event
+    # handling: this receive to the process's next receive, if a message was waiting
+    takes = flow[is_take]
+    next_t = takes.groupby("pid", sort=False)["t"].shift(-1).to_numpy(np.float64)
+    take_t = takes["t"].to_numpy(np.float64)
+    busy = waiting[is_take] > 0
+    h_of_take = np.where(busy, next_t - take_t, np.nan)
+    delivered = flow[~is_take]
+    left = pd.DataFrame(
         {
-            "pid": recv["pid"].to_numpy(np.int64),
-            "rseq": recv["seq"].to_numpy(np.int64),
-            "rtime": recv["time"].to_numpy(np.float64),
+            "pid": delivered["pid"].to_numpy(np.int64),
+            "row": delivered["row"].to_numpy(np.int64),
         }
     )
-    takes["rank"] = takes.groupby("pid").cumcount()
-    # handling: this receive to the next one, if the next message was already waiting
-    nxt = takes.groupby("pid")["rtime"].shift(-1).to_numpy(np.float64)
-    merged = deliveries.merge(takes, on=["pid", "rank"], how="left")
-    next_delivery = merged.groupby("pid")["seq"].shift(-1).to_numpy(np.float64)
-    merged = merged.assign(next_seq=next_delivery)
-    merged = merged.merge(
-        takes.assign(next_rtime=nxt)[["pid", "rank", "next_rtime"]], on=["pid", "rank"], how="left"
+    left["rank"] = left.groupby("pid", sort=False).cumcount()
+    mine = taken[is_take]
+    right = pd.DataFrame(
+        {
+            "pid": takes["pid"].to_numpy(np.int64)[mine],
+            "rtime": take_t[mine],
+            "h": h_of_take[mine],
+        }
     )
-    busy = merged["next_seq"].to_numpy(np.float64) < merged["rseq"].to_numpy(np.float64)
-    h = np.where(busy, merged["next_rtime"].to_numpy(np.float64) - merged["rtime"].to_numpy(np.float64), np.nan)
+    right["rank"] = right.groupby("pid", sort=False).cumcount()
+    merged = left.merge(right, on=["pid", "rank"], how="inner")
     rows = merged["row"].to_numpy(np.int64)
-    mine = rows >= 0
-    received[rows[mine]] = merged["rtime"].to_numpy(np.float64)[mine]
-    handling[rows[mine]] = h[mine]
+    ok = rows >= 0
+    received[rows[ok]] = merged["rtime"].to_numpy(np.float64)[ok]
+    handling[rows[ok]] = merged["h"].to_numpy(np.float64)[ok]
     return {int(p) for p in procs}

@@ -1,11 +1,12 @@
 """Plots of a run (matplotlib; no pyplot state, so they work on any backend).
 
 * :func:`plot_timeline`: one swimlane per child slot (a supervised child keeps
-  its lane across restarts), bars for process lifetimes, a red ✕ where one
-  crashed, an arc from a crash to the restart it caused, a dashed line where a
-  supervisor gave up. Past ``max_lanes`` lanes it aggregates: one lane per
-  supervisor showing how many of its processes were alive, with a tick per
-  crash, so 10,000 processes stay readable.
+  its lane across restarts), bars for process lifetimes (a process that
+  started children is drawn as a supervisor), a red ✕ where one crashed, a ▾
+  where the replacement of a crashed child started (with an arc from the
+  crash), a dashed line where a supervisor gave up. Past ``max_lanes`` lanes it
+  aggregates: one lane per supervisor showing how many of its processes were
+  alive, with a tick per crash, so 10,000 processes stay readable.
 * :func:`plot_restarts`: restarts per time window, stacked by supervisor.
 * :func:`plot_tokens`: output tokens per second per agent over time.
 
@@ -18,7 +19,9 @@ your own axes::
 
 from __future__ import annotations
 
+import math
 import sys
+from numbers import Real
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -49,6 +52,7 @@ _KIND_COLORS = {
 }
 _OTHER_COLOR = "#9ecae9"
 _CRASH = "#d62728"
+_RESTART = "#e0a000"
 _PALETTE = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6",
             "#9d755d", "#bab0ac", "#eeca3b"]
 
@@ -113,7 +117,7 @@ def plot_timeline(
     p = run.processes()
     begin, end = _run_start(run), _run_end(run)
     # a process alive before the recording began is drawn from its beginning
-    p = p.assign(slot=_slots(p), start=p["start"].fillna(begin))
+    p = p.assign(slot=_slots(p, run.restarts()), start=p["start"].fillna(begin))
     p = p.assign(stop=p["end"].fillna(end))
     n_slots = p["slot"].nunique()
     lanes = n_slots if n_slots <= max_lanes else min(max_lanes, _group_count(p))
@@ -145,7 +149,9 @@ def _lanes(ax: Axes, run: Run, p: pd.DataFrame) -> None:
     y = p["slot"].map(lane_of).to_numpy(np.int64)
     starts = p["start"].to_numpy(np.float64)
     stops = p["stop"].to_numpy(np.float64)
-    kinds = p["kind"].astype(object).to_numpy()
+    kinds = p["kind"].astype(object).to_numpy().copy()
+    # a supervisor started from outside is spawned as an agent: it is one that starts children
+    kinds[p["pid"].isin(p["supervisor_pid"].dropna()).to_numpy(bool)] = "supervisor"
     alive = p["end"].isna().to_numpy()
     colors = [
         to_rgba(_KIND_COLORS.get(k, _OTHER_COLOR) if isinstance(k, str) else _OTHER_COLOR,
@@ -173,27 +179,36 @@ def _lanes(ax: Axes, run: Run, p: pd.DataFrame) -> None:
         int(k): float(v) for k, v in zip(p["pid"].to_numpy(np.int64), y, strict=True)
     }
     start_of = dict(zip(p["pid"].to_numpy(np.int64), starts, strict=True))
+    marks: list[tuple[float, float]] = []
     for old, new, t0 in zip(r["pid"], r["new_pid"], r["crashed_at"], strict=True):
-        if pd.isna(old) or pd.isna(new) or int(new) not in pid_lane:
+        if pd.isna(new) or int(new) not in pid_lane:
             continue
         y1 = pid_lane[int(new)]
+        marks.append((float(start_of[int(new)]), y1 - 0.42))  # above the bar, where the arc lands
+        if pd.isna(old):
+            continue
         y0 = pid_lane.get(int(old), y1)
         ax.annotate(
             "", xy=(float(start_of[int(new)]), y1 - 0.32), xytext=(float(t0), y0 - 0.32),
             arrowprops={"arrowstyle": "->", "color": _CRASH, "lw": 1.0, "alpha": 0.8,
                         "connectionstyle": "arc3,rad=0.5", "shrinkA": 0, "shrinkB": 0},
         )
+    if marks:  # also where the arc has no length: most restarts start their child at once
+        mx, my = np.array(marks).T
+        ax.scatter(mx, my, marker="v", s=34, color=_RESTART, edgecolors="white", linewidths=0.5,
+                   zorder=5, gid="restarts")
     ax.set_yticks(range(len(order)), [_short(str(s)) for s in order], fontsize=8)
     ax.set_ylim(len(order) - 0.5, -0.7)
     handles: list[Artist] = [
         Patch(color=c, label=k) for k, c in _KIND_COLORS.items() if k in set(kinds)
     ]
-    handles += [
-        Line2D([], [], marker="x", color=_CRASH, ls="", label="crash"),
-        Line2D([], [], marker="|", color="#333333", ls="", label="exit"),
-    ]
-    if len(r):
-        handles.append(Line2D([], [], color=_CRASH, lw=1, label="restart"))
+    if crashed.any():
+        handles.append(Line2D([], [], marker="x", color=_CRASH, ls="", label="crash"))
+    if ended.any():
+        handles.append(Line2D([], [], marker="|", color="#333333", ls="", label="exit"))
+    if marks:
+        handles.append(Line2D([], [], color=_CRASH, lw=1, marker="v", markerfacecolor=_RESTART,
+                              markeredgecolor=_RESTART, label="restart"))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
 
 
@@ -251,6 +266,15 @@ def _gave_up(ax: Axes, run: Run) -> None:
                 fontsize=7, va="bottom", rotation=0)
 
 
+def _checked(window: float) -> float:
+    if isinstance(window, bool) or not (isinstance(window, Real) and 0 < window < math.inf):
+        raise ValueError(
+            f"window must be a positive number of seconds (or None for about 50 windows), "
+            f"not {window!r}"
+        )
+    return float(window)
+
+
 def _nice_window(span: float, bins: int = 50) -> float:
     if span <= 0:
         return 1.0
@@ -272,8 +296,8 @@ def plot_restarts(
     """
     from ._analysis import restart_rate
 
+    w = _nice_window(_run_end(run) - _run_start(run)) if window is None else _checked(window)
     fig, ax = _axes(ax, 10, 3.6)
-    w = window or _nice_window(_run_end(run) - _run_start(run))
     rate = restart_rate(run, window=w)
     sups = [c for c in rate.columns if c != "total"]
     if not sups:
@@ -311,6 +335,8 @@ def plot_tokens(
     one line together. ``window`` is in seconds; by default a round width that
     cuts the run into about 50 windows.
     """
+    if window is not None:
+        _checked(window)
     fig, ax = _axes(ax, 10, 3.6)
     c = run.llm_calls()
     c = c[c["output_tokens"].notna() & c["end"].notna()]
@@ -321,7 +347,7 @@ def plot_tokens(
     t0 = (c["start"].fillna(c["end"] - c["latency"]) + c["ttft"].fillna(0.0)).to_numpy(np.float64)
     begin = min(_run_start(run), float(np.nanmin(t0)))
     end = max(_run_end(run), float(c["end"].max()))
-    w = window or _nice_window(end - begin)
+    w = _nice_window(end - begin) if window is None else _checked(window)
     first = int(begin // w)
     n = int(end // w) - first + 1
     edges = (np.arange(n + 1, dtype=np.float64) + first) * w

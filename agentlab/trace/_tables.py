@@ -35,11 +35,16 @@ column                    dtype     from
 ``seq``, ``time``         int64,    the ``restart`` event
                           float64
 ``supervisor_pid``        int64     its pid
-``supervisor``            category  its path (the supervisor's own path)
+``supervisor``            category  its path (the supervisor's own path; for one
+                                    without a path, its pid as text, the prefix of
+                                    its children's paths)
 ``child_id``              category  data ``child_id``: the child that exited
 ``pid``                   Int64     peer: the pid that exited (if the event lacks it,
                                     the child's pid from its latest ``child_start``)
-``reason``                category  why it exited
+``reason``                category  why it exited (NA for a retry)
+``retry``                 bool      data ``retry``: the supervisor tries again after
+                                    a failed start; not a new crash (its
+                                    ``crashed_at`` is the crash it retries for)
 ``strategy``              category  data ``strategy``
 ``affected``              object    data ``affected``: tuple of child ids restarted
 ``siblings_affected``     Int64     how many of those are not ``child_id``
@@ -97,6 +102,7 @@ RESTART_COLUMNS = (
     "child_id",
     "pid",
     "reason",
+    "retry",
     "strategy",
     "affected",
     "siblings_affected",
@@ -264,6 +270,7 @@ _RESTART_FIELDS = {
     "restarts_in_window": pa.int64(),
     "intensity": pa.int64(),
     "period": pa.float64(),
+    "retry": pa.bool_(),
 }
 
 
@@ -291,15 +298,17 @@ def restarts(events: Any) -> pd.DataFrame:
     new_pid, recovered = _recoveries(events, rs, child_id, affected)
     affected_col = np.empty(len(affected), dtype=object)
     affected_col[:] = affected
+    retry = as_objects(d["retry"])
     frame = pd.DataFrame(
         {
             "seq": rs["seq"].to_numpy(np.int64),
             "time": rs["time"].to_numpy(np.float64),
             "supervisor_pid": rs["pid"].to_numpy(np.int64),
-            "supervisor": trim(rs["path"]).array,
+            "supervisor": as_category(supervisor_paths(rs)),
             "child_id": as_category(d["child_id"]),
             "pid": crashed_pid,
             "reason": trim(rs["reason"]).array,
+            "retry": np.array([r is True for r in retry], dtype=bool),
             "strategy": as_category(d["strategy"]),
             "affected": affected_col,
             "siblings_affected": pd.array(
@@ -317,6 +326,15 @@ def restarts(events: Any) -> pd.DataFrame:
         }
     )
     return frame.reset_index(drop=True)
+
+
+def supervisor_paths(rows: pd.DataFrame) -> np.ndarray:
+    """The paths of the supervisors whose events ``rows`` are; for one without a path
+    (unnamed, started from outside), its pid as text, as its children's paths begin."""
+    paths = rows["path"].astype(object).to_numpy().copy()
+    missing = pd.isna(paths)
+    paths[missing] = rows["pid"].to_numpy(np.int64)[missing].astype(str)
+    return paths
 
 
 def _crashed_pids(events: pd.DataFrame, rs: pd.DataFrame, child_id: np.ndarray) -> Any:

@@ -128,6 +128,11 @@ class Pending:
             if self.notify is not None:
                 self.notify()
 
+    def touch(self) -> None:
+        """Make the next delta go out even with nothing in it (it still carries the
+        view's extra fields: the timeline's ``now``)."""
+        self._touch()
+
     def put(self, section: str, key: Any, value: Any) -> None:
         """Keyed value, latest wins (``None`` means "removed")."""
         m = self._maps.get(section)

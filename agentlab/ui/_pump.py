@@ -165,6 +165,8 @@ class Pump:
         msg = self.pending.take()
         if msg is None:
             return
+        if msg:  # an empty delta only moves the view's extras (the timeline's ``now``),
+            self._snap_dirty = True  # which a new view need not start from
         if self.rows:
             msg = to_rows(msg, self.rows)
         self.seq += 1
@@ -173,7 +175,6 @@ class Pump:
         if self._extra is not None:
             msg.update(self._extra())
         self._last = now
-        self._snap_dirty = True
         self.sent += 1
         self._send(msg)
 

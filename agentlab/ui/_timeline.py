@@ -49,6 +49,11 @@ class TimelineModel:
 
     #: sections sent in row form (:func:`~agentlab.ui._pending.to_rows`)
     ROWS = ("lanes", "spans", "llm", "marks", "links", "budget")
+    #: runtime-clock seconds between deltas that only move ``now`` while something is
+    #: open (a live lifetime, a model call): the browser runs on from the last ``now``
+    #: for at most 1 s (timeline.js, FOLLOW_AHEAD_MS), so open bars keep growing on a
+    #: quiet runtime; with nothing open, or a clock that stands still, none is sent
+    BEAT = 0.75
 
     def __init__(self, pending: Pending, *, max_items: int = 20_000) -> None:
         self.pending = pending
@@ -75,6 +80,7 @@ class TimelineModel:
         self._open: dict[int, set[str]] = {}  # pid -> ids of its open calls
         self.t0: float | None = None
         self.now = 0.0
+        self._beat = 0.0  # ``now`` when the last delta that moves it was asked for
         self.handlers = {
             "spawn": self._on_spawn,
             "child_start": self._on_child_start,
@@ -307,6 +313,9 @@ class TimelineModel:
     def tick(self, now: float, procs: Any = None) -> None:
         if now > self.now:
             self.now = now
+            if now - self._beat >= self.BEAT and (self._open or len(self.spans) > len(self._closed)):
+                self._beat = now
+                self.pending.touch()
 
     def size(self) -> int:
         """How many items a snapshot holds (its cost grows with it: see Pump)."""

@@ -259,3 +259,35 @@ def test_views_tell_the_browser_the_bounds_of_what_they_keep():
     # (past it by at most trim_slack), so a live view holds what a resync would give
     assert ui.Timeline(team_run(), max_items=300).config["max_items"] == 300
     assert ui.Timeline(team_run()).config["max_items"] == 20_000
+
+
+def test_a_quiet_live_timeline_still_moves_now_while_something_is_open(run):
+    # the browser runs on from the last `now` it got for at most a second; a runtime
+    # that emits nothing must still move it while a lifetime is open, and stop once
+    # nothing is
+    async def main():
+        rt = agentlab.Runtime()
+        try:
+            p = rt.start(Idle, name="quiet")
+            view = ui.Timeline(rt, tick=0.02)
+            view._model.BEAT = 0.1
+            sent = []
+            view.send = sent.append
+            await view.settled()
+            start = len(sent)
+            await asyncio.sleep(0.6)  # no events at all meanwhile
+            beats = [m for m in sent[start:] if m["type"] == "delta"]
+            assert len(beats) >= 2, sent[start:]
+            assert all(set(m) == {"type", "seq", "now"} for m in beats), beats
+            assert beats[-1]["now"] - beats[0]["now"] >= 0.2
+            await rt.stop(p)
+            await view.settled()
+            await asyncio.sleep(0.3)
+            after = len(sent)
+            await asyncio.sleep(0.5)
+            assert sent[after:] == []  # every lifetime closed: nothing to follow
+            view.close()
+        finally:
+            await rt.shutdown()
+
+    run(main())

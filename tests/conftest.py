@@ -15,6 +15,10 @@ There is no pytest-asyncio. Instead:
 * ``clock`` is parametrized over a real and a virtual clock; a test that takes
   it runs twice, once on each. Create the runtime inside the test:
   ``async with Runtime(clock=clock) as rt: ...``.
+* ``server`` is a loopback HTTP server speaking the LLM providers' wire
+  formats, one for the session, and ``transcripts`` the recorded provider
+  streams it can serve (``tests/wire_server.py`` has the details). Providers
+  are tested over it, on real HTTP, not with mock transports.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import asyncio
 import gc
 import inspect
 import warnings
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from typing import Any
 
 import pytest
@@ -118,3 +122,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Run the browser tests last: Playwright's sync API leaves an event loop
     running in the main thread, after which ``asyncio.run`` refuses to start."""
     items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)
+
+
+@pytest.fixture(scope="session")
+def transcripts() -> dict[str, dict[str, Any]]:
+    """The recorded provider streams of ``shared/llm-wire``, by name (skips without them)."""
+    from wire_server import TRANSCRIPTS, WIRE_DIR
+
+    if not TRANSCRIPTS:
+        pytest.skip(
+            f"no LLM wire transcripts at {WIRE_DIR / 'transcripts'} "
+            "(shared/llm-wire is not beside the repo)"
+        )
+    return TRANSCRIPTS
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[Any]:
+    """A loopback server speaking the providers' wire formats (``wire_server.LoopbackServer``)."""
+    from wire_server import serving
+
+    with serving() as running:
+        yield running

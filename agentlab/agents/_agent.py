@@ -7,14 +7,16 @@ state, and splitting it would scatter that state across files.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import itertools
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
 from .._agent import Agent, Stop
+from .._errors import RuntimeStateError
 from .._registry import PubSub
-from .._runtime import Caller, Pid, Runtime
+from .._runtime import Caller, Pid, Runtime, current_runtime
 from .._supervisor import ChildSpec
 from .._task import Task, TaskSupervisor
 from ..llm import (
@@ -28,7 +30,7 @@ from ..llm import (
     UsageMeter,
 )
 from ..llm._accounting import Prices, cost_at, output_chars, price_of, tokens_for_chars
-from ..llm._events import TOKEN_FIELDS, TOOL_CALL_FIELDS, Routed, numbered_in
+from ..llm._events import TOKEN_FIELDS, TOOL_CALL_FIELDS, Routed, default_scope, numbered_in
 from ..llm._protocol import opened
 from ..llm._retry import through_wrappers
 from ._budget import Budget, budget_message, budget_reason, check_amount, check_count
@@ -64,6 +66,21 @@ _OPTIONS = (
 
 _LLM_END = ("llm_response", "llm_error")
 _UNPRICED = (0.0, 0.0)
+
+
+def _open_runtime() -> Runtime | None:
+    """The open runtime of the running event loop (the calling process's, else the
+    latest made), or None: the scope of the request ids of a model call made outside
+    any agent (a notebook cell's ``complete``), so they too are numbered per runtime."""
+    try:
+        rt = current_runtime()
+        loop = asyncio.get_running_loop()
+    except (RuntimeStateError, RuntimeError):
+        return None
+    return rt if rt.loop is loop else None
+
+
+default_scope(_open_runtime)
 
 
 def _short(value: Any, limit: int = 200) -> str:
@@ -280,7 +297,9 @@ class LLMAgent(Agent):
 
     Events never carry API keys, request headers or the model object. The
     ``request_id`` of the ``llm_*`` events is numbered per runtime (the agents'
-    and their tools' calls), so the same seed gives the same ids.
+    and their tools' calls, and any other model call made on the event loop of
+    an open runtime, a notebook cell's among them), so the same seed gives the
+    same ids.
     """
 
     system: str = "You are a helpful assistant."
@@ -322,6 +341,7 @@ class LLMAgent(Agent):
         if self.on_post not in ("note", "ask"):
             raise ValueError(f"on_post must be 'note' or 'ask', not {self.on_post!r}")
         self._check_numbers()
+        self._check_pubsub()
         rt = self.runtime
         self._tools: dict[str, FunctionTool] = as_tools(self.tools)
         self._schemas = [t.schema() for t in self._tools.values()]
@@ -384,6 +404,32 @@ class LLMAgent(Agent):
             raise TypeError(
                 f"model_options must be a mapping of provider options, not {self.model_options!r}"
             )
+        taken = sorted(k for k in ("tools", "emit") if k in self.model_options)
+        if taken:
+            raise ValueError(
+                f"model_options cannot set {taken}: the agent passes its own tools and "
+                "events to every call. Give tools with tools=; watch events in the runtime's "
+                "stream (rt.events, rt.subscribe)"
+            )
+
+    def _check_pubsub(self) -> None:
+        """Fail the start on topics or publish_to that would silently do nothing."""
+        if isinstance(self.topics, str | bytes) or not isinstance(self.topics, Iterable):
+            raise TypeError(
+                f"topics must be a list of topics, not {self.topics!r}; for one topic, "
+                f"pass topics=[{self.topics!r}]"
+            )
+        self.topics = tuple(self.topics)
+        if self.pubsub is None:
+            given = [n for n, v in (("topics", self.topics), ("publish_to", self.publish_to))
+                     if v not in ((), None)]
+            if given:
+                raise ValueError(
+                    f"{' and '.join(given)} given but no pubsub= to use them on; pass "
+                    "pubsub=PubSub(rt, name=...)"
+                )
+        elif not isinstance(self.pubsub, PubSub):
+            raise TypeError(f"pubsub must be an agentlab.PubSub (or None), not {self.pubsub!r}")
 
     def _build_model(self, rt: Runtime) -> Any:
         m = self.model
@@ -426,6 +472,11 @@ class LLMAgent(Agent):
     def handle_call(self, request: Any, caller: Caller) -> Any:
         op = request[0] if isinstance(request, tuple) and request else request
         if op == "ask":
+            if not (isinstance(request, tuple) and len(request) == 2):
+                raise ValueError(
+                    f"{type(self).__name__} got {request!r}; an ask is ('ask', text), "
+                    "or use agent_ask(rt, agent, text)"
+                )
             return self._ask(str(request[1]))
         if op == "usage":
             return self.usage()

@@ -13,7 +13,10 @@ The agent adds the JSON schema to its system prompt. When an answer does not
 parse or validate, the model is shown the problem and asked again, up to
 ``output_retries`` times; then the turn fails with
 :class:`~agentlab.agents.OutputInvalid` (the agent itself stays up). Any
-type pydantic can validate works (``list[Item]``, ``dict[str, int]``...).
+type pydantic can validate works (``list[Item]``, ``dict[str, int]``...). An
+answer that makes a validator of the type raise anything else than
+pydantic's own error (a ``KeyError`` in a ``field_validator``) is invalid
+too: the model is shown the exception, as for a tool's arguments.
 """
 
 from __future__ import annotations
@@ -75,6 +78,8 @@ class OutputSpec:
             return self.adapter.validate_json(raw)
         except pydantic.ValidationError as e:
             raise ValueError(format_errors(e)) from None
+        except Exception as e:  # a validator that raised something else: still a bad answer
+            raise ValueError(f"the answer could not be checked: {type(e).__name__}: {e}") from e
 
     def feedback(self, problem: str) -> str:
         """The re-ask message for an answer that failed with ``problem``."""

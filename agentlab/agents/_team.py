@@ -22,6 +22,7 @@ Three ways to delegate, from the least to the most structure:
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from .._runtime import Pid, current_runtime
@@ -90,6 +91,11 @@ def ask_agent_tool(
     ``target`` is a pid or, better, a registered name (a restarted agent keeps
     its name, not its pid). If the target crashes or fails, the tool fails,
     and the asking agent's ``tool_errors`` policy decides what happens.
+
+    ``timeout`` (seconds on the runtime clock) is how long the answer may
+    take: it is also the tool's own limit, in place of the asking agent's
+    ``tool_timeout`` (30 s by default, shorter than many turns). ``None`` (or
+    ``math.inf``) waits as long as that ``tool_timeout`` allows.
     """
     label = target if isinstance(target, str) else (target.name or f"agent{target.id}")
     tool_name = name or f"ask_{label}".replace("-", "_")
@@ -101,4 +107,5 @@ def ask_agent_tool(
         ask,
         name=tool_name,
         description=description or f"Ask the agent {label!r} a question and get its answer.",
+        timeout=None if timeout is None or timeout == math.inf else timeout,
     )

@@ -300,6 +300,12 @@ def tool(
 
 def as_tools(tools: Iterable[Any]) -> dict[str, FunctionTool]:
     """Normalise a list of tools (``FunctionTool`` or plain functions) into a name → tool map."""
+    if callable(tools) or isinstance(tools, str | bytes) or not isinstance(tools, Iterable):
+        one = getattr(tools, "name", None) or getattr(tools, "__name__", None) or "a_function"
+        raise TypeError(
+            f"tools must be a list of functions or tools, not {tools!r}; for one tool, "
+            f"pass tools=[{one}]"
+        )
     out: dict[str, FunctionTool] = {}
     for t in tools:
         ft = t if isinstance(t, FunctionTool) else FunctionTool(t)

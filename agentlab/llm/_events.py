@@ -62,6 +62,7 @@ __all__ = [
     "Emit",
     "Routed",
     "Stamped",
+    "default_scope",
     "numbered_in",
     "tee",
 ]
@@ -90,12 +91,41 @@ _scope_ids: weakref.WeakKeyDictionary[Any, _RequestIds] = weakref.WeakKeyDiction
 _current_ids: contextvars.ContextVar[_RequestIds] = contextvars.ContextVar(
     "agentlab_llm_request_ids", default=_process_ids
 )
+_default_scope: Callable[[], Any] | None = None
+
+
+def _ids_of(scope: Any) -> _RequestIds:
+    ids = _scope_ids.get(scope)
+    if ids is None:
+        ids = _scope_ids[scope] = _RequestIds()
+    return ids
 
 
 def new_request_id() -> str:
     """The id of a new attempt, from the sequence of the current :func:`numbered_in`
-    scope (outside any: one sequence for the whole process)."""
-    return _current_ids.get()()
+    scope; outside any, of the scope the :func:`default_scope` finder names, and
+    failing that, from one sequence for the whole process."""
+    ids = _current_ids.get()
+    if ids is _process_ids and _default_scope is not None:
+        scope = _default_scope()
+        if scope is not None:
+            ids = _ids_of(scope)
+    return ids()
+
+
+def default_scope(finder: Callable[[], Any] | None) -> None:
+    """Register ``finder`` (None: remove it), asked for the scope of an attempt that
+    starts outside any :func:`numbered_in` block.
+
+    ``finder()`` returns a scope (as :func:`numbered_in` takes) or None for the
+    process-wide sequence; it is called once per attempt, must be quick and must
+    not raise. This layer does not import the runtime: the agents layer
+    registers a finder that names the open runtime of the running event loop,
+    so a model called from a notebook cell numbers in that runtime's sequence,
+    as its agents' calls do.
+    """
+    global _default_scope
+    _default_scope = finder
 
 
 @contextlib.contextmanager
@@ -106,15 +136,15 @@ def numbered_in(scope: Any) -> Iterator[None]:
     An :class:`~agentlab.agents.LLMAgent` (and each of its tool calls) numbers
     its requests in its runtime: ids are unique within a runtime, and the same
     seed gives the same ids when a process runs several runtimes one after the
-    other (a notebook kernel, a test session). Attempts started outside any
-    scope share one sequence for the whole process, which never repeats an id
-    but depends on what ran before; do not mix them with a scope's in one log.
-    ``scope`` is any object that can be weakly referenced: its sequence lives
-    as long as it does.
+    other (a notebook kernel, a test session). So does any other call made on
+    the event loop of an open runtime, once ``agentlab.agents`` is imported
+    (see :func:`default_scope`). Attempts started with no scope at all share
+    one sequence for the whole process, which never repeats an id but depends
+    on what ran before; do not mix them with a scope's in one log. ``scope`` is
+    any object that can be weakly referenced: its sequence lives as long as it
+    does.
     """
-    ids = _scope_ids.get(scope)
-    if ids is None:
-        ids = _scope_ids[scope] = _RequestIds()
+    ids = _ids_of(scope)
     outer = _current_ids.get()
     _current_ids.set(ids)
     try:

@@ -134,6 +134,13 @@ class HTTPModel(BaseModel, AsyncClosing):
             text = text.replace(key, "[redacted]")
         return text
 
+    def _shown(self, url: str, limit: int = 200) -> str:
+        """``url`` scrubbed and quoted for a message, its middle cut if it is long."""
+        url = self.scrub(url)
+        if len(url) <= limit:
+            return repr(url)
+        return f"{url[: limit // 2] + '...' + url[-(limit // 2):]!r} ({len(url)} characters)"
+
     @property
     def base_url(self) -> str:
         """Where requests go; setting it checks it (:class:`BadRequest` if it cannot work)."""
@@ -164,7 +171,7 @@ class HTTPModel(BaseModel, AsyncClosing):
         except httpx.InvalidURL as exc:
             problem = f"not a valid URL: {exc}"
         raise BadRequest(
-            f"cannot use base_url {self.scrub(url)!r} ({self.scrub(problem)}); check base_url: "
+            f"cannot use base_url {self._shown(url)} ({self.scrub(problem)}); check base_url: "
             "it needs http:// or https://, a host, and a port in 1-65535 if it gives one "
             f"(the default is {self.default_base_url!r}).",
             provider=self.provider,
@@ -240,12 +247,25 @@ class HTTPModel(BaseModel, AsyncClosing):
                 "check base_url and the network.",
                 provider=self.provider,
             )
-        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-            # base_url was checked, but the whole URL can still fail: too long with the
-            # path and the model's name. A configuration error: retrying cannot help
+        except httpx.InvalidURL as exc:
+            # base_url was checked when set, but the whole URL can still fail: too long
+            # with the path and (Gemini) the model's name. Retrying cannot help
             raise BadRequest(
-                f"cannot send a request to {self.scrub(url)!r} ({self.scrub(str(exc))}); "
-                "check base_url (it needs http:// or https://, a host and a valid port).",
+                f"cannot send a request to {self._shown(url)} ({self.scrub(str(exc))}); "
+                "shorten base_url or the model name.",
+                provider=self.provider,
+            )
+        except httpx.UnsupportedProtocol as exc:
+            # base_url's scheme was checked when set: only a redirect to another scheme,
+            # followed by an injected client, ends here. Retrying cannot help
+            try:
+                target = str(exc.request.url)
+            except RuntimeError:  # no request attached: name the one sent
+                target = url
+            via = "" if target == url else f", where the request to {self._shown(url)} was redirected"
+            raise BadRequest(
+                f"cannot send a request to {self._shown(target)}{via} ({self.scrub(str(exc))}); "
+                "point base_url at the server that answers.",
                 provider=self.provider,
             )
         except httpx.LocalProtocolError as exc:

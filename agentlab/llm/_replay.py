@@ -8,8 +8,9 @@ the wire (still compressed if it was), with the time of every chunk::
         await complete(model, "hi")
 
 Replaying serves the same bytes, with the same gaps on the injected clock
-(``speed=2`` halves them, ``speed=None`` drops them), through an httpx
-transport, so the provider's own decoder runs again, failures included::
+(``speed=2`` halves them; ``speed=None`` or ``float("inf")`` drops them),
+through an httpx transport, so the provider's own decoder runs again,
+failures included::
 
     async with ReplayModel("run.jsonl", clock=clock) as model:
         await complete(model, "hi")          # the recorded answer, offline
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,7 @@ import httpx
 
 from ._accounting import Prices
 from ._anthropic import Anthropic
+from ._checks import check_number
 from ._clock import AsyncioClock, Clock
 from ._events import Emit
 from ._gemini import Gemini
@@ -180,7 +183,14 @@ def _transport_error(name: str, message: str, request: httpx.Request) -> httpx.T
 
 
 class ReplayTransport(httpx.AsyncBaseTransport):
-    """Serves the exchanges of a recording in order, with their timing on ``clock``."""
+    """Serves the exchanges of a recording in order, with their timing on ``clock``.
+
+    ``speed`` divides the recorded gaps: ``1.0`` (the default) keeps them, ``2``
+    halves them, ``0.5`` doubles them. ``None`` or ``float("inf")`` replays
+    without waiting. It must be a number > 0 (``0`` would never deliver a
+    byte): anything else (``0``, a negative number, NaN, a string) is refused
+    when it is set, with a ``ValueError`` or ``TypeError`` naming it.
+    """
 
     def __init__(
         self, path: str | Path, *, clock: Clock | None = None, speed: float | None = 1.0
@@ -195,9 +205,24 @@ class ReplayTransport(httpx.AsyncBaseTransport):
             self.exchanges[r["exchange"]].append(r)
         self._next = 0
 
+    @property
+    def speed(self) -> float | None:
+        """What the recorded gaps are divided by (None: no waiting); checked when set."""
+        return self._speed
+
+    @speed.setter
+    def speed(self, speed: float | None) -> None:
+        if speed is not None:
+            speed = check_number(
+                "speed", speed, "> 0", lambda v: v > 0,
+                "2 replays twice as fast, None (or inf) without waiting",
+            )
+        self._speed = speed
+        self._pace = None if speed is None or math.isinf(speed) else speed
+
     async def _until(self, start: float, t: float) -> None:
-        if self.speed:
-            await self.clock.sleep(start + t / self.speed - self.clock.now())
+        if self._pace is not None:
+            await self.clock.sleep(start + t / self._pace - self.clock.now())
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self._next >= len(self.exchanges):
@@ -261,8 +286,9 @@ class ReplayModel(AsyncClosing):
     The provider and model name are read from the first recorded request;
     ``provider=`` (``"openai"``, ``"anthropic"`` or ``"gemini"``) overrides,
     for a recording whose URL does not tell. ``clock`` (default: real time)
-    paces the replay, and ``speed`` (default ``1.0``) divides the recorded
-    gaps between chunks: ``2`` replays twice as fast, ``None`` at once.
+    paces the replay, and ``speed`` (default ``1.0``, a number > 0) divides
+    the recorded gaps between chunks: ``2`` replays twice as fast, ``None``
+    (or ``float("inf")``) at once; see :class:`ReplayTransport`.
     ``emit`` and ``prices`` go to the provider model that decodes the
     replayed stream, as for a live one: its events, and its cost accounting.
     Those are all the arguments: the key, base URL and transport are the
@@ -285,6 +311,12 @@ class ReplayModel(AsyncClosing):
         )
         if first is None:
             raise ValueError(f"{path}: no recorded request to replay")
+        if provider is not None and (not isinstance(provider, str) or provider not in _PROVIDERS):
+            raise ValueError(
+                f"provider={provider!r} is not a provider a recording replays through; "
+                f"pass one of {', '.join(map(repr, _PROVIDERS))}, or leave it out to read "
+                "it from the recorded URL."
+            )
         url = httpx.URL(first["url"])
         if provider is None:
             provider = next((p for p, (mark, _) in _PROVIDERS.items() if mark in url.path), None)

@@ -30,11 +30,13 @@ and closes the HTTP stream.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+from ._checks import check_number
 from ._clock import AsyncioClock, Clock
 from ._errors import LLMError
 from ._events import Emit, Stamped
@@ -45,13 +47,32 @@ __all__ = ["RetryPolicy", "Retrying"]
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How often and how long to wait between attempts (see the module docstring)."""
+    """How often and how long to wait between attempts (see the module docstring).
+
+    Checked when made: ``max_retries`` is an ``int`` >= 0, ``base`` a finite number
+    of seconds >= 0, ``max_delay`` and ``max_retry_after`` numbers >= 0 (``inf``:
+    no cap), ``jitter`` a fraction in [0, 1]; anything else (NaN, a negative
+    wait, a string) is a ``ValueError`` or ``TypeError`` naming the field.
+    """
 
     max_retries: int = 3
     base: float = 0.5
     max_delay: float = 30.0
     jitter: float = 0.25
     max_retry_after: float = 300.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int):
+            raise TypeError(f"max_retries must be an int >= 0, not {self.max_retries!r}")
+        if self.max_retries < 0:
+            raise ValueError(f"max_retries must be an int >= 0, not {self.max_retries!r}")
+        check_number("base", self.base, ">= 0 and finite (seconds)", lambda v: 0 <= v < math.inf)
+        check_number("max_delay", self.max_delay, ">= 0 (seconds; inf: no cap)", lambda v: v >= 0)
+        check_number("jitter", self.jitter, "in [0, 1] (a fraction)", lambda v: 0 <= v <= 1)
+        check_number(
+            "max_retry_after", self.max_retry_after, ">= 0 (seconds; inf: always wait)",
+            lambda v: v >= 0,
+        )
 
     def backoff(self, retry: int, rng: random.Random) -> float:
         """The wait before retry number ``retry`` (1-based), jitter included.

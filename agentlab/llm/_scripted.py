@@ -18,12 +18,19 @@ shortened or stretched by up to ``jitter`` (a fraction) drawn from a
 arguments stream the same way. Usage is the model's own count (input
 estimated from the prompt, output = pieces streamed), reported as such.
 
+The pacing is checked when the model is made: ``ttft`` is a finite number
+>= 0, ``tokens_per_second`` a number >= 0 (``0`` or ``float("inf")``: no
+wait between pieces), ``jitter`` a fraction in [0, 1]; NaN, a negative
+number or a string is refused with a ``ValueError`` or ``TypeError`` naming
+the option.
+
 ``calls`` keeps the conversation of every call, for assertions.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -32,6 +39,7 @@ from typing import Any
 
 from ._accounting import Prices, estimate_input_tokens
 from ._base import BaseModel, CallState
+from ._checks import check_number
 from ._clock import Clock
 from ._errors import LLMError
 from ._events import Emit
@@ -116,9 +124,18 @@ class ScriptedModel(BaseModel):
         )
         self._script = script
         self._position = 0
-        self.tokens_per_second = tokens_per_second
-        self.ttft = ttft
-        self.jitter = jitter
+        self.tokens_per_second = check_number(
+            "tokens_per_second", tokens_per_second, ">= 0 (0 or inf: no wait between pieces)",
+            lambda v: v >= 0,
+        )
+        self.ttft = check_number(
+            "ttft", ttft, ">= 0 and finite (seconds before the first piece)",
+            lambda v: 0 <= v < math.inf,
+        )
+        self.jitter = check_number(
+            "jitter", jitter, "in [0, 1] (the fraction each wait may vary by)",
+            lambda v: 0 <= v <= 1,
+        )
         self.rng = rng if rng is not None else random.Random(seed)
         self.calls: list[list[Message]] = []
 

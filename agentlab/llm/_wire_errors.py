@@ -8,6 +8,8 @@ Providers disagree on error shapes; all three fit one reader::
                (sometimes wrapped in a one-element list)
 
 The HTTP status decides first; inside a 200 stream, the error's own type does.
+A redirect (3xx) is a :class:`BadRequest`: it means ``base_url`` is not the
+API's address, which no retry changes.
 Retry hints come from ``retry-after-ms``, then ``Retry-After`` (seconds or an
 HTTP date); ``x-should-retry: false`` makes any error final.
 
@@ -187,6 +189,18 @@ def error_from_response(
 ) -> LLMError:
     """The error for a non-2xx HTTP answer. ``scrub`` removes secrets from the body."""
     body = scrub(body)
+    if 300 <= status < 400:
+        # the client does not follow redirects (a POST's body would be dropped on the
+        # way): the configured address is not the API's, and no retry changes that
+        location = {k.lower(): v for k, v in headers.items()}.get("location")
+        to = f" to {scrub(location)!r}" if location else ""
+        return BadRequest(
+            f"the server redirected the request{to}; set base_url to the address of the "
+            "API itself (redirects are not followed).",
+            provider=provider,
+            status=status,
+            body=body,
+        )
     try:
         payload = json.loads(body) if body.strip() else None
     except json.JSONDecodeError:

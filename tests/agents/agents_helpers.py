@@ -1,4 +1,5 @@
-"""Helpers for the agents tests: fast scripted models, event queries, a loopback OpenAI server."""
+"""Helpers for the agents tests: fast scripted models, event queries, a loopback OpenAI server,
+a Gemini model on the shared loopback wire server."""
 
 from __future__ import annotations
 
@@ -24,24 +25,17 @@ def fast(rt: Runtime, script: Any, **kw: Any) -> ScriptedModel:
     return ScriptedModel(script, clock=rt, rng=rt.random, **kw)
 
 
-def gemini(*answers: list[dict[str, Any]]) -> Any:
-    """A :class:`agentlab.llm.Gemini` whose requests get ``answers`` in turn, over an
-    ``httpx.MockTransport``: each answer is the ``parts`` of one streamed chunk
-    (``{"text": ...}``, ``{"functionCall": {"name": ..., "args": {...}}}``: no ids)."""
-    import httpx
+def gemini(server: Any, *answers: list[dict[str, Any]]) -> Any:
+    """A :class:`agentlab.llm.Gemini` talking to the loopback ``server`` (the fixture),
+    which answers its requests with ``answers`` in turn: each is the ``parts`` of one
+    streamed chunk (``{"text": ...}``, ``{"functionCall": {"name": ..., "args": {...}}}``:
+    no ids, as Gemini sends them). Close it (``async with``) when done."""
+    from wire_server import gemini_chunk
 
     from agentlab.llm import Gemini
 
-    pending = list(answers)
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        chunk = {"candidates": [{"content": {"role": "model", "parts": pending.pop(0)},
-                                 "finishReason": "STOP"}]}
-        return httpx.Response(200, content=f"data: {json.dumps(chunk)}\r\n\r\n".encode(),
-                              headers={"content-type": "text/event-stream"})
-
-    return Gemini("gemini-2.0-flash", api_key="test", base_url="http://gemini.test",
-                  transport=httpx.MockTransport(answer))
+    root = server.root(body=[gemini_chunk(*parts) for parts in answers])
+    return Gemini("gemini-2.0-flash", api_key="test", base_url=root)
 
 
 def of(rt: Runtime, kind: str, name: str | None = None) -> list[Event]:

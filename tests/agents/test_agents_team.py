@@ -94,3 +94,26 @@ async def test_a_model_publishes_through_a_tool():
         assert (await rt.call(reader, "history"))[-1].content == "[t] writer: hello team"
         assert all(m.role != "user" or "hello team" not in m.content
                    for m in await rt.call(writer, "history"))
+
+
+@pytest.mark.parametrize(("timeout", "waited"), [
+    (300.0, 60.0),  # the expert's minute-long turn fits the ask's timeout
+    (45.0, 45.0),  # the ask's own limit, not tool_timeout's 30 s
+    (None, 30.0),  # no limit of its own: the asking agent's tool_timeout
+    (float("inf"), 30.0),
+])
+async def test_ask_agent_tool_waits_as_long_as_its_timeout_says(timeout, waited):
+    # its timeout was only the call's: the asking agent's tool_timeout (30 s) cut every
+    # longer answer, whatever timeout= said
+    async with Runtime(clock=VirtualClock()) as rt:
+        rt.start(LLMAgent, name="expert", model=fast(rt, ["the expert's answer"], ttft=60.0))
+        lead = fast(rt, [ToolCall("c1", "ask_expert", {"question": "q"}), "done"])
+        pid = rt.start(LLMAgent, name="lead", model=lead,
+                       tools=[ask_agent_tool("expert", timeout=timeout)])
+        assert await agent_ask(rt, pid, "go") == "done"
+        (result,) = [e.data for e in of(rt, "tool_result")]
+        assert result["duration"] == pytest.approx(waited, abs=0.1)
+        if waited == 60.0:
+            assert result["error"] is None and result["result"] == "the expert's answer"
+        else:  # the ask's CallTimeout or the tool's own limit, whichever fires first
+            assert f"timed out after {waited:g}" in result["error"]

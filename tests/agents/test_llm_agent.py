@@ -11,13 +11,23 @@ import pydantic
 import pytest
 from agents_helpers import fast, gemini, of
 
-from agentlab import CalleeExited, ChildSpec, Crash, Runtime, StartError, Supervisor, VirtualClock
+from agentlab import (
+    CalleeExited,
+    ChildSpec,
+    Crash,
+    PubSub,
+    Runtime,
+    StartError,
+    Supervisor,
+    VirtualClock,
+)
 from agentlab.agents import (
     LLMAgent,
     MaxStepsExceeded,
     OutputInvalid,
     ToolContext,
     agent_ask,
+    publish,
     tool,
 )
 from agentlab.llm import (
@@ -26,6 +36,7 @@ from agentlab.llm import (
     Reply,
     Retrying,
     RetryPolicy,
+    ScriptedModel,
     ServerError,
     StreamInterrupted,
     ToolCall,
@@ -307,12 +318,12 @@ async def test_max_steps_fails_the_turn_and_takes_it_back():
 
 
 @pytest.mark.parametrize("token_events", [True, False])
-async def test_a_call_streamed_without_an_id_goes_by_one_id_everywhere(token_events):
+async def test_a_call_streamed_without_an_id_goes_by_one_id_everywhere(server, token_events):
     # Gemini sends no ids: the model's id is in the streamed event, the run and the history
-    async with Runtime(clock=VirtualClock()) as rt:
-        model = gemini([{"functionCall": {"name": "add", "args": {"a": 1, "b": 2}}},
-                        {"functionCall": {"name": "add", "args": {"a": 3, "b": 4}}}],
-                       [{"text": "3 and 7"}])
+    model = gemini(server, [{"functionCall": {"name": "add", "args": {"a": 1, "b": 2}}},
+                            {"functionCall": {"name": "add", "args": {"a": 3, "b": 4}}}],
+                   [{"text": "3 and 7"}])
+    async with Runtime(clock=VirtualClock()) as rt, model:
         pid = rt.start(LLMAgent, model=model, tools=[add], token_events=token_events)
         assert await agent_ask(rt, pid, "1 + 2 and 3 + 4?") == "3 and 7"
         started = [e.data["call_id"] for e in of(rt, "tool_start")]
@@ -321,6 +332,12 @@ async def test_a_call_streamed_without_an_id_goes_by_one_id_everywhere(token_eve
         assert streamed == (started if token_events else [])
         _, _, asked, *results, _ = await rt.call(pid, "history")
         assert [c.id for c in asked.tool_calls] == [m.tool_call_id for m in results] == started
+    # over HTTP: the second request carries the calls back, with their results
+    first, second = (r["body"]["contents"] for r in server.requests(model.base_url))
+    assert len(first) == 1 and [c["role"] for c in second] == ["user", "model", "user"]
+    sent = [p["functionResponse"] for p in second[2]["parts"]]
+    assert [(r["id"], r["name"], r["response"]) for r in sent] == [
+        (started[0], "add", {"result": "3"}), (started[1], "add", {"result": "7"})]
 
 
 # ---------------------------------------------------------------------------- structured output
@@ -349,6 +366,25 @@ async def test_invalid_output_is_reasked_with_the_error():
         assert feedback.role == "user" and "label: Input should be 'spam' or 'ham'" in feedback.content
         assert "confidence: Field required" in feedback.content
         assert [e.data["attempt"] for e in of(rt, "output_invalid")] == [1]
+
+
+class Label(pydantic.BaseModel):
+    label: str
+
+    @pydantic.field_validator("label")
+    @classmethod
+    def known(cls, value: str) -> str:
+        return {"spam": "SPAM", "ham": "HAM"}[value]  # a KeyError for anything else
+
+
+async def test_an_answer_that_makes_a_validator_raise_is_reasked_not_a_crash():
+    # as for a tool's arguments: whatever the check raises, it is the answer that is bad
+    async with Runtime(clock=VirtualClock()) as rt:
+        model = fast(rt, ['{"label": "eggs"}', '{"label": "ham"}'])
+        pid = rt.start(LLMAgent, model=model, output=Label)
+        assert await agent_ask(rt, pid, "classify") == Label.model_construct(label="HAM")
+        assert "could not be checked: KeyError: 'eggs'" in model.calls[1][-1].content
+        assert [e.data["attempt"] for e in of(rt, "output_invalid")] == [1] and pid.alive
 
 
 async def test_output_retries_exhausted_fails_clearly_and_the_agent_stays():
@@ -549,3 +585,79 @@ async def test_request_ids_are_numbered_per_runtime():
     assert first == second
     ids = [json.loads(data)["request_id"] for _, _, kind, _, data in first if kind == "llm_request"]
     assert ids == ["llm-1", "llm-2", "llm-3", "llm-4"]  # a, b, the tool's own call, a again
+
+
+async def _calls_outside_agents(seed: int) -> list[str]:
+    """The request ids of calls made from the test itself (as a notebook cell makes them),
+    from a task process, and by an agent, in that order, all into the runtime's log."""
+    async with Runtime(clock=VirtualClock(), seed=seed) as rt:
+
+        def emit(kind: str, **fields: object) -> None:
+            rt.emit(kind, None, **fields)
+
+        async def from_a_task() -> str:
+            return (await complete(fast(rt, ["task"]), "x", emit=emit)).text
+
+        assert (await complete(fast(rt, ["cell"]), "x", emit=emit)).text == "cell"
+        assert await rt.task(from_a_task).wait() == "task"
+        rt.start(LLMAgent, name="a", model=["agent"])
+        assert await agent_ask(rt, "a", "go") == "agent"
+        assert (await complete(fast(rt, ["cell again"]), "x", emit=emit)).text == "cell again"
+        return [e.data["request_id"] for e in of(rt, "llm_request")]
+
+
+async def test_calls_outside_agents_are_numbered_in_the_runtime_of_the_running_loop():
+    # a second runtime in the same process numbers from the same start, whatever ran before
+    first = await _calls_outside_agents(seed=5)
+    second = await _calls_outside_agents(seed=5)
+    assert first == second == ["llm-1", "llm-2", "llm-3", "llm-4"]
+    # with no open runtime, a call numbers in the process-wide sequence, which goes on
+    ids: list[str] = []
+    for _ in range(2):
+        await complete(ScriptedModel(["free"], ttft=0.0, jitter=0.0), "x",
+                       emit=lambda kind, **f: ids.append(f["request_id"]) if kind == "llm_request" else None)
+    assert int(ids[1][4:]) == int(ids[0][4:]) + 1
+
+
+# ---------------------------------------------------------------------------- misconfiguration
+
+
+@pytest.mark.parametrize(("config", "error"), [
+    ({"tools": add}, r"tools must be a list of functions or tools, not .*; for one tool, pass tools=\[add\]"),
+    ({"tools": tool(add)}, r"tools must be a list .*pass tools=\[add\]"),
+    ({"tools": "add"}, r"tools must be a list of functions or tools, not 'add'"),
+    ({"model_options": {"tools": []}}, r"model_options cannot set \['tools'\].*tools="),
+    ({"model_options": {"emit": print, "temperature": 0}}, r"model_options cannot set \['emit'\]"),
+    ({"topics": ["news"]}, r"topics given but no pubsub= to use them on"),
+    ({"publish_to": "news"}, r"publish_to given but no pubsub="),
+    ({"pubsub": "news", "topics": ["news"]}, r"pubsub must be an agentlab.PubSub"),
+])
+async def test_a_misconfigured_agent_fails_its_start_saying_what_to_pass(config, error):
+    async with Runtime(clock=VirtualClock()) as rt:
+        with pytest.raises(StartError, match=error):
+            rt.start(LLMAgent, model=["fine"], **config)
+
+
+async def test_one_topic_given_as_a_string_is_refused_not_split_into_letters():
+    # a string is iterable: "findings" subscribed the agent to "f", "i", "n"... and the
+    # posts on "findings" never reached it
+    async with Runtime(clock=VirtualClock()) as rt:
+        news = PubSub(rt, name="news")
+        with pytest.raises(StartError, match=r"topics must be a list of topics, not 'findings'; "
+                                             r"for one topic, pass topics=\['findings'\]"):
+            rt.start(LLMAgent, model=["fine"], pubsub=news, topics="findings")
+        assert news.topics() == []
+        rt.start(LLMAgent, model=["fine"], pubsub=news, topics=["findings"], name="editor")
+        assert publish(news, "findings", "Solar output rose.", sender="alice") == 1
+
+
+@pytest.mark.parametrize("request_", ["ask", ("ask",), ("ask", "a", "b")])
+async def test_an_ask_without_its_text_is_refused_not_guessed(request_):
+    # "ask" alone used to ask the model "s" (its second letter)
+    async with Runtime(clock=VirtualClock()) as rt:
+        model = fast(rt, ["never"])
+        pid = rt.start(LLMAgent, model=model)
+        with pytest.raises(CalleeExited) as info:
+            await rt.call(pid, request_)
+        assert "an ask is ('ask', text)" in str(info.value.reason)
+        assert model.calls == []

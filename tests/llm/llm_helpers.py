@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import re
-from pathlib import Path
 from typing import Any
 
 import httpx
+from wire_server import TRANSCRIPTS, WIRE_DIR  # noqa: F401 (the recordings, for the tests)
 
 from agentlab.llm import Anthropic, Gemini, OpenAIChat, Response
-
-WIRE_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "llm-wire"
-
-
-def load_transcripts() -> dict[str, dict[str, Any]]:
-    """Every recorded transcript by name; empty when shared/llm-wire is not beside the repo."""
-    folder = WIRE_DIR / "transcripts"
-    if not folder.is_dir():
-        return {}
-    return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
-
-
-TRANSCRIPTS = load_transcripts()
 
 PROVIDERS = {
     "openai.chat.completions": OpenAIChat,

@@ -16,11 +16,13 @@ from agentlab.llm import (
     ToolCall,
     complete,
 )
+from agentlab.llm import _events as llm_events
 from agentlab.llm._events import (
     DELTA_KINDS,
     TOKEN_FIELDS,
     TOOL_CALL_FIELDS,
     Routed,
+    default_scope,
     new_request_id,
     numbered_in,
 )
@@ -88,6 +90,27 @@ def test_request_ids_are_numbered_per_scope():
     assert outside.startswith("llm-") and new_request_id() == f"llm-{int(outside[4:]) + 1}"
     with numbered_in(Scope()):
         assert new_request_id() == "llm-1"  # a new scope starts over
+
+
+def test_a_default_scope_numbers_the_attempts_outside_any_scope():
+    # the agents layer registers a finder naming the open runtime; here, a stand-in
+    class Scope:
+        pass
+
+    scope, chosen = Scope(), [None]
+    previous = llm_events._default_scope
+    default_scope(lambda: chosen[-1])
+    try:
+        outside = new_request_id()  # the finder names none: the process-wide sequence
+        chosen.append(scope)
+        assert [new_request_id(), new_request_id()] == ["llm-1", "llm-2"]
+        with numbered_in(Scope()):
+            assert new_request_id() == "llm-1"  # an explicit scope comes first
+        assert new_request_id() == "llm-3"
+        chosen.append(None)
+        assert new_request_id() == f"llm-{int(outside[4:]) + 1}"
+    finally:
+        default_scope(previous)
 
 
 def test_routed_for_any_model():

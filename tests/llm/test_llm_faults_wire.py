@@ -336,3 +336,74 @@ def test_a_base_url_changed_later_is_checked_before_sending(server, transcripts,
     assert not err.retryable and repr(base_url) in str(err)
     assert kept == base_url_for(t, root) and response.text
     assert clock.sleeps == [] and len(server.requests(root)) == 1
+
+
+def test_a_url_too_long_with_the_model_name_is_a_bad_request_not_retried(server):
+    # base_url passed its check when set; the whole URL fails only as the request is built,
+    # with the model's name in its path (Gemini): a final BadRequest, and nothing is sent
+    root = server.root(body="unused")
+    clock = FakeClock()
+
+    async def main():
+        async with Gemini("g" * 70_000, api_key="k", base_url=root) as model:
+            await complete(Retrying(model, NO_JITTER, clock), "hi")
+
+    with pytest.raises(BadRequest) as info:
+        asyncio.run(main())
+    message = str(info.value)
+    assert "URL too long" in message and "shorten base_url or the model name" in message
+    assert len(message) < 600 and "characters)" in message  # the URL is shown cut, with its length
+    assert not info.value.retryable and clock.sleeps == [] and server.requests(root) == []
+
+
+def test_a_base_url_too_long_with_the_path_is_a_bad_request_not_retried(server):
+    # as long as httpx takes a URL: the base_url passes, "/chat/completions" does not
+    root = server.root(body="unused")
+    base_url = root + "/" + "a" * (65_536 - len(root) - 10)
+    clock = FakeClock()
+
+    async def main():
+        async with OpenAIChat("m", api_key="k", base_url=base_url) as model:
+            await complete(Retrying(model, NO_JITTER, clock), "hi")
+
+    with pytest.raises(BadRequest, match="URL too long.*shorten base_url") as info:
+        asyncio.run(main())
+    assert not info.value.retryable and clock.sleeps == [] and server.requests(root) == []
+
+
+def test_a_redirect_is_a_bad_request_naming_where_it_points(server, transcripts):
+    # the client does not follow redirects (a POST would lose its body): a 3xx means
+    # base_url is not the API's address, which no retry changes
+    t = transcripts["openai_chat_text_basic"]
+    root = server.root(t["name"], fault="redirect")
+    clock = FakeClock()
+    with pytest.raises(BadRequest) as info:
+        run_retrying(server, t, root, clock)
+    err = info.value
+    assert err.status == 307 and not err.retryable
+    assert "redirected the request to 'ftp://127.0.0.1/elsewhere'" in str(err)
+    assert "set base_url" in str(err)
+    assert clock.sleeps == [] and len(server.requests(root)) == 1
+
+
+def test_a_redirect_followed_to_another_scheme_is_a_bad_request(server, transcripts):
+    # an injected client that follows redirects meets a scheme httpx cannot fetch: the
+    # request is refused before it is sent, and the message names both addresses
+    import httpx
+
+    t = transcripts["openai_chat_text_basic"]
+    root = server.root(t["name"], fault="redirect")
+    clock = FakeClock()
+
+    async def main():
+        async with httpx.AsyncClient(follow_redirects=True) as client:
+            model = make_model(t, root, client=client)
+            await complete(Retrying(model, NO_JITTER, clock), "hi")
+
+    with pytest.raises(BadRequest) as info:
+        asyncio.run(main())
+    message = str(info.value)
+    assert "cannot send a request to 'ftp://127.0.0.1/elsewhere'" in message
+    assert f"where the request to '{base_url_for(t, root)}/chat/completions' was redirected" in message
+    assert "unsupported protocol" in message and "point base_url" in message
+    assert not info.value.retryable and clock.sleeps == [] and len(server.requests(root)) == 1

@@ -10,6 +10,7 @@ import pytest
 from llm_helpers import FakeClock, check_response, cut_after_first_output, make_model
 
 from agentlab.llm import (
+    OpenAIChat,
     RateLimited,
     Recorder,
     ReplayModel,
@@ -157,3 +158,59 @@ def test_binary_chunks_round_trip(tmp_path):
     first, second = asyncio.run(main())
     assert first.text == second.text == "é"
     assert any("b64" in r for r in records(path))
+
+
+def handmade(path, gaps=(1.0, 2.0, 3.0)):
+    """A recording of one OpenAI exchange: the response head, one chunk and the end at
+    ``gaps`` seconds after the request."""
+    body = 'data: {"choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n'
+    head, chunk, end = gaps
+    lines = [
+        {"type": "request", "exchange": 0, "t": 0.0, "method": "POST",
+         "url": "http://127.0.0.1:1/v1/chat/completions", "body": {"model": "gpt-4o-mini"}},
+        {"type": "response", "exchange": 0, "t": head, "status": 200,
+         "headers": [["content-type", "text/event-stream"]]},
+        {"type": "chunk", "exchange": 0, "t": chunk, "text": body},
+        {"type": "end", "exchange": 0, "t": end},
+    ]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+@pytest.mark.parametrize("provider", ["foo", "OpenAI", "", 3, OpenAIChat])
+def test_an_unknown_provider_is_named_with_the_known_ones(tmp_path, provider):
+    path = handmade(tmp_path / "one.jsonl")
+    with pytest.raises(ValueError) as info:
+        ReplayModel(path, provider=provider)
+    message = str(info.value)
+    assert f"provider={provider!r}" in message
+    assert all(repr(p) in message for p in ("openai", "anthropic", "gemini"))
+
+
+@pytest.mark.parametrize(("speed", "elapsed"), [(1.0, 3.0), (2, 1.5), (0.5, 6.0), (None, 0.0),
+                                                 (float("inf"), 0.0)])
+def test_speed_divides_the_recorded_gaps(tmp_path, speed, elapsed):
+    clock = FakeClock(start=0.0)
+
+    async def replay():
+        async with ReplayModel(handmade(tmp_path / "one.jsonl"), clock=clock, speed=speed) as model:
+            return await complete(model, "hi")
+
+    assert asyncio.run(replay()).text == "hi"
+    assert clock.t == pytest.approx(elapsed)
+    if elapsed == 0.0:
+        assert clock.sleeps == []  # no pacing at all, not waits of zero
+
+
+@pytest.mark.parametrize(("speed", "error"), [
+    (0, ValueError), (0.0, ValueError), (-1, ValueError), (float("-inf"), ValueError),
+    (float("nan"), ValueError), ("fast", TypeError), (True, TypeError), ([2], TypeError),
+])
+def test_a_speed_that_makes_no_sense_is_refused_when_set(tmp_path, speed, error):
+    path = handmade(tmp_path / "one.jsonl")
+    with pytest.raises(error, match=r"speed must be a number > 0, not .*None \(or inf\) without waiting"):
+        ReplayModel(path, speed=speed)
+    transport = ReplayTransport(path, speed=2)
+    with pytest.raises(error, match="speed must be a number > 0"):
+        transport.speed = speed
+    assert transport.speed == 2.0  # the refused value is not kept

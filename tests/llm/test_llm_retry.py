@@ -230,3 +230,24 @@ def test_error_messages_say_what_to_do():
     assert "retry" in str(error_from_response("openai", 500, {}, "oops"))
     assert "check the model name" in str(error_from_response("openai", 400, {}, "{}"))
     assert "oops" in str(error_from_response("openai", 500, {}, "oops"))
+
+
+@pytest.mark.parametrize(("field", "value", "error"), [
+    ("max_retries", -1, ValueError), ("max_retries", 2.5, TypeError), ("max_retries", True, TypeError),
+    ("max_retries", "3", TypeError),
+    ("base", -1, ValueError), ("base", float("nan"), ValueError), ("base", float("inf"), ValueError),
+    ("max_delay", -0.5, ValueError), ("max_delay", float("nan"), ValueError),
+    ("jitter", 3, ValueError), ("jitter", -0.1, ValueError), ("jitter", None, TypeError),
+    ("max_retry_after", -1, ValueError), ("max_retry_after", "300", TypeError),
+])
+def test_a_policy_that_makes_no_sense_is_refused_when_made(field, value, error):
+    # NaN, a negative wait or a jitter past 1 were used as given: waits of -1 s, or of
+    # max_delay for a NaN base, showed up in llm_retry events
+    with pytest.raises(error, match=rf"^{field} must be "):
+        RetryPolicy(**{field: value})
+
+
+def test_no_cap_and_no_retries_are_policies():
+    assert RetryPolicy(max_retries=0, base=0, jitter=0, max_delay=float("inf"),
+                       max_retry_after=float("inf")).backoff(40, random.Random(0)) == 0.0
+    assert RetryPolicy(base=1.0, jitter=1, max_delay=float("inf")).backoff(3, random.Random(0)) <= 4.0

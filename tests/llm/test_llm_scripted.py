@@ -162,3 +162,24 @@ def test_messages_from_dicts():
     assert msgs[2].tool_calls[0] == ToolCall("c", "f", {"a": 1})
     with pytest.raises(ValueError):
         Message("robot", "x")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("option", "value", "error"), [
+    ("tokens_per_second", -1, ValueError), ("tokens_per_second", float("nan"), ValueError),
+    ("tokens_per_second", "fast", TypeError), ("tokens_per_second", True, TypeError),
+    ("ttft", -0.1, ValueError), ("ttft", float("inf"), ValueError), ("ttft", float("nan"), ValueError),
+    ("ttft", None, TypeError),
+    ("jitter", -0.1, ValueError), ("jitter", 1.5, ValueError), ("jitter", float("nan"), ValueError),
+    ("jitter", "0.2", TypeError),
+])
+def test_pacing_that_makes_no_sense_is_refused_when_the_model_is_made(option, value, error):
+    with pytest.raises(error, match=rf"^{option} must be a number .*, not {value!r}$"):
+        ScriptedModel(["hi"], **{option: value})
+
+
+@pytest.mark.parametrize("rate", [0, float("inf")])
+def test_a_rate_of_zero_or_inf_streams_without_gaps(rate):
+    clock = FakeClock(start=0.0)
+    model = ScriptedModel(["one two three"], clock=clock, ttft=0.5, tokens_per_second=rate, jitter=0.0)
+    assert run(complete(model, "hi")).text == "one two three"
+    assert clock.sleeps == [0.5]

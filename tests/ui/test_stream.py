@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import html
-import json
 import re
 
-import httpx
+from wire_server import gemini_chunk
 
 import agentlab
 import agentlab.ui as ui
@@ -103,27 +102,19 @@ def test_a_streamed_tool_call_is_one_segment_with_its_id_and_name(run):
     run(main())
 
 
-def _gemini_sse(*parts: dict) -> bytes:
-    chunk = {"candidates": [{"content": {"role": "model", "parts": list(parts)}, "finishReason": "STOP"}]}
-    return b"data: " + json.dumps(chunk).encode() + b"\r\n\r\n"
-
-
-def test_a_gemini_tool_call_is_linked_to_its_run_as_the_others_are(run):
+def test_a_gemini_tool_call_is_linked_to_its_run_as_the_others_are(run, server):
     # Gemini's function calls carry no id on the wire: the Gemini model gives each one its
     # own id at its delta, so the streamed call, its run and its result share it
-    def gemini(request: httpx.Request) -> httpx.Response:
-        if len(json.loads(request.content)["contents"]) == 1:
-            body = _gemini_sse({"functionCall": {"name": "add", "args": {"a": 2, "b": 3}}},
-                               {"functionCall": {"name": "add", "args": {"a": 4, "b": 5}}})
-        else:
-            body = _gemini_sse({"text": "5 and 9"})
-        return httpx.Response(200, content=body, headers={"content-type": "text/event-stream"})
+    root = server.root(body=[
+        gemini_chunk({"functionCall": {"name": "add", "args": {"a": 2, "b": 3}}},
+                     {"functionCall": {"name": "add", "args": {"a": 4, "b": 5}}}),
+        gemini_chunk({"text": "5 and 9"}),
+    ])
 
     async def main():
         rt = agentlab.Runtime(clock=agentlab.VirtualClock(), seed=1)
+        model = Gemini("gemini-2.0-flash", api_key="test", base_url=root)
         try:
-            model = Gemini("gemini-2.0-flash", api_key="test", base_url="http://gemini.test",
-                           transport=httpx.MockTransport(gemini))
             pid = rt.start(LLMAgent, tools=[add], model=model, name="adder")
             view = ui.TokenStream(rt)
             assert await agent_ask(rt, pid, "2+3 and 4+5?") == "5 and 9"
@@ -141,8 +132,10 @@ def test_a_gemini_tool_call_is_linked_to_its_run_as_the_others_are(run):
             view.close()
         finally:
             await rt.shutdown()
+            await model.aclose()
 
     run(main())
+    assert len(server.requests(root)) == 2  # both answers went over loopback HTTP
 
 
 def test_a_transcript_of_many_calls_with_little_text_keeps_max_segs():

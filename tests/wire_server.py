@@ -1,11 +1,19 @@
-"""A loopback server that speaks the providers' wire formats, from recorded transcripts.
+"""A loopback server that speaks the providers' wire formats: recorded transcripts, or
+answers a test scripts.
 
-Run by uvicorn in a background thread (see ``conftest.py``). Every request
-path starts with ``/s/<spec>/``, followed by whatever path the provider
-client appends. ``<spec>`` is ``name=value`` pairs joined by commas:
+The ``server`` fixture (``tests/conftest.py``) runs one, in a uvicorn thread,
+for the whole session; the ``transcripts`` fixture gives the recordings of
+``shared/llm-wire`` (it skips a test when they are not beside the repo).
+``server.root(t, **spec)`` is the URL prefix of one scenario; point a
+provider's ``base_url`` at it (``llm_helpers.base_url_for`` adds OpenAI's
+``/v1``). Every request path starts with ``/s/<spec>/``, followed by whatever
+path the provider client appends. ``<spec>`` is ``name=value`` pairs joined by
+commas:
 
 =========== ================================================================
-t           transcript name (required)
+t           transcript name: its status, headers and body are served.
+            Without one, a scripted answer (``body=``) is served with status
+            200 and ``content-type: text/event-stream``
 mode        ``whole`` (content-length, default) or ``chunks`` (chunked
             encoding, 1-7 byte pieces drawn from ``random.Random(seed)``)
 seed        seed for the chunk sizes (default 0)
@@ -15,34 +23,75 @@ fault       ``429``, ``500``, ``529``, ``reset`` (connection dropped
             ``hang`` (send ``cut`` bytes, then wait for the client to go
             away), ``echo_key`` (401 whose body echoes the credentials),
             ``quota`` (OpenAI's 429 ``insufficient_quota``, sent with
-            ``x-should-retry: true``)
+            ``x-should-retry: true``), ``redirect`` (307 to
+            ``ftp://127.0.0.1/elsewhere``)
 n           the fault hits only the first ``n`` requests with this ``key``
-key         groups requests for ``n`` and for the request log (default: spec)
+key         groups requests for ``n`` and for the request log (default: a
+            fresh one per ``root()``)
 ra          Retry-After value for 429 (``2.5``, or ``date:30`` for an HTTP
             date 30 s ahead)
 cut         byte offset for reset/truncate/hang (default: half the body);
             for error_event, the number of events sent first (default: half)
 =========== ================================================================
 
-A test can serve its own body in place of the transcript's (same status and
-headers) by putting it in ``WireState.bodies`` under the request ``key``.
+``body=`` (to ``root``) replaces the transcript's body (its status and
+headers stay): one string for every request, or a list, one per request in
+turn (a request past its end gets a 500 saying so). A Gemini model that calls
+a tool, then answers::
+
+    root = server.root(body=[gemini_chunk({"functionCall": {"name": "add", "args": {"a": 1}}}),
+                             gemini_chunk({"text": "done"})])
+    model = Gemini("gemini-2.0-flash", api_key="k", base_url=root)
+
+``server.requests(root)`` lists what the server received for that root.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
+import socket
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from email.utils import formatdate
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+WIRE_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "llm-wire"
+
+
+def load_transcripts() -> dict[str, dict[str, Any]]:
+    """Every recorded transcript by name; empty when shared/llm-wire is not beside the repo."""
+    folder = WIRE_DIR / "transcripts"
+    if not folder.is_dir():
+        return {}
+    return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
+
+
+TRANSCRIPTS = load_transcripts()
+
+def gemini_chunk(*parts: dict[str, Any]) -> str:
+    """One Gemini ``streamGenerateContent`` event whose candidate has ``parts``
+    (``{"text": ...}``, ``{"functionCall": {"name": ..., "args": {...}}}``: no ids, as
+    Gemini sends them) and finishes (``STOP``)."""
+    chunk = {"candidates": [{"content": {"role": "model", "parts": list(parts)}, "finishReason": "STOP"}]}
+    return f"data: {json.dumps(chunk)}\r\n\r\n"
+
+
+SSE_HEADERS = {"content-type": "text/event-stream"}
+"""The headers of a scripted answer (no transcript)."""
+
+REDIRECT_TO = "ftp://127.0.0.1/elsewhere"
+"""Where ``fault=redirect`` sends the client."""
 
 ERROR_EVENTS = {
     "openai.chat.completions": 'data: {"error": {"message": "The server had an error while processing your request.", "type": "server_error", "param": null, "code": null}}\n\n',
@@ -59,7 +108,7 @@ class WireState:
         self.counts: dict[str, int] = defaultdict(int)
         self.requests: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.closed: dict[str, threading.Event] = defaultdict(threading.Event)
-        self.bodies: dict[str, str] = {}
+        self.bodies: dict[str, str | list[str]] = {}
         self.lock = threading.Lock()
 
 
@@ -139,9 +188,23 @@ def make_app(state: WireState) -> Starlette:
                     "body": json.loads(raw) if raw else None,
                 }
             )
-        t = state.transcripts[spec["t"]]
-        resp = t["response"]
-        body: str = state.bodies.get(key, resp["body"])
+        t = state.transcripts[spec["t"]] if "t" in spec else None
+        resp = t["response"] if t is not None else {"status": 200, "headers": SSE_HEADERS}
+        scripted = state.bodies.get(key)
+        if isinstance(scripted, list):
+            if count > len(scripted):
+                return Response(
+                    f"the test scripted {len(scripted)} answer(s); this is request {count}",
+                    status_code=500,
+                    media_type="text/plain",
+                )
+            body = scripted[count - 1]
+        elif scripted is not None:
+            body = scripted
+        elif t is not None:
+            body = t["response"]["body"]
+        else:
+            return Response("no transcript (t=) and no body= for this root", status_code=500)
         headers = {k: v for k, v in resp["headers"].items() if k.lower() != "content-length"}
         fault = spec.get("fault")
         if fault and "n" in spec and count > int(spec["n"]):
@@ -171,6 +234,8 @@ def make_app(state: WireState) -> Starlette:
                 status_code=429,
                 headers={"x-should-retry": "true"},
             )
+        if fault == "redirect":
+            return Response(status_code=307, headers={"location": REDIRECT_TO})
         if fault == "500":
             return Response("upstream exploded (test)", status_code=500, media_type="text/plain")
         if fault == "529":
@@ -189,6 +254,7 @@ def make_app(state: WireState) -> Starlette:
         if fault == "error_event":
             events = _events(body)
             k = int(spec["cut"]) if "cut" in spec else len(events) // 2
+            assert t is not None, "fault=error_event needs a transcript (t=): its provider's event"
             data = ("".join(events[:k]) + ERROR_EVENTS[t["provider"]]).encode("utf-8")
         elif fault in ("reset", "truncate", "hang"):
             data = data[:cut]
@@ -201,3 +267,77 @@ def make_app(state: WireState) -> Starlette:
         return Response(data, status_code=status, headers=headers)
 
     return Starlette(routes=[Route("/s/{spec}/{rest:path}", handle, methods=["POST"])])
+
+
+class LoopbackServer:
+    """The running server, as the tests see it (see the module docstring)."""
+
+    def __init__(self, url: str, state: WireState) -> None:
+        self.url = url
+        self.state = state
+        self._n = 0
+
+    def root(self, t: str | None = None, body: str | list[str] | None = None, **spec: Any) -> str:
+        """The URL prefix for one scenario; a fresh ``key`` unless one is given.
+
+        ``t`` names a transcript (None: a scripted answer, which needs ``body``);
+        ``body`` replaces the transcript's body (its status and headers stay): a
+        string for every request, or a list served one per request in turn.
+        """
+        if t is None and body is None:
+            raise ValueError("root() needs a transcript name, a body=, or both")
+        self._n += 1
+        spec.setdefault("key", f"k{self._n}-{time.monotonic_ns()}")
+        if body is not None:
+            self.state.bodies[spec["key"]] = body if isinstance(body, str) else list(body)
+        fields = {"t": t, **spec} if t is not None else spec
+        parts = ",".join(f"{k}={v}" for k, v in fields.items())
+        return f"{self.url}/s/{parts}"
+
+    def _key(self, root: str) -> str:
+        return dict(p.split("=", 1) for p in root.rsplit("/s/", 1)[1].split(","))["key"]
+
+    def requests(self, root: str) -> list[dict[str, Any]]:
+        """What the server received under ``root``, in order."""
+        return self.state.requests[self._key(root)]
+
+    def closed(self, root: str) -> threading.Event:
+        """Set when a ``hang`` response under ``root`` saw its client go away."""
+        return self.state.closed[self._key(root)]
+
+
+@contextlib.contextmanager
+def serving(transcripts: dict[str, dict[str, Any]] | None = None) -> Iterator[LoopbackServer]:
+    """Run the server on 127.0.0.1 (an ephemeral port) in a uvicorn thread until the
+    block ends."""
+    import uvicorn
+
+    state = WireState(TRANSCRIPTS if transcripts is None else transcripts)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        make_app(state),
+        log_config=None,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        ws="none",
+        http="h11",
+        timeout_graceful_shutdown=2,
+    )
+    uv = uvicorn.Server(config)
+    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not uv.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the loopback server did not start")
+        time.sleep(0.01)
+    try:
+        yield LoopbackServer(f"http://127.0.0.1:{port}", state)
+    finally:
+        uv.should_exit = True
+        thread.join(timeout=10)
+        sock.close()

@@ -102,11 +102,10 @@ def _dispatch(argv: Sequence[str] | None) -> int:
     try:
         run = loader()
     except ImportError as e:
-        print(
-            f"agentlab {command}: a dependency is missing ({e.name or e}). "
-            "Install the extras: pip install agentlab[all]",
-            file=sys.stderr,
-        )
+        # agentlab.trace's message names its extra; anything else is a broken install
+        message = str(e) if "agentlab[" in str(e) else (
+            f'a dependency is missing ({e.name or e}): pip install "agentlab[all]"')
+        print(f"agentlab {command}: {message}", file=sys.stderr)
         return 1
     return run(rest)
 

@@ -3,13 +3,33 @@ imports only the standard library (STYLE.md rules 1 and 2)."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 import agentlab
+
+PACKAGE = Path(agentlab.__file__).parent
+
+
+def public_modules() -> list[str]:
+    """Every module path in the package with no part that starts with "_" (so no
+    ``__main__``, which runs a command when imported)."""
+    found = []
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        if not any(part.startswith("_") for part in parts):
+            found.append(".".join(("agentlab", *parts)))
+    return sorted(found)
+
+
+PUBLIC = public_modules()
 
 HEAVY = ["httpx", "pandas", "IPython", "ipywidgets", "anywidget"]
 
@@ -76,3 +96,21 @@ def test_the_runtime_modules_import_only_the_standard_library():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert json.loads(out.stdout) == []
+
+
+def test_the_public_modules_are_the_subpackages():
+    assert PUBLIC == [
+        "agentlab", "agentlab.agents", "agentlab.conformance", "agentlab.llm",
+        "agentlab.trace", "agentlab.ui",
+    ]
+
+
+@pytest.mark.parametrize("module", PUBLIC)
+def test_each_public_module_has_a_sorted_all_whose_names_resolve(module):
+    mod = importlib.import_module(module)
+    names = mod.__all__
+    assert names == sorted(names, key=isort_key)
+    assert [name for name in names if not hasattr(mod, name)] == []
+    ns: dict = {}
+    exec(f"from {module} import *", ns)
+    assert {k for k in ns if not k.startswith("__")} == set(names)

@@ -20,7 +20,7 @@
     trace.compare(run_a, run_b)             # two runs side by side
 
 The columns and dtypes of each table are documented with the function that
-builds it (``help(trace.processes)``). Needs ``pip install agentlab[trace]``
+builds it (``help(trace.processes)``). Needs ``pip install "agentlab[trace]"``
 (pandas, pyarrow, matplotlib); the runtime itself never imports them.
 """
 

@@ -71,6 +71,7 @@ def test_the_wheel_has_the_bundle_and_every_module(dists):
     assert set(BUNDLE) <= wheel, sorted(set(BUNDLE) - wheel)
     modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "agentlab").rglob("*.py")}
     assert modules <= wheel, sorted(modules - wheel)
+    assert "agentlab/py.typed" in wheel  # users' type checkers read agentlab's hints
     assert not [n for n in wheel if n.startswith(("tests/", "widgets/", "notebooks/"))]
 
 

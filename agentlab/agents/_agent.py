@@ -230,13 +230,16 @@ class LLMAgent(Agent):
 
     Budgets
     -------
-    Every attempt is charged when it ends, failed ones included. The agent
-    checks before each attempt (a retry included) and at each streamed delta,
-    against what was spent plus the attempt so far: its prompt's estimated
-    tokens and its output as the LLM layer estimates it when the provider
-    reports no count, a token per four characters of text, tool names and
-    arguments; at the model's prices (an unpriced model is not cut for
-    cost). At the first delta that passes a limit the stream is cut, a
+    Every attempt counts, failed ones included (one the provider refused, a
+    429 or another error answer, costs nothing). Its usage goes into the
+    budget as it streams and is settled with the LLM layer's counts when it
+    ends: its prompt's estimated tokens with the first delta, then its output
+    as the LLM layer estimates it when the provider reports no count, a token
+    per four characters of text, tool names and arguments; at the model's
+    prices (an unpriced model is not cut for cost). The agent checks before
+    each attempt (a retry included) and at each streamed delta, against the
+    budget's totals, which include the other agents' streams on a shared
+    :class:`Budget`. At the first delta that passes a limit the stream is cut, a
     ``budget_exceeded``
     event is emitted, the caller gets :class:`BudgetExceeded`, and the agent
     exits with reason ``("shutdown", ("budget_exceeded", info))``
@@ -271,7 +274,10 @@ class LLMAgent(Agent):
     which can exceed the streamed text (reasoning tokens stream none). And a
     limit is checked, not predicted: an attempt starts whenever the budget is
     not yet passed, even if its prompt alone passes what is left (it is then
-    cut at its first delta).
+    cut at its first delta). Agents streaming at once on one shared
+    :class:`Budget` are each cut at their next delta once it is passed: the
+    total ends past the limit by at most one delta per agent streaming (an
+    attempt's first delta carrying its prompt too), as :class:`Budget` says.
 
     Events
     ------
@@ -363,6 +369,10 @@ class LLMAgent(Agent):
         # (estimated), its output and the prices of both
         self._attempt_in = 0
         self._attempt_chars = 0  # output characters streamed (text, tool names and arguments)
+        # what the attempt's stream has put in the budgets so far (Budget.spend), which
+        # its end settles (Budget.charge)
+        self._counted_tokens = 0
+        self._counted_cost = 0.0
         self._price = _UNPRICED  # (input, output) USD per million tokens of the attempt's model
         self._prices: Prices | None = None
         self._call_ids = itertools.count(1)  # for a model whose calls come without ids
@@ -639,8 +649,14 @@ class LLMAgent(Agent):
                         out = tokens_for_chars(self._attempt_chars)
                         live = self._attempt_in + out
                         cost = cost_at(self._price, self._attempt_in, out)  # as cost_usd has it
+                        # into the budgets at once (the prompt with the first delta): an agent
+                        # sharing one sees this stream as it grows, not when it ends
+                        tokens, spent = live - self._counted_tokens, cost - self._counted_cost
+                        self._counted_tokens, self._counted_cost = live, cost
                         for b in budgets:
-                            limit = b.would_exceed(live, cost)
+                            b.spend(tokens, spent)
+                        for b in budgets:
+                            limit = b.exceeded
                             if limit is not None:
                                 over = b
                                 break
@@ -660,16 +676,23 @@ class LLMAgent(Agent):
         if kind == "llm_request":
             self._attempt_in = fields.get("input_tokens_estimate") or 0
             self._attempt_chars = 0
+            # a new attempt counts from nothing (one that ended without its end event, a
+            # custom model's, leaves in the budgets what its stream put there)
+            self._counted_tokens = 0
+            self._counted_cost = 0.0
             model = fields.get("model")
             price = price_of(model, self._prices) if self._prices and isinstance(model, str) else None
             # unpriced: its cost is unknown mid-stream (and None at the end)
             self._price = _UNPRICED if price is None else price
         elif kind in _LLM_END:
+            # the attempt's final counts, less what its stream already put in the budgets
             tokens = (fields.get("input_tokens") or 0) + (fields.get("output_tokens") or 0)
+            cost = fields.get("cost_usd") or 0.0
             for b in self._budgets:
-                b.charge(tokens, fields.get("cost_usd"))
+                b.charge(tokens - self._counted_tokens, cost - self._counted_cost)
             self._meter(kind, **fields)
-            self._attempt_in = self._attempt_chars = 0
+            self._attempt_in = self._attempt_chars = self._counted_tokens = 0
+            self._counted_cost = 0.0
             self._price = _UNPRICED
         elif kind == "llm_retry":
             self._meter(kind, **fields)

@@ -1,11 +1,14 @@
 """Budgets: how many tokens and dollars an agent (or a team) may spend.
 
-Every model attempt is charged when it ends, answered or failed: the prompt
-was sent and whatever streamed back was generated (the LLM layer's
-``llm_response``/``llm_error`` events carry the counts, reported or
-estimated). A budget given as numbers is private to one agent incarnation;
-a :class:`Budget` object is shared by everything that holds it, across
-restarts too, so one object can cap a whole team::
+Every model attempt counts, answered or failed: the prompt was sent and
+whatever streamed back was generated. Its usage goes into the budget as it
+streams (the prompt's estimate with the first delta, then each delta's
+estimate) and is settled when the attempt ends, with the counts of the LLM
+layer's ``llm_response``/``llm_error`` events, reported or estimated. An
+attempt the provider refused (a 429 or another error answer) counts as a
+call and costs nothing. A budget given as numbers is private to one agent
+incarnation; a :class:`Budget` object is shared by everything that holds
+it, across restarts too, so one object can cap a whole team::
 
     team_budget = Budget(max_tokens=20_000, max_cost_usd=0.05)
     spec = LLMAgent.child_spec("writer", budget=team_budget)     # every incarnation
@@ -34,6 +37,20 @@ BUDGET_EXCEEDED = "budget_exceeded"
 class Budget:
     """Limits (``None``: no limit) and what was spent so far.
 
+    ``tokens`` and ``cost_usd`` include the attempts still streaming (what
+    they have used so far, estimated), ``calls`` the attempts that ended.
+
+    **How far past a limit.** A limit is checked at every streamed delta of
+    every agent holding the budget, against the totals with that delta in:
+    the agent whose delta passes it is cut there, and every other agent
+    streaming on the same budget is cut at its own next delta. So the total
+    passes the limit by at most one delta per attempt under way at that
+    moment (for an attempt that has not streamed yet, its first delta and its
+    prompt's estimated tokens), plus whatever the provider's final counts add
+    to the estimates. Ten agents that start at once on a $0.01 budget end a
+    few deltas past $0.01, not at ten times it. An attempt starts whenever
+    the budget is not yet passed.
+
     >>> b = Budget(max_tokens=100)
     >>> b.charge(60, 0.0); b.exceeded is None
     True
@@ -53,8 +70,20 @@ class Budget:
         if self.max_cost_usd is not None:
             check_amount("max_cost_usd", self.max_cost_usd, "a budget in USD, or None")
 
+    def spend(self, tokens: int, cost_usd: float) -> None:
+        """Add what an attempt still streaming has used since its last ``spend``, at once
+        (every holder of this budget sees it); no call is counted yet.
+
+        >>> b = Budget(max_tokens=100)
+        >>> b.spend(70, 0.0); b.spend(40, 0.0); b.exceeded, b.calls
+        ('tokens', 0)
+        """
+        self.tokens += tokens
+        self.cost_usd += cost_usd
+
     def charge(self, tokens: int, cost_usd: float | None) -> None:
-        """Add one ended model attempt."""
+        """Add one ended model attempt: what its ``spend`` calls did not add yet (its final
+        counts less those; negative when the provider counted less than the estimate)."""
         self.tokens += tokens
         self.cost_usd += cost_usd or 0.0
         self.calls += 1

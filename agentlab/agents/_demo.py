@@ -28,7 +28,7 @@ import asyncio
 import errno
 import random
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TextIO
@@ -36,6 +36,7 @@ from typing import Any, Literal, TextIO
 import pydantic
 
 from .._clock import RealClock, VirtualClock
+from .._errors import SupervisorError
 from .._events import Event
 from .._reasons import Crash, is_shutdown_reason
 from .._runtime import Runtime
@@ -53,9 +54,9 @@ from ..llm import (
 from ._agent import LLMAgent, agent_ask
 from ._budget import Budget
 from ._team import start_llm_agent
-from ._tools import ToolContext
+from ._tools import FunctionTool, ToolContext
 
-__all__ = ["Brief", "DemoResult", "main", "run_demo"]
+__all__ = ["ASK_TIMEOUT", "Brief", "DemoResult", "main", "researcher_tool", "run_demo"]
 
 PRICES = {"scripted": (0.15, 0.60)}  # USD per 1M tokens, like a small hosted model
 QUESTION = "Write a short brief: how did solar and wind power grow in 2024?"
@@ -139,6 +140,58 @@ def _bob_script() -> list[Any]:
 
 # ---------------------------------------------------------------------------- the team
 
+ASK_TIMEOUT = 120.0
+"""Seconds (runtime clock) the lead's ``ask_researcher`` waits for an answer: the
+tool's own limit, in place of the lead's ``tool_timeout``."""
+
+
+def researcher_tool(
+    models: Mapping[str, Any],
+    budget: Budget | None = None,
+    *,
+    sup: str = "researchers",
+    timeout: float = ASK_TIMEOUT,
+) -> FunctionTool:
+    """The lead's ``ask_researcher`` tool: ask a researcher (a key of ``models``, its
+    model), started under the dynamic supervisor ``sup`` on first use, and return
+    its answer.
+
+    ``timeout`` (seconds, runtime clock) is both how long the answer may take and
+    the tool's limit, as for :func:`~agentlab.agents.ask_agent_tool`. Asks that
+    find the researcher not started yet, at once, start it once: the supervisor
+    refuses the later starts as ``already_started``, and they ask the researcher
+    the first one started.
+    """
+
+    async def ask_researcher(
+        researcher: Literal["alice", "bob"], question: str, ctx: ToolContext
+    ) -> str:
+        """Ask one of the researchers a question.
+
+        Args:
+            researcher: who to ask
+            question: what to ask them
+        """
+        if ctx.runtime.whereis(researcher) is None:
+            try:
+                await start_llm_agent(
+                    sup,
+                    name=researcher,
+                    system=f"You are {researcher}, a careful researcher. Use the search tool.",
+                    model=models[researcher],
+                    tools=[search],
+                    retry=RetryPolicy(max_retries=2, base=0.5),
+                    budget=budget,
+                )
+            except SupervisorError as e:
+                reason = getattr(e, "reason", None)
+                if not (isinstance(reason, tuple) and reason[:1] == ("already_started",)):
+                    raise
+        answer: str = await agent_ask(ctx.runtime, researcher, question, timeout=timeout)
+        return answer
+
+    return FunctionTool(ask_researcher, timeout=timeout)
+
 
 @dataclass
 class DemoResult:
@@ -196,28 +249,6 @@ async def run_demo(
             "bob": scripted(_bob_script()),
         }
 
-        async def ask_researcher(
-            researcher: Literal["alice", "bob"], question: str, ctx: ToolContext
-        ) -> str:
-            """Ask one of the researchers a question.
-
-            Args:
-                researcher: who to ask
-                question: what to ask them
-            """
-            if ctx.runtime.whereis(researcher) is None:
-                await start_llm_agent(
-                    "researchers",
-                    name=researcher,
-                    system=f"You are {researcher}, a careful researcher. Use the search tool.",
-                    model=models[researcher],
-                    tools=[search],
-                    retry=RetryPolicy(max_retries=2, base=0.5),
-                    budget=budget,
-                )
-            answer: str = await agent_ask(ctx.runtime, researcher, question, timeout=120)
-            return answer
-
         lead_model = scripted(_lead_script)
         rt.start(
             Supervisor,
@@ -228,7 +259,7 @@ async def run_demo(
                     name="lead",
                     system="You lead a research team. Delegate, then write the brief.",
                     model=lead_model,
-                    tools=[ask_researcher],
+                    tools=[researcher_tool(models, budget)],
                     output=Brief,
                     budget=budget,
                 ),

@@ -5,7 +5,11 @@ carries ``input_tokens``/``output_tokens``, whether each was ``*_estimated``,
 and ``cost_usd`` (None when the model has no price). When a provider reports
 nothing, tokens are estimated at about four characters per token. Failed
 attempts are counted too: the prompt was sent, and whatever streamed back
-was generated.
+was generated. An attempt that never reached the model is the exception: a
+429, a 5xx or another error answer, a server that could not be reached, a
+request that could not be sent. It is a call (and a failed one) with 0
+tokens, neither estimated, ``usage_reported`` False, and ``cost_usd`` 0.0
+(None for an unpriced model): the provider charges nothing for it.
 
 A :class:`UsageMeter` is an event callback that adds those up, one per agent::
 

@@ -71,12 +71,19 @@ class CallState:
     tool-call delta to the caller, and only there: a decoder that has built a
     delta but fails before it is yielded has delivered nothing, and its error
     is not ``partial`` (so :class:`~agentlab.llm.Retrying` re-sends it).
+
+    ``refused`` is set by a model whose provider turned the attempt away before
+    the model ran: an HTTP error status (429, 5xx, 4xx), a server that could not
+    be reached, a request that could not be sent. Such an attempt reports no
+    usage and costs nothing (its ``llm_error`` has 0 tokens, neither estimated,
+    ``usage_reported`` False, ``cost_usd`` 0.0, or None for an unpriced model).
     """
 
     provider_request_id: str | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
     produced_output: bool = False
+    refused: bool = False
 
     def usage(self) -> Usage:
         """The provider's token counts as a :class:`Usage` (reported only if both came)."""
@@ -132,6 +139,18 @@ class BaseModel:
         ttft: float | None,
     ) -> dict[str, Any]:
         """The token, cost and timing fields of an attempt's last event."""
+        if state.refused and not state.produced_output:
+            return {
+                "input_tokens": 0,
+                "output_tokens": 0,
+                "input_estimated": False,
+                "output_estimated": False,
+                "usage_reported": False,
+                "cost_usd": cost_usd(self.model, 0, 0, self.prices),
+                "latency": self.clock.now() - start,
+                "ttft": ttft,
+                "provider_request_id": state.provider_request_id,
+            }
         inp = usage.input_tokens if usage is not None else state.input_tokens
         out = usage.output_tokens if usage is not None else state.output_tokens
         # Each count is estimated on its own. A Usage not ``reported`` that lacks

@@ -30,7 +30,9 @@ llm_response        ``stop_reason``, ``input_tokens``, ``output_tokens``,
 llm_error           ``error_type`` (an :class:`~agentlab.llm.LLMError` ``.type``),
                     ``message``, ``status``, ``retry_after``, ``partial`` (output
                     was already delivered), ``retryable``, plus the token, cost and
-                    timing fields of ``llm_response``
+                    timing fields of ``llm_response`` (0 tokens and no cost for an
+                    attempt that never reached the model: an error status, no
+                    connection; see :mod:`agentlab.llm._accounting`)
 llm_retry           ``error_type``, ``delay`` (the wait before the next attempt),
                     ``retry_after`` (what the provider asked for, or None);
                     ``attempt`` is the attempt about to start

@@ -20,6 +20,14 @@ happens, so one seed gives one sequence of faults.
 :class:`FaultyModel` wraps any model and spoils answers the way models do:
 an unknown tool name, tool arguments that are not JSON, an empty answer.
 
+The settings are checked when set (in the constructor, or assigned later):
+a probability is a number in [0, 1]; ``latency`` a finite number >= 0 or a
+``(low, high)`` pair with ``0 <= low <= high``; ``retry_after`` a finite
+number >= 0 or None; ``statuses_5xx`` one or more ints in 500-599;
+``cut_within`` an int >= 1; ``rng`` a :class:`random.Random`. NaN, infinity,
+a negative number or a string is refused with a ``ValueError`` or
+``TypeError`` naming the setting.
+
 Both emit ``llm_fault`` events (``fault``: ``latency``, ``http_429``,
 ``http_5xx``, ``reset``, ``truncate``, ``malformed``, ``bad_tool_name``,
 ``invalid_json_args``, ``empty``) when given ``emit``.
@@ -27,12 +35,14 @@ Both emit ``llm_fault`` events (``fault``: ``latency``, ``http_429``,
 
 from __future__ import annotations
 
+import math
 import random
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import httpx
 
+from ._checks import check_number
 from ._clock import AsyncioClock, Clock
 from ._events import Emit
 from ._protocol import (
@@ -56,8 +66,106 @@ def _no_emit(kind: str, **fields: Any) -> None:
     pass
 
 
+class _Checked:
+    """A setting checked every time it is set: ``check(owner, name, value)`` returns
+    the value to keep or raises."""
+
+    def __init__(self, check: Callable[[str, str, Any], Any]) -> None:
+        self._check = check
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+        self._slot = "_checked_" + name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        return getattr(obj, self._slot)
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        setattr(obj, self._slot, self._check(type(obj).__name__, self._name, value))
+
+
+def _check_probability(owner: str, name: str, value: Any) -> float:
+    return check_number(
+        f"{owner} {name}", value, "in [0, 1] (a probability)", lambda v: 0 <= v <= 1,
+        "0 never injects the fault, 1 always does",
+    )
+
+
+def _check_latency(owner: str, name: str, value: Any) -> float | tuple[float, float]:
+    rule = ">= 0 and finite (seconds)"
+    if isinstance(value, tuple | list):
+        if len(value) != 2:
+            raise ValueError(
+                f"{owner} {name} must be seconds or a (low, high) range, not {value!r}"
+            )
+        low, high = (
+            check_number(f"{owner} {name}'s {end}", v, rule, lambda v: 0 <= v < math.inf)
+            for end, v in zip(("low", "high"), value, strict=True)
+        )
+        if low > high:
+            raise ValueError(
+                f"{owner} {name} range {value!r} has low > high; give it as (low, high)"
+            )
+        return (low, high)
+    return check_number(
+        f"{owner} {name}", value, rule, lambda v: 0 <= v < math.inf,
+        "or a (low, high) range drawn uniformly",
+    )
+
+
+def _check_retry_after(owner: str, name: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    return check_number(
+        f"{owner} {name}", value, ">= 0 and finite (seconds), or None", lambda v: 0 <= v < math.inf,
+        "None sends no Retry-After header",
+    )
+
+
+def _check_statuses(owner: str, name: str, value: Any) -> tuple[int, ...]:
+    statuses = tuple(value) if isinstance(value, Sequence) and not isinstance(value, str) else None
+    if not statuses or not all(
+        isinstance(s, int) and not isinstance(s, bool) and 500 <= s <= 599 for s in statuses
+    ):
+        raise ValueError(
+            f"{owner} {name} must be one or more HTTP statuses in 500-599, such as "
+            f"(500, 503, 529), not {value!r}"
+        )
+    return statuses
+
+
+def _check_cut_within(owner: str, name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{owner} {name} must be an int >= 1 (bytes), not {value!r}")
+    if value < 1:
+        raise ValueError(f"{owner} {name} must be an int >= 1 (bytes), not {value!r}")
+    return value
+
+
+def _check_rng(owner: str, name: str, value: Any) -> random.Random:
+    if not isinstance(value, random.Random):
+        seed = value if isinstance(value, int) and not isinstance(value, bool) else "seed"
+        raise TypeError(
+            f"{owner} {name} must be a random.Random, not {value!r}; pass random.Random({seed})"
+        )
+    return value
+
+
 class FaultTransport(httpx.AsyncBaseTransport):
     """An httpx transport wrapper that injects faults (see the module docstring)."""
+
+    rng = _Checked(_check_rng)
+    latency = _Checked(_check_latency)
+    p_429 = _Checked(_check_probability)
+    retry_after = _Checked(_check_retry_after)
+    p_5xx = _Checked(_check_probability)
+    statuses_5xx = _Checked(_check_statuses)
+    p_reset = _Checked(_check_probability)
+    p_truncate = _Checked(_check_probability)
+    p_malformed = _Checked(_check_probability)
+    cut_within = _Checked(_check_cut_within)
 
     def __init__(
         self,
@@ -83,25 +191,25 @@ class FaultTransport(httpx.AsyncBaseTransport):
         self.p_429 = p_429
         self.retry_after = retry_after
         self.p_5xx = p_5xx
-        self.statuses_5xx = tuple(statuses_5xx)
+        self.statuses_5xx = statuses_5xx
         self.p_reset = p_reset
         self.p_truncate = p_truncate
         self.p_malformed = p_malformed
         self.cut_within = cut_within
         self.emit = emit or _no_emit
 
-    def _latency(self) -> float:
+    def _delay(self) -> float:
         if isinstance(self.latency, tuple):
             return self.rng.uniform(*self.latency)
         self.rng.random()  # keep the draw count constant
-        return float(self.latency)
+        return self.latency
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         rng = self.rng
-        delay = self._latency()
+        delay = self._delay()
         r429, r5xx, status = rng.random(), rng.random(), rng.choice(self.statuses_5xx)
         rreset, rtrunc, rmal = rng.random(), rng.random(), rng.random()
-        cut = rng.randrange(max(1, self.cut_within))
+        cut = rng.randrange(self.cut_within)
         where = {"url": str(request.url.copy_with(query=None))}
         if delay > 0:
             self.emit("llm_fault", fault="latency", delay=delay, **where)
@@ -187,7 +295,14 @@ class FaultyModel:
       at the end, so they no longer parse;
     * ``p_empty``: the answer has no text and no tool calls (the wrapped
       stream still runs to the end, so its usage counts).
+
+    Each probability is a number in [0, 1], checked when set.
     """
+
+    rng = _Checked(_check_rng)
+    p_bad_tool_name = _Checked(_check_probability)
+    p_invalid_json_args = _Checked(_check_probability)
+    p_empty = _Checked(_check_probability)
 
     def __init__(
         self,

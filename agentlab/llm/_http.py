@@ -8,6 +8,10 @@ fed the response bytes as they arrive); this class does the rest:
   here) or created lazily on first use (with ``transport=`` if given) and
   closed by :meth:`HTTPModel.aclose` or ``async with model:``;
 * non-2xx answers become typed errors with the (truncated) body;
+* an attempt that never reached the model (an error status, no connection,
+  a request that could not be sent or timed out going out) reports no usage
+  and costs nothing; one the server accepted is charged its prompt, as
+  estimated or reported, and what streamed back;
 * network failures become :class:`Timeout`, :class:`ServerError` (could not
   connect) or :class:`StreamInterrupted` (the stream broke); a request that
   cannot be sent at all (a bad header) is a :class:`BadRequest`, not retried;
@@ -47,6 +51,8 @@ __all__ = [
 
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 _REQUEST_ID_HEADERS = ("request-id", "x-request-id", "x-goog-request-id")
+# timeouts before the request was out: the connection, a pooled connection, the sending
+_NOT_SENT = (httpx.ConnectTimeout, httpx.PoolTimeout, httpx.WriteTimeout)
 
 
 class HTTPModel(BaseModel, AsyncClosing):
@@ -195,7 +201,11 @@ class HTTPModel(BaseModel, AsyncClosing):
     async def _events(
         self, messages: Sequence[Message], tools: Sequence[Tool], opts: dict[str, Any], state: CallState
     ) -> AsyncIterator[StreamEvent]:
-        url, headers, body = self._request(messages, tools, opts)
+        try:
+            url, headers, body = self._request(messages, tools, opts)
+        except Exception:  # nothing was sent (no key, an option it cannot take)
+            state.refused = True
+            raise
         try:
             async with self.client.stream("POST", url, headers=headers, json=body) as response:
                 state.provider_request_id = next(
@@ -203,6 +213,7 @@ class HTTPModel(BaseModel, AsyncClosing):
                     None,
                 )
                 if not 200 <= response.status_code < 300:
+                    state.refused = True  # answered, but the model did not run: nothing to pay
                     raw = (await response.aread()).decode("utf-8", "replace")
                     raise error_from_response(
                         self.provider,
@@ -235,12 +246,14 @@ class HTTPModel(BaseModel, AsyncClosing):
                 for event in decoder.close():
                     yield event
         except httpx.TimeoutException as exc:
+            state.refused = isinstance(exc, _NOT_SENT)
             where = httpx.URL(url)
             raise Timeout(
                 f"{type(exc).__name__} talking to {where.host}; retry, or raise timeout=.",
                 provider=self.provider,
             )
         except httpx.ConnectError as exc:
+            state.refused = True
             where = httpx.URL(url)
             raise ServerError(
                 f"could not connect to {where.host}:{where.port or ''} ({self.scrub(str(exc))}); "
@@ -250,6 +263,7 @@ class HTTPModel(BaseModel, AsyncClosing):
         except httpx.InvalidURL as exc:
             # base_url was checked when set, but the whole URL can still fail: too long
             # with the path and (Gemini) the model's name. Retrying cannot help
+            state.refused = True
             raise BadRequest(
                 f"cannot send a request to {self._shown(url)} ({self.scrub(str(exc))}); "
                 "shorten base_url or the model name.",
@@ -258,6 +272,7 @@ class HTTPModel(BaseModel, AsyncClosing):
         except httpx.UnsupportedProtocol as exc:
             # base_url's scheme was checked when set: only a redirect to another scheme,
             # followed by an injected client, ends here. Retrying cannot help
+            state.refused = True
             try:
                 target = str(exc.request.url)
             except RuntimeError:  # no request attached: name the one sent
@@ -269,6 +284,7 @@ class HTTPModel(BaseModel, AsyncClosing):
                 provider=self.provider,
             )
         except httpx.LocalProtocolError as exc:
+            state.refused = True
             raise BadRequest(
                 f"cannot send the request as built ({self.scrub(str(exc))}); check headers=.",
                 provider=self.provider,

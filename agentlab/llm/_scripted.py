@@ -18,6 +18,13 @@ shortened or stretched by up to ``jitter`` (a fraction) drawn from a
 arguments stream the same way. Usage is the model's own count (input
 estimated from the prompt, output = pieces streamed), reported as such.
 
+A scripted error that carries an HTTP status (a ``RateLimited``'s 429, a
+``ServerError(..., status=503)``) and comes before any output stands for a
+request the provider refused: like a real one, it reports no usage and
+costs nothing. Any other failure (no status: a cut stream, a timeout, an
+error event; or after output) was a stream the model ran: its prompt and
+the pieces that streamed are charged.
+
 The pacing is checked when the model is made: ``ttft`` is a finite number
 >= 0, ``tokens_per_second`` a number >= 0 (``0`` or ``float("inf")``: no
 wait between pieces), ``jitter`` a fraction in [0, 1]; NaN, a negative
@@ -175,8 +182,12 @@ class ScriptedModel(BaseModel):
             out += 1
             yield TextDelta(piece)
         if reply.error is not None:
-            state.input_tokens = estimate_input_tokens(conversation, tools)
-            state.output_tokens = out
+            status = reply.error.status
+            if out == 0 and status is not None and not 200 <= status < 300:
+                state.refused = True  # an error answer (429, 5xx...): the model never ran
+            else:
+                state.input_tokens = estimate_input_tokens(conversation, tools)
+                state.output_tokens = out
             raise reply.error
         for index, call in enumerate(reply.tool_calls):
             call_id = call.id or self._new_call_id()

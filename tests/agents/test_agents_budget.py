@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 
@@ -18,7 +19,7 @@ from agentlab.agents import (
     is_budget_exceeded,
 )
 from agentlab.agents._budget import budget_message
-from agentlab.llm import RateLimited, RetryPolicy, ToolCall
+from agentlab.llm import RateLimited, RetryPolicy, StreamInterrupted, ToolCall
 
 LONG = "word " * 200
 
@@ -117,8 +118,8 @@ async def test_a_streamed_tool_call_counts_toward_the_budget_by_its_size():
 
 async def test_failed_attempts_count_and_no_retry_starts_over_budget():
     async with Runtime(clock=VirtualClock()) as rt:
-        limited = [RateLimited("scripted", retry_after=1.0)] * 10
-        pid = rt.start(LLMAgent, system="x" * 200, model=fast(rt, limited),
+        cut = [StreamInterrupted("the stream broke", provider="scripted")] * 10
+        pid = rt.start(LLMAgent, system="x" * 200, model=fast(rt, cut),
                        retry=RetryPolicy(max_retries=9), max_tokens=120)
         with pytest.raises(BudgetExceeded) as info:
             await agent_ask(rt, pid, "hi")
@@ -126,6 +127,20 @@ async def test_failed_attempts_count_and_no_retry_starts_over_budget():
         assert len(of(rt, "llm_error")) == 3
         assert len(of(rt, "llm_request")) == 3
         assert info.value.info["calls"] == 3
+
+
+async def test_refused_attempts_count_as_calls_and_cost_nothing():
+    async with Runtime(clock=VirtualClock()) as rt:
+        script = [RateLimited("scripted", retry_after=1.0)] * 9 + ["fine"]
+        budget = Budget(max_tokens=120)
+        pid = rt.start(LLMAgent, system="x" * 200, model=fast(rt, script, prices={"scripted": (1, 1)}),
+                       retry=RetryPolicy(max_retries=9), budget=budget)
+        # nine 429s of a ~50-token prompt would pass 120 if each were charged its prompt
+        assert await agent_ask(rt, pid, "hi") == "fine"
+        answer = of(rt, "llm_response")[0].data
+        assert budget.calls == 10
+        assert budget.tokens == answer["input_tokens"] + answer["output_tokens"] < 120
+        assert budget.cost_usd == pytest.approx(answer["cost_usd"])
 
 
 async def test_cost_budget():
@@ -213,6 +228,39 @@ async def test_a_shared_budget_caps_a_team_across_restarts():
         assert (await rt.call(rt.whereis("b") or "a", "usage"))["budget"]["limit"] == "tokens"
 
 
+@pytest.mark.parametrize("limit", ["tokens", "cost"])
+async def test_agents_streaming_on_one_shared_budget_stop_together(clock, limit):
+    # ten agents start at once on one budget, each answer alone worth ~5 times it: each
+    # agent's stream goes into the budget as it grows, so all are cut soon after the limit
+    # is passed (before: each saw only its own stream, and spent the limit on its own)
+    async with Runtime(clock=clock, seed=3) as rt:
+        budget = Budget(max_tokens=300) if limit == "tokens" else Budget(max_cost_usd=0.01)
+        answer = " ".join(f"w{i}" for i in range(200))  # ~350 tokens of output
+        pids = [
+            rt.start(LLMAgent, name=f"a{i}", budget=budget, retry=None, model=fast(
+                rt, [answer], prices={"scripted": (0.0, 50.0)}, jitter=0.5))  # $0.01: 200 tokens
+            for i in range(10)
+        ]
+        results = await asyncio.gather(*(agent_ask(rt, p, "go") for p in pids), return_exceptions=True)
+        assert all(isinstance(r, BudgetExceeded) for r in results), results
+        ends = [e.data for e in rt.events if e.kind == "llm_response"]
+        assert len(ends) == 10 and budget.calls == 10
+        assert budget.tokens == sum(d["input_tokens"] + d["output_tokens"] for d in ends)
+        assert budget.cost_usd == pytest.approx(sum(d["cost_usd"] for d in ends))
+        # past the limit by at most one delta per agent (and, an agent cut at its first
+        # delta, its prompt): here tokens and cost alike
+        over = 0
+        for pid in pids:
+            deltas = [e.data["text"] for e in of(rt, "llm_token", pid.name)]
+            prompt = of(rt, "llm_request", pid.name)[0].data["input_tokens_estimate"]
+            over += math.ceil(len(deltas[-1]) / 4) + (prompt if len(deltas) == 1 else 0)
+        if limit == "tokens":
+            assert 300 < budget.tokens <= 300 + over
+        else:
+            assert 0.01 < budget.cost_usd <= 0.01 + over * 50.0 / 1e6
+        assert all(not p.alive for p in pids)
+
+
 def test_budget_accounting():
     b = Budget(max_tokens=10, max_cost_usd=1.0)
     b.charge(8, 0.5)
@@ -220,6 +268,15 @@ def test_budget_accounting():
     b.charge(1, 0.6)
     assert b.exceeded == "cost"
     assert b.info()["calls"] == 2
+
+
+def test_a_stream_in_progress_counts_at_once_and_its_end_settles_it():
+    b = Budget(max_tokens=100)
+    b.spend(60, 0.001)
+    b.spend(50, 0.002)  # streaming: in the totals, for every holder to see; no call yet
+    assert (b.tokens, b.cost_usd, b.calls, b.exceeded) == (110, pytest.approx(0.003), 0, "tokens")
+    b.charge(-20, 0.0)  # its end: the provider counted 20 fewer than the estimate
+    assert (b.tokens, b.calls, b.exceeded) == (90, 1, None)
 
 
 def test_a_stream_in_progress_can_pass_either_limit():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from agents_helpers import fast, of
 
@@ -16,7 +18,8 @@ from agentlab.agents import (
     publish_tool,
     start_llm_agent,
 )
-from agentlab.llm import ServerError, ToolCall
+from agentlab.agents._demo import ASK_TIMEOUT, researcher_tool
+from agentlab.llm import Reply, ServerError, ToolCall
 
 
 async def test_delegate_runs_a_throwaway_sub_agent(clock):
@@ -117,3 +120,63 @@ async def test_ask_agent_tool_waits_as_long_as_its_timeout_says(timeout, waited)
             assert result["error"] is None and result["result"] == "the expert's answer"
         else:  # the ask's CallTimeout or the tool's own limit, whichever fires first
             assert f"timed out after {waited:g}" in result["error"]
+
+
+# ---------------------------------------------------------------------------- the demo's tool
+
+
+def researchers_team(rt, models, lead_script, **lead):
+    """The demo's shape: researchers (a DynamicSupervisor) and a lead with the demo's tool."""
+    rt.start(DynamicSupervisor, name="researchers")
+    model = fast(rt, lead_script)
+    return rt.start(LLMAgent, name="lead", model=model, tools=[researcher_tool(models)], **lead)
+
+
+def ask_alice(call_id):
+    return ToolCall(call_id, "ask_researcher", {"researcher": "alice", "question": "Solar?"})
+
+
+@pytest.mark.parametrize(("ttft", "waited"), [
+    (60.0, 60.0),  # a minute-long answer: the lead's tool_timeout (30 s) cut it
+    (200.0, ASK_TIMEOUT),  # the tool's own limit, 120 s, not 30
+])
+async def test_the_demo_researcher_tool_waits_as_long_as_its_own_limit(ttft, waited):
+    async with Runtime(clock=VirtualClock()) as rt:
+        alice = fast(rt, ["Solar grew."], ttft=ttft)
+        lead = researchers_team(rt, {"alice": alice}, [ask_alice("c1"), "done"])
+        assert await agent_ask(rt, lead, "go") == "done"
+        (result,) = [e.data for e in of(rt, "tool_result", "lead")]
+        assert result["duration"] == pytest.approx(waited, abs=0.1)
+        if waited == 60.0:
+            assert result["error"] is None and result["result"] == "Solar grew."
+        else:  # the ask's CallTimeout or the tool's limit: both are 120 s
+            assert f"timed out after {ASK_TIMEOUT:g}" in result["error"]
+
+
+@pytest.mark.parametrize("tool_errors", ["report", "crash"])
+async def test_asks_for_a_researcher_not_started_yet_start_it_once(clock, tool_errors):
+    # both asks found no alice and started one: the second start was refused
+    # (already_started) and its ask failed (with tool_errors="crash", the lead crashed)
+    async with Runtime(clock=clock) as rt:
+        alice = fast(rt, ["first answer", "second answer"])
+        lead = researchers_team(rt, {"alice": alice}, [
+            Reply(tool_calls=[ask_alice("c1"), ask_alice("c2")]), "done"], tool_errors=tool_errors)
+        assert await agent_ask(rt, lead, "go") == "done"
+        results = [e.data for e in of(rt, "tool_result", "lead")]
+        assert [r["error"] for r in results] == [None, None]
+        assert sorted(r["result"] for r in results) == ["first answer", "second answer"]
+        assert len(of(rt, "turn_start", "alice")) == 2
+        assert await DynamicSupervisor.count_children("researchers") == {
+            "specs": 1, "active": 1, "supervisors": 0, "workers": 1,
+        }
+
+
+async def test_two_leads_asking_at_once_share_one_researcher(clock):
+    async with Runtime(clock=clock) as rt:
+        rt.start(DynamicSupervisor, name="researchers")
+        tool = researcher_tool({"alice": fast(rt, ["one", "two"])})
+        leads = [rt.start(LLMAgent, model=fast(rt, [ask_alice("c1"), "done"]), tools=[tool])
+                 for _ in range(2)]
+        assert await asyncio.gather(*(agent_ask(rt, p, "go") for p in leads)) == ["done", "done"]
+        assert all(e.data["error"] is None for e in of(rt, "tool_result"))
+        assert (await DynamicSupervisor.count_children("researchers"))["active"] == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 
 import httpx
 import pytest
@@ -151,3 +152,73 @@ def test_faulty_model_is_seeded():
 
     assert names(3) == names(3)
     assert {"f", "f_unknown"} == set(names(3))
+
+
+NAN, INF = float("nan"), float("inf")
+BAD_TRANSPORT = [
+    ({"p_429": NAN}, ValueError, "p_429 must be a number in [0, 1]"),
+    ({"p_5xx": -0.1}, ValueError, "p_5xx must be a number in [0, 1]"),
+    ({"p_reset": 1.5}, ValueError, "p_reset must be a number in [0, 1]"),
+    ({"p_truncate": "0.1"}, TypeError, "p_truncate must be a number in [0, 1]"),
+    ({"p_malformed": True}, TypeError, "p_malformed must be a number in [0, 1]"),
+    ({"latency": -1}, ValueError, "latency must be a number >= 0 and finite"),
+    ({"latency": INF}, ValueError, "latency must be a number >= 0 and finite"),
+    ({"latency": NAN}, ValueError, "latency must be a number >= 0 and finite"),
+    ({"latency": (0.0, INF)}, ValueError, "latency's high must be a number >= 0 and finite"),
+    ({"latency": (-1, 1)}, ValueError, "latency's low must be a number >= 0"),
+    ({"latency": (2, 1)}, ValueError, "latency range (2, 1) has low > high"),
+    ({"latency": (1, 2, 3)}, ValueError, "latency must be seconds or a (low, high) range"),
+    ({"retry_after": NAN}, ValueError, "retry_after must be a number >= 0 and finite"),
+    ({"retry_after": -2}, ValueError, "retry_after must be a number >= 0 and finite"),
+    ({"statuses_5xx": ()}, ValueError, "statuses_5xx must be one or more HTTP statuses in 500-599"),
+    ({"statuses_5xx": (429,)}, ValueError, "statuses_5xx must be one or more HTTP statuses in 500-599"),
+    ({"cut_within": 0}, ValueError, "cut_within must be an int >= 1"),
+    ({"cut_within": 1.5}, TypeError, "cut_within must be an int >= 1"),
+]
+
+
+@pytest.mark.parametrize(("params", "error", "message"), BAD_TRANSPORT)
+def test_fault_transport_refuses_settings_that_make_no_sense(params, error, message):
+    inner = httpx.MockTransport(lambda r: httpx.Response(200))
+    with pytest.raises(error, match=re.escape(f"FaultTransport {message}")):
+        FaultTransport(inner, random.Random(0), **params)
+    faults = FaultTransport(inner, random.Random(0))  # and when set later
+    (name, value), = params.items()
+    with pytest.raises(error, match=re.escape(message)):
+        setattr(faults, name, value)
+    assert getattr(faults, name) == getattr(FaultTransport(inner, random.Random(0)), name)  # unchanged
+
+
+@pytest.mark.parametrize("name", ["p_bad_tool_name", "p_invalid_json_args", "p_empty"])
+@pytest.mark.parametrize(("value", "error"), [(NAN, ValueError), (-0.5, ValueError), (1.01, ValueError),
+                                              (INF, ValueError), ("1", TypeError), (None, TypeError)])
+def test_faulty_model_refuses_a_probability_outside_0_1(name, value, error):
+    inner = ScriptedModel(["hi"], clock=FakeClock())
+    with pytest.raises(error, match=re.escape(f"FaultyModel {name} must be a number in [0, 1]")):
+        FaultyModel(inner, random.Random(0), **{name: value})
+    model = FaultyModel(inner, random.Random(0))
+    with pytest.raises(error, match=re.escape(name)):
+        setattr(model, name, value)
+
+
+def test_a_seed_is_not_a_random_generator():
+    inner = ScriptedModel(["hi"], clock=FakeClock())
+    with pytest.raises(TypeError, match=re.escape("rng must be a random.Random, not 42; pass random.Random(42)")):
+        FaultyModel(inner, 42)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="FaultTransport rng must be a random.Random"):
+        FaultTransport(httpx.MockTransport(lambda r: httpx.Response(200)), None)  # type: ignore[arg-type]
+
+
+def test_the_edges_of_the_ranges_are_accepted(transcripts):
+    t = transcripts["openai_chat_text_basic"]
+    clock = FakeClock()
+    transport = FaultTransport(
+        body_transport(t), random.Random(0), clock=clock, latency=(1, 1), p_429=0, p_5xx=0.0,
+        p_reset=1, p_truncate=0, p_malformed=0, retry_after=0, statuses_5xx=[599], cut_within=1,
+    )
+    with pytest.raises(StreamInterrupted):
+        run_with(t, transport, clock)
+    assert clock.sleeps == [1.0] and transport.latency == (1.0, 1.0)
+    transport.latency = 0  # plain seconds
+    transport.p_reset = 0.0
+    check_response(t, run_with(t, transport, clock))

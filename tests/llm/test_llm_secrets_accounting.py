@@ -7,19 +7,27 @@ import logging
 import random
 import traceback
 
+import httpx
 import pytest
 from llm_helpers import Events, FakeClock, make_model, model_name
 
 from agentlab.llm import (
     DEFAULT_PRICES,
     Anthropic,
+    AuthError,
+    FaultTransport,
+    FaultyModel,
     Gemini,
+    LLMError,
     OpenAIChat,
+    RateLimited,
     Recorder,
+    ReplayModel,
     Reply,
     Retrying,
     RetryPolicy,
     ScriptedModel,
+    ServerError,
     StreamInterrupted,
     UsageMeter,
     complete,
@@ -212,3 +220,120 @@ def test_a_gemini_models_prefix_is_priced(server, transcripts):
     assert done["cost_usd"] == cost_usd("gemini-2.0-flash-exp", done["input_tokens"], done["output_tokens"])
     assert done["cost_usd"] is not None
     assert cost_usd("models/mine", 1_000_000, 0, {"models/mine": (1.0, 2.0), "mine": (5.0, 5.0)}) == 1.0
+
+
+# ------------------------------------------------------------------ refused attempts cost nothing
+
+PER_PROVIDER = ["openai_chat_text_basic", "anthropic_text_basic", "gemini_text_sse"]
+PROMPT = "a prompt of some length " * 20  # ~120 tokens: an estimate would show
+
+
+def one_attempt(model, emit):
+    """Run one call of ``model`` (closed after), return its one ending event's fields."""
+
+    async def main():
+        try:
+            await complete(model, PROMPT, emit=emit)
+        except LLMError:
+            pass
+        finally:
+            if hasattr(model, "aclose"):
+                await model.aclose()
+
+    asyncio.run(main())
+
+
+def assert_free(fields, meter):
+    assert (fields["input_tokens"], fields["output_tokens"]) == (0, 0)
+    assert fields["input_estimated"] is False and fields["output_estimated"] is False
+    assert fields["usage_reported"] is False
+    assert fields["cost_usd"] == 0.0
+    assert (meter.calls, meter.failed, meter.input_tokens, meter.cost_usd) == (1, 1, 0, 0.0)
+
+
+@pytest.mark.parametrize("fault", ["429", "500", "529", "echo_key", "quota"])
+@pytest.mark.parametrize("name", PER_PROVIDER)
+def test_an_error_answer_costs_nothing(server, transcripts, name, fault):
+    t = transcripts[name]
+    meter, events = UsageMeter(), Events()
+    one_attempt(make_model(t, server.root(name, fault=fault)), tee(meter, events))
+    (err,) = events.of("llm_error")
+    assert err["status"] is not None
+    assert_free(err, meter)
+
+
+@pytest.mark.parametrize("params", [{"p_429": 1.0}, {"p_5xx": 1.0}])
+def test_an_injected_error_answer_costs_nothing(server, transcripts, params):
+    t = transcripts["anthropic_text_basic"]
+    meter, events = UsageMeter(), Events()
+    faults = FaultTransport(httpx.AsyncHTTPTransport(), random.Random(0), **params)
+    root = server.root(t["name"])
+    one_attempt(make_model(t, root, transport=faults), tee(meter, events))
+    (err,) = events.of("llm_error")
+    assert_free(err, meter)
+    assert server.requests(root) == []  # the server never saw it
+
+
+def test_an_unreachable_server_costs_nothing(transcripts):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    meter, events = UsageMeter(), Events()
+    one_attempt(make_model(transcripts["openai_chat_text_basic"], f"http://127.0.0.1:{port}"),
+                tee(meter, events))
+    (err,) = events.of("llm_error")
+    assert err["error_type"] == "server"
+    assert_free(err, meter)
+
+
+def test_a_replayed_error_answer_costs_nothing(server, transcripts, tmp_path):
+    t = transcripts["openai_chat_text_basic"]
+    path = tmp_path / "429.jsonl"
+    one_attempt(make_model(t, server.root(t["name"], fault="429"), transport=Recorder(path)), None)
+    meter, events = UsageMeter(), Events()
+    one_attempt(ReplayModel(path, clock=FakeClock(), speed=None), tee(meter, events))
+    (err,) = events.of("llm_error")
+    assert err["status"] == 429
+    assert_free(err, meter)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [RateLimited("scripted", retry_after=1.0), ServerError("outage", provider="scripted", status=503),
+     AuthError("bad key", provider="scripted", status=401)],
+)
+def test_a_scripted_error_answer_costs_nothing(error):
+    for wrap in (lambda m: m, lambda m: FaultyModel(m, random.Random(0), p_empty=1.0)):
+        meter, events = UsageMeter(), Events()
+        model = ScriptedModel([error], model="gpt-4o", clock=FakeClock())
+        one_attempt(wrap(model), tee(meter, events))
+        (err,) = events.of("llm_error")
+        assert_free(err, meter)
+
+
+def test_an_unpriced_refused_attempt_has_no_price_and_no_tokens():
+    meter, events = UsageMeter(), Events()
+    one_attempt(ScriptedModel([RateLimited("scripted")], model="mine", clock=FakeClock()),
+                tee(meter, events))
+    (err,) = events.of("llm_error")
+    assert (err["input_tokens"], err["output_tokens"], err["cost_usd"]) == (0, 0, None)
+
+
+def test_a_stream_the_model_ran_is_still_charged(server, transcripts):
+    # after output: the prompt and the output that came; before output, in a 200 stream
+    # (an error event) or a scripted failure without a status: the prompt
+    meter, events = UsageMeter(), Events()
+    after = Reply("one two three four", error=ServerError("cut", provider="scripted", status=503),
+                  fail_after=2)
+    before = Reply(error=StreamInterrupted("cut"))
+    for reply in (after, before):
+        one_attempt(ScriptedModel([reply], model="gpt-4o", clock=FakeClock()), tee(meter, events))
+    t = transcripts["gemini_text_sse"]
+    one_attempt(make_model(t, server.root(t["name"], fault="error_event", cut=0)), tee(meter, events))
+    cut, early, event = events.of("llm_error")
+    assert cut["output_tokens"] == 2 and cut["input_tokens"] > 100 and cut["cost_usd"] > 0
+    assert early["output_tokens"] == 0 and early["input_tokens"] > 100 and early["cost_usd"] > 0
+    assert event["status"] is None and event["input_tokens"] > 100 and event["input_estimated"]
+    assert meter.failed == 3 and meter.input_tokens > 300

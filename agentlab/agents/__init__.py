@@ -19,7 +19,7 @@ budgets are in ``help(LLMAgent)``. Teams are supervision trees
 (:func:`start_llm_agent`, :func:`delegate`, :func:`ask_agent_tool`), and
 agents talk over :class:`agentlab.PubSub` (:func:`publish`).
 
-Needs the ``llm`` extra (httpx, pydantic): ``pip install agentlab[llm]``.
+Needs only agentlab's own dependencies (httpx, pydantic): no extra.
 """
 
 from ._agent import LLMAgent, agent_ask

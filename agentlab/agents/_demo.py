@@ -493,7 +493,7 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int
         if path is not None:
             echo(f"\ntrace written to {path}  (try: python -m agentlab trace summary {path})")
         else:
-            echo("\nno trace written: agentlab.trace needs pandas and pyarrow (pip install agentlab[trace])")
+            echo("\nno trace written: agentlab.trace needs pandas and pyarrow (pip install 'agentlab[trace]')")
     if closed:
         raise BrokenPipeError(errno.EPIPE, "the demo's output was closed before its end")
     return 0

@@ -576,6 +576,10 @@ def _start(
         if p._st != _DEAD:
             raise
         r = Stop(p._exit)  # init's own call killed it (an exit signal, a link): it failed
+    except BaseException as e:  # a KeyboardInterrupt (a notebook's interrupt) in init
+        if p._st != _DEAD:  # the start failed (see Runtime._interrupted); it goes on
+            _fail(inst, Crash.from_exception(e, propagating=True))
+        raise
     finally:
         rt._cur = prev
     if r is None:  # the common case, _init_outcome's first line and _ready inlined
@@ -605,8 +609,10 @@ async def _outcome(coro: Any) -> Any:
 async def _ainit(inst: Agent, coro: Any, fut: asyncio.Future[Any]) -> None:
     try:
         r = await _outcome(coro)
-    except asyncio.CancelledError:
-        if not fut.done():
+    except BaseException as e:  # killed; or a KeyboardInterrupt, which goes on
+        if not isinstance(e, asyncio.CancelledError | GeneratorExit) and inst.pid._st != _DEAD:
+            _fail(inst, Crash.from_exception(e, propagating=True))
+        if not fut.done():  # start_async does not wait for ever
             fut.set_result(("error", inst.pid._exit))
         raise
     inst.runtime._wake_future(fut, _init_outcome(inst, r))

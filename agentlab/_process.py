@@ -81,10 +81,11 @@ class Process:
         in the mailbox, in order (OTP's selective receive).
 
         ``match`` runs when a message is looked at, which for a message arriving
-        during the wait is inside the sender's ``send``. If it raises, that is this
-        process's error, not the sender's: ``receive`` raises the exception here (the
-        message stays in the mailbox) and, uncaught, the process exits with it as its
-        reason. Keep ``match`` a quick, pure test of the message.
+        during the wait is inside the sender's ``send``, but always as this process:
+        ``runtime.self()`` in it is this process, not the sender. If it raises, that
+        is this process's error, not the sender's: ``receive`` raises the exception
+        here (the message stays in the mailbox) and, uncaught, the process exits with
+        it as its reason. Keep ``match`` a quick, pure test of the message.
         """
         return await self.runtime._receive(self.pid, match, timeout)
 

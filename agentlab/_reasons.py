@@ -26,8 +26,10 @@ __all__ = ["KILL", "KILLED", "NOPROC", "NORMAL", "SHUTDOWN", "Crash", "is_shutdo
 #: SystemExit too: ``sys.exit()`` in a handler (or in a library) escaping into
 #: asyncio is re-raised out of the event loop, which ends ``asyncio.run`` and, in a
 #: notebook, the kernel. KeyboardInterrupt, GeneratorExit and
-#: ``asyncio.CancelledError`` keep their meaning: never caught here. (An except
-#: clause costs nothing in CPython 3.11 until something is raised.)
+#: ``asyncio.CancelledError`` keep their meaning: never caught here. (A
+#: KeyboardInterrupt that goes through a process's code still ends that process, and
+#: goes on propagating: see ``Runtime._interrupted``.) (An except clause costs nothing
+#: in CPython 3.11 until something is raised.)
 CRASHES = (Exception, SystemExit)
 
 
@@ -52,8 +54,14 @@ class Crash:
         self.exception = exception
 
     @classmethod
-    def from_exception(cls, exc: BaseException) -> Crash:
+    def from_exception(cls, exc: BaseException, *, propagating: bool = False) -> Crash:
+        """The crash ``exc`` made. ``propagating=True``: ``exc`` goes on propagating (a
+        ``KeyboardInterrupt`` that went through a process's code), so its traceback is
+        left to whoever catches it and the Crash keeps only its text (``exception`` is
+        ``None``)."""
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=8))
+        if propagating:
+            return cls(type(exc).__name__, str(exc), tb)
         exc.__traceback__ = None
         return cls(type(exc).__name__, str(exc), tb, exc)
 

@@ -25,11 +25,13 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import heapq
+import itertools
 import logging
 import numbers
 import random
 import sys
 import time as _time
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -435,11 +437,13 @@ def _callee_exited(dead: Pid, reason: Any) -> CalleeExited:
     )
 
 
-def _check_timeout(value: Any, where: str) -> Any:
-    """``value`` if it is a timeout: ``None`` (wait forever) or a number of seconds >= 0.
+def _check_timeout(value: Any, where: str) -> float | None:
+    """``value`` as a timeout: ``None`` (wait forever) or a float number of seconds >= 0.
 
     An infinite timeout (``math.inf``) is ``None``: it waits forever, as OTP's
-    ``infinity`` does, and sets no timer. Anything else is refused before the wait
+    ``infinity`` does, and sets no timer. Any other real number (an int, a
+    ``Fraction``, a NumPy float) comes back as a float, which the timer heap adds to
+    the clock and error messages format. Anything else is refused before the wait
     is set up, with an error naming ``where`` (the function: ``"call"``,
     ``"receive"`` ...). The per-call paths (``call``, ``receive``) let a float >= 0
     through without calling this, ``inf`` too: its timer is due never, and the
@@ -461,7 +465,7 @@ def _check_timeout(value: Any, where: str) -> Any:
         )
     if f == _INF:
         return None
-    return value
+    return f
 
 
 def _stopped(me: Pid) -> asyncio.CancelledError:
@@ -497,7 +501,8 @@ _runtime_cv: contextvars.ContextVar[Runtime | None] = contextvars.ContextVar(
 
 
 def current_runtime() -> Runtime:
-    """The runtime of the calling process, or the most recently created one."""
+    """The runtime of the calling process; outside processes, the most recently created
+    one, or once that one is shut down, the newest one still running on its loop."""
     rt = _runtime_cv.get() or Runtime._latest
     if rt is None or rt._closed:
         raise RuntimeStateError("no agentlab runtime is running: create one with Runtime().")
@@ -664,7 +669,11 @@ class Runtime:
         self.max_lag = 0.0
         if lag_threshold is not None:
             self._lag_expected = loop.time() + lag_interval
-            self._lag_handle = loop.call_at(self._lag_expected, self._lag_tick)
+            # in the runtime's context, not the creating cell's: a notebook shows the
+            # warning under the cell that runs now (the one that blocked), not this one
+            self._lag_handle = loop.call_at(self._lag_expected, self._lag_tick, context=self._ctx)
+        _warn_if_another_runs(loop)
+        _LIVE[next(_MADE)] = self
         Runtime._latest = self
 
     # ------------------------------------------------------------------ basics
@@ -1133,6 +1142,9 @@ class Runtime:
             # at the next loop turn (below).
             if p._st != _DEAD:
                 raise
+        except BaseException as e:  # a KeyboardInterrupt in a handler: it goes on
+            self._interrupted(self._cur, e)
+            raise
         finally:
             self._cur = None
             self._sync_depth -= 1
@@ -1168,6 +1180,9 @@ class Runtime:
                 # cancelled from outside the runtime (not by an exit signal): that is a kill
                 self._finish(p, KILLED)
             raise
+        except BaseException as e:  # a KeyboardInterrupt: it goes on, out of the loop
+            self._interrupted(p, e)
+            raise
         finally:
             if p._task is asyncio.current_task():
                 p._task = None
@@ -1183,8 +1198,39 @@ class Runtime:
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:  # pragma: no cover - bug net
-            log.error("agentlab: internal error in a process task", exc_info=task.exception())
+        if task.cancelled():
+            return
+        exc = task.exception()  # read, even when it is not logged: it was retrieved
+        if exc is None or isinstance(exc, KeyboardInterrupt | SystemExit):
+            # asyncio raised it out of the loop, to the code that runs the loop (asyncio.run,
+            # the notebook's kernel): that is its report (see _interrupted)
+            return
+        if isinstance(exc, Exception):  # pragma: no cover - bug net
+            log.error("agentlab: internal error in a process task", exc_info=exc)
+        else:  # asyncio takes it no further: say it here
+            log.error(
+                "agentlab: a process's code raised %s, which is a BaseException but not an "
+                "Exception (not a crash); the process exited with it as its reason",
+                type(exc).__name__,
+                exc_info=exc,
+            )
+
+    def _interrupted(self, p: Pid | None, e: BaseException) -> None:
+        """``e`` went through ``p``'s code and goes on propagating: ``p`` exits.
+
+        A ``KeyboardInterrupt`` is not a crash (``CRASHES``) and is never caught: it
+        stops the program (``asyncio.run``), the cell, or the driver of a loop that
+        asyncio raises it out of. But it ended the code of the process it went
+        through, which would otherwise be left "alive" forever with nothing running
+        it (holding its name, its caller waiting). So the process exits, with the
+        interrupt as a :class:`Crash` (the trace says what ended it; links, monitors
+        and supervisors react as to a crash), and nothing is logged: the exception
+        itself, with its traceback, reaches whoever catches it. Cancellation is not
+        this (the process was killed), nor is a coroutine closed (``GeneratorExit``).
+        """
+        if p is None or p._st == _DEAD or isinstance(e, asyncio.CancelledError | GeneratorExit):
+            return
+        self._finish(p, Crash.from_exception(e, propagating=True))
 
     def _set_running(self, p: Pid, flag: bool) -> None:
         if p._run is not flag:
@@ -1537,17 +1583,38 @@ class Runtime:
         return p
 
     def _displace(self, holder: Pid) -> None:
-        """``replace=True``: the old holder loses the name at once and is shut down."""
-        name = holder.name
-        if name is not None and self._names.get(name) is holder:
-            del self._names[name]
-            self._emit(K.UNREGISTER, holder, data={"name": name, "replaced": True})
+        """``replace=True``: the old holder loses the name at once and is shut down.
+
+        So do the processes under it that go down with it (linked to their parent, as
+        a supervisor's children are): they lose their names at once too, and a new
+        tree started in the same breath (the notebook cell that started a named
+        supervision tree, run again) registers the same names while the old one shuts
+        down in order, nameless. Its unlinked descendants keep theirs: they live on.
+        """
+        for p in self._linked_tree(holder):
+            name = p.name
+            if name is not None and self._names.get(name) is p:
+                del self._names[name]
+                self._emit(K.UNREGISTER, p, data={"name": name, "replaced": True})
         me = self._live_self()
         sender = holder._parent if holder._parent is not None else self.root
         self._signal(holder, sender, SHUTDOWN, link=False)
         if holder._st != _DEAD:
-            self._loop.call_later(5.0, self._kill_if_alive, holder)
+            self._loop.call_later(5.0, self._kill_if_alive, holder, context=self._ctx)
         self._stop_if_killed(me)  # the holder was the caller, or took it down with it
+
+    def _linked_tree(self, top: Pid) -> list[Pid]:
+        """``top`` and the live processes under it that are linked to their parent."""
+        tree = [top]
+        if top._links is None:  # no link: nothing goes down with it
+            return tree
+        members = {top}
+        for p in self._procs.values():  # in spawn order: a parent before its children
+            parent = p._parent
+            if parent is not None and parent in members and _linked(p, parent):
+                members.add(p)
+                tree.append(p)
+        return tree
 
     def _kill_if_alive(self, p: Pid) -> None:
         if p._st != _DEAD:
@@ -1650,10 +1717,15 @@ class Runtime:
             match = w[0]
             try:
                 # the receiver's selective-receive predicate, run here in the sender's
-                # call: a failure is the receiver's (see _match_raised), after the try
-                ok = match is None or match(msg)
+                # call but as the receiver (see _as_receiver): a failure is the
+                # receiver's too (see _match_raised), after the try
+                ok = match is None or self._as_receiver(p, match, msg)
             except CRASHES as e:  # sys.exit() in it too: the receiver's crash
                 failed: BaseException | None = e
+            except asyncio.CancelledError:  # its own call killed the receiver (_stopped)
+                if p._st != _DEAD:
+                    raise
+                return  # the message goes with it, as to any dead process
             else:
                 if ok:
                     p._wait = None
@@ -1669,6 +1741,20 @@ class Runtime:
         self._mailbox(p).append(msg)
         if p._st == _IDLE:
             self._enqueue(p)
+
+    def _as_receiver(self, p: Pid, match: Callable[[Any], bool], msg: Any) -> bool:
+        """``match(msg)``, run as ``p`` (``self()`` in it is ``p``, not the sender).
+
+        ``p``'s receive predicate runs in the code that delivers the message: a send,
+        a timer, an exit signal. A method of its own, not lines in ``_deliver``: a
+        local variable more there costs every delivery (callgrind: ~9 machine
+        instructions a call), and only a selective receive comes here."""
+        cur = self._cur
+        self._cur = p
+        try:
+            return match(msg)
+        finally:
+            self._cur = cur
 
     def _match_raised(self, p: Pid, w: Any, e: BaseException) -> None:
         """``p``'s receive predicate raised ``e`` on a message, in the code that delivered it.
@@ -1686,8 +1772,9 @@ class Runtime:
         if w[2] is not None:
             self._drop_timer(w[2])
         tb = e.__traceback__
-        if tb is not None:  # the report starts in the predicate, not in _deliver
-            e.__traceback__ = tb.tb_next
+        while tb is not None and tb.tb_frame.f_code in _DELIVERY_CODE:
+            tb = tb.tb_next  # the report starts in the predicate, not in _deliver
+        e.__traceback__ = tb
         # Sent from an except block, the predicate's exception was chained to the
         # sender's (Python sets __context__ to the exception being handled): unchain
         # it, or the receiver's crash report would show the sender's exception. Out of
@@ -1819,6 +1906,8 @@ class Runtime:
         if timeout is not None:  # first: a bad timeout leaves nothing behind
             if timeout.__class__ is not float or not timeout >= 0:
                 timeout = _check_timeout(timeout, "call")
+                if timeout is None:  # an infinite one that is not a float: due never
+                    timeout = _INF
             caller._timer = self._add_timer(timeout, self._call_timeout, caller, timeout)
         mons = p._mons
         if mons is None:
@@ -2117,7 +2206,9 @@ class Runtime:
         ``args`` and ``kwargs`` go to the agent's ``init``. ``name``: register it
         under this name (:class:`NameTakenError` if taken); ``replace=True`` takes
         the name over instead: the old holder loses it at once and gets the exit
-        signal ``shutdown`` (it is killed if still alive 5 s later). ``link=True``
+        signal ``shutdown`` (it is killed if still alive 5 s later). The processes
+        under it that go down with it (a supervisor's tree) lose their names at once
+        too, so a cell that starts a named tree can be run again. ``link=True``
         links it to the calling process. ``trap_exit`` overrides the agent's
         ``trap_exits`` class attribute.
 
@@ -2220,15 +2311,21 @@ class Runtime:
             self.max_lag = lag
         if self.lag_threshold is not None and lag > self.lag_threshold and not self._closed:
             self._emit(K.LOOP_LAG, None, data={"lag": lag})
-            log.warning(
-                "agentlab: the event loop was blocked for %.2f s; every agent stalled meanwhile. "
-                "A synchronous cell or a blocking call in a handler does this: await instead, "
-                "or move blocking work to a thread (asyncio.to_thread).",
-                lag,
-            )
+            # Every runtime on the loop sees the same stall: the first one to see it says
+            # it (a notebook that made a second Runtime() got each warning twice).
+            if _LAG_WARNED.get(self._loop, -_INF) < now - lag:
+                _LAG_WARNED[self._loop] = now
+                log.warning(
+                    "agentlab: the event loop was blocked for %.2f s; every agent stalled "
+                    "meanwhile. A synchronous cell or a blocking call in a handler does this: "
+                    "await instead, or move blocking work to a thread (asyncio.to_thread).",
+                    lag,
+                )
         if not self._closed:
             self._lag_expected = now + self._lag_interval
-            self._lag_handle = self._loop.call_at(self._lag_expected, self._lag_tick)
+            self._lag_handle = self._loop.call_at(
+                self._lag_expected, self._lag_tick, context=self._ctx
+            )
 
     # ------------------------------------------------------------------ shutdown
 
@@ -2315,8 +2412,12 @@ class Runtime:
                     task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             self._tasks.difference_update(tasks)
-        if Runtime._latest is self:
-            Runtime._latest = None
+        for key, rt in list(_LIVE.items()):
+            if rt is self:
+                del _LIVE[key]
+        if Runtime._latest is self:  # the newest one still running here, if any
+            others = _live_on(self._loop)
+            Runtime._latest = others[-1] if others else None
 
     async def __aenter__(self) -> Runtime:
         return self
@@ -2341,7 +2442,47 @@ class Runtime:
             await asyncio.sleep(0)
 
 
+# the runtime's frames above a receive predicate that raised (see _match_raised)
+_DELIVERY_CODE = (Runtime._deliver.__code__, Runtime._as_receiver.__code__)
+
 _OUTSIDER = Pid(None, 1, None)  # the sender of exit signals that come from outside processes
+
+
+# per event loop, the loop time at which a loop-lag warning was last logged (_lag_tick)
+_LAG_WARNED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, float] = (
+    weakref.WeakKeyDictionary()
+)
+# the runtimes not shut down, oldest first (current_runtime() after the newest one
+# is shut down; the warning below)
+_LIVE: weakref.WeakValueDictionary[int, Runtime] = weakref.WeakValueDictionary()
+_MADE = itertools.count()
+
+
+def _live_on(loop: asyncio.AbstractEventLoop) -> list[Runtime]:
+    """The runtimes on ``loop`` that are not shut down, oldest first."""
+    return [rt for rt in list(_LIVE.values()) if rt._loop is loop and not rt._closed]
+
+
+def _warn_if_another_runs(loop: asyncio.AbstractEventLoop) -> None:
+    """A new runtime is made while another one still runs processes on ``loop``.
+
+    In a notebook, the cell that made the runtime was run again: the old runtime's
+    processes go on (timers fire, agents call their models) beside the new one's,
+    out of reach once its name points at the new runtime.
+    """
+    busy = [rt for rt in _live_on(loop) if rt._procs]
+    if not busy:
+        return
+    n = len(busy[-1]._procs)
+    log.warning(
+        "agentlab: a new Runtime was made while another one still runs %d process%s on "
+        "this event loop (%r); they go on beside the new runtime's. To replace a runtime, "
+        "shut it down first (await rt.shutdown()) or keep using it; restarting the kernel "
+        "stops processes you can no longer reach.",
+        n,
+        "" if n == 1 else "es",
+        busy[-1],
+    )
 
 
 def _monotonic_since(origin: float) -> Callable[[], float]:

@@ -98,9 +98,10 @@ class Task:
         task keeps running after a timeout and may be waited for again.
         """
         out = await self._take("wait", timeout)
-        if out is None:
+        if out is None:  # timed out, so timeout is a number (_take checked it)
+            secs = float(timeout)  # type: ignore[arg-type]  # a Fraction formats only so
             raise TaskError(
-                f"task {describe(self.pid)} did not return within {timeout:g} s (runtime clock). "
+                f"task {describe(self.pid)} did not return within {secs:g} s (runtime clock). "
                 "It is still running: wait again, use yield_() to poll, or shutdown() to stop it.",
                 process=self.pid,
                 reason="timeout",
@@ -128,23 +129,26 @@ class Task:
     def __await__(self) -> Generator[Any, None, Any]:
         return self.wait().__await__()
 
-    async def shutdown(self, timeout: float | str = 5.0) -> tuple[str, Any] | None:
+    async def shutdown(self, timeout: float | str | None = 5.0) -> tuple[str, Any] | None:
         """Stop the task (Elixir ``Task.shutdown``) and return its result if it had one.
 
         Unlinks the task from the owner, sends it the exit signal ``shutdown``
-        (``timeout="brutal_kill"``: ``kill`` at once), waits ``timeout`` seconds,
-        then kills it. Returns ``("ok", value)`` if the result arrived first,
-        ``("exit", reason)`` if the task died of something other than this
-        shutdown, else ``None``. Calling it again, or after the result was taken,
-        returns ``None``.
+        (``timeout="brutal_kill"``: ``kill`` at once), waits ``timeout`` seconds
+        (``None`` or ``math.inf``: as long as it takes), then kills it. Returns
+        ``("ok", value)`` if the result arrived first, ``("exit", reason)`` if the
+        task died of something other than this shutdown, else ``None``. Calling it
+        again, or after the result was taken, returns ``None``.
         """
         rt = self._rt
-        self._check_owner("shut down")
         brutal = timeout == "brutal_kill"
-        if not brutal and (isinstance(timeout, str) or timeout < 0):
-            raise ValueError(
-                f"shutdown timeout must be seconds >= 0 or 'brutal_kill', not {timeout!r}"
-            )
+        if not brutal:
+            if isinstance(timeout, str):
+                raise ValueError(
+                    f"Task.shutdown(timeout={timeout!r}): a timeout is a number of seconds "
+                    ">= 0, None to wait forever, or 'brutal_kill' to kill the task at once."
+                )
+            timeout = _check_timeout(timeout, "Task.shutdown")
+        self._check_owner("shut down")
         if self._consumed:
             return None
         p = self.pid
@@ -155,7 +159,7 @@ class Task:
             rt.exit(p, KILL if brutal else SHUTDOWN)
             if p.alive:  # it traps exits
                 try:
-                    await rt.wait(p, None if brutal else float(timeout))
+                    await rt.wait(p, None if brutal else timeout)  # type: ignore[arg-type]
                 except ReceiveTimeout:
                     how = "timeout_kill"
                     rt.exit(p, KILL)

@@ -10,6 +10,7 @@ One kernel is shared by the module; each test uses its own names.
 
 from __future__ import annotations
 
+import queue
 import time
 from typing import Any
 
@@ -38,32 +39,53 @@ class Kernel:
     def submit(self, code: str) -> str:
         return self.kc.execute(code)
 
-    def collect(self, msg_id: str, timeout: float = CELL_TIMEOUT) -> dict[str, Any]:
-        """Read IOPub until the cell ``msg_id`` is idle again."""
-        out: dict[str, Any] = {"stdout": "", "error": None, "result": None}
+    def collect(
+        self,
+        msg_id: str,
+        timeout: float = CELL_TIMEOUT,
+        *,
+        linger: float = 0.0,
+        interrupt_on: str | None = None,
+    ) -> dict[str, Any]:
+        """Read IOPub until the cell ``msg_id`` is idle again, then ``linger`` seconds
+        more for what the kernel's loop says under that cell afterwards (it runs on
+        between cells). ``interrupt_on``: interrupt the kernel once the cell has printed
+        this."""
+        out: dict[str, Any] = {"stdout": "", "stderr": "", "error": None, "result": None}
         deadline = time.monotonic() + timeout
+        idle_at = None
         while True:
-            left = deadline - time.monotonic()
+            left = (idle_at + linger if idle_at is not None else deadline) - time.monotonic()
             if left <= 0:
+                if idle_at is not None:
+                    return out
                 raise TimeoutError(f"cell did not finish within {timeout} s")
-            msg = self.kc.get_iopub_msg(timeout=left)
+            try:
+                msg = self.kc.get_iopub_msg(timeout=left)
+            except queue.Empty:
+                continue
             if msg["parent_header"].get("msg_id") != msg_id:
                 continue
             kind, content = msg["msg_type"], msg["content"]
-            if kind == "stream" and content["name"] == "stdout":
-                out["stdout"] += content["text"]
+            if kind == "stream":
+                out[content["name"]] += content["text"]
+                if interrupt_on is not None and interrupt_on in out["stdout"]:
+                    interrupt_on = None
+                    self.km.interrupt_kernel()
             elif kind == "error":
                 out["error"] = (content["ename"], content["evalue"])
             elif kind == "execute_result":
                 out["result"] = content["data"].get("text/plain")
             elif kind == "status" and content["execution_state"] == "idle":
-                return out
+                idle_at = time.monotonic()
+                if not linger:
+                    return out
 
-    def run(self, code: str, timeout: float = CELL_TIMEOUT) -> dict[str, Any]:
-        return self.collect(self.submit(code), timeout)
+    def run(self, code: str, timeout: float = CELL_TIMEOUT, **kw: Any) -> dict[str, Any]:
+        return self.collect(self.submit(code), timeout, **kw)
 
     def ok(self, code: str, timeout: float = CELL_TIMEOUT) -> str:
-        """Run a cell that must succeed; return what it printed."""
+        """Run a cell that must succeed; return what it printed (on stdout)."""
         out = self.run(code, timeout)
         assert out["error"] is None, out["error"]
         return out["stdout"]
@@ -78,7 +100,7 @@ def kernel():
     k = Kernel()
     try:
         k.ok(
-            "import asyncio, sys, threading\n"
+            "import asyncio, sys, threading, time\n"
             "threads_at_start = {t.ident for t in threading.enumerate()}\n"
             "from agentlab import Agent, NOREPLY, NameTakenError, Runtime\n"
             "rt = Runtime()\n"
@@ -206,3 +228,73 @@ def test_sys_exit_in_a_process_crashes_it_not_the_kernel(kernel):
         "      await rt.task(lambda: 'still_running').wait())\n"
     )
     assert printed.split() == ["False", "SystemExit:", "3", "False", "SystemExit:", "4", "still_running"]
+
+
+def test_interrupting_a_blocking_init_leaves_no_process_behind(kernel):
+    """A plain ``init`` that blocks (loading something synchronously), interrupted:
+    the cell ends with KeyboardInterrupt, and the half-started agent is gone. It used
+    to stay "alive" forever holding its name, so running the fixed cell again raised
+    NameTakenError."""
+    kernel.ok(
+        "class SlowInit(Agent):\n"
+        "    def init(self):\n"
+        "        print('init started', flush=True)\n"
+        "        time.sleep(30)\n"
+    )
+    out = kernel.run("rt.start(SlowInit, name='slow_init')", timeout=20, interrupt_on="init started")
+    assert out["error"] is not None and out["error"][0] == "KeyboardInterrupt", out
+    printed = kernel.ok(
+        "print(rt.whereis('slow_init'), [p for p in rt.processes() if p.name == 'slow_init'])\n"
+        "class SlowInit(Agent):\n"
+        "    def handle_call(self, req, caller):\n"
+        "        return 'fixed'\n"
+        "rt.start(SlowInit, name='slow_init')\n"
+        "print(await rt.call('slow_init', 'x'))\n"
+    )
+    assert printed.split("\n")[:2] == ["None []", "fixed"]
+
+
+def test_rerunning_a_cell_that_starts_a_named_tree_with_replace_leaves_one_tree(kernel):
+    """A named supervisor with named children, started again by the same cell with
+    ``replace=True``: the new tree runs under the same names and the old one is shut
+    down in order. It used to fail with ``already_started`` (the old children still
+    held their names) and leave no tree at all."""
+    cell = (
+        "from agentlab import ChildSpec, Supervisor\n"
+        "class Member(Agent):\n"
+        "    trap_exits = True\n"
+        "    def handle_call(self, req, caller):\n"
+        "        return self.pid\n"
+        "    async def terminate(self, reason):\n"
+        "        await self.sleep(0.01)  # the old tree stops in order, over loop turns\n"
+        "crew = rt.start(Supervisor, [ChildSpec('a', Member, name='crew_a'),\n"
+        "                             ChildSpec('b', Member, name='crew_b')],\n"
+        "                name='crew', replace=True)\n"
+        "members = [rt.whereis('crew_a'), rt.whereis('crew_b')]\n"
+    )
+    kernel.ok(cell + "first = crew, *members\n")
+    kernel.ok(cell)
+    printed = kernel.ok(
+        "await rt.wait(first[0])\n"
+        "named = [p for p in rt.processes() if p.name in ('crew', 'crew_a', 'crew_b')]\n"
+        "print(len(named), crew.alive, [p.exit_reason for p in first],\n"
+        "      await rt.call('crew_a', 'x') is members[0], await rt.call('crew_b', 'x') is members[1])\n"
+    )
+    assert printed.strip() == "3 True ['shutdown', 'shutdown', 'shutdown'] True True"
+
+
+def test_a_blocking_cell_warns_once_under_that_cell_beside_a_second_runtime(kernel):
+    """The cell that made the runtime, run again, makes a second one beside it (the
+    first one's processes go on): that is said. Then a cell that blocks the loop gets
+    one loop-lag warning, shown under that cell. There used to be one warning per
+    runtime, and all of them went under the cell that made the first runtime."""
+    kernel.ok("still_here = rt.start(Agent)")
+    made = kernel.run("rt_again = Runtime()")
+    assert made["error"] is None, made
+    assert "a new Runtime was made while another one still runs" in made["stderr"]
+    blocked = kernel.run("time.sleep(0.6)", linger=0.8)
+    assert blocked["error"] is None, blocked
+    warnings = [line for line in blocked["stderr"].splitlines() if "event loop was blocked" in line]
+    assert len(warnings) == 1, blocked["stderr"]
+    assert "asyncio.to_thread" in warnings[0]
+    kernel.ok("await rt_again.shutdown()\nawait rt.stop(still_here)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from fractions import Fraction
 
 import pytest
 
@@ -210,6 +211,36 @@ async def test_a_bad_timeout_is_refused_up_front_naming_the_function(clock, bad,
         # woken, never-awaited caller was "Future exception was never retrieved")
         assert await rt.stop(pid) == "normal"
         assert await rt.call(rt.start(Echo), "y", timeout=1) == "y"  # int timeouts are fine
+
+
+async def test_a_timeout_that_is_a_fraction_times_out_with_a_readable_error(clock):
+    """Any real number is a timeout. A ``Fraction`` reached the error messages as it
+    was, and ``{timeout:g}`` cannot format one: the call's timeout raised inside the
+    runtime's timer instead of failing the call, which then waited forever, and
+    ``Task.wait`` raised a TypeError. An infinite timeout that is not a float waits
+    forever, as ``math.inf`` does."""
+    tenth = Fraction(1, 10)
+    async with Runtime(clock=clock) as rt:
+        mute = rt.start(Mute, name="mute")
+        with pytest.raises(CallTimeout, match=r"timed out after 0\.1 s"):
+            await asyncio.wait_for(rt.call(mute, "x", timeout=tenth), 5)
+
+        async def receiver(proc):
+            with pytest.raises(ReceiveTimeout):
+                await proc.receive(timeout=tenth)
+
+        assert await rt.wait(rt.spawn(receiver)) == "normal"
+        task = rt.task(rt.sleep, 3600)
+        with pytest.raises(agentlab.TaskError, match=r"did not return within 0\.1 s"):
+            await asyncio.wait_for(task.wait(tenth), 5)
+        assert await task.shutdown("brutal_kill") is None
+
+        class Seconds(float):
+            pass
+
+        with pytest.raises(TimeoutError):  # it used to be refused as "a timer's delay"
+            await asyncio.wait_for(rt.call(mute, "x", timeout=Seconds("inf")), 0.2)
+        assert not mute._mons  # the abandoned call left nothing behind
 
 
 @pytest.mark.parametrize(

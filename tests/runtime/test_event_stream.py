@@ -3,6 +3,7 @@ the bounded log, determinism under a seed and a virtual clock, and loop lag."""
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import time
 from collections import deque
@@ -644,6 +645,10 @@ async def test_a_blocking_handler_is_reported_as_loop_lag(clock, caplog):
         assert "asyncio.to_thread" in warnings[0].getMessage()  # says what to do
 
 
+def _block(seconds: float) -> None:
+    time.sleep(seconds)
+
+
 async def _real_sleep(s):
     import asyncio
 
@@ -655,6 +660,63 @@ async def test_no_loop_lag_when_nothing_blocks(clock):
         await _real_sleep(0.3)
         assert not rt.events.filter(kind=K.LOOP_LAG)
         assert rt.max_lag < 0.25
+
+
+async def test_one_stall_is_one_warning_logged_outside_the_creating_code(caplog):
+    """Every runtime on a loop sees the same stall and records its loop_lag event, but
+    the warning is logged once (a notebook that made a second Runtime() printed each
+    one twice). And it is logged in the runtime's own context, not in the one the
+    runtime was made in: Jupyter puts output under the cell whose context it comes
+    from, so it went under the cell that made the runtime, not the one that blocked."""
+    cell = contextvars.ContextVar("cell")
+    seen: list = []
+
+    class Witness(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(cell.get(None))
+
+    witness = Witness(logging.WARNING)
+    logging.getLogger("agentlab").addHandler(witness)
+    try:
+        cell.set("the cell that made the runtimes")
+        first = Runtime(lag_threshold=0.1, lag_interval=0.02)
+        second = Runtime(lag_threshold=0.1, lag_interval=0.02)
+        with caplog.at_level(logging.WARNING, logger="agentlab"):
+            await _real_sleep(0.05)
+            _block(0.3)  # a cell that blocks the loop
+            t0 = time.perf_counter()
+            while not all(rt.events.filter(kind=K.LOOP_LAG) for rt in (first, second)):
+                assert time.perf_counter() - t0 < 3, "no loop_lag event"
+                await _real_sleep(0.02)
+            await _real_sleep(0.05)
+        warnings = [r for r in caplog.records if "was blocked" in r.getMessage()]
+        assert len(warnings) == 1, caplog.text
+        assert seen == [None]
+        await first.shutdown()
+        await second.shutdown()
+    finally:
+        logging.getLogger("agentlab").removeHandler(witness)
+
+
+async def test_a_new_runtime_beside_one_that_runs_processes_says_so(caplog):
+    """A notebook cell that made the runtime, run again: the old runtime's processes go
+    on beside the new one's, out of reach, and nothing said so."""
+    with caplog.at_level(logging.WARNING, logger="agentlab"):
+        empty = Runtime(lag_threshold=None)
+        busy = Runtime(lag_threshold=None)  # the one before it has no process: quiet
+        assert not caplog.records
+        busy.spawn(lambda proc: proc.receive())
+        again = Runtime(lag_threshold=None)
+    [record] = caplog.records
+    text = record.getMessage()
+    assert "still runs 1 process on" in text and repr(busy) in text and "shutdown()" in text
+    for rt in (empty, busy, again):
+        await rt.shutdown()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="agentlab"):
+        async with Runtime(lag_threshold=None):  # the one before it was shut down: quiet
+            pass
+    assert not caplog.records
 
 
 async def test_agents_record_receive_whether_handlers_are_plain_or_async(clock):

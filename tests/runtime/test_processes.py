@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -356,6 +357,74 @@ async def test_a_receiver_killed_before_its_raising_match_resumes(clock, kind):
         assert await rt.wait(pid) == "killed"
 
 
+@pytest.mark.parametrize("via", ["process", "inline_agent", "outside", "send_after", "exit_signal"])
+async def test_a_match_runs_as_the_receiver_whoever_delivers(clock, via):
+    """A predicate that looks at a message arriving during the wait runs inside the
+    code that delivers it, but as the receiver: ``rt.self()`` in it is the receiver
+    (it used to be the sender, or ``None`` from outside processes), and the sender is
+    itself again after its send."""
+    async with Runtime(clock=clock) as rt:
+        seen: list = []
+
+        def match(msg):
+            seen.append(("match", rt.self()))
+            return True
+
+        async def receiver(proc):
+            proc.trap_exit = True
+            await proc.receive(match)
+
+        class Forwarder(Agent):
+            def handle_info(self, msg):
+                self.send(msg, "x")
+                seen.append(("sender", rt.self()))
+
+        async def sender_body(proc, dest):
+            proc.send(dest, "x")
+            seen.append(("sender", rt.self()))
+
+        pid = rt.spawn(receiver, name="receiver")
+        await rt.settled()
+        sender = None
+        if via == "process":
+            sender = rt.spawn(sender_body, pid)
+        elif via == "inline_agent":
+            sender = rt.start(Forwarder)
+            rt.send(sender, pid)
+        elif via == "outside":
+            rt.send(pid, "x")
+            seen.append(("sender", rt.self()))
+        elif via == "send_after":
+            rt.send_after(pid, "x", 0.01)
+        else:
+            rt.exit(pid, "stop")  # trapped: an Exit message
+        assert await rt.wait(pid) == "normal"
+        assert seen[0] == ("match", pid)
+        if via in ("process", "inline_agent", "outside"):
+            assert seen[1] == ("sender", sender)
+
+
+async def test_a_match_whose_own_call_kills_the_receiver_leaves_the_sender_alone(clock):
+    """Run as the receiver, a predicate that kills the receiver stops the receiver's
+    code (as any call that kills the calling process does), not the sender's send."""
+    async with Runtime(clock=clock) as rt:
+
+        async def receiver(proc):
+            await proc.receive(lambda m: rt.exit(proc.pid, "kill"))
+
+        async def sender(proc, dest):
+            proc.send(dest, "x")
+            proc.send(dest, "y")  # to a dead process: dropped
+            return "sent"
+
+        pid = rt.spawn(receiver)
+        await rt.settled()
+        s = rt.spawn(sender, pid)
+        assert await rt.wait(pid) == "killed"
+        assert await rt.wait(s) == "normal"
+        assert pid.mailbox_size == 0
+
+
 async def test_sleep_is_on_the_runtime_clock(clock):
     async with Runtime(clock=clock) as rt:
         t0 = rt.now()
@@ -484,6 +553,58 @@ async def test_replace_true_stops_the_old_holder_and_takes_the_name(clock):
         assert [p.name for p in rt.processes()].count("b") == 1
 
 
+async def test_replace_true_of_a_named_tree_takes_the_names_of_the_whole_tree(clock):
+    """The notebook cell that starts a named supervision tree with named children, run
+    again with ``replace=True``: the new tree starts, with the same names. It used to
+    fail with ``already_started`` (the old children still held their names while the
+    old supervisor shut down), leaving neither tree running. The old tree is still
+    shut down in order, nameless; a process merely started from inside it, not linked,
+    lives on and keeps its name."""
+    async with Runtime(clock=clock) as rt:
+        log = []
+
+        class Worker(Agent):
+            trap_exits = True
+
+            def init(self, tag):
+                self.tag = tag
+
+            def handle_call(self, req, caller):
+                if req == "start a helper":
+                    return self.runtime.start(Agent, name=f"helper-{self.tag}")
+                return self.tag
+
+            async def terminate(self, reason):
+                await self.sleep(0.01)
+                log.append((self.tag, reason))
+
+        def tree(tag):
+            inner = [ChildSpec("w", (Worker, f"{tag}-inner"), name="inner")]
+            return rt.start(
+                Supervisor,
+                [
+                    ChildSpec("a", (Worker, f"{tag}-a"), name="a"),
+                    ChildSpec("sub", (Supervisor, inner), name="sub"),
+                ],
+                name="team",
+                replace=True,
+            )
+
+        old = tree("old")
+        old_a, old_inner = rt.whereis("a"), rt.whereis("inner")
+        helper = await rt.call("a", "start a helper")
+        new = tree("new")  # the cell, run again
+        assert new.alive and rt.whereis("team") is new
+        assert await rt.call("a", "who") == "new-a"
+        assert await rt.call("inner", "who") == "new-inner"
+        assert await rt.wait(old) == "shutdown"
+        assert old_a.exit_reason == old_inner.exit_reason == "shutdown"
+        assert sorted(log) == [("old-a", "shutdown"), ("old-inner", "shutdown")]
+        assert rt.whereis("helper-old-a") is helper and helper.alive
+        replaced = {e.data["name"] for e in rt.events.filter(kind="unregister")}
+        assert replaced == {"team", "a", "sub", "inner"}
+
+
 # ---------------------------------------------------------------------------- runtime state
 
 
@@ -513,6 +634,22 @@ async def test_a_closed_runtime_refuses_new_processes(clock):
 async def test_current_runtime_is_the_latest_one(clock):
     async with Runtime(clock=clock) as rt:
         assert agentlab.current_runtime() is rt
+
+
+async def test_current_runtime_after_the_newest_one_is_shut_down_is_the_one_still_running():
+    """A notebook that made a second runtime and shut it down: code outside processes
+    (``Supervisor.which_children("team")``, ``current_runtime()``) finds the first one,
+    which still runs. It used to raise "no agentlab runtime is running"."""
+    first = Runtime(lag_threshold=None)
+    second = Runtime(lag_threshold=None)
+    assert agentlab.current_runtime() is second
+    await second.shutdown()
+    assert agentlab.current_runtime() is first
+    sup = first.start(Supervisor, [ChildSpec("w", Agent)], name="team")
+    assert [c[0] for c in await Supervisor.which_children("team")] == ["w"] and sup.alive
+    await first.shutdown()
+    with pytest.raises(RuntimeStateError, match="no agentlab runtime is running"):
+        agentlab.current_runtime()
 
 
 async def test_repr_of_pids_and_runtime(clock):
@@ -849,11 +986,41 @@ async def test_a_subscriber_that_calls_sys_exit_is_removed_like_any_failing_one(
         await still_running(rt)
 
 
-@pytest.mark.parametrize("where", ["body", "handle_info", "async_handle_info"])
-def test_ctrl_c_in_a_process_still_interrupts_the_program(where):
-    """KeyboardInterrupt keeps its meaning (the user pressed Ctrl-C): not a crash of
-    the process it surfaced in, but out of the event loop, as before."""
+# ------------------------------------------------- KeyboardInterrupt in a process's code
+#
+# Ctrl-C keeps its meaning: the KeyboardInterrupt is never caught as a crash, and
+# goes on out of the event loop (ending asyncio.run), or out of the runtime call
+# that ran the code (a notebook cell's rt.start or rt.exit). But it ended the code
+# of the process it went through, so that process exits (its reason a Crash of the
+# interrupt) instead of staying "alive" forever with nothing running it, holding its
+# name. Nothing is logged: the interrupt itself, with its traceback, is the report
+# (it used to be logged first as "internal error in a process task").
 
+
+def run_through_interrupt(main: Callable[[], Awaitable[Any]]) -> tuple[Any, BaseException]:
+    """Run ``main()`` on a new loop until a KeyboardInterrupt comes out of the loop (as
+    asyncio.run would end), then let main go on to its end (as a driver that caught the
+    interrupt and ran the loop again would). Returns main's value and the interrupt."""
+    loop = asyncio.new_event_loop()
+    try:
+        task = loop.create_task(main())
+        with pytest.raises(KeyboardInterrupt) as ei:
+            loop.run_until_complete(task)
+        return loop.run_until_complete(task), ei.value
+    finally:
+        loop.close()
+
+
+def frames(exc: BaseException) -> list[str]:
+    tb, names = exc.__traceback__, []
+    while tb is not None:
+        names.append(tb.tb_frame.f_code.co_name)
+        tb = tb.tb_next
+    return names
+
+
+@pytest.mark.parametrize("where", ["body", "handle_info", "async_handle_info", "async_init"])
+def test_ctrl_c_in_a_process_ends_it_and_still_interrupts_the_program(where, caplog):
     class Interrupted(Agent):
         def handle_info(self, msg):
             raise KeyboardInterrupt
@@ -863,17 +1030,92 @@ def test_ctrl_c_in_a_process_still_interrupts_the_program(where):
             await self.sleep(0.001)
             raise KeyboardInterrupt
 
+    class AsyncInit(Agent):
+        async def init(self):
+            await self.sleep(0.001)
+            raise KeyboardInterrupt
+
     async def body(proc):
+        await proc.sleep(0.001)
         raise KeyboardInterrupt
+
+    async def main() -> Any:
+        rt = Runtime(clock=VirtualClock())
+        if where == "body":
+            pid = rt.spawn(body, name="victim")
+        elif where == "async_init":
+            pid = rt.start(AsyncInit, name="victim")
+        else:
+            pid = rt.start(Interrupted if where == "handle_info" else AsyncInterrupted, name="victim")
+            rt.send(pid, "go")
+        waiter = asyncio.ensure_future(rt.wait(pid))  # a monitor, set before the interrupt
+        await asyncio.sleep(0.05)  # the interrupt comes out of the loop meanwhile
+        await asyncio.sleep(0.05)  # then the loop runs again
+        waited = waiter.result() if waiter.done() else "still waiting"
+        out = (pid.alive, pid.exit_reason, waited, rt.whereis("victim"), rt.processes())
+        await rt.shutdown()
+        await waiter
+        return out
+
+    with caplog.at_level(logging.ERROR, logger="agentlab"):
+        (alive, reason, waited, holder, procs), interrupt = run_through_interrupt(main)
+    assert not caplog.records, caplog.text
+    assert not alive and holder is None and procs == []
+    assert isinstance(reason, Crash) and reason.type == "KeyboardInterrupt"
+    assert reason.exception is None and "KeyboardInterrupt" in reason.traceback
+    assert waited == reason
+    # the interrupt goes on as it was raised, its traceback down to where it was raised
+    assert frames(interrupt)[-1] in ("body", "handle_info", "init")
+
+
+async def test_a_base_exception_that_asyncio_keeps_ends_the_process_and_is_logged(clock, caplog):
+    """A BaseException that is neither an Exception nor KeyboardInterrupt or SystemExit
+    (a test framework's failure, a library's own) is not a crash either, and asyncio
+    does not raise it out of the loop: it stops at the process's task. The process
+    exits with it, and the log says what it was (not "internal error")."""
+
+    class Halt(BaseException):
+        pass
+
+    async def body(proc):
+        await proc.sleep(0.001)
+        raise Halt("stop here")
+
+    async with Runtime(clock=clock) as rt:
+        pid = rt.spawn(body, name="halting")
+        with caplog.at_level(logging.ERROR, logger="agentlab"):
+            reason = await asyncio.wait_for(rt.wait(pid), 5)
+            await asyncio.sleep(0)  # the task's done callback
+        assert isinstance(reason, Crash) and (reason.type, reason.message) == ("Halt", "stop here")
+        assert rt.whereis("halting") is None
+        [record] = caplog.records
+        assert "Halt" in record.getMessage() and "internal error" not in record.getMessage()
+        await still_running(rt)
+
+
+def test_ctrl_c_in_init_fails_the_start_and_frees_the_name():
+    """A notebook's interrupt during a plain ``init`` (a cell running ``rt.start``) comes
+    out of ``rt.start``. It used to leave the process half-started and alive forever:
+    running the cell again said the name was taken."""
+
+    class Slow(Agent):
+        def init(self, stop):
+            if stop:
+                raise KeyboardInterrupt  # stands for Ctrl-C in a blocking init
+
+        def handle_call(self, req, caller):
+            return req
 
     async def main() -> None:
         async with Runtime(clock=VirtualClock()) as rt:
-            if where == "body":
-                pid = rt.spawn(body)
-            else:
-                pid = rt.start(Interrupted if where == "handle_info" else AsyncInterrupted)
-                rt.send(pid, "go")
-            await rt.wait(pid)
+            bystander = rt.spawn(lambda proc: proc.receive())
+            with pytest.raises(KeyboardInterrupt) as ei:
+                rt.start(Slow, True, name="slow")
+            assert frames(ei.value)[-1] == "init"
+            assert rt.whereis("slow") is None and rt.processes() == [bystander]
+            [exit_event] = rt.events.filter(kind="exit")
+            assert exit_event.reason.type == "KeyboardInterrupt"
+            pid = rt.start(Slow, False, name="slow")  # the cell, run again
+            assert await rt.call("slow", "hi") == "hi" and rt.whereis("slow") is pid
 
-    with pytest.raises(KeyboardInterrupt):
-        asyncio.run(main())
+    asyncio.run(main())

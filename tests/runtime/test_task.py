@@ -451,14 +451,38 @@ async def test_shutdown_unlinks_so_the_owner_survives(clock):
         assert rt.events.filter(kind="unlink", pid=owner.id)
 
 
-async def test_shutdown_rejects_a_bad_timeout(clock):
+@pytest.mark.parametrize(
+    ("bad", "error", "says"),
+    [
+        (float("nan"), ValueError, ">= 0"),
+        (-1, ValueError, ">= 0"),
+        (True, TypeError, "got bool"),
+        ([1], TypeError, "got list"),
+        ("soon", ValueError, "'brutal_kill'"),
+    ],
+    ids=repr,
+)
+async def test_a_bad_shutdown_timeout_is_refused_up_front_naming_task_shutdown(
+    clock, bad, error, says
+):
+    """It used to name ``wait(...)`` (nan reached the runtime's wait after the task was
+    signalled), to wait 1 s for ``True``, and to fail on a bare comparison for a list."""
     async with Runtime(clock=clock) as rt:
-        task = rt.task(forever, rt)
-        with pytest.raises(ValueError):
-            await task.shutdown("soon")
-        with pytest.raises(ValueError):
-            await task.shutdown(-1)
-        await task.shutdown()
+        task = rt.task(trapping(forever), rt)  # alive after the exit signal: shutdown waits
+        await rt.sleep(0)
+        with pytest.raises(error, match=rf"^Task\.shutdown\(timeout=.*{says}"):
+            await task.shutdown(bad)
+        # refused before anything was done: not unlinked, not signalled, still running
+        assert task.pid.alive
+        assert not rt.events.filter(kind="exit_signal", pid=task.pid.id)
+        assert await task.shutdown("brutal_kill") is None
+
+
+async def test_shutdown_timeout_none_waits_as_long_as_it_takes(clock):
+    async with Runtime(clock=clock) as rt:
+        task = rt.task(trapping(value_after), rt, 5 * T, "finished")
+        await rt.sleep(0)
+        assert await task.shutdown(timeout=None) == ("ok", "finished")
 
 
 async def test_runtime_shutdown_stops_running_tasks(clock):

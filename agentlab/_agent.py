@@ -165,6 +165,8 @@ class Agent(Process):
     #: runtime-internal agents (supervisors) whose async handlers only await runtime
     #: primitives are stepped inline and moved to a Task only when they really wait
     _inline_async: bool = False
+    #: the spawn event's ``{"kind": ...}`` when started as an agent (a supervisor says so)
+    _spawn_data: int = _KIND_AGENT
 
     # -- callbacks (override) -------------------------------------------------
     def init(self, *args: Any, **kwargs: Any) -> Any:
@@ -550,7 +552,10 @@ def _start(
     p = rt._new_pid(inst, name, parent, replace, path, _BUSY, trap)
     inst.runtime = rt  # Process._bind, inlined
     inst.pid = p
-    data = _KIND_AGENT if kind == "agent" else kind_data(kind)
+    if kind == "agent":  # a supervisor traps exits: only then is its class's kind read
+        data = _KIND_AGENT if trap is False else inst._spawn_data
+    else:
+        data = kind_data(kind)
     rt._emit_lean("spawn", p, None if parent is None else parent.id, None, data)
     if name is not None:
         rt._emit("register", p, data={"name": name})

@@ -19,7 +19,7 @@ from ._errors import NameTakenError, NoProcessError, SupervisorError, describe
 from ._events import EventKind as K
 from ._events import _field_names
 from ._reasons import KILL, KILLED, NOPROC, NORMAL, SHUTDOWN, Crash, is_shutdown_reason
-from ._runtime import _DEAD, _LONE, Down, Exit, Pid, ReceiveTimeout
+from ._runtime import _DEAD, _LONE, Down, Exit, Pid, ReceiveTimeout, kind_data
 
 __all__ = ["ChildSpec", "DynamicSupervisor", "Supervisor"]
 
@@ -434,6 +434,7 @@ class Supervisor(Agent):
 
     trap_exits = True
     _inline_async = True
+    _spawn_data = kind_data("supervisor")  # rt.start(Supervisor, ...) is one too
     _retain_after_exit = True  # why() reads a dead supervisor's give-up record
     _default_intensity = 1
 

@@ -1551,3 +1551,19 @@ async def test_a_dynamic_supervisor_replies_ignore_to_a_child_that_ignores() -> 
         assert await rt.call(sofo, ("start_child", ()), timeout=None) == ("ok", None)
         assert await Supervisor.start_child(sofo, ()) is None
         assert await DynamicSupervisor.which_children(dsup) == []
+
+
+async def test_a_supervisor_started_directly_spawns_as_a_supervisor():
+    # the spawn event's kind is what traces and views call a process: a top-level
+    # supervisor used to be an "agent" (only a child spec's type= said "supervisor")
+    class Trapper(Agent):
+        trap_exits = True
+
+    async with Runtime() as rt:
+        rt.start(Supervisor, [ChildSpec("w", Trapper)], name="top")
+        rt.start(DynamicSupervisor, name="dyn")
+        rt.start(Trapper, name="plain")
+        rt.start(Agent, name="other", trap_exit=True)
+        kinds = {e.name: e.data["kind"] for e in rt.events if e.kind == "spawn"}
+    assert kinds == {"top": "supervisor", "dyn": "supervisor", None: "agent", "plain": "agent",
+                     "other": "agent"}

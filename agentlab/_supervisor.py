@@ -1398,6 +1398,10 @@ def _api_error(sup: Any, op: str, reason: Any) -> SupervisorError:
     return err
 
 
+# Elixir's DynamicSupervisor options, by agentlab's (OTP's) names for them
+_ELIXIR_NAMES = {"max_restarts": "intensity", "max_seconds": "period"}
+
+
 class DynamicSupervisor(Supervisor):
     """Elixir's DynamicSupervisor: no children at start, ``start_child`` on demand.
 
@@ -1424,9 +1428,9 @@ class DynamicSupervisor(Supervisor):
         auto_shutdown: str = "never",
         **_ignored: Any,
     ) -> Any:
-        # Elixir: strategy is only :one_for_one and auto_shutdown only :never; other
-        # unknown options are ignored, as OTP ignores unknown supervisor flags, but not
-        # Supervisor's ways of giving children, which would be lost without a word
+        # Elixir: strategy is only :one_for_one and auto_shutdown only :never. An unknown
+        # option is refused, as Supervisor refuses one: ignored, Elixir's names for these
+        # options would leave the defaults in place without a word
         for given in ("children", "child"):
             if given in _ignored:
                 raise SupervisorError(
@@ -1436,6 +1440,13 @@ class DynamicSupervisor(Supervisor):
                     "rt.start(Supervisor, [spec, ...]); for a pool made from one template, "
                     "Supervisor with strategy='simple_one_for_one' and child=<template>"
                 )
+        if _ignored:
+            named = [f"{k}= (use {_ELIXIR_NAMES[k]}=)" if k in _ELIXIR_NAMES else f"{k}="
+                     for k in sorted(_ignored)]
+            raise SupervisorError(
+                f"a DynamicSupervisor has no option {', '.join(named)}: it takes "
+                "intensity=, period=, max_children= and backoff="
+            )
         if strategy != "one_for_one":
             raise SupervisorError(
                 f"a DynamicSupervisor's strategy is always 'one_for_one', got {strategy!r}"

@@ -1156,6 +1156,13 @@ async def test_a_template_is_given_once_and_a_dynamic_supervisor_takes_none() ->
                 rt.start(DynamicSupervisor, **{option: [ChildSpec("a", Worker)]})
             text = str(ei.value)
             assert f"{option}=" in text and "DynamicSupervisor.start_child" in text, text
+        # Elixir's names for intensity and period, or any other unknown option, would
+        # leave the defaults in place without a word
+        with pytest.raises(SupervisorError) as ei:
+            rt.start(DynamicSupervisor, max_restarts=10, max_seconds=1, extra=2)
+        text = str(ei.value)
+        assert "max_restarts= (use intensity=)" in text, text
+        assert "max_seconds= (use period=)" in text and "extra=" in text, text
         assert not rt.processes()
 
 

@@ -140,31 +140,53 @@ def availability(run: Run) -> pd.DataFrame:
     share their spec's id).
 
     A process is up from when it is ready (its ``init`` returned) to its exit.
-    Downtime runs from an abnormal exit until the next process in the same slot
-    is ready (or the end of the run if none came), and from any exit that was
-    followed by a replacement (a bystander stopped by one_for_all or
-    rest_for_one is down until it is back). A final normal exit is not
-    downtime. A process whose ``init`` failed (``processes().init`` is
-    ``stop`` or ``ignore``) never came up: it adds no uptime and no downtime of
-    its own (its slot is down from the crash before it until a process is
-    ready again), but counts in ``instances`` and ``crashes``.
-    ``availability = uptime / (uptime + downtime)`` (NaN without either).
-    Columns: ``slot``, ``supervisor``, ``child_id``, ``instances``,
-    ``crashes``, ``uptime``, ``downtime``, ``availability``.
+    After an exit its slot is down until the next process in it is ready (or
+    the end of the run if none came) when the exit was
+
+    * a crash (an abnormal reason);
+    * a stop for a restart (a bystander that one_for_all or rest_for_one
+      stopped is down until it is back), or followed by another process in
+      the slot;
+    * because a supervisor gave up: a supervisor that gave up, and everything
+      below it that it stopped, is down from then on (nothing restarts them,
+      unless the supervisor's own supervisor does).
+
+    Any other exit (normal, or a shutdown that nothing followed) ends the slot
+    without downtime. A process whose ``init`` failed or had not finished
+    (``processes().init`` is ``stop``, ``ignore`` or ``starting``) never came
+    up: it adds no uptime and no downtime of its own (a slot whose only
+    process is still starting has neither, and NaN availability), but counts
+    in ``instances`` and ``crashes``.
+
+    Columns: ``slot``, ``supervisor``, ``child_id`` (object: text, None when
+    there is none), ``instances``, ``crashes`` (int64), ``uptime``,
+    ``downtime`` (float64, seconds) and ``availability`` (float64:
+    ``uptime / (uptime + downtime)``, NaN without either).
     """
     p = run.processes()
     end_of_run = _run_end(run)
     # a process alive before the recording began is up from its beginning
     up_from = p["ready"].fillna(p["start"]).fillna(_run_start(run))
     never_up = (p["init"].notna() & p["ready"].isna()).to_numpy(bool)
-    p = p.assign(slot=_slots(p, run.restarts()), start=up_from, never_up=never_up)
+    slots = _slots(p, run.restarts())
+    last_pid = pd.Series(p["pid"].to_numpy(np.int64)).groupby(slots).transform("max")
+    followed = p["pid"].to_numpy(np.int64) < last_pid.to_numpy(np.int64)
+    ev = run.events()
+    exits = of_kind(ev, "exit").drop_duplicates("pid")
+    exit_seq = pd.Series(exits["seq"].to_numpy(np.float64), index=exits["pid"].to_numpy(np.int64))
+    exit_seq_of = exit_seq.reindex(p["pid"].to_numpy(np.int64)).to_numpy(np.float64)
+    down_after = (
+        p["crashed"].to_numpy(bool)
+        | followed
+        | _stopped_for_restart(ev, run.restarts(), p, exit_seq_of)
+        | _given_up_on(ev, p, exit_seq_of)
+    )
+    p = p.assign(slot=slots, start=up_from, down_after=down_after)
     up_rows = p[~never_up].sort_values(["slot", "start", "pid"], kind="stable")
     ends = up_rows["end"].fillna(end_of_run).to_numpy(np.float64)
-    nxt_start = up_rows.groupby("slot", sort=False)["start"].shift(-1)
-    replaced = nxt_start.notna().to_numpy(bool)
-    nxt = nxt_start.fillna(end_of_run).to_numpy(np.float64)
-    crashed = up_rows["crashed"].to_numpy(bool)
-    down = np.where(crashed | replaced, np.maximum(nxt - ends, 0.0), 0.0)
+    nxt = up_rows.groupby("slot", sort=False)["start"].shift(-1).fillna(end_of_run)
+    down_after = up_rows["down_after"].to_numpy(bool)
+    down = np.where(down_after, np.maximum(nxt.to_numpy(np.float64) - ends, 0.0), 0.0)
     up = np.maximum(ends - up_rows["start"].to_numpy(np.float64), 0.0)
     rows = pd.concat([up_rows, p[never_up]])
     zeros = np.zeros(int(never_up.sum()))
@@ -183,8 +205,8 @@ def availability(run: Run) -> pd.DataFrame:
         {
             "supervisor": g["supervisor"].first(),
             "child_id": g["child_id"].first(),
-            "instances": g.size().astype(np.int64),
-            "crashes": g["crashed"].sum().astype(np.int64),
+            "instances": g.size(),
+            "crashes": g["crashed"].sum(),
             "uptime": g["up"].sum(),
             "downtime": g["down"].sum(),
         }
@@ -192,7 +214,86 @@ def availability(run: Run) -> pd.DataFrame:
     total = out["uptime"] + out["downtime"]
     out["availability"] = np.where(total > 0, out["uptime"] / total.where(total > 0, 1.0), np.nan)
     out.index.name = "slot"
-    return out.reset_index()
+    return _typed(out.reset_index(), _AVAILABILITY)
+
+
+_AVAILABILITY = {"slot": object, "supervisor": object, "child_id": object, "instances": np.int64,
+                 "crashes": np.int64, "uptime": np.float64, "downtime": np.float64,
+                 "availability": np.float64}
+
+
+def _typed(frame: pd.DataFrame, dtypes: dict[str, Any]) -> pd.DataFrame:
+    """``frame`` with these columns in this order and of these dtypes, whether or not
+    it has rows (pandas infers other dtypes for an empty frame, and under pandas 3
+    ``str`` for text it was given as objects). Missing text is ``None``."""
+    out = frame.reindex(columns=list(dtypes)).astype(dtypes)
+    for col, dtype in dtypes.items():
+        if dtype is object:
+            out[col] = out[col].astype(object).where(out[col].notna(), None)
+    return out
+
+
+def _given_up_on(ev: pd.DataFrame, p: pd.DataFrame, exit_seq: np.ndarray) -> np.ndarray:
+    """Which processes exited (``exit_seq``: the seqs of their exits) after a
+    supervisor gave up that is the process itself or above it
+    (``processes().supervisor_pid``, and so on up): the ones its giving up stopped."""
+    gave = of_kind(ev, "supervisor_gave_up")
+    out = np.zeros(len(p), dtype=bool)
+    if gave.empty or p.empty:
+        return out
+    gave_seq = gave.groupby("pid")["seq"].min().astype(np.float64)
+    pids = p["pid"].to_numpy(np.int64)
+    sup_of = pd.Series(p["supervisor_pid"].to_numpy(np.float64, na_value=np.nan), index=pids)
+    cur = pids.astype(np.float64)
+    for _ in range(len(p)):  # up the tree, a level a turn (bounded, should pids loop)
+        out |= gave_seq.reindex(cur).to_numpy(np.float64) < exit_seq
+        cur = sup_of.reindex(cur).to_numpy(np.float64)
+        if np.isnan(cur).all():
+            break
+    return out
+
+
+def _stopped_for_restart(
+    ev: pd.DataFrame, r: pd.DataFrame, p: pd.DataFrame, exit_seq: np.ndarray
+) -> np.ndarray:
+    """Which processes a restart stopped: a supervisor's restart that named their
+    child id among the ``affected`` came after they started and before they exited
+    (a supervisor stops the bystanders after its ``restart`` event)."""
+    out = np.zeros(len(p), dtype=bool)
+    if r.empty or not r["siblings_affected"].fillna(0).astype(bool).any():
+        return out
+    lens = r["affected"].map(len).to_numpy(np.int64)
+    rows = np.repeat(np.arange(len(r)), lens)
+    by_restart = pd.DataFrame(
+        {
+            "seq": r["seq"].to_numpy(np.float64)[rows],
+            "sup": r["supervisor_pid"].to_numpy(np.float64)[rows],
+            "child": [c for aff in r["affected"] for c in aff],
+            "restart_seq": r["seq"].to_numpy(np.float64)[rows],
+        }
+    )
+    starts = of_kind(ev, "child_start").drop_duplicates("peer", keep="last")
+    start_seq = pd.Series(starts["seq"].to_numpy(np.float64),
+                          index=starts["peer"].to_numpy(np.float64, na_value=-1.0))
+    procs = pd.DataFrame(
+        {
+            "at": np.arange(len(p)),
+            "seq": exit_seq,
+            "sup": p["supervisor_pid"].to_numpy(np.float64, na_value=np.nan),
+            "child": p["child_id"].astype(object).to_numpy(),
+            "started": start_seq.reindex(p["pid"].to_numpy(np.float64)).to_numpy(np.float64),
+        }
+    )
+    procs = procs[procs["seq"].notna() & procs["sup"].notna() & procs["child"].notna()]
+    if procs.empty:
+        return out
+    found = pd.merge_asof(
+        procs.sort_values("seq"), by_restart.sort_values("seq"), on="seq", by=["sup", "child"],
+        direction="backward",
+    )
+    hit = (found["restart_seq"] > found["started"]).to_numpy(bool)
+    out[found["at"].to_numpy(np.int64)[hit]] = True
+    return out
 
 
 def restart_rate(run: Run, window: float = 1.0) -> pd.DataFrame:
@@ -210,15 +311,18 @@ def restart_rate(run: Run, window: float = 1.0) -> pd.DataFrame:
     n = int(_window_of(np.array([_run_end(run)]), window)[0]) - first + 1
     index = pd.Index(_window_starts(first, n, window), name="window_start")
     if r.empty:
-        return pd.DataFrame({"total": np.zeros(n, dtype=np.int64)}, index=index)
+        table = pd.DataFrame({"total": np.zeros(n, dtype=np.int64)}, index=index)
+        table.columns = pd.Index(["total"], dtype=object, name="supervisor")
+        return table
     bins = _window_of(r["time"].to_numpy(np.float64), window) - first
     sup = r["supervisor"].astype(object).fillna("?").to_numpy(object)
     table = pd.crosstab(bins, sup)
     table = table.reindex(range(n), fill_value=0)
     table.index = index
-    table.columns = pd.Index([str(c) for c in table.columns], name="supervisor")
+    table.columns = [str(c) for c in table.columns]
     table = table.astype(np.int64)
     table["total"] = table.sum(axis=1)
+    table.columns = pd.Index(table.columns, dtype=object, name="supervisor")
     return table
 
 
@@ -256,7 +360,9 @@ def intensity_headroom(run: Run) -> pd.DataFrame:
     that count: 0 means one more restart in the window would have made it give
     up; -1 once it gave up), ``gave_up``, ``gave_up_at`` (the first time). A
     supervisor that never restarted a child is not listed: no event gives its
-    intensity.
+    intensity. Dtypes: ``supervisor`` object (text), ``restarts`` int64,
+    ``intensity``, ``max_restarts_in_window``, ``min_headroom`` Int64,
+    ``period``, ``gave_up_at`` float64, ``gave_up`` bool.
     """
     from ._frame import parse_data
     from ._tables import supervisor_paths
@@ -295,23 +401,13 @@ def intensity_headroom(run: Run) -> pd.DataFrame:
         if d.get("restarts") is not None:
             row["max_restarts_in_window"] = d["restarts"]
     out = pd.DataFrame.from_dict(rows, orient="index")
-    if out.empty:
-        out = pd.DataFrame(columns=["restarts", "intensity", "period", "max_restarts_in_window",
-                                    "min_headroom", "gave_up", "gave_up_at"],
-                           index=pd.Index([], dtype=object))
-    out = out.astype(
-        {
-            "restarts": np.int64,
-            "intensity": "Int64",
-            "period": np.float64,
-            "max_restarts_in_window": "Int64",
-            "min_headroom": "Int64",
-            "gave_up": bool,
-            "gave_up_at": np.float64,
-        }
-    )
-    out.index.name = "supervisor"
-    return out.sort_index().reset_index()
+    out.index = pd.Index(out.index, dtype=object, name="supervisor")
+    return _typed(out.sort_index().reset_index(), _HEADROOM)
+
+
+_HEADROOM = {"supervisor": object, "restarts": np.int64, "intensity": "Int64", "period": np.float64,
+             "max_restarts_in_window": "Int64", "min_headroom": "Int64", "gave_up": bool,
+             "gave_up_at": np.float64}
 
 
 def _stats(values: pd.Series, percentiles: tuple[float, ...]) -> dict[str, float]:
@@ -327,9 +423,10 @@ def message_latency(run: Run, percentiles: tuple[float, ...] = (50, 90, 99)) -> 
     """Percentiles of call latency (round trip), queue delay and handling time, by
     message kind (only what the trace could measure; see ``messages()``).
 
-    Index: (``kind``, ``metric``); columns ``count`` (how many were measured:
-    a message never received has no queue delay), ``mean``, one ``p<q>`` per
-    percentile (interpolated linearly, as ``numpy.percentile``) and ``max``."""
+    Index: (``kind``, ``metric``), both text (object); columns ``count`` (int64:
+    how many were measured; a message never received has no queue delay), then,
+    float64, ``mean``, one ``p<q>`` per percentile (interpolated linearly, as
+    ``numpy.percentile``) and ``max``."""
     bad = [q for q in percentiles if not (_number(q) and 0 <= q <= 100)]
     if bad:
         raise ValueError(
@@ -344,11 +441,12 @@ def message_latency(run: Run, percentiles: tuple[float, ...] = (50, 90, 99)) -> 
                 rows[(str(kind), metric)] = _stats(g[metric], percentiles)
     cols = ["count", "mean", *[f"p{q:g}" for q in percentiles], "max"]
     out = pd.DataFrame.from_dict(rows, orient="index", columns=cols)
-    out.index = pd.MultiIndex.from_tuples(list(rows), names=["kind", "metric"]) if rows else (
-        pd.MultiIndex.from_tuples([], names=["kind", "metric"])
+    keys = list(rows)
+    out.index = pd.MultiIndex.from_arrays(
+        [pd.Index([k for k, _ in keys], dtype=object), pd.Index([m for _, m in keys], dtype=object)],
+        names=["kind", "metric"],
     )
-    out["count"] = out["count"].astype(np.int64)
-    return out
+    return out.astype({c: np.int64 if c == "count" else np.float64 for c in cols})
 
 
 def llm_usage(run: Run, by: str = "agent") -> pd.DataFrame:
@@ -361,14 +459,12 @@ def llm_usage(run: Run, by: str = "agent") -> pd.DataFrame:
     has it for one: output tokens after each first token, over the seconds from
     first token to end). Failed attempts and retries count in every column.
 
-    Indexed by the ``by`` column's values (an unnamed agent is ``"<0.N.0>"``)."""
+    Indexed by the ``by`` column's values: text (object; an unnamed agent is
+    ``"<0.N.0>"``), or int64 pids. Counts are int64, tokens Int64, the rest float64."""
     _check_by("llm_usage", by, ("agent", "model", "provider", "pid"))
     c = run.llm_calls()
-    cols = ["requests", "attempts", "errors", "retries", "input_tokens", "output_tokens",
-            "reported_share", "cost", "latency_mean", "latency_p95", "ttft_mean", "ttft_p50",
-            "tokens_per_s"]
     if c.empty:
-        return pd.DataFrame(columns=cols, index=pd.Index([], name=by))
+        return _typed(pd.DataFrame(index=pd.Index([], dtype=_USAGE_INDEX[by], name=by)), _USAGE)
     streamed = c["tokens_per_s"].notna()  # the attempts whose rate is known
     work = c.assign(
         gen=(c["latency"] - c["ttft"]).where(streamed),
@@ -397,7 +493,16 @@ def llm_usage(run: Run, by: str = "agent") -> pd.DataFrame:
     )
     gen_sum = g["gen"].sum()
     out["tokens_per_s"] = (g["after_first"].sum() / gen_sum.where(gen_sum > 0)).astype(np.float64)
-    return out
+    # the values of the ``by`` column, not its categories: text (or pids) as elsewhere
+    out.index = pd.Index(out.index.to_numpy(), dtype=_USAGE_INDEX[by], name=by)
+    return _typed(out, _USAGE)
+
+
+_USAGE = {"requests": np.int64, "attempts": np.int64, "errors": np.int64, "retries": np.int64,
+          "input_tokens": "Int64", "output_tokens": "Int64", "reported_share": np.float64,
+          "cost": np.float64, "latency_mean": np.float64, "latency_p95": np.float64,
+          "ttft_mean": np.float64, "ttft_p50": np.float64, "tokens_per_s": np.float64}
+_USAGE_INDEX = {"agent": object, "model": object, "provider": object, "pid": np.int64}
 
 
 def summary(run: Run) -> dict[str, Any]:

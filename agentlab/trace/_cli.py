@@ -7,6 +7,10 @@
     agentlab trace plot runs/flaky.parquet -o timeline.png
     agentlab trace plot runs/flaky.parquet --kind restarts -o restarts.png
 
+``summary`` prints one column per run, named by its file (``flaky`` for
+``runs/flaky.parquet``), seconds marked ``s``; a file in the list or folder that
+is not a trace is named on stderr and skipped, and the others are still shown.
+
 ``main(argv)`` takes the arguments after ``trace`` and returns the exit status
 (0 ok, 1 a file could not be read, 2 bad usage).
 """
@@ -17,6 +21,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ._run import Run
 
 __all__ = ["main"]
 
@@ -72,24 +82,49 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _summary(paths: list[str]) -> int:
+    """Print the runs' summaries side by side, one column per run (named by its
+    file); files that are not traces are reported and skipped (status 1)."""
     from ._analysis import compare
-    from ._files import load_all
-    from ._html import format_value
+    from ._files import gather
 
-    for p in paths:
-        if not Path(p).exists():
-            raise FileNotFoundError(f"no trace at {p}")
-    runs = load_all(paths)
+    runs, problems = gather(paths)
+    for problem in problems:
+        print(f"agentlab trace: skipped {problem}", file=sys.stderr)
     if not runs:
-        print("agentlab trace: no runs found in " + ", ".join(paths), file=sys.stderr)
+        if not problems:
+            print("agentlab trace: no runs (.parquet files) found in " + ", ".join(paths),
+                  file=sys.stderr)
         return 1
-    table = compare(*runs)
-    text = table.map(format_value)
-    print(text.to_string())
-    for run in runs:
+    table = compare(*(run for run, _ in runs), names=_labels(runs))
+    print(_as_text(table))
+    for run, _ in runs:
         if run.info.dropped:
             print(f"warning: run {run.run_id} dropped {run.info.dropped:,} events", file=sys.stderr)
-    return 0
+    return 1 if problems else 0
+
+
+def _labels(runs: list[tuple[Run, list[Path]]]) -> list[str]:
+    """A column name per run: its file's name without ``.parquet`` (the run id for a
+    run in several files); the whole path where two files have the same name."""
+    stems = [files[0].stem if len(files) == 1 else run.run_id for run, files in runs]
+    return [
+        str(files[0]) if len(files) == 1 and stems.count(stem) > 1 else stem
+        for stem, (_, files) in zip(stems, runs, strict=True)
+    ]
+
+
+def _as_text(table: pd.DataFrame) -> str:
+    """The summary table as text: values as the notebook shows them (seconds with
+    their unit, thousands separated, a dash for none), metric names on the left."""
+    import pandas as pd
+
+    from ._html import with_unit
+
+    shown = pd.DataFrame(
+        {col: [with_unit(key, v) for key, v in table[col].items()] for col in table.columns},
+        index=pd.Index(table.index.tolist(), dtype=object),
+    )
+    return shown.to_string()
 
 
 def _output(args: argparse.Namespace) -> Path | None:
@@ -127,6 +162,18 @@ def _plot(args: argparse.Namespace) -> int:
     out = _output(args)
     if out is None:
         return 2
+    if Path(args.run).is_dir():
+        from ._files import gather
+
+        found, _ = gather(args.run)  # unreadable files: load() below says so
+        if len(found) > 1:
+            names = ", ".join(str(f) for _, files in found for f in files[:1])
+            print(
+                f"agentlab trace plot: {args.run} holds {len(found)} runs; plot one of them: "
+                f"{names}",
+                file=sys.stderr,
+            )
+            return 2
     run = load(args.run)
     if args.kind == "timeline":
         fig = plot_timeline(run, max_lanes=args.max_lanes)

@@ -30,7 +30,7 @@ import agentlab
 from ._run import Run, RunInfo
 from ._schema import FORMAT, FORMAT_VERSION, METADATA_KEY, SCHEMA
 
-__all__ = ["TraceFormatError", "header", "load", "load_all", "save"]
+__all__ = ["TraceFormatError", "gather", "header", "load", "load_all", "save"]
 
 
 class TraceFormatError(agentlab.AgentLabError, ValueError):
@@ -167,25 +167,45 @@ def load_all(paths: str | Path | Iterable[str | Path]) -> list[Run]:
     event once: a run saved next to its own spilled parts, or saved twice, does not
     count its events twice.
     """
+    runs, problems = gather(paths)
+    if problems:
+        raise problems[0]
+    return [run for run, _ in runs]
+
+
+def gather(
+    paths: str | Path | Iterable[str | Path],
+) -> tuple[list[tuple[Run, list[Path]]], list[TraceFormatError]]:
+    """:func:`load_all`, telling which files each run came from, and collecting the
+    errors of the files that could not be read instead of stopping at the first."""
     if isinstance(paths, str | Path):
         paths = [paths]
     files: list[Path] = []
     for p in map(Path, paths):
+        if not p.exists():
+            raise FileNotFoundError(f"no trace at {p}")
         files.extend(_parts(p) if p.is_dir() else [p])
-    groups: dict[str, list[Run]] = {}
+    groups: dict[str, list[tuple[Run, Path]]] = {}
+    problems: list[TraceFormatError] = []
     for f in files:
-        run = _read(f)
-        groups.setdefault(run.run_id, []).append(run)
+        try:
+            run = _read(f)
+        except TraceFormatError as e:
+            problems.append(e)
+            continue
+        groups.setdefault(run.run_id, []).append((run, f))
     out = []
-    for parts in groups.values():
+    for found in groups.values():
+        parts = [run for run, _ in found]
+        where = list(dict.fromkeys(f for _, f in found))
         if len(parts) == 1:
-            out.append(parts[0])
+            out.append((parts[0], where))
             continue
         table = pa.concat_tables([r.table() for r in parts])
         table = _unique_seq(table.sort_by("seq"))
         info = max((r.info for r in parts), key=lambda i: i.dropped)
-        out.append(Run(table, info))
-    return out
+        out.append((Run(table, info), where))
+    return out, problems
 
 
 def _unique_seq(table: pa.Table) -> pa.Table:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._run import Run
 
-__all__ = ["format_value", "run_html"]
+__all__ = ["format_value", "run_html", "with_unit"]
 
 _DASH = "\u2013"  # an en dash: "no value"
 
@@ -37,6 +37,13 @@ _UNITS = {"duration": "s", "mttr": "s", "max_time_to_recovery": "s", "call_laten
           "call_latency_p99": "s", "llm_latency_mean": "s", "ttft_mean": "s", "cost_usd": "USD"}
 
 
+def with_unit(key: str, value: Any) -> str:
+    """A summary value (``key`` says which) as text with its unit: ``"0.25 s"``."""
+    text = format_value(value)
+    unit = _UNITS.get(key, "")
+    return f"{text} {unit}" if unit and text != _DASH else text
+
+
 def run_html(run: Run) -> str:
     """A two-column table of the run's headline numbers (a warning first if events
     were dropped)."""
@@ -45,8 +52,7 @@ def run_html(run: Run) -> str:
     for key, value in s.items():
         if key in ("run_id",):
             continue
-        unit = _UNITS.get(key, "")
-        text = format_value(value) + (f" {unit}" if unit and format_value(value) != _DASH else "")
+        text = with_unit(key, value)
         style = ' style="color:#d62728;font-weight:bold"' if key == "dropped" and value else ""
         rows.append(
             f"<tr><td style='text-align:left'>{html.escape(key)}</td>"

@@ -16,8 +16,10 @@ column              dtype     meaning
                               matching ``receive`` event)
 ``queue_delay``     float64   ``received - time``
 ``handling_time``   float64   ``receive`` to the receiver's next ``receive``, when the
-                              next message was already waiting (else NaN: the
-                              process may have sat idle in between)
+                              next message was already waiting; else, for a call
+                              answered before the receiver took another message,
+                              ``receive`` to the ``reply``; else NaN (the process
+                              may have sat idle in between)
 ``replied``         float64   calls: when the caller got its answer (``reply``),
                               gave up (``call_timeout``) or the callee exited
 ``latency``         float64   calls: ``replied - time`` (queue delay and handling)
@@ -104,12 +106,18 @@ def messages(events: Any, *, sampled: bool | None = None) -> pd.DataFrame:
 
     received = np.full(n, np.nan)
     handling = np.full(n, np.nan)
+    next_take = np.full(n, np.nan)
     replied = np.full(n, np.nan)
     outcome = np.full(n, None, dtype=object)
     receivers: set[int] = set()
     if not sampled:
-        receivers = _match_receives(events, msg, received, handling)
-        _match_calls(events, msg, replied, outcome, exit_seq, exit_time)
+        receivers = _match_receives(events, msg, received, handling, next_take)
+        reply_seq = _match_calls(events, msg, replied, outcome, exit_seq, exit_time)
+        # a call the receiver answered before it took another message: the reply
+        # ends its handling (one answered later was put off: NOREPLY)
+        answered = (outcome == "reply") & np.isnan(handling) & (replied >= received)
+        answered &= ~(reply_seq > next_take)
+        handling[answered] = replied[answered] - received[answered]
 
     # sends and casts: what became of them
     dead_at = exit_seq.reindex(recv_key).to_numpy(np.float64)
@@ -153,10 +161,13 @@ def _match_calls(
     outcome: np.ndarray,
     exit_seq: pd.Series,
     exit_time: pd.Series,
-) -> None:
+) -> np.ndarray:
+    """Fill in when each call was answered and how; returns the seq of each call's
+    ``reply`` event (NaN: none)."""
+    reply_seq = np.full(len(msg), np.nan)
     calls_mask = (msg["kind"] == "call").to_numpy()
     if not calls_mask.any():
-        return
+        return reply_seq
     calls = msg[calls_mask]
     rows = np.flatnonzero(calls_mask)
     left = pd.DataFrame(
@@ -190,6 +201,8 @@ def _match_calls(
     matched = ~np.isnan(t)
     replied[r[matched]] = t[matched]
     outcome[r[matched]] = what[matched]
+    is_reply = matched & (what == "reply")
+    reply_seq[r[is_reply]] = joined["seq"].to_numpy(np.float64)[is_reply]
     # unmatched: the callee exited after the call (its caller got CalleeExited), or still pending
     callee = joined["callee"].to_numpy(np.int64)
     call_seq = calls["seq"].to_numpy(np.int64)[np.searchsorted(rows, r)]
@@ -199,12 +212,19 @@ def _match_calls(
     replied[r[exited]] = gone_t[exited]
     outcome[r[exited]] = "callee_exited"
     outcome[r[~matched & ~exited]] = "pending"
+    return reply_seq
 
 
 def _match_receives(
-    events: pd.DataFrame, msg: pd.DataFrame, received: np.ndarray, handling: np.ndarray
+    events: pd.DataFrame,
+    msg: pd.DataFrame,
+    received: np.ndarray,
+    handling: np.ndarray,
+    next_take: np.ndarray,
 ) -> set[int]:
-    """Pair each process's ``receive`` events with what was delivered to it, in order.
+    """Pair each process's ``receive`` events with what was delivered to it, in order
+    (filling, per message, when it was received, its handling time when the next
+    message was waiting, and the seq of the receive that took the receiver's next one).
 
     A mailbox is first in, first out: the k-th receive takes the k-th message,
     except that some messages are put in a mailbox without an event of their own
@@ -256,7 +276,9 @@ def _match_receives(
     waiting = skips_np - balance  # traced messages still in the mailbox after each event
     # handling: this receive to the process's next receive, if a message was waiting
     takes = flow[is_take]
-    next_t = takes.groupby("pid", sort=False)["t"].shift(-1).to_numpy(np.float64)
+    by_proc = takes.groupby("pid", sort=False)
+    next_t = by_proc["t"].shift(-1).to_numpy(np.float64)
+    next_seq = by_proc["seq"].shift(-1).to_numpy(np.float64)
     take_t = takes["t"].to_numpy(np.float64)
     busy = waiting[is_take] > 0
     h_of_take = np.where(busy, next_t - take_t, np.nan)
@@ -274,6 +296,7 @@ def _match_receives(
             "pid": takes["pid"].to_numpy(np.int64)[mine],
             "rtime": take_t[mine],
             "h": h_of_take[mine],
+            "next": next_seq[mine],
         }
     )
     right["rank"] = right.groupby("pid", sort=False).cumcount()
@@ -282,4 +305,5 @@ def _match_receives(
     ok = rows >= 0
     received[rows[ok]] = merged["rtime"].to_numpy(np.float64)[ok]
     handling[rows[ok]] = merged["h"].to_numpy(np.float64)[ok]
+    next_take[rows[ok]] = merged["next"].to_numpy(np.float64)[ok]
     return {int(p) for p in procs}

@@ -4,9 +4,11 @@
   its lane across restarts), bars for process lifetimes (a process that
   started children is drawn as a supervisor), a red ✕ where one crashed, a ▾
   where the replacement of a crashed child started (with an arc from the
-  crash), a dashed line where a supervisor gave up. Past ``max_lanes`` lanes it
-  aggregates: one lane per supervisor showing how many of its processes were
-  alive, with a tick per crash, so 10,000 processes stay readable.
+  crash), a hollow ▿ where a sibling that the same restart stopped (one_for_all,
+  rest_for_one) started again, a dashed line where a supervisor gave up. Past
+  ``max_lanes`` lanes it aggregates: one lane per supervisor showing how many of
+  its processes were alive, with a tick per crash, so 10,000 processes stay
+  readable.
 * :func:`plot_restarts`: restarts per time window, stacked by supervisor.
 * :func:`plot_tokens`: output tokens per second per agent over time.
 
@@ -35,7 +37,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from ._analysis import _run_end, _run_start, _slots
-from ._tables import of_kind
+from ._tables import of_kind, replacements
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -197,6 +199,13 @@ def _lanes(ax: Axes, run: Run, p: pd.DataFrame) -> None:
         mx, my = np.array(marks).T
         ax.scatter(mx, my, marker="v", s=34, color=_RESTART, edgecolors="white", linewidths=0.5,
                    zorder=5, gid="restarts")
+    # the siblings a one_for_all / rest_for_one restart stopped and started again
+    brought_back = _bystanders(run, r)
+    bystanders = [(start_of[pid], pid_lane[pid] - 0.42) for pid in brought_back if pid in pid_lane]
+    if bystanders:
+        bx, by = np.array(bystanders).T
+        ax.scatter(bx, by, marker="v", s=30, facecolors="white", edgecolors=_RESTART,
+                   linewidths=1.2, zorder=5, gid="bystander_restarts")
     ax.set_yticks(range(len(order)), [_short(str(s)) for s in order], fontsize=8)
     ax.set_ylim(len(order) - 0.5, -0.7)
     handles: list[Artist] = [
@@ -209,7 +218,25 @@ def _lanes(ax: Axes, run: Run, p: pd.DataFrame) -> None:
     if marks:
         handles.append(Line2D([], [], color=_CRASH, lw=1, marker="v", markerfacecolor=_RESTART,
                               markeredgecolor=_RESTART, label="restart"))
+    if bystanders:
+        handles.append(Line2D([], [], ls="", marker="v", markerfacecolor="white",
+                              markeredgecolor=_RESTART, label="sibling restarted"))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+
+
+def _bystanders(run: Run, r: pd.DataFrame) -> list[int]:
+    """The pids that restarts started in place of siblings of the crashed child
+    (one_for_all, rest_for_one), each once."""
+    if not len(r) or not r["siblings_affected"].fillna(0).astype(bool).any():
+        return []
+    joined = replacements(
+        run.events(), r["seq"].to_numpy(np.int64), r["supervisor_pid"].to_numpy(np.int64),
+        list(r["affected"]),
+    )
+    crashed = r["child_id"].astype(object).to_numpy()[joined["row"].to_numpy(np.int64)]
+    sibling = (joined["child"].to_numpy(object) != crashed) & (joined["new_pid"] >= 0).to_numpy()
+    own = set(r["new_pid"].dropna().astype(int).tolist())  # already marked as a restart
+    return [pid for pid in dict.fromkeys(joined.loc[sibling, "new_pid"].tolist()) if pid not in own]
 
 
 def _groups(p: pd.DataFrame) -> np.ndarray:

@@ -17,10 +17,15 @@ column             dtype     from
 ``child_id``       category  ``child_start`` data ``child_id``
 ``restart_type``   category  ``child_start`` data ``restart`` (permanent, ...)
 ``restart``        Int64     ``child_start`` data ``attempt`` (0: first start)
-``init``           category  ``init`` data ``result`` (ok, ignore, stop, continue)
+``init``           category  ``init`` data ``result`` (ok, ignore, stop, continue);
+                             ``starting`` for an agent or supervisor whose ``spawn``
+                             was recorded and whose ``init`` had not returned when
+                             it exited or the recording ended (NA: a process that
+                             has no ``init``, or whose spawn was not recorded)
 ``start``          float64   ``spawn`` time (NaN if the spawn was not recorded)
 ``ready``          float64   when ``init`` returned ok/continue (``spawn`` time for a
-                             process without ``init``; NaN if init failed)
+                             process without ``init``; NaN if init failed or was
+                             still ``starting``: it never came up)
 ``end``            float64   ``exit`` time (NaN: alive when the trace ends)
 ``lifetime``       float64   ``end - start``
 ``exit_reason``    category  ``exit`` reason
@@ -68,11 +73,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ._frame import as_category, as_floats, as_ints, as_objects, data_fields
 from ._schema import is_abnormal
 
-__all__ = ["PROCESS_COLUMNS", "RESTART_COLUMNS", "as_events", "processes", "restarts"]
+__all__ = [
+    "PROCESS_COLUMNS",
+    "RESTART_COLUMNS",
+    "as_events",
+    "processes",
+    "replacements",
+    "restarts",
+]
 
 PROCESS_COLUMNS = (
     "pid",
@@ -143,8 +156,9 @@ def field(dicts: list[dict[str, Any]], key: str) -> list[Any]:
 def category(values: Any) -> pd.Categorical:
     """Values as a Categorical with sorted categories (missing values stay missing)."""
     cat = pd.Categorical(pd.Series(values, dtype=object).where(pd.notna(values), None))
-    cats = cat.categories
-    return cat.reorder_categories(sorted(cats)) if len(cats) else cat
+    # object categories, as the events table has them, whether or not there are any
+    # (a list would make them ``str`` under pandas 3, and only when there are rows)
+    return cat.reorder_categories(pd.Index(sorted(cat.categories), dtype=object))
 
 
 def trim(series: pd.Series) -> pd.Series:
@@ -158,6 +172,7 @@ def rows_of(events: pd.DataFrame, kind: str, columns: list[str]) -> pd.DataFrame
     return events.loc[mask, columns]
 
 
+_HAS_INIT = frozenset({"agent", "supervisor"})  # spawn kinds that run an init
 _CHILD_FIELDS = {"child_id": pa.string(), "restart": pa.string(), "attempt": pa.int64()}
 
 
@@ -188,10 +203,13 @@ def processes(events: Any) -> pd.DataFrame:
     child = data_fields(starts["data"], _CHILD_FIELDS)
     result = data_fields(inits["data"], {"result": pa.string()})["result"]
 
-    result_of = as_objects(_take(result, ii))
+    # an agent's (or supervisor's) spawn is followed by its init event once init
+    # returns: without one, it was still starting when it exited or recording ended
+    starting = _is_in(_take(kind, si), _HAS_INIT) & (ii < 0)
+    init_result = _with_text(_take(result, ii), starting, "starting")
     init_time = _take_float(inits["time"].to_numpy(), ii)
-    ok = np.isin(result_of.astype(str), ["ok", "continue"])
-    ready = np.where(ii < 0, start, np.where(ok, init_time, np.nan))
+    ok = _is_in(init_result, ("ok", "continue"))
+    ready = np.where((ii < 0) & ~starting, start, np.where(ok, init_time, np.nan))
     sup_path = _take_cat(starts["path"], ci).astype(object).to_numpy().copy()
     fallback = ident["supervisor"].astype(object).to_numpy()
     missing = pd.isna(sup_path)
@@ -208,7 +226,7 @@ def processes(events: Any) -> pd.DataFrame:
             "child_id": as_category(_take(child["child_id"], ci)),
             "restart_type": as_category(_take(child["restart"], ci)),
             "restart": as_ints(_take(child["attempt"], ci)),
-            "init": as_category(_take(result, ii)),
+            "init": as_category(init_result),
             "start": start,
             "ready": ready,
             "end": end,
@@ -228,6 +246,25 @@ def _take(values: Any, idx: np.ndarray) -> Any:
     out = np.full(len(idx), None, dtype=object)
     ok = idx >= 0
     out[ok] = arr[idx[ok]]
+    return out
+
+
+def _is_in(values: Any, words: Any) -> np.ndarray:
+    """Which of ``values`` (an Arrow array or a sequence) are one of ``words``."""
+    if isinstance(values, pa.Array):
+        found = pc.is_in(values.cast(pa.string()), value_set=pa.array(list(words), pa.string()))
+        return np.asarray(found.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+    return np.isin(as_objects(values).astype(str), list(words))
+
+
+def _with_text(values: Any, where: np.ndarray, text: str) -> Any:
+    """``values`` (an Arrow array or a sequence) with ``text`` at ``where``."""
+    if not where.any():
+        return values
+    if isinstance(values, pa.Array):
+        return pc.if_else(pa.array(where), pa.scalar(text), values.cast(pa.string()))
+    out = as_objects(values).copy()
+    out[where] = text
     return out
 
 
@@ -385,10 +422,41 @@ def _recoveries(
     new_pid = np.zeros(n, dtype=np.int64)
     no_pid = np.ones(n, dtype=bool)
     recovered = np.full(n, np.nan)
+    joined = replacements(
+        events, rs["seq"].to_numpy(np.int64), rs["pid"].to_numpy(np.int64), affected
+    )
+    if joined.empty:
+        return pd.arrays.IntegerArray(new_pid, no_pid), recovered
+    rows = joined["row"].to_numpy(np.int64)
+    pids = joined["new_pid"].to_numpy(np.float64, na_value=np.nan)
+    own = joined["child"].to_numpy(object) == child_id[rows]
+    hit = own & (np.nan_to_num(pids, nan=-1.0) >= 0)
+    new_pid[rows[hit]] = pids[hit].astype(np.int64)
+    no_pid[rows[hit]] = False
+    started = joined["started"]
+    latest = started.groupby(rows).max()
+    missing = started.isna().groupby(rows).any()
+    latest[missing] = np.nan
+    recovered[latest.index.to_numpy(np.int64)] = latest.to_numpy(np.float64)
+    return pd.arrays.IntegerArray(new_pid, no_pid), recovered
+
+
+def replacements(
+    events: pd.DataFrame, seq: np.ndarray, supervisor_pid: np.ndarray,
+    affected: list[tuple[Any, ...]],
+) -> pd.DataFrame:
+    """Each child each restart affected, and what started in its place: one row per
+    (restart, affected child) with ``row`` (the restart's position), ``child``,
+    ``started`` (the time of the supervisor's first ``child_start`` of that child
+    after the restart; NaN: none) and ``new_pid`` (its pid; -1: none)."""
+    n = len(seq)
     lens = np.fromiter((len(a) for a in affected), np.int64, n)
     cs = rows_of(events, "child_start", ["seq", "time", "pid", "peer", "data"])
     if n == 0 or lens.sum() == 0 or cs.empty:
-        return pd.arrays.IntegerArray(new_pid, no_pid), recovered
+        return pd.DataFrame(
+            {"row": np.zeros(0, np.int64), "child": np.zeros(0, object),
+             "started": np.zeros(0, np.float64), "new_pid": np.zeros(0, np.int64)}
+        )
     cs_ids = as_objects(data_fields(cs["data"], {"child_id": pa.string()})["child_id"])
     right = pd.DataFrame(
         {
@@ -405,8 +473,8 @@ def _recoveries(
     left = pd.DataFrame(
         {
             "row": row,
-            "seq": rs["seq"].to_numpy(np.int64)[row],
-            "sup": rs["pid"].to_numpy(np.int64)[row],
+            "seq": np.asarray(seq, np.int64)[row],
+            "sup": np.asarray(supervisor_pid, np.int64)[row],
             "child": flat,
         }
     )
@@ -418,15 +486,5 @@ def _recoveries(
         direction="forward",
         allow_exact_matches=False,
     )
-    rows = joined["row"].to_numpy(np.int64)
-    pids = joined["new_pid"].to_numpy(np.float64, na_value=np.nan)
-    own = joined["child"].to_numpy(object) == child_id[rows]
-    hit = own & (np.nan_to_num(pids, nan=-1.0) >= 0)
-    new_pid[rows[hit]] = pids[hit].astype(np.int64)
-    no_pid[rows[hit]] = False
-    started = joined["started"]
-    latest = started.groupby(rows).max()
-    missing = started.isna().groupby(rows).any()
-    latest[missing] = np.nan
-    recovered[latest.index.to_numpy(np.int64)] = latest.to_numpy(np.float64)
-    return pd.arrays.IntegerArray(new_pid, no_pid), recovered
+    joined["new_pid"] = joined["new_pid"].fillna(-1).astype(np.int64)
+    return joined[["row", "child", "started", "new_pid"]]

@@ -51,3 +51,23 @@ def test_one_for_one_leaves_siblings_up():
     a = trace.availability(run).set_index("child_id")
     assert a.loc["a", "downtime"] == 0.0 and a.loc["c", "downtime"] == 0.0
     assert a.loc["b", "downtime"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(("strategy", "brought_back"), [
+    ("one_for_all", {"sup/a": 10.0, "sup/c": 12.0}),
+    ("rest_for_one", {"sup/c": 11.0}),
+    ("one_for_one", {}),
+])
+def test_the_timeline_marks_the_siblings_a_restart_brought_back(strategy, brought_back):
+    # b crashes at 10 and each child starts when the one before it is ready: under
+    # one_for_all a starts again at 10, b at 11, c at 12; under rest_for_one b at 10, c at 11
+    run = asyncio.run(_run(strategy))
+    ax = run.plot_timeline().axes[0]
+    lanes = [t.get_text() for t in ax.get_yticklabels()]
+    marks = {c.get_gid(): c.get_offsets() for c in ax.collections if c.get_gid()}
+    (crashed,) = marks["restarts"]
+    assert lanes[round(crashed[1] + 0.42)] == "sup/b"
+    siblings = {lanes[round(y + 0.42)]: x for x, y in marks.get("bystander_restarts", [])}
+    assert siblings == brought_back
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert ("sibling restarted" in legend) == bool(brought_back)

@@ -5,6 +5,7 @@ Each test says its story in time order and the numbers that follow from it.
 
 from __future__ import annotations
 
+import asyncio
 import math
 
 import numpy as np
@@ -170,7 +171,7 @@ async def test_receives_never_take_a_message_sent_after_them() -> None:
     assert to_slow["kind"].astype(str).tolist() == ["cast", "cast", "call"]
     assert to_slow["received"].tolist() == [3.0, 3.5, 4.0]
     assert to_slow["queue_delay"].tolist() == [0.0, 0.5, 1.0]
-    assert to_slow["handling_time"].tolist()[:2] == [0.5, 0.5]
+    assert to_slow["handling_time"].tolist() == [0.5, 0.5, 1.0]  # the call: to its reply
     assert to_slow["latency"].iloc[2] == 2.0  # queued 1 s, handled 1 s
     lat = run.message_latency()
     # the two calls waited 0 and 1 s: percentiles by linear interpolation
@@ -329,3 +330,117 @@ async def test_plot_windows_are_checked() -> None:
             with pytest.raises(ValueError, match="window must be a positive number of seconds"):
                 plot(window=bad)
     assert run.plot_restarts(window=0.5).axes[0].get_ylabel() == "restarts per 0.5 s"
+
+
+class Warming(agentlab.Agent):
+    """Ready ``Warming.warmup`` seconds after it starts (the value when it starts)."""
+
+    warmup = 0.5
+
+    async def init(self) -> None:
+        await self.sleep(Warming.warmup)
+
+    def handle_info(self, msg: object) -> None:
+        raise ValueError("injected")
+
+
+async def test_an_agent_still_starting_is_not_up() -> None:
+    """one_for_all team of a and b (each ready 0.5 s after it starts): a ready at 0.5,
+    b at 1.0. At 2.0 starting takes 10 s from then on, and a crashes: b is stopped,
+    a's replacement is still starting at 4.0, when recording ends, and b has not
+    been started again. 'late' starts at 3.0 and never gets ready either."""
+    Warming.warmup = 0.5
+    async with agentlab.Runtime(clock=agentlab.VirtualClock(), seed=1) as rt:
+        rec = Recorder(rt)
+        await rt.start_async(Supervisor, [ChildSpec("a", Warming, name="a"),
+                                          ChildSpec("b", Warming, name="b")],
+                             strategy="one_for_all", intensity=5, period=5, name="team")
+        await rt.sleep(1.0)
+        Warming.warmup = 10.0
+        rt.send("a", "crash")
+        await rt.sleep(1.0)
+        rt.start(Warming, name="late")
+        await rt.sleep(1.0)
+        run = rec.stop()
+    p = run.processes()
+    assert p["init"].astype(str).tolist() == ["ok", "ok", "ok", "starting", "starting"]
+    starting = p[p["init"] == "starting"]
+    assert starting["start"].tolist() == [2.0, 3.0] and starting["ready"].isna().all()
+    av = run.availability().set_index("slot")
+    # a: up 0.5-2.0, down from its crash to the end (its replacement never came up)
+    assert (av.loc["team/a", "uptime"], av.loc["team/a", "downtime"]) == (1.5, 2.0)
+    assert av.loc["team/a", "instances"] == 2
+    # b: up 1.0-2.0, stopped for the restart and not back by the end
+    assert (av.loc["team/b", "uptime"], av.loc["team/b", "downtime"]) == (1.0, 2.0)
+    # late: never up, never down
+    assert (av.loc["late", "uptime"], av.loc["late", "downtime"]) == (0.0, 0.0)
+    assert math.isnan(av.loc["late", "availability"])
+
+
+async def test_what_a_supervisor_that_gave_up_stopped_is_down_to_the_end() -> None:
+    """'team' (one_for_one, at most 1 restart in 5 s) runs worker 'a' and
+    supervisor 'inner', which runs worker 'x'. 'a' crashes at 1.0 (restarted at
+    once) and at 2.0: team gives up, stops inner (which stops x) and exits.
+    Recording ends at 4.0: nothing ran team, a, inner or x from 2.0 on."""
+    async with agentlab.Runtime(clock=agentlab.VirtualClock(), seed=1) as rt:
+        rec = Recorder(rt)
+        inner = ChildSpec("inner", (Supervisor, [ChildSpec("x", Worker, name="x")]))
+        await rt.start_async(Supervisor, [ChildSpec("a", Worker, name="a"), inner],
+                             intensity=1, period=5, name="team")
+        for t in (1.0, 2.0):
+            rt.send_after("a", "crash", t)
+        await rt.sleep(4.0)
+        run = rec.stop()
+    p = run.processes().set_index("path")
+    assert p.loc[["team", "team/inner", "team/inner/x"], "exit_reason"].astype(str).tolist() == [
+        "shutdown"] * 3
+    av = run.availability().set_index("slot")
+    for slot in ("team", "team/inner", "team/inner/x"):
+        assert (av.loc[slot, "uptime"], av.loc[slot, "downtime"]) == (2.0, 2.0), slot
+        assert av.loc[slot, "crashes"] == 0
+    assert (av.loc["team/a", "uptime"], av.loc["team/a", "downtime"]) == (2.0, 2.0)
+
+
+class Deferred(agentlab.Agent):
+    """Answers a call when it is told to ("answer"), not when the call comes."""
+
+    def init(self) -> None:
+        self.waiting: list[agentlab.Caller] = []
+
+    def handle_call(self, request: object, caller: agentlab.Caller) -> object:
+        if request == "now":
+            return "now"
+        self.waiting.append(caller)
+        return agentlab.NOREPLY
+
+    def handle_info(self, msg: object) -> None:
+        for caller in self.waiting:
+            caller.reply("later")
+        self.waiting.clear()
+
+
+async def test_a_calls_handling_ends_with_its_reply() -> None:
+    """'slow' takes 1 s to answer a call; nothing waits behind it. 'deferred'
+    answers "now" at once and puts a call off until it is told to answer, 1 s
+    later: that call's handling ended when the next message was taken."""
+    async with agentlab.Runtime(clock=agentlab.VirtualClock(), seed=1) as rt:
+        rec = Recorder(rt)
+        slow = rt.start(Slow, name="slow")
+        d = rt.start(Deferred, name="deferred")
+        await rt.call(slow, "x")
+        await rt.call(d, "now")
+        later = asyncio.ensure_future(rt.call(d, "later"))
+        await rt.sleep(1.0)
+        rt.send(d, "answer")
+        assert await later == "later"
+        run = rec.stop()
+    m = run.messages()
+    to_slow = m[m["receiver_name"] == "slow"].iloc[0]
+    assert (to_slow["received"], to_slow["replied"], to_slow["handling_time"]) == (0.0, 1.0, 1.0)
+    to_d = m[m["receiver_name"] == "deferred"]
+    assert to_d["kind"].astype(str).tolist() == ["call", "call", "info"]
+    assert to_d["latency"].tolist()[:2] == [0.0, 1.0]
+    assert to_d["handling_time"].tolist()[0] == 0.0
+    assert math.isnan(to_d["handling_time"].tolist()[1])  # answered after it took "answer"
+    handling = run.message_latency().loc[("call", "handling_time")]
+    assert (handling["count"], handling["max"]) == (2, 1.0)

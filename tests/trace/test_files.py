@@ -97,3 +97,5 @@ def test_missing_file_and_folders(tmp_path) -> None:
     assert sorted(r.run_id for r in load_all(tmp_path)) == ["a", "b"]
     with pytest.raises(TraceFormatError, match="holds 2 runs"):
         load(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no trace at .*gone"):  # not "not Parquet"
+        load_all([tmp_path, tmp_path / "gone"])

@@ -151,8 +151,9 @@ def availability(run: Run) -> pd.DataFrame:
       below it that it stopped, is down from then on (nothing restarts them,
       unless the supervisor's own supervisor does).
 
-    Any other exit (normal, or a shutdown that nothing followed) ends the slot
-    without downtime. A process whose ``init`` failed or had not finished
+    Any other exit (normal, or a shutdown that nothing followed), and any exit of
+    a ``temporary`` child (never restarted, by design: a tool run, an ask), ends
+    the slot without downtime. A process whose ``init`` failed or had not finished
     (``processes().init`` is ``stop``, ``ignore`` or ``starting``) never came
     up: it adds no uptime and no downtime of its own (a slot whose only
     process is still starting has neither, and NaN availability), but counts
@@ -175,12 +176,13 @@ def availability(run: Run) -> pd.DataFrame:
     exits = of_kind(ev, "exit").drop_duplicates("pid")
     exit_seq = pd.Series(exits["seq"].to_numpy(np.float64), index=exits["pid"].to_numpy(np.int64))
     exit_seq_of = exit_seq.reindex(p["pid"].to_numpy(np.int64)).to_numpy(np.float64)
-    down_after = (
+    # a temporary child is never restarted, by design: its exit ends its slot
+    final = (p["restart_type"].astype(object) == "temporary").to_numpy(bool)
+    down_after = followed | (~final & (
         p["crashed"].to_numpy(bool)
-        | followed
         | _stopped_for_restart(ev, run.restarts(), p, exit_seq_of)
         | _given_up_on(ev, p, exit_seq_of)
-    )
+    ))
     p = p.assign(slot=slots, start=up_from, down_after=down_after)
     up_rows = p[~never_up].sort_values(["slot", "start", "pid"], kind="stable")
     ends = up_rows["end"].fillna(end_of_run).to_numpy(np.float64)

@@ -444,3 +444,23 @@ async def test_a_calls_handling_ends_with_its_reply() -> None:
     assert math.isnan(to_d["handling_time"].tolist()[1])  # answered after it took "answer"
     handling = run.message_latency().loc[("call", "handling_time")]
     assert (handling["count"], handling["max"]) == (2, 1.0)
+
+
+async def test_a_temporary_child_that_crashed_is_gone_not_down() -> None:
+    """'team' runs a permanent 'p' and a temporary 't'; both crash at 1.0 and the
+    recording ends at 3.0. 'p' is restarted at once; 't' is never restarted, by
+    design (a tool run, an ask), so its slot ends at its crash: no downtime."""
+    async with agentlab.Runtime(clock=agentlab.VirtualClock(), seed=1) as rt:
+        rec = Recorder(rt)
+        await rt.start_async(Supervisor, [ChildSpec("p", Worker, name="p"),
+                                          ChildSpec("t", Worker, name="t", restart="temporary")],
+                             intensity=5, period=5, name="team")
+        for name in ("p", "t"):
+            rt.send_after(name, "crash", 1.0)
+        await rt.sleep(3.0)
+        run = rec.stop()
+    av = run.availability().set_index("slot")
+    assert (av.loc["team/t", "uptime"], av.loc["team/t", "downtime"]) == (1.0, 0.0)
+    assert av.loc["team/t", "crashes"] == 1 and av.loc["team/t", "availability"] == 1.0
+    assert (av.loc["team/p", "uptime"], av.loc["team/p", "downtime"]) == (3.0, 0.0)
+    assert av.loc["team/p", "crashes"] == 1

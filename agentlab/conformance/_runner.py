@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,8 @@ from .._agent import IGNORE, Agent, Stop
 from .._clock import VirtualClock
 from .._events import EventKind as K
 from .._reasons import KILL, SHUTDOWN, format_term
-from .._runtime import _BUSY, Exit, Pid, Runtime
-from .._supervisor import GET_STATE, ChildSpec, DynamicSupervisor, Supervisor
+from .._runtime import _BUSY, Exit, Pid, Runtime, _SysStop
+from .._supervisor import GET_STATE, DynamicSupervisor, Supervisor
 
 __all__ = ["ScenarioError", "arun_scenario", "run_scenario", "run_scenario_file"]
 
@@ -49,6 +50,7 @@ class _Log:
         self.ids: dict[str, Pid] = {}
         self.last: dict[str, Pid] = {}
         self.pid2id: dict[Pid, str] = {}
+        self.num2id: dict[int, str] = {}  # by Pid.id, as events name processes
         self.sups: dict[str, tuple[Pid, str]] = {}
         self.templates: dict[str, dict[str, Any]] = {}
         self.attempts: dict[str, int] = {}
@@ -61,6 +63,7 @@ class _Log:
         self.ids[ident] = pid
         self.last[ident] = pid
         self.pid2id[pid] = ident
+        self.num2id[pid.id] = ident
         if sup_kind is not None:
             self.sups[ident] = (pid, sup_kind)
         self.add(f"start {ident}")
@@ -91,7 +94,12 @@ class _Log:
         sup = self.pid2id.get(self.rt._procs.get(ev.pid), None) if self.rt else None  # type: ignore[arg-type]
         if sup is None:
             sup = next((i for p, i in self.pid2id.items() if p.id == ev.pid), "unknown")
-        self.add(f"report {sup} {ctx} {ev.data['child_id']} {r}")
+        # as the escript names the offender: its id, else the scenario id of its pid
+        # (simple_one_for_one children have no id), else "?"
+        child = ev.data["child_id"]
+        if child is None:
+            child = self.num2id.get(ev.peer, "?") if ev.peer is not None else "?"
+        self.add(f"report {sup} {ctx} {child} {r}")
 
 
 def _init_action(cfg: dict[str, Any], n: int) -> Any:
@@ -113,7 +121,9 @@ class _Worker(Agent):
 
     log: _Log
 
-    def init(self, cfg: dict[str, Any], log: _Log) -> Any:
+    def init(self, cfg: dict[str, Any], log: _Log, extra: dict[str, Any] | None = None) -> Any:
+        if extra is not None:  # simple_one_for_one: start_child's object over the template
+            cfg = cfg | extra
         self.cfg = cfg
         self.ident = str(cfg["id"])
         self.log = log
@@ -148,7 +158,49 @@ class _Worker(Agent):
         return None
 
 
-class _ScnSupervisor(Supervisor):
+class _Token:
+    """A runner-only message, told apart by identity."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+_SUSPEND = _Token("suspend")
+_RESUME = _Token("resume")
+
+
+class _Suspendable:
+    """The ``suspend``/``resume`` steps: OTP's ``sys:suspend/2`` and ``sys:resume/2``.
+
+    A suspended gen_server handles nothing but system messages and an exit signal
+    from its parent, which stops it as usual; everything else (its children's
+    exits too) waits in its mailbox until it is resumed. Here the supervisor
+    sits in a selective receive for the resume token or its parent's exit.
+    """
+
+    pid: Pid
+
+    def handle_cast(self, msg: Any) -> Any:
+        if msg is _SUSPEND:
+            return self._suspended()
+        return super().handle_cast(msg)  # type: ignore[misc]
+
+    async def _suspended(self) -> Any:
+        parent = self.pid._parent
+
+        def wakes(m: Any) -> bool:
+            return m is _RESUME or type(m) is _SysStop or (type(m) is Exit and m.pid is parent)
+
+        m = await self.receive(wakes)  # type: ignore[attr-defined]
+        if m is _RESUME:
+            return None
+        return Stop(m.reason)
+
+
+class _ScnSupervisor(_Suspendable, Supervisor):
     ident: str
     log: _Log
     kind: str
@@ -171,7 +223,7 @@ class _ScnSupervisor(Supervisor):
         return await Supervisor.init(self, children, **kw)
 
 
-class _ScnDynamic(DynamicSupervisor):
+class _ScnDynamic(_Suspendable, DynamicSupervisor):
     ident: str
     log: _Log
 
@@ -203,24 +255,29 @@ def _shutdown_of(v: Any) -> Any:
     raise ScenarioError(f"shutdown must be milliseconds, 'brutal_kill' or 'infinity', got {v!r}")
 
 
-def _spec(c: dict[str, Any], log: _Log) -> ChildSpec:
+def _spec(c: dict[str, Any], log: _Log) -> dict[str, Any]:
+    """The child spec, as a dict the supervisor checks (OTP's map child spec), so a
+    value it refuses comes back as the supervisor's reply, as in OTP. ``significant``
+    is passed as given: only true and false are valid."""
     if "id" not in c:
         raise ScenarioError(f"child object without an id: {c!r}")
     kind = c.get("type", "worker")
-    kw: dict[str, Any] = {"restart": c.get("restart", "permanent")}
+    spec: dict[str, Any] = {"id": c["id"], "restart": c.get("restart", "permanent"), "type": kind}
     if "shutdown" in c:
-        kw["shutdown"] = _shutdown_of(c["shutdown"])
+        spec["shutdown"] = _shutdown_of(c["shutdown"])
     if "significant" in c:
-        kw["significant"] = bool(c["significant"])
+        spec["significant"] = c["significant"]
     if kind == "supervisor":
         if "supervisor" not in c:
             raise ScenarioError(f"child {c['id']!r} has type supervisor but no 'supervisor' object")
         sub = dict(c["supervisor"])
         sub["id"] = c["id"]
-        return ChildSpec(c["id"], (_sup_class(sub), (sub, log), {}), type="supervisor", **kw)
+        spec["start"] = (_sup_class(sub), (sub, log), {})
+        return spec
     if kind != "worker":
         raise ScenarioError(f"child {c['id']!r}: unknown type {kind!r}")
-    return ChildSpec(c["id"], (_Worker, (c, log), {}), type="worker", **kw)
+    spec["start"] = (_Worker, (c, log), {})
+    return spec
 
 
 def _fmt_result(res: Any) -> str:
@@ -231,6 +288,7 @@ _VERBS = frozenset(
     {
         "crash", "stop", "kill", "exit_signal", "stop_sup", "sleep_ms", "start_child",
         "terminate_child", "restart_child", "delete_child", "which_children", "count_children",
+        "sleep_until_ms", "suspend", "resume",
     }
 )
 
@@ -240,6 +298,7 @@ class _Player:
         self.rt = rt
         self.log = log
         self.root_id = root_id
+        self.suspended: set[Pid] = set()
 
     async def settle(self) -> None:
         """Wait for quiescence as the Erlang runner does: call every live supervisor,
@@ -252,7 +311,9 @@ class _Player:
         try:
             for rnd in range(1000):
                 for pid, _kind in list(self.log.sups.values()):
-                    if pid.alive:
+                    # a suspended supervisor answers sys:get_state in OTP but does nothing
+                    # else, so there is nothing to wait for
+                    if pid.alive and pid not in self.suspended:
                         busy = pid._st == _BUSY
                         if busy:
                             rt.hold_time(False)
@@ -286,6 +347,9 @@ class _Player:
         sup = self.log.sups.get(sup_id)
         if sup is None:
             self.log.add(f"result no_process {sup_id}")
+        elif sup[0] in self.suspended:
+            # in OTP the call would wait for ever
+            raise ScenarioError(f"{sup_id!r} is suspended: resume it before calling its API")
         return sup
 
     async def step(self, step: dict[str, Any]) -> None:
@@ -343,6 +407,29 @@ class _Player:
             log.add(f"step sleep_ms {arg}")
             await rt.sleep(arg / 1000)
             await self.settle()
+        elif verb == "sleep_until_ms":
+            # until the clock is N ms past a whole second (the restart window's seconds)
+            if not (isinstance(arg, int) and not isinstance(arg, bool) and 0 <= arg < 1000):
+                raise ScenarioError(f"sleep_until_ms needs an integer 0..999, got {arg!r}")
+            log.add(f"step sleep_until_ms {arg}")
+            now_ms = math.floor(rt.now() * 1000)
+            await rt.sleep(((arg - now_ms % 1000) % 1000) / 1000)
+            await self.settle()
+        elif verb in ("suspend", "resume"):
+            sup_id = str(arg)
+            log.add(f"step {verb} {sup_id}")
+            found = self.log.sups.get(sup_id)
+            if found is None:
+                log.add(f"result no_process {sup_id}")
+                return
+            pid = found[0]
+            if verb == "suspend" and pid not in self.suspended:
+                self.suspended.add(pid)
+                rt.cast(pid, _SUSPEND)
+            elif verb == "resume" and pid in self.suspended:
+                self.suspended.discard(pid)
+                rt.send(pid, _RESUME)
+            await self.settle()
         elif verb in ("which_children", "count_children"):
             sup_id = str(arg)
             log.add(f"step {verb} {sup_id}")
@@ -384,10 +471,14 @@ class _Player:
                 return
             pid, kind = sup
             if kind == "static":
-                spec = _spec(c, log)
+                req: Any = _spec(c, log)
+            elif kind == "simple":
+                # OTP: start_child(Sup, [C]); C reaches the worker's arguments only,
+                # the spec stays the template's
+                req = [c]
             else:
-                spec = _spec(log.templates.get(sup_id, {}) | c, log)
-            res = await rt.call(pid, ("start_child", spec), timeout=None)
+                req = _spec(log.templates.get(sup_id, {}) | c, log)
+            res = await rt.call(pid, ("start_child", req), timeout=None)
             await self.settle()
             log.add(f"result start_child {sup_id} {cid} {_fmt_result(res)}")
         elif verb == "terminate_child":

@@ -17,7 +17,7 @@ from typing import Any
 import ipywidgets
 
 from . import _static
-from ._feed import as_feed
+from ._feed import RecordedFeed, as_feed
 from ._widgets import SequenceDiagram, SupervisionTree, Timeline, TokenStream, View
 
 __all__ = ["Dashboard", "dashboard"]
@@ -70,15 +70,14 @@ class Dashboard(_static.HtmlFallback, ipywidgets.VBox):
         await settle(self)
 
     def to_html(self) -> str:
-        return "".join(
-            _static.render(v._view_kind, v._view_snapshot(), v.config.get("title")) for v in self.views
-        )
+        return "".join(v.to_html() for v in self.views)
 
     def close(self) -> None:
         for name in ("tree", "streams", "timeline", "sequence"):
             v = getattr(self, name, None)
             if v is not None:
                 v.close()
+        self.feed = RecordedFeed([])  # (no hold on the runtime: see View.close)
         super().close()
 
 

@@ -111,6 +111,7 @@ class LiveFeed(Feed):
         self._unsubscribe: Callable[[], None] | None = None
         self._in_turn = 0  # events handed over since the loop last came back to us
         self._backlog: deque[Any] = deque()  # events of a burst, not handed over yet
+        self._end: float | None = None  # the time of the last event, once the runtime is closed
 
     def dispatch(self, ev: Any) -> None:
         if self._backlog:  # a burst is being worked through: keep the order
@@ -190,8 +191,19 @@ class LiveFeed(Feed):
                 self._unsubscribe = None
 
     def now(self) -> float:
+        """The runtime's clock; once it is shut down, the time of its last event (the run
+        is over: its views stop there, not at zero nor where a real clock has got to)."""
         rt = self.runtime
-        return rt.now() if rt is not None and not rt.closed else 0.0
+        if rt is None:
+            return 0.0
+        if not rt.closed:
+            return rt.now()
+        if self._end is None:
+            try:
+                self._end = float(rt.events[-1].time)
+            except IndexError:  # no event kept (event_capacity=0): where its clock stopped
+                self._end = rt.now()
+        return self._end
 
 
 class RecordedFeed(Feed):
@@ -246,7 +258,10 @@ class RecordedFeed(Feed):
                 "cursor": self.cursor}
 
 
-_live: weakref.WeakKeyDictionary[Runtime, LiveFeed] = weakref.WeakKeyDictionary()
+#: the live feed of each runtime that has views, by ``id(runtime)``: views share it while
+#: any of them holds it, and then it goes (with its hold on the runtime: a feed refers to its
+#: runtime, so a map keyed by the runtime itself would keep every runtime ever viewed)
+_live: weakref.WeakValueDictionary[int, LiveFeed] = weakref.WeakValueDictionary()
 
 
 def as_feed(source: Any = None) -> Feed:
@@ -258,9 +273,9 @@ def as_feed(source: Any = None) -> Feed:
 
         source = current_runtime()
     if isinstance(source, Runtime):
-        feed = _live.get(source)
-        if feed is None:
-            _live[source] = feed = LiveFeed(source)
+        feed = _live.get(id(source))
+        if feed is None or feed.runtime is not source:
+            _live[id(source)] = feed = LiveFeed(source)
         return feed
     return RecordedFeed(events_from(source))
 

@@ -49,13 +49,13 @@ def pid_label(pid: int | None) -> str:
 def _meta(pid: int, parent: str | None, label: str, kind: str, order: int,
           name: str | None = None, path: str | None = None) -> dict[str, Any]:
     return {"pid": pid, "alive": True, "parent": parent, "label": label, "kind": kind, "order": order,
-            "name": name, "path": path, "child_id": None, "restart": None}
+            "name": name, "path": path, "child_id": None, "restart": None, "sup": None}
 
 
 class Identity:
     """Maps pids to stable keys and remembers parent, label and kind per key (``meta``)."""
 
-    __slots__ = ("_dead", "_hint", "_order", "_parents", "_slots", "key_of", "meta", "moved")
+    __slots__ = ("_dead", "_hint", "_order", "_parents", "_restarting", "_slots", "key_of", "meta", "moved")
 
     #: how many dead pids stay resolvable (late events name them: DOWN, restart reports);
     #: a process no supervisor reported is forgotten altogether after as many deaths
@@ -71,6 +71,7 @@ class Identity:
         self.moved: dict[str, str] = {}
         self._slots: dict[str, tuple[str, ...]] = {}  # "<supervisor path>/<child id>" -> slot keys
         self._hint: dict[int, int] = {}  # supervisor pid -> pid of the child it is restarting
+        self._restarting: set[str] = set()  # slots a supervisor reported restarting, not started yet
         self._dead: deque[int] = deque()
 
     def parent(self, key: str) -> str | None:
@@ -143,24 +144,35 @@ class Identity:
         """A supervisor's ``child_start``: returns ``(slot_key, old_key, restarted)``.
 
         ``old_key`` is the provisional key the child had (now gone), or ``None``;
-        ``restarted`` is true when the slot existed before (a restart).
+        ``restarted`` is true when the child is the slot's child started again: by
+        its supervisor (a later ``attempt``), or by a new incarnation of its
+        supervisor (restarted by its own).
 
         Dynamic supervisors give many children the same id, so a child id can
         have several slots (``sup/w``, ``sup/w~2`` ...): a restart (``attempt``
         > 0) goes to the slot of the child the supervisor just reported
-        restarting; a new child takes a free (dead) slot of its id, or a new one.
+        restarting; a new child takes a free (dead) slot of its id under the same
+        supervisor (not a restart: ``restarted`` is false), or a new one. A
+        supervisor started again from outside (a notebook cell run again, with
+        ``replace=True`` or after a stop) is a new tree: its children get slots
+        of their own, not those of the tree it replaced.
         """
         sup_pid, child_pid = ev[4], ev[7]
         data = ev[9] or {}
         child_id = data.get("child_id")
         sup_key = self.key_of.get(sup_pid) or self.ensure(sup_pid, ev[5], ev[6])
         base = self._base(ev, sup_key, child_id, child_pid)
-        slot = self._pick_slot(ev, base, data.get("attempt") or 0)
+        attempt = data.get("attempt") or 0
+        slot = self._pick_slot(ev, base, sup_key, attempt)
         old_key = self.key_of.get(child_pid)
         old = self.meta.pop(old_key, None) if old_key is not None and old_key != slot else None
         existing = self.meta.get(slot)
         if existing is not None:
-            restarted = True
+            # the same child again: its supervisor's next attempt, or the first of a new
+            # incarnation of its supervisor, which its own supervisor is restarting (and which
+            # takes the slot of the one before, see _owned). Otherwise a new child in the row
+            # of one that exited (of a new supervisor in the row of one that exited)
+            restarted = attempt > 0 or (existing["sup"] != sup_pid and self.parent(slot) in self._restarting)
             existing["pid"] = child_pid
             existing["alive"] = True
             if old is not None:
@@ -178,6 +190,9 @@ class Identity:
             self._slots[base] = (*self._slots.get(base, ()), slot)
         existing["child_id"] = child_id
         existing["restart"] = data.get("restart")
+        existing["sup"] = sup_pid
+        if self._restarting:
+            self._restarting.discard(slot)
         if data.get("type") == "supervisor":
             existing["kind"] = "supervisor"
         existing["label"] = existing["name"] or (str(child_id) if child_id is not None else f"<0.{child_pid}.0>")
@@ -193,7 +208,7 @@ class Identity:
         incarnations) and the child id, as the supervisor names the child's path."""
         return f"{ev[6] or sup_key}/{child_id if child_id is not None else child_pid}"
 
-    def _pick_slot(self, ev: Any, base: str, attempt: int) -> str:
+    def _pick_slot(self, ev: Any, base: str, sup_key: str, attempt: int) -> str:
         slots = self._slots.get(base)
         if not slots:
             return base
@@ -202,20 +217,50 @@ class Identity:
             k = self.key_of.get(crashed) if crashed is not None else None
             if k is not None and k in slots:
                 return k
-        for k in slots:  # a free slot of this id: its child is not running
+        for k in slots:  # a free slot of this id (its child is not running) in this tree
             m = self.meta.get(k)
-            if m is not None and not m["alive"]:
+            if m is not None and not m["alive"] and self._owned(k, sup_key):
                 return k
-        return f"{base}~{len(slots) + 1}"
+        n = len(slots) + 1
+        while f"{base}~{n}" in self.meta:  # (a slot forgotten in between frees a number)
+            n += 1
+        return f"{base}~{n}"
+
+    def _owned(self, slot: str, sup_key: str) -> bool:
+        """Whether ``slot`` is a child slot of supervisor ``sup_key``.
+
+        It is when its parent is ``sup_key``, or when ``sup_key`` is the new
+        incarnation of the parent: a supervised supervisor restarted by its own
+        starts its children while it is known by its provisional key (its
+        supervisor reports it afterwards, and then it takes the slot key of the
+        one before). A provisional parent that is not ``sup_key`` is a process
+        no supervisor started: a tree of its own.
+        """
+        p = self.parent(slot)
+        if p == sup_key:
+            return True
+        if p is None or sup_key[0] != "#" or p[0] == "#":
+            return False
+        before, now = self.meta.get(p), self.meta.get(sup_key)
+        return (before is not None and now is not None and not before["alive"]
+                and self.parent(p) == self.parent(sup_key))
 
     def slots(self, ev: Any, child_id: Any) -> tuple[str, ...]:
         """The slot keys of ``child_id`` under the supervisor that emitted ``ev``."""
         return self._slots.get(self._base(ev, self.key(ev[4]), child_id, 0), ())
 
     def restart(self, ev: Any) -> None:
-        """A supervisor's ``restart`` report: remember which child it is restarting."""
+        """A supervisor's ``restart`` report: remember which children it is restarting."""
         if ev[7]:
             self._hint[ev[4]] = ev[7]
+        d = ev[9] or {}
+        if d.get("strategy") in ("one_for_all", "rest_for_one"):  # its group (ids unique)
+            for cid in d.get("affected") or [d.get("child_id")]:
+                self._restarting.update(self.slots(ev, cid))
+        elif ev[7]:  # the child that exited (a dynamic supervisor's id names many)
+            k = self.key_of.get(ev[7])
+            if k is not None:
+                self._restarting.add(k)
 
     def exit(self, pid: int) -> None:
         """``pid`` exited: its slot is free; old pids are forgotten after a while."""

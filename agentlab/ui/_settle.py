@@ -48,8 +48,11 @@ async def settle(*targets: Any, within: float = 10.0) -> None:
                 if v._feed.live:
                     v._feed.catch_up()  # a burst's events still waiting for the views
             for v in views:
-                if v._feed.live and v._feed.runtime is not None and not v._feed.runtime.closed:
-                    v._model.tick(v._feed.now(), v._feed.runtime.processes() if v._wants_procs else None)
+                rt = v._feed.runtime
+                if v._feed.live and rt is not None:  # (a closed runtime: where its run ended)
+                    v._model.tick(v._feed.now(), rt.processes() if v._wants_procs and not rt.closed else None)
+                    if rt.closed:
+                        v._ended()
             await asyncio.gather(*(v._pump.flushed() for v in views))
             await asyncio.sleep(0)
             if not any(v._pending.dirty for v in views):

@@ -52,17 +52,22 @@ class HtmlFallback:
         return data, meta
 
 
-def render(kind: str, view: dict[str, Any], title: str | None = None) -> str:
-    """Static HTML for a view snapshot (``kind``: tree, stream, timeline or sequence)."""
+def render(kind: str, view: dict[str, Any], title: str | None = None, *, collapse: int = 50) -> str:
+    """Static HTML for a view snapshot (``kind``: tree, stream, timeline or sequence).
+
+    ``collapse``: a supervisor with more children than this is one line of counts
+    (tree) or one lane (timeline), as in the live view.
+    """
     renderers: dict[str, Callable[[dict[str, Any]], str]] = {
-        "tree": _tree, "stream": _stream, "timeline": _timeline, "sequence": _sequence}
+        "tree": lambda v: _tree(v, collapse=collapse), "stream": _stream,
+        "timeline": lambda v: _timeline(v, collapse=collapse), "sequence": _sequence}
     body = renderers[kind](view)
     head = f'<div style="font-weight:600;margin-bottom:4px">{escape(title or kind)}</div>'
     return f'<div class="al-static al-static-{kind}" style="{_BOX}">{head}{body}</div>'
 
 
 # -- tree -----------------------------------------------------------------------------
-def _tree(view: dict[str, Any], limit: int = 400) -> str:
+def _tree(view: dict[str, Any], limit: int = 400, collapse: int = 50) -> str:
     nodes = view.get("nodes", [])
     if not nodes:
         return '<div style="color:#888">no processes</div>'
@@ -84,6 +89,16 @@ def _tree(view: dict[str, Any], limit: int = 400) -> str:
             f'<b>{escape(str(n.get("label")))}</b>',
             f'<span style="color:#888">&lt;0.{n.get("pid")}.0&gt; {escape(st)}</span>',
         ]
+        if n.get("strategy"):
+            bits.append(f'<span style="color:#888">{escape(str(n["strategy"]))}</span>')
+        budget = n.get("budget")
+        if budget:
+            used, most, period = budget
+            color = "#a33" if (used >= most if most else used > 0) else "#888"
+            bits.append(f'<span style="color:{color}" title="restart budget: {used} of {most} restarts '
+                        f'used in the last {period} s">{used}/{most} in {period}s</span>')
+        if n.get("gave_up"):
+            bits.append('<span style="color:#a33;font-weight:600">gave up</span>')
         if n.get("restarts"):
             bits.append(f'<span title="restarts">↻{n["restarts"]}</span>')
         if n.get("mailbox"):
@@ -95,7 +110,7 @@ def _tree(view: dict[str, Any], limit: int = 400) -> str:
         pad = depth * 18
         lines.append(f'<div class="al-static-node" style="padding-left:{pad}px">{" ".join(bits)}</div>')
         children = kids.get(n["key"], [])
-        if len(children) > 50:
+        if len(children) > collapse:
             counts: dict[str, int] = {}
             for c in children:
                 counts[c.get("status", "running")] = counts.get(c.get("status", "running"), 0) + 1
@@ -130,6 +145,10 @@ def _tail(parts: list[tuple[str, str, str]], limit: int) -> str:
     return "".join(reversed(out))
 
 
+#: segments shown on a line of their own
+_BLOCKS = frozenset({"tool_call", "tool_result", "retry", "error", "exit", "restart"})
+
+
 def _stream(view: dict[str, Any], limit: int = 4000) -> str:
     agents = view.get("agents", [])
     if not agents:
@@ -139,8 +158,14 @@ def _stream(view: dict[str, Any], limit: int = 4000) -> str:
         # (markup before, text, markup after) per segment: a long transcript is cut in its
         # text, so no tag or entity is cut in half
         parts: list[tuple[str, str, str]] = []
+        after_block = False
         for g in a.get("segs", []):
             t = g["t"]
+            if t in _BLOCKS or (t == "text" and after_block):
+                # tool calls, results, retries, errors: lines of their own
+                if parts and not parts[-1][1].endswith("\n"):
+                    parts.append(("", "\n", ""))
+                after_block = t != "text"
             if t == "text":
                 parts.append(("", g["s"], ""))
             elif t == "tool_call":
@@ -168,39 +193,83 @@ def _stream(view: dict[str, Any], limit: int = 4000) -> str:
 
 
 # -- timeline -------------------------------------------------------------------------
-def _timeline(view: dict[str, Any], width: int = 760, lane_h: int = 18, max_lanes: int = 40) -> str:
-    lanes = sorted(view.get("lanes", []), key=lambda x: x.get("order", 0))[:max_lanes]
-    if not lanes:
+def _timeline_rows(lanes: list[dict[str, Any]], collapse: int) -> list[tuple[str, str, int, set[str]]]:
+    """The rows to draw, in tree order: ``(key, label, depth, lanes drawn in it)``. The
+    children of a supervisor with more than ``collapse`` of them share one row."""
+    keys = {lane["key"] for lane in lanes}
+    kids: dict[str | None, list[dict[str, Any]]] = {}
+    for lane in sorted(lanes, key=lambda x: x.get("order", 0)):
+        p = lane.get("parent")
+        kids.setdefault(p if p in keys else None, []).append(lane)
+    rows: list[tuple[str, str, int, set[str]]] = []
+
+    def below(key: str) -> set[str]:
+        out = {key}
+        for c in kids.get(key, []):
+            out |= below(c["key"])
+        return out
+
+    def walk(lane: dict[str, Any], depth: int) -> None:
+        rows.append((lane["key"], str(lane["label"]), depth, {lane["key"]}))
+        children = kids.get(lane["key"], [])
+        if len(children) > collapse:
+            every: set[str] = set()
+            for c in children:
+                every |= below(c["key"])
+            rows.append((f"agg:{lane['key']}", f"▸ {len(children)} children", depth + 1, every))
+            return
+        for c in children:
+            walk(c, depth + 1)
+
+    for root in kids.get(None, []):
+        walk(root, 0)
+    return rows
+
+
+def _timeline(view: dict[str, Any], width: int = 760, lane_h: int = 18, max_lanes: int = 40,
+              collapse: int = 50) -> str:
+    rows = _timeline_rows(view.get("lanes", []), collapse)
+    if not rows:
         return '<div style="color:#888">nothing has happened yet</div>'
+    more = len(rows) - max_lanes
+    rows = rows[:max_lanes]
     t0 = view.get("t0", 0.0)
     t1 = max(view.get("now", t0), t0 + 1e-3)
     label_w = 140
     x = lambda t: label_w + (t - t0) / (t1 - t0) * (width - label_w - 10)  # noqa: E731
-    row = {lane["key"]: i for i, lane in enumerate(lanes)}
-    h = len(lanes) * lane_h + 24
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{h}" style="font:11px sans-serif">']
-    for i, lane in enumerate(lanes):
+    row: dict[str, int] = {}
+    for i, (_key, _label, _depth, members) in enumerate(rows):
+        for k in members:
+            row[k] = i
+    grouped = {k for r in rows if r[0].startswith("agg:") for k in r[3]}
+    h = len(rows) * lane_h + 24 + (14 if more > 0 else 0)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{h}" style="font:11px sans-serif">',
+           f'<text x="{label_w}" y="12" fill="#888">{t0:.2f} s</text>'
+           f'<text x="{width - 10}" y="12" fill="#888" text-anchor="end">{t1:.2f} s</text>']
+    for i, (_key, label, depth, _members) in enumerate(rows):
         y = 20 + i * lane_h
-        out.append(f'<text x="4" y="{y + 12}" fill="#333">{escape(str(lane["label"])[:22])}</text>')
+        out.append(f'<text x="{4 + 8 * min(depth, 6)}" y="{y + 12}" fill="#333">{escape(label[:22])}</text>')
     for s in view.get("spans", []):
-        if (i := row.get(s["lane"], -1)) < 0:
+        if (i := row.get(s["lane"], -1)) < 0 or s["lane"] in grouped:
             continue
         end = s["t1"] if s["t1"] is not None else t1
         color = "#d43c3c" if s.get("end") in ("crash", "killed") else ("#9ca3af" if s.get("end") else "#2e9d5b")
         out.append(f'<rect x="{x(s["t0"]):.1f}" y="{24 + i * lane_h}" width="{max(1.0, x(end) - x(s["t0"])):.1f}" '
                    f'height="{lane_h - 8}" rx="2" fill="{color}" fill-opacity="0.35"/>')
     for c in view.get("llm", []):
-        if (i := row.get(c["lane"], -1)) < 0:
+        if (i := row.get(c["lane"], -1)) < 0 or c["lane"] in grouped:
             continue
         end = c["t1"] if c["t1"] is not None else t1
         out.append(f'<rect x="{x(c["t0"]):.1f}" y="{27 + i * lane_h}" width="{max(1.0, x(end) - x(c["t0"])):.1f}" '
                    f'height="{lane_h - 14}" fill="#8a5cf5"/>')
-    for m in view.get("marks", []):
+    for m in view.get("marks", []):  # (a group's row carries its children's marks)
         if (i := row.get(m["lane"], -1)) < 0 or m["kind"] not in ("crash", "killed", "restart", "gave_up", "error"):
             continue
         color = {"restart": "#e0a000", "error": "#b7791f"}.get(m["kind"], "#d43c3c")
-        glyph = {"restart": "↻", "error": "!"}.get(m["kind"], "✕")
+        glyph = {"restart": "↻", "error": "!", "gave_up": "⊘"}.get(m["kind"], "✕")
         out.append(f'<text x="{x(m["t"]) - 4:.1f}" y="{20 + i * lane_h + 12}" fill="{color}">{glyph}</text>')
+    if more > 0:
+        out.append(f'<text x="4" y="{h - 4}" fill="#888">… {more} more lanes</text>')
     out.append("</svg>")
     return "".join(out)
 
@@ -210,30 +279,57 @@ _ARROW = {"call": "#2563eb", "reply": "#6b7280", "cast": "#0d9488", "send": "#0d
           "exit": "#d43c3c", "down": "#e0a000"}
 
 
-def _sequence(view: dict[str, Any], max_rows: int = 60) -> str:
-    parts = sorted(view.get("parts", []), key=lambda p: p.get("order", 0))[:12]
-    arrows = [a for a in view.get("arrows", []) if a["from"] in {p["key"] for p in parts}
-              and a["to"] in {p["key"] for p in parts}][-max_rows:]
-    if not parts or not arrows:
+def _sequence(view: dict[str, Any], max_rows: int = 60, max_cols: int = 12) -> str:
+    """The newest ``max_rows`` messages, between the processes they touch: at most
+    ``max_cols`` lifelines (those of the newest messages), the rest share one
+    "others" column, as in the live view."""
+    every = view.get("arrows", [])
+    arrows = every[-max_rows:]
+    if not arrows:
         return '<div style="color:#888">no messages yet</div>'
+    info = {p["key"]: p for p in view.get("parts", [])}
+    used: set[str] = set()
+    keep: list[str] = []
+    for a in reversed(arrows):  # the processes of the newest messages get the columns
+        for k in (a["from"], a["to"]):
+            if k not in used:
+                used.add(k)
+                keep.append(k)
+    folded = len(keep) - (max_cols - 1) if len(keep) > max_cols else 0
+    if folded:
+        keep = keep[: max_cols - 1]
+    keep.sort(key=lambda k: info.get(k, {}).get("order", 0))
+    labels = [str(info.get(k, {}).get("label", k)) for k in keep]
+    if folded:
+        labels.append(f"{folded} others")
     col = 110
-    xs = {p["key"]: 60 + i * col for i, p in enumerate(parts)}
-    h = 30 + len(arrows) * 18 + 10
-    w = 60 + len(parts) * col
+    xs = {k: 60 + i * col for i, k in enumerate(keep)}
+    other_x = 60 + len(keep) * col
+    top = 30 if len(every) == len(arrows) else 46
+    h = top + len(arrows) * 18 + 10
+    w = 60 + len(labels) * col
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" style="font:11px sans-serif">']
-    for p in parts:
-        xx = xs[p["key"]]
-        out.append(f'<text x="{xx}" y="14" text-anchor="middle" fill="#333">{escape(str(p["label"])[:16])}</text>'
+    if len(every) > len(arrows):
+        out.append(f'<text x="4" y="{top - 12}" fill="#888">… {len(every) - len(arrows)} earlier messages '
+                   'not shown</text>')
+    for i, label in enumerate(labels):
+        xx = 60 + i * col
+        out.append(f'<text x="{xx}" y="14" text-anchor="middle" fill="#333">{escape(label[:16])}</text>'
                    f'<line x1="{xx}" y1="20" x2="{xx}" y2="{h}" stroke="#ccc" stroke-dasharray="3 3"/>')
     for i, a in enumerate(arrows):
-        y = 34 + i * 18
-        x1, x2 = xs[a["from"]], xs[a["to"]]
+        y = top + 4 + i * 18
+        x1, x2 = xs.get(a["from"], other_x), xs.get(a["to"], other_x)
         color = _ARROW.get(a["kind"], "#333")
         dash = ' stroke-dasharray="4 3"' if a["kind"] in ("reply", "cast", "down") else ""
+        text = escape((a["kind"] + (" " + a["label"] if a.get("label") else ""))[:40])
+        if x1 == x2:  # to itself (or within "others"): a loop
+            out.append(f'<path d="M{x1} {y - 5} h24 v10 h-22" fill="none" stroke="{color}"{dash}/>'
+                       f'<path d="M{x1} {y + 5} l6 -3 l0 6 z" fill="{color}"/>'
+                       f'<text x="{x1 + 30}" y="{y + 3}" fill="{color}">{text}</text>')
+            continue
         tip = 6 if x2 >= x1 else -6
         out.append(f'<line x1="{x1}" y1="{y}" x2="{x2}" y2="{y}" stroke="{color}"{dash}/>'
                    f'<path d="M{x2} {y} l{-tip} -3 l0 6 z" fill="{color}"/>'
-                   f'<text x="{(x1 + x2) / 2:.0f}" y="{y - 3}" text-anchor="middle" fill="{color}">'
-                   f'{escape((a["kind"] + (" " + a["label"] if a.get("label") else ""))[:40])}</text>')
+                   f'<text x="{(x1 + x2) / 2:.0f}" y="{y - 3}" text-anchor="middle" fill="{color}">{text}</text>')
     out.append("</svg>")
     return "".join(out)

@@ -146,10 +146,10 @@ class StreamModel:
 
     def _on_child_start(self, ev: Any) -> None:
         slot, old, restarted = self.ids.child_start(ev)
-        tr = self.by_key.pop(old, None) if old is not None else None
-        if tr is not None:  # it talked to a model before its supervisor reported it
-            tr.key = slot
-            self.by_key[slot] = tr
+        moved = self.by_key.pop(old, None) if old is not None else None
+        if moved is not None:  # it talked to a model before its supervisor reported it
+            moved.key = slot
+            self.by_key[slot] = moved
             self.pending.put("meta", old, None)
         tr = self.by_key.get(slot)
         if tr is not None:
@@ -157,6 +157,7 @@ class StreamModel:
             tr.label = self.ids.meta[slot]["label"]
             if restarted:
                 self._seg(tr, {"t": "restart", "pid": ev[7]})
+            if moved is None:  # the slot's column: its child started again, or a new child took it
                 tr.status = "idle"
             self.pending.put("meta", slot, tr)
 

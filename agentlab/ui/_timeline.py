@@ -189,7 +189,9 @@ class TimelineModel:
         if sp is not None:
             self.pending.put("spans", ev[7], sp)
         if restarted:
-            sup = self.ids.key(ev[4])
+            # (the slot's supervisor: a new incarnation of it is known by a provisional key
+            # until its own supervisor reports it, and then takes this one)
+            sup = self.ids.parent(slot) or self.ids.key(ev[4])
             t = self._restart_at.pop(slot, ev[1])
             link = {"from": sup, "to": slot, "t": t, "t2": ev[1], "pid": ev[7]}
             self.links.append(link)
@@ -229,13 +231,22 @@ class TimelineModel:
                 self._restart_at[key] = ev[1]
         self._mark(sup, ev[1], "restart", f"{d.get('child_id')} · {d.get('strategy', '')}")
         if d.get("intensity") is not None:
-            b = {"lane": sup, "t": ev[1], "n": d.get("restarts_in_window", 0),
-                 "max": d.get("intensity"), "period": d.get("period")}
-            self.budget.append(b)
-            self.pending.add("budget", b)
+            self._budget(sup, ev[1], d.get("restarts_in_window", 0), d)
+
+    def _budget(self, sup: str, t: float, n: Any, d: dict[str, Any]) -> None:
+        b = {"lane": sup, "t": t, "n": n, "max": d.get("intensity"), "period": d.get("period")}
+        self.budget.append(b)
+        self.pending.add("budget", b)
 
     def _on_gave_up(self, ev: Any) -> None:
-        self._mark(self.ids.key(ev[4]), ev[1], "gave_up", "restart intensity exceeded: giving up")
+        sup = self.ids.key(ev[4])
+        d = ev[9] or {}
+        text = "restart intensity exceeded: giving up"
+        if d.get("intensity") is not None:  # the restart that was one too many counts too
+            self._budget(sup, ev[1], d.get("restarts", 0), d)
+            text = (f"gave up: {d.get('restarts')} restarts in {d.get('period')} s, "
+                    f"more than its intensity {d.get('intensity')}")
+        self._mark(sup, ev[1], "gave_up", text)
 
     def _on_lag(self, ev: Any) -> None:
         lag = (ev[9] or {}).get("lag", 0.0)

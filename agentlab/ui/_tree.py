@@ -153,6 +153,12 @@ class TreeModel:
             self.nodes[slot] = node
         elif restarted:
             node["restarts"] += 1
+        else:  # a new child in the row of one that exited (a dynamic supervisor's): its own counts
+            node["restarts"] = node["tokens"] = 0
+            node["tps"] = 0.0
+            node["exit"] = node["exit_text"] = node["strategy"] = node["budget"] = None
+            self.exits.pop(slot, None)
+            self.rates.pop(slot, None)
         m = self.ids.meta[slot]
         if self._stopping:
             self._stopping.pop(slot, None)
@@ -253,6 +259,9 @@ class TreeModel:
         sup = self._node(ev[4])
         if sup is not None:
             sup["gave_up"] = True
+            d = ev[9] or {}
+            if d.get("intensity") is not None:  # the restart that was one too many counts too
+                sup["budget"] = (d.get("restarts", 0), d["intensity"], d.get("period"))
             if self._stopping:
                 self._cancel_restarts(ev[4])
             for node in self.nodes.values():

@@ -165,6 +165,8 @@ class View(_static.HtmlFallback, anywidget.AnyWidget):
         if isinstance(self._feed, RecordedFeed):
             cfg["recorded"] = self._feed.info()
             cfg["scrubber"] = bool(options.get("scrubber", True))
+        elif self._feed.runtime is not None and self._feed.runtime.closed:
+            cfg["ended"] = True  # (see _ended)
         cfg.update(self._config())
         self._cfg = cfg
         # the first state goes out with comm_open (one message, config before snapshot)
@@ -248,8 +250,9 @@ class View(_static.HtmlFallback, anywidget.AnyWidget):
         if self._pump.closed:
             return
         rt = self._feed.runtime
-        if rt is None or rt.closed:
-            self._model.tick(self._model.now)
+        if rt is None or rt.closed:  # the last tick: the view stops where the run ended
+            self._model.tick(self._feed.now())
+            self._ended()
             return
         now = rt.loop.time()
         if self._wants_procs and now >= self._next_scan:
@@ -269,6 +272,12 @@ class View(_static.HtmlFallback, anywidget.AnyWidget):
         else:
             self._model.tick(rt.now(), None)
         self._schedule_tick()
+
+    def _ended(self) -> None:
+        """The runtime was shut down: the browser says so (``config["ended"]``), instead of "live"."""
+        if self._feed.live and not self._cfg.get("ended"):
+            self._cfg = {**self._cfg, "ended": True}
+            self.config = self._cfg
 
     def _on_loop(self, fn: Callable[[], Any]) -> Any:
         """Run ``fn`` on the runtime's loop thread (commands may arrive on another)."""
@@ -334,15 +343,24 @@ class View(_static.HtmlFallback, anywidget.AnyWidget):
 
     def to_html(self) -> str:
         """Static HTML of the current state (for nbconvert, GitHub, e-mail)."""
-        return _static.render(self._view_kind, self._view_snapshot(), self._cfg.get("title"))
+        return _static.render(self._view_kind, self._view_snapshot(), self._cfg.get("title"),
+                              collapse=int(self._cfg.get("collapse", 50)))
 
     def close(self) -> None:
-        if getattr(self, "_pump", None) is not None:
+        if getattr(self, "_pump", None) is not None and not self._pump.closed:
             self._pump.close()
             self._feed.detach(self)
             if self._tick_handle is not None:
                 self._tick_handle.cancel()
                 self._tick_handle = None
+            # anywidget keeps every widget whose front end is a file, closed or not (for hot
+            # reload: manzt/anywidget#929): a closed view lets go of its runtime, its linked
+            # views and what it showed, so that what stays is an empty shell
+            self._feed = RecordedFeed([])
+            self._scan = None
+            self._select_hooks.clear()
+            self._pending.clear()
+            self._model = self._make_model()
         super().close()
 
 
@@ -388,6 +406,8 @@ class SupervisionTree(View):
 
         The same as the kill button: the supervisor sees a real ``killed`` exit.
         """
+        if self._pump.closed:
+            return {"ok": False, "error": "this view is closed; kill from a view that is open"}
         if not self._feed.live:
             return {"ok": False, "error": "this is a recorded run; there is nothing to kill"}
         pid = target
@@ -406,7 +426,7 @@ class SupervisionTree(View):
         """Kill a random live worker (in ``under``'s subtree), chosen by the runtime's seeded RNG."""
         rt = self._feed.runtime
         if rt is None or not self._feed.live:
-            return {"ok": False, "error": "this is a recorded run; there is nothing to kill"}
+            return self.kill(0)  # (says why there is nothing to kill)
         pids = self._model.live_pids(under)
         if not pids:
             return {"ok": False, "error": "no live worker to kill"}
@@ -441,8 +461,12 @@ class SupervisionTree(View):
 
     @_reply
     def cmd_details(self, msg: dict[str, Any]) -> dict[str, Any]:
-        d = self.details(str(msg.get("key")))
-        return {"ok": d is not None, "details": d}
+        key = str(msg.get("key"))
+        d = self.details(key)
+        if d is None:  # (the browser shows why in the details panel)
+            return {"ok": False, "error": f"no node {key!r}: not a process this view knows, or one that "
+                    f"exited and was dropped (it keeps the newest {self._model.max_dead} that exited)"}
+        return {"ok": True, "details": d}
 
 
 def _state_summary(rt: Any, pid: Any) -> str | None:
@@ -542,5 +566,9 @@ class SequenceDiagram(View):
 
     @_reply
     def cmd_details(self, msg: dict[str, Any]) -> dict[str, Any]:
-        d = self.details(int(msg.get("id", 0)))
-        return {"ok": d is not None, "details": d}
+        arrow = int(msg.get("id", 0))
+        d = self.details(arrow)
+        if d is None:  # (the browser shows why in the details panel)
+            return {"ok": False, "error": f"no message {arrow}: the diagram keeps the newest "
+                    f"{self._model.max_arrows} (max_arrows)"}
+        return {"ok": True, "details": d}

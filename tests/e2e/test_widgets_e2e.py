@@ -170,3 +170,47 @@ def test_a_recorded_run_scrubs(lab, browser):
     shot(page, "recorded-run", page.locator(".al-dashboard"))
     assert page.errors == [], page.errors
     page.close()
+
+
+MANY_LANES = '''
+import agentlab.ui as ui
+from agentlab.ui._synthetic import Script
+s = Script()
+sup = s.spawn("pool", kind="supervisor")
+workers = [s.child(sup, f"w{i}", name=f"worker-{i}") for i in range(30)]
+s.exit(workers[-1], "killed")
+ui.Timeline(s.events, collapse=100)
+'''
+
+
+def test_timeline_tooltips_stay_inside_the_view(lab, browser):
+    # the tooltip of an item on a bottom row, or at the right edge, used to hang past the
+    # view's body, which clips it: it shows above and left of the pointer there instead
+    name = lab.notebook("lanes.ipynb", [MANY_LANES])
+    page = open_notebook(browser, lab, name)
+    from playwright.sync_api import expect
+
+    svg = page.locator('.al-timeline [data-role="timeline"]')
+    expect(svg).to_have_attribute("data-lanes", "31", timeout=60_000)
+    wait_idle(page)
+    body = page.locator(".al-timeline .al-body").bounding_box()
+    scroll = page.locator(".al-timeline .al-tl-scroll").bounding_box()
+    tip = page.locator('.al-timeline [data-role="tooltip"]')
+    assert body is not None and scroll is not None
+    # the lifetime bars of the first row and of the lowest row in view
+    bars = [b for b in (el.bounding_box() for el in svg.locator(".al-span").all())
+            if b is not None and b["y"] + b["height"] <= scroll["y"] + scroll["height"]]
+    top = min(bars, key=lambda b: b["y"])
+    low = max(bars, key=lambda b: b["y"])
+    for bar, x in [(low, low["x"] + 30), (low, low["x"] + low["width"] - 4), (top, top["x"] + top["width"] - 4)]:
+        page.mouse.move(x, bar["y"] + bar["height"] / 2)
+        expect(tip).to_be_visible(timeout=5_000)
+        box = tip.bounding_box()
+        assert box is not None
+        inside = (box["x"] >= body["x"] and box["y"] >= body["y"]
+                  and box["x"] + box["width"] <= body["x"] + body["width"] + 0.5
+                  and box["y"] + box["height"] <= body["y"] + body["height"] + 0.5)
+        assert inside, (x, bar, box, body)
+    shot(page, "timeline-tooltip-bottom-right", page.locator(".al-timeline"))
+    assert page.errors == [], page.errors
+    page.close()

@@ -291,3 +291,73 @@ def test_a_quiet_live_timeline_still_moves_now_while_something_is_open(run):
             await rt.shutdown()
 
     run(main())
+
+
+def test_views_of_a_runtime_shut_down_stop_where_its_run_ended(run):
+    # a virtual-clock run can start, go on for minutes of its time and shut down between two
+    # of the views' ticks: the timeline's `now` is then where the run ended, not 0 (following
+    # it, the browser would show an empty window before the start)
+    async def main():
+        rt = agentlab.Runtime(clock=agentlab.VirtualClock(), seed=1)
+        dash = ui.dashboard(rt, tick=0.05)
+        slow = ui.Timeline(rt, tick=60)  # settled before its first tick
+        sent = []
+        dash.timeline.send = sent.append
+        p = rt.start(Idle, name="w")
+        await rt.sleep(90)
+        await rt.call(p, "ping")
+        await rt.shutdown()
+        end = rt.events[-1].time
+        assert end >= 90
+        await ui.settle(slow)
+        assert slow.snapshot["view"]["now"] == end
+        await asyncio.sleep(0.3)  # the views' last tick, and the pump's flush
+        assert dash.timeline.view_state()["now"] == end
+        assert sent[-1]["now"] == end  # what the open view was told last
+        await ui.settle(dash)
+        assert dash.timeline.snapshot["view"]["now"] == end  # what a view opened now starts from
+        late = ui.Timeline(rt)  # a view made on the closed runtime
+        assert late.snapshot["view"]["now"] == end
+        # and they say the run has ended (the browser shows "ended", not "live")
+        assert [v.config.get("ended") for v in (*dash.views, slow, late)] == [True] * 6
+        assert ui.Timeline(team_run()).config.get("ended") is None  # (a recorded run is not live)
+        for v in (dash, slow, late):
+            v.close()
+
+    run(main())
+
+
+def test_closed_views_let_go_of_their_runtime(run):
+    # a kernel makes runtime after runtime; closing a runtime's views must let it be freed
+    # (anywidget keeps every widget made from a file, closed or not: manzt/anywidget#929)
+    import gc
+    import weakref
+
+    async def main():
+        rt = agentlab.Runtime()
+        rt.start(Idle, name="w")
+        dash = ui.dashboard(rt)
+        tree = ui.SupervisionTree(rt)
+        assert tree._feed is dash.feed  # the views of one runtime share its feed
+        await ui.settle(dash, tree)
+        await rt.shutdown()
+        dash.close()
+        tree.close()
+        assert tree.kill("w") == {"ok": False, "error": "this view is closed; kill from a view that is open"}
+        return weakref.ref(rt)
+
+    gone = run(main())  # (the loop, and the timers the runtime had on it, are gone too)
+    gc.collect()
+    assert gone() is None  # (nor does a feed of it stay behind, in agentlab.ui._feed._live)
+
+
+def test_details_of_something_no_longer_kept_say_why():
+    # the browser shows the error in the details panel the click opened
+    tree = ui.SupervisionTree(team_run(), max_dead=5)
+    r = cmd(tree, "cmd_details", {"key": "#999"})
+    assert r["ok"] is False and "no node '#999'" in r["error"] and "newest 5 that exited" in r["error"]
+    seq = ui.SequenceDiagram(team_run(), max_arrows=3)
+    r = cmd(seq, "cmd_details", {"id": 1})
+    assert r == {"ok": False, "error": "no message 1: the diagram keeps the newest 3 (max_arrows)"}
+    newest = seq.view_state()["arrows"][-1]["id"]
+    assert cmd(seq, "cmd_details", {"id": newest})["ok"] is True

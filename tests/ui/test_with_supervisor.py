@@ -239,3 +239,132 @@ def test_a_dynamic_supervisors_stopped_child_does_not_show_as_restarting(run):
             await rt.shutdown()
 
     run(main())
+
+
+def test_a_tree_started_again_from_a_cell_is_a_new_tree_not_a_restart(run):
+    # re-running a notebook cell that starts a named tree (replace=True, or after a stop)
+    # makes a new tree: its workers are not restarts of the old tree's, under the old root
+    async def main():
+        rt = agentlab.Runtime(clock=agentlab.VirtualClock(), seed=1)
+        try:
+            dash = ui.dashboard(rt)
+            for _ in range(3):
+                rt.start(Supervisor, [ChildSpec("w", Worker, name="w")], name="team", replace=True)
+                await rt.settled()
+            await rt.stop("team")
+            rt.start(Supervisor, [ChildSpec("w", Worker, name="w")], name="team")
+            await ui.settle(dash)
+            nodes = dash.tree.snapshot["view"]["nodes"]
+            teams = {n["key"]: n for n in nodes if n["label"] == "team"}
+            workers = [n for n in nodes if n["label"] == "w"]
+            assert len(teams) == len(workers) == 4
+            assert sorted(teams[w["parent"]]["pid"] for w in workers) == sorted(t["pid"] for t in teams.values())
+            live = [w for w in workers if w["status"] == "running"]
+            assert [w["pid"] for w in live] == [rt.whereis("w").id]
+            assert teams[live[0]["parent"]]["pid"] == rt.whereis("team").id
+            assert all(w.get("restarts", 0) == 0 for w in workers)
+            assert dash.timeline.snapshot["view"]["links"] == []  # no restart arrows
+            dash.close()
+        finally:
+            await rt.shutdown()
+
+    run(main())
+
+
+def test_a_new_dynamic_child_in_the_row_of_one_that_exited_is_not_a_restart(run):
+    async def main():
+        rt = agentlab.Runtime(clock=agentlab.VirtualClock(), seed=1)
+        try:
+            dsup = rt.start(DynamicSupervisor, name="pool", intensity=100)
+            dash = ui.dashboard(rt)
+            first = await DynamicSupervisor.start_child(dsup, ChildSpec("w", Worker, restart="temporary"))
+            rt.emit("llm_request", first, request_id="r1", model="m", provider="scripted", attempt=1)
+            rt.emit("llm_token", first, request_id="r1", text="hello", index=0)
+            rt.exit(first, "kill")  # temporary: not restarted
+            await rt.settled()
+            second = await DynamicSupervisor.start_child(dsup, ChildSpec("w", Worker, restart="temporary"))
+            await ui.settle(dash)
+            (node,) = [n for n in dash.tree.snapshot["view"]["nodes"] if n["label"] == "w"]
+            assert node["pid"] == second.id and node["status"] == "running"  # the row is reused
+            assert node.get("restarts", 0) == 0 and "exit" not in node  # with its own counts
+            assert dash.timeline.snapshot["view"]["links"] == []
+            (agent,) = dash.streams.snapshot["view"]["agents"]
+            assert agent["status"] == "idle"
+            assert "restart" not in [g["t"] for g in agent["segs"]]
+            # a restart of a dynamic child still is one
+            rt.exit(second, "kill")
+            await rt.settled()
+            third = await DynamicSupervisor.start_child(dsup, ChildSpec("w", Worker))
+            rt.exit(third, "kill")
+            await ui.settle(dash)
+            w = [n for n in dash.tree.snapshot["view"]["nodes"] if n["label"] == "w"]
+            assert [(n["status"], n.get("restarts", 0)) for n in w] == [("running", 1)]
+            assert len(dash.timeline.snapshot["view"]["links"]) == 1
+            dash.close()
+        finally:
+            await rt.shutdown()
+
+    run(main())
+
+
+def test_a_supervisor_that_gives_up_reports_the_restart_that_was_one_too_many(run):
+    async def main():
+        rt = agentlab.Runtime(clock=agentlab.VirtualClock(), seed=1)
+        try:
+            weak = ChildSpec("weak", (Supervisor, ([ChildSpec("f", Failing, name="f"), ChildSpec("g", Worker)],),
+                                      {"intensity": 1, "period": 5}), restart="transient")
+            rt.start(Supervisor, [weak, ChildSpec("ok", Worker)], name="root", intensity=5)
+            dash = ui.dashboard(rt)
+            for _ in range(2):  # the second crash in 5 s is one restart too many
+                try:
+                    await rt.call("f", "x")
+                except agentlab.CalleeExited:
+                    pass
+                await rt.settled()
+            await ui.settle(dash)
+            n = labels(dash.tree)
+            assert n["weak"]["gave_up"] and n["weak"]["budget"] == [2, 1, 5]  # not [1, 1, 5]
+            assert [n[k]["status"] for k in ("weak", "f", "g", "ok")] == ["stopped", "crashed", "stopped", "running"]
+            tl = dash.timeline.snapshot["view"]
+            budget = [(b["n"], b["max"]) for b in tl["budget"] if b["lane"] == n["weak"]["key"]]
+            assert budget == [(1, 1), (2, 1)]
+            (mark,) = [m for m in tl["marks"] if m["kind"] == "gave_up"]
+            assert mark["lane"] == n["weak"]["key"] and "2 restarts in 5 s" in mark["text"]
+            dash.close()
+        finally:
+            await rt.shutdown()
+
+    run(main())
+
+
+def test_grandchildren_under_a_dynamic_supervisors_subtrees(run):
+    # a restarted subtree's workers are restarts (linked from their supervisor's lane, not
+    # from the provisional key it has while it starts them); a new subtree in the row of
+    # one that stopped starts afresh
+    async def main():
+        rt = agentlab.Runtime(clock=agentlab.VirtualClock(), seed=1)
+        try:
+            dyn = rt.start(DynamicSupervisor, name="dyn", intensity=100)
+            sub = ChildSpec("sub", (Supervisor, ([ChildSpec("w", Worker)],), {"intensity": 10}), type="supervisor")
+            subs = [await DynamicSupervisor.start_child(dyn, sub) for _ in range(3)]
+            dash = ui.dashboard(rt)
+            rt.exit(subs[1], "kill")  # dyn restarts it, and it starts its worker again
+            await rt.settled()
+            await DynamicSupervisor.terminate_child(dyn, subs[2])
+            fresh = await DynamicSupervisor.start_child(dyn, sub)  # in the row of the one stopped
+            await ui.settle(dash)
+            nodes = {n["key"]: n for n in dash.tree.snapshot["view"]["nodes"]}
+            by_sup = {nodes[n["parent"]]["pid"]: n for n in nodes.values() if n["label"] == "w"}
+            (restarted,) = [p for p in rt.processes() if p.path == "dyn/sub" and p not in (subs[0], fresh)]
+            assert by_sup[subs[0].id].get("restarts", 0) == 0
+            assert by_sup[restarted.id]["restarts"] == 1  # its subtree was restarted
+            assert by_sup[fresh.id].get("restarts", 0) == 0  # a new subtree, in a reused row
+            assert all(n["status"] == "running" for n in by_sup.values())
+            links = dash.timeline.snapshot["view"]["links"]
+            lanes = {lane["key"] for lane in dash.timeline.snapshot["view"]["lanes"]}
+            assert len(links) == 2 and all(link["from"] in lanes for link in links)
+            dash.close()
+        finally:
+            await rt.shutdown()
+
+    run(main())

@@ -110,6 +110,7 @@ function makeSequence(ctx) {
   let selected = null;
   /** @type {any} */
   let details = null;
+  let detailsError = ""; // why the kernel gave no details for the selected message
   let stick = true;
   /** @type {Part[]} */
   let cols = [];
@@ -388,6 +389,7 @@ function makeSequence(ctx) {
           ...(calls.length ? calls : a.llm.map((id) => ({ id }))).map((/** @type {any} */ c) => h("span", { class: "al-llm-ref", "data-llm": c.id },
             `${c.id}${c.model ? ` ${c.model}` : ""}${c.ttft != null ? ` · TTFT ${dur(c.ttft)}` : ""}${c.t1 != null ? ` · ${dur(c.t1 - c.t0)}` : ""}${c.tokens != null ? ` · ${c.tokens} tokens` : ""}${c.cost ? ` · ${usd(c.cost)}` : ""}${c.status && c.status !== "ok" ? ` · ${c.status}` : ""}`)))
         : h("div", { class: "al-seq-dline al-muted" }, "no LLM call behind this message"),
+      detailsError ? h("div", { class: "al-seq-dline al-seq-derr", "data-role": "details-error" }, `details unavailable: ${detailsError}`) : null,
     );
   }
 
@@ -395,18 +397,28 @@ function makeSequence(ctx) {
   function select(id) {
     selected = id;
     details = null;
+    detailsError = "";
     state.dirty = true;
     const a = state.arrows.get(id);
     renderDetails();
     render();
     if (!a) return;
-    ctx.invoke("select", { key: a.to, llm: a.llm || [], view: "sequence" }).catch(() => {});
+    // what fails says so: in the header (the other views could not be told), and in the
+    // details panel the click opened (its LLM calls could not be fetched)
+    const why = (/** @type {any} */ e) => (e && e.message ? e.message : String(e));
+    ctx.invoke("select", { key: a.to, llm: a.llm || [], view: "sequence" }).then((r) => {
+      if (!(r && r.ok)) ctx.notify(`cannot show it in the other views: ${(r && r.error) || "no answer from the kernel"}`, "warn");
+    }, (e) => ctx.notify(`cannot show it in the other views: ${why(e)}`, "warn"));
     ctx.invoke("cmd_details", { id }).then((r) => {
-      if (r && r.ok && selected === id) {
-        details = r.details;
-        renderDetails();
-      }
-    }).catch(() => {});
+      if (selected !== id) return;
+      if (r && r.ok) details = r.details;
+      else detailsError = (r && r.error) || "no answer from the kernel";
+      renderDetails();
+    }, (e) => {
+      if (selected !== id) return;
+      detailsError = why(e);
+      renderDetails();
+    });
   }
 
   ctx.root.addEventListener("click", (e) => {

@@ -149,6 +149,22 @@ export function trimSlack(keep) {
   return Math.max(1, Math.min(Math.floor(keep / 8), 64));
 }
 
+/**
+ * Where a tooltip of size `w`×`h` goes for a pointer at (`x`, `y`), all in the pixels of
+ * its box (`W`×`H`, which clips it): below and right of the pointer, or above and/or left
+ * of it where that would cross the box's bottom or right edge; never past its top or left.
+ * Exported for tests.
+ * @param {number} x @param {number} y @param {number} w @param {number} h @param {number} W @param {number} H
+ * @returns {[number, number]} left, top
+ */
+export function tipPosition(x, y, w, h, W, H) {
+  let left = x + 12;
+  if (left + w > W) left = x - 12 - w;
+  let top = y + 14;
+  if (top + h > H) top = y - 8 - h;
+  return [Math.max(0, Math.min(left, W - w)), Math.max(0, Math.min(top, H - h))];
+}
+
 /** The timeline's data, indexed by lane. Exported for tests.
  *
  * Marks, restart links and budget reports are kept as the kernel keeps them (agentlab/ui/
@@ -378,6 +394,7 @@ function makeTimeline(ctx) {
   function hideTip() {
     tipEl = null;
     tooltip.hidden = true;
+    placed = "";
   }
 
   /** Show the tooltip of `tipEl` as the last draw left it; hide it when there is none to
@@ -392,7 +409,25 @@ function makeTimeline(ctx) {
     }
     setText(tooltip, text);
     tooltip.hidden = false;
+    placeTip(text);
     return true;
+  }
+
+  /** the pointer, in client pixels, where the tooltip shows (its text may change while it stays) */
+  let pointer = { x: 0, y: 0 };
+  let placed = ""; // the text and pointer the tooltip was placed for
+  /** Keep the tooltip next to the pointer and inside the view: the view's body clips what
+   * crosses its edges (the bottom rows', the right edge's tooltips). Measures the tooltip
+   * (a layout), so only when its text or the pointer moved. @param {string} text */
+  function placeTip(text) {
+    const at = `${pointer.x},${pointer.y},${text}`;
+    if (at === placed) return;
+    placed = at;
+    const box = wrap.getBoundingClientRect();
+    const [left, top] = tipPosition(pointer.x - box.left, pointer.y - box.top,
+      tooltip.offsetWidth, tooltip.offsetHeight, box.width, box.height);
+    tooltip.style.left = `${left}px`;
+    tooltip.style.top = `${top}px`;
   }
 
   /** The restart budget a supervisor reported at time `t`. @param {string} lane @param {number} t */
@@ -421,7 +456,8 @@ function makeTimeline(ctx) {
   const tooltip = h("div", { class: "al-tooltip", hidden: true, "data-role": "tooltip" });
   // the dense layers: drawn over the SVG, never hit by the pointer (the SVG keeps the tooltips)
   const canvas = /** @type {HTMLCanvasElement} */ (h("canvas", { class: "al-tl-canvas", "data-role": "dense" }));
-  ctx.body.append(h("div", { class: "al-tl-wrap" }, scroll, canvas, tooltip), legend);
+  const wrap = h("div", { class: "al-tl-wrap" }, scroll, canvas, tooltip);
+  ctx.body.append(wrap, legend);
   const size = watchSize(scroll);
   let drawnW = 0;
   let drawnH = 0;
@@ -647,7 +683,7 @@ function makeTimeline(ctx) {
       const b = state.budget.get(r.key);
       if (b && b.length) {
         const last = b[b.length - 1];
-        const frac = last.max ? Math.min(1, last.n / last.max) : 0;
+        const frac = last.max > 0 ? Math.min(1, last.n / last.max) : last.n > 0 ? 1 : 0; // (intensity 0: none allowed)
         const lvl = frac >= 1 ? "full" : frac >= 0.6 ? "high" : "ok";
         const g = meters.get(slot, "g");
         if (!g.firstChild) g.append(svg("rect", { class: "al-tl-meter", width: 30, height: 6, rx: 3 }), svg("rect", { height: 6, rx: 3 }));
@@ -949,10 +985,8 @@ function makeTimeline(ctx) {
       return;
     }
     tipEl = /** @type {Element} */ (e.target).closest("[data-tip]");
-    if (!showTip()) return;
-    const r = scroll.getBoundingClientRect();
-    tooltip.style.left = `${Math.min(e.clientX - r.left + 12, r.width - 250)}px`;
-    tooltip.style.top = `${e.clientY - r.top + 14}px`;
+    pointer = { x: e.clientX, y: e.clientY };
+    showTip();
   });
   const endDrag = () => { drag = null; };
   svgEl.addEventListener("pointerup", endDrag);

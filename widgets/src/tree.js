@@ -250,6 +250,12 @@ function makeBadge(kind) {
   }
 }
 
+/** How much of a restart budget is used, 0 to 1: `used` restarts of `max` allowed (an
+ * intensity of 0 allows none, so one is all of it). @param {number} used @param {number} max */
+function budgetUsed(used, max) {
+  return max > 0 ? Math.min(1, used / max) : used > 0 ? 1 : 0;
+}
+
 /** Update the badge `kind` of `n` in place. @param {HTMLElement} el @param {TreeNode} n @param {string} kind */
 function fillBadge(el, n, kind) {
   const text = /** @type {Node} */ (el.lastChild);
@@ -257,7 +263,7 @@ function fillBadge(el, n, kind) {
     case "strategy": setText(text, String(n.strategy)); break;
     case "budget": {
       const [used, max, period] = /** @type {[number, number, number]} */ (n.budget);
-      const frac = max ? Math.min(1, used / max) : 0;
+      const frac = budgetUsed(used, max);
       setAttr(el, "data-level", frac >= 1 ? "full" : frac >= 0.6 ? "high" : "ok");
       setAttr(el, "title", `restart budget: ${used} of ${max} restarts used in the last ${period} s`);
       const fill = /** @type {HTMLElement} */ (/** @type {HTMLElement} */ (el.firstChild).firstChild);
@@ -300,6 +306,7 @@ function makeTree(ctx) {
   let selected = null;
   /** @type {any} */
   let details = null;
+  let detailsError = ""; // why the kernel gave no details for the selected node
   let detailsAt = 0;
 
   const summaryCounts = countsStrip(true);
@@ -656,7 +663,7 @@ function makeTree(ctx) {
     const rows = [
       ["pid", pidText(n.pid)],
       ["kind", n.kind + (n.restart ? ` · ${n.restart}` : "")],
-      ["supervisor", d ? d.supervisor_path || "—" : "…"],
+      ["supervisor", d ? d.supervisor_path || "—" : detailsError ? "—" : "…"],
       ["child id", n.child_id ?? "—"],
       ["status", STATUS_TEXT[/** @type {keyof STATUS_TEXT} */ (n.status)] || n.status],
       ["restarts", String(n.restarts || 0)],
@@ -670,6 +677,7 @@ function makeTree(ctx) {
         h("button", { class: "al-btn al-btn-small", "data-action": "close-details", title: "close" }, "×")),
       table,
     ];
+    if (detailsError) parts.push(h("div", { class: "al-details-error", "data-role": "details-error" }, `details unavailable: ${detailsError}`));
     if (d && d.state) parts.push(h("div", { class: "al-sub" }, "state"), h("div", { class: "al-state", "data-role": "state" }, d.state));
     const ex = d && d.exit_detail;
     if (n.exit || ex) {
@@ -716,11 +724,20 @@ function makeTree(ctx) {
     detailsAt = Date.now();
     ctx.invoke("cmd_details", { key }).then((r) => {
       inflight = false;
-      if (r && r.ok && selected === key) {
+      if (selected !== key) return;
+      if (r && r.ok) {
         details = r.details;
-        renderDetails(false);
+        detailsError = "";
+      } else {
+        detailsError = (r && r.error) || "no answer from the kernel";
       }
-    }).catch(() => { inflight = false; });
+      renderDetails(false);
+    }, (e) => {
+      inflight = false;
+      if (selected !== key) return;
+      detailsError = e && e.message ? e.message : String(e);
+      renderDetails(false);
+    });
   }
 
   /** @param {string | null} key */
@@ -728,6 +745,7 @@ function makeTree(ctx) {
     for (const el of main.querySelectorAll(".al-selected")) el.classList.remove("al-selected");
     selected = key;
     details = null;
+    detailsError = "";
     detailsAt = 0;
     fetchedFor = null;
     clearTimeout(later);
@@ -735,7 +753,9 @@ function makeTree(ctx) {
     if (key) {
       const el = els.get(key);
       (el?.tagName === "LI" ? el.firstElementChild : el)?.classList.add("al-selected");
-      ctx.invoke("select", { key, view: "tree" }).catch(() => {});
+      ctx.invoke("select", { key, view: "tree" }).then((r) => {
+        if (!(r && r.ok)) ctx.notify(`cannot show it in the other views: ${(r && r.error) || "no answer from the kernel"}`, "warn");
+      }, (e) => ctx.notify(`cannot show it in the other views: ${e && e.message ? e.message : e}`, "warn"));
     }
     renderDetails();
   }

@@ -51,6 +51,27 @@ describe("sequence diagram", () => {
     expect(panel.hidden).toBe(false);
     expect(panel.querySelector("[data-llm='llm-4']").textContent).toContain("TTFT 200 ms");
     expect(kernel.calls.find((c) => c.name === "select").msg).toEqual({ key: "#2", llm: ["llm-4"], view: "sequence" });
+    expect(panel.querySelector('[data-role="details-error"]')).toBeNull();
+  });
+
+  it("says so when the details or the link to the other views fail", async () => {
+    // no kernel answer for either: the click must not look as if nothing happened
+    const { el } = await mount();
+    el.querySelector('[data-arrow="1"]').dispatchEvent(new MouseEvent("click", { bubbles: true }));
+    await frame();
+    const panel = el.querySelector('[data-role="details"]');
+    expect(panel.hidden).toBe(false);
+    expect(panel.querySelector('[data-role="details-error"]').textContent).toBe("details unavailable: no answer for cmd_details");
+    expect(el.querySelector('[data-role="note"]').textContent).toBe("cannot show it in the other views: no answer for select");
+    // the kernel answers, and says why it has nothing
+    const { el: el2 } = await mount({
+      select: () => ({ ok: true }),
+      cmd_details: () => ({ ok: false, error: "message 3 is no longer kept" }),
+    });
+    el2.querySelector('[data-arrow="3"]').dispatchEvent(new MouseEvent("click", { bubbles: true }));
+    await frame();
+    expect(el2.querySelector('[data-role="details-error"]').textContent).toBe("details unavailable: message 3 is no longer kept");
+    expect(el2.querySelector('[data-role="note"]').textContent).toBe("");
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeEach, vi } from "vitest";
-import timeline, { TimelineState, tickRuns, uniqueLinks, grownSpan, tickStep, trimSlack, FOLLOW_AHEAD_MS } from "../src/timeline.js";
+import timeline, { TimelineState, tickRuns, uniqueLinks, grownSpan, tickStep, trimSlack, tipPosition, FOLLOW_AHEAD_MS } from "../src/timeline.js";
 import { fakeModel, fakeKernel, frame, delta } from "./fake-model.js";
 
 const lane = (key, parent, order, kind = "agent") => ({ key, parent, label: key.split("/").pop(), kind, order });
@@ -41,6 +41,13 @@ describe("timeline", () => {
     expect(svg.querySelector('[data-kind="restart-link"]')).not.toBeNull();
     expect(svg.querySelector('[data-call="llm-1"]')).not.toBeNull();
     expect(svg.querySelector(".al-tl-meter-fill")).not.toBeNull();
+  });
+
+  it("shows a budget of intensity 0 that was given up over as full", async () => {
+    const v = view();
+    v.budget = [{ lane: "#1", t: 1.0, n: 1, max: 0, period: 5 }];
+    const { el } = await mount(v);
+    expect(el.querySelector(".al-tl-meter-fill").getAttribute("class")).toContain("al-full");
   });
 
   it("zooms and pans with its buttons", async () => {
@@ -402,3 +409,31 @@ describe("a live timeline with nothing new", () => {
   });
 });
 
+
+describe("timeline tooltip", () => {
+  beforeEach(() => { document.body.innerHTML = ""; });
+
+  it("goes above or left of the pointer where below or right it would cross the view's edge", () => {
+    // (600 x 300 box, a 200 x 50 tooltip)
+    expect(tipPosition(100, 100, 200, 50, 600, 300)).toEqual([112, 114]); // room: below right
+    expect(tipPosition(100, 290, 200, 50, 600, 300)).toEqual([112, 232]); // bottom row: above
+    expect(tipPosition(590, 100, 200, 50, 600, 300)).toEqual([378, 114]); // right edge: left
+    expect(tipPosition(590, 290, 200, 50, 600, 300)).toEqual([378, 232]);
+    expect(tipPosition(20, 20, 200, 50, 150, 60)).toEqual([0, 0]); // bigger than the box: from its top left
+  });
+
+  it("is placed inside the view from the pointer and its own size", async () => {
+    const { el } = await mount(view());
+    const tip = el.querySelector('[data-role="tooltip"]');
+    const wrap = el.querySelector(".al-tl-wrap");
+    wrap.getBoundingClientRect = () => ({ left: 10, top: 40, right: 610, bottom: 340, width: 600, height: 300, x: 10, y: 40 });
+    Object.defineProperty(tip, "offsetWidth", { value: 220 });
+    Object.defineProperty(tip, "offsetHeight", { value: 44 });
+    const span = el.querySelector('[data-tip="s2"]');
+    span.dispatchEvent(new MouseEvent("pointermove", { bubbles: true, clientX: 110, clientY: 90 }));
+    expect([tip.style.left, tip.style.top]).toEqual(["112px", "64px"]);
+    span.dispatchEvent(new MouseEvent("pointermove", { bubbles: true, clientX: 600, clientY: 335 }));
+    expect(tip.hidden).toBe(false);
+    expect([tip.style.left, tip.style.top]).toEqual(["358px", "243px"]); // up and left: inside
+  });
+});

@@ -117,6 +117,23 @@ describe("supervision tree", () => {
     expect(panel.querySelector('[data-role="traceback"]').textContent).toContain("Traceback");
     expect(panel.textContent).toContain("team");
     expect(kernel.calls.map((c) => c.name)).toContain("select");
+    expect(panel.querySelector('[data-role="details-error"]')).toBeNull();
+  });
+
+  it("says so when the details or the link to the other views fail", async () => {
+    const { el } = await mount(team(), {}, {}); // no answer from the kernel for either
+    el.querySelector('.al-node[data-key="#1/writer"] .al-name').click();
+    await frame();
+    const panel = el.querySelector('[data-role="details"]');
+    expect(panel.querySelector('[data-role="details-error"]').textContent).toBe("details unavailable: no answer for cmd_details");
+    expect(el.querySelector('[data-role="note"]').textContent).toBe("cannot show it in the other views: no answer for select");
+    const { el: el2 } = await mount(team(), {}, {
+      select: () => ({ ok: true }),
+      cmd_details: () => ({ ok: false, error: "no node '#1/writer'" }),
+    });
+    el2.querySelector('.al-node[data-key="#1/writer"] .al-name').click();
+    await frame();
+    expect(el2.querySelector('[data-role="details-error"]').textContent).toBe("details unavailable: no node '#1/writer'");
   });
 
   it("asks for a snapshot when a delta is missing", async () => {
@@ -128,6 +145,16 @@ describe("supervision tree", () => {
     model.receive(delta(5, { nodes: {} }));
     await frame();
     expect(el.querySelector('.al-node[data-key="#1/extra"]')).not.toBeNull();
+  });
+
+  it("shows the budget of a supervisor of intensity 0 that gave up as full", async () => {
+    // intensity 0 allows no restart: the one it reports giving up over is all of its budget
+    const nodes = team();
+    nodes[0] = node("#1", { label: "team", kind: "supervisor", status: "stopped", strategy: "one_for_one", budget: [1, 0, 5], gave_up: true });
+    const { el } = await mount(nodes);
+    const budget = el.querySelector('.al-node[data-key="#1"] .al-budget');
+    expect(budget.getAttribute("data-level")).toBe("full");
+    expect(budget.textContent).toContain("1/0");
   });
 
   it("updates rows in place: the same elements, only what changed rewritten, badges added and removed", async () => {
@@ -190,8 +217,19 @@ describe("supervision tree", () => {
   it("cleans up its listeners", async () => {
     const { model, cleanup } = await mount(team());
     expect(model.listeners("msg:custom")).toBe(1);
+    expect(model.listeners("change:config")).toBe(1);
     cleanup();
     expect(model.listeners("msg:custom")).toBe(0);
+    expect(model.listeners("change:config")).toBe(0);
+  });
+
+  it("says when the runtime it follows was shut down", async () => {
+    const { el, model } = await mount(team(), { live: true });
+    const live = el.querySelector('[data-role="live"]');
+    expect([live.textContent, live.getAttribute("data-state")]).toEqual(["● live", "live"]);
+    model.set("config", { ...model.get("config"), ended: true }); // the kernel saw it closed
+    expect([live.textContent, live.getAttribute("data-state")]).toEqual(["◼ ended", "ended"]);
+    expect(live.title).toContain("shut down");
   });
 });
 

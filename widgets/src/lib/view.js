@@ -44,8 +44,17 @@ import { Store, unpack } from "./store.js";
 export function mountView({ model, el, experimental }, kind, make, minInterval = 0) {
   const config = model.get("config") || {};
   const title = h("span", { class: "al-title" }, config.title || kind);
-  const live = h("span", { class: "al-live", "data-role": "live", title: config.live ? "following a live runtime" : "a recorded run" },
-    config.live ? "● live" : "◼ recorded");
+  const live = h("span", { class: "al-live", "data-role": "live" });
+  /** What the view follows: a live runtime, one that was shut down since, or a recorded run. */
+  const showLive = (/** @type {any} */ cfg) => {
+    const [text, tip, st] = !cfg.live ? ["◼ recorded", "a recorded run", "recorded"]
+      : cfg.ended ? ["◼ ended", "the runtime was shut down: this is where its run ended", "ended"]
+        : ["● live", "following a live runtime", "live"];
+    live.textContent = text;
+    live.title = tip;
+    live.setAttribute("data-state", st);
+  };
+  showLive(config);
   const note = h("span", { class: "al-note", "data-role": "note" });
   const toolbar = h("span", { class: "al-toolbar" });
   const header = h("div", { class: "al-header" }, title, live, note, toolbar);
@@ -178,8 +187,10 @@ export function mountView({ model, el, experimental }, kind, make, minInterval =
   /** @param {boolean} [force] */
   const loadSnap = (force = false) => store.load(unpack(model.get("snapshot")), force);
   const onSnap = () => loadSnap();
+  const onConfig = () => showLive(model.get("config") || {});
   model.on("msg:custom", onMsg);
   model.on("change:snapshot", onSnap);
+  model.on("change:config", onConfig);
   const t0 = performance.now();
   loadSnap(true);
   frames.now();
@@ -191,6 +202,7 @@ export function mountView({ model, el, experimental }, kind, make, minInterval =
     frames.cancel();
     model.off("msg:custom", onMsg);
     model.off("change:snapshot", onSnap);
+    model.off("change:config", onConfig);
     if (impl.destroy) impl.destroy();
     for (const stop of stops) stop();
     root.remove();

@@ -636,8 +636,11 @@ def _step(coro: Any) -> tuple[bool, Any]:
 async def _resume(coro: Any, y: Any, p: Pid) -> Any:
     """Continue, inside ``p``'s Task, a coroutine that :func:`_step` started inline.
 
-    Such coroutines only await runtime futures, so while one waits here the
-    process counts as parked (a virtual clock may move on).
+    While it waits here on the runtime future it was stepped to (``_await_more`` marks
+    it), the process counts as parked, so a virtual clock may move on. Runtime waits
+    inside the Task do their own counting (``Runtime._await``); any other future (an
+    ``asyncio.sleep`` or I/O in a handler of a Supervisor subclass) leaves the process
+    running, or a virtual clock would jump ahead while it waits on real time.
     """
     rt = p._rt
     assert rt is not None
@@ -655,11 +658,13 @@ async def _resume(coro: Any, y: Any, p: Pid) -> Any:
                             w.set_result(None)
 
                     y.add_done_callback(_wake)
-                    rt._set_running(p, False)
+                    parks = getattr(y, "_agentlab_parks", False)
+                    if parks:
+                        rt._set_running(p, False)
                     try:
                         await w
                     finally:
-                        if p._st != _DEAD:
+                        if parks and p._st != _DEAD:
                             rt._set_running(p, True)
         except asyncio.CancelledError:
             try:

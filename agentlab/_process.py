@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ._errors import NoProcessError, describe
 from ._events import EventKind
 from ._reasons import CRASHES, NORMAL, Crash
 from ._runtime import _BUSY, _DEAD, _IDLE, _LONE, _QUEUED, _ROOT, _current_cv
@@ -148,16 +149,27 @@ class Process:
         """Link this process with ``other`` (a pid or a registered name): when either
         exits, the other gets an exit signal.
 
-        Linking to a dead pid sends this process the exit signal ``noproc`` at once
-        (OTP), which kills it unless it traps exits; its code then stops here
-        (``CancelledError``). A name nobody holds raises :class:`agentlab.NoProcessError`.
+        Linking to a dead pid, as OTP's ``link/1``: a process that traps exits gets
+        ``Exit(pid, "noproc")`` at once; any other raises
+        :class:`agentlab.NoProcessError` here (OTP's ``noproc`` error), which it may
+        catch (uncaught, it crashes the process, as any exception does). A name nobody
+        holds raises :class:`agentlab.NoProcessError` too.
         """
         rt = self.runtime
         # TypeError for what is neither a pid nor a name; None only for a dead pid
-        target = rt._resolve_named(other, "link to") or other
-        me = rt._live_self()
-        rt._link(self.pid, target)  # type: ignore[arg-type]  # a live pid, or the dead one
-        rt._stop_if_killed(me)
+        target = rt._resolve_named(other, "link to")
+        me = self.pid
+        if target is None:
+            dead: Pid = other  # type: ignore[assignment]
+            if not me._trap:
+                raise NoProcessError(
+                    f"{describe(me)} cannot link to {describe(dead)}: it is not alive (it "
+                    f"exited with {dead._exit!r}). Check alive first, or trap exits to get "
+                    "Exit(pid, 'noproc') instead (OTP's link raises noproc too).",
+                    process=dead,
+                )
+            target = dead
+        rt._link(me, target)  # a live pid, or (trapping) the dead one: an Exit message
 
     def unlink(self, other: Pid | str) -> None:
         """Remove the link with ``other``, if there is one (a dead pid: nothing to do)."""

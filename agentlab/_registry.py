@@ -182,6 +182,7 @@ class Registry:
 
         Raises :class:`NoProcessError` if nobody holds it (OTP's ``badarg``).
         """
+        self._need_unique("send")
         p = self.whereis(key)
         if p is None:
             raise NoProcessError(

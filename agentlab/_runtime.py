@@ -313,8 +313,8 @@ class _Watch:
         self.fn = fn
 
     def _down(self, rt: Runtime, dead: Pid, reason: Any) -> None:
-        # user code, run in the middle of dead's exit (Runtime._finish): if it raised,
-        # the rest of the exit (other monitors, registry entries, timers) was skipped
+        # user code, run in the middle of dead's exit (Runtime._finish): a crash is logged
+        # here; a KeyboardInterrupt goes on once the rest of the exit is done (_finish)
         try:
             self.fn(dead, reason)
         except CRASHES:
@@ -472,7 +472,7 @@ def _stopped(me: Pid) -> asyncio.CancelledError:
     """What unwinds the code of a process that is dead while that code still runs.
 
     A process's own call can kill it: an exit signal to itself or to a process
-    it is linked to, a link to a dead process. The call then raises this, and so
+    it is linked to. The call then raises this, and so
     does any runtime wait of a dead process, so that its code stops at once (no
     later send is delivered). The runtime takes it as the end of a process that
     has already exited: no second exit, no ``terminate``, no crash report. It is
@@ -1278,9 +1278,7 @@ class Runtime:
         clock = self.clock
         assert isinstance(clock, VirtualClock)
         clock._advance_to(heap[0][0])
-        self._fire_due()
-        if self._idle():
-            self._maybe_probe()
+        self._fire_due()  # and the next probe
 
     def hold_time(self, hold: bool = True) -> None:
         """Keep a virtual clock from jumping ahead (``hold_time(False)`` releases one hold).
@@ -1354,19 +1352,30 @@ class Runtime:
                 t.fired = True
                 t.fn(*t.args)
         finally:
+            # also when a callback let a KeyboardInterrupt through (a receive predicate,
+            # a watch callback): the timers after it still fire, at the next loop turn
             self._sync_depth -= 1
-        if self._runq and not self._drain_pending:
-            self._drain_pending = True
-            self._loop.call_soon(self._drain, context=self._ctx)
-        if not self._virtual:
-            while heap and heap[0][2].cancelled:
-                heapq.heappop(heap)
-                self._ncancelled -= 1
-            if heap and heap[0][0] != _INF:  # no alarm for what is due never
-                self._arm(heap[0][0])
+            if self._runq and not self._drain_pending:
+                self._drain_pending = True
+                self._loop.call_soon(self._drain, context=self._ctx)
+            if not self._virtual:
+                while heap and heap[0][2].cancelled:
+                    heapq.heappop(heap)
+                    self._ncancelled -= 1
+                if heap and heap[0][0] != _INF:  # no alarm for what is due never
+                    self._arm(heap[0][0])
+            elif self._idle():  # the next due time, when nothing else runs (_probe)
+                self._maybe_probe()
 
     def cancel_timer(self, t: TimerRef, *, quiet: bool = False) -> float | None:
-        """Cancel a timer; returns the seconds it had left, or ``None`` if it already fired."""
+        """Cancel a timer; returns the seconds it had left, or ``None`` if it already fired
+        or was cancelled (OTP's ``erlang:cancel_timer`` returns ``false`` then; a timer to
+        a pid that exited was cancelled with it)."""
+        if type(t) is not TimerRef:
+            raise TypeError(
+                f"cancel_timer takes the TimerRef that send_after returned, not "
+                f"{type(t).__name__}: {t!r}"
+            )
         if t.cancelled or t.fired:
             return None
         args = t.args
@@ -1389,9 +1398,16 @@ class Runtime:
         t.cancelled = True
         self._ncancelled += 1
         if self._ncancelled > 64 and self._ncancelled * 2 > len(self._heap):
-            self._heap = [e for e in self._heap if not e[2].cancelled]
-            heapq.heapify(self._heap)
-            self._ncancelled = 0
+            self._compact_timers()
+
+    def _compact_timers(self) -> None:
+        """Drop the cancelled timers from the heap, in place: :meth:`_fire_due` may be
+        going through this very list (a timer's callback cancelled many timers), and
+        with a new list it fired again the timers it had yet to pop."""
+        heap = self._heap
+        heap[:] = [e for e in heap if not e[2].cancelled]
+        heapq.heapify(heap)
+        self._ncancelled = 0
 
     def send_after(self, dest: Pid | str, msg: Any, delay: float) -> TimerRef:
         """Send ``msg`` to ``dest`` after ``delay`` seconds of runtime clock (OTP ``send_after``).
@@ -1404,8 +1420,18 @@ class Runtime:
         ``"infinity"`` does.)
         """
         self._check_open()
-        if type(dest) is Pid and dest._st == _ROOT:
-            _refuse_root()
+        if type(dest) is Pid:
+            if dest._st == _ROOT:
+                _refuse_root()
+        elif not isinstance(dest, str):
+            raise TypeError(
+                f"send_after(dest={dest!r}, ...): dest is a Pid or a registered name (str), "
+                f"not {type(dest).__name__}; send_after takes (dest, msg, delay)"
+            )
+        if isinstance(delay, bool):
+            raise TypeError(
+                f"send_after(..., delay={delay!r}): a delay is a number of seconds, not a bool"
+            )
         t = self._add_timer(delay, self._timer_send)
         t.args = (t, dest, msg)
         if type(dest) is Pid:
@@ -1502,6 +1528,10 @@ class Runtime:
         if me._st == _DEAD:
             raise _stopped(me)
         if me._task is None:
+            # Stepped inline: the Task that takes the process over parks it while this
+            # future is pending, and for no other future the process awaits (an
+            # asyncio.sleep, I/O: it runs meanwhile, and a virtual clock must not move).
+            fut._agentlab_parks = True  # type: ignore[attr-defined]
             return await fut
         waits = self._waits
         waits[me] = waits.get(me, 1) + 1
@@ -1599,8 +1629,9 @@ class Runtime:
         me = self._live_self()
         sender = holder._parent if holder._parent is not None else self.root
         self._signal(holder, sender, SHUTDOWN, link=False)
-        if holder._st != _DEAD:
-            self._loop.call_later(5.0, self._kill_if_alive, holder, context=self._ctx)
+        if holder._st != _DEAD:  # killed if still alive 5 s later, on the runtime's clock
+            kill = self._add_timer(5.0, self._kill_if_alive, holder)
+            self._hook(holder, kill, _no_hook)  # dropped if it exits first (_finish)
         self._stop_if_killed(me)  # the holder was the caller, or took it down with it
 
     def _linked_tree(self, top: Pid) -> list[Pid]:
@@ -1748,11 +1779,23 @@ class Runtime:
         ``p``'s receive predicate runs in the code that delivers the message: a send,
         a timer, an exit signal. A method of its own, not lines in ``_deliver``: a
         local variable more there costs every delivery (callgrind: ~9 machine
-        instructions a call), and only a selective receive comes here."""
+        instructions a call), and only a selective receive comes here.
+
+        A ``KeyboardInterrupt`` in ``match`` went through ``p``'s code: ``p`` exits
+        (:meth:`_interrupted`), as it would had ``match`` run in its own ``receive``,
+        and the interrupt goes on out of the code that delivered the message (a
+        notebook cell's ``send`` ends with it). The message goes with ``p``, as any
+        message to a dead process does."""
         cur = self._cur
         self._cur = p
         try:
             return match(msg)
+        except CRASHES:  # the receiver's crash: _deliver hands it to _match_raised
+            raise
+        except BaseException as e:
+            self._cur = cur
+            self._interrupted(p, e)
+            raise
         finally:
             self._cur = cur
 
@@ -1978,7 +2021,8 @@ class Runtime:
         if st == _ROOT:
             _refuse_root()
         if st == _DEAD:
-            # OTP: linking to a dead process gives an exit signal noproc
+            # OTP: a process that traps exits and links to a dead one gets the exit
+            # signal noproc (Process.link raises noproc in any other: OTP's link/1)
             self._emit_lean(K.LINK, a, b.id, None, None)
             self._signal(a, b, NOPROC, link=True)
             return
@@ -2017,16 +2061,23 @@ class Runtime:
                     if type(m) is Down and m.ref is ref:
                         mb.remove(m)
 
-    def watch(self, target: Pid, fn: Callable[[Pid, Any], Any]) -> Callable[[], None]:
-        """Call ``fn(pid, reason)`` when ``target`` exits (at once with ``noproc`` if dead).
+    def watch(self, target: Pid | str, fn: Callable[[Pid, Any], Any]) -> Callable[[], None]:
+        """Call ``fn(pid, reason)`` when ``target`` (a pid, or a registered name) exits;
+        at once, with its exit reason, if it already has.
 
         A monitor for code outside processes (widgets, tests, the trace recorder).
-        Returns a function that removes it.
+        Returns a function that removes it. A name nobody holds raises
+        :class:`NoProcessError`, as :meth:`send` does.
         """
+        if not callable(fn):
+            raise TypeError(f"watch(target, fn): fn is called as fn(pid, reason), not {fn!r}")
+        p = self._resolve_named(target, "watch")  # TypeError for what is neither
+        if p is None:  # a pid that already exited
+            dead: Pid = target  # type: ignore[assignment]
+            fn(dead, dead._exit if dead._exit is not None else NOPROC)
+            return _no_remove
+        target = p
         w = _Watch(fn)
-        if target._st == _DEAD:
-            fn(target, target._exit if target._exit is not None else NOPROC)
-            return lambda: None
         mons = target._mons
         if mons is None:
             target._mons = mons = {}
@@ -2164,20 +2215,17 @@ class Runtime:
             grave.append(beh)
             if len(grave) > 256:
                 grave.clear()
-        self._emit_lean(K.EXIT, p, None, reason, None)
-        links = p._links
-        if links is not None:
-            p._links = None
-            for other in (links,) if isinstance(links, Pid) else sorted(links):
-                _drop_link(other, p)
-                self._signal(other, p, reason, link=True)
-        mons = p._mons
-        if mons:
-            p._mons = None
-            for m in list(mons.values()):
-                m._down(self, p, reason)
+        # What follows runs user code: event subscribers, receive predicates (of trapping
+        # links, of monitors' owners), watch callbacks. A crash there is handled where it
+        # runs; a KeyboardInterrupt is not (see _interrupted), and must not leave the exit
+        # half done (monitors that never fire, registry entries of a dead process): it is
+        # held, the exit is completed, and then it goes on.
+        held: BaseException | None = None
         hooks = p._hooks
         if hooks:
+            # First, as its name is freed above: the code that links and monitors run
+            # (a watch callback, a receive predicate, a subscriber) sees no registry entry
+            # of the dead process, and may register its key at once (a restart).
             p._hooks = None
             for key, fn in list(hooks.items()):
                 if type(key) is TimerRef:
@@ -2188,6 +2236,31 @@ class Runtime:
                     fn(p, reason)
                 except Exception:  # pragma: no cover - hooks are internal
                     log.exception("agentlab: exit hook failed for %r", p)
+                except BaseException as e:  # an event subscriber's interrupt (Registry)
+                    held = held or e
+        try:
+            self._emit_lean(K.EXIT, p, None, reason, None)
+        except BaseException as e:
+            held = held or e
+        links = p._links
+        if links is not None:
+            p._links = None
+            for other in (links,) if isinstance(links, Pid) else sorted(links):
+                _drop_link(other, p)
+                try:
+                    self._signal(other, p, reason, link=True)
+                except BaseException as e:
+                    held = held or e
+        mons = p._mons
+        if mons:
+            p._mons = None
+            for m in list(mons.values()):
+                try:
+                    m._down(self, p, reason)
+                except BaseException as e:
+                    held = held or e
+        if held is not None:
+            raise held
 
     # ------------------------------------------------------------------ agents (thin wrappers)
 
@@ -2268,7 +2341,14 @@ class Runtime:
         An agent runs ``terminate(reason)`` and exits with ``reason``; a supervisor
         shuts its children down first. Returns the exit reason. After ``timeout``
         seconds the process is killed (``None`` or ``math.inf``: it is waited for as
-        long as it takes).
+        long as it takes), as a supervisor kills a child that does not shut down in
+        time (OTP's ``gen_server:stop`` instead exits ``timeout`` and leaves it running).
+
+        The deadline belongs to the request, not to the wait: cancelling the awaiting
+        code (a notebook interrupt, an enclosing ``asyncio.timeout``) stops only the
+        waiting. The process still gets its stop request and is still killed if it
+        has not exited ``timeout`` seconds after it (in OTP the stop request, once
+        sent, likewise outlives a caller that dies).
 
         A process cannot stop itself this way (it would wait for its own exit):
         that raises :class:`CallError` with ``reason="calling_self"`` at once, as
@@ -2294,37 +2374,52 @@ class Runtime:
             stopper(reason)
         else:
             self._finish(p, reason)
-        try:
-            r = await self.wait(p, timeout)
-        except ReceiveTimeout:
-            self._signal(p, self.root, KILL, link=False)
-            r = await self.wait(p)
+        if timeout is not None and p._st != _DEAD:
+            # set now, not when the wait below times out: an awaiting cell that is
+            # interrupted must not leave a process that ignores its stop running
+            kill = self._add_timer(timeout, self._kill_if_alive, p)
+            self._hook(p, kill, _no_hook)  # dropped if p exits first (_finish)
+        r = await self.wait(p)
         self._stop_if_killed(me)  # it stopped the calling process itself
         return r
 
     # ------------------------------------------------------------------ loop health
 
     def _lag_tick(self) -> None:
+        """The loop-lag probe, run every ``lag_interval`` seconds.
+
+        A probe that runs more than ``lag_threshold`` late saw a stall. The stall
+        began after the previous probe ran (an interval before this one was due) and
+        lasted until now: that span is the lag reported. It is never below the real
+        stall and at most one interval above it, where how late the probe ran is up to
+        one interval below (a 1 s sleep read as 0.91 s). Nothing closer is known
+        without work on every loop turn.
+        """
         now = self._loop.time()
-        lag = now - self._lag_expected
+        lag = now - self._lag_expected  # how late this probe ran
+        if self._closed:
+            return
+        # the next probe first: a subscriber of the event below, or the log's handler,
+        # that raises (an interrupt) must not end the probing
+        self._lag_expected = now + self._lag_interval
+        self._lag_handle = self._loop.call_at(self._lag_expected, self._lag_tick, context=self._ctx)
+        if self.lag_threshold is None or lag <= self.lag_threshold:
+            if lag > self.max_lag:
+                self.max_lag = lag
+            return
+        lag += self._lag_interval  # since the previous probe ran
         if lag > self.max_lag:
             self.max_lag = lag
-        if self.lag_threshold is not None and lag > self.lag_threshold and not self._closed:
-            self._emit(K.LOOP_LAG, None, data={"lag": lag})
-            # Every runtime on the loop sees the same stall: the first one to see it says
-            # it (a notebook that made a second Runtime() got each warning twice).
-            if _LAG_WARNED.get(self._loop, -_INF) < now - lag:
-                _LAG_WARNED[self._loop] = now
-                log.warning(
-                    "agentlab: the event loop was blocked for %.2f s; every agent stalled "
-                    "meanwhile. A synchronous cell or a blocking call in a handler does this: "
-                    "await instead, or move blocking work to a thread (asyncio.to_thread).",
-                    lag,
-                )
-        if not self._closed:
-            self._lag_expected = now + self._lag_interval
-            self._lag_handle = self._loop.call_at(
-                self._lag_expected, self._lag_tick, context=self._ctx
+        self._emit(K.LOOP_LAG, None, data={"lag": lag})
+        # Every runtime on the loop sees the same stall: the first one to see it says
+        # it (a notebook that made a second Runtime() got each warning twice).
+        if _LAG_WARNED.get(self._loop, -_INF) < now - lag:
+            _LAG_WARNED[self._loop] = now
+            log.warning(
+                "agentlab: the event loop was blocked for %.2f s; every agent stalled "
+                "meanwhile. A synchronous cell or a blocking call in a handler does this: "
+                "await instead, or move blocking work to a thread (asyncio.to_thread).",
+                lag,
             )
 
     # ------------------------------------------------------------------ shutdown
@@ -2506,6 +2601,10 @@ def _refuse_root() -> None:
 
 def _no_hook(p: Pid, reason: Any) -> None:
     pass
+
+
+def _no_remove() -> None:
+    """What :meth:`Runtime.watch` of a process that already exited returns."""
 
 
 def _discard_unstarted(coro: Any) -> None:

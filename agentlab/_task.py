@@ -51,11 +51,11 @@ import inspect
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
-from ._errors import ReceiveTimeout, TaskError, describe
+from ._errors import TaskError, describe
 from ._events import EventKind
 from ._process import Process, ProcessExit
 from ._reasons import CRASHES, KILL, KILLED, NORMAL, SHUTDOWN, Crash
-from ._runtime import _check_timeout, kind_data
+from ._runtime import _check_timeout, _no_hook, kind_data
 from ._supervisor import ChildSpec, DynamicSupervisor
 
 if TYPE_CHECKING:
@@ -136,8 +136,11 @@ class Task:
         (``timeout="brutal_kill"``: ``kill`` at once), waits ``timeout`` seconds
         (``None`` or ``math.inf``: as long as it takes), then kills it. Returns
         ``("ok", value)`` if the result arrived first, ``("exit", reason)`` if the
-        task died of something other than this shutdown, else ``None``. Calling it
-        again, or after the result was taken, returns ``None``.
+        task died of something other than this shutdown (a kill after the timeout
+        gives ``("exit", "killed")``, as in Elixir), else ``None``. Calling it
+        again, or after the result was taken, returns ``None``. Cancelling the
+        awaiting code stops only the waiting: the task is still killed at the
+        deadline if it has not exited.
         """
         rt = self._rt
         brutal = timeout == "brutal_kill"
@@ -157,13 +160,18 @@ class Task:
         how = "brutal_kill" if brutal else "shutdown"
         if p.alive:
             rt.exit(p, KILL if brutal else SHUTDOWN)
-            if p.alive:  # it traps exits
-                try:
-                    await rt.wait(p, None if brutal else timeout)  # type: ignore[arg-type]
-                except ReceiveTimeout:
+            if p.alive:  # it traps exits (a kill is never trapped: not brutal)
+                kill = None
+                if timeout is not None and not isinstance(timeout, str):
+                    # the deadline is set with the request, not when a wait times out:
+                    # cancelling this shutdown (a notebook interrupt) stops the waiting,
+                    # not the kill, or a task that ignores its shutdown would run on
+                    # (unlinked by now) for ever
+                    kill = rt._add_timer(timeout, rt._kill_if_alive, p)
+                    rt._hook(p, kill, _no_hook)  # dropped if it exits first
+                await rt.wait(p)
+                if kill is not None and kill.fired:
                     how = "timeout_kill"
-                    rt.exit(p, KILL)
-                    await rt.wait(p)
         out = self._result
         self._result = None
         self._consumed = True

@@ -7,6 +7,8 @@ when a non-trapping agent is killed by any other exit signal (SEMANTICS.md §10)
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from agentlab import (
@@ -21,6 +23,7 @@ from agentlab import (
     Runtime,
     StartError,
     Stop,
+    VirtualClock,
 )
 
 
@@ -381,6 +384,40 @@ async def test_runtime_stop_kills_an_agent_whose_terminate_hangs(clock):
 
         pid = rt.start(Hang)
         assert await rt.stop(pid, timeout=0.05) == "killed"
+
+
+async def test_runtime_stop_kills_at_its_deadline_even_if_nobody_waits_any_more(clock):
+    """The awaiting cell is interrupted (its awaiting task cancelled) while it waits for
+    the stop: the kill after ``timeout`` used to go with the wait, so a process that
+    ignores its stop (here: its handler never returns) ran on for ever. The deadline
+    belongs to the stop request."""
+    async with Runtime(clock=clock) as rt:
+
+        class Busy(Agent):
+            async def handle_cast(self, msg):
+                await self.sleep(3600)  # the stop request waits behind this
+
+        pid = rt.start(Busy)
+        rt.cast(pid, "work")
+        await rt.settled()
+        waiting = asyncio.ensure_future(rt.stop(pid, timeout=0.05))
+        await asyncio.sleep(0)  # the request is made; then the waiting is given up
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert pid.alive
+        assert await rt.wait(pid, timeout=1.0) == "killed"
+
+
+async def test_a_stop_that_ends_in_time_drops_its_deadline():
+    """The deadline of a stop that ended in time is dropped: an idle virtual clock does
+    not jump to it."""
+    async with Runtime(clock=VirtualClock()) as rt:
+        pid = rt.start(Agent)
+        assert await rt.stop(pid, timeout=30.0) == "normal"
+        for _ in range(10):  # idle: time would jump to a timer left behind
+            await asyncio.sleep(0)
+        assert rt.now() < 30.0
 
 
 async def test_terminate_runs_on_exit_from_parent_when_trapping(clock):

@@ -3,6 +3,7 @@ the bounded log, determinism under a seed and a virtual clock, and loop lag."""
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import logging
 import time
@@ -653,6 +654,66 @@ async def _real_sleep(s):
     import asyncio
 
     await asyncio.sleep(s)
+
+
+async def test_the_lag_reported_is_the_whole_stall_not_how_late_the_probe_ran(caplog):
+    """The probe runs every ``lag_interval``; a stall that begins right after one run
+    used to be reported as how late the next run came, up to one interval short (a 1 s
+    sleep reported as 0.91 s). The stall is now measured from the run before it: never
+    below the real stall, at most one interval above it."""
+    rt = Runtime(lag_threshold=0.1, lag_interval=0.3)
+    try:
+        with caplog.at_level(logging.WARNING, logger="agentlab"):
+            _block(0.5)  # begins as the probe is set up: a 0.2 s late probe, a 0.5 s stall
+            t0 = time.perf_counter()
+            while not rt.events.filter(kind=K.LOOP_LAG):
+                assert time.perf_counter() - t0 < 3, "no loop_lag event"
+                await _real_sleep(0.02)
+        [event] = rt.events.filter(kind=K.LOOP_LAG)
+        assert 0.5 <= event.data["lag"] < 0.5 + 0.3
+        assert rt.max_lag == event.data["lag"]
+        assert f"blocked for {event.data['lag']:.2f} s" in caplog.text
+    finally:
+        await rt.shutdown()
+
+
+async def test_a_probe_interval_above_the_threshold_reports_no_lag_when_nothing_blocks():
+    """The stall is measured from the previous probe only when the probe ran late: an
+    interval longer than the threshold is not itself a stall."""
+    async with Runtime(lag_threshold=0.05, lag_interval=0.1) as rt:
+        await _real_sleep(0.35)
+        assert not rt.events.filter(kind=K.LOOP_LAG)
+        assert rt.max_lag < 0.05
+
+
+def test_an_interrupt_in_a_subscriber_of_loop_lag_does_not_end_the_probing():
+    """A KeyboardInterrupt out of a loop_lag subscriber goes on out of the loop; the
+    probe used to be set up again only after the event, so it never ran again."""
+    seen: list[float] = []
+
+    def subscriber(ev):
+        if ev.kind == K.LOOP_LAG:
+            seen.append(ev.data["lag"])
+            if len(seen) == 1:
+                raise KeyboardInterrupt
+
+    async def main() -> int:
+        rt = Runtime(lag_threshold=0.05, lag_interval=0.02)
+        rt.subscribe(subscriber)
+        for _ in range(2):  # the interrupt comes out of the loop during the first wait
+            _block(0.1)
+            await _real_sleep(0.1)
+        await rt.shutdown()
+        return len(seen)
+
+    loop = asyncio.new_event_loop()
+    try:
+        task = loop.create_task(main())
+        with pytest.raises(KeyboardInterrupt):
+            loop.run_until_complete(task)
+        assert loop.run_until_complete(task) == 2
+    finally:
+        loop.close()
 
 
 async def test_no_loop_lag_when_nothing_blocks(clock):

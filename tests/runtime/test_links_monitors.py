@@ -13,7 +13,7 @@ import asyncio
 
 import pytest
 
-from agentlab import Agent, CalleeExited, Crash, Down, Exit, Runtime, StartError
+from agentlab import Agent, CalleeExited, Crash, Down, Exit, NoProcessError, Runtime, StartError
 
 
 class Probe(Agent):
@@ -211,22 +211,33 @@ async def test_link_to_a_dead_process_gives_noproc(clock):
         plain = probe(rt)
         with pytest.raises(CalleeExited) as ei:
             await rt.call(plain.pid, lambda s: s.link(dead))
-        # not trapping: the noproc signal kills the linker (OTP raises noproc in it)
-        assert ei.value.reason == "noproc"
-        assert plain.pid.exit_reason == "noproc"
+        # not trapping: link raises noproc in the linker (OTP's link/1); uncaught, a crash
+        reason = ei.value.reason
+        assert isinstance(reason, Crash) and reason.type == "NoProcessError"
+        assert reason.exception.process is dead and "not alive" in reason.message
 
 
-async def test_link_to_a_dead_process_kills_a_non_trapping_linker_with_noproc(clock):
+async def test_link_to_a_dead_process_raises_noproc_in_a_non_trapping_linker(clock):
+    """OTP 25's ``link/1`` to a dead pid, not trapping exits: ``catch link(Dead)`` gives
+    ``{'EXIT', {noproc, _}}`` and the caller lives on (checked on OTP 25). It used to be
+    killed by an exit signal ``noproc`` that it could not catch."""
     async with Runtime(clock=clock) as rt:
         dead = rt.spawn(lambda proc: None)
         await rt.wait(dead)
+        seen = []
 
         async def body(proc):
-            proc.link(dead)
-            await proc.receive()
+            try:
+                proc.link(dead)
+            except NoProcessError as e:
+                seen.append(e.process)
+            seen.append(await proc.receive())
 
         pid = rt.spawn(body)
-        assert await rt.wait(pid) == "noproc"
+        await rt.settled()
+        assert pid.alive and seen == [dead]
+        rt.send(pid, "still here")
+        assert await rt.wait(pid) == "normal" and seen == [dead, "still here"]
 
 
 async def test_unlink_removes_the_link_both_ways(clock):
@@ -297,7 +308,7 @@ async def test_trap_exit_can_be_switched_at_run_time(clock):
 
 # ---------------------------------------------------------------------------- killed by its own call
 # A process's own call can kill it: an exit signal to itself or to a process it is
-# linked to, a link to a dead process, a stop of itself. OTP: a dead process executes
+# linked to, a stop of itself. OTP: a dead process executes
 # nothing more. Its code stops in that call (CancelledError, which the runtime takes
 # as the end of a process that has already exited): nothing it would send after that
 # is delivered, terminate does not run, and it exits once.
@@ -318,7 +329,6 @@ KILLS = {
     "exit_linked": "boom",  # exit(B, "boom") to a linked B: B's link signal kills the caller
     "kill_self": "killed",
     "exit_self": "bye",
-    "link_dead": "noproc",
 }
 
 
@@ -329,10 +339,8 @@ def kill_me(rt, proc, how, partner, dead):
         proc.exit(partner, "boom")
     elif how == "kill_self":
         rt.exit(proc.pid, "kill")
-    elif how == "exit_self":
-        proc.exit(proc.pid, "bye")
     else:
-        proc.link(dead)
+        proc.exit(proc.pid, "bye")
 
 
 class Doomed(Agent):
@@ -438,7 +446,7 @@ async def test_a_dead_process_that_catches_its_end_cannot_wait_on_the_runtime(cl
         assert "a dead process runs no more code" in seen[1] and len(seen) == 2
 
 
-async def test_an_init_that_its_own_call_kills_fails_the_start(clock):
+async def test_an_init_whose_link_to_a_dead_process_raises_fails_the_start(clock):
     async with Runtime(clock=clock) as rt:
         dead = rt.spawn(lambda proc: None)
         await rt.wait(dead)
@@ -450,10 +458,11 @@ async def test_an_init_that_its_own_call_kills_fails_the_start(clock):
                 after.append("ran on")
 
         with pytest.raises(StartError) as ei:
-            rt.start(LinksToTheDead)
-        assert ei.value.reason == "noproc"
+            rt.start(LinksToTheDead)  # link raises noproc in init (OTP's link/1)
+        reason = ei.value.reason
+        assert isinstance(reason, Crash) and reason.type == "NoProcessError"
         assert after == []
-        assert ei.value.process.exit_reason == "noproc"
+        assert ei.value.process.exit_reason == reason
 
 
 # ---------------------------------------------------------------------------- monitors
@@ -616,3 +625,22 @@ async def test_watch_and_wait_from_outside(clock):
         remove()
         assert await rt.wait(pid) == "boom"
         assert await rt.wait("nobody") == "noproc"
+
+
+async def test_watch_takes_a_name_and_refuses_what_it_cannot_watch(clock):
+    """``watch`` used to fail with AttributeError on a name, and to accept the root pid
+    (which never exits: the callback could never run)."""
+    async with Runtime(clock=clock) as rt:
+        seen = []
+        pid = rt.spawn(idle_body, name="named")
+        rt.watch("named", lambda p, r: seen.append((p, r)))
+        rt.exit(pid, "boom")
+        assert seen == [(pid, "boom")]
+        with pytest.raises(NoProcessError, match="cannot watch 'named'"):
+            rt.watch("named", print)  # nobody holds the name now
+        with pytest.raises(NoProcessError, match="root pid"):
+            rt.watch(rt.root, print)
+        with pytest.raises(TypeError, match="a Pid or a registered name"):
+            rt.watch(42, print)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match=r"fn\(pid, reason\)"):
+            rt.watch(rt.spawn(idle_body), "not callable")  # type: ignore[arg-type]

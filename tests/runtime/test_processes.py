@@ -22,6 +22,7 @@ from agentlab import (
     NameTakenError,
     NoProcessError,
     ReceiveTimeout,
+    Registry,
     Runtime,
     RuntimeStateError,
     StartError,
@@ -551,6 +552,25 @@ async def test_replace_true_stops_the_old_holder_and_takes_the_name(clock):
         assert await rt.wait(b1) == "shutdown"
         assert rt.whereis("b") is b2 and b2.alive
         assert [p.name for p in rt.processes()].count("b") == 1
+
+
+async def test_replace_true_kills_a_holder_that_ignores_shutdown_5_s_later_on_the_runtime_clock():
+    """The old holder that does not stop is killed 5 s later, on the runtime's clock as
+    every timeout is: on a virtual clock it used to take 5 s of real time."""
+    async with Runtime(clock=VirtualClock()) as rt:
+
+        async def stubborn(proc):
+            while True:
+                await proc.receive()  # an Exit("shutdown") among them: ignored
+
+        old = rt.spawn(stubborn, name="s", trap_exit=True)
+        await rt.settled()
+        t0 = rt.now()
+        rt.spawn(stubborn, name="s", replace=True)
+        await rt.sleep(4.9)
+        assert old.alive
+        assert await rt.wait(old, timeout=1.0) == "killed"
+        assert rt.now() == pytest.approx(t0 + 5.0)
 
 
 async def test_replace_true_of_a_named_tree_takes_the_names_of_the_whole_tree(clock):
@@ -1091,6 +1111,109 @@ async def test_a_base_exception_that_asyncio_keeps_ends_the_process_and_is_logge
         [record] = caplog.records
         assert "Halt" in record.getMessage() and "internal error" not in record.getMessage()
         await still_running(rt)
+
+
+@pytest.mark.parametrize("sender", ["cell", "handler", "timer"])
+def test_ctrl_c_in_a_receive_predicate_ends_the_receiver(sender, clock, caplog):
+    """A receive predicate runs in the code that delivers the message, as the receiver.
+    A KeyboardInterrupt in it went through the receiver's code: the receiver exits (its
+    reason a Crash of the interrupt), as it does when the predicate runs in its own
+    receive, and the interrupt goes on out of the delivering code (a cell's send, or
+    the loop). It used to leave the receiver waiting for ever on a message that was
+    lost. A timer due at the same moment still fires once the loop runs again."""
+
+    def picky(msg):
+        if msg == "boom":
+            raise KeyboardInterrupt
+        return True
+
+    async def receiver(proc):
+        await proc.receive(picky)
+
+    class Forwarder(Agent):
+        def handle_info(self, msg):
+            self.send("receiver", msg)
+
+    async def main() -> Any:
+        rt = Runtime(clock=clock)
+        pid = rt.spawn(receiver, name="receiver")
+        other = rt.spawn(lambda proc: proc.receive(), name="other")
+        waiter = asyncio.ensure_future(rt.wait(pid))
+        await asyncio.sleep(0)  # both wait in their receive
+        interrupt: BaseException | None = None
+        if sender == "cell":
+            with pytest.raises(KeyboardInterrupt) as ei:
+                rt.send(pid, "boom")
+            interrupt = ei.value
+        elif sender == "handler":
+            rt.send(rt.start(Forwarder), "boom")
+        else:
+            rt.send_after(pid, "boom", 0.01)
+            rt.send_after(other, "later", 0.01)
+        for _ in range(20):  # the interrupt comes out of the loop meanwhile (not a cell)
+            await asyncio.sleep(0.005)
+        waited = await asyncio.wait_for(waiter, 5)
+        out = (pid.exit_reason, rt.whereis("receiver"), waited, other.alive, interrupt)
+        await rt.shutdown()
+        return out
+
+    with caplog.at_level(logging.ERROR, logger="agentlab"):
+        if sender == "cell":
+            (reason, holder, waited, other_alive, interrupt) = asyncio.run(main())
+        else:
+            (reason, holder, waited, other_alive, _), interrupt = run_through_interrupt(main)
+    assert not caplog.records, caplog.text
+    assert isinstance(reason, Crash) and reason.type == "KeyboardInterrupt"
+    assert reason.exception is None and "picky" in reason.traceback
+    assert holder is None and waited == reason
+    assert frames(interrupt)[-1] == "picky"
+    assert other_alive is (sender != "timer")  # the timer beside it fired: "later" came
+
+
+def test_ctrl_c_in_a_watch_callback_finishes_the_exit_first(caplog):
+    """A ``watch`` callback runs in the middle of the watched process's exit. A
+    KeyboardInterrupt in it used to cut the exit short: later monitors never fired,
+    trapping links got no Exit, registry entries and timers of the dead process stayed.
+    Now the exit is completed, and then the interrupt goes on (out of the cell's
+    ``rt.exit`` here)."""
+
+    async def main() -> None:
+        async with Runtime(clock=VirtualClock()) as rt:
+            reg = Registry(rt, keys="unique")
+            victim = rt.spawn(lambda proc: proc.receive(), name="victim")
+            reg.register("key", pid=victim)
+            seen: list[Any] = []
+
+            def interrupted(pid, reason):
+                raise KeyboardInterrupt
+
+            async def trapper(proc):
+                proc.link(victim)
+                seen.append(("exit", (await proc.receive()).reason))
+
+            async def watcher(proc):
+                proc.monitor(victim)
+                seen.append(("down", (await proc.receive()).reason))
+
+            rt.spawn(trapper, trap_exit=True)
+            rt.spawn(watcher)
+            await asyncio.sleep(0)
+            rt.watch(victim, interrupted)
+            rt.watch(victim, lambda pid, reason: seen.append(("watch", reason)))
+            timer = rt.send_after(victim, "tick", 10)
+            with pytest.raises(KeyboardInterrupt) as ei:
+                rt.exit(victim, "kill")
+            assert frames(ei.value)[-1] == "interrupted"
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+            assert sorted(seen) == [("down", "killed"), ("exit", "killed"), ("watch", "killed")]
+            assert reg.lookup("key") == [] and rt.whereis("victim") is None
+            assert timer.cancel() is None  # dropped with its process
+            await still_running(rt)
+
+    with caplog.at_level(logging.ERROR, logger="agentlab"):
+        asyncio.run(main())
+    assert not caplog.records, caplog.text
 
 
 def test_ctrl_c_in_init_fails_the_start_and_frees_the_name():

@@ -102,6 +102,28 @@ async def test_entries_vanish_when_the_owner_exits(clock):
         assert reg.lookup("k") == [(b.pid, "mine")]
 
 
+async def test_code_run_during_an_exit_sees_no_entry_of_the_dead_process(clock):
+    """What runs in the middle of an exit (a ``watch`` callback, a receive predicate,
+    an event subscriber) used to see the dead process's entries still there: ``lookup``
+    returned the dead pid, and registering its key again (a restart on the spot) was
+    refused naming the dead process as the holder."""
+    async with Runtime(clock=clock) as rt:
+        reg = Registry(rt, name="workers")
+        a = idle(rt, reg, "k", 1)
+        seen = []
+
+        def restart(pid, reason):
+            seen.append((reg.lookup("k"), reg.whereis("k"), "k" in reg, reg.count()))
+            b = idle(rt)
+            reg.register("k", 2, pid=b.pid)  # its key, taken again at once
+            seen.append(b)
+
+        rt.watch(a.pid, restart)
+        rt.exit(a.pid, "kill")
+        assert seen[0] == ([], None, False, 0)
+        assert reg.lookup("k") == [(seen[1].pid, 2)]
+
+
 async def test_unregister_frees_the_key(clock):
     async with Runtime(clock=clock) as rt:
         reg = Registry(rt)
@@ -219,8 +241,8 @@ async def test_duplicate_registries_have_no_via_names(clock):
         reg = Registry(rt, keys="duplicate", name="d")
         with pytest.raises(TypeError, match="unique"):
             reg.whereis("k")
-        with pytest.raises(TypeError):
-            reg.send("k", "m")
+        with pytest.raises(TypeError, match="^send needs a unique registry"):
+            reg.send("k", "m")  # the error used to name whereis
 
 
 async def test_bad_keys_mode():

@@ -16,7 +16,9 @@ The model (ERTS, SEMANTICS.md §10), for a signal with ``reason`` from
 
 A dying process sends a link signal with its reason to each linked process,
 and a ``Down`` with its reason to every live watcher; linking to a dead
-process sends the linker ``noproc``; monitoring one gives ``Down(noproc)``.
+process sends the linker ``noproc`` if it traps exits, and otherwise raises
+``noproc`` in it (OTP's ``link/1``: uncaught here, a crash); monitoring one gives
+``Down(noproc)``.
 """
 
 from __future__ import annotations
@@ -89,7 +91,10 @@ class Model:
         if i == j:
             return
         if j not in self.alive:
-            self.signal(i, j, "noproc", link=True)
+            if self.trap[i]:
+                self.signal(i, j, "noproc", link=True)
+            else:
+                self.die(i, NOPROC_CRASH)
         else:
             self.links.add(frozenset((i, j)))
 
@@ -134,8 +139,14 @@ def crash(node: Node) -> None:
     raise ValueError("crash")
 
 
+# a crash of link's noproc error (its message names the processes)
+NOPROC_CRASH = ("crash", "NoProcessError", "cannot link")
+
+
 def norm(reason: Any) -> Any:
     if isinstance(reason, Crash):
+        if reason.type == "NoProcessError" and "cannot link to" in reason.message:
+            return NOPROC_CRASH
         return ("crash", reason.type, reason.message)
     return reason
 

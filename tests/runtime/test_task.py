@@ -8,6 +8,8 @@ arrives after a timeout is kept on the Task until the next wait takes it.
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from agentlab import (
@@ -428,6 +430,22 @@ async def test_shutdown_kills_a_trapping_task_after_the_timeout(clock):
             assert rt.now() - t0 == T
         else:
             assert rt.now() - t0 >= T * 0.9
+
+
+async def test_a_cancelled_shutdown_still_kills_the_task_at_its_deadline(clock):
+    """The code awaiting ``shutdown`` is cancelled (a notebook interrupt): the task,
+    which traps exits and ignores the shutdown, used to run on for ever, unlinked from
+    its owner by then. The kill at the deadline belongs to the shutdown request."""
+    async with Runtime(clock=clock) as rt:
+        task = rt.task(trapping(forever), rt)
+        await rt.sleep(0)
+        waiting = asyncio.ensure_future(task.shutdown(timeout=T))
+        await asyncio.sleep(0)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert task.pid.alive
+        assert await rt.wait(task.pid, timeout=20 * T) == KILLED
 
 
 async def test_shutdown_returns_the_value_a_trapping_task_finishes_with(clock):

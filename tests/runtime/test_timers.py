@@ -19,6 +19,7 @@ from agentlab import (
     RuntimeStateError,
     Supervisor,
     TimerRef,
+    VirtualClock,
 )
 
 
@@ -64,8 +65,15 @@ async def test_a_delay_that_is_not_a_number_of_seconds_is_refused(clock):
         pid = rt.start(box)
         with pytest.raises(TypeError, match=r"delay is a number of seconds, not '0.1'.*\(dest, msg, delay\)"):
             rt.send_after(pid, "tick", "0.1")
-        with pytest.raises(TypeError, match="not <0"):
+        with pytest.raises(TypeError, match=r"dest=0.1.*not float.*\(dest, msg, delay\)"):
             rt.send_after(0.1, "tick", pid)  # the arguments in the wrong order
+        with pytest.raises(TypeError, match="dest is a Pid or a registered name"):
+            rt.send_after(None, "tick", 0.1)  # used to be accepted, and dropped when due
+        with pytest.raises(TypeError, match="not a bool"):
+            rt.send_after(pid, "tick", True)  # used to be a delay of 1 s
+        for bad in ("ref", None, 0.1):
+            with pytest.raises(TypeError, match="the TimerRef that send_after returned"):
+                rt.cancel_timer(bad)  # used to be an AttributeError
         with pytest.raises(ValueError, match="NaN"):
             rt.send_after(pid, "tick", float("nan"))
         rt.send_after(pid, "late", -1)  # a negative delay is a delay of 0
@@ -379,3 +387,72 @@ async def test_waits_a_dead_process_tried_leave_shutdown_nothing_to_report(clock
         assert await rt.wait(p) == "killed"
         await asyncio.sleep(0.01)
     assert tried == ["sleep", "sleep"]
+
+
+async def test_timers_cancelled_while_timers_fire_do_not_make_the_others_fire_twice(clock):
+    """Cancelling many timers compacts the timer heap. When that happened inside a
+    timer's own firing (here: an event subscriber kills a process that has 100 timers
+    pending), the heap was replaced by a new list while the firing went on through the
+    old one, and a timer due at the same moment fired twice."""
+    async with Runtime(clock=clock) as rt:
+        box = Inbox()
+        pid = rt.start(box)
+        victim = rt.spawn(lambda proc: proc.receive())
+        for i in range(100):
+            rt.send_after(victim, i, 50.0)
+
+        def on_event(ev):
+            if ev.kind == "timer_fire" and ev.data["msg"] == "first":
+                rt.exit(victim, "kill")  # its 100 timers are cancelled, here
+
+        rt.subscribe(on_event)
+        rt.send_after(pid, "first", 0.01)
+        rt.send_after(pid, "second", 0.01)  # due at the same moment, after it
+        rt.send_after(pid, "third", 0.03)
+        await rt.sleep(0.06)
+        assert [m for m, _ in box.got] == ["first", "second", "third"]
+        assert len(rt.events.filter(kind="timer_fire")) == 3
+
+
+@pytest.mark.parametrize("kind", ["agent", "body", "supervisor_subclass"])
+async def test_a_virtual_clock_stays_while_a_process_awaits_something_else(kind):
+    """A process that awaits something other than the runtime (an ``asyncio.sleep``, I/O)
+    is running, not parked: an idle virtual clock must not jump to the next timer
+    meanwhile. A Supervisor subclass's own async handler did let it jump (its handlers
+    are stepped inline, and every future they awaited was taken for a runtime wait)."""
+
+    class Slow(Agent):
+        async def handle_call(self, req, caller):
+            t0 = self.runtime.now()
+            await asyncio.sleep(0.02)
+            return self.runtime.now() - t0
+
+    class SlowSupervisor(Supervisor):
+        async def handle_call(self, req, caller):
+            if req != "slow":
+                return await super().handle_call(req, caller)
+            t0 = self.runtime.now()
+            await asyncio.sleep(0.02)
+            return self.runtime.now() - t0
+
+    async def body(proc):
+        t0 = proc.runtime.now()
+        await asyncio.sleep(0.02)
+        return proc.runtime.now() - t0
+
+    async with Runtime(clock=VirtualClock()) as rt:
+        rt.send_after(rt.start(Inbox), "due in an hour", 3600)
+        if kind == "body":
+            seen: list = []
+
+            async def run(proc):
+                seen.append(await body(proc))
+
+            await rt.wait(rt.spawn(run))
+            elapsed = seen[0]
+        elif kind == "agent":
+            elapsed = await rt.call(rt.start(Slow), "slow", timeout=None)
+        else:
+            elapsed = await rt.call(rt.start(SlowSupervisor, []), "slow", timeout=None)
+        assert elapsed == 0.0
+        assert rt.now() < 3600

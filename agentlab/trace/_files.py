@@ -2,9 +2,10 @@
 
 The file holds the events table (``_schema.SCHEMA``: reasons and data are
 text) and, in the Parquet key-value metadata under ``agentlab.trace``, a JSON
-object ``{"format": "agentlab.trace", "version": 1, "run": {...RunInfo...}}``.
+object ``{"format": "agentlab.trace", "version": 2, "run": {...RunInfo...}}``.
 Loading checks both before reading a row, so a stray file or one from an
-incompatible agentlab says so clearly::
+incompatible agentlab says so clearly. Version 1 files (no ``tuples`` column)
+still load, with the tuples in their data as lists::
 
     path = run.save("runs/flaky.parquet")
     again = load(path)
@@ -28,7 +29,14 @@ import pyarrow.parquet as pq
 import agentlab
 
 from ._run import Run, RunInfo
-from ._schema import FORMAT, FORMAT_VERSION, METADATA_KEY, SCHEMA
+from ._schema import (
+    FORMAT,
+    FORMAT_VERSION,
+    METADATA_KEY,
+    READABLE_VERSIONS,
+    SCHEMA,
+    with_tuples,
+)
 
 __all__ = ["TraceFormatError", "gather", "header", "load", "load_all", "save"]
 
@@ -58,7 +66,8 @@ def save(run: Run, path: str | Path) -> Path:
     return target
 
 
-def _read_header(path: Path) -> tuple[pq.ParquetFile, RunInfo]:
+def _read_header(path: Path) -> tuple[pq.ParquetFile, RunInfo, int]:
+    """The file opened, its run's info and its format version, all checked."""
     try:
         pf = pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as e:
@@ -85,16 +94,21 @@ def _read_header(path: Path) -> tuple[pq.ParquetFile, RunInfo]:
             f"{path}: the agentlab trace metadata is damaged (its format version is "
             f"{version!r}, not a whole number)."
         )
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise TraceFormatError(
             f"{path} was written with trace format version {version}; this agentlab "
-            f"({agentlab.__version__}) reads version {FORMAT_VERSION}. Open it with the "
-            "agentlab version that wrote it, or re-record the run."
+            f"({agentlab.__version__}) reads versions {', '.join(map(str, READABLE_VERSIONS))}. "
+            "Open it with the agentlab version that wrote it, or re-record the run."
         )
-    missing = [n for n in SCHEMA.names if n not in pf.schema_arrow.names]
+    missing = [n for n in _columns(version) if n not in pf.schema_arrow.names]
     if missing:
         raise TraceFormatError(f"{path}: the trace lacks the columns {missing}.")
-    return pf, _run_info(path, run)
+    return pf, _run_info(path, run), version
+
+
+def _columns(version: int) -> list[str]:
+    """The columns a file of this format version has."""
+    return SCHEMA.names if version >= 2 else [n for n in SCHEMA.names if n != "tuples"]
 
 
 def _run_info(path: Path, run: object) -> RunInfo:
@@ -122,9 +136,9 @@ def _run_info(path: Path, run: object) -> RunInfo:
 
 
 def _read(path: Path) -> Run:
-    pf, info = _read_header(path)
+    pf, info, version = _read_header(path)
     try:
-        table = pf.read(columns=list(SCHEMA.names))
+        table = with_tuples(pf.read(columns=_columns(version)))
     except (pa.ArrowException, OSError) as e:
         raise TraceFormatError(
             f"{path} is a damaged agentlab trace: its rows could not be read "
@@ -196,8 +210,9 @@ def gather(
         groups.setdefault(run.run_id, []).append((run, f))
     out = []
     for found in groups.values():
-        parts = [run for run, _ in found]
         where = list(dict.fromkeys(f for _, f in found))
+        # newest format first: of two rows of one event, the first is kept
+        parts = sorted((run for run, _ in found), key=lambda r: -r.info.version)
         if len(parts) == 1:
             out.append((parts[0], where))
             continue

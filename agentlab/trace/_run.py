@@ -24,8 +24,10 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import pyarrow as pa
 
+import agentlab
+
 from ._frame import events_frame
-from ._schema import FORMAT_VERSION, SCHEMA
+from ._schema import FORMAT_VERSION, SCHEMA, reason_value, restore_tuples, with_tuples
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -65,6 +67,14 @@ class RunInfo:
         return cls(**{k: v for k, v in raw.items() if k in fields})
 
 
+def _loads(text: str) -> Any:
+    """Data text as a dict (a fresh one; ``{"text": ...}`` for text that is not JSON)."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return {"text": text}
+
+
 class Run:
     """A recorded run. Tables come back as pandas DataFrames; treat them as read-only
     (they are cached; copy before changing values in place).
@@ -75,7 +85,7 @@ class Run:
 
     def __init__(self, table: pa.Table, info: RunInfo) -> None:
         if table.schema.remove_metadata() != SCHEMA:
-            table = table.select(SCHEMA.names).cast(SCHEMA)
+            table = with_tuples(table).select(SCHEMA.names).cast(SCHEMA)
         self._fixed_table = table
         self._fixed_info = info
         self._cache: dict[str, Any] = {}
@@ -115,6 +125,43 @@ class Run:
     def events(self) -> pd.DataFrame:
         """Every event, one row each (columns: see ``agentlab.trace._frame``)."""
         return self._cached("events", lambda: events_frame(self.table())).copy(deep=False)
+
+    def to_events(self) -> list[agentlab.Event]:
+        """Every event as an :class:`agentlab.Event`, its data as recorded (JSON's
+        values, tuples as tuples) and its reason as text, or as the tuple it was
+        (``('shutdown', 'x')``); crashes stay ``"Type: message"`` text.
+
+        This is how views read a recorded or loaded run::
+
+            again = load("run.parquet")
+            assert again.to_events()[5].data == {"request": ("ask", "x")}
+        """
+        table = self.table()
+        if table.num_rows == 0:
+            return []
+        walls = table.column("wall").cast(pa.int64()).to_numpy() / 1e9
+        reasons: dict[str | None, Any] = {}
+        make = agentlab.Event.make
+        out = []
+        for seq, time, wall, kind, pid, name, path, peer, reason, data, tuples in zip(
+            table.column("seq").to_pylist(),
+            table.column("time").to_pylist(),
+            walls.tolist(),
+            table.column("kind").to_pylist(),
+            table.column("pid").to_pylist(),
+            table.column("name").to_pylist(),
+            table.column("path").to_pylist(),
+            table.column("peer").to_pylist(),
+            table.column("reason").to_pylist(),
+            table.column("data").to_pylist(),
+            table.column("tuples").to_pylist(),
+            strict=True,
+        ):
+            if reason not in reasons:
+                reasons[reason] = reason_value(reason)
+            value = None if data is None else restore_tuples(_loads(data), tuples)
+            out.append(make(seq, time, wall, kind, pid, name, path, peer, reasons[reason], value))
+        return out
 
     def processes(self) -> pd.DataFrame:
         """One row per process lifetime (see :func:`agentlab.trace.processes`)."""

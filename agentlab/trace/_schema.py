@@ -15,11 +15,23 @@ column      Arrow type                     from the :class:`agentlab.Event` fiel
 ``peer``    int64 (nullable)               ``peer``
 ``reason``  dictionary<int32, string>      ``reason`` as text (:func:`reason_text`)
 ``data``    string (nullable)              ``data`` as JSON text (:func:`data_json`)
+``tuples``  string (nullable)              where ``data`` held tuples (:func:`data_tuples`)
 ==========  =============================  =========================================
 
 Nothing is pickled: reasons and data become text when they are recorded, so a
 trace file can be opened without trusting it. ``FORMAT_VERSION`` goes into the
-Parquet metadata and changes whenever this table does.
+Parquet metadata and changes whenever this table does (version 1 had no
+``tuples`` column; its files are still read, their tuples as lists).
+
+JSON has no tuples, so ``data`` holds them as lists (``json.loads`` gives lists,
+and every table reads it so). ``tuples`` says which of those lists were tuples,
+as JSON paths into the data (null when none were), and :func:`restore_tuples`
+turns them back, so ``Run.to_events()`` gives the data exactly as recorded:
+
+>>> data_json({"request": ("ask", [1, (2,)])}), data_tuples({"request": ("ask", [1, (2,)])})
+('{"request":["ask",[1,[2]]]}', '[["request"],["request",1,1]]')
+>>> restore_tuples({"request": ["ask", [1, [2]]]}, '[["request"],["request",1,1]]')
+{'request': ('ask', [1, (2,)])}
 
 >>> reason_text(("shutdown", "reconfigured"))
 "('shutdown', 'reconfigured')"
@@ -29,8 +41,9 @@ Parquet metadata and changes whenever this table does.
 
 from __future__ import annotations
 
+import ast
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -44,16 +57,22 @@ __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
     "METADATA_KEY",
+    "READABLE_VERSIONS",
     "SCHEMA",
     "chunk_batch",
     "data_json",
+    "data_tuples",
     "is_abnormal",
     "reason_text",
+    "reason_value",
+    "restore_tuples",
     "to_batch",
+    "with_tuples",
 ]
 
 FORMAT = "agentlab.trace"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 1: no ``tuples`` column
 METADATA_KEY = b"agentlab.trace"
 
 _DICT = pa.dictionary(pa.int32(), pa.string())
@@ -70,6 +89,7 @@ SCHEMA = pa.schema(
         ("peer", pa.int64()),
         ("reason", _DICT),
         ("data", pa.string()),
+        ("tuples", pa.string()),
     ]
 )
 
@@ -132,30 +152,121 @@ def data_json(data: dict[str, Any] | None) -> str | None:
     """An event's ``data`` as compact JSON text (``None`` stays ``None``).
 
     Values JSON cannot hold become their (shortened) ``repr``; tuples become
-    lists. Dicts of plain values (text, numbers, ``None``) are memoised, since
-    most events repeat them (``{"kind": "agent"}``).
+    lists (:func:`data_tuples` says where). Dicts of plain values (text, numbers,
+    ``None``) are memoised, since most events repeat them (``{"kind": "agent"}``).
     """
+    return _encoded(data)[0]
+
+
+def data_tuples(data: dict[str, Any] | None) -> str | None:
+    """Where ``data`` holds tuples, as JSON text: the path (keys and list indexes)
+    to each, outermost first; ``None`` when it holds none (or when
+    :func:`data_json` could not encode it as it is)."""
+    return _encoded(data)[1]
+
+
+def _encoded(data: dict[str, Any] | None) -> tuple[str | None, str | None]:
+    """:func:`data_json` and :func:`data_tuples` of ``data``, in one pass."""
     if data is None:
-        return None
-    key: Any = None
+        return None, None
     types = (*map(type, data), *map(type, data.values()))
-    if _PLAIN.issuperset(types):
+    if _PLAIN.issuperset(types):  # no containers: no tuples
         key = (*data.items(), types)
         text = _cache.get(key)
-        if text is not None:
-            return text
+        if text is None:
+            text = _encode(data)
+            if len(_cache) >= _CACHE_MAX:
+                _cache.clear()
+            _cache[key] = text
+        return text, None
     try:
         text = _encode(data)
     except (TypeError, ValueError):  # non-string keys, circular data
         try:
-            text = _encode({str(k): v for k, v in data.items()})
+            return _encode({str(k): v for k, v in data.items()}), None
         except (TypeError, ValueError):
-            text = _encode({"repr": _short_repr(data)})
-    if key is not None:
-        if len(_cache) >= _CACHE_MAX:
-            _cache.clear()
-        _cache[key] = text
-    return text
+            return _encode({"repr": _short_repr(data)}), None
+    if "[" not in text:  # no lists in it, so no tuples
+        return text, None
+    paths: list[list[Any]] = []
+    _tuple_paths(data, [], paths)
+    return text, (_encode(paths) if paths else None)
+
+
+def _tuple_paths(value: Any, path: list[Any], out: list[list[Any]]) -> None:
+    """Append the path of each tuple in ``value`` (JSON-encodable: no cycles) to ``out``."""
+    is_dict = isinstance(value, dict)
+    if is_dict:
+        items: Iterable[tuple[Any, Any]] = value.items()
+    else:
+        if isinstance(value, tuple):
+            out.append(path)
+        items = enumerate(value)
+    for k, v in items:
+        t = type(v)
+        if t in _SCALAR:
+            continue
+        if t is tuple or t is list or t is dict or isinstance(v, list | tuple | dict):
+            if is_dict and type(k) is not str:
+                k = _key_text(k)
+            _tuple_paths(v, [*path, k], out)
+
+
+_SCALAR = frozenset({str, int, float, bool, type(None)})
+
+
+def _key_text(key: Any) -> str:
+    """A dict key as JSON writes it (``1`` -> ``"1"``, ``True`` -> ``"true"``)."""
+    text = _encode(key)
+    return text[1:-1] if text.startswith('"') else text
+
+
+def restore_tuples(value: Any, tuples: str | None) -> Any:
+    """``value`` (data parsed from :func:`data_json` text) with the lists that were
+    tuples (``tuples``: :func:`data_tuples` text) made tuples again, in place.
+
+    Paths that do not fit (a file changed by hand) are skipped.
+    """
+    if tuples is None:
+        return value
+    try:
+        paths = json.loads(tuples)
+    except ValueError:
+        return value
+    if not isinstance(paths, list):
+        return value
+    # innermost first, so each tuple's container is still a list or dict when it changes
+    for path in sorted((p for p in paths if isinstance(p, list) and p), key=len, reverse=True):
+        try:
+            parent = value
+            for step in path[:-1]:
+                parent = parent[step]
+            last = path[-1]
+            if isinstance(parent[last], list):
+                parent[last] = tuple(parent[last])
+        except (LookupError, TypeError):
+            continue
+    return value
+
+
+def reason_value(text: str | None) -> Any:
+    """An exit reason as :func:`reason_text` wrote it, back as the value when it was
+    a tuple of literals (``"('shutdown', 'x')"`` -> ``('shutdown', 'x')``, read by
+    ``ast.literal_eval``: nothing runs); any other text as it is."""
+    if text is None or not text.startswith("(") or not text.endswith(")"):
+        return text
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return text
+    return value if type(value) is tuple else text
+
+
+def with_tuples(table: pa.Table) -> pa.Table:
+    """``table`` with a ``tuples`` column (all null when it lacks one: version 1)."""
+    if "tuples" in table.column_names:
+        return table
+    return table.append_column("tuples", pa.nulls(table.num_rows, pa.string()))
 
 
 def to_batch(events: Sequence[Any]) -> pa.RecordBatch:
@@ -207,7 +318,7 @@ def chunk_batch(chunk: tuple[Any, ...]) -> pa.RecordBatch:
         _dictionary(list(map(path, recs))),
         pa.array(list(map(peer, recs)), pa.int64()),
         _dictionary(reasons),
-        _data_texts(recs, at, data_of),
+        *_data_texts(recs, at, data_of),
     ]
     return pa.RecordBatch.from_arrays(arrays, schema=SCHEMA)
 
@@ -217,8 +328,8 @@ _WHOLE = [itemgetter(i) for i in range(10)]  # a whole event's fields (a record'
 
 def _data_texts(
     recs: Sequence[Any], at: int, data_of: Callable[[Any], dict[str, Any] | None]
-) -> pa.Array:
-    """The data column as JSON text. Records carry data in a stored form
+) -> tuple[pa.Array, pa.Array]:
+    """The data column as JSON text, and the tuples column. Records carry data in a stored form
     (``agentlab.record_data``, ``agentlab.Event.data_of``): repeated data as one
     shared object (a small int code, or an Event's dict), each of which is encoded
     once; a dict as its values after a shared tuple of field names (records longer
@@ -234,11 +345,15 @@ def _data_texts(
     idx = found.indices.to_numpy()
     where = np.empty(len(found.dictionary), np.int64)
     where[idx] = np.arange(n)  # a position of each distinct object (any one will do)
-    dump = data_json
-    texts: dict[str | None, int] = {}  # distinct objects may have equal texts
+    dump = _encoded
+    texts: dict[tuple[str | None, str | None], int] = {}  # distinct objects, equal texts
     codes = [texts.setdefault(dump(data_of(recs[i])), len(texts)) for i in where.tolist()]
-    words = pa.array(list(texts), pa.string())
-    return words.take(pa.array(np.array(codes, np.int32)[idx]))
+    at_row = pa.array(np.array(codes, np.int32)[idx])
+    words = pa.array([t for t, _ in texts], pa.string())
+    if not any(tuples for _, tuples in texts):
+        return words.take(at_row), pa.nulls(n, pa.string())
+    shapes = pa.array([tuples for _, tuples in texts], pa.string())
+    return words.take(at_row), shapes.take(at_row)
 
 
 def _dictionary(values: Sequence[Any]) -> pa.DictionaryArray:

@@ -54,11 +54,76 @@ async def test_the_file_is_plain_columns_and_json(tmp_path) -> None:
     path = run.save(tmp_path / "run.parquet")
     meta = pq.read_schema(path).metadata
     header = json.loads(meta[b"agentlab.trace"])
-    assert header["format"] == "agentlab.trace" and header["version"] == 1
+    assert header["format"] == "agentlab.trace" and header["version"] == 2
     assert header["run"]["metadata"] == {"case": "files", "n": [1, 2]}
     assert b"pandas" not in meta  # nothing for pandas to rebuild objects from
     table = pq.read_table(path)
     assert table.schema.field("data").type == pa.string()
+
+
+_NESTED = ("ask", ["x", ("y", 1)], {"k": (1, [2, (3,)])})
+
+
+async def _tuples_run() -> tuple[agentlab.trace.Run, list[agentlab.Event]]:
+    """A run whose messages, call requests, exit reasons and event data hold tuples,
+    lists and both nested; and the runtime's own events of it."""
+    async with agentlab.Runtime(clock=agentlab.VirtualClock(), seed=3) as rt:
+        rec = Recorder(rt, chunk_size=8)
+        rt.start(ScriptedSupervisor, ["a", "b"], name="sup")
+        rt.send_after("a", _NESTED, 0.5)  # timer_start / timer_fire carry the message
+        rt.send_after("a", ["ask", ("x",)], 0.5)
+        await rt.sleep(1.0)
+        assert await rt.call("b", _NESTED) == _NESTED
+        await rt.call("b", [("a", 1), ["b", 2]])
+        rt.emit("note", pair=(1, 2), rows=[(1, "a"), (2, "b")], deep={"t": ((),)}, empty=())
+        rt.exit("b", ("shutdown", ("reconfigured", [1, (2,)])))
+        await rt.sleep(1.0)
+        return rec.stop(), list(rt.events)
+
+
+async def test_round_trip_keeps_tuples_and_lists(tmp_path, monkeypatch) -> None:
+    run, live = await _tuples_run()
+    monkeypatch.setattr(pickle, "loads", lambda *a, **k: pytest.fail("unpickled"))
+    again = load(run.save(tmp_path / "run.parquet"))
+    for table in ("events", "messages"):
+        pd.testing.assert_frame_equal(getattr(run, table)(), getattr(again, table)())
+    # the data exactly as the runtime recorded it, tuples and lists as they were
+    assert [e.data for e in again.to_events()] == [e.data for e in live]
+    assert again.to_events() == run.to_events()
+    calls = [e.data["request"] for e in again.to_events() if e.kind == "call"]
+    assert calls == [_NESTED, [("a", 1), ["b", 2]]]
+    assert type(calls[0][1][1]) is tuple and type(calls[1]) is list
+    fired = [e.data["msg"] for e in again.to_events() if e.kind == "timer_fire"]
+    assert fired[:2] == [_NESTED, ["ask", ("x",)]] and type(fired[1]) is list
+    assert ("start", "b") in fired  # the supervisor's own restart timer
+    note = next(e for e in again.to_events() if e.kind == "note")
+    assert note.data == {"pair": (1, 2), "rows": [(1, "a"), (2, "b")], "deep": {"t": ((),)}, "empty": ()}
+    # reasons: tuples come back as tuples, text stays text
+    exits = [e.reason for e in again.to_events() if e.kind == "exit"]
+    assert ("shutdown", ("reconfigured", [1, (2,)])) in exits
+    assert [e.reason for e in again.to_events()] == [
+        e.reason if e.reason is None or isinstance(e.reason, str | tuple) else str(e.reason)
+        for e in live
+    ]
+
+
+async def test_files_of_format_version_1_still_load(tmp_path) -> None:
+    run, _ = await _tuples_run()
+    path = run.save(tmp_path / "v1.parquet")
+    table = pq.read_table(path)  # as version 1 wrote it: no tuples column
+    header = json.loads(table.schema.metadata[b"agentlab.trace"])
+    header["version"] = header["run"]["version"] = 1
+    old = table.drop_columns(["tuples"]).replace_schema_metadata(
+        {b"agentlab.trace": json.dumps(header)}
+    )
+    pq.write_table(old, path)
+    again = load(path)
+    assert again.info.version == 1
+    for table_name in TABLES:
+        pd.testing.assert_frame_equal(getattr(run, table_name)(), getattr(again, table_name)())
+    request = next(e.data["request"] for e in again.to_events() if e.kind == "call")
+    assert request == json.loads(json.dumps(_NESTED))  # that version kept tuples as lists
+    assert load_all([path, run.save(tmp_path / "v2.parquet")])[0].to_events() == run.to_events()
 
 
 def test_not_parquet(tmp_path) -> None:

@@ -55,7 +55,8 @@ def _meta(pid: int, parent: str | None, label: str, kind: str, order: int,
 class Identity:
     """Maps pids to stable keys and remembers parent, label and kind per key (``meta``)."""
 
-    __slots__ = ("_dead", "_hint", "_order", "_parents", "_restarting", "_slots", "key_of", "meta", "moved")
+    __slots__ = ("_dead", "_hint", "_order", "_parents", "_restarting", "_restarting_by", "_slots", "key_of",
+                 "meta", "moved")
 
     #: how many dead pids stay resolvable (late events name them: DOWN, restart reports);
     #: a process no supervisor reported is forgotten altogether after as many deaths
@@ -72,6 +73,9 @@ class Identity:
         self._slots: dict[str, tuple[str, ...]] = {}  # "<supervisor path>/<child id>" -> slot keys
         self._hint: dict[int, int] = {}  # supervisor pid -> pid of the child it is restarting
         self._restarting: set[str] = set()  # slots a supervisor reported restarting, not started yet
+        #: supervisor pid -> its slots in ``_restarting`` (a supervisor that exits first, giving
+        #: up, starts none of them: they must not make a later subtree in those rows a restart)
+        self._restarting_by: dict[int, set[str]] = {}
         self._dead: deque[int] = deque()
 
     def parent(self, key: str) -> str | None:
@@ -193,6 +197,11 @@ class Identity:
         existing["sup"] = sup_pid
         if self._restarting:
             self._restarting.discard(slot)
+            by = self._restarting_by.get(sup_pid)
+            if by is not None:
+                by.discard(slot)
+                if not by:
+                    del self._restarting_by[sup_pid]
         if data.get("type") == "supervisor":
             existing["kind"] = "supervisor"
         existing["label"] = existing["name"] or (str(child_id) if child_id is not None else f"<0.{child_pid}.0>")
@@ -254,16 +263,30 @@ class Identity:
         if ev[7]:
             self._hint[ev[4]] = ev[7]
         d = ev[9] or {}
+        slots: list[str] = []
         if d.get("strategy") in ("one_for_all", "rest_for_one"):  # its group (ids unique)
             for cid in d.get("affected") or [d.get("child_id")]:
-                self._restarting.update(self.slots(ev, cid))
+                slots.extend(self.slots(ev, cid))
         elif ev[7]:  # the child that exited (a dynamic supervisor's id names many)
             k = self.key_of.get(ev[7])
             if k is not None:
-                self._restarting.add(k)
+                slots.append(k)
+        if slots:
+            self._restarting.update(slots)
+            self._restarting_by.setdefault(ev[4], set()).update(slots)
 
     def exit(self, pid: int) -> None:
-        """``pid`` exited: its slot is free; old pids are forgotten after a while."""
+        """``pid`` exited: its slot is free; old pids are forgotten after a while.
+
+        A supervisor that exits (it gave up, or was stopped) restarts none of the
+        children it reported restarting: they are restarting no more.
+        """
+        if self._restarting_by:
+            by = self._restarting_by.pop(pid, None)
+            if by:
+                self._restarting.difference_update(by)
+        if self._hint:
+            self._hint.pop(pid, None)
         k = self.key_of.get(pid)
         if k is None:
             return

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from html import escape
 from typing import Any
 
+from ._identity import pid_label
+
 __all__ = ["render"]
 
 COLORS = {
@@ -146,7 +148,7 @@ def _tail(parts: list[tuple[str, str, str]], limit: int) -> str:
 
 
 #: segments shown on a line of their own
-_BLOCKS = frozenset({"tool_call", "tool_result", "retry", "error", "exit", "restart"})
+_BLOCKS = frozenset({"tool_call", "tool_result", "retry", "error", "exit", "restart", "new"})
 
 
 def _stream(view: dict[str, Any], limit: int = 4000) -> str:
@@ -180,6 +182,8 @@ def _stream(view: dict[str, Any], limit: int = 4000) -> str:
                 parts.append((_RED, f'✖ exited: {g.get("reason")}', "</span>"))
             elif t == "restart":
                 parts.append(('<span style="color:#e0a000">', "↻ restarted", "</span>"))
+            elif t == "new":
+                parts.append(('<span style="color:#888">', f'+ new process {pid_label(g.get("pid"))}', "</span>"))
             elif t == "req" and parts:
                 parts.append(("", "\n", ""))
         text = _tail(parts, limit)

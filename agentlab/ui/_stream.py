@@ -15,6 +15,8 @@ Segments, in the order things happened:
 ``end``          ``stop``, ``tokens``, ``cost`` -- a call finished
 ``exit``         ``reason``, ``class`` -- the agent's process exited abnormally
 ``restart``      ``pid`` -- its supervisor started it again
+``new``          ``pid`` -- a new process took the row of one that exited
+                 (a dynamic supervisor's new child with the same id)
 ===============  ===========================================================
 
 >>> from agentlab.ui._synthetic import Script
@@ -153,10 +155,13 @@ class StreamModel:
             self.pending.put("meta", old, None)
         tr = self.by_key.get(slot)
         if tr is not None:
-            tr.pid = ev[7]
+            before, tr.pid = tr.pid, ev[7]
             tr.label = self.ids.meta[slot]["label"]
             if restarted:
                 self._seg(tr, {"t": "restart", "pid": ev[7]})
+            elif moved is None and before != ev[7]:
+                # not the one that talked before, started again: a process of its own
+                self._seg(tr, {"t": "new", "pid": ev[7]})
             if moved is None:  # the slot's column: its child started again, or a new child took it
                 tr.status = "idle"
             self.pending.put("meta", slot, tr)

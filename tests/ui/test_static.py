@@ -125,3 +125,11 @@ def test_tool_calls_results_and_errors_start_lines_of_their_own():
     agents = [{"key": "w", "label": "w", "tokens": 1, "requests": 1, "cost": 0.0, "segs": segs}]
     body = "".join(shown(render("stream", {"agents": agents})).texts)
     assert "Let me look.\n⚙ search({})\n↳ found\nDone.\n⚠ server: 503" in body
+
+
+def test_a_transcript_says_where_a_restart_and_a_new_process_begin():
+    segs = [{"t": "text", "s": "one"}, {"t": "restart", "pid": 7}, {"t": "text", "s": "two"},
+            {"t": "new", "pid": 9}, {"t": "text", "s": "three"}]
+    agents = [{"key": "w", "label": "w", "order": 1, "segs": segs}]
+    text = "".join(shown(render("stream", {"agents": agents})).texts)
+    assert "one\n↻ restarted\ntwo\n+ new process <0.9.0>\nthree" in text

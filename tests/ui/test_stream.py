@@ -36,6 +36,22 @@ def test_restart_marks_the_stream_and_keeps_it():
     assert critic["status"] == "idle"
 
 
+def test_a_new_process_in_the_row_of_one_that_exited_is_marked_as_new_not_restarted():
+    s = Script()
+    pool = s.spawn("pool", kind="supervisor")
+    first = s.child(pool, "w")
+    s.answer(first, "first job done")
+    s.exit(first, "normal")
+    second = s.child(pool, "w")  # a new child with the same id takes the free row
+    s.answer(second, "second job")
+    (w,) = stream_view(s.events)["agents"]
+    kinds = [g["t"] for g in w["segs"]]
+    assert kinds == ["req", "text", "end", "new", "req", "text", "end"]
+    assert w["segs"][3]["pid"] == second and w["pid"] == second
+    # a restart is marked as one, not as a new process
+    assert "new" not in [g["t"] for a in stream_view(team_run())["agents"] for g in a["segs"]]
+
+
 def test_agent_filter():
     view = stream_view(team_run(), agents=["critic"])
     assert [a["label"] for a in view["agents"]] == ["critic"]

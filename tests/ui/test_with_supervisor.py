@@ -290,7 +290,11 @@ def test_a_new_dynamic_child_in_the_row_of_one_that_exited_is_not_a_restart(run)
             assert dash.timeline.snapshot["view"]["links"] == []
             (agent,) = dash.streams.snapshot["view"]["agents"]
             assert agent["status"] == "idle"
-            assert "restart" not in [g["t"] for g in agent["segs"]]
+            kinds = [g["t"] for g in agent["segs"]]
+            assert "restart" not in kinds
+            # where the new process begins in the transcript of the row it took
+            assert kinds[kinds.index("exit"):] == ["exit", "new"]
+            assert agent["segs"][-1]["pid"] == second.id
             # a restart of a dynamic child still is one
             rt.exit(second, "kill")
             await rt.settled()
@@ -363,6 +367,42 @@ def test_grandchildren_under_a_dynamic_supervisors_subtrees(run):
             links = dash.timeline.snapshot["view"]["links"]
             lanes = {lane["key"] for lane in dash.timeline.snapshot["view"]["lanes"]}
             assert len(links) == 2 and all(link["from"] in lanes for link in links)
+            dash.close()
+        finally:
+            await rt.shutdown()
+
+    run(main())
+
+
+def test_a_subtree_started_after_its_supervisor_gave_up_mid_restart_is_not_a_restart(run):
+    # dyn reports restarting a subtree (delayed by its backoff), then gives up before it
+    # starts it again; root restarts dyn. A subtree started in the new dyn, in the row of
+    # the one that was to be restarted, starts afresh: its worker is no restart
+    async def main():
+        rt = agentlab.Runtime(clock=agentlab.VirtualClock(), seed=1)
+        try:
+            dyn = ChildSpec("dyn", (DynamicSupervisor, (), {"intensity": 1, "period": 5, "backoff": (1.0, 1.0)}),
+                            type="supervisor")
+            rt.start(Supervisor, [dyn], name="root", intensity=10, period=5)
+            await rt.settled()
+            sub = ChildSpec("sub", (Supervisor, ([ChildSpec("w", Worker)],), {"intensity": 10}), type="supervisor")
+            (first_dyn,) = [p for p in rt.processes() if p.path == "root/dyn"]
+            a = await DynamicSupervisor.start_child(first_dyn, sub)
+            b = await DynamicSupervisor.start_child(first_dyn, sub)
+            dash = ui.dashboard(rt)
+            rt.exit(a, "kill")  # reported restarting, delayed by the backoff
+            rt.exit(b, "kill")  # one restart too many: dyn gives up
+            await rt.settled()
+            (second_dyn,) = [p for p in rt.processes() if p.path == "root/dyn"]
+            assert second_dyn is not first_dyn
+            fresh = await DynamicSupervisor.start_child(second_dyn, sub)
+            await ui.settle(dash)
+            nodes = {n["key"]: n for n in dash.tree.snapshot["view"]["nodes"]}
+            (w,) = [n for n in nodes.values() if n["label"] == "w" and nodes[n["parent"]]["pid"] == fresh.id]
+            assert w["status"] == "running" and w.get("restarts", 0) == 0 and "exit" not in w
+            assert nodes[w["parent"]].get("restarts", 0) == 0
+            assert labels(dash.tree)["dyn"]["restarts"] == 1  # dyn's restart is one
+            assert len(dash.timeline.snapshot["view"]["links"]) == 1
             dash.close()
         finally:
             await rt.shutdown()

@@ -1,7 +1,8 @@
 // @ts-check
 /**
  * Token streams: one column per agent, text as it streams, with tool calls,
- * tool results, retries, errors and restarts inline where they happened.
+ * tool results, retries, errors and restarts inline where they happened (and
+ * where a new process took the column of one that exited).
  * Text deltas are appended to the last text node (no re-render per token).
  * @module
  */
@@ -108,6 +109,9 @@ function segEl(g) {
     case "restart":
       return h("div", { class: "al-seg al-seg-restart", "data-seg": "restart" },
         h("span", { class: "al-seg-icon" }, "↻"), `restarted by its supervisor as <0.${g.pid}.0>`);
+    case "new":
+      return h("div", { class: "al-seg al-seg-new", "data-seg": "new" },
+        h("span", { class: "al-seg-icon" }, "+"), `new process <0.${g.pid}.0> (not a restart)`);
     default:
       return h("div", { class: "al-seg", "data-seg": g.t }, g.t);
   }

@@ -6,7 +6,9 @@
  * restarting ◌ spinning, crashed ■, stopped □). A supervisor with more than
  * `config.collapse` children is one group row with counts until expanded;
  * expanded, its children are compact chips. Click a node for details; the
- * kill buttons call the kernel's `cmd_kill` (`rt.exit(pid, "kill")`).
+ * kill buttons call the kernel's `cmd_kill` (`rt.exit(pid, "kill")`). A node
+ * another view picks is brought into view: its group expanded, its folded
+ * ancestors unfolded.
  * @module
  */
 import "./css/tree.css";
@@ -788,6 +790,46 @@ function makeTree(ctx) {
     command("cmd_kill", { key, pid: n ? n.pid : 0 }, btn, "kill failed", "kill failed", (r) => `sent kill to ${r.name || pidText(r.pid)}`);
   }
 
+  /**
+   * Draw what hides `key` from view (another view picked it): unfold its folded
+   * ancestors and expand the collapsed groups on its path. Returns the key to highlight:
+   * `key`, or the nearest ancestor drawn when that is as far as the tree draws (a
+   * supervisor shown as a chip among many siblings has no rows below it); `null` when
+   * nothing of it is drawn.
+   * @param {string} key
+   * @returns {string | null}
+   */
+  function reveal(key) {
+    if (els.has(key)) return key;
+    /** @type {string[]} */
+    const path = [];
+    for (let p = state.nodes.get(key)?.parent; p && state.nodes.has(p) && !path.includes(p);) {
+      path.push(p);
+      p = /** @type {TreeNode} */ (state.nodes.get(p)).parent;
+    }
+    /** @type {string | null} */
+    let shown = null;
+    for (let i = path.length - 1; i >= 0; i--) {
+      const a = path[i];
+      const el = els.get(a);
+      if (!el) break;
+      shown = a;
+      if (el.tagName !== "LI") break;
+      let open = !boxes.has(a);
+      if (folded.delete(a)) {
+        fillRow(/** @type {HTMLElement} */ (el.firstElementChild), /** @type {TreeNode} */ (state.nodes.get(a)), undefined);
+        open = true;
+      }
+      if ((state.kids.get(a)?.size || 0) > collapse && !expanded.has(a)) {
+        expanded.add(a);
+        open = true;
+      }
+      if (open) renderChildren(a);
+    }
+    renderSummary();
+    return els.has(key) ? key : shown;
+  }
+
   /** @param {MouseEvent} e */
   function onClick(e) {
     const t = /** @type {HTMLElement} */ (e.target);
@@ -853,9 +895,17 @@ function makeTree(ctx) {
     },
     highlight(msg) {
       if (!msg.key) return;
-      const el = els.get(msg.key);
+      const key = reveal(msg.key);
+      if (key === null) return;
+      const el = els.get(key);
       const target = el && el.tagName === "LI" ? /** @type {HTMLElement} */ (el.firstElementChild) : el;
       if (!target) return;
+      if (key !== msg.key) {
+        // drawn as a chip among many siblings, whose own children are not drawn: say which
+        const n = state.nodes.get(msg.key);
+        const holder = state.nodes.get(key);
+        if (n && holder) ctx.notify(`${n.label} ${pidText(n.pid)} is inside ${holder.label} ${pidText(holder.pid)}`);
+      }
       target.scrollIntoView?.({ block: "nearest" });
       target.classList.remove("al-hl");
       void target.offsetWidth;

@@ -94,6 +94,26 @@ describe("token streams", () => {
     await frame();
     expect(el.querySelector('[data-role="transcript"]').lastElementChild.textContent).toBe("Found it. Done.");
   });
+
+  it("marks where a restart and where a new process in the column begin, each in its words", async () => {
+    const { el, model } = await mount([meta("w")]);
+    model.receive(delta(1, { segs: { w: [
+      { t: "text", s: "one" },
+      { t: "exit", reason: "killed", class: "killed" },
+      { t: "restart", pid: 7 },
+      { t: "text", s: "two" },
+      { t: "new", pid: 9 },
+      { t: "text", s: "three" },
+    ] } }));
+    await frame();
+    const body = el.querySelector('[data-role="transcript"]');
+    const kinds = [...body.children].map((e) => e.getAttribute("data-seg") || "text");
+    expect(kinds).toEqual(["text", "exit", "restart", "text", "new", "text"]);
+    expect(body.querySelector('[data-seg="restart"]').textContent).toContain("restarted");
+    const fresh = body.querySelector('[data-seg="new"]');
+    expect(fresh.textContent).toContain("new process <0.9.0>");
+    expect(fresh.textContent).not.toContain("restarted");
+  });
 });
 
 describe("token streams over a long live run", () => {

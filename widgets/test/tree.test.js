@@ -263,6 +263,55 @@ describe("supervision tree over a long live run", () => {
   }
 });
 
+describe("a node another view picks", () => {
+  beforeEach(() => { document.body.innerHTML = ""; });
+
+  function pools() {
+    const nodes = [node("#1", { label: "team", kind: "supervisor" }), node("#1/pool", { pid: 2, parent: "#1", kind: "supervisor", order: 2 })];
+    for (let i = 0; i < 60; i++) nodes.push(node(`#1/pool/w${i}`, { pid: 100 + i, parent: "#1/pool", order: i + 3 }));
+    return nodes;
+  }
+
+  it("expands the collapsed group that holds it, and flashes its chip", async () => {
+    const { el, model } = await mount(pools(), { collapse: 50 });
+    expect(el.querySelector('.al-group[data-key="#1/pool"] button[data-action="expand"]').textContent).toBe("expand");
+    expect(el.querySelector('[data-key="#1/pool/w42"]')).toBeNull();
+    model.receive({ type: "highlight", key: "#1/pool/w42" });
+    await frame();
+    const chip = el.querySelector('.al-chip[data-key="#1/pool/w42"]');
+    expect(chip).not.toBeNull();
+    expect(chip.classList.contains("al-hl")).toBe(true);
+    expect(el.querySelector('.al-group[data-key="#1/pool"] button[data-action="expand"]').textContent).toBe("collapse");
+  });
+
+  it("unfolds the ancestors the user folded", async () => {
+    const { el, model } = await mount(team());
+    el.querySelector('.al-node[data-key="#1"] [data-action="fold"]').click();
+    await frame();
+    expect(el.querySelector('.al-node[data-key="#1/critic"]')).toBeNull();
+    model.receive({ type: "highlight", key: "#1/critic" });
+    await frame();
+    const row = el.querySelector('.al-node[data-key="#1/critic"]');
+    expect(row.classList.contains("al-hl")).toBe(true);
+    expect(el.querySelector('.al-node[data-key="#1"] .al-twisty').textContent).toBe("▾");
+  });
+
+  it("flashes the chip that holds it when rows below a chip are not drawn, and says which child", async () => {
+    // a supervisor among 60 siblings is a chip: its own worker has no row to show
+    const nodes = pools();
+    nodes.push(node("#1/pool/w7/x", { pid: 900, label: "x", parent: "#1/pool/w7", order: 99 }));
+    nodes[9] = { ...nodes[9], kind: "supervisor" };
+    expect(nodes[9].key).toBe("#1/pool/w7");
+    const { el, model } = await mount(nodes, { collapse: 50 });
+    model.receive({ type: "highlight", key: "#1/pool/w7/x" });
+    await frame();
+    const chip = el.querySelector('.al-chip[data-key="#1/pool/w7"]');
+    expect(chip.classList.contains("al-hl")).toBe(true);
+    expect(chip.querySelector(".al-children")).toBeNull();
+    expect(el.querySelector('[data-role="note"]').textContent).toBe("x <0.900.0> is inside w7 <0.107.0>");
+  });
+});
+
 describe("folding", () => {
   beforeEach(() => { document.body.innerHTML = ""; });
 

@@ -149,22 +149,47 @@ class StreamModel:
     def _on_child_start(self, ev: Any) -> None:
         slot, old, restarted = self.ids.child_start(ev)
         moved = self.by_key.pop(old, None) if old is not None else None
-        if moved is not None:  # it talked to a model before its supervisor reported it
-            moved.key = slot
-            self.by_key[slot] = moved
-            self.pending.put("meta", old, None)
         tr = self.by_key.get(slot)
+        if moved is not None:  # it talked to a model before its supervisor reported it
+            self.pending.put("meta", old, None)  # (its column goes: what it holds moves to the slot's)
+            if old in self._active:
+                self._active.add(slot)
+            if tr is None:
+                moved.key = slot
+                self.by_key[slot] = tr = moved
+                for g in moved.segs:  # the browser has them under the old key only
+                    self.pending.seg("segs", slot, g)
+            else:  # the slot's column holds an earlier process's transcript: the new one follows it
+                self._join(tr, moved, {"t": "restart" if restarted else "new", "pid": ev[7]})
         if tr is not None:
             before, tr.pid = tr.pid, ev[7]
             tr.label = self.ids.meta[slot]["label"]
-            if restarted:
-                self._seg(tr, {"t": "restart", "pid": ev[7]})
-            elif moved is None and before != ev[7]:
-                # not the one that talked before, started again: a process of its own
-                self._seg(tr, {"t": "new", "pid": ev[7]})
             if moved is None:  # the slot's column: its child started again, or a new child took it
+                if restarted:
+                    self._seg(tr, {"t": "restart", "pid": ev[7]})
+                elif before != ev[7]:
+                    # not the one that talked before, started again: a process of its own
+                    self._seg(tr, {"t": "new", "pid": ev[7]})
                 tr.status = "idle"
             self.pending.put("meta", slot, tr)
+
+    def _join(self, tr: Transcript, moved: Transcript, marker: dict[str, Any]) -> None:
+        """Append ``moved`` (a process's transcript before its supervisor reported it) to
+        ``tr`` (its slot's, of the processes before it), after ``marker``, as deltas too:
+        the browser's column then holds what a resync would give."""
+        self._seg(tr, marker)
+        for g in moved.segs:
+            self._seg(tr, g)
+        tr.dropped += moved.dropped
+        tr.tokens += moved.tokens
+        tr.cost += moved.cost
+        tr.requests += moved.requests
+        tr.retries += moved.retries
+        tr.errors += moved.errors
+        # what goes on is the new process's: its calls, rate, state and model
+        tr.calls, tr.rate, tr.tps, tr.status = moved.calls, moved.rate, moved.tps, moved.status
+        tr.model = moved.model or tr.model
+        tr.ttft = moved.ttft if moved.ttft is not None else tr.ttft
 
     def _wanted(self, key: str, pid: int) -> bool:
         w = self.want

@@ -11,7 +11,7 @@ import agentlab
 import agentlab.ui as ui
 from agentlab.agents import LLMAgent, agent_ask
 from agentlab.llm import Gemini, Reply, ScriptedModel, ToolCall
-from agentlab.ui._pending import Pending
+from agentlab.ui._pending import Pending, merge_segment
 from agentlab.ui._stream import StreamModel, stream_view
 from agentlab.ui._synthetic import Script, team_run
 
@@ -174,3 +174,162 @@ def test_a_transcript_of_many_calls_with_little_text_keeps_max_segs():
     # 400 segments, cut to 30 each time they pass 40: at the 41st, then every 11 more
     assert len(segs) == 30 + (400 - 41) % 11
     assert agent["dropped"] == sum(len(f"x{i}") for i in range(100)) - len(model.text("a"))
+
+
+def fold(view: dict, messages: list) -> dict:
+    """What the browser holds after ``messages`` (``StreamState``): header and segments per key."""
+    agents = {a["key"]: {"meta": {k: v for k, v in a.items() if k != "segs"}, "segs": list(a["segs"])}
+              for a in view["agents"]}
+    for msg in messages:
+        if msg.get("type") == "reset":
+            agents = fold(msg["view"], [])
+            continue
+        for key, meta in (msg.get("meta") or {}).items():
+            if meta is None:
+                agents.pop(key, None)
+            else:
+                agents.setdefault(key, {"segs": []})["meta"] = meta
+        for key, segs in (msg.get("segs") or {}).items():
+            if key in agents:  # (segments of a column that is gone are dropped)
+                for g in segs:
+                    merge_segment(agents[key]["segs"], g)
+    return agents
+
+
+def live_and_fresh(events, *, then: float | None = None, **options) -> tuple[dict, dict]:
+    """A live view's state (a delta after each event, folded) and a fresh snapshot's
+    (``then``: a last tick at that time, with no event)."""
+    pending = Pending()
+    model = StreamModel(pending, **options)
+    first = model.snapshot()
+    deltas = []
+    for t, ev in [(ev.time, ev) for ev in events] + ([(then, None)] if then is not None else []):
+        if ev is not None:
+            model.apply(ev)
+        model.tick(t)
+        msg = pending.take()
+        if msg is not None:
+            deltas.append(msg)
+    return fold(first, deltas), fold(model.snapshot(), [])
+
+
+def crash_then_talk_before_started(s: Script, sup: int, first: int) -> int:
+    """``first`` crashes; its replacement talks (in its init) before its ``child_start``."""
+    s.crash(first)
+    s._ev("child_terminated", sup, first, "boom", {"child_id": "w"})
+    s._ev("restart", sup, first, "boom", {"child_id": "w", "strategy": "one_for_one",
+                                          "affected": ["w"], "restarts_in_window": 1,
+                                          "intensity": 3, "period": 5.0})
+    second = s.spawn(None, parent=sup)
+    s.answer(second, "second life in init")
+    s.child_start(sup, second, "w", attempt=1)
+    return second
+
+
+def test_a_restarted_process_that_talked_before_its_child_start_follows_the_one_before():
+    s = Script()
+    sup = s.spawn("team", kind="supervisor")
+    first = s.child(sup, "w")
+    s.answer(first, "first life")
+    second = crash_then_talk_before_started(s, sup, first)
+    s.answer(second, "after start")
+    live, fresh = live_and_fresh(s.events)
+    assert live == fresh  # the browser holds what a resync gives
+    (w,) = fresh.values()
+    assert [g["t"] for g in w["segs"]] == ["req", "text", "end", "exit", "restart",
+                                           "req", "text", "end", "req", "text", "end"]
+    assert w["segs"][4]["pid"] == second and w["meta"]["pid"] == second
+    assert [g["s"] for g in w["segs"] if g["t"] == "text"] == ["first life ", "second life in init ", "after start "]
+    assert w["meta"]["requests"] == 3 and w["meta"]["tokens"] == 4 and w["meta"]["status"] == "idle"
+
+
+def test_a_new_process_that_talked_before_its_child_start_is_marked_new_after_the_one_before():
+    s = Script()
+    pool = s.spawn("pool", kind="supervisor")
+    first = s.child(pool, "w")
+    s.answer(first, "first job")
+    s.exit(first, "normal")
+    second = s.spawn(None, parent=pool)
+    s.answer(second, "second job")
+    s.child_start(pool, second, "w")  # a new child with the same id takes the free row
+    live, fresh = live_and_fresh(s.events)
+    assert live == fresh
+    (w,) = fresh.values()
+    assert [g["t"] for g in w["segs"]] == ["req", "text", "end", "new", "req", "text", "end"]
+    assert w["segs"][3]["pid"] == second
+
+
+def test_a_process_that_talked_before_its_child_start_keeps_its_transcript_in_a_new_row():
+    s = Script()
+    sup = s.spawn("team", kind="supervisor")
+    w = s.spawn(None, parent=sup)
+    s.answer(w, "talked in init")
+    s.child_start(sup, w, "w")
+    live, fresh = live_and_fresh(s.events, then=s.events[-1].time + 5)
+    assert live == fresh  # the browser gets the segments under the slot's key too
+    assert list(fresh) == ["team/w"]
+    assert [g["t"] for g in fresh["team/w"]["segs"]] == ["req", "text", "end"]
+    assert fresh["team/w"]["meta"]["tps"] == 0.0  # its rate is followed under the slot's key
+
+
+def test_a_joined_transcript_keeps_max_segs():
+    s = Script()
+    sup = s.spawn("team", kind="supervisor")
+    first = s.child(sup, "w")
+    for i in range(10):
+        s.answer(first, f"a{i}")
+    second = s.spawn(None, parent=sup)
+    s.crash(first)
+    s._ev("restart", sup, first, "boom", {"child_id": "w", "strategy": "one_for_one",
+                                          "affected": ["w"], "restarts_in_window": 1})
+    for i in range(10):
+        s.answer(second, f"b{i}")
+    s.child_start(sup, second, "w", attempt=1)
+    live, fresh = live_and_fresh(s.events, max_segs=40)
+    (segs,) = [a["segs"] for a in fresh.values()]
+    # 30 + 1 (exit) + 1 (restart) + 30 segments: cut to 30 at the 41st, then every 11 more
+    assert len(segs) == 30 + (62 - 41) % 11
+    assert [g["s"] for g in segs if g["t"] == "text"][-1] == "b9 "
+    assert live["team/w"]["segs"][-len(segs):] == segs  # the newest, as the browser has them
+    assert live["team/w"]["meta"] == fresh["team/w"]["meta"]
+
+
+class Greeter(LLMAgent):
+    """An agent that greets (a model call) in its init: before its supervisor reports it."""
+
+    async def init(self, **config):
+        super().init(**config)
+        await self.handle_call(("ask", "introduce yourself"), None)
+
+
+def test_a_supervised_agent_that_streams_in_init_keeps_each_lifes_transcript(run):
+    async def main():
+        rt = agentlab.Runtime(clock=agentlab.VirtualClock(), seed=1)
+        try:
+            model = ScriptedModel(["I am the first.", "I am the second."], clock=rt, rng=rt.random)
+            view = ui.TokenStream(rt)
+            start = view.snapshot["view"]
+            sent = []
+            view.send = sent.append
+            rt.start(agentlab.Supervisor, [Greeter.child_spec("w", model=model)], name="team")
+            await rt.settled()
+            await ui.settle(view)
+            (first,) = [p for p in rt.processes() if p.path == "team/w"]
+            rt.exit(first, "kill")
+            await rt.settled()
+            await ui.settle(view)
+            kinds = [ev.kind for ev in rt.events.list()]
+            # the replacement streamed before its supervisor reported it started
+            last_start = len(kinds) - 1 - kinds[::-1].index("child_start")
+            assert "llm_token" in kinds[kinds.index("restart"):last_start]
+            live = fold(start, sent)
+            fresh = fold(view.view_state(), [])
+            assert live == fresh
+            (w,) = fresh.values()
+            assert [g["t"] for g in w["segs"]] == ["req", "text", "end", "exit", "restart", "req", "text", "end"]
+            assert view.text("w") == "I am the first.I am the second."
+            view.close()
+        finally:
+            await rt.shutdown()
+
+    run(main())

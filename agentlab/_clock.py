@@ -43,6 +43,13 @@ class RealClock(Clock):
 class VirtualClock(Clock):
     """Time that only moves when the runtime is idle and waiting on a timer.
 
+    "Waiting" means on the runtime's own waits (``receive``, ``call``, ``sleep``,
+    timers). A process that awaits something else (I/O, ``asyncio.sleep``) holds
+    the clock still meanwhile. One that awaits both at once, such as
+    ``asyncio.gather(proc.receive(timeout=5), fetch())``, counts as waiting on
+    the runtime: the clock may jump while ``fetch()`` is still under way. Await
+    the outside work on its own, or use the real clock.
+
     >>> c = VirtualClock(start=0.0)
     >>> c.now()
     0.0

@@ -24,17 +24,10 @@ builds it (``help(trace.processes)``). Needs ``pip install "agentlab[trace]"``
 (pandas, pyarrow, matplotlib); the runtime itself never imports them.
 """
 
-try:  # the trace extra: say which one when it is not installed
-    import matplotlib  # noqa: F401
-    import numpy  # noqa: F401
-    import pandas  # noqa: F401
-    import pyarrow  # noqa: F401
-except ModuleNotFoundError as e:
-    raise ModuleNotFoundError(
-        "agentlab.trace needs the trace extra (numpy, pandas, pyarrow, matplotlib), and "
-        f'{e.name} is missing: pip install "agentlab[trace]"',
-        name=e.name,
-    ) from e
+from .._extras import require
+
+# first: if the extra is missing, the error names it
+require("agentlab.trace", "trace", ("numpy", "pandas", "pyarrow", "matplotlib"))
 
 from ._analysis import (
     availability,

@@ -24,17 +24,10 @@ collection does not stall every agent for 100-200 ms; ``freeze_heap(False)``
 before it switches that off (see ``agentlab.ui._heap``).
 """
 
-try:  # the ui extra: say which one when it is not installed
-    import anywidget  # noqa: F401
-    import ipywidgets  # noqa: F401
-    import orjson  # noqa: F401
-    import traitlets  # noqa: F401
-except ModuleNotFoundError as e:
-    raise ModuleNotFoundError(
-        "agentlab.ui needs the ui extra (anywidget, ipywidgets, orjson, traitlets), and "
-        f'{e.name} is missing: pip install "agentlab[ui]"',
-        name=e.name,
-    ) from e
+from .._extras import require
+
+# first: if the extra is missing, the error names it
+require("agentlab.ui", "ui", ("anywidget", "ipywidgets", "orjson", "traitlets"))
 
 from ._dashboard import Dashboard, dashboard
 from ._feed import Feed, LiveFeed, RecordedFeed, as_feed

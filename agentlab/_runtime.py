@@ -1629,9 +1629,8 @@ class Runtime:
         me = self._live_self()
         sender = holder._parent if holder._parent is not None else self.root
         self._signal(holder, sender, SHUTDOWN, link=False)
-        if holder._st != _DEAD:  # killed if still alive 5 s later, on the runtime's clock
-            kill = self._add_timer(5.0, self._kill_if_alive, holder)
-            self._hook(holder, kill, _no_hook)  # dropped if it exits first (_finish)
+        if holder._st != _DEAD:  # killed if still alive 5 s later
+            self._kill_after(holder, 5.0)
         self._stop_if_killed(me)  # the holder was the caller, or took it down with it
 
     def _linked_tree(self, top: Pid) -> list[Pid]:
@@ -1646,6 +1645,17 @@ class Runtime:
                 members.add(p)
                 tree.append(p)
         return tree
+
+    def _kill_after(self, p: Pid, delay: float) -> TimerRef:
+        """Kill ``p`` if it is still alive ``delay`` seconds from now, on the runtime's
+        clock: the deadline of a request to stop (``replace=True``, :meth:`stop`,
+        ``Task.shutdown``). It is set with the request, not when a wait for the exit
+        times out: cancelling the code that waits (a notebook interrupt) must not
+        leave a process that ignores the request running. Dropped if ``p`` exits
+        first (:meth:`_finish`)."""
+        t = self._add_timer(delay, self._kill_if_alive, p)
+        self._hook(p, t, _no_hook)
+        return t
 
     def _kill_if_alive(self, p: Pid) -> None:
         if p._st != _DEAD:
@@ -2375,10 +2385,7 @@ class Runtime:
         else:
             self._finish(p, reason)
         if timeout is not None and p._st != _DEAD:
-            # set now, not when the wait below times out: an awaiting cell that is
-            # interrupted must not leave a process that ignores its stop running
-            kill = self._add_timer(timeout, self._kill_if_alive, p)
-            self._hook(p, kill, _no_hook)  # dropped if p exits first (_finish)
+            self._kill_after(p, timeout)
         r = await self.wait(p)
         self._stop_if_killed(me)  # it stopped the calling process itself
         return r
@@ -2507,9 +2514,6 @@ class Runtime:
                     task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             self._tasks.difference_update(tasks)
-        for key, rt in list(_LIVE.items()):
-            if rt is self:
-                del _LIVE[key]
         if Runtime._latest is self:  # the newest one still running here, if any
             others = _live_on(self._loop)
             Runtime._latest = others[-1] if others else None
@@ -2547,8 +2551,9 @@ _OUTSIDER = Pid(None, 1, None)  # the sender of exit signals that come from outs
 _LAG_WARNED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, float] = (
     weakref.WeakKeyDictionary()
 )
-# the runtimes not shut down, oldest first (current_runtime() after the newest one
-# is shut down; the warning below)
+# the runtimes made, oldest first, as long as something else holds them (_live_on
+# leaves out the ones shut down): current_runtime() after the newest one is shut
+# down; the warning below
 _LIVE: weakref.WeakValueDictionary[int, Runtime] = weakref.WeakValueDictionary()
 _MADE = itertools.count()
 

@@ -55,7 +55,7 @@ from ._errors import TaskError, describe
 from ._events import EventKind
 from ._process import Process, ProcessExit
 from ._reasons import CRASHES, KILL, KILLED, NORMAL, SHUTDOWN, Crash
-from ._runtime import _check_timeout, _no_hook, kind_data
+from ._runtime import _check_timeout, kind_data
 from ._supervisor import ChildSpec, DynamicSupervisor
 
 if TYPE_CHECKING:
@@ -163,12 +163,9 @@ class Task:
             if p.alive:  # it traps exits (a kill is never trapped: not brutal)
                 kill = None
                 if timeout is not None and not isinstance(timeout, str):
-                    # the deadline is set with the request, not when a wait times out:
-                    # cancelling this shutdown (a notebook interrupt) stops the waiting,
-                    # not the kill, or a task that ignores its shutdown would run on
-                    # (unlinked by now) for ever
-                    kill = rt._add_timer(timeout, rt._kill_if_alive, p)
-                    rt._hook(p, kill, _no_hook)  # dropped if it exits first
+                    # cancelling this shutdown stops the waiting, not the kill: a task
+                    # that ignores it would run on (unlinked by now) for ever
+                    kill = rt._kill_after(p, timeout)
                 await rt.wait(p)
                 if kill is not None and kill.fired:
                     how = "timeout_kill"

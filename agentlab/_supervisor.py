@@ -1520,9 +1520,8 @@ class DynamicSupervisor(Supervisor):
             # it exited by itself and its Exit is queued behind this call: Elixir's
             # terminate_child/2 stops it as terminate_children/2 does, whose
             # monitor_child/1 takes that Exit, so it is checked as at a stop
-            del self._by_pid[ident]
             self._check_dead_at_stop(ch, self._unlink_flush(ident, NOPROC))
-            self._remove(ch)
+            self._remove(ch)  # (forgets its pid too)
             ch.pid = None
             return "ok"
         return await Supervisor._api_terminate_child(self, ident)

@@ -49,8 +49,7 @@ class _Log:
         self.lines: list[str] = []
         self.ids: dict[str, Pid] = {}
         self.last: dict[str, Pid] = {}
-        self.pid2id: dict[Pid, str] = {}
-        self.num2id: dict[int, str] = {}  # by Pid.id, as events name processes
+        self.num2id: dict[int, str] = {}  # every pid ever registered, by Pid.id (as events name it)
         self.sups: dict[str, tuple[Pid, str]] = {}
         self.templates: dict[str, dict[str, Any]] = {}
         self.attempts: dict[str, int] = {}
@@ -62,7 +61,6 @@ class _Log:
     def register(self, ident: str, pid: Pid, sup_kind: str | None = None) -> None:
         self.ids[ident] = pid
         self.last[ident] = pid
-        self.pid2id[pid] = ident
         self.num2id[pid.id] = ident
         if sup_kind is not None:
             self.sups[ident] = (pid, sup_kind)
@@ -71,7 +69,7 @@ class _Log:
         self.rt.watch(pid, self._down)
 
     def _down(self, pid: Pid, reason: Any) -> None:
-        ident = self.pid2id.get(pid, "unknown")
+        ident = self.num2id.get(pid.id, "unknown")
         if self.ids.get(ident) is pid:
             del self.ids[ident]
         sup = self.sups.get(ident)
@@ -91,14 +89,12 @@ class _Log:
             ctx, r = "shutdown_error", format_term(ev.reason)
         else:
             return
-        sup = self.pid2id.get(self.rt._procs.get(ev.pid), None) if self.rt else None  # type: ignore[arg-type]
-        if sup is None:
-            sup = next((i for p, i in self.pid2id.items() if p.id == ev.pid), "unknown")
+        sup = self.num2id.get(ev.pid, "unknown")
         # as the escript names the offender: its id, else the scenario id of its pid
         # (simple_one_for_one children have no id), else "?"
         child = ev.data["child_id"]
         if child is None:
-            child = self.num2id.get(ev.peer, "?") if ev.peer is not None else "?"
+            child = self.num2id.get(ev.peer, "?")
         self.add(f"report {sup} {ctx} {child} {r}")
 
 
@@ -454,7 +450,7 @@ class _Player:
                 if kind == "static":
                     items.append(f"{cid}={st}")
                 else:
-                    name = log.pid2id.get(state, "?") if type(state) is Pid else "?"
+                    name = log.num2id.get(state.id, "?") if type(state) is Pid else "?"
                     items.append(f"{name}={st}")
             if kind != "static":
                 items.sort()

@@ -181,6 +181,28 @@ async def test_a_crash_and_a_stop_at_the_same_instant(clock: Any) -> None:
     assert_clean(rt)
 
 
+async def busy(rt: Runtime, sup: Pid, spec: Any = None) -> asyncio.Future[Any]:
+    """Make ``sup`` busy in a start_child of a SlowInit child until time is released
+    (``rt.hold_time(False)``); returns that start_child's future."""
+    rt.hold_time()  # a virtual clock must not finish the slow init meanwhile
+    if spec is None:
+        spec = ChildSpec("slow", (SlowInit, 0.02))
+    adding = asyncio.ensure_future(Supervisor.start_child(sup, spec))
+    for _ in range(1000):  # until the supervisor is inside that start_child
+        if any(isinstance(p._beh, SlowInit) for p in rt.processes()):
+            break
+        await asyncio.sleep(0)
+    return adding
+
+
+async def queued(aw: Any) -> asyncio.Future[Any]:
+    """Send a call (``aw``) now; its reply comes when the supervisor gets to it."""
+    fut = asyncio.ensure_future(aw)
+    for _ in range(3):
+        await asyncio.sleep(0)
+    return fut
+
+
 async def _stop_while_dynamic_children_exit(rt: Runtime, sup: Pid, restart: str) -> list[Any]:
     """While ``sup`` is busy (an admin call waiting for a slow init), queue a stop, then
     make its children exit by themselves with RACE_REASONS; return the reasons it
@@ -190,17 +212,8 @@ async def _stop_while_dynamic_children_exit(rt: Runtime, sup: Pid, restart: str)
         pid = await Supervisor.start_child(sup, ChildSpec("w", Worker, restart=restart))
         assert pid is not None
         pids.append(pid)
-    rt.hold_time()  # a virtual clock must not finish the slow init during the setup
-    adding = asyncio.ensure_future(
-        Supervisor.start_child(sup, ChildSpec("slow", (SlowInit, 0.02), restart=restart))
-    )
-    for _ in range(1000):  # until the supervisor is inside that start_child
-        if any(isinstance(p._beh, SlowInit) for p in rt.processes()):
-            break
-        await asyncio.sleep(0)
-    stopping = asyncio.ensure_future(rt.stop(sup, "shutdown"))
-    for _ in range(3):
-        await asyncio.sleep(0)  # the stop request is queued first ...
+    adding = await busy(rt, sup, ChildSpec("slow", (SlowInit, 0.02), restart=restart))
+    stopping = await queued(rt.stop(sup, "shutdown"))  # the stop request is queued first ...
     for pid, reason in zip(pids, RACE_REASONS, strict=True):
         rt.cast(pid, ("stop", reason))  # ... then each child exits by itself
     await rt.settled()
@@ -271,17 +284,9 @@ async def test_terminate_child_of_a_dynamic_child_that_has_just_exited(
                 )
             pid = await Supervisor.start_child(sup, ChildSpec("w", Worker, restart=restart))
             assert pid is not None
-            rt.hold_time()
-            adding = asyncio.ensure_future(
-                Supervisor.start_child(sup, ChildSpec("slow", (SlowInit, 0.02), restart=restart))
-            )
-            for _ in range(1000):  # until the supervisor is inside that start_child
-                if any(isinstance(p._beh, SlowInit) for p in rt.processes()):
-                    break
-                await asyncio.sleep(0)
-            terminating = asyncio.ensure_future(Supervisor.terminate_child(sup, pid))
-            for _ in range(3):
-                await asyncio.sleep(0)  # the call is queued first ...
+            adding = await busy(rt, sup, ChildSpec("slow", (SlowInit, 0.02), restart=restart))
+            # the call is queued first ...
+            terminating = await queued(Supervisor.terminate_child(sup, pid))
             rt.cast(pid, ("stop", reason))  # ... then the child exits by itself
             await rt.settled()
             assert not pid.alive and pid.exit_reason == reason
@@ -1128,7 +1133,10 @@ async def test_child_and_max_children_are_refused_outside_simple_one_for_one(
                 si.value.reason
             )
         assert not rt.processes()
-        # where they belong, they are taken
+
+
+async def test_child_and_max_children_are_taken_where_they_belong() -> None:
+    async with Runtime(clock=VirtualClock()) as rt:
         pool = rt.start(
             Supervisor, strategy="simple_one_for_one", child=ChildSpec("t", Worker), max_children=1
         )
@@ -1347,28 +1355,6 @@ class Flaky(Agent):
             raise RuntimeError(f"start attempt {n} failed")
 
 
-async def busy(rt: Runtime, sup: Pid, spec: Any = None) -> asyncio.Future[Any]:
-    """Make ``sup`` busy in a start_child of a SlowInit child until time is released
-    (``rt.hold_time(False)``); returns that start_child's future."""
-    rt.hold_time()  # a virtual clock must not finish the slow init meanwhile
-    if spec is None:
-        spec = ChildSpec("slow", (SlowInit, 0.02))
-    adding = asyncio.ensure_future(Supervisor.start_child(sup, spec))
-    for _ in range(1000):  # until the supervisor is inside that start_child
-        if any(isinstance(p._beh, SlowInit) for p in rt.processes()):
-            break
-        await asyncio.sleep(0)
-    return adding
-
-
-async def queued(aw: Any) -> asyncio.Future[Any]:
-    """Send a call (``aw``) now; its reply comes when the supervisor gets to it."""
-    fut = asyncio.ensure_future(aw)
-    for _ in range(3):
-        await asyncio.sleep(0)
-    return fut
-
-
 async def test_all_significant_counts_a_significant_child_being_restarted() -> None:
     """OTP's do_auto_shutdown/2 skips only children with pid undefined: a significant
     child whose restart failed ({restarting, Pid}, retry pending) still counts, so
@@ -1560,7 +1546,7 @@ async def test_a_dynamic_supervisor_replies_ignore_to_a_child_that_ignores() -> 
         assert await DynamicSupervisor.which_children(dsup) == []
 
 
-async def test_a_supervisor_started_directly_spawns_as_a_supervisor():
+async def test_a_supervisor_started_directly_spawns_as_a_supervisor() -> None:
     # the spawn event's kind is what traces and views call a process: a top-level
     # supervisor used to be an "agent" (only a child spec's type= said "supervisor")
     class Trapper(Agent):
@@ -1571,6 +1557,6 @@ async def test_a_supervisor_started_directly_spawns_as_a_supervisor():
         rt.start(DynamicSupervisor, name="dyn")
         rt.start(Trapper, name="plain")
         rt.start(Agent, name="other", trap_exit=True)
-        kinds = {e.name: e.data["kind"] for e in rt.events if e.kind == "spawn"}
-    assert kinds == {"top": "supervisor", "dyn": "supervisor", None: "agent", "plain": "agent",
+        spawned = {e.name: e.data["kind"] for e in rt.events if e.kind == "spawn"}
+    assert spawned == {"top": "supervisor", "dyn": "supervisor", None: "agent", "plain": "agent",
                      "other": "agent"}

@@ -310,15 +310,23 @@ class LoopbackServer:
 def serving(transcripts: dict[str, dict[str, Any]] | None = None) -> Iterator[LoopbackServer]:
     """Run the server on 127.0.0.1 (an ephemeral port) in a uvicorn thread until the
     block ends."""
+    state = WireState(TRANSCRIPTS if transcripts is None else transcripts)
+    with running(make_app(state)) as url:
+        yield LoopbackServer(url, state)
+
+
+@contextlib.contextmanager
+def running(app: Any) -> Iterator[str]:
+    """Run the ASGI ``app`` on 127.0.0.1 (an ephemeral port) in a uvicorn thread until
+    the block ends; yields its base URL."""
     import uvicorn
 
-    state = WireState(TRANSCRIPTS if transcripts is None else transcripts)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        make_app(state),
+        app,
         log_config=None,
         log_level="warning",
         access_log=False,
@@ -336,7 +344,7 @@ def serving(transcripts: dict[str, dict[str, Any]] | None = None) -> Iterator[Lo
             raise RuntimeError("the loopback server did not start")
         time.sleep(0.01)
     try:
-        yield LoopbackServer(f"http://127.0.0.1:{port}", state)
+        yield f"http://127.0.0.1:{port}"
     finally:
         uv.should_exit = True
         thread.join(timeout=10)

@@ -30,10 +30,11 @@ from ..llm import (
     UsageMeter,
 )
 from ..llm._accounting import Prices, cost_at, output_chars, price_of, tokens_for_chars
+from ..llm._checks import check_amount, check_count
 from ..llm._events import TOKEN_FIELDS, TOOL_CALL_FIELDS, Routed, default_scope, numbered_in
 from ..llm._protocol import opened
 from ..llm._retry import through_wrappers
-from ._budget import Budget, budget_message, budget_reason, check_amount, check_count
+from ._budget import Budget, budget_message, budget_reason
 from ._errors import BudgetExceeded, MaxStepsExceeded, OutputInvalid, ToolFailed
 from ._output import OutputSpec
 from ._pubsub import Post, publish

@@ -21,11 +21,11 @@ What an agent does when its budget runs out is in :class:`LLMAgent`'s docstring.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from .._reasons import SHUTDOWN
+from ..llm._checks import check_amount, check_count
 
 __all__ = ["BUDGET_EXCEEDED", "Budget", "budget_info", "is_budget_exceeded"]
 
@@ -151,24 +151,6 @@ def _usd(amount: float) -> str:
     text = f"{amount:.9f}".rstrip("0")
     whole, _, cents = text.partition(".")
     return f"${whole}.{cents.ljust(2, '0')}"
-
-
-def check_count(name: str, value: Any, minimum: int, meaning: str) -> None:
-    """Raise unless ``value`` is an ``int`` (not a ``bool``) of at least ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int >= {minimum} ({meaning}), not {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum} ({meaning}), not {value!r}")
-
-
-def check_amount(name: str, value: Any, meaning: str, *, positive: bool = False) -> None:
-    """Raise unless ``value`` is a finite number (not a ``bool``), ``> 0`` if ``positive``
-    else ``>= 0``."""
-    bound = "> 0" if positive else ">= 0"
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a number {bound} ({meaning}), not {value!r}")
-    if not math.isfinite(value) or value < 0 or (positive and value == 0):
-        raise ValueError(f"{name} must be a finite number {bound} ({meaning}), not {value!r}")
 
 
 def budget_reason(info: dict[str, Any], exit: str) -> Any:

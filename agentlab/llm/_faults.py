@@ -37,12 +37,12 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import httpx
 
-from ._checks import check_number
+from ._checks import Checked, check_count, check_number
 from ._clock import AsyncioClock, Clock
 from ._events import Emit
 from ._protocol import (
@@ -64,26 +64,6 @@ MALFORMED = b'\n\ndata: {"injected": malformed\n\n'
 
 def _no_emit(kind: str, **fields: Any) -> None:
     pass
-
-
-class _Checked:
-    """A setting checked every time it is set: ``check(owner, name, value)`` returns
-    the value to keep or raises."""
-
-    def __init__(self, check: Callable[[str, str, Any], Any]) -> None:
-        self._check = check
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self._name = name
-        self._slot = "_checked_" + name
-
-    def __get__(self, obj: Any, owner: type | None = None) -> Any:
-        if obj is None:
-            return self
-        return getattr(obj, self._slot)
-
-    def __set__(self, obj: Any, value: Any) -> None:
-        setattr(obj, self._slot, self._check(type(obj).__name__, self._name, value))
 
 
 def _check_probability(owner: str, name: str, value: Any) -> float:
@@ -137,11 +117,7 @@ def _check_statuses(owner: str, name: str, value: Any) -> tuple[int, ...]:
 
 
 def _check_cut_within(owner: str, name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{owner} {name} must be an int >= 1 (bytes), not {value!r}")
-    if value < 1:
-        raise ValueError(f"{owner} {name} must be an int >= 1 (bytes), not {value!r}")
-    return value
+    return check_count(f"{owner} {name}", value, 1, "bytes")
 
 
 def _check_rng(owner: str, name: str, value: Any) -> random.Random:
@@ -156,16 +132,16 @@ def _check_rng(owner: str, name: str, value: Any) -> random.Random:
 class FaultTransport(httpx.AsyncBaseTransport):
     """An httpx transport wrapper that injects faults (see the module docstring)."""
 
-    rng = _Checked(_check_rng)
-    latency = _Checked(_check_latency)
-    p_429 = _Checked(_check_probability)
-    retry_after = _Checked(_check_retry_after)
-    p_5xx = _Checked(_check_probability)
-    statuses_5xx = _Checked(_check_statuses)
-    p_reset = _Checked(_check_probability)
-    p_truncate = _Checked(_check_probability)
-    p_malformed = _Checked(_check_probability)
-    cut_within = _Checked(_check_cut_within)
+    rng = Checked(_check_rng)
+    latency = Checked(_check_latency)
+    p_429 = Checked(_check_probability)
+    retry_after = Checked(_check_retry_after)
+    p_5xx = Checked(_check_probability)
+    statuses_5xx = Checked(_check_statuses)
+    p_reset = Checked(_check_probability)
+    p_truncate = Checked(_check_probability)
+    p_malformed = Checked(_check_probability)
+    cut_within = Checked(_check_cut_within)
 
     def __init__(
         self,
@@ -299,10 +275,10 @@ class FaultyModel:
     Each probability is a number in [0, 1], checked when set.
     """
 
-    rng = _Checked(_check_rng)
-    p_bad_tool_name = _Checked(_check_probability)
-    p_invalid_json_args = _Checked(_check_probability)
-    p_empty = _Checked(_check_probability)
+    rng = Checked(_check_rng)
+    p_bad_tool_name = Checked(_check_probability)
+    p_invalid_json_args = Checked(_check_probability)
+    p_empty = Checked(_check_probability)
 
     def __init__(
         self,

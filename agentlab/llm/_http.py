@@ -38,7 +38,7 @@ import httpx
 from ._accounting import Prices
 from ._base import BaseModel, CallState
 from ._clock import Clock
-from ._errors import AuthError, BadRequest, ServerError, StreamInterrupted, Timeout
+from ._errors import AuthError, BadRequest, LLMError, ServerError, StreamInterrupted, Timeout
 from ._events import Emit
 from ._messages import Message, Tool
 from ._protocol import AsyncClosing, StreamEvent, ToolCallDelta, opened
@@ -51,8 +51,17 @@ __all__ = [
 
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 _REQUEST_ID_HEADERS = ("request-id", "x-request-id", "x-goog-request-id")
-# timeouts before the request was out: the connection, a pooled connection, the sending
-_NOT_SENT = (httpx.ConnectTimeout, httpx.PoolTimeout, httpx.WriteTimeout)
+# failures before the request was out (the model never ran): no connection, a timeout
+# connecting, waiting for a pooled connection or sending, a request httpx cannot send
+_NOT_SENT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.WriteTimeout,
+    httpx.InvalidURL,
+    httpx.UnsupportedProtocol,
+    httpx.LocalProtocolError,
+)
 
 
 class HTTPModel(BaseModel, AsyncClosing):
@@ -245,57 +254,56 @@ class HTTPModel(BaseModel, AsyncClosing):
                             yield event
                 for event in decoder.close():
                     yield event
-        except httpx.TimeoutException as exc:
-            state.refused = isinstance(exc, _NOT_SENT)
-            where = httpx.URL(url)
-            raise Timeout(
-                f"{type(exc).__name__} talking to {where.host}; retry, or raise timeout=.",
+        except (httpx.TransportError, httpx.DecodingError, httpx.InvalidURL) as exc:
+            if isinstance(exc, _NOT_SENT):
+                state.refused = True  # it never went out: nothing to pay
+            raise self._failure(exc, url)
+
+    def _failure(self, exc: Exception, url: str) -> LLMError:
+        """The error for an httpx failure sending ``url`` or reading its answer."""
+        if isinstance(exc, httpx.TimeoutException):
+            return Timeout(
+                f"{type(exc).__name__} talking to {httpx.URL(url).host}; retry, or raise timeout=.",
                 provider=self.provider,
             )
-        except httpx.ConnectError as exc:
-            state.refused = True
+        if isinstance(exc, httpx.ConnectError):
             where = httpx.URL(url)
-            raise ServerError(
+            return ServerError(
                 f"could not connect to {where.host}:{where.port or ''} ({self.scrub(str(exc))}); "
                 "check base_url and the network.",
                 provider=self.provider,
             )
-        except httpx.InvalidURL as exc:
+        if isinstance(exc, httpx.InvalidURL):
             # base_url was checked when set, but the whole URL can still fail: too long
             # with the path and (Gemini) the model's name. Retrying cannot help
-            state.refused = True
-            raise BadRequest(
+            return BadRequest(
                 f"cannot send a request to {self._shown(url)} ({self.scrub(str(exc))}); "
                 "shorten base_url or the model name.",
                 provider=self.provider,
             )
-        except httpx.UnsupportedProtocol as exc:
+        if isinstance(exc, httpx.UnsupportedProtocol):
             # base_url's scheme was checked when set: only a redirect to another scheme,
             # followed by an injected client, ends here. Retrying cannot help
-            state.refused = True
             try:
                 target = str(exc.request.url)
             except RuntimeError:  # no request attached: name the one sent
                 target = url
             via = "" if target == url else f", where the request to {self._shown(url)} was redirected"
-            raise BadRequest(
+            return BadRequest(
                 f"cannot send a request to {self._shown(target)}{via} ({self.scrub(str(exc))}); "
                 "point base_url at the server that answers.",
                 provider=self.provider,
             )
-        except httpx.LocalProtocolError as exc:
-            state.refused = True
-            raise BadRequest(
+        if isinstance(exc, httpx.LocalProtocolError):
+            return BadRequest(
                 f"cannot send the request as built ({self.scrub(str(exc))}); check headers=.",
                 provider=self.provider,
             )
-        except (httpx.TransportError, httpx.DecodingError) as exc:
-            raise StreamInterrupted(
-                f"the connection broke ({type(exc).__name__}: {self.scrub(str(exc))}); "
-                "retry the call.",
-                provider=self.provider,
-            )
-
+        return StreamInterrupted(
+            f"the connection broke ({type(exc).__name__}: {self.scrub(str(exc))}); "
+            "retry the call.",
+            provider=self.provider,
+        )
 
 def wrong_type(what: str, value: object) -> TypeError:
     """The error for a field of the wrong type; a decoder raises it, ``feed`` reports

@@ -37,7 +37,7 @@ import httpx
 
 from ._accounting import Prices
 from ._anthropic import Anthropic
-from ._checks import check_number
+from ._checks import Checked, check_number
 from ._clock import AsyncioClock, Clock
 from ._events import Emit
 from ._gemini import Gemini
@@ -182,6 +182,14 @@ def _transport_error(name: str, message: str, request: httpx.Request) -> httpx.T
     return cls(message, request=request)
 
 
+def _check_speed(owner: str, name: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    return check_number(
+        name, value, "> 0", lambda v: v > 0, "2 replays twice as fast, None (or inf) without waiting"
+    )
+
+
 class ReplayTransport(httpx.AsyncBaseTransport):
     """Serves the exchanges of a recording in order, with their timing on ``clock``.
 
@@ -191,6 +199,8 @@ class ReplayTransport(httpx.AsyncBaseTransport):
     byte): anything else (``0``, a negative number, NaN, a string) is refused
     when it is set, with a ``ValueError`` or ``TypeError`` naming it.
     """
+
+    speed = Checked(_check_speed)  # what the recorded gaps are divided by (None: no waiting)
 
     def __init__(
         self, path: str | Path, *, clock: Clock | None = None, speed: float | None = 1.0
@@ -205,24 +215,9 @@ class ReplayTransport(httpx.AsyncBaseTransport):
             self.exchanges[r["exchange"]].append(r)
         self._next = 0
 
-    @property
-    def speed(self) -> float | None:
-        """What the recorded gaps are divided by (None: no waiting); checked when set."""
-        return self._speed
-
-    @speed.setter
-    def speed(self, speed: float | None) -> None:
-        if speed is not None:
-            speed = check_number(
-                "speed", speed, "> 0", lambda v: v > 0,
-                "2 replays twice as fast, None (or inf) without waiting",
-            )
-        self._speed = speed
-        self._pace = None if speed is None or math.isinf(speed) else speed
-
     async def _until(self, start: float, t: float) -> None:
-        if self._pace is not None:
-            await self.clock.sleep(start + t / self._pace - self.clock.now())
+        if self.speed is not None and self.speed != math.inf:
+            await self.clock.sleep(start + t / self.speed - self.clock.now())
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self._next >= len(self.exchanges):

@@ -36,7 +36,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from ._checks import check_number
+from ._checks import check_count, check_number
 from ._clock import AsyncioClock, Clock
 from ._errors import LLMError
 from ._events import Emit, Stamped
@@ -62,10 +62,7 @@ class RetryPolicy:
     max_retry_after: float = 300.0
 
     def __post_init__(self) -> None:
-        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int):
-            raise TypeError(f"max_retries must be an int >= 0, not {self.max_retries!r}")
-        if self.max_retries < 0:
-            raise ValueError(f"max_retries must be an int >= 0, not {self.max_retries!r}")
+        check_count("max_retries", self.max_retries, 0)
         check_number("base", self.base, ">= 0 and finite (seconds)", lambda v: 0 <= v < math.inf)
         check_number("max_delay", self.max_delay, ">= 0 (seconds; inf: no cap)", lambda v: v >= 0)
         check_number("jitter", self.jitter, "in [0, 1] (a fraction)", lambda v: 0 <= v <= 1)

@@ -7,9 +7,6 @@ import asyncio
 import contextlib
 import json
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -102,29 +99,11 @@ def make_openai_app() -> Any:
 
 @contextlib.contextmanager
 def loopback_server() -> Iterator[str]:
-    """Run the app on 127.0.0.1 in a uvicorn thread; yields its base URL."""
-    import uvicorn
+    """Run :func:`make_openai_app` on 127.0.0.1 in a uvicorn thread; yields its base URL."""
+    from wire_server import running
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(make_openai_app(), log_config=None, log_level="warning",
-                            access_log=False, lifespan="off", ws="none", http="h11")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the loopback server did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with running(make_openai_app()) as url:
+        yield url
 
 
 async def settle(rt: Runtime, rounds: int = 3) -> None:

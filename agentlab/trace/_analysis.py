@@ -121,15 +121,14 @@ def _slots(p: pd.DataFrame, restarts: pd.DataFrame | None = None) -> np.ndarray:
     if not shared:
         return out
     links = restarts[restarts["pid"].notna() & restarts["new_pid"].notna()]
-    before: dict[int, int] = dict(
-        zip(links["new_pid"].astype(int).tolist(), links["pid"].astype(int).tolist(), strict=True)
-    )
+    # each chain's first pid, in one pass: restarts come in order, so the one that
+    # started a replacement's predecessor has been seen before it
+    root: dict[int, int] = {}
+    for old, new in zip(links["pid"].astype(int).tolist(), links["new_pid"].astype(int).tolist(),
+                        strict=True):
+        root[new] = root.get(old, old)
     for k in np.flatnonzero(np.isin(out, list(shared))):
-        root, seen = int(pid[k]), set()
-        while root in before and root not in seen:  # back to the chain's first pid
-            seen.add(root)
-            root = before[root]
-        out[k] = f"{out[k]} <0.{root}.0>"
+        out[k] = f"{out[k]} <0.{root.get(int(pid[k]), int(pid[k]))}.0>"
     return out
 
 
@@ -169,7 +168,8 @@ def availability(run: Run) -> pd.DataFrame:
     # a process alive before the recording began is up from its beginning
     up_from = p["ready"].fillna(p["start"]).fillna(_run_start(run))
     never_up = (p["init"].notna() & p["ready"].isna()).to_numpy(bool)
-    slots = _slots(p, run.restarts())
+    r = run.restarts()
+    slots = _slots(p, r)
     last_pid = pd.Series(p["pid"].to_numpy(np.int64)).groupby(slots).transform("max")
     followed = p["pid"].to_numpy(np.int64) < last_pid.to_numpy(np.int64)
     ev = run.events()
@@ -180,7 +180,7 @@ def availability(run: Run) -> pd.DataFrame:
     final = (p["restart_type"].astype(object) == "temporary").to_numpy(bool)
     down_after = followed | (~final & (
         p["crashed"].to_numpy(bool)
-        | _stopped_for_restart(ev, run.restarts(), p, exit_seq_of)
+        | _stopped_for_restart(ev, r, p, exit_seq_of)
         | _given_up_on(ev, p, exit_seq_of)
     ))
     p = p.assign(slot=slots, start=up_from, down_after=down_after)
@@ -231,7 +231,7 @@ def _typed(frame: pd.DataFrame, dtypes: dict[str, Any]) -> pd.DataFrame:
     out = frame.reindex(columns=list(dtypes)).astype(dtypes)
     for col, dtype in dtypes.items():
         if dtype is object:
-            out[col] = out[col].astype(object).where(out[col].notna(), None)
+            out[col] = out[col].where(out[col].notna(), None)
     return out
 
 
@@ -266,12 +266,13 @@ def _stopped_for_restart(
         return out
     lens = r["affected"].map(len).to_numpy(np.int64)
     rows = np.repeat(np.arange(len(r)), lens)
+    restart_seq = r["seq"].to_numpy(np.float64)[rows]
     by_restart = pd.DataFrame(
         {
-            "seq": r["seq"].to_numpy(np.float64)[rows],
+            "seq": restart_seq,  # the join key: merge_asof keeps the left side's
             "sup": r["supervisor_pid"].to_numpy(np.float64)[rows],
             "child": [c for aff in r["affected"] for c in aff],
-            "restart_seq": r["seq"].to_numpy(np.float64)[rows],
+            "restart_seq": restart_seq,
         }
     )
     starts = of_kind(ev, "child_start").drop_duplicates("peer", keep="last")
@@ -309,21 +310,20 @@ def restart_rate(run: Run, window: float = 1.0) -> pd.DataFrame:
     if not window > 0 or not math.isfinite(window):
         raise ValueError(f"window must be a positive number of seconds, not {window!r}")
     r = run.restarts()
-    first = int(_window_of(np.array([_run_start(run)]), window)[0])
-    n = int(_window_of(np.array([_run_end(run)]), window)[0]) - first + 1
+    first, last = _window_of(np.array([_run_start(run), _run_end(run)]), window).tolist()
+    n = last - first + 1
     index = pd.Index(_window_starts(first, n, window), name="window_start")
     if r.empty:
         table = pd.DataFrame({"total": np.zeros(n, dtype=np.int64)}, index=index)
-        table.columns = pd.Index(["total"], dtype=object, name="supervisor")
-        return table
-    bins = _window_of(r["time"].to_numpy(np.float64), window) - first
-    sup = r["supervisor"].astype(object).fillna("?").to_numpy(object)
-    table = pd.crosstab(bins, sup)
-    table = table.reindex(range(n), fill_value=0)
-    table.index = index
-    table.columns = [str(c) for c in table.columns]
-    table = table.astype(np.int64)
-    table["total"] = table.sum(axis=1)
+    else:
+        bins = _window_of(r["time"].to_numpy(np.float64), window) - first
+        sup = r["supervisor"].astype(object).fillna("?").to_numpy(object)
+        table = pd.crosstab(bins, sup)
+        table = table.reindex(range(n), fill_value=0)
+        table.index = index
+        table.columns = [str(c) for c in table.columns]
+        table = table.astype(np.int64)
+        table["total"] = table.sum(axis=1)
     table.columns = pd.Index(table.columns, dtype=object, name="supervisor")
     return table
 
@@ -402,8 +402,7 @@ def intensity_headroom(run: Run) -> pd.DataFrame:
         row["min_headroom"] = -1
         if d.get("restarts") is not None:
             row["max_restarts_in_window"] = d["restarts"]
-    out = pd.DataFrame.from_dict(rows, orient="index")
-    out.index = pd.Index(out.index, dtype=object, name="supervisor")
+    out = pd.DataFrame.from_dict(rows, orient="index").rename_axis("supervisor")
     return _typed(out.sort_index().reset_index(), _HEADROOM)
 
 

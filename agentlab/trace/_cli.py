@@ -122,7 +122,7 @@ def _as_text(table: pd.DataFrame) -> str:
 
     shown = pd.DataFrame(
         {col: [with_unit(key, v) for key, v in table[col].items()] for col in table.columns},
-        index=pd.Index(table.index.tolist(), dtype=object),
+        index=table.index.rename(None),  # no "metric" line above the rows
     )
     return shown.to_string()
 
@@ -165,7 +165,7 @@ def _plot(args: argparse.Namespace) -> int:
     if Path(args.run).is_dir():
         from ._files import gather
 
-        found, _ = gather(args.run)  # unreadable files: load() below says so
+        found, problems = gather(args.run)
         if len(found) > 1:
             names = ", ".join(str(f) for _, files in found for f in files[:1])
             print(
@@ -174,7 +174,10 @@ def _plot(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
-    run = load(args.run)
+        # one run, all read: what load() gives; else load() says what is wrong
+        run = found[0][0] if found and not problems else load(args.run)
+    else:
+        run = load(args.run)
     if args.kind == "timeline":
         fig = plot_timeline(run, max_lanes=args.max_lanes)
     elif args.kind == "restarts":

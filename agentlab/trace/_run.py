@@ -26,7 +26,7 @@ import pyarrow as pa
 
 import agentlab
 
-from ._frame import events_frame
+from ._frame import _loads_or_text, events_frame
 from ._schema import FORMAT_VERSION, SCHEMA, reason_value, restore_tuples, with_tuples
 
 if TYPE_CHECKING:
@@ -65,14 +65,6 @@ class RunInfo:
         fields = {f.name for f in dataclasses.fields(cls)}
         raw = json.loads(text)
         return cls(**{k: v for k, v in raw.items() if k in fields})
-
-
-def _loads(text: str) -> Any:
-    """Data text as a dict (a fresh one; ``{"text": ...}`` for text that is not JSON)."""
-    try:
-        return json.loads(text)
-    except ValueError:
-        return {"text": text}
 
 
 class Run:
@@ -159,7 +151,7 @@ class Run:
         ):
             if reason not in reasons:
                 reasons[reason] = reason_value(reason)
-            value = None if data is None else restore_tuples(_loads(data), tuples)
+            value = restore_tuples(_loads_or_text(data), tuples)  # a fresh dict each
             out.append(make(seq, time, wall, kind, pid, name, path, peer, reasons[reason], value))
         return out
 

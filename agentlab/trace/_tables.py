@@ -205,7 +205,8 @@ def processes(events: Any) -> pd.DataFrame:
 
     # an agent's (or supervisor's) spawn is followed by its init event once init
     # returns: without one, it was still starting when it exited or recording ended
-    starting = _is_in(_take(kind, si), _HAS_INIT) & (ii < 0)
+    kind_of = _take(kind, si)
+    starting = _is_in(kind_of, _HAS_INIT) & (ii < 0)
     init_result = _with_text(_take(result, ii), starting, "starting")
     init_time = _take_float(inits["time"].to_numpy(), ii)
     ok = _is_in(init_result, ("ok", "continue"))
@@ -218,7 +219,7 @@ def processes(events: Any) -> pd.DataFrame:
         {
             "pid": pids,
             "name": trim(ident["name"]),
-            "kind": as_category(_take(kind, si)),
+            "kind": as_category(kind_of),
             "parent": _take_ints(spawn["peer"], si),
             "path": trim(ident["path"]),
             "supervisor": as_category(sup_path),

@@ -55,8 +55,7 @@ def _meta(pid: int, parent: str | None, label: str, kind: str, order: int,
 class Identity:
     """Maps pids to stable keys and remembers parent, label and kind per key (``meta``)."""
 
-    __slots__ = ("_dead", "_hint", "_order", "_parents", "_restarting", "_restarting_by", "_slots", "key_of",
-                 "meta", "moved")
+    __slots__ = ("_dead", "_hint", "_order", "_parents", "_restarting", "_slots", "key_of", "meta", "moved")
 
     #: how many dead pids stay resolvable (late events name them: DOWN, restart reports);
     #: a process no supervisor reported is forgotten altogether after as many deaths
@@ -64,7 +63,8 @@ class Identity:
 
     def __init__(self) -> None:
         self.key_of: dict[int, str] = {}
-        #: key -> {"pid", "alive", "parent", "label", "kind", "order", "name", "path", "child_id", "restart"}
+        #: key -> {"pid", "alive", "parent", "label", "kind", "order", "name", "path", "child_id", "restart",
+        #: "sup"} (``sup``: the pid of the supervisor that last started the slot's child)
         self.meta: dict[str, dict[str, Any]] = {}
         self._order = 0
         self._parents: set[str] = set()  # provisional keys that have children
@@ -72,10 +72,10 @@ class Identity:
         self.moved: dict[str, str] = {}
         self._slots: dict[str, tuple[str, ...]] = {}  # "<supervisor path>/<child id>" -> slot keys
         self._hint: dict[int, int] = {}  # supervisor pid -> pid of the child it is restarting
-        self._restarting: set[str] = set()  # slots a supervisor reported restarting, not started yet
-        #: supervisor pid -> its slots in ``_restarting`` (a supervisor that exits first, giving
-        #: up, starts none of them: they must not make a later subtree in those rows a restart)
-        self._restarting_by: dict[int, set[str]] = {}
+        #: supervisor pid -> the slots it reported restarting, not started yet (a supervisor
+        #: that exits first, giving up, starts none of them: they must not make a later
+        #: subtree in those rows a restart)
+        self._restarting: dict[int, set[str]] = {}
         self._dead: deque[int] = deque()
 
     def parent(self, key: str) -> str | None:
@@ -176,7 +176,7 @@ class Identity:
             # incarnation of its supervisor, which its own supervisor is restarting (and which
             # takes the slot of the one before, see _owned). Otherwise a new child in the row
             # of one that exited (of a new supervisor in the row of one that exited)
-            restarted = attempt > 0 or (existing["sup"] != sup_pid and self.parent(slot) in self._restarting)
+            restarted = attempt > 0 or (existing["sup"] != sup_pid and self._is_restarting(self.parent(slot)))
             existing["pid"] = child_pid
             existing["alive"] = True
             if old is not None:
@@ -196,12 +196,11 @@ class Identity:
         existing["restart"] = data.get("restart")
         existing["sup"] = sup_pid
         if self._restarting:
-            self._restarting.discard(slot)
-            by = self._restarting_by.get(sup_pid)
+            by = self._restarting.get(sup_pid)
             if by is not None:
                 by.discard(slot)
                 if not by:
-                    del self._restarting_by[sup_pid]
+                    del self._restarting[sup_pid]
         if data.get("type") == "supervisor":
             existing["kind"] = "supervisor"
         existing["label"] = existing["name"] or (str(child_id) if child_id is not None else f"<0.{child_pid}.0>")
@@ -272,8 +271,11 @@ class Identity:
             if k is not None:
                 slots.append(k)
         if slots:
-            self._restarting.update(slots)
-            self._restarting_by.setdefault(ev[4], set()).update(slots)
+            self._restarting.setdefault(ev[4], set()).update(slots)
+
+    def _is_restarting(self, slot: str | None) -> bool:
+        """Whether a supervisor reported restarting ``slot`` and has not started it yet."""
+        return any(slot in by for by in self._restarting.values())
 
     def exit(self, pid: int) -> None:
         """``pid`` exited: its slot is free; old pids are forgotten after a while.
@@ -281,12 +283,8 @@ class Identity:
         A supervisor that exits (it gave up, or was stopped) restarts none of the
         children it reported restarting: they are restarting no more.
         """
-        if self._restarting_by:
-            by = self._restarting_by.pop(pid, None)
-            if by:
-                self._restarting.difference_update(by)
-        if self._hint:
-            self._hint.pop(pid, None)
+        self._restarting.pop(pid, None)
+        self._hint.pop(pid, None)
         k = self.key_of.get(pid)
         if k is None:
             return

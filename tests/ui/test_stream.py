@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import re
 
+import pytest
 from wire_server import gemini_chunk
 
 import agentlab
@@ -34,22 +35,30 @@ def test_restart_marks_the_stream_and_keeps_it():
     assert kinds.index("exit") < kinds.index("restart") < len(kinds) - 1
     assert critic["segs"][kinds.index("exit")]["reason"] == "killed"
     assert critic["status"] == "idle"
+    # a restart is marked as one, not as a new process
+    assert "new" not in [g["t"] for a in view["agents"] for g in a["segs"]]
 
 
-def test_a_new_process_in_the_row_of_one_that_exited_is_marked_as_new_not_restarted():
+@pytest.mark.parametrize("talked_before_child_start", [False, True])
+def test_a_new_process_in_the_row_of_one_that_exited_is_marked_as_new_not_restarted(talked_before_child_start):
     s = Script()
     pool = s.spawn("pool", kind="supervisor")
     first = s.child(pool, "w")
     s.answer(first, "first job done")
     s.exit(first, "normal")
-    second = s.child(pool, "w")  # a new child with the same id takes the free row
-    s.answer(second, "second job")
-    (w,) = stream_view(s.events)["agents"]
-    kinds = [g["t"] for g in w["segs"]]
-    assert kinds == ["req", "text", "end", "new", "req", "text", "end"]
-    assert w["segs"][3]["pid"] == second and w["pid"] == second
-    # a restart is marked as one, not as a new process
-    assert "new" not in [g["t"] for a in stream_view(team_run())["agents"] for g in a["segs"]]
+    # a new child with the same id takes the free row (after its child_start, or talking before it)
+    if talked_before_child_start:
+        second = s.spawn(None, parent=pool)
+        s.answer(second, "second job")
+        s.child_start(pool, second, "w")
+    else:
+        second = s.child(pool, "w")
+        s.answer(second, "second job")
+    live, fresh = live_and_fresh(s.events)
+    assert live == fresh  # the browser holds what a resync gives
+    (w,) = fresh.values()
+    assert [g["t"] for g in w["segs"]] == ["req", "text", "end", "new", "req", "text", "end"]
+    assert w["segs"][3]["pid"] == second and w["meta"]["pid"] == second
 
 
 def test_agent_filter():
@@ -241,22 +250,6 @@ def test_a_restarted_process_that_talked_before_its_child_start_follows_the_one_
     assert w["segs"][4]["pid"] == second and w["meta"]["pid"] == second
     assert [g["s"] for g in w["segs"] if g["t"] == "text"] == ["first life ", "second life in init ", "after start "]
     assert w["meta"]["requests"] == 3 and w["meta"]["tokens"] == 4 and w["meta"]["status"] == "idle"
-
-
-def test_a_new_process_that_talked_before_its_child_start_is_marked_new_after_the_one_before():
-    s = Script()
-    pool = s.spawn("pool", kind="supervisor")
-    first = s.child(pool, "w")
-    s.answer(first, "first job")
-    s.exit(first, "normal")
-    second = s.spawn(None, parent=pool)
-    s.answer(second, "second job")
-    s.child_start(pool, second, "w")  # a new child with the same id takes the free row
-    live, fresh = live_and_fresh(s.events)
-    assert live == fresh
-    (w,) = fresh.values()
-    assert [g["t"] for g in w["segs"]] == ["req", "text", "end", "new", "req", "text", "end"]
-    assert w["segs"][3]["pid"] == second
 
 
 def test_a_process_that_talked_before_its_child_start_keeps_its_transcript_in_a_new_row():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 import agentlab
@@ -152,6 +154,14 @@ class Failing(agentlab.Agent):
         raise RuntimeError("boom")
 
 
+async def crash(rt, name, *, times=1):
+    """Crash the ``Failing`` agent ``name`` (a call it fails), ``times`` times, each one settled."""
+    for _ in range(times):
+        with contextlib.suppress(agentlab.CalleeExited):
+            await rt.call(name, "x")
+        await rt.settled()
+
+
 def test_a_supervisor_restarted_after_giving_up_starts_with_a_fresh_budget(run):
     async def main():
         rt = agentlab.Runtime(clock=agentlab.VirtualClock(), seed=1)
@@ -160,12 +170,7 @@ def test_a_supervisor_restarted_after_giving_up_starts_with_a_fresh_budget(run):
                                         {"intensity": 1, "period": 5}), type="supervisor")
             rt.start(Supervisor, [inner], intensity=10, period=5, name="root")
             tree = ui.SupervisionTree(rt)
-            for _ in range(2):  # the second crash in 5 s: inner gives up, root restarts it
-                try:
-                    await rt.call("w", "x")
-                except agentlab.CalleeExited:
-                    pass
-                await rt.settled()
+            await crash(rt, "w", times=2)  # the second crash in 5 s: inner gives up, root restarts it
             await ui.settle(tree)
             n = labels(tree)["inner"]
             assert n["status"] == "running" and n["restarts"] == 1
@@ -195,10 +200,7 @@ def test_children_a_group_restart_stops_show_as_restarting_during_the_backoff(ru
             tree = ui.SupervisionTree(rt)
             await ui.settle(tree)
             rt.hold_time()  # stop the clock inside the backoff
-            try:
-                await rt.call("w", "x")
-            except agentlab.CalleeExited:
-                pass
+            await crash(rt, "w")
             await ui.settle(tree)
             n = labels(tree)
             assert {k: n[k]["status"] for k in during} == during
@@ -319,12 +321,7 @@ def test_a_supervisor_that_gives_up_reports_the_restart_that_was_one_too_many(ru
                                       {"intensity": 1, "period": 5}), restart="transient")
             rt.start(Supervisor, [weak, ChildSpec("ok", Worker)], name="root", intensity=5)
             dash = ui.dashboard(rt)
-            for _ in range(2):  # the second crash in 5 s is one restart too many
-                try:
-                    await rt.call("f", "x")
-                except agentlab.CalleeExited:
-                    pass
-                await rt.settled()
+            await crash(rt, "f", times=2)  # the second crash in 5 s is one restart too many
             await ui.settle(dash)
             n = labels(dash.tree)
             assert n["weak"]["gave_up"] and n["weak"]["budget"] == [2, 1, 5]  # not [1, 1, 5]

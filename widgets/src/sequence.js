@@ -9,7 +9,7 @@
  * @module
  */
 import "./css/sequence.css";
-import { h, svg, dur, usd, num, setAttr, setText, watchSize } from "./lib/dom.js";
+import { h, svg, dur, usd, num, setAttr, setText, watchSize, refusal, failure } from "./lib/dom.js";
 import { Layer } from "./lib/keyed.js";
 import { mountView } from "./lib/view.js";
 
@@ -405,18 +405,15 @@ function makeSequence(ctx) {
     if (!a) return;
     // what fails says so: in the header (the other views could not be told), and in the
     // details panel the click opened (its LLM calls could not be fetched)
-    const why = (/** @type {any} */ e) => (e && e.message ? e.message : String(e));
-    ctx.invoke("select", { key: a.to, llm: a.llm || [], view: "sequence" }).then((r) => {
-      if (!(r && r.ok)) ctx.notify(`cannot show it in the other views: ${(r && r.error) || "no answer from the kernel"}`, "warn");
-    }, (e) => ctx.notify(`cannot show it in the other views: ${why(e)}`, "warn"));
+    ctx.select({ key: a.to, llm: a.llm || [], view: "sequence" });
     ctx.invoke("cmd_details", { id }).then((r) => {
       if (selected !== id) return;
       if (r && r.ok) details = r.details;
-      else detailsError = (r && r.error) || "no answer from the kernel";
+      else detailsError = refusal(r);
       renderDetails();
     }, (e) => {
       if (selected !== id) return;
-      detailsError = why(e);
+      detailsError = failure(e);
       renderDetails();
     });
   }

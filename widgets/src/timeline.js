@@ -11,7 +11,7 @@
  * @module
  */
 import "./css/timeline.css";
-import { h, svg, dur, pidText, setAttr, setText, watchSize } from "./lib/dom.js";
+import { h, svg, dur, pidText, setAttr, setText, watchSize, budgetUse } from "./lib/dom.js";
 import { Layer } from "./lib/keyed.js";
 import { mountView } from "./lib/view.js";
 
@@ -683,8 +683,7 @@ function makeTimeline(ctx) {
       const b = state.budget.get(r.key);
       if (b && b.length) {
         const last = b[b.length - 1];
-        const frac = last.max > 0 ? Math.min(1, last.n / last.max) : last.n > 0 ? 1 : 0; // (intensity 0: none allowed)
-        const lvl = frac >= 1 ? "full" : frac >= 0.6 ? "high" : "ok";
+        const [frac, lvl] = budgetUse(last.n, last.max);
         const g = meters.get(slot, "g");
         if (!g.firstChild) g.append(svg("rect", { class: "al-tl-meter", width: 30, height: 6, rx: 3 }), svg("rect", { height: 6, rx: 3 }));
         const [box, fill] = /** @type {Element[]} */ ([...g.children]);

@@ -12,7 +12,7 @@
  * @module
  */
 import "./css/tree.css";
-import { h, pidText, num, setText, setAttr, STATUSES, STATUS_TEXT } from "./lib/dom.js";
+import { h, pidText, num, setText, setAttr, budgetUse, refusal, failure, STATUSES, STATUS_TEXT } from "./lib/dom.js";
 import { mountView } from "./lib/view.js";
 import { syncChildren } from "./lib/keyed.js";
 
@@ -252,12 +252,6 @@ function makeBadge(kind) {
   }
 }
 
-/** How much of a restart budget is used, 0 to 1: `used` restarts of `max` allowed (an
- * intensity of 0 allows none, so one is all of it). @param {number} used @param {number} max */
-function budgetUsed(used, max) {
-  return max > 0 ? Math.min(1, used / max) : used > 0 ? 1 : 0;
-}
-
 /** Update the badge `kind` of `n` in place. @param {HTMLElement} el @param {TreeNode} n @param {string} kind */
 function fillBadge(el, n, kind) {
   const text = /** @type {Node} */ (el.lastChild);
@@ -265,8 +259,8 @@ function fillBadge(el, n, kind) {
     case "strategy": setText(text, String(n.strategy)); break;
     case "budget": {
       const [used, max, period] = /** @type {[number, number, number]} */ (n.budget);
-      const frac = budgetUsed(used, max);
-      setAttr(el, "data-level", frac >= 1 ? "full" : frac >= 0.6 ? "high" : "ok");
+      const [frac, level] = budgetUse(used, max);
+      setAttr(el, "data-level", level);
       setAttr(el, "title", `restart budget: ${used} of ${max} restarts used in the last ${period} s`);
       const fill = /** @type {HTMLElement} */ (/** @type {HTMLElement} */ (el.firstChild).firstChild);
       const width = `${Math.round(frac * 100)}%`;
@@ -731,13 +725,13 @@ function makeTree(ctx) {
         details = r.details;
         detailsError = "";
       } else {
-        detailsError = (r && r.error) || "no answer from the kernel";
+        detailsError = refusal(r);
       }
       renderDetails(false);
     }, (e) => {
       inflight = false;
       if (selected !== key) return;
-      detailsError = e && e.message ? e.message : String(e);
+      detailsError = failure(e);
       renderDetails(false);
     });
   }
@@ -755,9 +749,7 @@ function makeTree(ctx) {
     if (key) {
       const el = els.get(key);
       (el?.tagName === "LI" ? el.firstElementChild : el)?.classList.add("al-selected");
-      ctx.invoke("select", { key, view: "tree" }).then((r) => {
-        if (!(r && r.ok)) ctx.notify(`cannot show it in the other views: ${(r && r.error) || "no answer from the kernel"}`, "warn");
-      }, (e) => ctx.notify(`cannot show it in the other views: ${e && e.message ? e.message : e}`, "warn"));
+      ctx.select({ key, view: "tree" });
     }
     renderDetails();
   }
@@ -776,10 +768,10 @@ function makeTree(ctx) {
     ctx.invoke(name, msg).then((r) => {
       const ok = !!(r && r.ok);
       btn.setAttribute("data-state", ok ? "done" : "failed");
-      ctx.notify(ok ? done(r) : `${refused}: ${(r && r.error) || "no answer from the kernel"}`, ok ? "info" : "warn");
+      ctx.notify(ok ? done(r) : `${refused}: ${refusal(r)}`, ok ? "info" : "warn");
     }, (e) => {
       btn.setAttribute("data-state", "failed");
-      ctx.notify(`${failed}: ${(e && e.message) || e}`, "warn");
+      ctx.notify(`${failed}: ${failure(e)}`, "warn");
     });
   }
 

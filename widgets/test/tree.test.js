@@ -331,23 +331,37 @@ describe("folding", () => {
   });
 });
 
+/**
+ * A recorded run's tree, shown at event 40 of 100. `seek(model, msg)` answers the kernel's
+ * `seek` command (none: the kernel cannot seek); `cursor`: where the run was when the widget
+ * was made (its config).
+ */
+async function mountRecorded(seek, cursor = 40) {
+  const model = fakeModel({
+    config: { view: "tree", live: false, title: "t", collapse: 50, recorded: { count: 100, cursor, t0: 0, t1: 5 }, scrubber: true },
+    snapshot: { seq: 3, view: { nodes: team(), cursor: 40 } },
+  });
+  const kernel = fakeKernel(seek ? { seek: (msg) => seek(model, msg) } : {});
+  const el = document.createElement("div");
+  document.body.append(el);
+  tree.render({ model, el, experimental: kernel.experimental });
+  await frame();
+  const range = el.querySelector('[data-action="scrub"]');
+  const label = el.querySelector(".al-scrub-label");
+  const move = (v) => {
+    range.value = String(v);
+    range.dispatchEvent(new Event("input", { bubbles: true }));
+  };
+  return { model, kernel, el, range, label, move };
+}
+
 describe("a recorded run's scrub bar", () => {
   beforeEach(() => { document.body.innerHTML = ""; });
 
   it("shows where the run is, also in a view opened after it was scrubbed", async () => {
     // the config was written when the widget was made (at the end of the run); the run was
     // scrubbed back to event 40 before this view (a second output of the widget) opened
-    const model = fakeModel({
-      config: { view: "tree", live: false, title: "t", collapse: 50, recorded: { count: 100, cursor: 100, t0: 0, t1: 5 }, scrubber: true },
-      snapshot: { seq: 3, view: { nodes: team(), cursor: 40 } },
-    });
-    const kernel = fakeKernel({ seek: () => ({ ok: true }) });
-    const el = document.createElement("div");
-    document.body.append(el);
-    tree.render({ model, el, experimental: kernel.experimental });
-    await frame();
-    const range = el.querySelector('[data-action="scrub"]');
-    const label = el.querySelector(".al-scrub-label");
+    const { model, range, label } = await mountRecorded(() => ({ ok: true }), 100);
     expect(range.value).toBe("40");
     expect(label.textContent).toContain("event 40 / 100");
     // scrubbed from Python (or another output): the bar and its label follow
@@ -360,25 +374,6 @@ describe("a recorded run's scrub bar", () => {
 
 describe("dragging the scrub bar's thumb", () => {
   beforeEach(() => { document.body.innerHTML = ""; });
-
-  async function mountRecorded(seek) {
-    const model = fakeModel({
-      config: { view: "tree", live: false, title: "t", collapse: 50, recorded: { count: 100, cursor: 40, t0: 0, t1: 5 }, scrubber: true },
-      snapshot: { seq: 3, view: { nodes: team(), cursor: 40 } },
-    });
-    const kernel = fakeKernel(seek ? { seek: (msg) => seek(model, msg) } : {});
-    const el = document.createElement("div");
-    document.body.append(el);
-    tree.render({ model, el, experimental: kernel.experimental });
-    await frame();
-    const range = el.querySelector('[data-action="scrub"]');
-    const label = el.querySelector(".al-scrub-label");
-    const move = (v) => {
-      range.value = String(v);
-      range.dispatchEvent(new Event("input", { bubbles: true }));
-    };
-    return { model, kernel, el, range, label, move };
-  }
 
   it("keeps the user's thumb while they drag, whatever state comes in meanwhile", async () => {
     let seq = 3;

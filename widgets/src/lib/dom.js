@@ -86,6 +86,25 @@ export function usd(c) {
   return c < 0.01 ? `$${c.toFixed(5)}` : `$${c.toFixed(3)}`;
 }
 
+/** Why a kernel command did nothing: the error of its answer (`r`, one that is not ok), or
+ * "no answer from the kernel". @param {any} r */
+export function refusal(r) {
+  return (r && r.error) || "no answer from the kernel";
+}
+
+/** Why a kernel command could not be called or answered (`e`, what its promise rejected with). @param {any} e */
+export function failure(e) {
+  return e && e.message ? e.message : String(e);
+}
+
+/** How much of a restart budget is used, 0 to 1, and its level (`ok`, `high` from 60 %,
+ * `full`): `used` restarts of `max` allowed (an intensity of 0 allows none, so one is all of it).
+ * @param {number} used @param {number} max @returns {[number, "ok" | "high" | "full"]} */
+export function budgetUse(used, max) {
+  const frac = max > 0 ? Math.min(1, used / max) : used > 0 ? 1 : 0;
+  return [frac, frac >= 1 ? "full" : frac >= 0.6 ? "high" : "ok"];
+}
+
 export const STATUSES = /** @type {const} */ (["running", "waiting", "restarting", "crashed", "stopped"]);
 
 /** Human words for statuses. */

@@ -5,7 +5,7 @@
  * the scrub bar of recorded runs.
  * @module
  */
-import { h, frameScheduler, dur, statBox } from "./dom.js";
+import { h, frameScheduler, dur, statBox, refusal, failure } from "./dom.js";
 import { Store, unpack } from "./store.js";
 
 /**
@@ -29,6 +29,8 @@ import { Store, unpack } from "./store.js";
  * @property {() => void} renderNow
  * @property {Store} store
  * @property {(text: string, kind?: string) => void} notify  a short message in the header
+ * @property {(msg: any) => void} select  show `msg.key` in the other views (the kernel's
+ *   `select`); the header says so when that cannot be done
  * @property {(content: HTMLElement) => HTMLElement} stat  put header content that changes at
  *   frame rate (counts, the range shown) in a box of its own: see `statBox`
  */
@@ -105,6 +107,10 @@ export function mountView({ model, el, experimental }, kind, make, minInterval =
   /** @type {Ctx} */
   const ctx = {
     model, root, toolbar, body, config, invoke, store, notify, stat,
+    select: (msg) => {
+      const cannot = (/** @type {string} */ why) => notify(`cannot show it in the other views: ${why}`, "warn");
+      invoke("select", msg).then((r) => { if (!(r && r.ok)) cannot(refusal(r)); }, (e) => cannot(failure(e)));
+    },
     invalidate: () => frames.schedule(),
     renderNow: () => frames.now(),
   };
@@ -143,8 +149,8 @@ export function mountView({ model, el, experimental }, kind, make, minInterval =
       seeking += 1;
       invoke("seek", { index: Number(range.value) }).then((r) => {
         if (r && r.ok && typeof r.cursor === "number") cursor = r.cursor; // (a seek forward comes as deltas)
-        else notify(`cannot scrub: ${(r && r.error) || "no answer from the kernel"}`, "warn");
-      }, (e) => notify(`cannot scrub: ${e && e.message ? e.message : e}`, "warn")).finally(() => {
+        else notify(`cannot scrub: ${refusal(r)}`, "warn");
+      }, (e) => notify(`cannot scrub: ${failure(e)}`, "warn")).finally(() => {
         seeking -= 1;
         place(); // where the state is now (the thumb goes back if the seek failed)
       });

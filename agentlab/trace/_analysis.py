@@ -158,16 +158,25 @@ def availability(run: Run) -> pd.DataFrame:
     process is still starting has neither, and NaN availability), but counts
     in ``instances`` and ``crashes``.
 
+    A process whose init outcome is not in the trace (``processes().init`` is
+    ``unknown``: events after its spawn were dropped) may have come up or not:
+    from its spawn to its exit (or the end of the run) its slot is neither up nor
+    down but ``unknown``, and the slot's downtime before it (a crash it replaced)
+    ends at its spawn. Its exit counts as any other.
+
     Columns: ``slot``, ``supervisor``, ``child_id`` (object: text, None when
     there is none), ``instances``, ``crashes`` (int64), ``uptime``,
-    ``downtime`` (float64, seconds) and ``availability`` (float64:
-    ``uptime / (uptime + downtime)``, NaN without either).
+    ``downtime``, ``unknown`` (float64, seconds; ``unknown`` is 0.0 unless
+    events were dropped) and ``availability`` (float64:
+    ``uptime / (uptime + downtime)``, NaN without either: the unknown time is
+    left out of it).
     """
     p = run.processes()
     end_of_run = _run_end(run)
     # a process alive before the recording began is up from its beginning
     up_from = p["ready"].fillna(p["start"]).fillna(_run_start(run))
-    never_up = (p["init"].notna() & p["ready"].isna()).to_numpy(bool)
+    unknown = (p["init"] == "unknown").to_numpy(bool)
+    never_up = (p["init"].notna() & p["ready"].isna()).to_numpy(bool) & ~unknown
     r = run.restarts()
     slots = _slots(p, r)
     last_pid = pd.Series(p["pid"].to_numpy(np.int64)).groupby(slots).transform("max")
@@ -183,13 +192,15 @@ def availability(run: Run) -> pd.DataFrame:
         | _stopped_for_restart(ev, r, p, exit_seq_of)
         | _given_up_on(ev, p, exit_seq_of)
     ))
-    p = p.assign(slot=slots, start=up_from, down_after=down_after)
+    p = p.assign(slot=slots, start=up_from, down_after=down_after, unknown=unknown)
     up_rows = p[~never_up].sort_values(["slot", "start", "pid"], kind="stable")
     ends = up_rows["end"].fillna(end_of_run).to_numpy(np.float64)
     nxt = up_rows.groupby("slot", sort=False)["start"].shift(-1).fillna(end_of_run)
     down_after = up_rows["down_after"].to_numpy(bool)
     down = np.where(down_after, np.maximum(nxt.to_numpy(np.float64) - ends, 0.0), 0.0)
-    up = np.maximum(ends - up_rows["start"].to_numpy(np.float64), 0.0)
+    lived = np.maximum(ends - up_rows["start"].to_numpy(np.float64), 0.0)
+    not_known = up_rows["unknown"].to_numpy(bool)
+    up = np.where(not_known, 0.0, lived)
     rows = pd.concat([up_rows, p[never_up]])
     zeros = np.zeros(int(never_up.sum()))
     work = pd.DataFrame(
@@ -199,6 +210,7 @@ def availability(run: Run) -> pd.DataFrame:
             "child_id": rows["child_id"].astype(object).to_numpy(),
             "up": np.concatenate([up, zeros]),
             "down": np.concatenate([down, zeros]),
+            "unknown": np.concatenate([np.where(not_known, lived, 0.0), zeros]),
             "crashed": rows["crashed"].to_numpy(bool),
         }
     )
@@ -211,6 +223,7 @@ def availability(run: Run) -> pd.DataFrame:
             "crashes": g["crashed"].sum(),
             "uptime": g["up"].sum(),
             "downtime": g["down"].sum(),
+            "unknown": g["unknown"].sum(),
         }
     )
     total = out["uptime"] + out["downtime"]
@@ -221,7 +234,7 @@ def availability(run: Run) -> pd.DataFrame:
 
 _AVAILABILITY = {"slot": object, "supervisor": object, "child_id": object, "instances": np.int64,
                  "crashes": np.int64, "uptime": np.float64, "downtime": np.float64,
-                 "availability": np.float64}
+                 "unknown": np.float64, "availability": np.float64}
 
 
 def _typed(frame: pd.DataFrame, dtypes: dict[str, Any]) -> pd.DataFrame:

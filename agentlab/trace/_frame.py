@@ -17,11 +17,20 @@ column          dtype                     meaning
                                           ``"killed"``, ``"ValueError: boom"``,
                                           ``"('shutdown', 'x')"``)
 ``data``        string                    the event's data as JSON text
+``tuples``      string                    where ``data`` held tuples (JSON has none,
+                                          so they are lists in ``data``) or objects
+                                          (there as their repr): JSON paths into it,
+                                          NA when it held neither (and for every
+                                          event of a format version 1 file)
 ==============  ========================  =============================================
 
 Categories are sorted, so the same events give the same frame however they
-were chunked or stored. ``json.loads(df.data[i])`` gives the data back, and
-:func:`expand_data` turns it into columns for one kind of event.
+were chunked or stored. ``json.loads(df.data[i])`` gives the data back (tuples
+as lists), :func:`agentlab.trace._schema.restore_tuples` with ``df.tuples[i]``
+the data as recorded, and :func:`expand_data` turns it into columns for one kind
+of event. A frame of these columns (the whole frame, or rows of it) is a
+recorded run the live views accept (``agentlab.ui.dashboard(run.events())``):
+they read ``tuples`` and show what the live run showed.
 """
 
 from __future__ import annotations
@@ -60,6 +69,7 @@ EVENT_COLUMNS = (
     "peer",
     "reason",
     "data",
+    "tuples",
 )
 
 _STRING = pd.StringDtype()
@@ -69,7 +79,6 @@ def events_frame(table: pa.Table) -> pd.DataFrame:
     """Convert a recorded table (see ``_schema.SCHEMA``) into the events DataFrame."""
     n = table.num_rows
     path = _category(table.column("path"))
-    data = table.column("data").to_pandas(types_mapper=_STRING_MAPPER.get)
     frame = pd.DataFrame(
         {
             "seq": _ints(table.column("seq")),
@@ -82,7 +91,8 @@ def events_frame(table: pa.Table) -> pd.DataFrame:
             "supervisor": parent_paths(path),
             "peer": table.column("peer").to_pandas(types_mapper=_INT_MAPPER.get),
             "reason": _category(table.column("reason")),
-            "data": data.astype(_STRING) if data.dtype != _STRING else data,
+            "data": _texts(table.column("data")),
+            "tuples": _texts(table.column("tuples")),
         },
         index=pd.RangeIndex(n),
     )
@@ -91,6 +101,12 @@ def events_frame(table: pa.Table) -> pd.DataFrame:
 
 _INT_MAPPER = {pa.int64(): pd.Int64Dtype()}
 _STRING_MAPPER = {pa.string(): _STRING, pa.large_string(): _STRING}
+
+
+def _texts(col: pa.ChunkedArray) -> Any:
+    """A nullable text column as pandas' string dtype."""
+    out = col.to_pandas(types_mapper=_STRING_MAPPER.get)
+    return out.astype(_STRING) if out.dtype != _STRING else out
 
 
 def _ints(col: pa.ChunkedArray) -> np.ndarray:
@@ -278,6 +294,6 @@ def expand_data(events: pd.DataFrame, kind: str) -> pd.DataFrame:
     """
     rows = events[events["kind"] == kind]
     fields = pd.DataFrame(parse_data(rows["data"]), index=rows.index)
-    base = rows.drop(columns=["data"])
+    base = rows.drop(columns=[c for c in ("data", "tuples") if c in rows.columns])
     overlap = [c for c in fields.columns if c in base.columns]
     return base.join(fields.rename(columns={c: f"data_{c}" for c in overlap}))

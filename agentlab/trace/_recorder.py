@@ -48,7 +48,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 import agentlab
-from agentlab._events import _H, _chunk_join, _chunk_of, _chunk_slice
+from agentlab._events import _H, _chunk_join, _chunk_of, _chunk_seqs, _chunk_slice
 
 from ._files import header
 from ._run import Run, RunInfo
@@ -124,6 +124,9 @@ class Recorder(Run):
         self._tidy_pending = False
         self._total = 0  # events moved into self._parts (self._pending and self._loose hold the rest)
         self._dropped = 0
+        #: the events dropped here, as runs of seq: [first, last, count] each, adjacent
+        #: ones joined (a full recorder's drops are one run, before what it holds)
+        self._lost: list[list[int]] = []
         self._extra_dropped = 0  # reported by a source (an EventLog's own count)
         self._unsubscribe: Callable[[], None] | None = None
         self._runtime = runtime
@@ -226,7 +229,7 @@ class Recorder(Run):
                 try:
                     self._spill(self._batch(part))
                 except OSError as e:  # dropped and counted instead, never silently
-                    self._dropped += _count(part)
+                    self._lose(part)
                     self._spill_failed(e)
         after = self.convert_after
         if after is not None and self._unconverted > after:
@@ -235,7 +238,21 @@ class Recorder(Run):
     def _drop(self) -> None:
         cap = self.capacity
         while cap is not None and self._held > cap and len(self._parts) > 1:
-            self._dropped += _count(self._pop())
+            self._lose(self._pop())
+
+    def _lose(self, part: tuple[Any, ...] | pa.RecordBatch) -> None:
+        """Count ``part``'s events as dropped, and remember which they were."""
+        n = _count(part)
+        if n == 0:
+            return
+        self._dropped += n
+        first, last = _seq_span(part)
+        lost = self._lost
+        if lost and lost[-1][1] + 1 == first:
+            lost[-1][1] = last
+            lost[-1][2] += n
+        else:
+            lost.append([first, last, n])
 
     def _pop(self) -> tuple[Any, ...] | pa.RecordBatch:
         part = self._parts.popleft()
@@ -328,14 +345,19 @@ class Recorder(Run):
 
     @property
     def info(self) -> RunInfo:
+        """What the run is; ``dropped`` counts the events dropped here and those its
+        source reported, and the gaps in ``seq`` among the events held that neither
+        explains (each event once: a chunk a failed spill dropped between two held
+        ones is a gap too)."""
         table = self.table()
         gaps = 0
         if table.num_rows > 1:
-            lo, hi = pc.min_max(table.column("seq")).values()
-            gaps = max(0, int(hi.as_py()) - int(lo.as_py()) + 1 - table.num_rows)
+            lo, hi = (int(v.as_py()) for v in pc.min_max(table.column("seq")).values())
+            gaps = max(0, hi - lo + 1 - table.num_rows)
+            gaps -= sum(n for first, last, n in self._lost if lo < first and last < hi)
         return RunInfo(
             **self._info,
-            dropped=self.dropped + gaps,
+            dropped=self.dropped + max(gaps, 0),
             version=FORMAT_VERSION,
         )
 
@@ -396,6 +418,15 @@ class Recorder(Run):
             f"<agentlab.trace.Recorder {self._info['run_id']}: {self._recorded()} events "
             f"({state}), dropped={self.dropped}, spilled files={len(self._spilled)}>"
         )
+
+
+def _seq_span(part: tuple[Any, ...] | pa.RecordBatch) -> tuple[int, int]:
+    """The first and last seq of a part that holds events."""
+    if isinstance(part, pa.RecordBatch):
+        seq = part.column("seq")
+        return int(seq[0].as_py()), int(seq[-1].as_py())
+    seqs = _chunk_seqs(part)
+    return int(seqs[0]), int(seqs[-1])
 
 
 def _count(part: tuple[Any, ...] | pa.RecordBatch) -> int:

@@ -120,8 +120,10 @@ class Run:
 
     def to_events(self) -> list[agentlab.Event]:
         """Every event as an :class:`agentlab.Event`, its data as recorded (JSON's
-        values, tuples as tuples) and its reason as text, or as the tuple it was
-        (``('shutdown', 'x')``); crashes stay ``"Type: message"`` text.
+        values, tuples as tuples, an object JSON cannot hold as its repr text, a
+        ``_schema.Repr`` that shows as the object did) and its reason as text, or
+        as the tuple it was (``('shutdown', 'x')``; a part of it that was no
+        literal, such as a crash, as its text); crashes stay ``"Type: message"`` text.
 
         This is how views read a recorded or loaded run::
 

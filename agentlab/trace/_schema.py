@@ -15,7 +15,8 @@ column      Arrow type                     from the :class:`agentlab.Event` fiel
 ``peer``    int64 (nullable)               ``peer``
 ``reason``  dictionary<int32, string>      ``reason`` as text (:func:`reason_text`)
 ``data``    string (nullable)              ``data`` as JSON text (:func:`data_json`)
-``tuples``  string (nullable)              where ``data`` held tuples (:func:`data_tuples`)
+``tuples``  string (nullable)              where ``data`` held tuples, or objects
+                                           written as their repr (:func:`data_tuples`)
 ==========  =============================  =========================================
 
 Nothing is pickled: reasons and data become text when they are recorded, so a
@@ -32,6 +33,19 @@ turns them back, so ``Run.to_events()`` gives the data exactly as recorded:
 ('{"request":["ask",[1,[2]]]}', '[["request"],["request",1,1]]')
 >>> restore_tuples({"request": ["ask", [1, [2]]]}, '[["request"],["request",1,1]]')
 {'request': ('ask', [1, (2,)])}
+
+An object JSON cannot hold (a pid, a ChildSpec) is written as its ``repr``, and
+``tuples`` has a path to it too: the text it reads back as is a :class:`Repr`,
+whose ``repr`` is that text, as the object's was (a view shows the message
+``('register', <0.7.0>)`` as it did live). Readers that know only tuples skip
+those paths, so the format version stays 2:
+
+>>> class Pid:
+...     def __repr__(self): return "<0.7.0>"
+>>> data_json({"msg": ("register", Pid())}), data_tuples({"msg": ("register", Pid())})
+('{"msg":["register","<0.7.0>"]}', '[["msg"],["msg",1]]')
+>>> restore_tuples({"msg": ["register", "<0.7.0>"]}, '[["msg"],["msg",1]]')
+{'msg': ('register', <0.7.0>)}
 
 >>> reason_text(("shutdown", "reconfigured"))
 "('shutdown', 'reconfigured')"
@@ -59,6 +73,7 @@ __all__ = [
     "METADATA_KEY",
     "READABLE_VERSIONS",
     "SCHEMA",
+    "Repr",
     "chunk_batch",
     "data_json",
     "data_tuples",
@@ -98,14 +113,45 @@ _MAX_REPR = 500  # longest text kept for a value JSON cannot hold (a message, an
 
 def reason_text(reason: Any) -> str | None:
     """An exit reason as text: atoms as they are, a :class:`agentlab.Crash` as
-    ``"Type: message"``, anything else as its ``repr``."""
+    ``"Type: message"``, anything else as its ``repr``. A tuple's parts that are not
+    literals (a crash, a pid, an object) are written as their text, so that it reads
+    back as a tuple (:func:`reason_value`) whatever it holds:
+
+    >>> reason_text(("shutdown", ("failed_to_start_child", "db", agentlab.Crash("OSError", "disk"))))
+    "('shutdown', ('failed_to_start_child', 'db', 'OSError: disk'))"
+    """
     if reason is None or type(reason) is str:
         return reason
     if isinstance(reason, agentlab.Crash):
         return str(reason)
     if isinstance(reason, str):
         return str(reason)
+    if type(reason) is tuple:
+        return _short_repr(_literal(reason, 0))
     return _short_repr(reason)
+
+
+_ATOMS = frozenset({int, bool, type(None), bytes})
+
+
+def _literal(value: Any, depth: int) -> Any:
+    """``value`` with every part that ``repr`` would not write as a literal
+    (``ast.literal_eval`` reads it back) replaced by its text: a crash as
+    ``"Type: message"``, a str subclass as its str, anything else as its ``repr``,
+    which is what the views show of it live (``agentlab.ui._fmt.exit_text``)."""
+    t = type(value)
+    if t is str or t in _ATOMS:
+        return value
+    if t is float:
+        return value if value - value == 0 else repr(value)  # nan and inf: no literal
+    if depth < 32:
+        if t is tuple:
+            return tuple(_literal(v, depth + 1) for v in value)
+        if t is list:
+            return [_literal(v, depth + 1) for v in value]
+    if isinstance(value, agentlab.Crash | str):
+        return str(value)
+    return _short_repr(value)
 
 
 def is_abnormal(reason: str | None) -> bool:
@@ -133,7 +179,29 @@ def _jsonable(value: Any) -> Any:
         return str(value)
     if isinstance(value, set | frozenset):
         return sorted(map(_short_repr, value))
+    global _objects
+    _objects += 1  # (so :func:`_encoded` knows to look for where it was)
     return _short_repr(value)
+
+
+_objects = 0  # objects written as their repr so far
+
+
+class Repr(str):
+    """An object a trace kept as its ``repr`` (JSON cannot hold it): that text, and
+    its own ``repr`` is the text itself, as the object's was. So a message
+    ``("register", <0.101.0>)`` (a pid in it) reads back as a tuple whose ``repr``
+    is ``('register', <0.101.0>)``, not ``('register', '<0.101.0>')``; it equals
+    the text, and JSON writes it as the text.
+
+    >>> ("start_child", Repr("ChildSpec('w')"))
+    ('start_child', ChildSpec('w'))
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return str.__str__(self)
 
 
 _encode = json.JSONEncoder(
@@ -161,7 +229,11 @@ def data_json(data: dict[str, Any] | None) -> str | None:
 def data_tuples(data: dict[str, Any] | None) -> str | None:
     """Where ``data`` holds tuples, as JSON text: the path (keys and list indexes)
     to each, outermost first; ``None`` when it holds none (or when
-    :func:`data_json` could not encode it as it is)."""
+    :func:`data_json` could not encode it as it is). A path to a value that is
+    text in ``data_json`` (not a list) is an object JSON could not hold, written
+    as its ``repr`` (:class:`Repr`); a crash (as ``"Type: message"``) and a set
+    (as a list of reprs) are not marked. Readers that know only tuples skip
+    those paths (the value there is no list)."""
     return _encoded(data)[1]
 
 
@@ -179,6 +251,7 @@ def _encoded(data: dict[str, Any] | None) -> tuple[str | None, str | None]:
                 _cache.clear()
             _cache[key] = text
         return text, None
+    seen = _objects
     try:
         text = _encode(data)
     except (TypeError, ValueError):  # non-string keys, circular data
@@ -186,7 +259,7 @@ def _encoded(data: dict[str, Any] | None) -> tuple[str | None, str | None]:
             return _encode({str(k): v for k, v in data.items()}), None
         except (TypeError, ValueError):
             return _encode({"repr": _short_repr(data)}), None
-    if "[" not in text:  # no lists in it, so no tuples
+    if "[" not in text and _objects == seen:  # no lists in it and no objects: nothing to mark
         return text, None
     paths: list[list[Any]] = []
     _tuple_paths(data, [], paths)
@@ -194,7 +267,8 @@ def _encoded(data: dict[str, Any] | None) -> tuple[str | None, str | None]:
 
 
 def _tuple_paths(value: Any, path: list[Any], out: list[list[Any]]) -> None:
-    """Append the path of each tuple in ``value`` (JSON-encodable: no cycles) to ``out``."""
+    """Append the path of each tuple in ``value`` (JSON-encodable: no cycles) to
+    ``out``, and of each object JSON writes as its repr."""
     is_dict = isinstance(value, dict)
     if is_dict:
         items: Iterable[tuple[Any, Any]] = value.items()
@@ -210,9 +284,15 @@ def _tuple_paths(value: Any, path: list[Any], out: list[list[Any]]) -> None:
             if is_dict and type(k) is not str:
                 k = _key_text(k)
             _tuple_paths(v, [*path, k], out)
+        elif v is not None and not isinstance(v, _NATIVE):  # what _jsonable writes as its repr
+            if is_dict and type(k) is not str:
+                k = _key_text(k)
+            out.append([*path, k])
 
 
 _SCALAR = frozenset({str, int, float, bool, type(None)})
+#: what JSON writes as it is (subclasses too), or :func:`_jsonable` as other than a repr
+_NATIVE = (str, int, float, agentlab.Crash, set, frozenset)
 
 
 def _key_text(key: Any) -> str:
@@ -223,7 +303,8 @@ def _key_text(key: Any) -> str:
 
 def restore_tuples(value: Any, tuples: str | None) -> Any:
     """``value`` (data parsed from :func:`data_json` text) with the lists that were
-    tuples (``tuples``: :func:`data_tuples` text) made tuples again, in place.
+    tuples (``tuples``: :func:`data_tuples` text) made tuples again, and the texts
+    that were objects made :class:`Repr`, in place.
 
     Paths that do not fit (a file changed by hand) are skipped.
     """
@@ -242,8 +323,11 @@ def restore_tuples(value: Any, tuples: str | None) -> Any:
             for step in path[:-1]:
                 parent = parent[step]
             last = path[-1]
-            if isinstance(parent[last], list):
-                parent[last] = tuple(parent[last])
+            here = parent[last]
+            if isinstance(here, list):
+                parent[last] = tuple(here)
+            elif type(here) is str:
+                parent[last] = Repr(here)
         except (LookupError, TypeError):
             continue
     return value
@@ -251,15 +335,31 @@ def restore_tuples(value: Any, tuples: str | None) -> Any:
 
 def reason_value(text: str | None) -> Any:
     """An exit reason as :func:`reason_text` wrote it, back as the value when it was
-    a tuple of literals (``"('shutdown', 'x')"`` -> ``('shutdown', 'x')``, read by
-    ``ast.literal_eval``: nothing runs); any other text as it is."""
+    a tuple (``"('shutdown', 'x')"`` -> ``('shutdown', 'x')``, read by
+    ``ast.literal_eval``: nothing runs); any other text as it is.
+
+    A ``{shutdown, Term}`` reason that does not read back (written before tuples'
+    parts were made literals, with ``Crash(...)`` in it) comes back as
+    ``("shutdown", "<Term as text>")``: a shutdown still, as :func:`is_abnormal`
+    says, not a crash.
+
+    >>> reason_value("('shutdown', ('failed_to_start_child', 'db', Crash(OSError: disk)))")
+    ('shutdown', "('failed_to_start_child', 'db', Crash(OSError: disk))")
+    """
     if text is None or not text.startswith("(") or not text.endswith(")"):
         return text
     try:
         value = ast.literal_eval(text)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return text
-    return value if type(value) is tuple else text
+        value = None
+    if type(value) is tuple:
+        return value
+    if text.startswith(_SHUTDOWN) and len(text) > len(_SHUTDOWN) + 1:
+        return ("shutdown", text[len(_SHUTDOWN) : -1])
+    return text
+
+
+_SHUTDOWN = "('shutdown', "
 
 
 def with_tuples(table: pa.Table) -> pa.Table:

@@ -18,14 +18,24 @@ column             dtype     from
 ``restart_type``   category  ``child_start`` data ``restart`` (permanent, ...)
 ``restart``        Int64     ``child_start`` data ``attempt`` (0: first start)
 ``init``           category  ``init`` data ``result`` (ok, ignore, stop, continue);
-                             ``starting`` for an agent or supervisor whose ``spawn``
-                             was recorded and whose ``init`` had not returned when
-                             it exited or the recording ended (NA: a process that
-                             has no ``init``, or whose spawn was not recorded)
+                             for an agent or supervisor whose ``spawn`` was
+                             recorded and whose ``init`` was not: ``starting``
+                             when the trace holds every event from its spawn to
+                             its exit (or to the end of the recording), so init
+                             had not returned by then; ``unknown`` when events are
+                             missing from that stretch (a gap in ``seq``: a
+                             recorder that could not spill, or events left out),
+                             so init may have returned in one of them
+                             (``run.info.dropped`` counts them). Events dropped
+                             before the first recorded one (a full recorder drops
+                             its oldest) hide no init of a spawn after them.
+                             NA: a process that has no ``init``, or whose spawn
+                             was not recorded
 ``start``          float64   ``spawn`` time (NaN if the spawn was not recorded)
 ``ready``          float64   when ``init`` returned ok/continue (``spawn`` time for a
                              process without ``init``; NaN if init failed or was
-                             still ``starting``: it never came up)
+                             still ``starting``: it never came up; NaN when
+                             ``unknown``)
 ``end``            float64   ``exit`` time (NaN: alive when the trace ends)
 ``lifetime``       float64   ``end - start``
 ``exit_reason``    category  ``exit`` reason
@@ -181,8 +191,8 @@ def processes(events: Any) -> pd.DataFrame:
     or its events DataFrame."""
     events = as_events(events)
     ident_cols = ["pid", "time", "name", "path", "supervisor"]
-    spawn = rows_of(events, "spawn", [*ident_cols, "peer", "data"]).drop_duplicates("pid")
-    exits = rows_of(events, "exit", [*ident_cols, "reason"]).drop_duplicates("pid")
+    spawn = rows_of(events, "spawn", [*ident_cols, "seq", "peer", "data"]).drop_duplicates("pid")
+    exits = rows_of(events, "exit", [*ident_cols, "seq", "reason"]).drop_duplicates("pid")
     starts = rows_of(events, "child_start", ["pid", "path", "peer", "data"])
     starts = starts[starts["peer"].notna()].drop_duplicates("peer", keep="last")
     inits = rows_of(events, "init", ["pid", "time", "data"]).drop_duplicates("pid", keep="last")
@@ -204,13 +214,16 @@ def processes(events: Any) -> pd.DataFrame:
     result = data_fields(inits["data"], {"result": pa.string()})["result"]
 
     # an agent's (or supervisor's) spawn is followed by its init event once init
-    # returns: without one, it was still starting when it exited or recording ended
+    # returns: without one, it was still starting when it exited or recording ended,
+    # unless events are missing after its spawn (then its init may be one of them)
     kind_of = _take(kind, si)
-    starting = _is_in(kind_of, _HAS_INIT) & (ii < 0)
-    init_result = _with_text(_take(result, ii), starting, "starting")
+    no_init = _is_in(kind_of, _HAS_INIT) & (ii < 0)
+    unknown = no_init & _missing_after(events, spawn, exits, np.where(no_init, si, -1), ei)
+    starting = no_init & ~unknown
+    init_result = _with_text(_with_text(_take(result, ii), starting, "starting"), unknown, "unknown")
     init_time = _take_float(inits["time"].to_numpy(), ii)
     ok = _is_in(init_result, ("ok", "continue"))
-    ready = np.where((ii < 0) & ~starting, start, np.where(ok, init_time, np.nan))
+    ready = np.where((ii < 0) & ~no_init, start, np.where(ok, init_time, np.nan))
     sup_path = _take_cat(starts["path"], ci).astype(object).to_numpy().copy()
     fallback = ident["supervisor"].astype(object).to_numpy()
     missing = pd.isna(sup_path)
@@ -237,6 +250,30 @@ def processes(events: Any) -> pd.DataFrame:
         }
     )
     return frame
+
+
+def _missing_after(
+    events: pd.DataFrame, spawn: pd.DataFrame, exits: pd.DataFrame, si: np.ndarray, ei: np.ndarray
+) -> np.ndarray:
+    """For each process (``si``/``ei``: its rows in ``spawn``/``exits``, -1: none or
+    not asked), whether events are missing from the trace after its spawn: a number
+    in ``seq`` between its spawn and its exit (or the last event, if it did not exit)
+    that no event has. False for a process whose spawn was not recorded."""
+    out = np.zeros(len(si), dtype=bool)
+    has = si >= 0
+    if not has.any():
+        return out
+    seqs = events["seq"].to_numpy(np.int64)
+    if len(seqs) and seqs[-1] - seqs[0] + 1 == len(seqs) and (np.diff(seqs) == 1).all():
+        return out  # every number from the first to the last: nothing is missing
+    seqs = np.unique(seqs)
+    lo = spawn["seq"].to_numpy(np.int64)[si[has]]
+    hi = np.full(len(lo), seqs[-1], dtype=np.int64)
+    exited = ei[has] >= 0
+    hi[exited] = exits["seq"].to_numpy(np.int64)[ei[has][exited]]
+    held = np.searchsorted(seqs, hi, side="right") - np.searchsorted(seqs, lo, side="left")
+    out[has] = (hi - lo + 1) > held
+    return out
 
 
 def _take(values: Any, idx: np.ndarray) -> Any:

@@ -9,8 +9,9 @@
 
 Each view also stands alone (``SupervisionTree(rt)``, ``TokenStream(rt,
 agents=["writer"])``, ``Timeline(rt)``, ``SequenceDiagram(rt)``) and accepts a
-recorded run instead of a runtime (a list of events, ``rt.events``, a loaded
-trace), with a scrub bar to step through it. Where widgets cannot render
+recorded run instead of a runtime (a list of events, ``rt.events``, a
+``trace.Run``, its ``events()`` frame, or the path of a saved trace), with a
+scrub bar to step through it. Where widgets cannot render
 (nbconvert, GitHub) each view leaves static HTML.
 
 Updates reach the browser through a coalescing pump (at most 30 messages a

@@ -8,6 +8,7 @@
     await dash.settled()
 
     agentlab.ui.dashboard(events)         # a recorded run: one scrub bar drives all four
+    agentlab.ui.dashboard("run.parquet")  # ... or a saved one (a trace.Run, run.events() too)
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ __all__ = ["Dashboard", "dashboard"]
 class Dashboard(_static.HtmlFallback, ipywidgets.VBox):
     """Four linked views. Picking a node or an arrow in one highlights it in the others.
 
-    ``source`` is a runtime (``None``: the current one) or a recorded run;
+    ``source`` is a runtime (``None``: the current one) or a recorded run (events, a
+    ``trace.Run``, its ``events()`` frame, or the path of a saved trace);
     ``agents`` picks the token streams shown (default: every agent that talks to a
     model), ``collapse`` the number of children above which a supervisor is one
     node (tree and timeline, default 50), ``window`` the timeline's seconds when
@@ -82,7 +84,8 @@ class Dashboard(_static.HtmlFallback, ipywidgets.VBox):
 
 
 def dashboard(source: Any = None, **options: Any) -> Dashboard:
-    """Every view for ``source`` (a runtime, ``None`` for the current one, or a recorded run).
+    """Every view for ``source`` (a runtime, ``None`` for the current one, or a recorded
+    run: events, a ``trace.Run``, its ``events()`` frame, or the path of a saved trace).
 
     Options go to the views: ``agents`` (token streams to show), ``collapse``
     (children above which a supervisor is one node), ``window`` (timeline seconds),

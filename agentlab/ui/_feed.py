@@ -6,9 +6,12 @@ view opened late still shows the history; a recorded feed can be scrubbed
 (:meth:`RecordedFeed.seek`), which rebuilds every attached view at that point.
 
 Views attach through :func:`as_feed`, which accepts a runtime, a feed, a list
-of events, an :class:`~agentlab.EventLog`, or anything that can give events
-(an object with ``events``/``to_events()``, or a pandas frame with the event
-columns, as ``agentlab.trace`` exports them).
+of events, an :class:`~agentlab.EventLog`, or a recorded run in any of the forms
+``agentlab.trace`` gives it: a :class:`~agentlab.trace.Run` (or a recorder),
+its ``events()`` frame (or rows of it), or the path of a trace saved with
+``Run.save``. All of them show what the live views showed: the data and reasons
+as recorded, tuples as tuples (a call ``('ask', x)``, an exit
+``('shutdown', x)``), read as :meth:`agentlab.trace.Run.to_events` reads them.
 
 >>> from agentlab.ui._synthetic import tiny_tree_events
 >>> feed = as_feed(tiny_tree_events())
@@ -19,6 +22,8 @@ columns, as ``agentlab.trace`` exports them).
 from __future__ import annotations
 
 import logging
+import os
+import warnings
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -207,11 +212,12 @@ class LiveFeed(Feed):
 
 
 class RecordedFeed(Feed):
-    """A recorded run. ``cursor`` is how many events the views show (all, at first)."""
+    """A recorded run (any form :func:`events_from` reads). ``cursor`` is how many
+    events the views show (all, at first)."""
 
-    def __init__(self, events: Iterable[Any]) -> None:
+    def __init__(self, events: Any) -> None:
         super().__init__()
-        self.events: list[Any] = list(events)
+        self.events: list[Any] = events_from(events)
         self.cursor = len(self.events)
 
     def attach(self, view: Attached) -> None:
@@ -265,7 +271,8 @@ _live: weakref.WeakValueDictionary[int, LiveFeed] = weakref.WeakValueDictionary(
 
 
 def as_feed(source: Any = None) -> Feed:
-    """A feed for ``source``: a runtime (``None``: the current one), a feed, or recorded events."""
+    """A feed for ``source``: a runtime (``None``: the current one), a feed, or a recorded
+    run (events, a :class:`~agentlab.trace.Run`, its events frame, a saved trace's path)."""
     if isinstance(source, Feed):
         return source
     if source is None:
@@ -281,7 +288,10 @@ def as_feed(source: Any = None) -> Feed:
 
 
 def events_from(obj: Any) -> list[Any]:
-    """Recorded events from a list/log of events, an object holding them, or a DataFrame."""
+    """Recorded events from a list/log of events, an object holding them (a
+    :class:`~agentlab.trace.Run`), an events DataFrame, or the path of a saved trace."""
+    if isinstance(obj, str | os.PathLike):
+        return _from_file(obj)
     if hasattr(obj, "to_events"):
         return events_from(obj.to_events())
     columns = getattr(obj, "columns", None)
@@ -302,7 +312,9 @@ def events_from(obj: Any) -> list[Any]:
         else:
             raise TypeError(
                 f"cannot read an event from {e!r}: pass agentlab.Event records, "
-                "10-field tuples, dicts with the Event fields, or a runtime."
+                "10-field tuples, dicts with the Event fields, a recorded run "
+                "(agentlab.trace.Run, or its events() frame), the path of a saved "
+                "trace, or a runtime."
             )
     return out
 
@@ -310,38 +322,104 @@ def events_from(obj: Any) -> list[Any]:
 _FIELDS = ("seq", "time", "wall", "kind", "pid", "name", "path", "peer", "reason", "data")
 
 
+def _from_file(path: str | os.PathLike[str]) -> list[Any]:
+    """The events of a trace saved by ``Run.save`` (a file, or a spilling recorder's folder)."""
+    from pathlib import Path
+
+    from agentlab import trace  # (the error names the trace extra when it is missing)
+
+    return trace.load(Path(path)).to_events()
+
+
+#: a frame without a ``tuples`` column was given (warned once per process)
+_warned_tuples = False
+
+
 def _from_frame(df: Any) -> list[Any]:
-    """Events from a frame with the event columns (``agentlab.trace``'s events table:
-    ``wall_time`` for ``wall``, reasons as text, ``data`` as JSON text)."""
+    """Events from a frame with the event columns: ``agentlab.trace``'s events table
+    (``wall_time`` for ``wall``, reasons as text, ``data`` as JSON text and ``tuples``
+    saying which of its lists were tuples), or a frame of :meth:`Event.as_dict` rows.
+
+    Read as :meth:`agentlab.trace.Run.to_events` reads a run: tuples in the data and
+    tuple reasons (``"('shutdown', 'x')"``) come back as tuples, so the views show
+    what the live run showed. A frame of JSON text without the ``tuples`` column
+    (made by hand, or some of the columns only) cannot say which lists were tuples:
+    they stay lists, and a warning says so, once.
+    """
     import json
 
     if "wall" not in df.columns and "wall_time" in df.columns:
         df = df.rename(columns={"wall_time": "wall"})
     cols = [c for c in _FIELDS if c in df.columns]
+    has_tuples = "tuples" in df.columns
+    if has_tuples:
+        cols.append("tuples")
+    trace_helpers: Any = None
+    lost_tuples = False
     out = []
     for row in df[cols].astype(object).itertuples(index=False, name=None):
         d = dict(zip(cols, row, strict=True))
         for k, v in d.items():
             if v is not None and (type(v).__name__ == "NAType" or (isinstance(v, float) and v != v)):
                 d[k] = None  # NaN/NA: missing
+        tuples = d.pop("tuples", None)
         data = d.get("data")
         if isinstance(data, str):
             try:
                 d["data"] = json.loads(data)
             except ValueError:
                 d["data"] = {"text": data}
+            if tuples is not None:
+                if trace_helpers is None:
+                    trace_helpers = _trace_helpers()
+                d["data"] = trace_helpers[1](d["data"], tuples)
+            elif not has_tuples and "[" in data:
+                lost_tuples = True
+        reason = d.get("reason")
+        if isinstance(reason, str) and reason.startswith("(") and reason.endswith(")"):
+            if trace_helpers is None:
+                trace_helpers = _trace_helpers()
+            d["reason"] = trace_helpers[0](reason)  # as the trace wrote a tuple reason
         for k in ("seq", "pid", "peer"):
             if d.get(k) is not None:
                 d[k] = int(d[k])
-        for k in ("kind", "name", "path", "reason"):
+        for k in ("kind", "name", "path"):
             if d.get(k) is not None:
                 d[k] = str(d[k])
         if d.get("wall") is not None and not isinstance(d["wall"], float):
             w = d["wall"]
-            d["wall"] = w.timestamp() if hasattr(w, "timestamp") else float(w)
+            ns = getattr(w, "value", None)  # a pandas Timestamp: its nanoseconds, as
+            # Run.to_events reads them (``timestamp()`` rounds to microseconds)
+            d["wall"] = ns / 1e9 if type(ns) is int else (
+                w.timestamp() if hasattr(w, "timestamp") else float(w))
         d.setdefault("wall", 0.0)
         if d.get("pid") is None:
             d["pid"] = 0
         fields: dict[str, Any] = d
         out.append(Event.make(**fields))
+    if lost_tuples:
+        _warn_lost_tuples()
     return out
+
+
+def _trace_helpers() -> tuple[Callable[[str], Any], Callable[[Any, str], Any]]:
+    """``reason_value`` and ``restore_tuples``: a frame of JSON text comes from
+    ``agentlab.trace`` (and the error names its extra when it is missing)."""
+    from agentlab.trace._schema import reason_value, restore_tuples
+
+    return reason_value, restore_tuples
+
+
+def _warn_lost_tuples() -> None:
+    global _warned_tuples
+    if _warned_tuples:
+        return
+    _warned_tuples = True
+    warnings.warn(
+        "agentlab.ui: this events frame has no 'tuples' column, so the tuples in its "
+        "data come back as lists (a message ('ask', x) shows as ['ask', x]). Give the "
+        "view the Run itself, the path of its saved trace, or run.events() with all "
+        "its columns (rows of it are fine). This warning is shown once.",
+        UserWarning,
+        stacklevel=4,
+    )

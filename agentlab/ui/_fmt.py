@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 __all__ = ["Rate", "exit_class", "exit_detail", "exit_text", "is_crash"]
@@ -46,7 +47,15 @@ def exit_text(reason: Any, limit: int = 160) -> str:
 
 
 def exit_detail(reason: Any) -> dict[str, Any] | None:
-    """The exception behind a crash (type, message, traceback), or ``None``."""
+    """The exception behind a crash (type, message, traceback), or ``None``.
+
+    A recorded run has a crash as its text, ``"Type: message"`` (no traceback): it
+    is split the same way, so the details panel shows the whole message, as it
+    did live (a reason without a type shows as the node's one-line exit text).
+
+    >>> exit_detail("ValueError: bad input")
+    {'type': 'ValueError', 'message': 'bad input', 'traceback': ''}
+    """
     if reason is None:
         return None
     t = getattr(reason, "type", None)
@@ -56,7 +65,15 @@ def exit_detail(reason: Any) -> dict[str, Any] | None:
             "message": str(reason.message),
             "traceback": str(getattr(reason, "traceback", "") or ""),
         }
+    if isinstance(reason, str):
+        m = _CRASH_TEXT.fullmatch(reason)
+        if m is not None:
+            return {"type": m[1], "message": m[2][:2000], "traceback": ""}
     return {"type": None, "message": exit_text(reason, 2000), "traceback": ""}
+
+
+#: a crash as a recorded run has it (``str(Crash)``): an exception's name, ": ", its message
+_CRASH_TEXT = re.compile(r"([A-Za-z_]\w*): (.*)", re.DOTALL)
 
 
 class Rate:

@@ -2,8 +2,9 @@
 
 Every view takes a *source*: a live :class:`agentlab.Runtime` (``None`` means
 the current one), or a recorded run (a list of events, an ``EventLog``, a
-loaded trace). A recorded view has a scrub bar; moving it shows the run at
-that point in every view attached to the same run.
+:class:`~agentlab.trace.Run`, its ``events()`` frame, or the path of a saved
+trace). A recorded view has a scrub bar; moving it shows the run at that point
+in every view attached to the same run.
 
 Traits hold only what a freshly opened view must rebuild (``snapshot``,
 written at a bounded rate, and ``config``); everything live goes as custom
@@ -102,7 +103,8 @@ class View(_static.HtmlFallback, anywidget.AnyWidget):
     Options every view takes:
 
     ``source``          a live :class:`agentlab.Runtime` (``None``: the current one)
-                        or a recorded run
+                        or a recorded run: events, a ``trace.Run``, its
+                        ``events()`` frame, or a saved trace's path
     ``rate``            messages a second, at most, to the browser (default 30):
                         deltas in between are coalesced
     ``snapshot_every``  seconds, at least, between rewrites of the ``snapshot``

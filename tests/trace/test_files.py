@@ -119,8 +119,12 @@ async def test_files_of_format_version_1_still_load(tmp_path) -> None:
     pq.write_table(old, path)
     again = load(path)
     assert again.info.version == 1
-    for table_name in TABLES:
+    for table_name in TABLES[1:]:
         pd.testing.assert_frame_equal(getattr(run, table_name)(), getattr(again, table_name)())
+    # the events too, but for the tuples column: that version did not say where they were
+    assert again.events()["tuples"].isna().all() and run.events()["tuples"].notna().any()
+    pd.testing.assert_frame_equal(run.events().drop(columns="tuples"),
+                                  again.events().drop(columns="tuples"))
     request = next(e.data["request"] for e in again.to_events() if e.kind == "call")
     assert request == json.loads(json.dumps(_NESTED))  # that version kept tuples as lists
     assert load_all([path, run.save(tmp_path / "v2.parquet")])[0].to_events() == run.to_events()
@@ -164,3 +168,37 @@ def test_missing_file_and_folders(tmp_path) -> None:
         load(tmp_path)
     with pytest.raises(FileNotFoundError, match="no trace at .*gone"):  # not "not Parquet"
         load_all([tmp_path, tmp_path / "gone"])
+
+
+async def test_objects_and_crashes_in_tuples_read_back_as_they_showed(tmp_path) -> None:
+    # a pid in a message is written as its repr; it reads back as text that shows as the
+    # pid did; a reason holding a crash reads back as a tuple, the crash as its text
+    async with agentlab.Runtime(clock=agentlab.VirtualClock(), seed=3) as rt:
+        rec = Recorder(rt)
+        rt.start(ScriptedSupervisor, ["a"], name="sup")
+        a = rt.whereis("a")
+        assert await rt.call("a", ("register", a, [a])) == ("register", a, [a])
+        crash = agentlab.Crash("OSError", "disk")
+        rt.exit("a", ("shutdown", ("failed_to_start_child", "db", crash)))
+        await rt.sleep(1.0)
+        run, live = rec.stop(), list(rt.events)
+    again = load(run.save(tmp_path / "run.parquet"))
+    for events in (run.to_events(), again.to_events()):
+        request = next(e.data["request"] for e in events if e.kind == "call")
+        assert repr(request) == repr(("register", a, [a])) == f"('register', {a!r}, [{a!r}])"
+        assert request == ("register", repr(a), [repr(a)])  # text, equal to the pid's repr
+        assert [repr(e.data) for e in events] == [repr(e.data) for e in live]
+        reason = next(e.reason for e in events if e.kind == "exit" and e.pid == a.id)
+        assert reason == ("shutdown", ("failed_to_start_child", "db", "OSError: disk"))
+    assert not run.processes().set_index("pid").loc[a.id, "crashed"]
+
+
+def test_a_shutdown_reason_written_by_an_earlier_version_is_a_shutdown() -> None:
+    from agentlab.trace._schema import is_abnormal, reason_value
+
+    # before a tuple's parts were made literals, a crash in one was written as Crash(...)
+    old = "('shutdown', ('failed_to_start_child', 'db', Crash(OSError: disk)))"
+    assert reason_value(old) == ("shutdown", "('failed_to_start_child', 'db', Crash(OSError: disk))")
+    assert not is_abnormal(old)
+    assert reason_value("(not, a tuple)") == "(not, a tuple)"
+    assert reason_value("('shutdown', 'x')") == ("shutdown", "x")

@@ -287,6 +287,7 @@ def test_events_dtypes_are_documented_ones() -> None:
         "peer": "Int64",
         "reason": "category",
         "data": "string",
+        "tuples": "string",
     }
     empty = Recorder().events()
     assert list(empty.columns) == list(ev.columns) and len(empty) == 0

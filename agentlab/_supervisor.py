@@ -43,6 +43,8 @@ _RESTART_KEYS = _field_names(
 )
 _RESTART_DELAY_KEYS = _field_names((*_RESTART_KEYS, "delay"))
 _CHILD_KEYS = _field_names(("child_id",))
+# a simple_one_for_one pool's shutdown_error: the template's id and how many children
+_POOL_KEYS = _field_names(("child_id", "nb_children"))
 _RESTART = K.RESTART
 _CHILD_START = K.CHILD_START
 
@@ -410,8 +412,13 @@ class Supervisor(Agent):
     exits for good (``temporary``, or ``transient`` with a normal reason), or
     whose ``init`` returns ``IGNORE``, is forgotten. When the supervisor
     stops, it signals all its children at once, in no order, and kills each
-    one still running after its ``shutdown``. The other strategies refuse
-    ``child=`` and ``max_children=`` (a :class:`SupervisorError` that says what
+    one still running after its ``shutdown``; as in OTP 25, an exit the stop
+    did not expect is reported once per distinct reason for the whole pool (a
+    ``shutdown_error`` event with the template's ``child_id``, the number of
+    children in ``nb_children`` and no child pid), where a
+    :class:`DynamicSupervisor`, as Elixir's, reports each child. The other
+    strategies refuse ``child=`` and ``max_children=`` (a
+    :class:`SupervisorError` that says what
     to use instead), and ``simple_one_for_one`` refuses a template given both
     as ``child=`` and in the list. :class:`DynamicSupervisor` has its own
     ``max_children=``::
@@ -424,7 +431,12 @@ class Supervisor(Agent):
     returns holds its supervisor, which can still be killed. A supervisor's own
     ``init`` waits whenever starting or stopping a child has to wait, so
     ``await rt.start_async(Supervisor, ...)`` to see a start failure as
-    :class:`StartError`; flags or specs it refuses raise :class:`SupervisorError`.
+    :class:`StartError`; flags it refuses raise :class:`SupervisorError`. A spec
+    it refuses in its own list (or as its template: any that :meth:`start_child`
+    would refuse, and a repeated id) stops it before any child starts, with the
+    exit reason ``("start_spec", R)`` as in OTP (``R`` is the reason
+    :meth:`start_child` gives): that is the ``.reason`` of the error
+    ``rt.start`` raises, and :meth:`why` says what was wrong.
 
     Admin API (awaitable, OTP's results, refusals raise :class:`SupervisorError`
     with OTP's ``.reason``): :meth:`start_child`, :meth:`terminate_child`,
@@ -436,6 +448,8 @@ class Supervisor(Agent):
     _inline_async = True
     _spawn_data = kind_data("supervisor")  # rt.start(Supervisor, ...) is one too
     _retain_after_exit = True  # why() reads a dead supervisor's give-up record
+    #: why it refused its own child specs, if it did (see _refuse_start)
+    _start_refusal: SupervisorError | None = None
     _default_intensity = 1
 
     # ------------------------------------------------------------------ init
@@ -524,31 +538,47 @@ class Supervisor(Agent):
         self._dynamic = strategy == "simple_one_for_one"
         self._template: ChildSpec | None = None
         self._on_started()
-        specs = [_as_spec(c) for c in children]
+        children = list(children)
         if self._dynamic:
-            if child is not None and specs:
+            if child is not None and children:
                 raise SupervisorError(
                     "simple_one_for_one takes one template, as child= or as the list's only "
-                    f"spec, not both: got child={child!r} and {len(specs)} in the list",
+                    f"spec, not both: got child={child!r} and {len(children)} in the list",
                     process=self.pid,
                 )
             if child is None:
-                if len(specs) != 1:
+                if len(children) != 1:
                     raise SupervisorError(
                         "simple_one_for_one needs exactly one child spec (the template); "
-                        f"got {len(specs)}"
+                        f"got {len(children)}"
                     )
-                child = specs[0]
-            self._template = _as_spec(child)
-            # OTP's init_dynamic/2 checks the template as any spec (validSignificant/3)
-            self._check_significant(self._template)
+                child = children[0]
+            # OTP's init_dynamic/2 checks the template as any spec (validSignificant/3 too)
+            try:
+                self._template = _as_spec(child)
+                self._check_significant(self._template)
+            except SupervisorError as e:
+                return self._refuse_start(e, child)
             return None
+        # OTP's check_startspec/2: each spec in list order is checked (its significance
+        # against auto_shutdown too), then its id against the ones before it; the first
+        # refusal ends the start before any child starts
+        specs: list[ChildSpec] = []
         seen = set()
-        for s in specs:
-            if s.id in seen:
-                raise SupervisorError(f"duplicate child id {s.id!r}", process=self.pid)
+        for c in children:
+            try:
+                s = _as_spec(c)
+                self._check_significant(s)
+                if s.id in seen:
+                    raise _refusal(
+                        f"duplicate child id {s.id!r}: each child of a supervisor needs an id "
+                        "of its own",
+                        ("duplicate_child_name", s.id),
+                    )
+            except SupervisorError as e:
+                return self._refuse_start(e, c)
             seen.add(s.id)
-            self._check_significant(s)
+            specs.append(s)
         for s in specs:
             ch = _Child(s)
             res = await self._start(ch)
@@ -562,6 +592,24 @@ class Supervisor(Agent):
 
     def _on_started(self) -> None:
         """Hook: the supervisor's own init succeeded (children start next)."""
+
+    def _refuse_start(self, err: SupervisorError, child: Any) -> Stop:
+        """Its own child list (or template) holds a spec it refuses: it starts no child
+        and exits ``("start_spec", R)``, OTP's ``{start_spec, R}``, with ``R`` the reason
+        :meth:`start_child` would give for that spec.
+
+        ``_start_refusal`` keeps the readable error for whoever started it (and
+        :meth:`why`): what was wrong and what to do.
+        """
+        reason = ("start_spec", _reason(err, child))
+        refusal = SupervisorError(
+            f"{err}. It refused its child list and started none of its children (exit "
+            f"reason {reason!r}): fix that child spec and start the supervisor again",
+            process=self.pid,
+        )
+        refusal.reason = reason  # type: ignore[attr-defined]
+        self._start_refusal = refusal
+        return Stop(reason)
 
     def _check_significant(self, s: ChildSpec) -> None:
         if s.significant and (s.restart == PERMANENT or self.auto_shutdown == "never"):
@@ -959,7 +1007,8 @@ class Supervisor(Agent):
                 rt._signal(pid, me, KILL, link=False)
                 down = await self.receive(is_down)
         reason = self._unlink_flush(pid, down.reason)
-        self._check_shutdown_reason(ch, reason)
+        if self._shutdown_failed(ch, reason):
+            self._report(K.SHUTDOWN_ERROR, ch, reason)
 
     def _unlink_flush(self, pid: Pid, reason: Any) -> Any:
         rt = self.runtime
@@ -973,20 +1022,27 @@ class Supervisor(Agent):
                     reason = m.reason
         return reason
 
-    def _check_shutdown_reason(self, ch: _Child, reason: Any) -> None:
+    def _shutdown_failed(self, ch: _Child, reason: Any) -> bool:
+        """Whether a stopped child's exit reason is one its stop does not expect (OTP
+        reports it as ``shutdown_error``)."""
         sh = ch.spec.shutdown
-        ok = reason == (KILLED if sh == "brutal_kill" else SHUTDOWN)
-        if not ok and ch.spec.restart != PERMANENT:
-            ok = is_shutdown_reason(reason) or (sh == "brutal_kill" and reason == NORMAL)
-        if not ok:
-            self._report(K.SHUTDOWN_ERROR, ch, reason)
+        if reason == (KILLED if sh == "brutal_kill" else SHUTDOWN):
+            return False
+        if ch.spec.restart != PERMANENT:
+            return not (is_shutdown_reason(reason) or (sh == "brutal_kill" and reason == NORMAL))
+        return True
 
     async def _terminate_concurrently(self, children: list[_Child]) -> None:
-        """Dynamic children: signal all at once, kill the ones left when their timer fires."""
+        """Dynamic children: signal all at once, kill the ones left when their timer fires.
+
+        The exits a stop does not expect are reported once all have ended
+        (:meth:`_report_stop_failures`), as OTP and Elixir do.
+        """
         rt = self.runtime
         me = self.pid
         pending: dict[Any, _Child] = {}
         timers = {}
+        failed: list[tuple[_Child, Any]] = []
         for ch in children:
             pid = ch.pid
             if pid is None:
@@ -994,7 +1050,9 @@ class Supervisor(Agent):
             self._by_pid.pop(pid, None)
             if pid._st == _DEAD:
                 # exited by itself, its Exit still queued
-                self._check_dead_at_stop(ch, self._unlink_flush(pid, NOPROC))
+                reason = self._unlink_flush(pid, NOPROC)
+                if self._dead_at_stop_failed(ch, reason):
+                    failed.append((ch, reason))
                 continue
             ref = rt._monitor(me, pid)
             pending[ref] = ch
@@ -1012,23 +1070,57 @@ class Supervisor(Agent):
             )
             if type(m) is Down:
                 ch = pending.pop(m.ref)
-                reason = self._unlink_flush(m.pid, m.reason)
-                self._check_shutdown_reason(ch, reason)
+                gone = m.pid
+                assert gone is not None  # monitored by pid, so Down names it
+                reason = self._unlink_flush(gone, m.reason)
+                if self._shutdown_failed(ch, reason):
+                    failed.append((ch, reason))
             else:
                 for ch in pending.values():
                     if ch.spec.shutdown == m[1] and ch.pid is not None:
                         rt._signal(ch.pid, me, KILL, link=False)
         for t in timers.values():
             rt.cancel_timer(t, quiet=True)
+        if failed:
+            self._report_stop_failures(failed)
 
-    def _check_dead_at_stop(self, ch: _Child, reason: Any) -> None:
-        """simple_one_for_one: a child that exited by itself before the stop reached it.
+    def _dead_at_stop_failed(self, ch: _Child, reason: Any) -> bool:
+        """simple_one_for_one: whether a child that exited by itself before the stop
+        reached it is reported.
 
         OTP 25's terminate_dynamic_children/1 monitors it like the others and takes
         the reason of its queued EXIT (unlink_flush/2), so the reason is checked as
         any stop checks it: ``shutdown`` is never reported (checked on OTP 25.2.3).
         """
-        self._check_shutdown_reason(ch, reason)
+        return self._shutdown_failed(ch, reason)
+
+    def _report_stop_failures(self, failed: list[tuple[_Child, Any]]) -> None:
+        """simple_one_for_one: one ``shutdown_error`` per distinct reason for the whole pool.
+
+        As OTP 25's terminate_dynamic_children/1, which reports each reason once with
+        the template as offender and ``{nb_children, N}`` in place of a pid: the
+        event names the template's id (``child_id``), no child pid, and counts the
+        children that exited with that reason (``nb_children``). The reasons come in
+        the order they were first seen.
+        """
+        groups: list[list[Any]] = []  # [reason, count], first seen first
+        by_reason: dict[Any, list[Any]] = {}
+        for _ch, reason in failed:
+            try:
+                group = by_reason.get(reason)
+            except TypeError:  # an unhashable reason (a list, a dict): compared by ==
+                group = next((g for g in groups if g[0] == reason), None)
+                if group is None:
+                    groups.append(group := [reason, 0])
+            else:
+                if group is None:
+                    groups.append(group := [reason, 0])
+                    by_reason[reason] = group
+            group[1] += 1
+        template = self._template
+        ident = template.id if template is not None else None
+        for reason, n in groups:
+            self.runtime._emit_lean(K.SHUTDOWN_ERROR, self.pid, None, reason, _POOL_KEYS, ident, n)
 
     # ------------------------------------------------------------------ admin API (in-process)
     async def handle_call(self, request: Any, caller: Any) -> Any:
@@ -1278,6 +1370,8 @@ class Supervisor(Agent):
             return explain_give_up(sup, await rt.call(sup, ("why",), timeout=None))
         if type(sup) is Pid:
             beh = sup._beh
+            if isinstance(beh, Supervisor) and beh._start_refusal is not None:
+                return f"supervisor {describe(sup)} did not start: {beh._start_refusal}."
             info = beh._gave_up if isinstance(beh, Supervisor) and hasattr(beh, "_gave_up") else None
             if info is None:
                 return (
@@ -1365,33 +1459,54 @@ _SPEC_FORMS = (
 )
 
 
+_HINTS = {
+    "already_present": "the id is known but not running: use restart_child, or delete_child first",
+    "not_found": "no child has that id",
+    "running": "it is running: terminate_child first",
+    "restarting": "it is being restarted right now; try again later",
+    "max_children": "the dynamic supervisor is full (max_children)",
+    "simple_one_for_one": "dynamic supervisors address children by pid and cannot restart them",
+    # the child spec is invalid (OTP's check_childspec): nothing was started or changed
+    "missing_id": "the child spec has no 'id': give it one and call again",
+    "missing_start": f"the child spec has no 'start': give it {_START_FORMS}",
+    "invalid_child_spec": f"not a child spec: pass {_SPEC_FORMS}",
+    "invalid_mfa": f"the child spec's 'start' must be {_START_FORMS}",
+    "invalid_restart_type": "the child spec's 'restart' must be 'permanent', 'transient' or "
+    "'temporary'",
+    "invalid_significant": "the child spec's 'significant' must be True or False",
+    "invalid_child_type": "the child spec's 'type' must be 'worker' or 'supervisor'",
+    "invalid_shutdown": "the child spec's 'shutdown' must be seconds >= 0, 'brutal_kill' or "
+    "'infinity'",
+    "bad_combination": "significant=True needs restart 'transient' or 'temporary' and a "
+    "supervisor with auto_shutdown 'any_significant' or 'all_significant'",
+    "duplicate_child_name": "two children in one list have the same id: give each its own",
+}
+
+
+def _hint(reason: Any) -> str:
+    """What the user can do about an admin API refusal (OTP's reason)."""
+    if (
+        isinstance(reason, tuple)
+        and len(reason) == 2
+        and isinstance(reason[1], ChildSpec)
+        and isinstance(reason[0], tuple)
+        and reason[0][:1] == ("start_spec",)
+    ):
+        reason = reason[0]  # a static supervisor's start error: (reason, the child's spec)
+    key = reason[0] if isinstance(reason, tuple) and reason else reason
+    if key == "start_spec" and len(reason) == 2:
+        # the child is a supervisor whose own child list (or template) holds a bad spec
+        return (
+            "the child is a supervisor that refused a spec in its own child list, so it "
+            f"started nothing: {_hint(reason[1])}. Fix that spec and call again"
+        )
+    return _HINTS.get(key, "see the reason") if isinstance(key, str) else "see the reason"
+
+
 def _api_error(sup: Any, op: str, reason: Any) -> SupervisorError:
-    hints = {
-        "already_present": "the id is known but not running: use restart_child, or delete_child first",
-        "not_found": "no child has that id",
-        "running": "it is running: terminate_child first",
-        "restarting": "it is being restarted right now; try again later",
-        "max_children": "the dynamic supervisor is full (max_children)",
-        "simple_one_for_one": "dynamic supervisors address children by pid and cannot restart them",
-        # the child spec is invalid (OTP's check_childspec): nothing was started or changed
-        "missing_id": "the child spec has no 'id': give it one and call again",
-        "missing_start": f"the child spec has no 'start': give it {_START_FORMS}",
-        "invalid_child_spec": f"not a child spec: pass {_SPEC_FORMS}",
-        "invalid_mfa": f"the child spec's 'start' must be {_START_FORMS}",
-        "invalid_restart_type": "the child spec's 'restart' must be 'permanent', 'transient' or "
-        "'temporary'",
-        "invalid_significant": "the child spec's 'significant' must be True or False",
-        "invalid_child_type": "the child spec's 'type' must be 'worker' or 'supervisor'",
-        "invalid_shutdown": "the child spec's 'shutdown' must be seconds >= 0, 'brutal_kill' or "
-        "'infinity'",
-        "bad_combination": "significant=True needs restart 'transient' or 'temporary' and a "
-        "supervisor with auto_shutdown 'any_significant' or 'all_significant'",
-    }
-    key = reason[0] if isinstance(reason, tuple) else reason
-    hint = hints.get(key, "see the reason") if isinstance(key, str) else "see the reason"
     err = SupervisorError(
         f"{op} on supervisor {describe(sup) if isinstance(sup, Pid) else repr(sup)} failed: "
-        f"{reason!r} ({hint}).",
+        f"{reason!r} ({_hint(reason)}).",
         process=sup,
     )
     err.reason = reason  # type: ignore[attr-defined]
@@ -1494,11 +1609,16 @@ class DynamicSupervisor(Supervisor):
             return "ignore"  # Elixir replies :ignore (OTP's static supervisors {ok, undefined})
         return res
 
-    def _check_dead_at_stop(self, ch: _Child, reason: Any) -> None:
+    def _dead_at_stop_failed(self, ch: _Child, reason: Any) -> bool:
         # Elixir's monitor_children/2 (monitor_child/1 finds its EXIT before any signal):
         # any reason but normal of a non-permanent child is reported, even shutdown
         # (checked on Elixir 1.14), unlike simple_one_for_one
-        if reason != NORMAL or ch.spec.restart == PERMANENT:
+        return reason != NORMAL or ch.spec.restart == PERMANENT
+
+    def _report_stop_failures(self, failed: list[tuple[_Child, Any]]) -> None:
+        # Elixir's terminate_children/2: one report per child (naming its pid), unlike
+        # OTP's simple_one_for_one, made once all of them have exited
+        for ch, reason in failed:
             self._report(K.SHUTDOWN_ERROR, ch, reason)
 
     def _count(self) -> dict[str, int]:
@@ -1520,7 +1640,9 @@ class DynamicSupervisor(Supervisor):
             # it exited by itself and its Exit is queued behind this call: Elixir's
             # terminate_child/2 stops it as terminate_children/2 does, whose
             # monitor_child/1 takes that Exit, so it is checked as at a stop
-            self._check_dead_at_stop(ch, self._unlink_flush(ident, NOPROC))
+            reason = self._unlink_flush(ident, NOPROC)
+            if self._dead_at_stop_failed(ch, reason):
+                self._report(K.SHUTDOWN_ERROR, ch, reason)
             self._remove(ch)  # (forgets its pid too)
             ch.pid = None
             return "ok"

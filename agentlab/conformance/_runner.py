@@ -91,7 +91,8 @@ class _Log:
             return
         sup = self.num2id.get(ev.pid, "unknown")
         # as the escript names the offender: its id, else the scenario id of its pid
-        # (simple_one_for_one children have no id), else "?"
+        # (simple_one_for_one children have no id), else "?" (a simple_one_for_one
+        # pool's shutdown_error names no pid: OTP's offender is {nb_children, N})
         child = ev.data["child_id"]
         if child is None:
             child = self.num2id.get(ev.peer, "?")

@@ -2,17 +2,12 @@
 
 ``../shared/otp/scenarios`` holds the 25 reference scenarios recorded from
 Erlang/OTP 25 and Elixir 1.14; ``tests/conformance/scenarios`` holds the
-project's own, recorded the same way (see the README there).
-
-Where agentlab is known to differ from OTP, the exact comparison is an xfail
-(strict: it fails once the two agree, so the entry must then go) and the rest of
-the log must still match once the difference is taken out (KNOWN_DIFFERENCES).
+project's own, recorded the same way (see the README there). None is exempt.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -35,55 +30,6 @@ def _scenarios(folder: Path) -> list[Path]:
 SHARED_SCENARIOS = _scenarios(SHARED)
 OWN_SCENARIOS = _scenarios(OWN)
 
-_SHUTDOWN_ERROR = re.compile(r"report (?P<sup>\S+) shutdown_error \S+ (?P<reason>.*)")
-_REFUSED_SPEC = re.compile(
-    r"(?P<head>down \S+|result start_link \S+|result start_child \S+ \S+) "
-    r".*(\{start_spec,|\{'SupervisorError',).*"
-)
-
-
-def _one_report_per_reason(lines: list[str]) -> list[str]:
-    """Dynamic children's shutdown_error reports as OTP 25 makes them: one per reason
-    and step, naming no child (terminate_dynamic_children/1 groups them)."""
-    out: list[str] = []
-    seen: set[str] = set()
-    for line in lines:
-        if line.startswith("step "):
-            seen = set()
-        m = _SHUTDOWN_ERROR.fullmatch(line)
-        if m:
-            line = f"report {m['sup']} shutdown_error ? {m['reason']}"
-            if line in seen:
-                continue
-            seen.add(line)
-        out.append(line)
-    return out
-
-
-def _spec_refusal_hidden(lines: list[str]) -> list[str]:
-    """The exit reason / start result of a supervisor whose child specs are refused."""
-    return [
-        f"{m['head']} <refused>" if (m := _REFUSED_SPEC.fullmatch(line)) else line for line in lines
-    ]
-
-
-_GROUPED = (
-    "agentlab reports a shutdown_error per dynamic child (naming it); OTP 25 one per "
-    "distinct reason for the whole simple_one_for_one pool ({nb_children,N}, no id)"
-)
-_START_SPEC = (
-    "a supervisor whose child list holds an invalid spec raises SupervisorError in its "
-    "init (exit reason and start result carry it); OTP returns {error,{start_spec,R}}"
-)
-
-# scenario stem -> (what differs, how to take the difference out of both logs)
-KNOWN_DIFFERENCES = {
-    "simple_one_for_one_children_dead_at_stop": (_GROUPED, _one_report_per_reason),
-    "simple_one_for_one_shutdown_timeout_grouped_reports": (_GROUPED, _one_report_per_reason),
-    "significant_flag_validation_at_start": (_START_SPEC, _spec_refusal_hidden),
-    "significant_flag_validation_in_child_supervisors": (_START_SPEC, _spec_refusal_hidden),
-}
-
 
 def _expected(path: Path) -> list[str]:
     return (path.parent / (path.stem + ".expected.txt")).read_text().splitlines()
@@ -100,47 +46,15 @@ def _check(path: Path) -> None:
     _compare(_expected(path), run_scenario_file(path))
 
 
-def _in_blocks(lines: list[str], path: Path) -> list[str]:
-    """Each unordered step's events sorted again (after a normalization changed them)."""
-    steps = json.loads(path.read_text())["steps"]
-    starts = [i for i, line in enumerate(lines) if line.startswith("step ")]
-    # the first "step" line is start_link; the scenario's steps follow in order
-    assert len(starts) == len(steps) + 1, path
-    out = lines[: starts[1] if len(starts) > 1 else len(lines)]
-    for k, step in enumerate(steps, start=1):
-        end = starts[k + 1] if k + 1 < len(starts) else len(lines)
-        block = lines[starts[k] + 1 : end]
-        out += [lines[starts[k]], *(sorted(block) if step.get("unordered") else block)]
-    return out
-
-
-def _own_params() -> list[object]:
-    params: list[object] = []
-    for p in OWN_SCENARIOS:
-        known = KNOWN_DIFFERENCES.get(p.stem)
-        marks = [pytest.mark.xfail(strict=True, reason=known[0])] if known else []
-        params.append(pytest.param(p, marks=marks, id=p.stem))
-    return params
-
-
 @pytest.mark.skipif(not SHARED_SCENARIOS, reason="../shared/otp/scenarios is not beside the checkout")
 @pytest.mark.parametrize("path", SHARED_SCENARIOS, ids=lambda p: p.stem)
 def test_shared_otp_scenario(path: Path) -> None:
     _check(path)
 
 
-@pytest.mark.parametrize("path", _own_params())
+@pytest.mark.parametrize("path", OWN_SCENARIOS, ids=lambda p: p.stem)
 def test_own_otp_scenario(path: Path) -> None:
     _check(path)
-
-
-@pytest.mark.parametrize("stem", sorted(KNOWN_DIFFERENCES))
-def test_known_difference_is_the_only_one(stem: str) -> None:
-    path = OWN / f"{stem}.json"
-    normalize = KNOWN_DIFFERENCES[stem][1]
-    want = _in_blocks(normalize(_expected(path)), path)
-    got = _in_blocks(normalize(run_scenario_file(path)), path)
-    _compare(want, got)
 
 
 def test_own_scenarios_are_many_and_recorded() -> None:

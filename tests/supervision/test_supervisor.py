@@ -20,6 +20,7 @@ import pytest
 from agentlab import (
     KILL,
     Agent,
+    AgentLabError,
     CalleeExited,
     CallTimeout,
     ChildSpec,
@@ -258,6 +259,68 @@ async def test_simple_one_for_one_children_exiting_as_their_supervisor_stops(
         expected = sorted(repr(r) for r in RACE_REASONS if otp_reports_shutdown_error(restart, r))
         assert reported == expected
     assert_clean(rt)
+
+
+@pytest.mark.parametrize("kind", ["simple_one_for_one", "DynamicSupervisor"])
+async def test_a_pool_reports_each_reason_its_stop_did_not_expect_once(
+    clock: Any, kind: str
+) -> None:
+    """OTP 25's terminate_dynamic_children/1 reports a reason once for the whole
+    simple_one_for_one pool: the template as offender with {nb_children, N} and no pid
+    (recorded: simple_one_for_one_shutdown_timeout_grouped_reports). Elixir's
+    DynamicSupervisor reports each child (dynamic_supervisor_children_dead_at_stop)."""
+    async with Runtime(clock=clock) as rt:
+        slow = ChildSpec("w", (Worker, None, True, 5.0), shutdown=0.05)  # outlasts shutdown
+        quick = ChildSpec("w", Worker, shutdown=0.05)
+        if kind == "simple_one_for_one":
+            sup = rt.start(Supervisor, strategy="simple_one_for_one", child=slow, intensity=100)
+        else:
+            sup = rt.start(DynamicSupervisor, intensity=100)
+        slows = [await Supervisor.start_child(sup, slow) for _ in range(3)]
+        quicks = [await Supervisor.start_child(sup, quick) for _ in range(3)]
+        adding = await busy(rt, sup)
+        stopping = await queued(rt.stop(sup, "shutdown"))  # the stop is queued first ...
+        for q in quicks[:2]:
+            rt.cast(q, ("stop", "boom"))  # ... then two children crash by themselves
+        await rt.settled()
+        rt.hold_time(False)
+        await adding
+        assert await stopping == "shutdown"
+        assert [p.exit_reason for p in slows] == ["killed"] * 3  # type: ignore[union-attr]
+        assert quicks[2] is not None and quicks[2].exit_reason == "shutdown"  # expected
+        reports = kinds(rt, "shutdown_error", sup)
+        if kind == "simple_one_for_one":
+            assert [(e.reason, e.peer, e.data) for e in reports] == [
+                ("boom", None, {"child_id": "w", "nb_children": 2}),
+                ("killed", None, {"child_id": "w", "nb_children": 3}),
+            ]
+        else:
+            assert sorted((e.reason, e.peer) for e in reports) == sorted(
+                [("boom", q.id) for q in quicks[:2] if q is not None]
+                + [("killed", p.id) for p in slows if p is not None]
+            )
+            assert all(e.data == {"child_id": "w"} for e in reports)
+    assert_clean(rt)
+
+
+async def test_a_pool_groups_unhashable_reasons_too() -> None:
+    """Reasons are grouped by equality, also those that cannot be hashed."""
+    async with Runtime(clock=VirtualClock()) as rt:
+        sup = rt.start(
+            Supervisor, strategy="simple_one_for_one", child=ChildSpec("w", Worker), intensity=100
+        )
+        pids = [await Supervisor.start_child(sup, ()) for _ in range(4)]
+        adding = await busy(rt, sup)
+        stopping = await queued(rt.stop(sup, "shutdown"))
+        for pid, reason in zip(pids, [["a"], {"b": 1}, ["a"], {"b": 1}], strict=True):
+            rt.cast(pid, ("stop", reason))  # type: ignore[arg-type]
+        await rt.settled()
+        rt.hold_time(False)
+        await adding
+        assert await stopping == "shutdown"
+        assert [(e.reason, e.data["nb_children"]) for e in kinds(rt, "shutdown_error", sup)] == [
+            (["a"], 2), ({"b": 1}, 2),
+        ]
 
 
 @pytest.mark.parametrize("kind", ["DynamicSupervisor", "simple_one_for_one"])
@@ -985,40 +1048,133 @@ def test_bad_child_specs_are_supervisor_errors() -> None:
     assert ChildSpec("s", Supervisor).type == "supervisor"
 
 
-async def test_bad_child_combinations_are_supervisor_errors() -> None:
+# a supervisor's own list (or template) with a spec it refuses, and OTP 25's exit reason
+# (checked with erl: supervisor:start_link/2 returns {error, Reason} and the process exits
+# with Reason); the text the refusal says
+_NEVER = ("bad_combination", [("auto_shutdown", "never"), ("significant", True)])
+_PERMANENT = ("bad_combination", [("restart", "permanent"), ("significant", True)])
+REFUSED_LISTS: list[tuple[list[Any], dict[str, Any], Any, str]] = [
+    ([ChildSpec("a", Worker), ChildSpec("a", Worker)], {},
+     ("start_spec", ("duplicate_child_name", "a")), "duplicate child id 'a'"),
+    ([ChildSpec("a", Worker, significant=True, restart="transient")], {},
+     ("start_spec", _NEVER), "significant=True needs"),
+    ([ChildSpec("a", Worker, significant=True)], {"auto_shutdown": "any_significant"},
+     ("start_spec", _PERMANENT), "significant=True needs"),
+    ([ChildSpec("a", Worker), 42], {}, ("start_spec", ("invalid_child_spec", 42)),
+     "cannot make a child spec from 42"),
+    ([ChildSpec("a", Worker), {"id": "b", "start": Worker, "significant": "maybe"}],
+     {"auto_shutdown": "all_significant"},
+     ("start_spec", ("invalid_significant", "maybe")), "significant must be True or False"),
+    # OTP's check_startspec/2 goes through the list in order: the first refusal is given
+    ([ChildSpec("a", Worker), {"id": "b", "start": 42}, ChildSpec("a", Worker)], {},
+     ("start_spec", ("invalid_mfa", 42)), "start must be"),
+    ([ChildSpec("a", Worker), ChildSpec("a", Worker), {"start": Worker}], {},
+     ("start_spec", ("duplicate_child_name", "a")), "duplicate child id 'a'"),
+    # OTP's init_dynamic/2 checks a simple_one_for_one template the same way
+    ([ChildSpec("w", Worker, significant=True, restart="transient")],
+     {"strategy": "simple_one_for_one"}, ("start_spec", _NEVER), "significant=True needs"),
+    ([], {"strategy": "simple_one_for_one", "child": {"id": "w", "start": Worker, "restart": 1}},
+     ("start_spec", ("invalid_restart_type", 1)), "restart must be one of"),
+]
+
+
+@pytest.mark.parametrize(
+    ("children", "flags", "reason", "says"),
+    REFUSED_LISTS,
+    ids=[
+        "duplicate_id", "significant_never", "significant_permanent", "not_a_spec",
+        "bad_significant", "first_refusal_wins", "duplicate_before_a_later_refusal",
+        "template_significant", "template_bad_restart",
+    ],
+)
+async def test_a_spec_refused_in_its_own_list_stops_the_supervisor_with_start_spec(
+    children: list[Any], flags: dict[str, Any], reason: Any, says: str
+) -> None:
+    """OTP: the supervisor starts no child and exits {start_spec, R}, and start_link
+    returns {error, {start_spec, R}}; R is what start_child would reply for that spec."""
     async with Runtime(clock=VirtualClock()) as rt:
-        with pytest.raises(SupervisorError, match="duplicate child id 'a'"):
+        for wait in (False, True):
+            with pytest.raises(AgentLabError) as ei:
+                if wait:
+                    await rt.start_async(Supervisor, children, **flags)
+                else:
+                    rt.start(Supervisor, children, **flags)
+            assert ei.value.reason == reason  # type: ignore[attr-defined]
+            sup = ei.value.process
+            assert isinstance(sup, Pid) and sup.exit_reason == reason
+            # what was wrong, and what to do
+            why = await Supervisor.why(sup)
+            assert says in why and "fix that child spec" in why, why
+            assert not kinds(rt, "child_start")
+            assert not rt.processes()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=StartError,
+    reason="rt.start raises the generic StartError: agentlab/_runtime.py's _raise_start does "
+    "not yet raise the supervisor's _start_refusal (a one-line change proposed with this test)",
+)
+async def test_rt_start_of_a_supervisor_whose_list_is_refused_says_what_to_fix() -> None:
+    async with Runtime(clock=VirtualClock()) as rt:
+        with pytest.raises(SupervisorError) as ei:
             rt.start(Supervisor, [ChildSpec("a", Worker), ChildSpec("a", Worker)])
-        with pytest.raises(SupervisorError, match="significant"):
-            rt.start(Supervisor, [ChildSpec("a", Worker, significant=True, restart="transient")])
-        with pytest.raises(SupervisorError, match="significant"):
-            rt.start(
-                Supervisor,
-                [ChildSpec("a", Worker, significant=True)],
-                auto_shutdown="any_significant",
-            )
-        with pytest.raises(SupervisorError, match="exactly one child spec"):
-            rt.start(Supervisor, [], strategy="simple_one_for_one")
-        with pytest.raises(SupervisorError, match="cannot make a child spec"):
-            rt.start(Supervisor, [42])
+        assert "duplicate child id 'a'" in str(ei.value)
+        assert "fix that child spec" in str(ei.value)
+        assert ei.value.reason == ("start_spec", ("duplicate_child_name", "a"))  # type: ignore[attr-defined]
+
+
+async def test_a_child_supervisor_whose_list_is_refused_fails_its_start() -> None:
+    """The parent's start_child returns {error, {{start_spec, R}, ChildRecord}} (a
+    DynamicSupervisor's {error, {start_spec, R}}), and the parent carries on; in the
+    parent's own list, the parent fails to start with failed_to_start_child."""
+    bad_sub = ChildSpec(
+        "sub", (Supervisor, [ChildSpec("x", Worker, significant=True, restart="transient")])
+    )
+    inner = ("start_spec", _NEVER)
+    async with Runtime(clock=VirtualClock()) as rt:
+        sup = rt.start(Supervisor, [ChildSpec("a", Worker)])
+        a = await child_of(sup, "a", rt)
+        dsup = rt.start(DynamicSupervisor)
+        for target, start_child, reason in (
+            (sup, Supervisor.start_child, (inner, bad_sub)),
+            (dsup, DynamicSupervisor.start_child, inner),
+        ):
+            with pytest.raises(SupervisorError) as ei:
+                await start_child(target, bad_sub)
+            assert ei.value.reason == reason  # type: ignore[attr-defined]
+            msg = str(ei.value)
+            assert "refused a spec in its own child list" in msg and "significant=True needs" in msg
+        assert sup.alive and dsup.alive and a.alive
+        assert await Supervisor.which_children(sup) == [("a", a, "worker")]
+        assert await DynamicSupervisor.which_children(dsup) == []
+        subs = [e for e in kinds(rt, "exit") if e.reason == inner]
+        assert len(subs) == 2
+        with pytest.raises(StartError) as se:
+            rt.start(Supervisor, [ChildSpec("a", Worker), bad_sub])
+        assert se.value.reason == ("shutdown", ("failed_to_start_child", "sub", inner))
+
+
+async def test_no_child_of_a_refused_list_starts_and_start_child_refusals_keep_the_supervisor() -> None:
+    """A refused spec later in the list: not even the valid children before it start.
+    Refused by start_child instead, the same spec leaves the supervisor running."""
+    log: list[Any] = []
+    async with Runtime(clock=VirtualClock()) as rt:
+        with pytest.raises(AgentLabError):
+            rt.start(Supervisor, [ChildSpec("a", (Worker, log)), ChildSpec("a", (Worker, log))])
+        assert log == []
         # through the admin API the refusal is returned, the supervisor lives on
         sup = rt.start(Supervisor, [])
         with pytest.raises(SupervisorError, match="significant") as ei:
             await Supervisor.start_child(
                 sup, ChildSpec("a", Worker, significant=True, restart="temporary")
             )
-        assert ei.value.reason == (  # type: ignore[attr-defined]
-            "bad_combination",
-            [("auto_shutdown", "never"), ("significant", True)],
-        )
+        assert ei.value.reason == _NEVER  # type: ignore[attr-defined]
         assert sup.alive
         sig = rt.start(Supervisor, [], auto_shutdown="any_significant")
         with pytest.raises(SupervisorError, match="significant") as ei:
             await Supervisor.start_child(sig, ChildSpec("a", Worker, significant=True))
-        assert ei.value.reason == (  # type: ignore[attr-defined]
-            "bad_combination",
-            [("restart", "permanent"), ("significant", True)],
-        )
+        assert ei.value.reason == _PERMANENT  # type: ignore[attr-defined]
         await rt.stop(sig)
         assert not [p for p in rt.processes() if p is not sup]
 
@@ -1502,8 +1658,9 @@ async def test_a_simple_one_for_one_template_is_checked_for_significance() -> No
     auto_shutdown never is {start_spec, {bad_combination, ...}}."""
     async with Runtime(clock=VirtualClock()) as rt:
         sig = ChildSpec("w", Worker, restart="transient", significant=True)
-        with pytest.raises(SupervisorError, match="significant"):
+        with pytest.raises(AgentLabError) as refused:
             rt.start(Supervisor, [sig], strategy="simple_one_for_one")
+        assert refused.value.reason == ("start_spec", _NEVER)  # type: ignore[attr-defined]
         sup = rt.start(Supervisor, [ChildSpec("w", Worker)], strategy="simple_one_for_one")
         bad = ("bad_combination", [("auto_shutdown", "never"), ("significant", True)])
         for changes in ({"restart": "transient", "significant": True}, sig):

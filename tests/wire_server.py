@@ -24,7 +24,8 @@ fault       ``429``, ``500``, ``529``, ``reset`` (connection dropped
             away), ``echo_key`` (401 whose body echoes the credentials),
             ``quota`` (OpenAI's 429 ``insufficient_quota``, sent with
             ``x-should-retry: true``), ``redirect`` (307 to
-            ``ftp://127.0.0.1/elsewhere``)
+            ``ftp://127.0.0.1/elsewhere``), ``no_answer`` (read the
+            request, send nothing, wait for the client to go away)
 n           the fault hits only the first ``n`` requests with this ``key``
 key         groups requests for ``n`` and for the request log (default: a
             fresh one per ``root()``)
@@ -42,6 +43,12 @@ a tool, then answers::
     root = server.root(body=[gemini_chunk({"functionCall": {"name": "add", "args": {"a": 1}}}),
                              gemini_chunk({"text": "done"})])
     model = Gemini("gemini-2.0-flash", api_key="k", base_url=root)
+
+``headers=`` (to ``root``) replaces the answer's headers (a JSON answer where a
+stream was asked: ``{"content-type": "application/json"}``). ``pieces=`` (bytes,
+to ``root``, with a transcript for the status and headers) is the body, sent as
+one chunk of the chunked encoding each, so the client reads each piece on its
+own (or in smaller parts, never two joined).
 
 ``server.requests(root)`` lists what the server received for that root.
 """
@@ -109,6 +116,8 @@ class WireState:
         self.requests: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.closed: dict[str, threading.Event] = defaultdict(threading.Event)
         self.bodies: dict[str, str | list[str]] = {}
+        self.headers: dict[str, dict[str, str]] = {}
+        self.pieces: dict[str, list[bytes]] = {}
         self.lock = threading.Lock()
 
 
@@ -160,6 +169,19 @@ class WireResponse(Response):
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
+class Unanswered(Response):
+    """No answer at all: wait (30 s at most) for the client to go away, send nothing."""
+
+    def __init__(self, on_close: threading.Event) -> None:
+        self.on_close = on_close
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await asyncio.wait_for(_until_disconnect(receive), timeout=30)
+        finally:
+            self.on_close.set()
+
+
 async def _until_disconnect(receive: Any) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
@@ -206,9 +228,14 @@ def make_app(state: WireState) -> Starlette:
         else:
             return Response("no transcript (t=) and no body= for this root", status_code=500)
         headers = {k: v for k, v in resp["headers"].items() if k.lower() != "content-length"}
+        headers = state.headers.get(key, headers)
         fault = spec.get("fault")
         if fault and "n" in spec and count > int(spec["n"]):
             fault = None
+        if key in state.pieces and fault is None:
+            return WireResponse(resp["status"], headers, state.pieces[key], "end", state.closed[key])
+        if fault == "no_answer":
+            return Unanswered(state.closed[key])
         data = body.encode("utf-8")
         cut = int(spec["cut"]) if "cut" in spec else len(data) // 2
 
@@ -277,19 +304,35 @@ class LoopbackServer:
         self.state = state
         self._n = 0
 
-    def root(self, t: str | None = None, body: str | list[str] | None = None, **spec: Any) -> str:
+    def root(
+        self,
+        t: str | None = None,
+        body: str | list[str] | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        pieces: list[bytes] | None = None,
+        **spec: Any,
+    ) -> str:
         """The URL prefix for one scenario; a fresh ``key`` unless one is given.
 
         ``t`` names a transcript (None: a scripted answer, which needs ``body``);
         ``body`` replaces the transcript's body (its status and headers stay): a
         string for every request, or a list served one per request in turn.
+        ``headers`` replaces the answer's headers; ``pieces`` (with ``t``) is the
+        body, one chunk each.
         """
         if t is None and body is None:
             raise ValueError("root() needs a transcript name, a body=, or both")
+        if pieces is not None and t is None:
+            raise ValueError("root(pieces=) needs a transcript (t=) for the status and headers")
         self._n += 1
         spec.setdefault("key", f"k{self._n}-{time.monotonic_ns()}")
         if body is not None:
             self.state.bodies[spec["key"]] = body if isinstance(body, str) else list(body)
+        if headers is not None:
+            self.state.headers[spec["key"]] = dict(headers)
+        if pieces is not None:
+            self.state.pieces[spec["key"]] = list(pieces)
         fields = {"t": t, **spec} if t is not None else spec
         parts = ",".join(f"{k}={v}" for k, v in fields.items())
         return f"{self.url}/s/{parts}"

@@ -8,9 +8,10 @@ state, and splitting it would scatter that state across files.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import itertools
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from .._agent import Agent, Stop
@@ -66,6 +67,9 @@ _OPTIONS = (
 )
 
 _LLM_END = ("llm_response", "llm_error")
+# LLMAgent.retry when nobody set it (compared by identity): a Retrying model's own
+# policy applies then, and any retry= given beside one must agree with it
+_DEFAULT_RETRY = RetryPolicy()
 _UNPRICED = (0.0, 0.0)
 
 
@@ -139,7 +143,8 @@ class LLMAgent(Agent):
     ``tool_supervisor``  a :class:`agentlab.TaskSupervisor` for ``"report"`` tool
                          tasks (default: one started, linked, on first use)
     ``retry``            the :class:`agentlab.llm.RetryPolicy` of the one retry
-                         layer (``RetryPolicy()``); ``None`` disables retries
+                         layer (``RetryPolicy()``, or the policy of a
+                         ``Retrying`` model); ``None`` disables retries
     ``max_tokens``,      a budget private to this incarnation (``None``: no limit)
     ``max_cost_usd``
     ``budget``           a shared :class:`Budget`, kept across restarts (``None``)
@@ -216,8 +221,13 @@ class LLMAgent(Agent):
     ==============================  ==============================================
 
     **One retry layer.** Retrying lives in exactly one place, the LLM layer's
-    :class:`~agentlab.llm.Retrying` around the model (a ``Retrying`` passed as
-    ``model`` is unwrapped and rebuilt on the runtime clock, never stacked).
+    :class:`~agentlab.llm.Retrying` around the model. A ``Retrying`` passed as
+    ``model`` is unwrapped and rebuilt on the runtime clock, never stacked: its
+    policy (and ``resend_partial``) is the agent's. Give the policy once, then:
+    with ``retry=`` left out, the model's applies; a ``retry=`` that differs from
+    it (``None`` included) fails the start with a ``ValueError`` naming both,
+    since either could be the one meant (pass the model unwrapped,
+    ``model=retrying.model``, to use ``retry=``).
     The agent does not retry turns and the supervisor does not retry calls:
     once the retry policy gives up, the agent crashes and its supervisor
     *restarts* it, which is recovery (fresh state), not another retry of the
@@ -237,7 +247,10 @@ class LLMAgent(Agent):
     ends: its prompt's estimated tokens with the first delta, then its output
     as the LLM layer estimates it when the provider reports no count, a token
     per four characters of text, tool names and arguments; at the model's
-    prices (an unpriced model is not cut for cost). The agent checks before
+    prices (an unpriced model is not cut for cost). An attempt is a call from
+    its start, so a budget's ``tokens``, ``cost_usd`` and ``calls`` always cover
+    the same attempts; ``in_flight`` says how many of them are still under way
+    (:class:`Budget` has the figures). The agent checks before
     each attempt (a retry included) and at each streamed delta, against the
     budget's totals, which include the other agents' streams on a shared
     :class:`Budget`. At the first delta that passes a limit the stream is cut, a
@@ -299,7 +312,8 @@ class LLMAgent(Agent):
                          ``None``), ``error_type``, ``duration``
     ``output_invalid``   ``attempt``, ``errors``
     ``budget_exceeded``  ``limit``, ``tokens``, ``max_tokens``, ``cost_usd``,
-                         ``max_cost_usd``, ``calls``
+                         ``max_cost_usd``, ``calls``, ``in_flight`` (as
+                         :meth:`Budget.info` gives them)
     ===================  ========================================================
 
     Events never carry API keys, request headers or the model object. The
@@ -318,7 +332,7 @@ class LLMAgent(Agent):
     tool_timeout: float = 30.0
     tool_errors: str = "report"
     tool_supervisor: Pid | str | None = None
-    retry: RetryPolicy | None = RetryPolicy()
+    retry: RetryPolicy | None = _DEFAULT_RETRY
     budget: Budget | None = None
     max_tokens: int | None = None
     max_cost_usd: float | None = None
@@ -371,7 +385,8 @@ class LLMAgent(Agent):
         self._attempt_in = 0
         self._attempt_chars = 0  # output characters streamed (text, tool names and arguments)
         # what the attempt's stream has put in the budgets so far (Budget.spend), which
-        # its end settles (Budget.charge)
+        # its end settles (Budget.settle); _attempt_open: one is under way (Budget.start)
+        self._attempt_open = False
         self._counted_tokens = 0
         self._counted_cost = 0.0
         self._price = _UNPRICED  # (input, output) USD per million tokens of the attempt's model
@@ -453,7 +468,15 @@ class LLMAgent(Agent):
         policy = self.retry
         resend = False
         if isinstance(m, Retrying):  # one retry layer: unwrap, rebuild on the runtime clock
-            policy = m.policy if policy is not None else None
+            if policy is not _DEFAULT_RETRY and policy != m.policy:
+                given = "retry=None (no retries)" if policy is None else f"retry={policy!r}"
+                raise ValueError(
+                    f"{type(self).__name__} got {given} and a Retrying model whose policy is "
+                    f"{m.policy!r}: an agent has one retry layer, so give its policy once. "
+                    "Leave retry= out to use the model's policy, or pass the model unwrapped "
+                    "(model=<the Retrying>.model) to use retry="
+                )
+            policy = m.policy
             resend = m.resend_partial
             m = m.model
         self._prices = through_wrappers(m, "prices", Mapping)
@@ -629,7 +652,8 @@ class LLMAgent(Agent):
         self._asm = Assembler()
         over: Budget | None = None
         limit: str | None = None
-        with numbered_in(self.runtime):  # request ids per runtime: same seed, same log
+        # request ids per runtime (same seed, same log); no attempt left under way after
+        with numbered_in(self.runtime), self._attempts_ended():
             async with opened(
                 self._llm.stream(
                     self.messages, tools=self._schemas or None, emit=self._emit,
@@ -675,30 +699,58 @@ class LLMAgent(Agent):
         """The LLM layer's events other than the per-delta ones: account, then put the
         event in the stream."""
         if kind == "llm_request":
+            # one that ended without its end event (a custom model's) keeps in the budgets
+            # what its stream put there, as its final count
+            self._settle_attempt()
             self._attempt_in = fields.get("input_tokens_estimate") or 0
             self._attempt_chars = 0
-            # a new attempt counts from nothing (one that ended without its end event, a
-            # custom model's, leaves in the budgets what its stream put there)
+            # a new attempt: a call from now on, under way, that has used nothing yet
             self._counted_tokens = 0
             self._counted_cost = 0.0
+            for b in self._budgets:
+                b.start()
+            self._attempt_open = True
             model = fields.get("model")
             price = price_of(model, self._prices) if self._prices and isinstance(model, str) else None
             # unpriced: its cost is unknown mid-stream (and None at the end)
             self._price = _UNPRICED if price is None else price
         elif kind in _LLM_END:
-            # the attempt's final counts, less what its stream already put in the budgets
+            # the attempt's final counts, in place of what its stream put in the budgets
             tokens = (fields.get("input_tokens") or 0) + (fields.get("output_tokens") or 0)
-            cost = fields.get("cost_usd") or 0.0
-            for b in self._budgets:
-                b.charge(tokens - self._counted_tokens, cost - self._counted_cost)
+            self._settle_attempt(tokens, fields.get("cost_usd") or 0.0)
             self._meter(kind, **fields)
-            self._attempt_in = self._attempt_chars = self._counted_tokens = 0
-            self._counted_cost = 0.0
-            self._price = _UNPRICED
         elif kind == "llm_retry":
             self._meter(kind, **fields)
             self._asm = Assembler()  # another attempt starts: its answer starts over
         self.runtime.emit(kind, self.pid, **fields)
+
+    @contextlib.contextmanager
+    def _attempts_ended(self) -> Iterator[None]:
+        """Settle, on the way out, an attempt that is still under way (a custom model's
+        that sent no end event)."""
+        try:
+            yield
+        finally:
+            if self._attempt_open:
+                self._settle_attempt()
+
+    def _settle_attempt(self, tokens: int | None = None, cost: float = 0.0) -> None:
+        """End the current attempt in the budgets: its final counts (``tokens``, ``cost``)
+        replace what its stream put there; ``tokens=None`` (no end event came) keeps that
+        as its count. An end event with no attempt under way (a custom model's) is added
+        whole."""
+        if self._attempt_open:
+            if tokens is None:
+                tokens, cost = self._counted_tokens, self._counted_cost
+            for b in self._budgets:
+                b.settle(self._counted_tokens, self._counted_cost, tokens, cost)
+        elif tokens is not None:
+            for b in self._budgets:
+                b.charge(tokens, cost)
+        self._attempt_open = False
+        self._attempt_in = self._attempt_chars = self._counted_tokens = 0
+        self._counted_cost = 0.0
+        self._price = _UNPRICED
 
     def _before_attempt(self) -> None:
         for b in self._budgets:

@@ -7,9 +7,13 @@ nothing, tokens are estimated at about four characters per token. Failed
 attempts are counted too: the prompt was sent, and whatever streamed back
 was generated. An attempt that never reached the model is the exception: a
 429, a 5xx or another error answer, a server that could not be reached, a
-request that could not be sent. It is a call (and a failed one) with 0
+request that could not be sent, a 2xx answer that is neither a stream nor an
+answer and reports no usage. It is a call (and a failed one) with 0
 tokens, neither estimated, ``usage_reported`` False, and ``cost_usd`` 0.0
-(None for an unpriced model): the provider charges nothing for it.
+(None for an unpriced model): the provider charges nothing for it. A request
+that went out and got no answer in time (a timeout before the response
+headers) is not one of them: the provider may have run it, so it is charged
+its prompt, estimated.
 
 A :class:`UsageMeter` is an event callback that adds those up, one per agent::
 

@@ -19,7 +19,8 @@ Tool calls are numbered from 0 among tool calls (text blocks do not count).
 Tolerated: ``ping``, unknown block and delta types (thinking, citations),
 unknown fields, padding spaces inside the JSON, and ``event: error`` inside a
 200 stream. Input tokens include cache reads and writes (their discounts are
-not modelled in the cost).
+not modelled in the cost). A whole ``message`` in JSON (a server that ignores
+``stream``) is read as the events its stream would have carried.
 """
 
 from __future__ import annotations
@@ -118,6 +119,27 @@ class Anthropic(HTTPModel):
 
     def _decoder(self, state: CallState) -> SSEDecoder:
         return _Decoder(self, state)
+
+    def _records(self, payload: Any) -> list[Any]:
+        """A whole ``message`` (a server that ignores ``stream``) as the events of its
+        stream: ``message_start``, a start and a stop per content block (each carrying
+        the block whole), ``message_delta`` with the usage, ``message_stop``; an error
+        as it is; of anything else, only its ``usage``."""
+        if not isinstance(payload, dict) or payload.get("type") == "error" or payload.get("error"):
+            return [payload]
+        usage = payload.get("usage")
+        counts = [{"type": "message_delta", "delta": {}, "usage": usage}] if isinstance(usage, dict) else []
+        content = payload.get("content")
+        if payload.get("type") != "message" or not isinstance(content, list):
+            return counts
+        records: list[Any] = [{"type": "message_start", "message": {"usage": {}}}]
+        for index, block in enumerate(content):
+            records.append({"type": "content_block_start", "index": index, "content_block": block})
+            records.append({"type": "content_block_stop", "index": index})
+        records.extend(counts)
+        records.append({"type": "message_delta", "delta": {"stop_reason": payload.get("stop_reason")}})
+        records.append({"type": "message_stop"})
+        return records
 
 
 class _Decoder(ProviderDecoder):

@@ -72,11 +72,17 @@ class CallState:
     delta but fails before it is yielded has delivered nothing, and its error
     is not ``partial`` (so :class:`~agentlab.llm.Retrying` re-sends it).
 
-    ``refused`` is set by a model whose provider turned the attempt away before
-    the model ran: an HTTP error status (429, 5xx, 4xx), a server that could not
-    be reached, a request that could not be sent. Such an attempt reports no
-    usage and costs nothing (its ``llm_error`` has 0 tokens, neither estimated,
-    ``usage_reported`` False, ``cost_usd`` 0.0, or None for an unpriced model).
+    ``refused`` is set by a model when it knows the model did not run: the
+    provider turned the attempt away (an HTTP error status: 429, 5xx, 4xx, even
+    if its body then stops coming), never got it (a server that could not be
+    reached, a request that could not be sent or timed out going out), or
+    answered 2xx with a body that is neither a stream nor an answer and
+    reports no usage. Such an attempt reports no usage and costs nothing (its
+    ``llm_error`` has 0 tokens, neither estimated, ``usage_reported`` False,
+    ``cost_usd`` 0.0, or None for an unpriced model). An attempt whose request
+    went out but got no answer (a timeout or a dropped connection before the
+    response headers) is not refused: the provider may have run the model, and
+    bill it, so it is charged its prompt, estimated.
     """
 
     provider_request_id: str | None = None

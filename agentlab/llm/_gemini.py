@@ -21,7 +21,9 @@ are emitted as one :class:`ToolCallDelta` each; ``thought`` parts are skipped.
 A call sent without an ``id`` (Gemini's come without one) gets one from the
 model as it is decoded, ``call_<n>`` (numbered per model, as a
 ``ScriptedModel`` numbers its calls): its ``llm_tool_call`` event, the
-conversation and an agent's run of the tool all go by that id.
+conversation and an agent's run of the tool all go by that id. An answer in
+JSON instead of SSE (``streamGenerateContent`` without ``alt=sse``, through a
+proxy that drops it: a JSON array of those chunks) is read chunk by chunk.
 """
 
 from __future__ import annotations
@@ -133,6 +135,11 @@ class Gemini(HTTPModel):
 
     def _decoder(self, state: CallState) -> SSEDecoder:
         return _Decoder(self, state)
+
+    def _records(self, payload: Any) -> list[Any]:
+        """``streamGenerateContent`` without ``alt=sse`` answers a JSON array of the
+        chunks its stream would carry, and ``generateContent`` one of them."""
+        return payload if isinstance(payload, list) else [payload]
 
 
 class _Decoder(ProviderDecoder):

@@ -8,10 +8,24 @@ fed the response bytes as they arrive); this class does the rest:
   here) or created lazily on first use (with ``transport=`` if given) and
   closed by :meth:`HTTPModel.aclose` or ``async with model:``;
 * non-2xx answers become typed errors with the (truncated) body;
-* an attempt that never reached the model (an error status, no connection,
-  a request that could not be sent or timed out going out) reports no usage
-  and costs nothing; one the server accepted is charged its prompt, as
-  estimated or reported, and what streamed back;
+* a 2xx answer that is not an event stream (a server that ignores
+  ``"stream": true``, Gemini's ``streamGenerateContent`` without ``alt=sse``)
+  is read whole: JSON that is a whole answer (a ``chat.completion``, a
+  Messages ``message``, a ``GenerateContentResponse`` or a JSON array of them)
+  is decoded as the stream it would have been, an error object in it is the
+  typed error, and anything else is a :class:`BadRequest` naming the
+  content type;
+* what an attempt costs follows from what is known about it. One the
+  provider turned away or never got (an error status, even if its body then
+  stops coming; no connection; a request that could not be sent or timed
+  out going out) reports no usage and costs nothing. One it answered with a
+  stream or a whole answer is charged its prompt and output, as reported or
+  else estimated. A 2xx body that is not an answer (an error object, an HTML
+  page) is charged the usage it reports, and nothing when it reports none:
+  nothing says the model ran. A request that went out and got no answer (a
+  timeout or a dropped connection before the response headers, a 2xx body
+  that stopped coming) is charged its prompt, estimated: the provider may
+  have run the model, and bill it;
 * network failures become :class:`Timeout`, :class:`ServerError` (could not
   connect) or :class:`StreamInterrupted` (the stream broke); a request that
   cannot be sent at all (a bad header) is a :class:`BadRequest`, not retried;
@@ -30,7 +44,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -235,13 +249,9 @@ class HTTPModel(BaseModel, AsyncClosing):
                 ctype = response.headers.get("content-type", "")
                 if "text/event-stream" not in ctype:
                     raw = (await response.aread()).decode("utf-8", "replace")
-                    raise BadRequest(
-                        f"expected an event stream but got content-type {ctype!r}; "
-                        "check base_url (is this server compatible?).",
-                        provider=self.provider,
-                        status=response.status_code,
-                        body=self.scrub(raw),
-                    )
+                    for event in self._whole(raw, ctype, response.status_code, state):
+                        yield event
+                    return
                 decoder = self._decoder(state)
                 feed = decoder.feed
                 # without a content-encoding the raw bytes are the bytes (one generator less);
@@ -258,6 +268,46 @@ class HTTPModel(BaseModel, AsyncClosing):
             if isinstance(exc, _NOT_SENT):
                 state.refused = True  # it never went out: nothing to pay
             raise self._failure(exc, url)
+
+    def _records(self, payload: Any) -> list[Any]:
+        """The JSON data of the events whose stream would have carried ``payload``, a
+        whole (non-streaming) answer; a provider whose whole answer differs from its
+        stream's events says how (the default: the payload is one event)."""
+        return [payload]
+
+    def _whole(self, raw: str, ctype: str, status: int, state: CallState) -> Iterator[StreamEvent]:
+        """The stream events of a 2xx answer that is not an event stream (``raw``, its
+        body): a whole answer in JSON, decoded by the stream's decoder as the events it
+        would have been (:meth:`_records`); else raise. See the module docstring for
+        what such an attempt costs."""
+        try:
+            payload = json.loads(raw)
+        except ValueError:
+            payload = None
+        if payload is not None:
+            decoder = self._decoder(state)
+            data = "".join(f"data: {json.dumps(r)}\n\n" for r in self._records(payload))
+            try:
+                yield from decoder.feed(data.encode("utf-8"))
+                yield from decoder.close()
+                return
+            except StreamInterrupted:
+                pass  # JSON, but not an answer this provider's decoder can read
+            except LLMError:  # an error object: the model did not answer
+                if state.input_tokens is None and state.output_tokens is None:
+                    state.refused = True
+                raise
+        if state.input_tokens is None and state.output_tokens is None:
+            state.refused = True  # no answer and no usage: nothing says the model ran
+        shown = repr(ctype) if ctype else "none"
+        raise BadRequest(
+            f"expected an event stream but got content-type {shown} (HTTP {status}), and the "
+            f"body is not a whole {self.provider} answer either; check base_url (is this "
+            "server compatible?).",
+            provider=self.provider,
+            status=status,
+            body=self.scrub(raw),
+        )
 
     def _failure(self, exc: Exception, url: str) -> LLMError:
         """The error for an httpx failure sending ``url`` or reading its answer."""

@@ -13,7 +13,9 @@ unknown fields on every object (``obfuscation``, ``service_tier``...),
 with ``content: ""``, tool-call arguments split anywhere, several tool calls
 in parallel (by ``index``), and an ``{"error": ...}`` chunk inside a 200
 stream. A stream that ends with neither ``[DONE]`` nor a ``finish_reason``
-was cut off: :class:`StreamInterrupted`.
+was cut off: :class:`StreamInterrupted`. A server that ignores ``stream``
+and answers a whole ``chat.completion`` in JSON is read as the one chunk
+that would have carried it (its usage, if any, as reported).
 """
 
 from __future__ import annotations
@@ -95,6 +97,21 @@ class OpenAIChat(HTTPModel):
 
     def _decoder(self, state: CallState) -> SSEDecoder:
         return _Decoder(self, state)
+
+    def _records(self, payload: Any) -> list[Any]:
+        """A whole ``chat.completion`` (a server that ignores ``stream``) as the one chunk
+        that would have carried it, each choice's ``message`` as its ``delta``; an error
+        object as it is; of anything else, only its ``usage``."""
+        if type(payload) is not dict or payload.get("error") is not None:
+            return [payload]
+        choices = payload.get("choices")
+        if type(choices) is list and choices and all(
+            type(c) is dict and "message" in c for c in choices
+        ):
+            as_deltas = [{**c, "delta": c["message"]} for c in choices]
+            return [{**payload, "choices": as_deltas}]
+        usage = payload.get("usage")
+        return [{"usage": usage}] if type(usage) is dict else []
 
 
 class _Decoder(ProviderDecoder):

@@ -9,7 +9,7 @@ import re
 import pytest
 from agents_helpers import fast, of
 
-from agentlab import Runtime, Supervisor, VirtualClock
+from agentlab import CalleeExited, Runtime, Supervisor, VirtualClock
 from agentlab.agents import (
     Budget,
     BudgetExceeded,
@@ -19,7 +19,7 @@ from agentlab.agents import (
     is_budget_exceeded,
 )
 from agentlab.agents._budget import budget_message
-from agentlab.llm import RateLimited, RetryPolicy, StreamInterrupted, ToolCall
+from agentlab.llm import Finish, RateLimited, RetryPolicy, StreamInterrupted, TextDelta, ToolCall
 
 LONG = "word " * 200
 
@@ -272,11 +272,120 @@ def test_budget_accounting():
 
 def test_a_stream_in_progress_counts_at_once_and_its_end_settles_it():
     b = Budget(max_tokens=100)
+    b.start()  # a call from its start, under way
+    assert (b.tokens, b.calls, b.in_flight) == (0, 1, 1)
     b.spend(60, 0.001)
-    b.spend(50, 0.002)  # streaming: in the totals, for every holder to see; no call yet
-    assert (b.tokens, b.cost_usd, b.calls, b.exceeded) == (110, pytest.approx(0.003), 0, "tokens")
-    b.charge(-20, 0.0)  # its end: the provider counted 20 fewer than the estimate
-    assert (b.tokens, b.calls, b.exceeded) == (90, 1, None)
+    b.spend(50, 0.002)  # streaming: in the totals, for every holder to see
+    assert (b.tokens, b.cost_usd, b.calls, b.exceeded) == (110, pytest.approx(0.003), 1, "tokens")
+    assert (b.in_flight, b.in_flight_tokens, b.in_flight_cost_usd) == (1, 110, pytest.approx(0.003))
+    b.settle(110, 0.003, 90, 0.0025)  # its end: the provider counted 20 fewer than the estimate
+    assert (b.tokens, b.cost_usd, b.calls, b.exceeded) == (90, pytest.approx(0.0025), 1, None)
+    assert (b.in_flight, b.in_flight_tokens, b.in_flight_cost_usd) == (0, 0, 0.0)
+
+
+def test_two_streams_in_progress_settle_one_at_a_time():
+    b = Budget()
+    b.start()
+    b.spend(40, 0.004)
+    b.start()
+    b.spend(30, 0.003)
+    b.settle(40, 0.004, 45, 0.0045)  # the first ends: the second is still an estimate
+    assert (b.tokens, b.calls, b.in_flight, b.in_flight_tokens) == (75, 2, 1, 30)
+    assert b.in_flight_cost_usd == pytest.approx(0.003)
+    assert b.tokens - b.in_flight_tokens == 45  # what the one ended attempt cost
+    b.charge(5, None)  # an attempt added whole (an unpriced one): a call, not in flight
+    assert (b.tokens, b.calls, b.in_flight) == (80, 3, 1)
+
+
+def test_the_message_says_how_many_calls_are_still_under_way():
+    ended = Budget(max_tokens=10, tokens=11, calls=2)
+    assert "over 2 call(s). It stops" in budget_message("x", ended.info())
+    running = Budget(max_tokens=10, tokens=11, calls=3, in_flight=2)
+    assert "over 3 call(s) (2 still under way, counted so far). It stops" in budget_message(
+        "x", running.info())
+
+
+async def test_a_budget_read_mid_run_covers_the_same_attempts_in_every_figure(clock):
+    # three agents on one budget (one refused once, then retried), the budget read at
+    # every event of the run: calls, tokens and cost always cover the same attempts, and
+    # the in-flight figures say which part is still streaming
+    async with Runtime(clock=clock, seed=5) as rt:
+        budget = Budget(max_tokens=10**6)
+        prices = {"scripted": (1.0, 2.0)}
+        scripts = [["word " * 40], [RateLimited("scripted", retry_after=0.01), "word " * 30],
+                   ["word " * 20]]
+        pids = [rt.start(LLMAgent, budget=budget, model=fast(rt, s, prices=prices,
+                                                              tokens_per_second=400.0))
+                for s in scripts]
+        samples = []
+        run = {"requests": 0, "ends": 0, "tokens": 0, "cost": 0.0}
+
+        def read(event):
+            if event.kind == "llm_request":
+                run["requests"] += 1
+            elif event.kind in ("llm_response", "llm_error"):
+                run["ends"] += 1
+                run["tokens"] += event.data["input_tokens"] + event.data["output_tokens"]
+                run["cost"] += event.data["cost_usd"]
+            samples.append((event.kind, dict(run), budget.calls, getattr(budget, "in_flight", None),
+                            budget.tokens, getattr(budget, "in_flight_tokens", None),
+                            budget.cost_usd, getattr(budget, "in_flight_cost_usd", None)))
+
+        rt.subscribe(read)
+        await asyncio.gather(*(agent_ask(rt, p, "go") for p in pids))
+    assert run["requests"] == 4 and run["ends"] == 4
+    mid_stream = 0
+    for kind, seen, calls, in_flight, tokens, in_flight_tokens, cost, in_flight_cost in samples:
+        where = (kind, seen)
+        assert calls == seen["requests"], where  # every attempt started, ended or not
+        assert in_flight == seen["requests"] - seen["ends"], where
+        assert tokens - in_flight_tokens == seen["tokens"], where  # the ended ones, final
+        assert cost - in_flight_cost == pytest.approx(seen["cost"]), where
+        mid_stream += in_flight_tokens > 0
+    assert mid_stream > 10  # read while streams were under way, not only between them
+    assert (budget.calls, budget.in_flight, budget.in_flight_tokens) == (4, 0, 0)
+    assert (budget.tokens, budget.cost_usd) == (run["tokens"], pytest.approx(run["cost"]))
+
+
+async def test_an_agent_killed_mid_stream_leaves_nothing_in_flight():
+    async with Runtime(clock=VirtualClock()) as rt:
+        budget = Budget(max_tokens=10**6)
+        pid = rt.start(LLMAgent, budget=budget, model=fast(rt, [LONG], tokens_per_second=100.0))
+        asking = asyncio.ensure_future(agent_ask(rt, pid, "talk"))
+        while not of(rt, "llm_token"):
+            await rt.sleep(0.05)
+        assert (budget.calls, budget.in_flight) == (1, 1) and budget.in_flight_tokens > 0
+        rt.exit(pid, "kill")
+        with pytest.raises(CalleeExited):
+            await asking
+        (end,) = of(rt, "llm_response")
+        assert end.data["stop_reason"] == "cancelled"
+        assert (budget.calls, budget.in_flight, budget.in_flight_tokens) == (1, 0, 0)
+        assert budget.tokens == end.data["input_tokens"] + end.data["output_tokens"] > 0
+
+
+class _Silent:
+    """A custom model that announces its attempt but never reports its end."""
+
+    provider, model = "custom", "silent"
+
+    async def stream(self, messages, *, tools=None, emit=None, **opts):
+        if emit is not None:
+            emit("llm_request", provider="custom", model="silent", request_id="r1", attempt=1,
+                 messages=len(messages), tools=0, input_tokens_estimate=7)
+        yield TextDelta("twelve chars")
+        yield Finish("stop")
+
+
+async def test_an_attempt_that_sends_no_end_event_is_not_left_in_flight():
+    async with Runtime(clock=VirtualClock()) as rt:
+        budget = Budget(max_tokens=1000)
+        pid = rt.start(LLMAgent, model=_Silent(), budget=budget, retry=None)
+        assert await agent_ask(rt, pid, "hi") == "twelve chars"
+        assert await agent_ask(rt, pid, "again") == "twelve chars"
+        # what each stream put in stays as its count: the prompt's 7 and 3 for the text
+        assert (budget.calls, budget.in_flight, budget.in_flight_tokens) == (2, 0, 0)
+        assert budget.tokens == 2 * (7 + 3)
 
 
 def test_a_stream_in_progress_can_pass_either_limit():

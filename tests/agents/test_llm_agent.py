@@ -447,6 +447,36 @@ async def test_a_retrying_model_is_unwrapped_not_stacked():
         assert len(of(rt, "llm_request")) == 2
 
 
+@pytest.mark.parametrize(
+    ("retry", "given"),
+    [(RetryPolicy(max_retries=5), "retry=RetryPolicy(max_retries=5"), (None, "retry=None (no retries)")],
+)
+async def test_retry_beside_a_retrying_model_with_another_policy_fails_the_start(retry, given):
+    # two policies for one retry layer: neither silently wins (the model's did)
+    async with Runtime(clock=VirtualClock()) as rt:
+        model = Retrying(fast(rt, ["fine"]), RetryPolicy(max_retries=1, base=0.1))
+        with pytest.raises(StartError) as info:
+            rt.start(LLMAgent, model=model, retry=retry)
+        message = str(info.value)
+        assert given in message
+        assert "a Retrying model whose policy is RetryPolicy(max_retries=1, base=0.1" in message
+        assert "Leave retry= out" in message and "model=<the Retrying>.model" in message
+        # also from a model factory, under a supervisor
+        with pytest.raises(StartError, match="give its policy once"):
+            rt.start(Supervisor, [LLMAgent.child_spec("w", model=lambda rt: model, retry=retry)])
+        assert of(rt, "llm_request") == []
+
+
+async def test_retry_equal_to_the_retrying_models_policy_is_accepted():
+    async with Runtime(clock=VirtualClock()) as rt:
+        outage = ServerError("down", provider="scripted", status=503)
+        model = Retrying(fast(rt, [outage] * 4), RetryPolicy(max_retries=2, base=0.1))
+        pid = rt.start(LLMAgent, model=model, retry=RetryPolicy(max_retries=2, base=0.1))
+        with pytest.raises(CalleeExited):
+            await agent_ask(rt, pid, "hi")
+        assert len(of(rt, "llm_request")) == 3  # the one policy, once: not stacked
+
+
 async def test_retry_none_disables_retrying():
     async with Runtime(clock=VirtualClock()) as rt:
         pid = rt.start(LLMAgent, model=fast(rt, [RateLimited("scripted", retry_after=1.0), "x"]),

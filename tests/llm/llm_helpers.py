@@ -1,11 +1,11 @@
-"""Helpers shared by the LLM tests: a fake clock, provider lookup, expectations."""
+"""Helpers shared by the LLM tests: a fake clock, provider lookup, expectations, an answer
+in given pieces from the loopback server."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-import httpx
 from wire_server import TRANSCRIPTS, WIRE_DIR  # noqa: F401 (the recordings, for the tests)
 
 from agentlab.llm import Anthropic, Gemini, OpenAIChat, Response
@@ -95,25 +95,12 @@ def check_response(transcript: dict[str, Any], response: Response) -> None:
     assert response.usage.reported
 
 
-class Pieces(httpx.AsyncByteStream):
-    """A response body delivered in the given pieces."""
-
-    def __init__(self, pieces: list[bytes]) -> None:
-        self.pieces = pieces
-
-    async def __aiter__(self):  # type: ignore[override]
-        for piece in self.pieces:
-            yield piece
-
-
-def serve_pieces(transcript: dict[str, Any], pieces: list[bytes]) -> httpx.MockTransport:
-    """A transport answering every request with the transcript's status/headers and these pieces."""
-    resp = transcript["response"]
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(resp["status"], headers=resp["headers"], stream=Pieces(pieces))
-
-    return httpx.MockTransport(handler)
+def serve_pieces(server: Any, transcript: dict[str, Any], pieces: list[bytes]) -> str:
+    """The ``base_url`` of a model for ``transcript`` whose answer, from the loopback
+    ``server`` (the fixture), has the transcript's status and headers and these pieces
+    as its body, each read by the client on its own (one chunk of the chunked encoding
+    each: never joined, at most split further)."""
+    return base_url_for(transcript, server.root(transcript["name"], pieces=pieces))
 
 
 _OUTPUT = re.compile(r'"(content|text)": ?"[^"]')

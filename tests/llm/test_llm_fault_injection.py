@@ -8,7 +8,7 @@ import re
 
 import httpx
 import pytest
-from llm_helpers import Events, FakeClock, check_response, make_model, serve_pieces
+from llm_helpers import Events, FakeClock, check_response, make_model
 
 from agentlab.llm import (
     FaultTransport,
@@ -26,17 +26,21 @@ from agentlab.llm import (
 )
 
 
-def run_with(t, transport, clock=None, retry=None):
+def run_with(server, t, transport, clock=None, retry=None):
+    """One call of a model for ``t`` through ``transport``, to the loopback server's answer
+    for it (the transcript, whole)."""
+
     async def main():
-        async with make_model(t, "http://faults.invalid", transport=transport, clock=clock) as model:
+        async with make_model(t, server.root(t["name"]), transport=transport, clock=clock) as model:
             target = Retrying(model, retry, clock, random.Random(0)) if retry else model
             return await complete(target, "hi")
 
     return asyncio.run(main())
 
 
-def body_transport(t):
-    return serve_pieces(t, [t["response"]["body"].encode()])
+def body_transport():
+    """The transport under the faults: real HTTP."""
+    return httpx.AsyncHTTPTransport()
 
 
 @pytest.mark.parametrize(
@@ -51,38 +55,38 @@ def body_transport(t):
     ],
 )
 @pytest.mark.parametrize("name", ["openai_chat_text_basic", "anthropic_text_basic", "gemini_text_sse"])
-def test_each_fault_surfaces_typed(transcripts, name, params, error):
+def test_each_fault_surfaces_typed(server, transcripts, name, params, error):
     t = transcripts[name]
     events = Events()
-    transport = FaultTransport(body_transport(t), random.Random(1), emit=events, **params)
+    transport = FaultTransport(body_transport(), random.Random(1), emit=events, **params)
     with pytest.raises(error) as info:
-        run_with(t, transport)
+        run_with(server, t, transport)
     if error is RateLimited:
         assert info.value.retry_after == 4.0
     assert len(events.of("llm_fault")) == 1
 
 
-def test_latency_on_the_clock(transcripts):
+def test_latency_on_the_clock(server, transcripts):
     t = transcripts["gemini_text_sse"]
     clock = FakeClock()
-    transport = FaultTransport(body_transport(t), random.Random(2), clock=clock, latency=(0.5, 1.5))
-    check_response(t, run_with(t, transport, clock))
+    transport = FaultTransport(body_transport(), random.Random(2), clock=clock, latency=(0.5, 1.5))
+    check_response(t, run_with(server, t, transport, clock))
     (delay,) = clock.sleeps
     assert 0.5 <= delay <= 1.5
 
 
-def test_same_seed_same_faults(transcripts):
+def test_same_seed_same_faults(server, transcripts):
     t = transcripts["openai_chat_text_basic"]
 
     def outcomes(seed):
         transport = FaultTransport(
-            body_transport(t), random.Random(seed), p_429=0.3, p_5xx=0.2, p_reset=0.2, p_truncate=0.1,
+            body_transport(), random.Random(seed), p_429=0.3, p_5xx=0.2, p_reset=0.2, p_truncate=0.1,
             p_malformed=0.1, cut_within=2000,
         )
         out = []
         for _ in range(15):
             try:
-                out.append(run_with(t, transport).text[:10])
+                out.append(run_with(server, t, transport).text[:10])
             except Exception as exc:
                 out.append(type(exc).__name__)
         return out
@@ -209,16 +213,16 @@ def test_a_seed_is_not_a_random_generator():
         FaultTransport(httpx.MockTransport(lambda r: httpx.Response(200)), None)  # type: ignore[arg-type]
 
 
-def test_the_edges_of_the_ranges_are_accepted(transcripts):
+def test_the_edges_of_the_ranges_are_accepted(server, transcripts):
     t = transcripts["openai_chat_text_basic"]
     clock = FakeClock()
     transport = FaultTransport(
-        body_transport(t), random.Random(0), clock=clock, latency=(1, 1), p_429=0, p_5xx=0.0,
+        body_transport(), random.Random(0), clock=clock, latency=(1, 1), p_429=0, p_5xx=0.0,
         p_reset=1, p_truncate=0, p_malformed=0, retry_after=0, statuses_5xx=[599], cut_within=1,
     )
     with pytest.raises(StreamInterrupted):
-        run_with(t, transport, clock)
+        run_with(server, t, transport, clock)
     assert clock.sleeps == [1.0] and transport.latency == (1.0, 1.0)
     transport.latency = 0  # plain seconds
     transport.p_reset = 0.0
-    check_response(t, run_with(t, transport, clock))
+    check_response(t, run_with(server, t, transport, clock))

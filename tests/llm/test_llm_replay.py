@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 
-import httpx
 import pytest
 from llm_helpers import FakeClock, check_response, cut_after_first_output, make_model
 
@@ -133,31 +133,26 @@ def test_closed_early_is_recorded(server, transcripts, tmp_path):
     assert records(path)[-1]["type"] == "closed"
 
 
-def test_binary_chunks_round_trip(tmp_path):
+def test_binary_chunks_round_trip(server, transcripts, tmp_path):
     body = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"é\"},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n".encode()
     split = body.index("é".encode()) + 1  # cut inside the two-byte character
-
-    def handler(request):
-        class Two(httpx.AsyncByteStream):
-            async def __aiter__(self):
-                yield body[:split]
-                yield body[split:]
-
-        return httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=Two())
-
+    # over loopback HTTP, in these two pieces (a 200 event stream, as the transcript's)
+    root = server.root("openai_chat_text_basic", pieces=[body[:split], body[split:]])
     path = tmp_path / "bin.jsonl"
 
     async def main():
-        from agentlab.llm import OpenAIChat
-
-        async with OpenAIChat("m", api_key="k", transport=Recorder(path, httpx.MockTransport(handler))) as m:
+        async with OpenAIChat("m", api_key="k", base_url=root + "/v1", transport=Recorder(path)) as m:
             first = await complete(m, "hi")
         async with ReplayModel(path, speed=None) as m:
             return first, await complete(m, "hi")
 
     first, second = asyncio.run(main())
     assert first.text == second.text == "é"
-    assert any("b64" in r for r in records(path))
+    chunks = [r for r in records(path) if r["type"] == "chunk"]
+    assert any("b64" in r for r in chunks)  # the piece that ends inside the character
+    assert b"".join(base64.b64decode(r["b64"]) if "b64" in r else r["text"].encode()
+                    for r in chunks) == body
+    assert len(server.requests(root)) == 1
 
 
 def handmade(path, gaps=(1.0, 2.0, 3.0)):

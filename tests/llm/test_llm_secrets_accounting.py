@@ -136,21 +136,17 @@ def test_reported_usage_and_cost(server, transcripts):
     assert meter.by_model["gpt-4o-mini"]["calls"] == 1
 
 
-def test_estimated_when_the_provider_reports_nothing():
-    import httpx
-
+def test_estimated_when_the_provider_reports_nothing(server):
     body = (
         'data: {"choices":[{"index":0,"delta":{"content":"Twelve chars"},"finish_reason":null}]}\n\n'
         'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'
         "data: [DONE]\n\n"
     )
-    transport = httpx.MockTransport(
-        lambda r: httpx.Response(200, headers={"content-type": "text/event-stream"}, text=body)
-    )
+    root = server.root(body=body)  # a 200 event stream over loopback HTTP
     meter = UsageMeter()
 
     async def main():
-        async with OpenAIChat("local-llama", api_key="k", transport=transport, emit=meter) as model:
+        async with OpenAIChat("local-llama", api_key="k", base_url=root + "/v1", emit=meter) as model:
             return await complete(model, "x" * 40)
 
     response = asyncio.run(main())
@@ -286,6 +282,53 @@ def test_an_unreachable_server_costs_nothing(transcripts):
     (err,) = events.of("llm_error")
     assert err["error_type"] == "server"
     assert_free(err, meter)
+
+
+QUICK_READ = httpx.Timeout(5.0, read=0.3)  # a read that waits 0.3 s at most
+
+
+@pytest.mark.parametrize("name", PER_PROVIDER)
+def test_an_error_answer_whose_body_stops_coming_costs_nothing(server, transcripts, name):
+    # a 429's headers, 20 bytes of its body, then nothing: the read times out, and the
+    # status already said the model did not run
+    root = server.root("openai_chat_error_429", fault="hang", cut=20)
+    meter, events = UsageMeter(), Events()
+    one_attempt(make_model(transcripts[name], root, timeout=QUICK_READ), tee(meter, events))
+    (err,) = events.of("llm_error")
+    assert err["error_type"] == "timeout" and err["status"] is None
+    assert_free(err, meter)
+    assert server.closed(root).wait(5)  # the client went away
+
+
+@pytest.mark.parametrize("name", PER_PROVIDER)
+def test_a_timeout_before_the_answer_is_charged_its_prompt_estimated(server, transcripts, name):
+    # the request went out, and no headers came back in time: the provider may have run
+    # the model (and bill it), so the attempt is not refused but charged its prompt,
+    # estimated, as a stream that broke before its first token is
+    t = transcripts[name]
+    root = server.root(t["name"], fault="no_answer")
+    meter, events = UsageMeter(), Events()
+    one_attempt(make_model(t, root, timeout=QUICK_READ), tee(meter, events))
+    (err,) = events.of("llm_error")
+    assert err["error_type"] == "timeout" and err["retryable"]
+    assert err["input_tokens"] == estimate_tokens(PROMPT) and err["input_estimated"]
+    assert err["output_tokens"] == 0 and not err["usage_reported"]
+    assert err["cost_usd"] == cost_usd(model_name(t), err["input_tokens"], 0) > 0
+    assert len(server.requests(root)) == 1  # it was sent
+    assert server.closed(root).wait(5)
+
+
+def test_a_2xx_json_body_that_stops_coming_is_charged_its_prompt_estimated(server, transcripts):
+    # a 200 that would be read whole (JSON, not a stream) whose body stops: the model may
+    # have run, as for a stream cut before its first token
+    t = transcripts["anthropic_text_basic"]
+    root = server.root(t["name"], fault="hang", cut=30, headers={"content-type": "application/json"})
+    meter, events = UsageMeter(), Events()
+    one_attempt(make_model(t, root, timeout=QUICK_READ), tee(meter, events))
+    (err,) = events.of("llm_error")
+    assert err["error_type"] == "timeout"
+    assert err["input_tokens"] == estimate_tokens(PROMPT) and err["input_estimated"]
+    assert err["cost_usd"] > 0
 
 
 def test_a_replayed_error_answer_costs_nothing(server, transcripts, tmp_path):

@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import gzip
 
-import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from llm_helpers import Pieces
 
 from agentlab.llm import OpenAIChat, StreamInterrupted, TextDelta, Usage, complete
 from agentlab.llm._sse import SSEDecoder
@@ -108,7 +106,7 @@ def test_an_error_comes_after_the_events_before_it():
 
 
 @pytest.mark.parametrize("encoding", [None, "gzip"])
-def test_a_provider_reads_plain_and_compressed_streams(encoding):
+def test_a_provider_reads_plain_and_compressed_streams(server, encoding):
     """Raw reads when there is no content-encoding; httpx decodes gzip otherwise."""
     body = (
         b'data: {"choices": [{"index": 0, "delta": {"content": "Hel"}}]}\r\n\r\n'
@@ -120,12 +118,12 @@ def test_a_provider_reads_plain_and_compressed_streams(encoding):
     if encoding:
         body = gzip.compress(body)
         headers["content-encoding"] = encoding
-
-    def handler(request):
-        return httpx.Response(200, headers=headers, stream=Pieces([body[:7], body[7:40], body[40:]]))
+    # over loopback HTTP, in three pieces
+    root = server.root("openai_chat_text_basic", headers=headers,
+                       pieces=[body[:7], body[7:40], body[40:]])
 
     async def main():
-        async with OpenAIChat("gpt-4o-mini", api_key="k", transport=httpx.MockTransport(handler)) as m:
+        async with OpenAIChat("gpt-4o-mini", api_key="k", base_url=root + "/v1") as m:
             return await complete(m, "hi")
 
     r = asyncio.run(main())

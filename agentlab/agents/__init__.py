@@ -24,7 +24,14 @@ Needs only agentlab's own dependencies (httpx, pydantic): no extra.
 
 from ._agent import LLMAgent, agent_ask
 from ._budget import BUDGET_EXCEEDED, Budget, budget_info, is_budget_exceeded
-from ._errors import AgentError, BudgetExceeded, MaxStepsExceeded, OutputInvalid, ToolFailed
+from ._errors import (
+    AgentError,
+    AskCycle,
+    BudgetExceeded,
+    MaxStepsExceeded,
+    OutputInvalid,
+    ToolFailed,
+)
 from ._pubsub import Post, publish, publish_tool
 from ._team import ask_agent_tool, delegate, start_llm_agent
 from ._tools import FunctionTool, ToolContext, tool
@@ -32,6 +39,7 @@ from ._tools import FunctionTool, ToolContext, tool
 __all__ = [
     "BUDGET_EXCEEDED",
     "AgentError",
+    "AskCycle",
     "Budget",
     "BudgetExceeded",
     "FunctionTool",

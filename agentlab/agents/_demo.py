@@ -221,7 +221,13 @@ async def run_demo(
     """Run the research team once; ``echo`` gets each log line as it happens.
 
     ``record=True`` records the run with :mod:`agentlab.trace` (when installed).
+    ``seed`` is a whole number >= 0.
     """
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(
+            f"seed must be a whole number >= 0, not {seed!r} (a negative seed would repeat "
+            "the run of its absolute value)"
+        )
     clock = RealClock() if real else VirtualClock()
     trace = _trace_module() if record else None  # imported before the loop's lag is watched
     tps, ttft = (200.0, 0.05) if real else (40.0, 0.3)
@@ -419,14 +425,33 @@ def format_summary(rows: list[dict[str, Any]]) -> str:
 # ---------------------------------------------------------------------------- CLI
 
 
+def _seed(text: str) -> int:
+    try:
+        seed = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; e.g. --seed 7") from None
+    if seed < 0:  # Python's random.Random(-n) is random.Random(n): two names for one run
+        raise argparse.ArgumentTypeError(
+            f"{seed} is negative; seeds are whole numbers >= 0 (--seed {-seed} is the same run)"
+        )
+    return seed
+
+
+def _folder(text: str) -> str:
+    if not text.strip():  # --out "$DIR" with DIR unset: not "here"
+        raise argparse.ArgumentTypeError("it is empty; give a folder, e.g. --out runs (or --out .)")
+    return text
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="agentlab demo",
         description="A supervised research team on scripted models with seeded faults (offline).",
     )
-    p.add_argument("--seed", type=int, default=7,
-                   help="seed of the run (same seed, same run; default: %(default)s)")
-    p.add_argument("--out", default=None,
+    p.add_argument("--seed", type=_seed, default=7,
+                   help="seed of the run, a whole number >= 0 (same seed, same run; "
+                        "default: %(default)s)")
+    p.add_argument("--out", type=_folder, default=None,
                    help="folder to write the run's Parquet trace to (default: no trace)")
     p.add_argument("--real", action="store_true", help="real clock with scripted token timing")
     p.add_argument("--quiet", action="store_true", help="only the brief and the summary")

@@ -7,7 +7,8 @@
         ├── BudgetExceeded      the agent spent its token/cost budget (it exits)
         ├── OutputInvalid       the answer never matched ``output=`` (the agent stays up)
         ├── MaxStepsExceeded    the model kept calling tools past ``max_steps`` (stays up)
-        └── ToolFailed          a tool failed under ``tool_errors="crash"`` (it crashes)
+        ├── ToolFailed          a tool failed under ``tool_errors="crash"`` (it crashes)
+        └── AskCycle            an ask would wait for the asker's own answer (a deadlock)
 
 Errors from the model itself (rate limits, 5xx, timeouts) are the LLM layer's
 typed :class:`agentlab.llm.LLMError`; they are not wrapped.
@@ -19,7 +20,14 @@ from typing import Any
 
 from .._errors import AgentLabError
 
-__all__ = ["AgentError", "BudgetExceeded", "MaxStepsExceeded", "OutputInvalid", "ToolFailed"]
+__all__ = [
+    "AgentError",
+    "AskCycle",
+    "BudgetExceeded",
+    "MaxStepsExceeded",
+    "OutputInvalid",
+    "ToolFailed",
+]
 
 
 class AgentError(AgentLabError):
@@ -65,3 +73,17 @@ class ToolFailed(AgentError):
         super().__init__(message, process=process)
         self.tool = tool
         self.call_id = call_id
+
+
+class AskCycle(AgentError):
+    """An agent asked one that waits, directly or through others, for the asker's answer.
+
+    An agent answers one question at a time, so the ask would wait for itself until its
+    timeout. :func:`~agentlab.agents.ask_agent_tool` refuses it at once instead: the
+    tool fails (the model sees why, under ``tool_errors="report"``). ``chain`` is the
+    cycle, from the asker back to it: ``("a", "b", "a")``.
+    """
+
+    def __init__(self, message: str, *, process: Any = None, chain: tuple[Any, ...] = ()):
+        super().__init__(message, process=process)
+        self.chain = chain

@@ -32,6 +32,14 @@ call id, so a tool can call other agents::
     async def ask_expert(question: str, ctx: ToolContext) -> str:
         return await agent_ask(ctx.runtime, "expert", question)
 
+Every kind of parameter works: a keyword-only one like any other, a
+positional-only one (``def f(a, /)``) is passed by position, and a
+``**kwargs`` takes whatever other arguments the model gives (each checked
+against its hint, shown as ``additionalProperties``); without one, an argument
+the function does not take is refused. A ``*args`` is left out: nothing the
+model sends by name can fill it. A generator function is refused: return a
+list.
+
 The model sees the parameters under their Python names (or the ``alias`` of a
 ``pydantic.Field`` in ``Annotated``); any name works, ``json`` or
 ``model_name`` included, except one starting with ``_``, which is refused:
@@ -43,7 +51,9 @@ untyped parameter: define the class at module level, or pass ``schema=``.
 
 A result that is not a string is sent as JSON: pydantic models and
 dataclasses (nested in lists and dicts too) as their fields, anything JSON
-cannot hold as its ``str()``.
+cannot hold as its ``str()``; a value JSON cannot write at all (a list that
+contains itself, a ``str()`` that raises) as its ``repr()``, or a note that
+says it cannot be shown: what a tool returns never crashes the agent.
 
 ``@tool(timeout=5)`` overrides the agent's ``tool_timeout`` for one tool.
 Every tool call runs in its own process; see :class:`~agentlab.agents.LLMAgent`.
@@ -51,6 +61,7 @@ Every tool call runs in its own process; see :class:`~agentlab.agents.LLMAgent`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import inspect
@@ -114,6 +125,13 @@ class FunctionTool:
                 f"tool name {self.name!r} must be 1-64 letters, digits, '_' or '-' (what "
                 "providers accept); pass name=..."
             )
+        body = inspect.unwrap(fn.func if isinstance(fn, functools.partial) else fn)
+        if inspect.isgeneratorfunction(body) or inspect.isasyncgenfunction(body):
+            raise TypeError(
+                f"tool {self.name!r} is a generator function: a tool returns its result, and "
+                "a generator would reach the model as its repr, never run. Return a list "
+                "(e.g. 'return list(...)') instead of yielding."
+            )
         summary, arg_docs = _parse_docstring(inspect.getdoc(fn) or "")
         self.description = description if description is not None else summary
         if timeout is not None and (
@@ -128,11 +146,25 @@ class FunctionTool:
         self.timeout = timeout
         self._context_param: str | None = None
         self._validator: type[pydantic.BaseModel] | None = None
+        # parameters the function takes only by position (name, default), in order: invoke
+        # passes them so
+        self._positional: tuple[tuple[str, Any], ...] = _positional_only(fn)
+        # the **kwargs parameter's hint: any other argument the model gives goes there,
+        # checked against it (None: the function takes no other arguments)
+        self._extra: pydantic.TypeAdapter[Any] | None = None
         # (field name in the validator, parameter name): the validator's fields have
         # neutral names and the parameters' names as aliases, so that any name works
         self._fields: tuple[tuple[str, str], ...] = ()
         self._custom_schema = schema is not None
         if schema is not None:
+            # what OpenAI, Anthropic and Gemini all require: else the provider refuses
+            # the whole request (a bad_request that crashes the agent at its first turn)
+            if not isinstance(schema, Mapping) or schema.get("type") != "object":
+                raise ValueError(
+                    f"tool {self.name!r}: schema= describes the arguments as one JSON object, "
+                    "e.g. {'type': 'object', 'properties': {'query': {'type': 'string'}}, "
+                    f"'required': ['query']}}; got {schema!r}"
+                )
             self.parameters: dict[str, Any] = dict(schema)
             self._context_param = _context_param_of(fn)
         else:
@@ -149,10 +181,16 @@ class FunctionTool:
         namespace = _namespace_of(self.fn)
         fields: dict[str, Any] = {}
         names: list[tuple[str, str]] = []
+        extra: Any = None
         for p in sig.parameters.values():
-            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            if p.kind is p.VAR_POSITIONAL:  # nothing the model sends by name can fill it
                 continue
             ann = _hint(p.annotation, namespace)
+            if p.kind is p.VAR_KEYWORD:
+                if isinstance(ann, _Unresolved):
+                    ann = Any  # described by nothing more than "any value"
+                extra = ann
+                continue
             if _is_context(ann):
                 self._context_param = p.name
                 continue
@@ -185,7 +223,9 @@ class FunctionTool:
         self._fields = tuple(names)
         model_name = "".join(part.capitalize() for part in re.split(r"[_-]", self.name)) + "Args"
         validator: type[pydantic.BaseModel] = pydantic.create_model(
-            model_name, __config__=pydantic.ConfigDict(extra="forbid"), **fields
+            model_name,
+            __config__=pydantic.ConfigDict(extra="forbid" if extra is None else "allow"),
+            **fields,
         )
         self._validator = validator
         schema = validator.model_json_schema()
@@ -195,6 +235,13 @@ class FunctionTool:
             if isinstance(prop, dict):
                 prop.pop("title", None)
         schema.setdefault("properties", {})
+        if extra is not None:
+            self._extra = pydantic.TypeAdapter(extra)
+            value_schema = self._extra.json_schema()
+            defs = value_schema.pop("$defs", None)
+            if defs:
+                schema.setdefault("$defs", {}).update(defs)
+            schema["additionalProperties"] = value_schema or True
         return schema
 
     def schema(self) -> Tool:
@@ -207,21 +254,50 @@ class FunctionTool:
         With a hand-written ``schema=``, the arguments are passed through as they
         are, once checked to fit the function's parameters.
         """
+        if not isinstance(arguments, Mapping):  # a custom model's call: not the agent's crash
+            raise ToolArgumentsError(
+                f"arguments for {self.name!r} must be a JSON object, not {type(arguments).__name__}"
+            )
         if self._custom_schema or self._validator is None:
             args = dict(arguments)
             self._check_binds(args)
             return args
         try:
             parsed = self._validator.model_validate(dict(arguments))
-            return {name: getattr(parsed, field) for field, name in self._fields}
+            args = {name: getattr(parsed, field) for field, name in self._fields}
+            if self._extra is not None and parsed.model_extra:
+                args.update(self._check_extra(parsed.model_extra))
+            return args
         except pydantic.ValidationError as e:
             raise ToolArgumentsError(
                 f"arguments for {self.name!r} do not fit its schema: {format_errors(e)}"
             ) from None
+        except ToolArgumentsError:
+            raise
         except Exception as e:  # a validator that raised something else: still not a call
             raise ToolArgumentsError(
                 f"arguments for {self.name!r} could not be checked: {type(e).__name__}: {e}"
             ) from e
+
+    def _check_extra(self, extra: dict[str, Any]) -> dict[str, Any]:
+        """The arguments that go to the function's ``**kwargs``, each checked against its hint."""
+        assert self._extra is not None
+        if self._context_param in extra:  # the agent fills it: not the model's to give
+            raise ToolArgumentsError(
+                f"arguments for {self.name!r}: {self._context_param!r} is not one of its arguments"
+            )
+        out = {}
+        problems = []
+        for key, value in extra.items():
+            try:
+                out[key] = self._extra.validate_python(value)
+            except pydantic.ValidationError as e:
+                problems.append(f"{key}: {format_errors(e).removeprefix('(root): ')}")
+        if problems:
+            raise ToolArgumentsError(
+                f"arguments for {self.name!r} do not fit its schema: {'; '.join(problems)}"
+            )
+        return out
 
     def _check_binds(self, args: dict[str, Any]) -> None:
         """Raise :class:`ToolArgumentsError` if ``fn`` cannot be called with ``args``."""
@@ -233,7 +309,8 @@ class FunctionTool:
         if self._context_param is not None:
             given[self._context_param] = None
         try:
-            sig.bind(**given)
+            positional, named = self._split(given)
+            sig.bind(*positional, **named)
         except TypeError as e:
             raise ToolArgumentsError(
                 f"arguments for {self.name!r} do not fit its parameters: {e}"
@@ -244,10 +321,25 @@ class FunctionTool:
         kwargs = dict(arguments)
         if self._context_param is not None:
             kwargs[self._context_param] = ctx
-        result = self.fn(**kwargs)
+        positional, named = self._split(kwargs)
+        result = self.fn(*positional, **named)
         if inspect.isawaitable(result):
             result = await result
         return result
+
+    def _split(self, kwargs: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+        """The arguments by name as a call takes them: the positional-only ones in order
+        (one not given before one that is: its default), the others by name."""
+        given = [i for i, (name, _) in enumerate(self._positional) if name in kwargs]
+        positional: list[Any] = []
+        for name, default in self._positional[: given[-1] + 1 if given else 0]:
+            if name in kwargs:
+                positional.append(kwargs.pop(name))
+            elif default is inspect.Parameter.empty:
+                break  # missing: the call (or _check_binds) says so
+            else:
+                positional.append(default)
+        return positional, kwargs
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Call the wrapped function directly (a decorated function stays usable)."""
@@ -292,6 +384,11 @@ def tool(
     {'a': 2, 'b': 1}
     """
 
+    if isinstance(fn, str):  # @tool("search"): the name where the function goes
+        raise TypeError(
+            f"tool() takes the function itself; to name the tool, write @tool(name={fn!r})"
+        )
+
     def wrap(f: Callable[..., Any]) -> FunctionTool:
         return FunctionTool(f, name=name, description=description, schema=schema, timeout=timeout)
 
@@ -306,6 +403,11 @@ def as_tools(tools: Iterable[Any]) -> dict[str, FunctionTool]:
             f"tools must be a list of functions or tools, not {tools!r}; for one tool, "
             f"pass tools=[{one}]"
         )
+    if isinstance(tools, Mapping):  # iterating it would give the names, not the tools
+        raise TypeError(
+            f"tools must be a list of functions or tools, not a {type(tools).__name__}; pass "
+            "tools=list(d.values()) (each tool is named after its function, or by name=)"
+        )
     out: dict[str, FunctionTool] = {}
     for t in tools:
         ft = t if isinstance(t, FunctionTool) else FunctionTool(t)
@@ -313,6 +415,15 @@ def as_tools(tools: Iterable[Any]) -> dict[str, FunctionTool]:
             raise ValueError(f"two tools are named {ft.name!r}; pass name= to one of them")
         out[ft.name] = ft
     return out
+
+
+def _positional_only(fn: Callable[..., Any]) -> tuple[tuple[str, Any], ...]:
+    """``fn``'s positional-only parameters (``def f(a, /)``), in order, with their defaults."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return ()
+    return tuple((p.name, p.default) for p in params if p.kind is p.POSITIONAL_ONLY)
 
 
 @dataclass(frozen=True)
@@ -414,12 +525,15 @@ def render_result(value: Any) -> str:
     """
     if isinstance(value, str):
         return value
-    if isinstance(value, pydantic.BaseModel):
-        return value.model_dump_json()
-    try:
+    # the agent renders what its tool returned: nothing in the value may crash it
+    with contextlib.suppress(Exception):  # a circular list, a str() that raises...
+        if isinstance(value, pydantic.BaseModel):
+            return value.model_dump_json()
         return json.dumps(value, ensure_ascii=False, default=_jsonable)
-    except (TypeError, ValueError):
+    try:
         return repr(value)
+    except Exception as e:
+        return f"<a {type(value).__name__} that cannot be shown as text ({type(e).__name__}: {e})>"
 
 
 def _jsonable(value: Any) -> Any:

@@ -152,3 +152,51 @@ def test_demo_refuses_an_unwritable_trace_folder_before_running(tmp_path, capsys
     assert captured.out == ""  # nothing ran
     assert f"cannot write a trace to {blocker / 'runs'}" in captured.err
     assert "Traceback" not in captured.err
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["--seed", "-3"], "argument --seed: -3 is negative; seeds are whole numbers >= 0 "
+                       "(--seed 3 is the same run)"),
+    (["--seed", "1.5"], "argument --seed: '1.5' is not a whole number; e.g. --seed 7"),
+    (["--out="], "argument --out: it is empty; give a folder, e.g. --out runs (or --out .)"),
+])
+def test_demo_refuses_bad_values_before_running(args, says, capsys, tmp_path, monkeypatch):
+    # --seed -3 ran the very run of --seed 3 under another name; --out "" wrote the
+    # trace into the current folder
+    from agentlab.agents._demo import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["--quiet", *args]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""  # nothing ran
+    assert f"agentlab demo: error: {says}" in captured.err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("seed", [-1, 2.0, "7", True])
+async def test_run_demo_refuses_a_seed_that_is_not_a_whole_number_from_zero(seed):
+    from agentlab.agents._demo import run_demo
+
+    with pytest.raises(ValueError, match=r"seed must be a whole number >= 0, not "):
+        await run_demo(seed)
+
+
+@pytest.mark.parametrize("seed", [3, 7])  # 7: alice's tool name is spoiled; 3: it is not
+async def test_the_demo_summary_agrees_with_the_trace_tables(seed):
+    pytest.importorskip("agentlab.trace")
+    from agentlab.agents._demo import run_demo
+
+    result = await run_demo(seed, record=True)
+    run = result.run
+    calls, restarts, tools = run.llm_calls(), run.restarts(), run.tool_calls()
+    assert {r["agent"] for r in result.summary} == set(calls["agent"]) == {"lead", "alice", "bob"}
+    for row in result.summary:
+        mine = calls[calls["agent"] == row["agent"]]
+        assert row["llm_calls"] == len(mine), row
+        assert row["retries"] == int((mine["attempt"] > 1).sum()), row
+        assert row["tokens"] == int(mine["input_tokens"].sum() + mine["output_tokens"].sum()), row
+        assert row["cost_usd"] == pytest.approx(float(mine["cost"].sum()), abs=1e-12), row
+        assert row["restarts"] == int((restarts["child_id"] == row["agent"]).sum()), row
+        assert row["tool_calls"] == int((tools["agent"] == row["agent"]).sum()), row
+    faults = [e for e in result.events if e.kind == "llm_fault"]
+    assert bool(faults) == (seed == 7)

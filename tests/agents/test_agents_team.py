@@ -180,3 +180,143 @@ async def test_two_leads_asking_at_once_share_one_researcher(clock):
         assert await asyncio.gather(*(agent_ask(rt, p, "go") for p in leads)) == ["done", "done"]
         assert all(e.data["error"] is None for e in of(rt, "tool_result"))
         assert (await DynamicSupervisor.count_children("researchers"))["active"] == 1
+
+
+# ---------------------------------------------------------------------------- asks that lead back
+
+
+def asker(rt, name, asks, *answers, **kw):
+    """An agent named ``name`` whose model first asks ``asks`` (through its ask tool), then
+    says each of ``answers``."""
+    script = [ToolCall(f"{name}-1", f"ask_{asks}", {"question": f"{name} wants to know"}), *answers]
+    return rt.start(LLMAgent, name=name, model=fast(rt, script),
+                    tools=[ask_agent_tool(asks)], **kw)
+
+
+async def test_an_agent_asking_itself_is_refused_at_once(clock):
+    # it waited for its own answer: a CallTimeout after 300 s (five minutes of a real
+    # clock), whose message said to raise the timeout
+    async with Runtime(clock=clock) as rt:
+        pid = asker(rt, "solo", "solo", "I answer it myself.")
+        t0 = rt.now()
+        assert await agent_ask(rt, pid, "go") == "I answer it myself."
+        assert rt.now() - t0 < 5
+        (result,) = [e.data for e in of(rt, "tool_result")]
+        assert result["error_type"] == "AskCycle"
+        assert result["error"].startswith("the tool failed: AskCycle: agent 'solo' <0.")
+        assert "asked itself (tool 'ask_solo')" in result["error"]
+        assert "Answer in this turn, or ask another agent." in result["error"]
+        assert pid.alive and of(rt, "turn_start", "solo")[-1].data["text"] == "go"
+
+
+async def test_two_agents_asking_each_other_back_are_refused_at_once(clock):
+    # a asks b, b's tool asks a back: both waited 300 s, then a CallTimeout
+    async with Runtime(clock=clock) as rt:
+        a = asker(rt, "a", "b", "a's answer")
+        asker(rt, "b", "a", "b's answer without a")
+        t0 = rt.now()
+        assert await agent_ask(rt, a, "go") == "a's answer"
+        assert rt.now() - t0 < 5
+        results = {e.name: e.data for e in of(rt, "tool_result")}
+        assert results["a"]["result"] == "b's answer without a"
+        assert results["b"]["error_type"] == "AskCycle"
+        assert "agent 'b' <0." in results["b"]["error"]
+        assert "asked 'a' <0." in results["b"]["error"]
+        assert "(b -> a -> b)" in results["b"]["error"]
+        assert len(of(rt, "turn_start", "a")) == 1  # a never got b's question
+
+
+async def test_a_longer_cycle_is_named_whole_and_crashes_under_tool_errors_crash():
+    from agentlab.agents import AskCycle
+
+    async with Runtime(clock=VirtualClock()) as rt:
+        a = asker(rt, "a", "b", "a's answer")
+        asker(rt, "b", "c", "b's answer")
+        asker(rt, "c", "a", "never", tool_errors="crash")
+        assert await agent_ask(rt, a, "go") == "a's answer"
+        (exit_,) = of(rt, "exit", "c")
+        assert isinstance(exit_.reason.exception, AskCycle)
+        assert exit_.reason.exception.chain == ("c", "a", "b", "c")
+        results = {e.name: e.data for e in of(rt, "tool_result")}
+        assert results["b"]["error_type"] == "CalleeExited"  # c crashed before answering
+
+
+async def test_an_ask_that_timed_out_leaves_nothing_behind():
+    # a's ask of b timed out; later, b may ask a (a waits for nobody any more)
+    async with Runtime(clock=VirtualClock()) as rt:
+        a = rt.start(LLMAgent, name="a", tools=[ask_agent_tool("b", timeout=10)],
+                     model=fast(rt, [ToolCall("a-1", "ask_b", {"question": "q"}), "gave up on b",
+                                     "a answers b"]))
+        b = rt.start(LLMAgent, name="b", tools=[ask_agent_tool("a")],
+                     model=fast(rt, ["late answer", ToolCall("b-1", "ask_a", {"question": "q"}),
+                                     "b heard a"], ttft=60.0))
+        assert await agent_ask(rt, a, "go") == "gave up on b"
+        assert "timed out after 10" in of(rt, "tool_result", "a")[0].data["error"]
+        await rt.sleep(120)  # b finishes a's old question (its late reply is dropped)
+        assert await agent_ask(rt, b, "ask a") == "b heard a"
+        assert of(rt, "tool_result", "b")[-1].data["result"] == "a answers b"
+
+
+async def test_a_researcher_that_crashes_mid_ask_is_reported_and_restarted():
+    async with Runtime(clock=VirtualClock()) as rt:
+        dsup = rt.start(DynamicSupervisor, name="experts")
+        await start_llm_agent(dsup, name="expert", retry=None, model=fast(rt, [
+            ServerError("down", provider="scripted", status=503), "the expert's answer"]))
+        lead = fast(rt, [ToolCall("c1", "ask_expert", {"question": "q"}),
+                         ToolCall("c2", "ask_expert", {"question": "q again"}), "done"])
+        pid = rt.start(LLMAgent, name="lead", model=lead, tools=[ask_agent_tool("expert")])
+        assert await agent_ask(rt, pid, "go") == "done"
+        first, second = [e.data for e in of(rt, "tool_result", "lead")]
+        assert first["error_type"] == "CalleeExited" and "ServerError" in first["error"]
+        assert second["result"] == "the expert's answer"
+        assert [e.data["child_id"] for e in of(rt, "restart")] == ["expert"]
+
+
+def test_ask_agent_tool_checks_its_target_and_makes_a_valid_name():
+    with pytest.raises(TypeError, match=r"give its registered name .* or its pid, not 42"):
+        ask_agent_tool(42)  # type: ignore[arg-type]
+    assert ask_agent_tool("Dr. Who").name == "ask_Dr__Who"  # was refused: "pass name="
+    assert ask_agent_tool("data-bot").name == "ask_data_bot"
+    assert ask_agent_tool("x" * 80).name == "ask_" + "x" * 60
+
+
+# ---------------------------------------------------------------------------- starting sub-agents
+
+
+async def test_starting_an_agent_under_a_name_already_running_says_what_to_do():
+    # a cell run again: "start_child ... failed: ('already_started', <pid>) (see the reason)"
+    from agentlab import SupervisorError
+
+    async with Runtime(clock=VirtualClock()) as rt:
+        rt.start(DynamicSupervisor, name="workers")
+        first = await start_llm_agent("workers", name="researcher", model=fast(rt, ["x"]))
+        with pytest.raises(SupervisorError) as info:
+            await start_llm_agent("workers", name="researcher", model=fast(rt, ["y"]))
+        message = str(info.value)
+        assert message.startswith(
+            "cannot start an agent named 'researcher' under 'workers': 'researcher' <0."
+        )
+        assert "already runs under that name (a cell run again?)" in message
+        assert "DynamicSupervisor.terminate_child('workers', rt.whereis('researcher'))" in message
+        assert info.value.reason == ("already_started", first)  # as the supervisor said it
+        assert rt.whereis("researcher") is first and first.alive
+
+
+async def test_starting_an_agent_under_something_that_is_no_supervisor_is_refused():
+    # under an LLMAgent: the start request crashed that agent (an unknown request);
+    # under a plain process: the start waited forever for a reply
+    async with Runtime(clock=VirtualClock()) as rt:
+        lead = rt.start(LLMAgent, name="lead", model=fast(rt, ["x"]))
+
+        async def inbox(proc):
+            await proc.receive()
+
+        plain = rt.spawn(inbox, name="inbox")
+        for target, kind in ((lead, "LLMAgent"), ("lead", "LLMAgent"), ("inbox", "Process")):
+            with pytest.raises(TypeError, match=rf"'{target if isinstance(target, str) else 'lead'}' "
+                               rf"<0\.\d+\.0> is not a supervisor \(it runs {kind}\): agents start "
+                               r"under a DynamicSupervisor"):
+                await start_llm_agent(target, name="helper")
+        assert lead.alive and plain.alive and rt.whereis("helper") is None
+        with pytest.raises(TypeError, match="sup must be a DynamicSupervisor's pid or registered name"):
+            await start_llm_agent(None, name="helper")  # type: ignore[arg-type]

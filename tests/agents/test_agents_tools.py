@@ -242,3 +242,181 @@ async def test_a_callable_object_with_an_optional_context():
     assert t.parameters["required"] == ["point"] and list(t.parameters["properties"]) == ["point"]
     ctx = ToolContext(runtime=None, agent=None, call_id="c2", tool="score")  # type: ignore[arg-type]
     assert await t.invoke(t.validate({"point": {"x": 1, "y": 2}}), ctx) == "1.0@c2"
+
+
+# kinds of parameters
+
+
+async def test_positional_only_parameters_are_passed_by_position():
+    # they were passed by name: every call failed with the function's TypeError
+    def scale(value: float, factor: float = 2.0, /, *, digits: int = 1) -> str:
+        """Scale a value."""
+        return f"{round(value * factor, digits)}"
+
+    t = FunctionTool(scale)
+    assert t.parameters["required"] == ["value"]
+    assert await t.invoke(t.validate({"value": 1.5})) == "3.0"
+    assert await t.invoke(t.validate({"value": 1.26, "factor": 3, "digits": 1})) == "3.8"
+
+    def raw(a, b=10, /):  # a hand-written schema: a later one given, an earlier one's default
+        return a + b
+
+    given = FunctionTool(raw, schema={"type": "object", "properties": {"a": {}, "b": {}}})
+    assert await given.invoke(given.validate({"a": 1})) == 11
+    assert await given.invoke(given.validate({"a": 1, "b": 2})) == 3
+    with pytest.raises(ToolArgumentsError, match="missing a required argument: 'a'"):
+        given.validate({"b": 2})
+
+
+async def test_a_tool_with_positional_only_parameters_runs_in_an_agent():
+    from agents_helpers import fast, of
+
+    from agentlab import Runtime, VirtualClock
+    from agentlab.agents import LLMAgent, agent_ask
+    from agentlab.llm import ToolCall
+
+    def add(a: int, b: int, /) -> int:
+        """Add two numbers."""
+        return a + b
+
+    async with Runtime(clock=VirtualClock()) as rt:
+        model = fast(rt, [ToolCall("c1", "add", {"a": 2, "b": 3}), "5"])
+        pid = rt.start(LLMAgent, model=model, tools=[add])
+        assert await agent_ask(rt, pid, "2 + 3?") == "5"
+        (result,) = [e.data for e in of(rt, "tool_result")]
+        assert (result["result"], result["error"]) == ("5", None)
+
+
+async def test_kwargs_take_the_other_arguments_checked_against_their_hint():
+    # **kwargs was left out and every argument it would take refused as "extra"
+    def tag(item: str, **labels: int) -> str:
+        """Tag an item with numbered labels."""
+        return f"{item}: {sorted(labels.items())}"
+
+    t = FunctionTool(tag)
+    assert t.parameters["additionalProperties"] == {"type": "integer"}
+    assert t.parameters["required"] == ["item"]
+    args = t.validate({"item": "x", "red": "1", "blue": 2})
+    assert args == {"item": "x", "red": 1, "blue": 2}
+    assert await t.invoke(args) == "x: [('blue', 2), ('red', 1)]"
+    with pytest.raises(ToolArgumentsError, match=r"do not fit its schema: red: Input should be a valid integer"):
+        t.validate({"item": "x", "red": "many"})
+
+    def untyped(q: str, ctx: ToolContext, *args, **kw) -> str:
+        return f"{q} {kw}"
+
+    u = FunctionTool(untyped)
+    assert u.parameters["additionalProperties"] is True  # any value
+    assert list(u.parameters["properties"]) == ["q"]  # *args: nothing to fill by name
+    assert u.validate({"q": "a", "n": [1]}) == {"q": "a", "n": [1]}
+    with pytest.raises(ToolArgumentsError, match="'ctx' is not one of its arguments"):
+        u.validate({"q": "a", "ctx": 1})  # the agent's to fill
+
+    def strict(q: str) -> str:  # without **kwargs: still refused
+        return q
+
+    with pytest.raises(ToolArgumentsError, match="z: Extra inputs are not permitted"):
+        FunctionTool(strict).validate({"q": "a", "z": 1})
+
+
+def test_a_kwargs_hint_with_a_model_keeps_its_definitions():
+    def plot(title: str, origin: Point, **series: list[Point]) -> str:
+        return title
+
+    t = FunctionTool(plot)
+    assert t.parameters["additionalProperties"] == {"items": {"$ref": "#/$defs/Point"}, "type": "array"}
+    assert t.parameters["properties"]["origin"] == {"$ref": "#/$defs/Point"}
+    assert list(t.parameters["$defs"]) == ["Point"]
+    assert t.validate({"title": "t", "origin": {"x": 0, "y": 0}, "a": [{"x": 1, "y": 2}]}) == {
+        "title": "t", "origin": Point(x=0, y=0), "a": [Point(x=1, y=2)]
+    }
+
+
+def test_a_generator_function_is_refused_with_what_to_do():
+    # it was accepted, and the model got "<generator object ... at 0x...>", never run
+    def hits(q: str):
+        yield q
+
+    async def ahits(q: str):
+        yield q
+
+    for fn in (hits, ahits):
+        with pytest.raises(TypeError, match=rf"tool '{fn.__name__}' is a generator function.*Return a list"):
+            FunctionTool(fn)
+
+
+def test_a_name_given_in_place_of_the_function_says_how_to_name_it():
+    with pytest.raises(TypeError, match=r"write @tool\(name='search'\)"):
+        tool("search")  # type: ignore[call-overload]
+
+
+# results that cannot be written
+
+
+class Unprintable:
+    def __str__(self) -> str:
+        raise RuntimeError("no text")
+
+    __repr__ = __str__
+
+
+def test_a_result_that_cannot_be_written_is_described_not_raised():
+    assert render_result(Unprintable()) == (
+        "<a Unprintable that cannot be shown as text (RuntimeError: no text)>"
+    )
+    loop: list = []
+    loop.append(loop)
+    assert render_result(loop) == "[[...]]"  # json refuses it; its repr is fine
+    assert render_result({"bad": Unprintable()}).startswith("<a dict that cannot be shown")
+
+
+async def test_a_tool_result_that_cannot_be_written_does_not_crash_the_agent():
+    # rendering it crashed the agent (the result is rendered in the agent's process)
+    from agents_helpers import fast, of
+
+    from agentlab import Runtime, VirtualClock
+    from agentlab.agents import LLMAgent, agent_ask
+    from agentlab.llm import ToolCall
+
+    def make() -> Unprintable:
+        """Make a thing."""
+        return Unprintable()
+
+    async with Runtime(clock=VirtualClock()) as rt:
+        model = fast(rt, [ToolCall("c1", "make", {}), "made"])
+        pid = rt.start(LLMAgent, model=model, tools=[make])
+        assert await agent_ask(rt, pid, "make one") == "made"
+        assert pid.alive
+        (result,) = [e.data["result"] for e in of(rt, "tool_result")]
+        assert result == "<a Unprintable that cannot be shown as text (RuntimeError: no text)>"
+        assert model.calls[-1][-1].content == result
+
+
+def test_arguments_that_are_not_an_object_are_the_models_mistake():
+    # a hand-written schema's tool raised TypeError from dict([...]): the agent crashed
+    raw = FunctionTool(lambda **kw: kw, name="raw", schema={"type": "object"})
+    for t in (raw, FunctionTool(lambda q: q, name="typed")):
+        with pytest.raises(ToolArgumentsError, match=rf"arguments for '{t.name}' must be a JSON object, not list"):
+            t.validate([[1, 2, 3]])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("schema", [
+    {"properties": {"q": {"type": "string"}}},  # no type: OpenAI says 'got type: "None"'
+    {"type": "string"},
+    [("type", "object")],
+])
+def test_a_given_schema_must_describe_an_object(schema):
+    # it was sent as it was, and every provider refused the whole request (bad_request:
+    # the agent crashed at its first turn)
+    with pytest.raises(ValueError, match=r"tool 'raw': schema= describes the arguments as one "
+                                         r"JSON object, e\.g\. \{'type': 'object'"):
+        FunctionTool(lambda **kw: kw, name="raw", schema=schema)
+
+
+def test_tools_given_as_a_dict_say_to_pass_a_list():
+    # the dict's keys were taken as the tools: "a tool wraps a function, not 'add'"
+    def add(a: int) -> int:
+        return a
+
+    with pytest.raises(TypeError, match=r"not a dict; pass tools=list\(d\.values\(\)\)"):
+        as_tools({"add": add})

@@ -15,7 +15,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Seq
 from typing import Any
 
 from .._agent import Agent, Stop
-from .._errors import RuntimeStateError
+from .._errors import RuntimeStateError, describe
 from .._registry import PubSub
 from .._runtime import Caller, Pid, Runtime, current_runtime
 from .._supervisor import ChildSpec
@@ -39,7 +39,14 @@ from ._budget import Budget, budget_message, budget_reason
 from ._errors import BudgetExceeded, MaxStepsExceeded, OutputInvalid, ToolFailed
 from ._output import OutputSpec
 from ._pubsub import Post, publish
-from ._tools import FunctionTool, ToolArgumentsError, ToolContext, as_tools, render_result
+from ._tools import (
+    FunctionTool,
+    ToolArgumentsError,
+    ToolContext,
+    as_tools,
+    render_result,
+    running_tool,
+)
 
 __all__ = ["LLMAgent", "agent_ask"]
 
@@ -71,6 +78,9 @@ _LLM_END = ("llm_response", "llm_error")
 # policy applies then, and any retry= given beside one must agree with it
 _DEFAULT_RETRY = RetryPolicy()
 _UNPRICED = (0.0, 0.0)
+# the providers' stop reasons of an answer that simply ended (OpenAI and the scripted
+# model, Anthropic, Gemini): an empty answer's other reasons are worth naming
+_PLAIN_STOPS = frozenset({"stop", "end_turn", "STOP"})
 
 
 def _open_runtime() -> Runtime | None:
@@ -623,10 +633,26 @@ class LLMAgent(Agent):
             if problem is None:
                 return value
             if reasks >= self.output_retries:
-                what = self._output.name if self._output is not None else "a non-empty answer"
+                if self._output is not None:
+                    message = (
+                        f"{self._who()} gave no valid {self._output.name} after {reasks + 1} "
+                        f"answer(s): {problem}. Look at .text, simplify the schema, or raise "
+                        "output_retries."
+                    )
+                else:
+                    reason = response.stop_reason
+                    ended = (
+                        f" (the last ended with stop reason {reason!r})"
+                        if reason and reason not in _PLAIN_STOPS
+                        else ""
+                    )
+                    message = (
+                        f"{self._who()} answered with empty text {reasks + 1} time(s) in a "
+                        f"row{ended}. Look at the model and its options (a max_tokens too "
+                        "small, a content filter), or raise output_retries."
+                    )
                 raise OutputInvalid(
-                    f"{self._who()} gave no valid {what} after {reasks + 1} answer(s): {problem}. "
-                    "Look at .text, simplify the schema, or raise output_retries.",
+                    message,
                     process=self.pid,
                     errors=problem,
                     text=response.text,
@@ -863,10 +889,16 @@ class LLMAgent(Agent):
 
 def _tool_runner(ft: FunctionTool) -> Callable[..., Any]:
     async def run(args: dict[str, Any], ctx: ToolContext) -> Any:
-        with numbered_in(ctx.runtime):  # a tool's own model calls: ids of the runtime too
-            # a tool that calls sys.exit() crashes its task like any exception does
-            # (agentlab._reasons.CRASHES), not the event loop
-            return await ft.invoke(args, ctx)
+        # the tool's process (its own asyncio task and context) knows whose tool it runs:
+        # an agent_ask it makes is checked for an ask cycle (_team.asking)
+        token = running_tool.set(ctx)
+        try:
+            with numbered_in(ctx.runtime):  # a tool's own model calls: ids of the runtime too
+                # a tool that calls sys.exit() crashes its task like any exception does
+                # (agentlab._reasons.CRASHES), not the event loop
+                return await ft.invoke(args, ctx)
+        finally:
+            running_tool.reset(token)
 
     run.__name__ = ft.name  # the task's child id, shown in the supervision tree
     return run
@@ -900,9 +932,37 @@ async def agent_ask(
     crashed during the turn (its ``.reason`` says why, e.g. a ``Crash`` of
     :class:`agentlab.llm.RateLimited` after the retries), or
     :class:`agentlab.CallTimeout` after ``timeout`` seconds of runtime clock.
+
+    Asked from a tool of an agent, an ask that would wait for that agent's own
+    answer (the agent itself, or one that waits for it) fails at once with
+    :class:`AskCycle`, as :func:`ask_agent_tool` does. A target that is no
+    :class:`LLMAgent` (its reply is not ``("ok", answer)`` or ``("error",
+    exc)``) raises ``TypeError``: call it with ``rt.call``.
     """
-    reply = await rt.call(agent, ("ask", text), timeout=timeout)
-    tag, value = reply
-    if tag == "ok":
-        return value
-    raise value
+    ctx = running_tool.get()
+    if ctx is not None and ctx.runtime is rt:
+        from ._team import asking  # _team imports this module
+
+        with asking(ctx, agent):
+            reply = await rt.call(agent, ("ask", text), timeout=timeout)
+    else:
+        reply = await rt.call(agent, ("ask", text), timeout=timeout)
+    if isinstance(reply, tuple) and len(reply) == 2:
+        tag, value = reply
+        if tag == "ok":
+            return value
+        if tag == "error" and isinstance(value, BaseException):
+            raise value
+    raise _not_an_llm_agent(rt, agent, reply)
+
+
+def _not_an_llm_agent(rt: Runtime, agent: Pid | str, reply: Any) -> TypeError:
+    pid = rt.whereis(agent) if isinstance(agent, str) else agent
+    behaviour = getattr(pid, "_beh", None)
+    runs = f" (it runs {type(behaviour).__name__})" if behaviour is not None else ""
+    return TypeError(
+        f"agent_ask asks an LLMAgent, but {describe(pid or agent)}{runs} replied "
+        f"{_short(reply)} to ('ask', text), not ('ok', answer) or ('error', exception): it is "
+        "not an LLMAgent. Call other agents with their own requests: await rt.call(agent, "
+        "request)."
+    )

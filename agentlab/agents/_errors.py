@@ -79,8 +79,9 @@ class AskCycle(AgentError):
     """An agent asked one that waits, directly or through others, for the asker's answer.
 
     An agent answers one question at a time, so the ask would wait for itself until its
-    timeout. :func:`~agentlab.agents.ask_agent_tool` refuses it at once instead: the
-    tool fails (the model sees why, under ``tool_errors="report"``). ``chain`` is the
+    timeout. :func:`~agentlab.agents.ask_agent_tool`, and
+    :func:`~agentlab.agents.agent_ask` called from any tool an agent runs, refuse it at
+    once instead: the tool fails (the model sees why, under ``tool_errors="report"``). ``chain`` is the
     cycle, from the asker back to it: ``("a", "b", "a")``.
     """
 

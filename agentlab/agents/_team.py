@@ -20,11 +20,13 @@ Three ways to delegate, from the least to the most structure:
 * :func:`ask_agent_tool` -- let the model decide when to ask another agent.
 
 An agent answers one question at a time: while its tool waits for another
-agent's answer, it answers nobody. So an ask tool refuses, at once, an ask
-that would wait for the asker's own answer: an agent asking itself, or one
-that waits (directly or through others) for the asker (``a`` asks ``b``,
-whose tool asks ``a``). The tool fails with :class:`AskCycle` naming the
-cycle, where the ask would otherwise have waited out its timeout.
+agent's answer, it answers nobody. So an ask made from a tool (an
+:func:`ask_agent_tool`, or :func:`~agentlab.agents.agent_ask` in a tool of
+one's own) is refused, at once, when it would wait for the asker's own
+answer: an agent asking itself, or one that waits (directly or through
+others) for the asker (``a`` asks ``b``, whose tool asks ``a``). The tool
+fails with :class:`AskCycle` naming the cycle, where the ask would otherwise
+have waited out its timeout.
 """
 
 from __future__ import annotations
@@ -57,11 +59,14 @@ def asking(ctx: ToolContext, target: Pid | str) -> Iterator[None]:
     Raises :class:`AskCycle` at once if ``target`` is that agent, or waits itself,
     directly or through others, for that agent's answer: the ask would wait for
     itself until its timeout. A ``target`` not started yet is asked as it is (the
-    ask says it is not there)::
+    ask says it is not there).
+
+    :func:`~agentlab.agents.agent_ask` does this by itself in a tool an agent
+    runs (the tool's process knows its :class:`ToolContext`), so a tool of one's
+    own is covered as it is::
 
         async def ask_expert(question: str, ctx: ToolContext) -> str:
-            with asking(ctx, "expert"):
-                return await agent_ask(ctx.runtime, "expert", question)
+            return await agent_ask(ctx.runtime, "expert", question)   # refuses a cycle
     """
     rt, asker = ctx.runtime, ctx.agent
     pid = target if isinstance(target, Pid) else rt.whereis(target)

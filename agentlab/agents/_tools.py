@@ -62,6 +62,7 @@ Every tool call runs in its own process; see :class:`~agentlab.agents.LLMAgent`.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
 import functools
 import inspect
@@ -93,6 +94,13 @@ class ToolContext:
     agent: Pid
     call_id: str
     tool: str
+
+
+running_tool: contextvars.ContextVar[ToolContext | None] = contextvars.ContextVar(
+    "agentlab_running_tool", default=None
+)
+"""The context of the tool an LLM agent runs in this task (set by the agent in the
+tool's process), or None: what ``agent_ask`` checks an ask from a tool against."""
 
 
 class ToolArgumentsError(ValueError):

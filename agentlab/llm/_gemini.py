@@ -12,6 +12,17 @@ messages become ``systemInstruction``; ``temperature``, ``max_tokens``,
 given, except ``safetySettings``, ``toolConfig`` and ``cachedContent``,
 which are top-level).
 
+Tools go out as ``functionDeclarations`` whose arguments are described by
+``parametersJsonSchema``: the JSON Schema a tool has, as it is. (The older
+``parameters`` field takes only Gemini's OpenAPI-subset ``Schema``, and the
+API refuses there, with a 400 "Unknown name", what pydantic writes for a
+model-typed, optional or ``dict``/``**kwargs`` parameter: ``$defs``/``$ref``,
+``anyOf`` with ``{"type": "null"}``, ``additionalProperties``.) An output
+schema is not sent (an agent's ``output=`` goes in its system prompt); to
+constrain an answer, pass ``responseMimeType="application/json"`` and
+``responseJsonSchema=...`` (JSON Schema; ``responseSchema`` takes the
+OpenAPI subset), which go into ``generationConfig`` as given.
+
 Decoding: events are ``data: {...}`` separated by CRLF, with no ``event:``
 lines and no ``[DONE]``: the stream just ends, and a stream that ends before
 any ``finishReason`` was cut off. Every chunk repeats a *cumulative*
@@ -113,7 +124,13 @@ class Gemini(HTTPModel):
             body["tools"] = [
                 {
                     "functionDeclarations": [
-                        {"name": t.name, "description": t.description, "parameters": dict(t.parameters)}
+                        # JSON Schema as the tools have it ($defs/$ref, anyOf with null,
+                        # additionalProperties, default, title): see the module docstring
+                        {
+                            "name": t.name,
+                            "description": t.description,
+                            "parametersJsonSchema": dict(t.parameters),
+                        }
                         for t in tools
                     ]
                 }

@@ -11,6 +11,7 @@ from agentlab import CalleeExited, DynamicSupervisor, PubSub, Runtime, VirtualCl
 from agentlab.agents import (
     LLMAgent,
     Post,
+    ToolContext,
     agent_ask,
     ask_agent_tool,
     delegate,
@@ -224,6 +225,69 @@ async def test_two_agents_asking_each_other_back_are_refused_at_once(clock):
         assert "asked 'a' <0." in results["b"]["error"]
         assert "(b -> a -> b)" in results["b"]["error"]
         assert len(of(rt, "turn_start", "a")) == 1  # a never got b's question
+
+
+def custom_asker(rt, name, asks, *answers, **kw):
+    """As :func:`asker`, with a tool of its own (no ask_agent_tool) that calls agent_ask."""
+
+    async def ask_back(question: str, ctx: ToolContext) -> str:
+        """Ask the other agent."""
+        return await agent_ask(ctx.runtime, asks, question)
+
+    script = [ToolCall(f"{name}-1", "ask_back", {"question": f"{name} wants to know"}), *answers]
+    return rt.start(LLMAgent, name=name, model=fast(rt, script), tools=[ask_back], **kw)
+
+
+async def test_a_custom_tool_asking_its_own_agent_is_refused_at_once(clock):
+    # the tool's agent_ask waited for its own agent until the tool_timeout (30 s)
+    async with Runtime(clock=clock) as rt:
+        pid = custom_asker(rt, "solo", "solo", "I answer it myself.")
+        t0 = rt.now()
+        assert await agent_ask(rt, pid, "go") == "I answer it myself."
+        assert rt.now() - t0 < 5
+        (result,) = [e.data for e in of(rt, "tool_result")]
+        assert result["error_type"] == "AskCycle"
+        assert result["error"].startswith("the tool failed: AskCycle: agent 'solo' <0.")
+        assert "asked itself (tool 'ask_back')" in result["error"]
+        assert len(of(rt, "turn_start", "solo")) == 1  # it never got its own question
+
+
+async def test_two_custom_tools_asking_each_other_back_are_refused_at_once(clock):
+    from agentlab.agents import AskCycle
+
+    async with Runtime(clock=clock) as rt:
+        a = custom_asker(rt, "a", "b", "a's answer")
+        custom_asker(rt, "b", "a", "b's answer without a")
+        t0 = rt.now()
+        assert await agent_ask(rt, a, "go") == "a's answer"
+        assert rt.now() - t0 < 5
+        results = {e.name: e.data for e in of(rt, "tool_result")}
+        assert results["a"]["result"] == "b's answer without a"
+        assert results["b"]["error_type"] == "AskCycle"
+        assert "asked 'a' <0." in results["b"]["error"] and "(b -> a -> b)" in results["b"]["error"]
+        assert len(of(rt, "turn_start", "a")) == 1  # a never got b's question
+        # under tool_errors="crash" the AskCycle is b's exit reason, with the cycle in it
+        c = custom_asker(rt, "c", "d", "c's answer")
+        d = custom_asker(rt, "d", "c", "never", tool_errors="crash")
+        assert await agent_ask(rt, c, "go") == "c's answer"
+        (exit_,) = of(rt, "exit", "d")
+        assert isinstance(exit_.reason.exception, AskCycle)
+        assert exit_.reason.exception.chain == ("d", "c", "d") and not d.alive
+
+
+async def test_asks_from_a_custom_tool_that_lead_nowhere_back_are_answered(clock):
+    # the check is on the agents under way, not on the names: a asks b, whose tool asks c
+    async with Runtime(clock=clock) as rt:
+        a = custom_asker(rt, "a", "b", "a's answer", "a answers e")
+        custom_asker(rt, "b", "c", "b's answer")
+        rt.start(LLMAgent, name="c", model=fast(rt, ["c's answer"]))
+        assert await agent_ask(rt, a, "go") == "a's answer"
+        results = {e.name: e.data for e in of(rt, "tool_result")}
+        assert results["a"]["result"] == "b's answer" and results["b"]["result"] == "c's answer"
+        # after a's turn, another agent's tool may ask a: a waits for nobody any more
+        e = custom_asker(rt, "e", "a", "e's answer")
+        assert await agent_ask(rt, e, "go") == "e's answer"
+        assert of(rt, "tool_result", "e")[0].data["result"] == "a answers e"
 
 
 async def test_a_longer_cycle_is_named_whole_and_crashes_under_tool_errors_crash():

@@ -12,6 +12,7 @@ import pytest
 from agents_helpers import fast, gemini, of
 
 from agentlab import (
+    Agent,
     CalleeExited,
     ChildSpec,
     Crash,
@@ -340,6 +341,47 @@ async def test_a_call_streamed_without_an_id_goes_by_one_id_everywhere(server, t
         (started[0], "add", {"result": "3"}), (started[1], "add", {"result": "7"})]
 
 
+class Point(pydantic.BaseModel):
+    x: int
+    tags: list[str] = []
+
+
+def place(p: Point, weights: dict[str, int], note: int | None = None) -> str:
+    """Place a point."""
+    return f"placed {p.x} ({sum(weights.values())}, {note})"
+
+
+def tally(start: int, **more: float) -> float:
+    """Add up."""
+    return start + sum(more.values())
+
+
+async def test_gemini_gets_the_tools_json_schemas_as_parameters_json_schema(server):
+    # sent as `parameters` (an OpenAPI-subset Schema), these schemas ($defs/$ref, anyOf
+    # with null, additionalProperties, default, title) made the API answer 400
+    model = gemini(server, [{"functionCall": {"name": "place", "args": {"p": {"x": 2}, "weights": {"a": 3}}}},
+                            {"functionCall": {"name": "tally", "args": {"start": 1, "y": 2.5}}}],
+                   [{"text": "done"}])
+    async with Runtime(clock=VirtualClock()) as rt, model:
+        pid = rt.start(LLMAgent, model=model, tools=[place, tally])
+        assert await agent_ask(rt, pid, "place and tally") == "done"
+        assert [e.data["result"] for e in of(rt, "tool_result")] == ["placed 2 (3, None)", "3.5"]
+    for req in server.requests(model.base_url):
+        (tools,) = req["body"]["tools"]
+        declared = {d["name"]: d for d in tools["functionDeclarations"]}
+        assert declared == {
+            "place": {"name": "place", "description": "Place a point.",
+                      "parametersJsonSchema": tool(place).parameters},
+            "tally": {"name": "tally", "description": "Add up.",
+                      "parametersJsonSchema": tool(tally).parameters},
+        }
+    schema = declared["place"]["parametersJsonSchema"]
+    assert schema["properties"]["p"] == {"$ref": "#/$defs/Point"}
+    assert schema["$defs"]["Point"]["title"] == "Point"
+    assert schema["properties"]["note"]["anyOf"][1] == {"type": "null"}
+    assert declared["tally"]["parametersJsonSchema"]["additionalProperties"] == {"type": "number"}
+
+
 # ---------------------------------------------------------------------------- structured output
 
 
@@ -403,6 +445,54 @@ async def test_an_empty_answer_is_reasked():
     async with Runtime(clock=VirtualClock()) as rt:
         pid = rt.start(LLMAgent, model=fast(rt, ["", "something"]))
         assert await agent_ask(rt, pid, "say something") == "something"
+
+
+async def test_empty_answers_without_a_schema_fail_with_a_sentence_about_empty_answers():
+    # it read "gave no valid a non-empty answer ... simplify the schema", with no schema
+    async with Runtime(clock=VirtualClock()) as rt:
+        pid = rt.start(LLMAgent, model=fast(rt, ["", " "]), output_retries=1, name="quiet")
+        with pytest.raises(OutputInvalid) as info:
+            await agent_ask(rt, pid, "say something")
+        assert str(info.value) == (
+            "agent 'quiet' answered with empty text 2 time(s) in a row. Look at the model and "
+            "its options (a max_tokens too small, a content filter), or raise output_retries."
+        )
+        assert info.value.attempts == 2 and info.value.errors == "the answer was empty"
+        # an answer cut short says how it ended
+        cut = rt.start(LLMAgent, model=fast(rt, [Reply("", stop_reason="MAX_TOKENS")]),
+                       output_retries=0, name="cut")
+        with pytest.raises(OutputInvalid, match=r"^agent 'cut' answered with empty text 1 "
+                           r"time\(s\) in a row \(the last ended with stop reason 'MAX_TOKENS'\)\."):
+            await agent_ask(rt, cut, "say something")
+        assert pid.alive and cut.alive
+
+
+class _Echo(Agent):
+    """Not an LLMAgent: replies with the request itself, or ``("error", text)``."""
+
+    def init(self, tag=None):
+        self.tag = tag
+
+    def handle_call(self, request, caller):
+        return request if self.tag is None else (self.tag, request[1])
+
+
+async def test_asking_a_process_that_is_no_llm_agent_says_so():
+    # it raised "TypeError: exceptions must derive from BaseException"
+    async with Runtime(clock=VirtualClock()) as rt:
+        pid = rt.start(_Echo, name="echo")
+        for target in (pid, "echo"):
+            with pytest.raises(TypeError) as info:
+                await agent_ask(rt, target, "hi")
+            message = str(info.value)
+            assert message.startswith("agent_ask asks an LLMAgent, but 'echo' <0.")
+            assert "(it runs _Echo) replied ('ask', 'hi') to ('ask', text)" in message
+            assert "it is not an LLMAgent" in message and "await rt.call(agent, request)" in message
+        # ("error", x) with no exception in it is no LLMAgent's reply either
+        odd = rt.start(_Echo, "error")
+        with pytest.raises(TypeError, match=r"replied \('error', 'hi'\) to \('ask', text\)"):
+            await agent_ask(rt, odd, "hi")
+        assert pid.alive and odd.alive
 
 
 # ---------------------------------------------------------------------------- retries and restarts

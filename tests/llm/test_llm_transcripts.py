@@ -8,7 +8,7 @@ import json
 import pytest
 from llm_helpers import TRANSCRIPTS, Events, check_response, make_model
 
-from agentlab.llm import RateLimited, complete
+from agentlab.llm import Gemini, RateLimited, Tool, complete
 
 OK = sorted(n for n, t in TRANSCRIPTS.items() if t["response"]["status"] == 200)
 ERRORS = sorted(n for n, t in TRANSCRIPTS.items() if t["response"]["status"] != 200)
@@ -91,6 +91,38 @@ def test_request_shape(server, transcripts):
     assert g["query"] == "alt=sse"
     assert g["body"]["systemInstruction"] == {"parts": [{"text": "Be brief."}]}
     assert g["body"]["generationConfig"] == {"temperature": 0}
+
+
+# what pydantic writes for f(p: P, d: dict[str, int], o: int | None = None), P a model
+# (an agent's tool schema): JSON Schema that Gemini's OpenAPI-subset `parameters` refuses
+# with a 400 "Invalid JSON payload received. Unknown name ..."
+JSON_SCHEMA_TOOL = Tool("f", "F.", {
+    "$defs": {"P": {"properties": {"x": {"title": "X", "type": "integer"}}, "required": ["x"],
+                    "title": "P", "type": "object"}},
+    "properties": {"p": {"$ref": "#/$defs/P"},
+                   "d": {"additionalProperties": {"type": "integer"}, "type": "object"},
+                   "o": {"anyOf": [{"type": "integer"}, {"type": "null"}], "default": None}},
+    "required": ["p", "d"], "type": "object",
+})
+
+
+def test_gemini_tools_go_out_as_parameters_json_schema(server):
+    from wire_server import gemini_chunk
+
+    root = server.root(body=gemini_chunk({"functionCall": {"name": "f", "args": {"p": {"x": 1}, "d": {}}}}))
+
+    async def main():
+        async with Gemini("gemini-2.0-flash", api_key="k", base_url=root) as model:
+            return await complete(model, "call f", tools=[JSON_SCHEMA_TOOL, Tool("g", "G.")])
+
+    response = asyncio.run(main())
+    assert [(c.name, c.arguments) for c in response.tool_calls] == [("f", {"p": {"x": 1}, "d": {}})]
+    (req,) = server.requests(root)
+    (tools,) = req["body"]["tools"]
+    assert tools == {"functionDeclarations": [
+        {"name": "f", "description": "F.", "parametersJsonSchema": dict(JSON_SCHEMA_TOOL.parameters)},
+        {"name": "g", "description": "G.", "parametersJsonSchema": {"type": "object", "properties": {}}},
+    ]}
 
 
 def test_one_pooled_connection_for_sequential_calls(server, transcripts):

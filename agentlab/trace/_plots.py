@@ -32,11 +32,12 @@ from matplotlib.artist import Artist
 from matplotlib.collections import PolyCollection
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
+from matplotlib.legend_handler import HandlerTuple
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from ._analysis import _run_end, _run_start, _slots
+from ._analysis import _run_end, _run_start, _slots, _window_of, _window_starts
 from ._tables import of_kind, replacements
 
 if TYPE_CHECKING:
@@ -208,20 +209,26 @@ def _lanes(ax: Axes, run: Run, p: pd.DataFrame) -> None:
                    linewidths=1.2, zorder=5, gid="bystander_restarts")
     ax.set_yticks(range(len(order)), [_short(str(s)) for s in order], fontsize=8)
     ax.set_ylim(len(order) - 0.5, -0.7)
-    handles: list[Artist] = [
-        Patch(color=c, label=k) for k, c in _KIND_COLORS.items() if k in set(kinds)
+    legend: list[tuple[Artist | tuple[Artist, ...], str]] = [
+        (Patch(color=c), k) for k, c in _KIND_COLORS.items() if k in set(kinds)
     ]
+    if alive.any():  # their bars are lighter: a light swatch of each kind drawn so
+        light = [to_rgba(_KIND_COLORS.get(k, _OTHER_COLOR) if isinstance(k, str) else _OTHER_COLOR, 0.5)
+                 for k in dict.fromkeys(kinds[alive])]
+        legend.append((tuple(Patch(facecolor=c, edgecolor="none") for c in light), "alive at the end"))
     if crashed.any():
-        handles.append(Line2D([], [], marker="x", color=_CRASH, ls="", label="crash"))
+        legend.append((Line2D([], [], marker="x", color=_CRASH, ls=""), "crash"))
     if ended.any():
-        handles.append(Line2D([], [], marker="|", color="#333333", ls="", label="exit"))
+        legend.append((Line2D([], [], marker="|", color="#333333", ls=""), "exit"))
     if marks:
-        handles.append(Line2D([], [], color=_CRASH, lw=1, marker="v", markerfacecolor=_RESTART,
-                              markeredgecolor=_RESTART, label="restart"))
+        legend.append((Line2D([], [], color=_CRASH, lw=1, marker="v", markerfacecolor=_RESTART,
+                              markeredgecolor=_RESTART), "restart"))
     if bystanders:
-        handles.append(Line2D([], [], ls="", marker="v", markerfacecolor="white",
-                              markeredgecolor=_RESTART, label="sibling restarted"))
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+        legend.append((Line2D([], [], ls="", marker="v", markerfacecolor="white",
+                              markeredgecolor=_RESTART), "sibling restarted"))
+    ax.legend([h for h, _ in legend], [label for _, label in legend], loc="upper left",
+              bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False,
+              handler_map={tuple: HandlerTuple(ndivide=None, pad=0.0)})
 
 
 def _bystanders(run: Run, r: pd.DataFrame) -> list[int]:
@@ -375,9 +382,13 @@ def plot_tokens(
     begin = min(_run_start(run), float(np.nanmin(t0)))
     end = max(_run_end(run), float(c["end"].max()))
     w = _nice_window(end - begin) if window is None else _checked(window)
-    first = int(begin // w)
-    n = int(end // w) - first + 1
-    edges = (np.arange(n + 1, dtype=np.float64) + first) * w
+    # windows as restart_rate has them: [k*w, (k+1)*w), a time at an edge in the window it
+    # starts (0.3 // 0.1 is 2.0: floor division put it in the window before), edges as
+    # written (3 * 0.1 is 0.30000000000000004), from the window holding the beginning to
+    # the one holding the end
+    first, last = _window_of(np.array([begin, end]), w).tolist()
+    n = last - first + 1
+    edges = _window_starts(first, n + 1, w)
     t1 = c["end"].to_numpy(np.float64)
     tokens = c["output_tokens"].to_numpy(np.float64)
     agents = c["agent"].astype(object).to_numpy()
@@ -387,7 +398,7 @@ def plot_tokens(
     for a, s, e, k in zip(agents, t0, t1, tokens, strict=True):
         key = a if a in shown else "(other agents)"
         acc = series.setdefault(key, np.zeros(n))
-        acc += _spread(s, e, k, edges)
+        acc += _spread(s, e, k, edges, w, first)
     centers = edges[:-1] + w / 2
     for i, (a, acc) in enumerate(sorted(series.items(), key=lambda kv: -kv[1].sum())):
         ax.plot(centers, acc / w, label=_short(str(a), 40), color=_PALETTE[i % len(_PALETTE)],
@@ -401,12 +412,15 @@ def plot_tokens(
     return fig
 
 
-def _spread(start: float, end: float, amount: float, edges: np.ndarray) -> np.ndarray:
-    """``amount`` spread evenly over [start, end], as shares of each bin."""
+def _spread(start: float, end: float, amount: float, edges: np.ndarray, window: float,
+            first: int) -> np.ndarray:
+    """``amount`` spread evenly over [start, end], as shares of each window (``edges``:
+    windows ``first``, ``first + 1``, ... of ``window`` seconds); all of it in the window
+    holding ``end`` when the span is empty (its start counts as inside it)."""
     if not end > start:
         out = np.zeros(len(edges) - 1)
-        i = min(max(int(np.searchsorted(edges, end, side="right")) - 1, 0), len(out) - 1)
-        out[i] = amount
+        i = int(_window_of(np.array([end], dtype=np.float64), window)[0]) - first
+        out[min(max(i, 0), len(out) - 1)] = amount
         return out
     lo = np.clip(edges[:-1], start, end)
     hi = np.clip(edges[1:], start, end)

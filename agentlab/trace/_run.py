@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -33,7 +34,10 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["Run", "RunInfo"]
+__all__ = ["RUN_ATTR", "Run", "RunInfo"]
+
+#: the key of the run's id and dropped count in ``Run.events().attrs``
+RUN_ATTR = "agentlab.run"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,8 +119,28 @@ class Run:
     # ------------------------------------------------------------------ tables
 
     def events(self) -> pd.DataFrame:
-        """Every event, one row each (columns: see ``agentlab.trace._frame``)."""
-        return self._cached("events", lambda: events_frame(self.table())).copy(deep=False)
+        """Every event, one row each (columns: see ``agentlab.trace._frame``).
+
+        ``attrs["agentlab.run"]`` names the run and how many events it ``dropped``
+        (``{"run_id": ..., "dropped": ...}``, and when it dropped some, the time none
+        of them is later than, ``lost_before``), so the frame, or rows of it, given to
+        a view (``agentlab.ui.dashboard(run.events())``) can say that it is partial.
+        """
+        frame = self._cached("events", lambda: events_frame(self.table())).copy(deep=False)
+        frame.attrs[RUN_ATTR] = self._about()
+        return frame
+
+    def _about(self) -> dict[str, Any]:
+        """What ``events().attrs["agentlab.run"]`` says: the run's id, how many events it
+        ``dropped``, and if any, ``lost_before``: the time none of them is later than
+        (that of the first event after the last gap in ``seq``; a recorder and a
+        runtime's log drop their oldest events, a spill that failed leaves a gap), or
+        ``None`` when nothing shows where."""
+        info = self.info
+        about: dict[str, Any] = {"run_id": info.run_id, "dropped": info.dropped}
+        if info.dropped:
+            about["lost_before"] = self._cached("lost_before", lambda: _lost_before(self.table()))
+        return about
 
     def to_events(self) -> list[agentlab.Event]:
         """Every event as an :class:`agentlab.Event`, its data as recorded (JSON's
@@ -273,3 +297,17 @@ class Run:
             f"<agentlab.trace.Run {info.run_id}: {len(self)} events, {info.clock} clock, "
             f"seed={info.seed}, dropped={info.dropped}>"
         )
+
+
+def _lost_before(table: pa.Table) -> float | None:
+    """See :meth:`Run._about`."""
+    if table.num_rows == 0:
+        return None
+    seq = table.column("seq").to_numpy()
+    time = table.column("time").to_numpy()
+    order = np.argsort(seq, kind="stable")
+    seq, time = seq[order], time[order]
+    gaps = np.flatnonzero(np.diff(seq) > 1)
+    if len(gaps):
+        return float(time[gaps[-1] + 1])
+    return float(time[0]) if seq[0] > 1 else None  # (a runtime numbers its events from 1)

@@ -22,6 +22,7 @@ as recorded, tuples as tuples (a call ``('ask', x)``, an exit
 from __future__ import annotations
 
 import logging
+import math
 import os
 import warnings
 import weakref
@@ -33,7 +34,7 @@ from agentlab import Event, Runtime
 
 from ._identity import Identity, SharedIdentity
 
-__all__ = ["Feed", "LiveFeed", "RecordedFeed", "as_feed", "events_from"]
+__all__ = ["Feed", "LiveFeed", "RecordedFeed", "as_feed", "events_from", "lost_note"]
 
 log = logging.getLogger("agentlab.ui")
 
@@ -60,6 +61,13 @@ class Feed:
     def __init__(self) -> None:
         self.views: list[Attached] = []
         self._routes: dict[str, tuple[Callable[[Any], Any], ...]] = {}
+        self._lost: dict[str, Any] | None = None
+
+    @property
+    def lost(self) -> dict[str, Any] | None:
+        """The events of the run a view opened now cannot show, as :func:`lost_note`
+        says them, or ``None`` when none were lost (as far as the source can say)."""
+        return self._lost
 
     def _reroute(self) -> None:
         routes: dict[str, list[Callable[[Any], Any]]] = {}
@@ -195,6 +203,23 @@ class LiveFeed(Feed):
                 self._unsubscribe()
                 self._unsubscribe = None
 
+    @property
+    def lost(self) -> dict[str, Any] | None:
+        """The events a view opened now does not replay: those the runtime's log has
+        dropped (it keeps the newest ``event_capacity``), all from before its oldest."""
+        rt = self.runtime
+        if rt is None:
+            return None
+        log = rt.events
+        dropped = log.dropped
+        if not dropped:
+            return None
+        try:
+            before: float | None = float(log[0].time)
+        except IndexError:  # it keeps none
+            before = None
+        return lost_note(dropped, before, live=True)
+
     def now(self) -> float:
         """The runtime's clock; once it is shut down, the time of its last event (the run
         is over: its views stop there, not at zero nor where a real clock has got to)."""
@@ -213,12 +238,42 @@ class LiveFeed(Feed):
 
 class RecordedFeed(Feed):
     """A recorded run (any form :func:`events_from` reads). ``cursor`` is how many
-    events the views show (all, at first)."""
+    events the views show (all, at first).
+
+    ``lost`` says how many events the run lost (a recorder past its capacity, a
+    runtime's log past ``event_capacity``), as far as the source can say: a
+    :class:`~agentlab.trace.Run` (``info.dropped``), a saved trace, its ``events()``
+    frame (which carries the count in ``attrs``) and an :class:`~agentlab.EventLog`
+    can; a plain list of events cannot.
+    """
 
     def __init__(self, events: Any) -> None:
         super().__init__()
-        self.events: list[Any] = events_from(events)
+        self.events: list[Any]
+        self.events, (dropped, before) = _recorded(events)
         self.cursor = len(self.events)
+        self._lost = lost_note(dropped, before) if dropped > 0 else None
+        self._supervisors: dict[int, Any] | None = None
+
+    def supervisors(self) -> dict[int, tuple[str | None, int | None, float | None]]:
+        """Each supervisor's strategy, intensity and period (by pid), as its restart and
+        give-up reports in the run give them: a supervisor's configuration is known
+        before its first report (only supervisors that made one are here)."""
+        if self._supervisors is None:
+            out: dict[int, tuple[Any, Any, Any]] = {}
+            for ev in self.events:
+                kind = ev[3]
+                if kind != "restart" and kind != "supervisor_gave_up":
+                    continue
+                d = ev[9]
+                if not isinstance(d, dict):
+                    continue
+                s, i, p = out.get(ev[4], (None, None, None))
+                out[ev[4]] = (s if s is not None else d.get("strategy"),
+                              i if i is not None else d.get("intensity"),
+                              p if p is not None else d.get("period"))
+            self._supervisors = out
+        return self._supervisors
 
     def attach(self, view: Attached) -> None:
         view._rebuild(self.events[: self.cursor])
@@ -284,22 +339,59 @@ def as_feed(source: Any = None) -> Feed:
         if feed is None or feed.runtime is not source:
             _live[id(source)] = feed = LiveFeed(source)
         return feed
-    return RecordedFeed(events_from(source))
+    return RecordedFeed(source)
+
+
+def lost_note(count: int, before: float | None, *, live: bool = False) -> dict[str, Any]:
+    """What the views say of ``count`` lost events, none of them after time ``before``
+    (``None``: not known): ``{"count", "before", "text", "hint"}``.
+
+    >>> lost_note(320, 7.9892)["text"]
+    "⚠ 320 events of this run were lost (none after 7.99 s on the runtime's clock): what is shown may be incomplete"
+    """
+    # rounded up (0.62 * 100 is 62.00000000000001: not 0.63), so that no lost event is after
+    # the time said; the runtime's clock: the views count their times from the first they show
+    up = math.ceil(before * 100 - 1e-9) / 100 if before is not None else None
+    when = f" (none after {up:.2f} s on the runtime's clock)" if up is not None else ""
+    if live:
+        text = (f"⚠ the runtime's event log had dropped {count:,} events{when} when this view "
+                "opened: what is shown may be incomplete")
+        hint = ("The runtime keeps its newest event_capacity events, and a view opened later "
+                "replays those: processes started and messages sent before then may be missing, "
+                "or shown as they were not. Open the views first, or give the Runtime a larger "
+                "event_capacity.")
+    else:
+        text = f"⚠ {count:,} events of this run were lost{when}: what is shown may be incomplete"
+        hint = ("The recording dropped them (a Recorder past its capacity, a runtime's log past its "
+                "event_capacity, a spill that failed): processes started and messages sent before "
+                "then may be missing, or shown as they were not. Record with a larger capacity, or "
+                "overflow='spill', to keep every event.")
+    return {"count": count, "before": before, "text": text, "hint": hint}
 
 
 def events_from(obj: Any) -> list[Any]:
     """Recorded events from a list/log of events, an object holding them (a
     :class:`~agentlab.trace.Run`), an events DataFrame, or the path of a saved trace."""
+    return _recorded(obj)[0]
+
+
+#: what a source says of the events its run lost: how many, and the time none is later than
+Lost = tuple[int, float | None]
+
+
+def _recorded(obj: Any) -> tuple[list[Any], Lost]:
+    """:func:`events_from`, and what the run lost, as far as ``obj`` says."""
     if isinstance(obj, str | os.PathLike):
-        return _from_file(obj)
-    if hasattr(obj, "to_events"):
-        return events_from(obj.to_events())
+        obj = _from_file(obj)
+    if hasattr(obj, "to_events"):  # a Run: its frame says what it lost, if it lost any
+        lost = getattr(getattr(obj, "info", None), "dropped", 0) and callable(getattr(obj, "events", None))
+        return events_from(obj.to_events()), _lost_of(obj.events()) if lost else (0, None)
     columns = getattr(obj, "columns", None)
     if columns is not None and "kind" in columns and hasattr(obj, "itertuples"):
-        return _from_frame(obj)
+        return _from_frame(obj), _lost_of(obj)
     ev = getattr(obj, "events", None)
     if ev is not None and not isinstance(obj, list | tuple):
-        return events_from(ev() if callable(ev) else ev)
+        return _recorded(ev() if callable(ev) else ev)
     out = []
     for e in obj:
         if isinstance(e, Event):
@@ -316,19 +408,42 @@ def events_from(obj: Any) -> list[Any]:
                 "(agentlab.trace.Run, or its events() frame), the path of a saved "
                 "trace, or a runtime."
             )
-    return out
+    # an EventLog counts what fell off its front, all before the oldest event it keeps
+    dropped = _count(getattr(obj, "dropped", 0))
+    return out, (dropped, float(out[0][1]) if dropped and out else None)
+
+
+#: where an events frame of ``agentlab.trace`` keeps its run's id, dropped count and the
+#: time no dropped event is later than (``frame.attrs``; see ``agentlab.trace.Run.events``)
+RUN_ATTR = "agentlab.run"
+
+
+def _lost_of(frame: Any) -> Lost:
+    """What a frame's ``attrs`` say its run lost (nothing, for a frame made otherwise)."""
+    about = getattr(frame, "attrs", {}).get(RUN_ATTR)
+    if not isinstance(about, dict):
+        return 0, None
+    before = about.get("lost_before")
+    if not isinstance(before, int | float) or isinstance(before, bool) or not math.isfinite(before):
+        return _count(about.get("dropped", 0)), None
+    return _count(about.get("dropped", 0)), float(before)
+
+
+def _count(n: Any) -> int:
+    """A dropped count as a number of events (0 for anything that is not one)."""
+    return int(n) if isinstance(n, int | float) and not isinstance(n, bool) and n == n and n > 0 else 0
 
 
 _FIELDS = ("seq", "time", "wall", "kind", "pid", "name", "path", "peer", "reason", "data")
 
 
-def _from_file(path: str | os.PathLike[str]) -> list[Any]:
-    """The events of a trace saved by ``Run.save`` (a file, or a spilling recorder's folder)."""
+def _from_file(path: str | os.PathLike[str]) -> Any:
+    """The run of a trace saved by ``Run.save`` (a file, or a spilling recorder's folder)."""
     from pathlib import Path
 
     from agentlab import trace  # (the error names the trace extra when it is missing)
 
-    return trace.load(Path(path)).to_events()
+    return trace.load(Path(path))
 
 
 #: a frame without a ``tuples`` column was given (warned once per process)

@@ -54,17 +54,23 @@ class HtmlFallback:
         return data, meta
 
 
-def render(kind: str, view: dict[str, Any], title: str | None = None, *, collapse: int = 50) -> str:
+def render(kind: str, view: dict[str, Any], title: str | None = None, *, collapse: int = 50,
+           lost: dict[str, Any] | None = None) -> str:
     """Static HTML for a view snapshot (``kind``: tree, stream, timeline or sequence).
 
     ``collapse``: a supervisor with more children than this is one line of counts
-    (tree) or one lane (timeline), as in the live view.
+    (tree) or one lane (timeline), as in the live view. ``lost``: the run lost
+    events (``agentlab.ui._feed.lost_note``), said under the title.
     """
     renderers: dict[str, Callable[[dict[str, Any]], str]] = {
         "tree": lambda v: _tree(v, collapse=collapse), "stream": _stream,
         "timeline": lambda v: _timeline(v, collapse=collapse), "sequence": _sequence}
     body = renderers[kind](view)
     head = f'<div style="font-weight:600;margin-bottom:4px">{escape(title or kind)}</div>'
+    if lost:
+        head += (f'<div class="al-static-lost" data-count="{int(lost["count"])}" style="color:#a33;'
+                 f'margin-bottom:4px" title="{escape(str(lost.get("hint", "")))}">'
+                 f'{escape(str(lost["text"]))}</div>')
     return f'<div class="al-static al-static-{kind}" style="{_BOX}">{head}{body}</div>'
 
 

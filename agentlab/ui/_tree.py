@@ -25,8 +25,9 @@ collections that would otherwise stall the kernel's event loop.
 
 from __future__ import annotations
 
+import re
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import islice
 from typing import Any
 
@@ -34,7 +35,7 @@ from ._fmt import Rate, exit_class, exit_detail, exit_text
 from ._identity import Identity
 from ._pending import Pending
 
-__all__ = ["TreeModel", "node_status", "tree_view"]
+__all__ = ["Config", "TreeModel", "node_status", "supervisor_state", "tree_view"]
 
 #: lifecycle kinds shown in a node's "recent" list
 _HISTORY = frozenset({"spawn", "exit", "child_start", "exit_signal", "init"})
@@ -60,10 +61,42 @@ def _new_node(ids: Identity, key: str, pid: int, since: float) -> dict[str, Any]
     }
 
 
+#: a supervisor's configuration: strategy, intensity, period (``None``: not known)
+Config = tuple[str | None, int | None, float | None]
+
+#: what a supervisor's ``describe_state`` says (``Supervisor.describe_state``)
+_SUP_STATE = re.compile(
+    r"(one_for_one|one_for_all|rest_for_one|simple_one_for_one), \d+ children?, "
+    r"(\d+)/(\d+) restarts in (\d+(?:\.\d*)?(?:e[-+]?\d+)?)s"
+)
+
+
+def supervisor_state(text: str | None) -> tuple[str, int, int, float] | None:
+    """Strategy, restarts used, intensity and period from a supervisor's one-line state.
+
+    >>> supervisor_state("rest_for_one, 3 children, 1/5 restarts in 10s")
+    ('rest_for_one', 1, 5, 10)
+    >>> supervisor_state("starting") is None
+    True
+    """
+    m = _SUP_STATE.fullmatch(text) if text else None
+    if m is None:
+        return None
+    period = m[4]
+    return m[1], int(m[2]), int(m[3]), int(period) if period.isdigit() else float(period)
+
+
 class TreeModel:
     """Folds events into tree nodes and records each change in ``pending``.
 
     ``max_dead`` bounds how many dead nodes stay visible (oldest go first).
+
+    A supervisor's strategy and restart budget come with its first restart report.
+    Before that, they are shown if known: ``known`` maps the pid of a supervisor of
+    a recorded run to its :data:`Config` (the run's restart reports name it), and
+    ``describe`` reads the one-line state of a live process
+    (:meth:`agentlab.Runtime.describe_state`), which :meth:`tick` asks of live
+    supervisors that have not reported yet.
     """
 
     KINDS = (
@@ -79,8 +112,13 @@ class TreeModel:
         "llm_token",
     )
 
-    def __init__(self, pending: Pending, *, max_dead: int = 2000) -> None:
+    def __init__(self, pending: Pending, *, max_dead: int = 2000, known: Mapping[int, Config] | None = None,
+                 describe: Callable[[Any], str | None] | None = None) -> None:
         self.pending = pending
+        self.known = known
+        self.describe = describe
+        #: keys of live supervisors whose strategy and budget ``describe`` may tell
+        self._unknown: set[str] = set()
         pending.dumpers["nodes"] = self._dump
         self.ids = Identity()
         self.nodes: dict[str, dict[str, Any]] = {}
@@ -134,11 +172,31 @@ class TreeModel:
         if node is None:
             node = _new_node(self.ids, key, ev[4], ev[1])
             self.nodes[key] = node
+            self._configure(node)
             self.pending.put_new("nodes", key, node)
             return
         m = self.ids.meta[key]  # child_start came first
         node["kind"], node["label"], node["name"], node["path"] = m["kind"], m["label"], m["name"], m["path"]
+        self._configure(node)
         self._put(node)
+
+    def _configure(self, node: dict[str, Any]) -> None:
+        """A supervisor starts: its strategy and budget, if known before it reports a restart."""
+        if node["kind"] != "supervisor" or (node["strategy"] is not None and node["budget"] is not None):
+            return
+        known = self.known.get(node["pid"]) if self.known else None
+        if known is not None:
+            self._learn(node, *known)
+        elif self.describe is not None:
+            self._unknown.add(node["key"])
+
+    @staticmethod
+    def _learn(node: dict[str, Any], strategy: str | None, intensity: int | None, period: float | None,
+               used: int = 0) -> None:
+        if node["strategy"] is None:
+            node["strategy"] = strategy
+        if node["budget"] is None and intensity is not None:
+            node["budget"] = (used, intensity, period)
 
     def _on_child_start(self, ev: Any) -> None:
         slot, old, restarted = self.ids.child_start(ev)
@@ -176,6 +234,7 @@ class TreeModel:
         node["name"], node["path"] = m["name"], m["path"]
         node["child_id"] = m["child_id"]
         node["restart"] = m["restart"]
+        self._configure(node)
         self._put(node)
 
     def _on_exit(self, ev: Any) -> None:
@@ -183,6 +242,8 @@ class TreeModel:
         node = self._node(ev[4])
         if node is None or node["pid"] != ev[4]:
             return
+        if self._unknown:
+            self._unknown.discard(node["key"])
         self._exited(node, ev[8])
         if self._stopping:
             key = node["key"]
@@ -235,6 +296,8 @@ class TreeModel:
             sup["strategy"] = d.get("strategy", sup["strategy"])
             if d.get("intensity") is not None:
                 sup["budget"] = (d.get("restarts_in_window", 0), d.get("intensity"), d.get("period"))
+                if self._unknown:
+                    self._unknown.discard(sup["key"])
             self._put(sup)
             group = sup["strategy"] in ("one_for_all", "rest_for_one")
             # a one_for_one restart is of the crashed child only (below, by pid): the
@@ -262,6 +325,8 @@ class TreeModel:
             d = ev[9] or {}
             if d.get("intensity") is not None:  # the restart that was one too many counts too
                 sup["budget"] = (d.get("restarts", 0), d["intensity"], d.get("period"))
+                if self._unknown:
+                    self._unknown.discard(sup["key"])
             if self._stopping:
                 self._cancel_restarts(ev[4])
             for node in self.nodes.values():
@@ -326,16 +391,34 @@ class TreeModel:
         if procs is not None:
             key_of = self.ids.key_of
             nodes = self.nodes
+            unknown = self._unknown
             for p in procs:
                 n = p.mailbox_size
                 k = key_of.get(p.id)
                 if k is None:
                     continue
                 node = nodes.get(k)
+                if unknown and k in unknown and node is not None and node["pid"] == p.id:
+                    self._ask(node, p)
                 if node is None or node["mailbox"] == n or node["pid"] != p.id:
                     continue
                 node["mailbox"] = n
                 self._put(node)
+
+    def _ask(self, node: dict[str, Any], proc: Any) -> None:
+        """What a live supervisor says of its strategy and budget (once it has started)."""
+        try:
+            text = self.describe(proc) if self.describe is not None else None
+        except Exception:  # a supervisor's own describe_state may fail: the view goes on
+            text = None
+        if text == "starting":  # not initialised yet: the next tick asks again
+            return
+        self._unknown.discard(node["key"])
+        state = supervisor_state(text)
+        if state is not None:
+            strategy, used, intensity, period = state
+            self._learn(node, strategy, intensity, period, used)
+            self._put(node)
 
     def adopt(self, procs: Iterable[Any]) -> None:
         """Add live processes the event backlog did not show being spawned."""

@@ -169,6 +169,9 @@ class View(_static.HtmlFallback, anywidget.AnyWidget):
             cfg["scrubber"] = bool(options.get("scrubber", True))
         elif self._feed.runtime is not None and self._feed.runtime.closed:
             cfg["ended"] = True  # (see _ended)
+        lost = self._feed.lost
+        if lost is not None:  # the view says so: what it shows may be partial
+            cfg["lost"] = lost
         cfg.update(self._config())
         self._cfg = cfg
         # the first state goes out with comm_open (one message, config before snapshot)
@@ -346,7 +349,7 @@ class View(_static.HtmlFallback, anywidget.AnyWidget):
     def to_html(self) -> str:
         """Static HTML of the current state (for nbconvert, GitHub, e-mail)."""
         return _static.render(self._view_kind, self._view_snapshot(), self._cfg.get("title"),
-                              collapse=int(self._cfg.get("collapse", 50)))
+                              collapse=int(self._cfg.get("collapse", 50)), lost=self._cfg.get("lost"))
 
     def close(self) -> None:
         if getattr(self, "_pump", None) is not None and not self._pump.closed:
@@ -386,7 +389,13 @@ class SupervisionTree(View):
     _wants_procs = True
 
     def _make_model(self) -> TreeModel:
-        return TreeModel(self._pending, max_dead=self._options.get("max_dead", 2000))
+        # a supervisor's strategy and budget before its first restart report: what the
+        # live supervisor says of them, or what the recorded run's reports say
+        feed = self._feed
+        rt = feed.runtime if feed.live else None
+        return TreeModel(self._pending, max_dead=self._options.get("max_dead", 2000),
+                         known=feed.supervisors() if isinstance(feed, RecordedFeed) else None,
+                         describe=rt.describe_state if rt is not None else None)
 
     def _config(self) -> dict[str, Any]:
         return {"collapse": int(self._options.get("collapse", 50))}

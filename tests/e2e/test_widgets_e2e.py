@@ -214,3 +214,47 @@ def test_timeline_tooltips_stay_inside_the_view(lab, browser):
     shot(page, "timeline-tooltip-bottom-right", page.locator(".al-timeline"))
     assert page.errors == [], page.errors
     page.close()
+
+
+LOSSY = '''
+import agentlab, agentlab.trace as trace, agentlab.ui as ui
+from agentlab import ChildSpec, Supervisor
+
+class Worker(agentlab.Agent):
+    def handle_call(self, request, caller):
+        return request
+
+rt = agentlab.Runtime(clock=agentlab.VirtualClock(), seed=3)
+rec = trace.Recorder(rt, capacity=64)  # room for 64 events: the oldest go
+rt.start(Supervisor, [ChildSpec("a", Worker, name="a")], strategy="one_for_one", name="team")
+for i in range(100):
+    await rt.call("a", i)
+    await rt.sleep(0.01)
+run = rec.stop()
+await rt.shutdown()
+ui.dashboard(run)
+'''
+
+
+def test_a_run_that_lost_events_says_so_in_every_view(lab, browser):
+    name = lab.notebook("lossy.ipynb", [LOSSY])
+    page = open_notebook(browser, lab, name)
+    from playwright.sync_api import expect
+
+    notes = page.locator('.al-dashboard [data-role="lost"]')
+    expect(notes).to_have_count(4, timeout=60_000)
+    wait_idle(page)
+    for i in range(4):
+        note = notes.nth(i)
+        expect(note).to_be_visible()
+        expect(note).to_contain_text(re.compile(r"⚠ \d[\d,]* events of this run were lost \(none after [\d.]+ s on "))
+        assert int(note.get_attribute("data-count") or 0) > 0
+    # above the picture, in each of the four views
+    for kind in ("tree", "stream", "timeline", "sequence"):
+        view = page.locator(f".al-dashboard .al-{kind}")
+        box, note = view.locator(".al-body").bounding_box(), view.locator('[data-role="lost"]').bounding_box()
+        assert box is not None and note is not None and note["y"] + note["height"] <= box["y"] + 0.5
+    page.wait_for_timeout(500)
+    shot(page, "recorded-run-lost-events", page.locator(".al-dashboard"))
+    assert page.errors == [], page.errors
+    page.close()

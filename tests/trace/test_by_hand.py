@@ -310,7 +310,7 @@ async def test_restarts_show_on_the_timeline_when_the_child_starts_at_once() -> 
     grey = (0x7F / 255, 0x7F / 255, 0x7F / 255)
     assert tuple(bars.get_facecolors()[0][:3]) == pytest.approx(grey)  # drawn as a supervisor
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert legend == ["supervisor", "agent", "crash", "restart"]  # nothing exited normally
+    assert legend == ["supervisor", "agent", "alive at the end", "crash", "restart"]  # nothing exited normally
 
 
 def test_a_bad_grouping_or_percentile_says_what_to_give() -> None:

@@ -219,10 +219,13 @@ _MODELS = {"tree": TreeModel, "stream": StreamModel, "timeline": TimelineModel,
 
 
 def _live_at(events: list[Any], cut: int) -> list[Any]:
-    """What the four live views showed once they had folded ``events[:cut]``."""
+    """What the four live views showed once they had folded ``events[:cut]`` (the tree
+    knew each supervisor's strategy and budget from the start, asking it: here, those
+    its restart reports give)."""
+    known = RecordedFeed(events).supervisors()
     out = []
     for name in VIEWS:
-        model = _MODELS[name](Pending())
+        model = TreeModel(Pending(), known=known) if name == "tree" else _MODELS[name](Pending())
         for ev in events[:cut]:
             model.apply(ev)
         model.tick(events[cut - 1].time if cut else events[0].time)

@@ -187,3 +187,34 @@ def test_dead_pids_are_forgotten_a_few_at_a_time(monkeypatch):
     drops = [a - b for a, b in zip(sizes, sizes[1:], strict=False) if a > b]
     assert drops and max(drops) <= 64 + 1
     assert all(p in model.ids.key_of for p in pids[-1000:])
+
+
+def test_a_live_supervisor_is_asked_for_its_strategy_and_budget_until_it_can_say():
+    # what TreeModel.tick does with a supervisor that has not reported a restart: it asks
+    # the live process (Runtime.describe_state) while it is starting, once it answers, and
+    # not again when it answers something else (a describe_state of its own) or fails
+    from types import SimpleNamespace
+
+    s = Script()
+    sups = {name: s.spawn(name, kind="supervisor") for name in ("ok", "own", "broken")}
+    answers = {"ok": ["starting", "one_for_all, 2 children, 1/4 restarts in 2.5s"],
+               "own": ["my own state"], "broken": [RuntimeError("no")]}
+    asked: list[str] = []
+
+    def describe(proc):
+        asked.append(proc.name)
+        a = answers[proc.name].pop(0)
+        if isinstance(a, Exception):
+            raise a
+        return a
+
+    model = TreeModel(Pending(), describe=describe)
+    for ev in s.events:
+        model.apply(ev)
+    procs = [SimpleNamespace(id=pid, name=name, mailbox_size=0) for name, pid in sups.items()]
+    for _ in range(3):
+        model.tick(1.0, procs)
+    assert asked == ["ok", "own", "broken", "ok"]  # "starting": asked again; the others once
+    n = {x["label"]: x for x in model.snapshot()["nodes"]}
+    assert (n["ok"]["strategy"], n["ok"]["budget"]) == ("one_for_all", [1, 4, 2.5])
+    assert "strategy" not in n["own"] and "budget" not in n["broken"]

@@ -405,3 +405,79 @@ def test_a_subtree_started_after_its_supervisor_gave_up_mid_restart_is_not_a_res
             await rt.shutdown()
 
     run(main())
+
+
+def _labels_shown(html):
+    from .test_static import shown
+
+    return set(shown(html).texts)
+
+
+def test_the_first_picture_of_a_tree_shows_each_supervisors_strategy_and_budget(run, monkeypatch):
+    # a supervisor reports its strategy and budget with its first restart: before one, the
+    # tree (and its static picture) showed neither; the live supervisor says what they are
+    async def main():
+        rt = agentlab.Runtime(clock=agentlab.VirtualClock(), seed=1)
+        try:
+            inner = ChildSpec("inner", (Supervisor, ([ChildSpec("w", Failing, name="w")],),
+                                        {"strategy": "one_for_all", "intensity": 2, "period": 0.5}),
+                              type="supervisor")
+            rt.start(Supervisor, [ChildSpec("a", Worker), inner], strategy="rest_for_one", intensity=4,
+                     period=7, name="root")
+            rt.start(DynamicSupervisor, name="pool")
+            await rt.settled()
+            monkeypatch.setattr(ui._widgets, "STATIC", ui._widgets.STATIC / "missing")  # no bundle
+            tree = ui.SupervisionTree(rt)
+            n = labels(tree)  # the first snapshot, before any tick
+            assert (n["root"]["strategy"], n["root"]["budget"]) == ("rest_for_one", [0, 4, 7])
+            assert (n["inner"]["strategy"], n["inner"]["budget"]) == ("one_for_all", [0, 2, 0.5])
+            assert (n["pool"]["strategy"], n["pool"]["budget"]) == ("one_for_one", [0, 3, 5])
+            assert "strategy" not in n["a"] and "budget" not in n["w"]  # workers have none
+            # the static pictures: the fallback the missing bundle shows, and the HTML a
+            # notebook keeps for places where widgets cannot render
+            for html in (tree.fallback, tree.to_html()):
+                assert {"rest_for_one", "0/4 in 7s", "one_for_all", "0/2 in 0.5s", "one_for_one",
+                        "0/3 in 5s"} <= _labels_shown(html)
+            # a supervisor started later: the next tick asks it
+            rt.start(Supervisor, [], strategy="one_for_all", intensity=9, period=2, name="late")
+            await ui.settle(tree)
+            assert labels(tree)["late"]["budget"] == [0, 9, 2]
+            # its reports take over from there
+            await crash(rt, "w")
+            await ui.settle(tree)
+            assert labels(tree)["inner"]["budget"] == [1, 2, 0.5]
+            tree.close()
+        finally:
+            await rt.shutdown()
+
+    run(main())
+
+
+def test_a_recorded_tree_knows_a_supervisors_strategy_and_budget_from_its_reports(run):
+    trace = pytest.importorskip("agentlab.trace")
+
+    async def main():
+        rt = agentlab.Runtime(clock=agentlab.VirtualClock(), seed=1)
+        rec = trace.Recorder(rt)
+        try:
+            inner = ChildSpec("inner", (Supervisor, ([ChildSpec("w", Failing, name="w")],),
+                                        {"strategy": "one_for_all", "intensity": 2, "period": 3}),
+                              type="supervisor")
+            rt.start(Supervisor, [inner], strategy="rest_for_one", intensity=4, period=7, name="root")
+            await crash(rt, "w")
+            run_ = rec.stop()
+        finally:
+            await rt.shutdown()
+        tree = ui.SupervisionTree(run_)
+        first_restart = next(i for i, ev in enumerate(tree._feed.events) if ev.kind == "restart")
+        tree._feed.seek(first_restart)  # the run before its restart report
+        n = labels(tree)
+        assert (n["inner"]["strategy"], n["inner"]["budget"]) == ("one_for_all", [0, 2, 3])
+        assert {"one_for_all", "0/2 in 3s"} <= _labels_shown(tree.to_html())
+        # the root never restarted anything: the run has no word of its strategy
+        assert "strategy" not in n["root"] and "budget" not in n["root"]
+        tree._feed.seek(len(tree._feed.events))
+        assert labels(tree)["inner"]["budget"] == [1, 2, 3]
+        tree.close()
+
+    run(main())

@@ -61,7 +61,25 @@ export function mountView({ model, el, experimental }, kind, make, minInterval =
   const toolbar = h("span", { class: "al-toolbar" });
   const header = h("div", { class: "al-header" }, title, live, note, toolbar);
   const body = h("div", { class: "al-body" });
-  const root = h("div", { class: `al-view al-${kind}`, "data-view": kind }, header, body);
+  // the run lost events (a recorder past its capacity, a runtime's log past its
+  // event_capacity): the kernel says how many and until when; the view says so for as long
+  // as it shows the run, so no one takes a partial picture for the whole
+  const lost = h("div", { class: "al-lost", "data-role": "lost", role: "status" });
+  /** @param {any} cfg */
+  const showLost = (cfg) => {
+    const l = cfg.lost;
+    lost.hidden = !(l && l.count > 0);
+    lost.textContent = lost.hidden ? "" : String(l.text || `⚠ ${l.count} events of this run were lost`);
+    if (lost.hidden) {
+      lost.removeAttribute("title");
+      lost.removeAttribute("data-count");
+    } else {
+      lost.setAttribute("data-count", String(l.count));
+      if (l.hint) lost.setAttribute("title", String(l.hint));
+    }
+  };
+  showLost(config);
+  const root = h("div", { class: `al-view al-${kind}`, "data-view": kind }, header, lost, body);
   if (config.height) root.style.setProperty("--al-height", `${config.height}px`);
   el.append(root);
 
@@ -193,7 +211,11 @@ export function mountView({ model, el, experimental }, kind, make, minInterval =
   /** @param {boolean} [force] */
   const loadSnap = (force = false) => store.load(unpack(model.get("snapshot")), force);
   const onSnap = () => loadSnap();
-  const onConfig = () => showLive(model.get("config") || {});
+  const onConfig = () => {
+    const cfg = model.get("config") || {};
+    showLive(cfg);
+    showLost(cfg);
+  };
   model.on("msg:custom", onMsg);
   model.on("change:snapshot", onSnap);
   model.on("change:config", onConfig);

@@ -449,19 +449,25 @@ class Agent(Process):
 
 def _init_outcome(inst: Agent, r: Any) -> Any:
     """Turn init's return value into ``"ok"``, ``"ignore"`` or ``("error", reason)``."""
+    # The start is completed even when a subscriber of the init event raises (an
+    # interrupt, which then goes on out of the start: see Runtime.subscribe): a
+    # process that started is ready when it does, one that did not has exited.
     rt = inst.runtime
     p = inst.pid
     if isinstance(r, _Directive):
         if r is IGNORE:
-            rt._emit("init", p, data=_R_IGNORE)
-            _fail(inst, NORMAL)
+            try:
+                rt._emit("init", p, data=_R_IGNORE)
+            finally:
+                _fail(inst, NORMAL)
             return "ignore"
         if type(r) is Stop:
-            rt._emit("init", p, reason=r.reason, data=_R_STOP)
-            _fail(inst, r.reason)
+            try:
+                rt._emit("init", p, reason=r.reason, data=_R_STOP)
+            finally:
+                _fail(inst, r.reason)
             return ("error", r.reason)
         if type(r) is Continue:
-            rt._emit("init", p, data=_R_CONTINUE)
             mb = p._mbox
             if mb is None:
                 from collections import deque
@@ -469,9 +475,10 @@ def _init_outcome(inst: Agent, r: Any) -> Any:
                 p._mbox = mb = deque()
             mb.appendleft(_ContinueMsg(r.term))
             _ready(inst)
+            rt._emit("init", p, data=_R_CONTINUE)
             return "ok"
-    rt._emit_lean("init", p, None, None, _R_OK)
     _ready(inst)
+    rt._emit_lean("init", p, None, None, _R_OK)
     return "ok"
 
 
@@ -489,9 +496,11 @@ def _fail(inst: Agent, reason: Any) -> None:
     rt = inst.runtime
     p = inst.pid
     parent = p._parent
-    if parent is not None and _linked(p, parent):
-        rt._unlink(p, parent)  # OTP 26+: a failed start is reported to the starter, not signalled
-    rt._finish(p, reason)
+    try:
+        if parent is not None and _linked(p, parent):
+            rt._unlink(p, parent)  # OTP 26+: a failed start is reported to the starter, not signalled
+    finally:  # also when a subscriber of the unlink raised (see Runtime.subscribe)
+        rt._finish(p, reason)
 
 
 def start_agent(
@@ -556,11 +565,15 @@ def _start(
         data = _KIND_AGENT if trap is False else inst._spawn_data
     else:
         data = kind_data(kind)
-    rt._emit_lean("spawn", p, None if parent is None else parent.id, None, data)
-    if name is not None:
-        rt._emit("register", p, data={"name": name})
-    if link and parent is not None and parent is not rt.root:
-        rt._link(parent, p)
+    try:
+        rt._emit_lean("spawn", p, None if parent is None else parent.id, None, data)
+        if name is not None:
+            rt._emit("register", p, data={"name": name})
+        if link and parent is not None and parent is not rt.root:
+            rt._link(parent, p)
+    except BaseException as e:  # a subscriber's interrupt: the start fails, as in init below
+        rt._start_failed(p, parent, e)
+        raise
     prev = rt._cur
     rt._cur = p
     try:
@@ -587,12 +600,12 @@ def _start(
         raise
     finally:
         rt._cur = prev
-    if r is None:  # the common case, _init_outcome's first line and _ready inlined
-        rt._emit_lean("init", p, None, None, _R_OK)
+    if r is None:  # the common case, _init_outcome's last lines and _ready inlined
         if p._st != _DEAD and p._task is None:
             p._st = _IDLE
             if p._mbox:
                 rt._enqueue(p)
+        rt._emit_lean("init", p, None, None, _R_OK)  # (after: see _init_outcome)
         return p, "ok"
     if type(r) is _CORO:
         fut: asyncio.Future[Any] = rt._loop.create_future()
@@ -620,7 +633,17 @@ async def _ainit(inst: Agent, coro: Any, fut: asyncio.Future[Any]) -> None:
         if not fut.done():  # start_async does not wait for ever
             fut.set_result(("error", inst.pid._exit))
         raise
-    inst.runtime._wake_future(fut, _init_outcome(inst, r))
+    try:
+        out = _init_outcome(inst, r)
+    except BaseException:
+        # A subscriber of the init event raised (an interrupt): the start is done (see
+        # _init_outcome), the interrupt goes on through this process, which it ends
+        # (Runtime._interrupted). start_async hears how the start went.
+        p = inst.pid
+        out = "ignore" if r is IGNORE else "ok" if p._st != _DEAD else ("error", p._exit)
+        inst.runtime._wake_future(fut, out)
+        raise
+    inst.runtime._wake_future(fut, out)
     await inst._drain_in_task()  # messages that queued up during init
 
 

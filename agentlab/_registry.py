@@ -291,8 +291,14 @@ class Registry:
             if not entries:
                 del self._entries[key]
             gone[key] = None
-        for key in gone:
-            self._announce(False, p, key, self.count(key), True)
+        held: BaseException | None = None
+        for key in gone:  # every one, also when a subscriber of one raised (an interrupt,
+            try:  # which goes on once the exit is done: Runtime._finish)
+                self._announce(False, p, key, self.count(key), True)
+            except BaseException as e:
+                held = held or e
+        if held is not None:
+            raise held
 
     def _announce(self, added: bool, p: Pid, key: Any, left: int, exited: bool) -> None:
         data: dict[str, Any] = {"registry": self.name, "key": key}
@@ -370,14 +376,26 @@ class PubSub:
     def _broadcast(self, skip: Pid | None, topic: Hashable, msg: Any) -> int:
         rt = self.runtime
         targets = [p for p, _ in self._topics.lookup(topic) if p is not skip]
-        rt._emit(
-            EventKind.BROADCAST,
-            rt.self(),
-            data={"pubsub": self.name, "topic": topic, "count": len(targets)},
-        )
+        # Every subscription gets the message, also when the code run on the way (a
+        # subscriber of the events, a receive predicate) raises an interrupt: it goes on
+        # once all are sent (see Runtime.subscribe).
+        held: BaseException | None = None
+        try:
+            rt._emit(
+                EventKind.BROADCAST,
+                rt.self(),
+                data={"pubsub": self.name, "topic": topic, "count": len(targets)},
+            )
+        except BaseException as e:
+            held = e
         send = rt.send
         for p in targets:
-            send(p, msg)
+            try:
+                send(p, msg)
+            except BaseException as e:
+                held = held or e
+        if held is not None:
+            raise held
         return len(targets)
 
     def __repr__(self) -> str:

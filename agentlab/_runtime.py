@@ -271,37 +271,70 @@ class Exit:
     __hash__ = object.__hash__
 
 
+_SAME: Any = object()  # Down's object: the pid
+
+
 class Down:
-    """A monitor fired (OTP ``{'DOWN', Ref, process, Pid, Reason}``)."""
+    """A monitor fired (OTP ``{'DOWN', Ref, process, Object, Reason}``).
 
-    __slots__ = ("pid", "reason", "ref")
+    ``ref`` is the :class:`MonitorRef`, ``reason`` the exit reason (``noproc`` when
+    there was no process to monitor), and ``object`` what was monitored, as OTP's
+    message says it: the pid, or for a monitor taken by registered name
+    (``proc.monitor("worker")``) that name. (OTP says ``{Name, Node}``; a runtime is
+    one node, and agentlab names are plain strings.) ``pid`` is the process that
+    exited: for a monitor by name, the one that held the name when the monitor was
+    taken (a monitor stays with that process, as in OTP, whoever takes the name
+    later), or ``None`` when nobody held it (the reason is then ``noproc``)::
 
-    def __init__(self, ref: Any, pid: Pid, reason: Any) -> None:
+        ref = proc.monitor("worker")
+        down = await proc.receive(lambda m: isinstance(m, Down) and m.ref is ref)
+        down.object, down.pid, down.reason   # "worker", <0.105.0 worker>, "boom"
+    """
+
+    __slots__ = ("object", "pid", "reason", "ref")
+
+    def __init__(self, ref: Any, pid: Pid | None, reason: Any, object: Any = _SAME) -> None:
         self.ref = ref
         self.pid = pid
         self.reason = reason
+        #: what was monitored: the pid, or the registered name it was monitored by
+        self.object = pid if object is _SAME else object
 
     def __repr__(self) -> str:
-        return f"Down({self.pid!r}, {self.reason!r})"
+        return f"Down({self.object!r}, {self.reason!r})"
 
 
 class MonitorRef:
-    """A monitor: ``watcher`` gets a :class:`Down` when ``target`` exits."""
+    """A monitor: ``watcher`` gets a :class:`Down` when ``target`` exits.
 
-    __slots__ = ("target", "watcher")
+    ``name`` is the registered name it was taken by (``monitor("worker")``), or
+    ``None`` for a monitor of a pid.
+    """
 
-    def __init__(self, watcher: Pid, target: Pid) -> None:
+    __slots__ = ("name", "target", "watcher")
+
+    def __init__(self, watcher: Pid, target: Pid, name: str | None = None) -> None:
         self.watcher = watcher
         self.target = target
+        self.name = name
 
     def _down(self, rt: Runtime, dead: Pid, reason: Any) -> None:
         w = self.watcher
         if w._st != _DEAD:
-            rt._emit_lean(K.DOWN, w, dead.id, reason, None)
-            rt._deliver(w, Down(self, dead, reason))
+            name = self.name
+            if name is None:
+                down = Down(self, dead, reason)
+            else:  # by name: OTP's {Name, Node}; a name nobody held has no pid (noproc)
+                down = Down(self, dead if dead.id >= 0 else None, reason, name)
+            try:
+                rt._emit_lean(K.DOWN, w, dead.id, reason, None)
+            finally:  # also when a subscriber raised (an interrupt: see Runtime.subscribe)
+                if w._st != _DEAD:
+                    rt._deliver(w, down)
 
     def __repr__(self) -> str:
-        return f"#Ref<monitor {self.watcher!r} -> {self.target!r}>"
+        target = self.target if self.name is None else self.name
+        return f"#Ref<monitor {self.watcher!r} -> {target!r}>"
 
 
 class _Watch:
@@ -776,7 +809,19 @@ class Runtime:
         """Call ``fn(event)`` for every event from now on. Returns an unsubscribe function.
 
         Subscribers run synchronously on the loop and must be quick; an exception
-        in one is logged and the subscriber removed.
+        in one is logged and the subscriber removed (``sys.exit()`` too).
+
+        A ``KeyboardInterrupt`` in one (Ctrl-C while it runs; any ``BaseException``
+        that is not a crash) is not the subscriber's failure, and it is not caught: the
+        other subscribers still get the event, the runtime completes the operation
+        that emitted it (the message is delivered, the exit is carried through to
+        every link, monitor and registry entry, the timer cancelled), and then the
+        interrupt goes on out of the code that made the event: a notebook cell's
+        ``send``, or a process's code, which it ends as any interrupt there does
+        (the process exits with it as a :class:`Crash`). One that comes while a
+        process is being started, before its ``init`` returned, fails that start,
+        as an interrupted ``init`` does: the new process exits with it, holding no
+        name. A batched subscriber's interrupt comes once the log has the batch.
 
         ``batched=True`` is the bulk path for recorders: ``fn(batch)`` gets an
         :class:`EventBatch` of up to 512 consecutive events at a time, the runtime's
@@ -789,12 +834,14 @@ class Runtime:
         read or :meth:`flush_events` is called, so nothing waits for long.
         """
         if batched:
-            self._flush()
+            self._flush()  # (another one's interrupt here: this one is not subscribed)
             self._sinks = (*self._sinks, fn)
 
             def remove_sink() -> None:
-                self._flush()
-                self._sinks = tuple(a for a in self._sinks if a is not fn)
+                try:
+                    self._flush()  # it gets what came before
+                finally:  # also when another one was interrupted meanwhile
+                    self._sinks = tuple(a for a in self._sinks if a is not fn)
 
             return remove_sink
         # copy-on-write: _emit iterates the current list without copying it per event
@@ -816,6 +863,7 @@ class Runtime:
         if chunk is None:
             return
         pace_young_collections(len(chunk) - _H)  # _H: its header fields
+        held: BaseException | None = None
         if self._sinks:
             batch = EventBatch(chunk)
             for sink in self._sinks:
@@ -824,7 +872,12 @@ class Runtime:
                 except CRASHES:  # user code: its sys.exit() must not end the loop either
                     log.exception("agentlab: batched subscriber %r failed; it was removed", sink)
                     self._sinks = tuple(a for a in self._sinks if a is not sink)
+                except BaseException as e:  # an interrupt: as a per-event subscriber's (_emit)
+                    if held is None:
+                        held = e
         self.events._store(chunk)
+        if held is not None:
+            raise held
 
     def _drop_subscriber(self, fn: Callable[[Event], Any]) -> None:
         if fn in self._subs:
@@ -884,8 +937,6 @@ class Runtime:
         else:
             r = (kind, p.id, p.name, p._path, peer, reason, data)
         self._log_append(r)
-        if seq >= self._flush_at:
-            self._flush()
         if self._subs:
             if wall is None:
                 wall = now + self._wall_offset  # type: ignore[operator]
@@ -895,12 +946,22 @@ class Runtime:
                 ev = _tnew(Event, (seq, now, wall, *r[:6], data))
             else:  # a shared-data code, or field names and values
                 ev = _as_event((seq, now, wall, *r))
+            held: BaseException | None = None
             for fn in self._subs:  # never mutated in place (see subscribe)
                 try:
                     fn(ev)
                 except CRASHES:  # as a batched subscriber's (_flush)
                     log.exception("agentlab: event subscriber %r failed; it was removed", fn)
                     self._drop_subscriber(fn)
+                except BaseException as e:  # an interrupt: the others get the event first
+                    if held is None:
+                        held = e
+            if held is not None:
+                # it goes on from here, out of the operation that emitted the event, which
+                # completes it first (see subscribe); the tail moves at the next event
+                raise held
+        if seq >= self._flush_at:
+            self._flush()
 
     def _emit_lean(
         self,
@@ -1385,8 +1446,11 @@ class Runtime:
                 hooks = dest._hooks  # where send_after recorded it (see _finish)
                 if hooks:
                     hooks.pop(t, None)
-            if not quiet:
+            self._drop_timer(t)
+            left = max(0.0, t.when - self._now())
+            if not quiet:  # last: a subscriber's interrupt (see subscribe) finds it cancelled
                 self._emit(K.TIMER_CANCEL, dest if type(dest) is Pid else None, data={"msg": args[2]})
+            return left
         self._drop_timer(t)
         return max(0.0, t.when - self._now())
 
@@ -1454,9 +1518,11 @@ class Runtime:
             p: Pid | None = dest if dest._st != _DEAD else None
         else:
             p = self._names.get(dest)  # type: ignore[arg-type]
-        self._emit(K.TIMER_FIRE, p, data={"msg": msg})
-        if p is not None:
-            self._deliver(p, msg)
+        try:
+            self._emit(K.TIMER_FIRE, p, data={"msg": msg})
+        finally:  # also when a subscriber raised (see subscribe)
+            if p is not None and p._st != _DEAD:
+                self._deliver(p, msg)
 
     async def sleep(self, seconds: float) -> None:
         """Wait ``seconds`` on the runtime clock (from a process or from outside).
@@ -1621,16 +1687,27 @@ class Runtime:
         supervision tree, run again) registers the same names while the old one shuts
         down in order, nameless. Its unlinked descendants keep theirs: they live on.
         """
+        # A subscriber's interrupt (see subscribe) is held until all of it is done; the
+        # start that asked for it then fails (the new process is not made).
+        held: BaseException | None = None
         for p in self._linked_tree(holder):
             name = p.name
             if name is not None and self._names.get(name) is p:
                 del self._names[name]
-                self._emit(K.UNREGISTER, p, data={"name": name, "replaced": True})
+                try:
+                    self._emit(K.UNREGISTER, p, data={"name": name, "replaced": True})
+                except BaseException as e:
+                    held = held or e
         me = self._live_self()
         sender = holder._parent if holder._parent is not None else self.root
-        self._signal(holder, sender, SHUTDOWN, link=False)
+        try:
+            self._signal(holder, sender, SHUTDOWN, link=False)
+        except BaseException as e:
+            held = held or e
         if holder._st != _DEAD:  # killed if still alive 5 s later
             self._kill_after(holder, 5.0)
+        if held is not None:
+            raise held
         self._stop_if_killed(me)  # the holder was the caller, or took it down with it
 
     def _linked_tree(self, top: Pid) -> list[Pid]:
@@ -1687,13 +1764,30 @@ class Runtime:
         p._trap = trap_exit
         # a body function may say what it is for the trace (task supervisors: "task")
         kind = getattr(fn, "_agentlab_kind", "process")
-        self._emit_lean(K.SPAWN, p, me.id if me else None, None, kind_data(kind))
-        if name is not None:
-            self._emit(K.REGISTER, p, data={"name": name})
-        if link and me is not None:
-            self._link(me, p)
+        try:
+            self._emit_lean(K.SPAWN, p, me.id if me else None, None, kind_data(kind))
+            if name is not None:
+                self._emit(K.REGISTER, p, data={"name": name})
+            if link and me is not None:
+                self._link(me, p)
+        except BaseException as e:  # a subscriber's interrupt: the start fails
+            self._start_failed(p, me, e)
+            raise
         self._start_task(p, ctx._body(fn, args, kwargs))
         return p
+
+    def _start_failed(self, p: Pid, parent: Pid | None, e: BaseException) -> None:
+        """A subscriber of ``p``'s start events (spawn, register, link) raised ``e``,
+        which goes on (an interrupt: see :meth:`subscribe`). The start fails, as it does
+        when an ``init`` is interrupted: ``p`` never ran, and exits with ``e`` as a
+        :class:`Crash`, holding no name; unlinked from ``parent`` first (a failed start is
+        the starter's to hear of, as the interrupt, not an exit signal: OTP 26)."""
+        try:
+            if parent is not None and _linked(p, parent):
+                self._unlink(p, parent)
+        finally:
+            if p._st != _DEAD:
+                self._finish(p, Crash.from_exception(e, propagating=True))
 
     def task(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Task:
         """Run ``fn(*args, **kwargs)`` in a new process; ``await task.wait()`` for its value.
@@ -1714,18 +1808,17 @@ class Runtime:
         Raises :class:`NoProcessError` for a name nobody holds (OTP's ``badarg``).
         """
         if dest.__class__ is Pid:
-            # the hot path: _deliver and _enqueue inlined (Process.send repeats it)
+            # the hot path: _deliver and _enqueue inlined (Process.send repeats it). With
+            # message tracing, the send event comes once the message is in the mailbox
+            # (nothing runs the receiver meanwhile): a subscriber of the event (user code)
+            # may kill the receiver or send to it, and a state read before would be stale
+            # (it put a message into a dead process, or overwrote a lone one); and if it
+            # raises (an interrupt, which goes on: see subscribe) the message is there.
             st = dest._st
-            if self._tm:  # message tracing: the send event first, as below
-                if st in (_DEAD, _ROOT):
-                    st = -1  # the general path below (nothing to deliver, or refused)
-                else:
-                    self._msg_event(K.SEND, self._cur or _current_cv.get(), dest.id)
-                    if st == _BUSY:
-                        self._deliver(dest, msg)
-                        return
             if st == _QUEUED:  # it has a mailbox and waits in no receive (see Pid)
                 dest._mbox.append(msg)  # type: ignore[union-attr]
+                if self._tm:
+                    self._msg_event(K.SEND, self._cur or _current_cv.get(), dest.id)
                 return
             if st == _IDLE:  # nor does an idle one (see Pid)
                 mb = dest._mbox
@@ -1739,18 +1832,45 @@ class Runtime:
                 if not self._drain_pending and not self._eager:
                     self._drain_pending = True
                     self._loop.call_soon(self._drain, context=self._ctx)
+                if self._tm:
+                    self._msg_event(K.SEND, self._cur or _current_cv.get(), dest.id)
                 return
             if st == _LONE:  # a second message: both go into a mailbox
                 self._mailbox(dest).append(msg)
+                if self._tm:
+                    self._msg_event(K.SEND, self._cur or _current_cv.get(), dest.id)
+                return
+            if st == _BUSY:  # in its Task, maybe in a receive: _deliver runs its predicate
+                if self._tm:  # as in _traced_deliver, without its frame
+                    try:
+                        self._msg_event(K.SEND, self._cur or _current_cv.get(), dest.id)
+                    finally:
+                        if dest._st != _DEAD:
+                            self._deliver(dest, msg)
+                    return
+                self._deliver(dest, msg)
                 return
         p = self._resolve(dest)  # None for a dead pid; refuses the root pid
         if p is None and type(dest) is not Pid:  # _resolve_named, without its call per send
             raise _unknown_name(dest, "send to")
         if self._tm:
-            me = self._cur or _current_cv.get()
-            self._msg_event(K.SEND, me, dest.id if type(dest) is Pid else (p.id if p else None))
-        if p is not None:
+            self._traced_deliver(p, msg, dest)
+        elif p is not None:
             self._deliver(p, msg)
+
+    def _traced_deliver(self, p: Pid | None, msg: Any, dest: Pid | str) -> None:
+        """A traced send to ``p`` (``None``: a dead pid, nothing to deliver) that
+        :meth:`send`'s fast path does not finish: the send event first, then the
+        delivery, which may run the receiver's predicate in its receive (whose receive
+        event comes after this one). A subscriber of the event may kill the receiver
+        (then there is no one to deliver to) or raise (an interrupt: the message still
+        goes, then the interrupt goes on: see :meth:`subscribe`)."""
+        me = self._cur or _current_cv.get()
+        try:
+            self._msg_event(K.SEND, me, dest.id if type(dest) is Pid else (p.id if p else None))
+        finally:
+            if p is not None and p._st != _DEAD:
+                self._deliver(p, msg)
 
     def _deliver(self, p: Pid, msg: Any) -> None:
         w = p._wait
@@ -1918,7 +2038,12 @@ class Runtime:
         """Asynchronous request to an agent's ``handle_cast``; never fails (OTP ``cast``)."""
         p = self._resolve(dest)
         if self._tm:
-            self._msg_event(K.CAST, self._cur or _current_cv.get(), p.id if p else None)
+            try:
+                self._msg_event(K.CAST, self._cur or _current_cv.get(), p.id if p else None)
+            except BaseException:  # a subscriber's interrupt: the cast still goes (see subscribe)
+                if p is not None and p._st != _DEAD:
+                    self._deliver(p, _Cast(msg))
+                raise
         if p is not None:
             self._deliver(p, _Cast(msg))
 
@@ -1967,7 +2092,11 @@ class Runtime:
             p._mons = mons = {}
         mons[caller] = caller
         if self._tm:
-            self._msg_event(K.CALL, me, p.id, _REQUEST, request)
+            try:
+                self._msg_event(K.CALL, me, p.id, _REQUEST, request)
+            except BaseException:
+                self._call_interrupted(p, caller, request)
+                raise
         if me is None:
             self._eager = True
             try:
@@ -1989,6 +2118,22 @@ class Runtime:
             if mons is not None:
                 mons.pop(caller, None)
 
+    def _call_interrupted(self, p: Pid, caller: Caller, request: Any) -> None:
+        """A subscriber of a call's event raised (an interrupt, which goes on: see
+        :meth:`subscribe`). The request still goes to ``p``, as the event says, and the
+        caller stops waiting, as when its await is cancelled; a reply is dropped."""
+        try:
+            if p._st != _DEAD:
+                self._deliver(p, _Call(request, caller))
+        finally:
+            if caller._timer is not None:
+                self._drop_timer(caller._timer)
+            if p._mons is not None:
+                p._mons.pop(caller, None)
+            fut = caller._fut
+            if not fut.cancel() and not fut.cancelled():  # done: the callee exited
+                fut.exception()  # meanwhile; nobody reads it
+
     def _call_timeout(self, caller: Caller, timeout: float) -> None:
         fut = caller._fut
         if fut.done():
@@ -1996,7 +2141,6 @@ class Runtime:
         callee = caller._callee
         if callee._mons is not None:
             callee._mons.pop(caller, None)
-        self._emit(K.CALL_TIMEOUT, caller.pid, callee.id, data={"timeout": timeout})
         self._wake_future(
             fut,
             exc=CallTimeout(
@@ -2008,6 +2152,8 @@ class Runtime:
                 reason="timeout",
             ),
         )
+        # last: a subscriber's interrupt (see subscribe) finds the caller told
+        self._emit(K.CALL_TIMEOUT, caller.pid, callee.id, data={"timeout": timeout})
 
     def _reply(self, caller: Caller, value: Any) -> None:
         fut = caller._fut
@@ -2018,9 +2164,9 @@ class Runtime:
         mons = caller._callee._mons
         if mons is not None:
             mons.pop(caller, None)
-        if self._tm:
+        fut.set_result(value)  # (not done: checked above)
+        if self._tm:  # "reply delivered", and a subscriber's interrupt (see subscribe) finds it so
             self._msg_event(K.REPLY, caller._callee, caller.pid.id if caller.pid else None)
-        self._wake_future(fut, value)
 
     # ------------------------------------------------------------------ links, monitors
 
@@ -2033,8 +2179,10 @@ class Runtime:
         if st == _DEAD:
             # OTP: a process that traps exits and links to a dead one gets the exit
             # signal noproc (Process.link raises noproc in any other: OTP's link/1)
-            self._emit_lean(K.LINK, a, b.id, None, None)
-            self._signal(a, b, NOPROC, link=True)
+            try:
+                self._emit_lean(K.LINK, a, b.id, None, None)
+            finally:  # also when a subscriber raised (see subscribe)
+                self._signal(a, b, NOPROC, link=True)
             return
         if _linked(a, b):
             return
@@ -2048,16 +2196,21 @@ class Runtime:
             _drop_link(b, a)
             self._emit_lean(K.UNLINK, a, b.id, None, None)
 
-    def _monitor(self, watcher: Pid, target: Pid) -> MonitorRef:
-        ref = MonitorRef(watcher, target)
-        self._emit_lean(K.MONITOR, watcher, target.id, None, None)
+    def _monitor(self, watcher: Pid, target: Pid, name: str | None = None) -> MonitorRef:
+        """``watcher`` monitors ``target`` (taken by registered ``name``, if given; a
+        name nobody holds comes as a dead pid of that name, whose Down says noproc)."""
+        ref = MonitorRef(watcher, target, name)
         if target._st == _DEAD:
-            ref._down(self, target, NOPROC)
+            try:
+                self._emit_lean(K.MONITOR, watcher, target.id, None, None)
+            finally:  # also when a subscriber raised (see subscribe): the Down still comes
+                ref._down(self, target, NOPROC)
             return ref
         mons = target._mons
         if mons is None:
             target._mons = mons = {}
         mons[ref] = ref
+        self._emit_lean(K.MONITOR, watcher, target.id, None, None)
         return ref
 
     def _demonitor(self, ref: MonitorRef, flush: bool = False) -> None:
@@ -2173,20 +2326,29 @@ class Runtime:
         """Deliver an exit signal, following ERTS's rules."""
         if target._st == _DEAD:
             return
+        # The event first, then what the signal does: also when a subscriber of the event
+        # raised (an interrupt, which then goes on: see subscribe), hence the finally.
         if reason == KILL and not link:
-            self._emit_lean(K.EXIT_SIGNAL, target, sender.id, reason, _UNTRAPPED)
-            self._finish(target, KILLED)
+            try:
+                self._emit_lean(K.EXIT_SIGNAL, target, sender.id, reason, _UNTRAPPED)
+            finally:
+                self._finish(target, KILLED)
             return
         if target._trap:
             # a trapped signal is only a message put in the mailbox: message-level event
-            if self._tm:
-                self._emit_msg(K.EXIT_SIGNAL, target, sender.id, _TRAPPED, reason)
-            self._deliver(target, Exit(sender, reason))
+            try:
+                if self._tm:
+                    self._emit_msg(K.EXIT_SIGNAL, target, sender.id, _TRAPPED, reason)
+            finally:
+                if target._st != _DEAD:  # (a subscriber may have killed it meanwhile)
+                    self._deliver(target, Exit(sender, reason))
             return
         if reason == NORMAL and sender is not target:
             return
-        self._emit_lean(K.EXIT_SIGNAL, target, sender.id, reason, _UNTRAPPED)
-        self._finish(target, reason)
+        try:
+            self._emit_lean(K.EXIT_SIGNAL, target, sender.id, reason, _UNTRAPPED)
+        finally:
+            self._finish(target, reason)
 
     def _finish(self, p: Pid, reason: Any) -> None:
         """The process is dead: free it and tell its links, monitors and hooks."""
@@ -2651,7 +2813,9 @@ def _raise_start(pid: Pid, outcome: Any) -> None:
     from ._errors import StartError, SupervisorError
 
     reason = outcome[1]
-    exc = reason.exception if type(reason) is Crash else None
+    # a supervisor that refused its own child specs exits ("start_spec", R), as in OTP,
+    # and keeps the readable error beside it (Supervisor._refuse_start)
+    exc = reason.exception if type(reason) is Crash else getattr(pid._beh, "_start_refusal", None)
     if isinstance(exc, SupervisorError):
         # a supervisor refused its own flags or child specs: the caller's mistake, said as such
         err = SupervisorError(f"{describe(pid)} did not start: {exc}", process=pid)

@@ -34,7 +34,8 @@ The rules, and where they differ from Elixir
 
 * **Only the owner** (the process that started the task, or the outside world
   if a notebook started it) may ``wait``/``yield_``/``shutdown``; anyone else
-  gets :class:`TaskError` naming both processes.
+  gets :class:`TaskError` naming both processes (``reason="not_owner"``; Elixir
+  raises ``ArgumentError``).
 * **The result is delivered once.** It is kept on the :class:`Task` object, not
   sent to the owner's mailbox: a result that arrives after a timeout stays
   there until the next ``wait``/``yield_``/``shutdown`` takes it, and calling
@@ -42,6 +43,20 @@ The rules, and where they differ from Elixir
   An agent that must not block on a task can have ``fn`` send it a message, or
   ``monitor(task.pid)`` and handle the :class:`agentlab.Down` in ``handle_info``.
 * A task process spawns with event data ``{"kind": "task"}``.
+
+Where Elixir 1.14 does otherwise, on purpose:
+
+* After a ``Task.await`` timeout that the caller catches, Elixir drops the result
+  (the await removed its monitor), so awaiting again times out again; here the
+  result is kept, and the next ``wait``/``yield_`` gets it: an exception that can
+  be caught should leave something to retry.
+* Awaiting a task whose result was taken: Elixir's ``await`` waits out its timeout
+  and exits ``timeout`` (``yield`` waits and gives ``nil``); here ``TaskError(
+  reason="awaited")`` at once, saying so: it can only be a mistake, and waiting the
+  whole timeout to learn that helps nobody.
+* ``shutdown`` after the result was taken, or a second ``shutdown``: Elixir
+  returns ``{:exit, :noproc}``; here ``None`` (nothing more to report), so that
+  ``finally: await task.shutdown()`` after a ``wait`` is quiet cleanup.
 """
 
 from __future__ import annotations
@@ -84,7 +99,8 @@ class Task:
         #: the process that started it and alone may await it (``None``: outside any process)
         self.owner = owner
         self._result: tuple[str, Any] | None = None
-        self._consumed = False
+        #: how its result was taken: "" (not yet), "awaited" or "shut down"
+        self._consumed = ""
         self._waiter: asyncio.Future[Any] | None = None
 
     # ------------------------------------------------------------------ awaiting
@@ -138,7 +154,9 @@ class Task:
         ``("ok", value)`` if the result arrived first, ``("exit", reason)`` if the
         task died of something other than this shutdown (a kill after the timeout
         gives ``("exit", "killed")``, as in Elixir), else ``None``. Calling it
-        again, or after the result was taken, returns ``None``. Cancelling the
+        again, or after the result was taken, returns ``None`` (Elixir:
+        ``{:exit, :noproc}``; see the module docstring), and a ``wait``/``yield_``
+        after it raises ``TaskError(reason="awaited")``. Cancelling the
         awaiting code stops only the waiting: the task is still killed at the
         deadline if it has not exited.
         """
@@ -171,7 +189,7 @@ class Task:
                     how = "timeout_kill"
         out = self._result
         self._result = None
-        self._consumed = True
+        self._consumed = "shut down"
         if out is None or out[0] == _OK:
             return out
         reason = out[1]
@@ -188,7 +206,10 @@ class Task:
         if self._consumed:
             raise TaskError(
                 f"task {describe(self.pid)} was already awaited: its result is delivered once. "
-                "Keep the value the first wait()/yield_() returned.",
+                "Keep the value the first wait()/yield_() returned."
+                if self._consumed == "awaited"
+                else f"task {describe(self.pid)} was already shut down: shutdown() took its "
+                "result, if it had one, and returned it. Keep what shutdown() returned.",
                 process=self.pid,
                 reason="awaited",
             )
@@ -212,7 +233,7 @@ class Task:
         out = self._result
         if out is not None:
             self._result = None
-            self._consumed = True
+            self._consumed = "awaited"
         return out
 
     def _check_owner(self, op: str) -> Pid | None:
@@ -242,7 +263,7 @@ class Task:
 
     def __repr__(self) -> str:
         if self._consumed:
-            state = "awaited"
+            state = self._consumed
         elif self._result is not None:
             state = "done"
         else:
@@ -265,11 +286,15 @@ def start_task(
     ctx = Process()
     p = rt._new_pid(ctx, None, parent, path=path)
     ctx._bind(rt, p)
-    rt._emit(EventKind.SPAWN, p, parent.id if parent is not None else None, data=kind_data("task"))
     task = Task(rt, p, owner)
     rt._hook(p, task, task._on_exit)
-    if link and owner is not None:
-        rt._link(owner, p)
+    try:
+        rt._emit(EventKind.SPAWN, p, parent.id if parent is not None else None, data=kind_data("task"))
+        if link and owner is not None:
+            rt._link(owner, p)
+    except BaseException as e:  # a subscriber's interrupt: the start fails (Runtime.spawn)
+        rt._start_failed(p, owner, e)
+        raise
     rt._start_task(p, _run(rt, task, fn, args, kwargs))
     return task
 

@@ -298,3 +298,43 @@ def test_a_blocking_cell_warns_once_under_that_cell_beside_a_second_runtime(kern
     assert len(warnings) == 1, blocked["stderr"]
     assert "asyncio.to_thread" in warnings[0]
     kernel.ok("await rt_again.shutdown()\nawait rt.stop(still_here)")
+
+
+@pytest.mark.parametrize("kind", ["spawn", "send"])
+def test_interrupting_a_cell_inside_an_event_subscriber_leaves_nothing_half_done(kernel, kind):
+    """Ctrl-C while an event subscriber runs (here one that blocks) raises
+    KeyboardInterrupt inside it, in the middle of the cell's ``rt.start`` or
+    ``rt.send``. The cell ends with it, and the runtime finished what it was doing
+    first: the start failed (an interrupted start leaves no process, and frees the
+    name), the message was delivered. The start used to leave a process that never
+    ran and held its name for ever; the send, to lose the message."""
+    kernel.ok(
+        f"class Got{kind}(Agent):\n"
+        "    def init(self):\n"
+        "        self.got = []\n"
+        "    def handle_info(self, msg):\n"
+        "        self.got.append(msg)\n"
+        "    def handle_call(self, req, caller):\n"
+        "        return self.got\n"
+        f"target_{kind} = rt.start(Got{kind}, name='target_{kind}')\n"
+        f"def blocking_{kind}(ev):\n"
+        f"    if ev.kind == '{kind}' and ev.name != 'target_{kind}':\n"
+        "        print('subscriber blocks', flush=True)\n"
+        "        time.sleep(30)\n"
+        f"stop_{kind} = rt.subscribe(blocking_{kind})\n"
+    )
+    cell = (
+        f"rt.start(Got{kind}, name='started_{kind}')"
+        if kind == "spawn"
+        else f"rt.send(target_{kind}, 'hello')"
+    )
+    out = kernel.run(cell, timeout=20, interrupt_on="subscriber blocks")
+    assert out["error"] is not None and out["error"][0] == "KeyboardInterrupt", out
+    printed = kernel.ok(
+        f"stop_{kind}()\n"
+        f"print(rt.whereis('started_{kind}'), [p for p in rt.processes() if p.name == 'started_{kind}'],\n"
+        f"      await rt.call(target_{kind}, 'got'))\n"
+    )
+    assert printed.strip() == ("None [] []" if kind == "spawn" else "None [] ['hello']")
+    if kind == "spawn":  # the cell, run again
+        kernel.ok(f"{cell}\nassert await rt.call('started_{kind}', 'got') == []")

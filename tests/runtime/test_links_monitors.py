@@ -13,7 +13,17 @@ import asyncio
 
 import pytest
 
-from agentlab import Agent, CalleeExited, Crash, Down, Exit, NoProcessError, Runtime, StartError
+from agentlab import (
+    Agent,
+    CalleeExited,
+    Crash,
+    Down,
+    Exit,
+    NoProcessError,
+    ReceiveTimeout,
+    Runtime,
+    StartError,
+)
 
 
 class Probe(Agent):
@@ -505,8 +515,9 @@ async def test_monitoring_a_dead_or_unknown_process_gives_noproc(clock):
         await rt.call(w.pid, lambda s: s.monitor("nobody"))
         await rt.settled()
         assert [d.reason for d in w.inbox] == ["noproc", "noproc"]
-        assert w.inbox[0].pid is dead
-        assert w.inbox[1].pid.name == "nobody"
+        assert w.inbox[0].pid is dead and w.inbox[0].object is dead
+        # by a name nobody holds: OTP's {'DOWN', Ref, process, {nobody, Node}, noproc}
+        assert (w.inbox[1].object, w.inbox[1].pid) == ("nobody", None)
 
 
 async def test_monitors_are_one_way_and_stack(clock):
@@ -535,6 +546,108 @@ async def test_monitor_by_name(clock):
         rt.exit("svc", "boom")
         await rt.settled()
         assert [(d.pid, d.reason) for d in w.inbox] == [(target, "boom")]
+        assert w.inbox[0].object == "svc"  # what was monitored, as OTP's DOWN says it
+        assert repr(w.inbox[0]) == "Down('svc', 'boom')"
+
+
+# What OTP 25's DOWN messages carry for monitors by name, by pid, of a name nobody
+# holds, and of a name that moved to another process (the monitor stays with the
+# process that held it). The same story runs on agentlab; ERLANG prints one line per
+# DOWN the way monitor_story() below does.
+ERLANG = r"""
+Show = fun({N, Node}, X) when Node =:= node() -> io:format("name ~s ~s~n", [N, X]);
+          (P, X) when is_pid(P) -> io:format("pid ~s~n", [X]) end,
+P = spawn(fun() -> receive go -> exit(boom) end end),
+register(worker, P),
+R1 = erlang:monitor(process, worker),
+R2 = erlang:monitor(process, P),
+P ! go,
+receive {'DOWN', R1, process, O1, X1} -> Show(O1, X1) end,
+receive {'DOWN', R2, process, O2, X2} -> Show(O2, X2) end,
+R3 = erlang:monitor(process, nobody),
+receive {'DOWN', R3, process, O3, X3} -> Show(O3, X3) end,
+A = spawn(fun() -> receive _ -> ok end end),
+register(moving, A),
+R4 = erlang:monitor(process, moving),
+unregister(moving),
+B = spawn(fun() -> receive _ -> ok end end),
+register(moving, B),
+exit(A, shutdown),
+receive {'DOWN', R4, process, O4, X4} -> Show(O4, X4) end,
+exit(B, kill),
+receive {'DOWN', R4, _, _, _} -> io:format("again~n") after 100 -> io:format("none~n") end,
+init:stop().
+"""
+
+
+def erlang_monitor_story() -> list[str]:
+    import shutil
+    import subprocess
+
+    erl = shutil.which("erl")
+    if erl is None:
+        pytest.skip("needs Erlang/OTP (erl) on PATH")
+    out = subprocess.run(
+        [erl, "-noshell", "-eval", ERLANG], capture_output=True, text=True, timeout=60, check=True
+    )
+    return out.stdout.splitlines()
+
+
+async def monitor_story(rt: Runtime) -> list[str]:
+    lines: list[str] = []
+    pids: dict[str, object] = {}
+
+    def show(d: Down) -> None:
+        if isinstance(d.object, str):
+            lines.append(f"name {d.object} {d.reason}")
+            assert d.pid is pids.get(d.object), (d.pid, pids)  # the process that held it
+        else:
+            lines.append(f"pid {d.reason}")
+            assert d.object is d.pid
+
+    async def worker(proc):
+        await proc.receive()
+        proc.exit("boom")
+
+    async def story(proc):
+        pids["worker"] = p = rt.spawn(worker, name="worker")
+        r1 = proc.monitor("worker")
+        r2 = proc.monitor(p)
+        proc.send(p, "go")
+        show(await proc.receive(lambda m: isinstance(m, Down) and m.ref is r1))
+        show(await proc.receive(lambda m: isinstance(m, Down) and m.ref is r2))
+        r3 = proc.monitor("nobody")
+        show(await proc.receive(lambda m: isinstance(m, Down) and m.ref is r3))
+        pids["moving"] = rt.spawn(idle_body, name="moving")
+        r4 = proc.monitor("moving")
+        # the name moves: its holder loses it at once and gets the exit signal shutdown
+        b = rt.spawn(idle_body, name="moving", replace=True)
+        show(await proc.receive(lambda m: isinstance(m, Down) and m.ref is r4))
+        rt.exit(b, "kill")
+        try:
+            await proc.receive(lambda m: isinstance(m, Down) and m.ref is r4, timeout=0.1)
+            lines.append("again")
+        except ReceiveTimeout:
+            lines.append("none")
+
+    assert await rt.wait(rt.spawn(story)) == "normal"
+    return lines
+
+
+async def test_a_down_of_a_monitor_by_name_names_what_was_monitored_as_otp_does(clock):
+    """OTP's DOWN for ``monitor(process, Name)`` carries ``{Name, Node}``, not the pid,
+    also for a name nobody holds (reason noproc): agentlab's Down has the name as its
+    ``object`` (its ``pid`` is the process that held the name, or None)."""
+    expected = erlang_monitor_story()
+    assert expected == [
+        "name worker boom",
+        "pid boom",
+        "name nobody noproc",
+        "name moving shutdown",
+        "none",
+    ]
+    async with Runtime(clock=clock) as rt:
+        assert await monitor_story(rt) == expected
 
 
 async def test_demonitor_stops_the_down(clock):

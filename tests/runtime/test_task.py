@@ -172,6 +172,24 @@ async def test_the_result_is_delivered_once(clock):
         assert await task.shutdown() is None
 
 
+@pytest.mark.parametrize("brutal", [False, True])
+async def test_waiting_after_a_shutdown_says_it_was_shut_down(clock, brutal):
+    """Elixir 1.14 (checked): after ``Task.shutdown``, ``Task.await`` exits ``timeout``
+    once its timeout has passed and ``Task.yield`` gives ``nil``; here both raise at
+    once. The error used to say the task "was already awaited", which it never was."""
+    async with Runtime(clock=clock) as rt:
+        task = rt.task(value_after, rt, 0, 7)
+        await rt.sleep(T)  # it has returned: shutdown takes its result
+        assert await task.shutdown("brutal_kill" if brutal else 5) == ("ok", 7)
+        for op in (task.wait, task.yield_):
+            with pytest.raises(TaskError) as ei:
+                await op(T)
+            assert ei.value.reason == "awaited"
+            assert "already shut down" in str(ei.value) and "awaited" not in str(ei.value)
+        assert "shut down" in repr(task)
+        assert await task.shutdown() is None  # Elixir: {:exit, :noproc} (see the docstring)
+
+
 async def test_two_coroutines_cannot_wait_on_one_task(clock):
     import asyncio
 

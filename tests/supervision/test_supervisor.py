@@ -1109,12 +1109,6 @@ async def test_a_spec_refused_in_its_own_list_stops_the_supervisor_with_start_sp
             assert not rt.processes()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=StartError,
-    reason="rt.start raises the generic StartError: agentlab/_runtime.py's _raise_start does "
-    "not yet raise the supervisor's _start_refusal (a one-line change proposed with this test)",
-)
 async def test_rt_start_of_a_supervisor_whose_list_is_refused_says_what_to_fix() -> None:
     async with Runtime(clock=VirtualClock()) as rt:
         with pytest.raises(SupervisorError) as ei:

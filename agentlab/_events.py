@@ -591,8 +591,18 @@ class EventLog:
         return builtins.list(map(_as_event, self._raw()))
 
     def filter(
-        self, kind: str | None = None, pid: int | None = None, name: str | None = None
+        self, kind: str | None = None, pid: Any = None, name: str | None = None
     ) -> builtins.list[Event]:
+        """The events of ``kind``, of the process ``pid`` (a pid, or its number as in
+        :attr:`Event.pid`) and of ``name``, whichever are given."""
+        if pid is not None and type(pid) is not int:
+            number = getattr(pid, "id", None)
+            if type(number) is not int:
+                raise TypeError(
+                    f"filter(pid=...) takes a pid or its number (pid.id), not {pid!r}; "
+                    "to filter by registered name, use name=..."
+                )
+            pid = number
         return [
             e
             for e in map(_as_event, self._raw())

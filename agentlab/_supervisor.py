@@ -811,6 +811,12 @@ class Supervisor(Agent):
                 "intensity": self.intensity,
                 "period": self.period,
                 "time": rt.now(),
+                # started by a process (its supervisor, or whoever linked it) or from outside
+                "started_by": (
+                    None
+                    if self.pid._parent in (None, rt.root)
+                    else describe(self.pid._parent)
+                ),
             }
             rt._emit(
                 K.SUPERVISOR_GAVE_UP,
@@ -1379,9 +1385,11 @@ class Supervisor(Agent):
                     f"{sup.exit_reason!r}."
                 )
             return explain_give_up(sup, info)
-        for ev in reversed(rt.events.list()):
+        events = rt.events.list()
+        for ev in reversed(events):
             if ev.kind == K.SUPERVISOR_GAVE_UP and ev.name == sup:
                 d = ev.data or {}
+                spawn = next((e for e in events if e.kind == K.SPAWN and e.pid == ev.pid), None)
                 info = {
                     "child_id": d.get("child_id"),
                     "reason": ev.reason,
@@ -1390,6 +1398,8 @@ class Supervisor(Agent):
                     "period": d.get("period"),
                     "time": ev.time,
                 }
+                if spawn is not None:  # (its spawn may have left the log)
+                    info["started_by"] = None if spawn.peer is None else f"<0.{spawn.peer}.0>"
                 return explain_give_up(sup, info)
         raise NoProcessError(
             f"no supervisor is registered as {sup!r}, and the event log has no record of one "
@@ -1425,10 +1435,23 @@ def explain_give_up(sup: Any, info: dict[str, Any] | None) -> str:
         f"t={info['time']:.3f}s: child {info['child_id']!r} exited with {info['reason']!r}, and "
         f"that was restart number {info['restarts']} within {info['period']}s, more than its "
         f"intensity of {info['intensity']}. It stopped its other children in reverse start "
-        "order and exited with 'shutdown', which its own supervisor handles next. Fix the "
-        "child's crash, or raise intensity/period (or add backoff=) if the failures are "
-        "transient."
+        f"order and exited with 'shutdown', {_next(info)}. Fix the child's crash, or raise "
+        "intensity/period (or add backoff=) if the failures are transient."
     )
+
+
+def _next(info: dict[str, Any]) -> str:
+    """Who reacts to a supervisor's give-up: the process that started it (its own
+    supervisor, which restarts it or gives up in turn), or nobody."""
+    parent = info.get("started_by", ...)
+    if parent is ...:  # a record from before started_by was kept
+        return "which the processes linked to it (its own supervisor, if any) handle next"
+    if parent is None:
+        return (
+            "and nothing restarts it: it was started from outside any process (a cell or a "
+            "script), so no supervisor is above it; start it again"
+        )
+    return f"which {parent}, the process that started it, handles next"
 
 
 def _runtime_of(sup: Pid | str, runtime: Any) -> Any:

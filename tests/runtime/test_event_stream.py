@@ -140,6 +140,20 @@ async def test_event_identity_fields(clock):
         assert "spawn" in repr(spawn_c) and "writer" in repr(spawn_c)
 
 
+async def test_filter_takes_a_pid_or_its_number_and_refuses_anything_else():
+    async with Runtime(clock=VirtualClock()) as rt:
+        a = rt.start(Node, name="a")
+        rt.start(Node, name="b")
+        by_pid = rt.events.filter(pid=a)
+        assert by_pid and all(e.pid == a.id for e in by_pid)
+        assert [e.seq for e in by_pid] == [e.seq for e in rt.events.filter(pid=a.id)]
+        assert [e.kind for e in rt.events.filter(kind="spawn", pid=a)] == ["spawn"]
+        with pytest.raises(TypeError, match=r"pid or its number \(pid.id\).*name=\.\.\."):
+            rt.events.filter(pid="a")
+        with pytest.raises(TypeError, match="pid or its number"):
+            rt.events.filter(pid=True)
+
+
 async def test_event_time_is_the_runtime_clock():
     async with Runtime(clock=VirtualClock(start=100.0)) as rt:
         pid = rt.start(Node)

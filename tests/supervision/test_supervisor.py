@@ -972,8 +972,23 @@ async def test_why_explains_a_give_up() -> None:
             assert "gave up" in text and "'db'" in text and "'boom'" in text
             assert "restart number 2 within 5s" in text and "intensity of 1" in text
             assert "raise intensity" in text
+            # started from a cell: nobody above it restarts it (not "its own supervisor")
+            assert "nothing restarts it: it was started from outside any process" in text
+            assert "its own supervisor" not in text
         with pytest.raises(NoProcessError):
             await Supervisor.why("nobody", runtime=rt)
+
+
+async def test_why_of_a_nested_supervisor_names_the_one_that_handles_its_give_up() -> None:
+    async with Runtime(clock=VirtualClock()) as rt:
+        inner = ChildSpec("inner", (Supervisor, ([ChildSpec("db", Worker)],), {"intensity": 0}))
+        top = rt.start(Supervisor, [inner], name="top", intensity=0)
+        sub = await child_of(top, "inner", rt)
+        rt.exit(await child_of(sub, "db", rt), "boom")
+        await rt.wait(sub)
+        await rt.settled()
+        text = await Supervisor.why(sub, runtime=rt)
+        assert f"which 'top' <0.{top.id}.0>, the process that started it, handles next" in text
 
 
 def test_the_supervisor_docstring_carries_the_rules_table() -> None:

@@ -35,9 +35,13 @@ class EventKind:
     EXIT = "exit"  # a process is dead (reason)
     LINK = "link"
     UNLINK = "unlink"
+    # a monitor was taken (peer=watched process). One taken by registered name has the
+    # name in its data (data: name); peer None when nobody held that name
     MONITOR = "monitor"
     DEMONITOR = "demonitor"
-    DOWN = "down"  # a monitor fired (peer=dead process, reason)
+    # a monitor fired (peer=dead process, reason; data: name for a monitor taken by
+    # name). A name nobody held: peer None, reason noproc, as Down.pid is None
+    DOWN = "down"
     # an exit signal reached a process (peer=sender, data: trapped). One that kills is a
     # lifecycle event; a trapped one only becomes a message, so it is message-level.
     EXIT_SIGNAL = "exit_signal"
@@ -58,13 +62,22 @@ class EventKind:
     SUBSCRIBE = "subscribe"
     UNSUBSCRIBE = "unsubscribe"
     BROADCAST = "broadcast"
-    # supervision
-    CHILD_START = "child_start"  # a supervisor started a child (data: child_id, restart_count)
+    # supervision (the supervisor's reports: pid = the supervisor)
+    # its first report: its init accepted its flags, and no child has started yet (data:
+    # strategy, intensity, period; for a dynamic one, simple_one_for_one or a
+    # DynamicSupervisor, also max_children, None for no limit). Only supervisors emit it,
+    # once per start: what a supervisor is, before and whether or not it ever restarts
+    SUPERVISOR_FLAGS = "supervisor_flags"
+    # it started a child (peer=the child; data: child_id, restart, type, attempt)
+    CHILD_START = "child_start"
     CHILD_TERMINATED = "child_terminated"  # OTP report: a child exited abnormally/was restarted
-    RESTART = "restart"  # a supervisor restarts child(ren) (data: strategy, child_id, affected)
+    # it restarts child(ren) (peer=the child that exited; data: child_id, strategy,
+    # affected, restarts_in_window, intensity, period, retry, and delay with backoff=)
+    RESTART = "restart"
     START_ERROR = "start_error"
     SHUTDOWN_ERROR = "shutdown_error"
-    SUPERVISOR_GAVE_UP = "supervisor_gave_up"  # intensity exceeded (data: restarts, window)
+    # intensity exceeded (data: child_id, restarts, intensity, period)
+    SUPERVISOR_GAVE_UP = "supervisor_gave_up"
     AUTO_SHUTDOWN = "auto_shutdown"
     # health
     LOOP_LAG = "loop_lag"

@@ -97,6 +97,7 @@ _INF = float("inf")  # a deadline that never comes: the timer heap never acts on
 _UNTRAPPED = shared_data(trapped=False)
 _TRAPPED = shared_data(trapped=True)
 _REQUEST = _field_names(("request",))  # a call event's data
+_NAME = _field_names(("name",))  # the data of a monitor's events when taken by name
 _KIND_DATA: dict[str, int] = {}
 
 
@@ -327,7 +328,10 @@ class MonitorRef:
             else:  # by name: OTP's {Name, Node}; a name nobody held has no pid (noproc)
                 down = Down(self, dead if dead.id >= 0 else None, reason, name)
             try:
-                rt._emit_lean(K.DOWN, w, dead.id, reason, None)
+                if name is None:
+                    rt._emit_lean(K.DOWN, w, dead.id, reason, None)
+                else:  # what was monitored, and no peer when nobody held the name
+                    rt._emit_lean(K.DOWN, w, dead.id if dead.id >= 0 else None, reason, _NAME, name)
             finally:  # also when a subscriber raised (an interrupt: see Runtime.subscribe)
                 if w._st != _DEAD:
                     rt._deliver(w, down)
@@ -2202,7 +2206,10 @@ class Runtime:
         ref = MonitorRef(watcher, target, name)
         if target._st == _DEAD:
             try:
-                self._emit_lean(K.MONITOR, watcher, target.id, None, None)
+                if name is None:
+                    self._emit_lean(K.MONITOR, watcher, target.id, None, None)
+                else:
+                    self._emit_named_monitor(watcher, target, name)
             finally:  # also when a subscriber raised (see subscribe): the Down still comes
                 ref._down(self, target, NOPROC)
             return ref
@@ -2210,8 +2217,17 @@ class Runtime:
         if mons is None:
             target._mons = mons = {}
         mons[ref] = ref
-        self._emit_lean(K.MONITOR, watcher, target.id, None, None)
+        if name is None:
+            self._emit_lean(K.MONITOR, watcher, target.id, None, None)
+        else:
+            self._emit_named_monitor(watcher, target, name)
         return ref
+
+    def _emit_named_monitor(self, watcher: Pid, target: Pid, name: str) -> None:
+        """The ``monitor`` event of a monitor taken by registered name: the name in its
+        data, and no peer when nobody held the name (not the placeholder pid that
+        stands for it in the runtime: see ``_dead_name``)."""
+        self._emit_lean(K.MONITOR, watcher, target.id if target.id >= 0 else None, None, _NAME, name)
 
     def _demonitor(self, ref: MonitorRef, flush: bool = False) -> None:
         t = ref.target

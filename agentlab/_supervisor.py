@@ -47,6 +47,10 @@ _CHILD_KEYS = _field_names(("child_id",))
 _POOL_KEYS = _field_names(("child_id", "nb_children"))
 _RESTART = K.RESTART
 _CHILD_START = K.CHILD_START
+# a supervisor's flags, in its first report (supervisor_flags): a dynamic supervisor
+# (simple_one_for_one, DynamicSupervisor) says its max_children too
+_FLAGS_KEYS = _field_names(("strategy", "intensity", "period"))
+_DYNAMIC_FLAGS_KEYS = _field_names((*_FLAGS_KEYS, "max_children"))
 
 
 class ChildSpec:
@@ -537,6 +541,7 @@ class Supervisor(Agent):
         self._nbackoffs = 0
         self._dynamic = strategy == "simple_one_for_one"
         self._template: ChildSpec | None = None
+        self._report_flags()
         self._on_started()
         children = list(children)
         if self._dynamic:
@@ -589,6 +594,28 @@ class Supervisor(Agent):
             if res[0] == "ok" or s.restart != TEMPORARY:
                 self._children.append(ch)
         return None
+
+    def _report_flags(self) -> None:
+        """Its first report, ``supervisor_flags``: the flags its init accepted, before any
+        child starts. So what the event stream shows (the live tree, a recorded run's
+        tables and views) knows a supervisor's strategy and restart budget from its
+        start, also one that never restarts a child.
+
+        Why an event of its own rather than its ``init`` event's data: the agent
+        machinery emits every agent's ``init`` event (a worker's spawn and init are a
+        hot path, and stay as they are), and a supervisor's ``init`` event comes only
+        once its children have started, after their ``child_start`` reports.
+        """
+        if self._dynamic or isinstance(self, DynamicSupervisor):
+            self.runtime._emit_lean(
+                K.SUPERVISOR_FLAGS, self.pid, None, None,
+                _DYNAMIC_FLAGS_KEYS, self.strategy, self.intensity, self.period, self.max_children,
+            )
+        else:
+            self.runtime._emit_lean(
+                K.SUPERVISOR_FLAGS, self.pid, None, None,
+                _FLAGS_KEYS, self.strategy, self.intensity, self.period,
+            )
 
     def _on_started(self) -> None:
         """Hook: the supervisor's own init succeeded (children start next)."""

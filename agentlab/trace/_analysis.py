@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ._frame import as_objects
 from ._tables import of_kind
 
 if TYPE_CHECKING:
@@ -373,24 +374,48 @@ def intensity_headroom(run: Run) -> pd.DataFrame:
     ``intensity``, ``period``, ``max_restarts_in_window`` (the highest count,
     the one that made it give up included), ``min_headroom`` (``intensity`` minus
     that count: 0 means one more restart in the window would have made it give
-    up; -1 once it gave up), ``gave_up``, ``gave_up_at`` (the first time). A
-    supervisor that never restarted a child is not listed: no event gives its
-    intensity. Dtypes: ``supervisor`` object (text), ``restarts`` int64,
+    up; -1 once it gave up), ``gave_up``, ``gave_up_at`` (the first time).
+
+    A supervisor that never restarted a child is listed with its whole budget
+    (0 restarts, ``max_restarts_in_window`` 0, ``min_headroom`` = ``intensity``):
+    the ``supervisor_flags`` report it makes when it starts gives its intensity
+    and period (``processes()`` has them too). One that started before the
+    recording began and never restarted is not listed: no recorded event names
+    its flags. Dtypes: ``supervisor`` object (text), ``restarts`` int64,
     ``intensity``, ``max_restarts_in_window``, ``min_headroom`` Int64,
     ``period``, ``gave_up_at`` float64, ``gave_up`` bool.
     """
-    from ._frame import parse_data
-    from ._tables import supervisor_paths
+    from ._frame import data_fields, parse_data
+    from ._tables import _FLAG_FIELDS, supervisor_paths
 
+    ev = run.events()
     r = run.restarts()
-    gave = of_kind(run.events(), "supervisor_gave_up")
+    gave = of_kind(ev, "supervisor_gave_up")
     gd = parse_data(gave["data"])
     rows: dict[str, dict[str, Any]] = {}
+    # each supervisor's flags as it reported them at its start (the latest incarnation's)
+    flags = of_kind(ev, "supervisor_flags")
+    fd = data_fields(flags["data"], _FLAG_FIELDS)
+    known: dict[str, tuple[Any, float]] = {}
+    for path, i, p in zip(supervisor_paths(flags), as_objects(fd["intensity"]),
+                          as_objects(fd["period"]), strict=True):
+        known[str(path)] = (pd.NA if i is None else int(i), np.nan if p is None else float(p))
+    for path, (i, p) in known.items():
+        rows[path] = {
+            "restarts": 0,
+            "intensity": i,
+            "period": p,
+            "max_restarts_in_window": 0,
+            "min_headroom": i,  # none used: the whole budget left
+            "gave_up": False,
+            "gave_up_at": np.nan,
+        }
     for sup, g in r.groupby(r["supervisor"].astype(object).fillna("?"), sort=True):
+        i, p = known.get(str(sup), (pd.NA, np.nan))
         rows[str(sup)] = {
             "restarts": len(g),
-            "intensity": g["intensity"].dropna().iloc[-1] if g["intensity"].notna().any() else pd.NA,
-            "period": float(g["period"].dropna().iloc[-1]) if g["period"].notna().any() else np.nan,
+            "intensity": g["intensity"].dropna().iloc[-1] if g["intensity"].notna().any() else i,
+            "period": float(g["period"].dropna().iloc[-1]) if g["period"].notna().any() else p,
             "max_restarts_in_window": g["restarts_in_window"].max(),
             "min_headroom": g["headroom"].min(),
             "gave_up": False,

@@ -40,6 +40,18 @@ column             dtype     from
 ``lifetime``       float64   ``end - start``
 ``exit_reason``    category  ``exit`` reason
 ``crashed``        bool      the exit reason is abnormal (not normal/shutdown)
+``strategy``       category  a supervisor's flags, from its ``supervisor_flags``
+                             data ``strategy`` (the report it makes when it starts,
+                             before any child); for a supervisor whose report the
+                             trace lacks (recording began later), its first
+                             ``restart`` (or ``supervisor_gave_up``) data. NA for
+                             other processes
+``intensity``      Int64     likewise, data ``intensity`` (restarts allowed ...)
+``period``         float64   ... in ``period`` seconds; NaN when not known
+``max_children``   Int64     ``supervisor_flags`` data ``max_children`` of a
+                             dynamic supervisor (``simple_one_for_one`` or a
+                             ``DynamicSupervisor``); NA for no limit, a static
+                             supervisor and other processes
 =================  ========  ====================================================
 
 ``restarts(events)`` has one row per ``restart`` event:
@@ -95,6 +107,7 @@ __all__ = [
     "processes",
     "replacements",
     "restarts",
+    "supervisor_flags",
 ]
 
 PROCESS_COLUMNS = (
@@ -115,6 +128,10 @@ PROCESS_COLUMNS = (
     "lifetime",
     "exit_reason",
     "crashed",
+    "strategy",
+    "intensity",
+    "period",
+    "max_children",
 )
 
 RESTART_COLUMNS = (
@@ -247,9 +264,56 @@ def processes(events: Any) -> pd.DataFrame:
             "lifetime": end - start,
             "exit_reason": trim(reasons),
             "crashed": _abnormal(reasons),
+            **_supervisor_flags(events, pids),
         }
     )
     return frame
+
+
+_FLAG_FIELDS = {
+    "strategy": pa.string(),
+    "intensity": pa.int64(),
+    "period": pa.float64(),
+    "max_children": pa.int64(),
+}
+
+
+def supervisor_flags(events: pd.DataFrame) -> pd.DataFrame:
+    """Each supervisor's flags by pid (index), as far as the trace says them: columns
+    ``strategy``, ``intensity``, ``period``, ``max_children`` (objects, None where not
+    known). From its ``supervisor_flags`` report; where that is missing (it started
+    before the recording), from its first ``restart`` report, then its
+    ``supervisor_gave_up`` report (which have no ``max_children``)."""
+    parts = []
+    for kind in ("supervisor_flags", "restart", "supervisor_gave_up"):
+        rows = rows_of(events, kind, ["pid", "data"])
+        if rows.empty:
+            continue
+        rows = rows.drop_duplicates("pid", keep="last" if kind == "supervisor_flags" else "first")
+        d = data_fields(rows["data"], _FLAG_FIELDS)
+        part = {"pid": rows["pid"].to_numpy(np.int64)}
+        for k in _FLAG_FIELDS:
+            part[k] = as_objects(d[k]) if kind == "supervisor_flags" or k != "max_children" else None
+        parts.append(pd.DataFrame(part))
+    if not parts:
+        return pd.DataFrame({k: np.zeros(0, dtype=object) for k in _FLAG_FIELDS},
+                            index=pd.Index(np.zeros(0, np.int64), name="pid"))
+    # per field, the first source that knows it (groupby's first skips missing values)
+    joined = pd.concat(parts, ignore_index=True).astype(object)
+    return joined.groupby("pid", sort=False).first().reindex(columns=list(_FLAG_FIELDS))
+
+
+def _supervisor_flags(events: pd.DataFrame, pids: np.ndarray) -> dict[str, Any]:
+    """The processes() columns of each process's supervisor flags (NA: not a supervisor,
+    or not known)."""
+    flags = supervisor_flags(events)
+    at = pd.Index(flags.index.to_numpy(np.int64)).get_indexer(pids)
+    return {
+        "strategy": as_category(_take(flags["strategy"].to_numpy(object), at)),
+        "intensity": as_ints(_take(flags["intensity"].to_numpy(object), at)),
+        "period": as_floats(_take(flags["period"].to_numpy(object), at)),
+        "max_children": as_ints(_take(flags["max_children"].to_numpy(object), at)),
+    }
 
 
 def _missing_after(

@@ -256,22 +256,33 @@ class RecordedFeed(Feed):
         self._supervisors: dict[int, Any] | None = None
 
     def supervisors(self) -> dict[int, tuple[str | None, int | None, float | None]]:
-        """Each supervisor's strategy, intensity and period (by pid), as its restart and
-        give-up reports in the run give them: a supervisor's configuration is known
-        before its first report (only supervisors that made one are here)."""
+        """Each supervisor's strategy, intensity and period (by pid), as its reports in
+        the run give them: its ``supervisor_flags`` (the report it makes when it
+        starts), else its first restart or give-up reports (a supervisor that started
+        before the recording did). So the views know a supervisor's configuration
+        wherever the scrub bar is, also before it reports; only supervisors that made
+        one of those reports are here."""
         if self._supervisors is None:
+            flags: dict[int, tuple[Any, Any, Any]] = {}
             out: dict[int, tuple[Any, Any, Any]] = {}
             for ev in self.events:
                 kind = ev[3]
-                if kind != "restart" and kind != "supervisor_gave_up":
+                if kind != "supervisor_flags" and kind != "restart" and kind != "supervisor_gave_up":
                     continue
                 d = ev[9]
                 if not isinstance(d, dict):
+                    continue
+                if kind == "supervisor_flags":
+                    flags[ev[4]] = (d.get("strategy"), d.get("intensity"), d.get("period"))
                     continue
                 s, i, p = out.get(ev[4], (None, None, None))
                 out[ev[4]] = (s if s is not None else d.get("strategy"),
                               i if i is not None else d.get("intensity"),
                               p if p is not None else d.get("period"))
+            for pid, (s, i, p) in flags.items():  # what it said first, where it said it
+                s0, i0, p0 = out.get(pid, (None, None, None))
+                out[pid] = (s if s is not None else s0, i if i is not None else i0,
+                            p if p is not None else p0)
             self._supervisors = out
         return self._supervisors
 

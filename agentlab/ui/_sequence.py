@@ -4,7 +4,9 @@ Arrows (``kind``): ``call`` (pid = caller, peer = callee), ``reply`` (pid =
 callee, peer = caller), ``cast``, ``send``, ``exit`` (an exit signal: pid =
 target, peer = sender) and ``down`` (a monitor fired: pid = watcher, peer =
 the dead process). Participants are process slots, so a restarted agent
-keeps its lifeline. An arrow lists the LLM requests ``llm`` made by the
+keeps its lifeline; a monitor taken by a name nobody held has no process, and
+its ``down`` comes from a participant for that name (key ``"name:<name>"``,
+kind ``name``, labelled with the name). An arrow lists the LLM requests ``llm`` made by the
 callee while it handled the call, which is what links the diagram to the
 timeline's LLM spans.
 
@@ -30,7 +32,13 @@ from ._pending import Pending, trim_slack
 __all__ = ["SequenceModel", "sequence_view"]
 
 
-def _arrow(seq: int, kind: str, src: int | None, dst: int | None, t: float, label: str) -> dict[str, Any]:
+#: the key prefix of a participant that is a registered name, not a process (the name
+#: of a monitor nobody held)
+NAMED = "name:"
+
+
+def _arrow(seq: int, kind: str, src: int | str | None, dst: int | None, t: float,
+           label: str) -> dict[str, Any]:
     # a plain dict of numbers, strings and a tuple: the garbage collector does not track it
     return {"id": seq, "kind": kind, "src": src, "dst": dst, "t": t, "label": label, "llm": (),
             "reply_to": None, "lat": None}
@@ -111,31 +119,44 @@ class SequenceModel:
         for caller in self._into.pop(pid, ()):
             self._calls.pop((caller, pid), None)
 
-    def _keep(self, src: int | None, dst: int | None) -> bool:
+    def _key(self, who: int | str | None) -> str:
+        """The participant key of a pid, or of a name participant's key (as it is)."""
+        return who if isinstance(who, str) else self.ids.key(who)
+
+    def _keep(self, src: int | str | None, dst: int | None) -> bool:
         only = self.only
         if only is None:
             return True
-        return any(self.ids.matches(self.ids.key(pid), pid, only) for pid in (src, dst))
+        for who in (src, dst):
+            if isinstance(who, str):  # a name participant: picked by its name or key
+                if who in only or who[len(NAMED):] in only:
+                    return True
+            elif self.ids.matches(self.ids.key(who), who, only):
+                return True
+        return False
 
     def _dump_part(self, p: dict[str, Any]) -> dict[str, Any]:
-        m = self.ids.meta.get(p["key"])
-        return {"key": p["key"], "order": p["order"], "label": self.ids.label(p["key"]),
+        key = p["key"]
+        if key.startswith(NAMED) and key not in self.ids.meta:
+            return {"key": key, "order": p["order"], "label": key[len(NAMED):], "kind": "name"}
+        m = self.ids.meta.get(key)
+        return {"key": key, "order": p["order"], "label": self.ids.label(key),
                 "kind": m["kind"] if m else "outside"}
 
-    def _part(self, pid: int | None) -> None:
-        k = self.ids.key(pid)
+    def _part(self, pid: int | str | None) -> None:
+        k = self._key(pid)
         p = self.parts.get(k)
         if p is not None:
             p["refs"] += 1
             return
-        if pid and pid != 1 and pid not in self.ids.key_of:
+        if pid and not isinstance(pid, str) and pid != 1 and pid not in self.ids.key_of:
             k = self.ids.ensure(pid)
         self._order += 1
         self.parts[k] = p = {"key": k, "order": self._order, "refs": 1}
         self.pending.put("parts", k, p)
 
-    def _unref(self, pid: int | None) -> None:
-        k = self.ids.key(pid)
+    def _unref(self, pid: int | str | None) -> None:
+        k = self._key(pid)
         p = self.parts.get(k)
         if p is not None:
             p["refs"] -= 1
@@ -149,7 +170,7 @@ class SequenceModel:
         # sequence view's snapshot trait keeps up to max_arrows of them for a second
         # or more at a time (a list in each was two tracked objects an arrow to walk
         # in every full collection of a restart storm)
-        key = self.ids.key
+        key = self._key
         d = {"id": a["id"], "kind": a["kind"], "from": key(a["src"]), "to": key(a["dst"]), "t": a["t"],
              "label": a["label"], "llm": a["llm"]}
         if a["reply_to"] is not None:
@@ -157,7 +178,8 @@ class SequenceModel:
             d["lat"] = a["lat"]
         return d
 
-    def _arrow(self, ev: Any, kind: str, src: int | None, dst: int | None, label: str) -> dict[str, Any] | None:
+    def _arrow(self, ev: Any, kind: str, src: int | str | None, dst: int | None,
+               label: str) -> dict[str, Any] | None:
         if not self._keep(src, dst):
             return None
         self._part(src)
@@ -213,7 +235,12 @@ class SequenceModel:
         self._arrow(ev, "exit", ev[7], ev[4], exit_text(ev[8], 40))
 
     def _on_down(self, ev: Any) -> None:
-        self._arrow(ev, "down", ev[7], ev[4], exit_text(ev[8], 40))
+        src: int | str | None = ev[7]
+        if src is None:  # a monitor by a name nobody held: the Down is about that name
+            name = (ev[9] or {}).get("name")
+            if name is not None:
+                src = f"{NAMED}{name}"
+        self._arrow(ev, "down", src, ev[4], exit_text(ev[8], 40))
 
     def _on_llm_request(self, ev: Any) -> None:
         f = llm_fields(ev)

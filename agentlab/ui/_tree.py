@@ -91,17 +91,22 @@ class TreeModel:
 
     ``max_dead`` bounds how many dead nodes stay visible (oldest go first).
 
-    A supervisor's strategy and restart budget come with its first restart report.
-    Before that, they are shown if known: ``known`` maps the pid of a supervisor of
-    a recorded run to its :data:`Config` (the run's restart reports name it), and
-    ``describe`` reads the one-line state of a live process
+    A supervisor's strategy and restart budget come with its first report,
+    ``supervisor_flags``, which it makes when it starts (before any child), and
+    its restart reports keep the budget up to date. For a supervisor whose first
+    report the events do not hold, they are shown if known otherwise: ``known``
+    maps the pid of a supervisor of a recorded run to its :data:`Config` (what the
+    run's reports say of it: see ``RecordedFeed.supervisors``), and ``describe``
+    reads the one-line state of a live process
     (:meth:`agentlab.Runtime.describe_state`), which :meth:`tick` asks of live
-    supervisors that have not reported yet.
+    supervisors that have not reported yet (one whose report left the runtime's
+    bounded log before the view opened).
     """
 
     KINDS = (
         "spawn",
         "exit",
+        "supervisor_flags",
         "child_start",
         "child_terminated",
         "restart",
@@ -198,6 +203,20 @@ class TreeModel:
         if node["budget"] is None and intensity is not None:
             node["budget"] = (used, intensity, period)
 
+    def _on_supervisor_flags(self, ev: Any) -> None:
+        """A supervisor starts: its strategy and restart budget, none of it used yet."""
+        node = self._node(ev[4])
+        if node is None or node["pid"] != ev[4]:
+            return
+        d = ev[9] or {}
+        if d.get("strategy") is not None:
+            node["strategy"] = d["strategy"]
+        if d.get("intensity") is not None:
+            node["budget"] = (0, d["intensity"], d.get("period"))
+        if self._unknown:
+            self._unknown.discard(node["key"])
+        self._put(node)
+
     def _on_child_start(self, ev: Any) -> None:
         slot, old, restarted = self.ids.child_start(ev)
         old_node = self.nodes.pop(old, None) if old is not None else None
@@ -217,6 +236,10 @@ class TreeModel:
             node["exit"] = node["exit_text"] = node["strategy"] = node["budget"] = None
             self.exits.pop(slot, None)
             self.rates.pop(slot, None)
+        if old_node is not None and old_node is not node and old_node["budget"] is not None:
+            # a supervisor that reported its flags under its provisional key: this
+            # incarnation's own
+            node["strategy"], node["budget"] = old_node["strategy"], old_node["budget"]
         m = self.ids.meta[slot]
         if self._stopping:
             self._stopping.pop(slot, None)

@@ -520,6 +520,37 @@ async def test_monitoring_a_dead_or_unknown_process_gives_noproc(clock):
         assert (w.inbox[1].object, w.inbox[1].pid) == ("nobody", None)
 
 
+@pytest.mark.parametrize("subscribed", [False, True])
+async def test_the_events_of_a_monitor_by_name_say_the_name(clock, subscribed):
+    # a name nobody held has no process: no peer (not the placeholder pid <0.-1.0>), and
+    # the name in the data, as Down.object has it; a monitor of a pid is as it was
+    async with Runtime(clock=clock) as rt:
+        seen = []
+        if subscribed:  # the events a per-event subscriber gets (Runtime._emit's path)
+            rt.subscribe(lambda e: seen.append(e) if e.kind in ("monitor", "down") else None)
+        w = probe(rt)
+        target = rt.spawn(idle_body, name="svc")
+        await rt.call(w.pid, lambda s: s.monitor("nobody"))
+        await rt.call(w.pid, lambda s: s.monitor("svc"))
+        await rt.call(w.pid, lambda s: s.monitor(target))
+        rt.exit(target, "boom")
+        await rt.settled()
+        assert [(d.object, d.pid, d.reason) for d in w.inbox] == [
+            ("nobody", None, "noproc"), ("svc", target, "boom"), (target, target, "boom")]
+        events = [e for e in rt.events if e.kind in ("monitor", "down")]
+        assert [(e.kind, e.pid, e.peer, e.reason, e.data) for e in events] == [
+            ("monitor", w.pid.id, None, None, {"name": "nobody"}),
+            ("down", w.pid.id, None, "noproc", {"name": "nobody"}),
+            ("monitor", w.pid.id, target.id, None, {"name": "svc"}),
+            ("monitor", w.pid.id, target.id, None, None),
+            ("down", w.pid.id, target.id, "boom", {"name": "svc"}),
+            ("down", w.pid.id, target.id, "boom", None),
+        ]
+        assert "0.-1.0" not in " ".join(map(repr, events))
+        if subscribed:
+            assert seen == events
+
+
 async def test_monitors_are_one_way_and_stack(clock):
     async with Runtime(clock=clock) as rt:
         w = probe(rt)

@@ -66,7 +66,8 @@ def test_process_dtypes() -> None:
         "path": "category", "supervisor": "category", "supervisor_pid": "Int64",
         "child_id": "category", "restart_type": "category", "restart": "Int64",
         "init": "category", "start": "float64", "ready": "float64", "end": "float64", "lifetime": "float64",
-        "exit_reason": "category", "crashed": "bool",
+        "exit_reason": "category", "crashed": "bool", "strategy": "category", "intensity": "Int64",
+        "period": "float64", "max_children": "Int64",
     }
     empty = Recorder().processes()
     assert list(empty.columns) == list(PROCESS_COLUMNS) and len(empty) == 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 
+import pytest
+
 from agentlab.ui._sequence import sequence_view
 from agentlab.ui._synthetic import Script, team_run
 
@@ -123,3 +125,44 @@ def test_times_count_from_the_first_arrow_even_after_it_is_trimmed():
     assert trimmed["arrows"][0]["t"] > first  # the first arrows are gone
     assert trimmed["t0"] == first
     assert sequence_view([])["t0"] is None
+
+
+def test_a_monitor_of_a_name_nobody_held_comes_from_that_name(run, tmp_path):
+    # its Down has no process (Down.pid is None): the arrow comes from the name, not from
+    # a placeholder pid (<0.-1.0>) nor from "outside"
+    import agentlab
+    import agentlab.ui as ui
+    from agentlab.ui._static import render
+
+    trace = pytest.importorskip("agentlab.trace")
+
+    async def main():
+        async with agentlab.Runtime(clock=agentlab.VirtualClock()) as rt:
+            rec = trace.Recorder(rt)
+            got = []
+
+            async def watcher(proc):
+                proc.monitor("nobody")
+                got.append(await proc.receive())
+
+            w = rt.spawn(watcher, name="watcher")
+            await rt.wait(w)
+            assert (got[0].object, got[0].pid, got[0].reason) == ("nobody", None, "noproc")
+            return list(rt.events), rec.stop()
+
+    events, recorded = run(main())
+    path = recorded.save(tmp_path / "run.parquet")
+    for source in (events, recorded.to_events(), ui.SequenceDiagram(path)):
+        v = source.view_state() if hasattr(source, "view_state") else sequence_view(source)
+        parts = {p["key"]: p for p in v["parts"]}
+        (down,) = [a for a in v["arrows"] if a["kind"] == "down"]
+        assert (parts[down["from"]]["label"], parts[down["from"]]["kind"]) == ("nobody", "name")
+        assert parts[down["to"]]["label"] == "watcher" and down["label"] == "noproc"
+        assert "0.-1.0" not in str(v) and "(outside)" not in str(v)
+        if hasattr(source, "close"):
+            source.close()
+    html = render("sequence", sequence_view(events))
+    assert "nobody" in html and "0.-1.0" not in html
+    # a filter picks the name as it picks a process
+    assert sequence_view(events, processes=["nobody"])["arrows"]
+    assert not sequence_view(events, processes=["somebody"])["arrows"]

@@ -474,10 +474,100 @@ def test_a_recorded_tree_knows_a_supervisors_strategy_and_budget_from_its_report
         n = labels(tree)
         assert (n["inner"]["strategy"], n["inner"]["budget"]) == ("one_for_all", [0, 2, 3])
         assert {"one_for_all", "0/2 in 3s"} <= _labels_shown(tree.to_html())
-        # the root never restarted anything: the run has no word of its strategy
-        assert "strategy" not in n["root"] and "budget" not in n["root"]
+        # the root never restarted anything: its first report (supervisor_flags) says them
+        assert (n["root"]["strategy"], n["root"]["budget"]) == ("rest_for_one", [0, 4, 7])
+        assert {"rest_for_one", "0/4 in 7s"} <= _labels_shown(tree.to_html())
         tree._feed.seek(len(tree._feed.events))
         assert labels(tree)["inner"]["budget"] == [1, 2, 3]
         tree.close()
+
+    run(main())
+
+
+def test_the_tree_learns_each_supervisors_flags_from_its_first_report(run):
+    # supervisor_flags, made when a supervisor starts, gives its strategy and budget: the
+    # events alone tell them (no live process to ask), and a live tree asks no supervisor
+    # whose first report it has seen
+    from agentlab.ui._tree import tree_view
+
+    async def main():
+        rt = agentlab.Runtime(clock=agentlab.VirtualClock(), seed=1)
+        try:
+            inner = ChildSpec("inner", (Supervisor, ([ChildSpec("w", Worker)],),
+                                        {"strategy": "one_for_all", "intensity": 2, "period": 0.5}),
+                              type="supervisor")
+            rt.start(Supervisor, [ChildSpec("a", Worker), inner], strategy="rest_for_one",
+                     intensity=4, period=7, name="root")
+            rt.start(DynamicSupervisor, name="pool", max_children=5)
+            await rt.settled()
+            n = {x["label"]: x for x in tree_view(list(rt.events))["nodes"]}
+            assert (n["root"]["strategy"], n["root"]["budget"]) == ("rest_for_one", [0, 4, 7])
+            assert (n["inner"]["strategy"], n["inner"]["budget"]) == ("one_for_all", [0, 2, 0.5])
+            assert (n["pool"]["strategy"], n["pool"]["budget"]) == ("one_for_one", [0, 3, 5])
+            asked = []
+            rt.describe_state = lambda p: asked.append(p) or "starting"  # what a tree would ask
+            tree = ui.SupervisionTree(rt)
+            rt.start(Supervisor, [], strategy="one_for_all", intensity=9, period=2, name="late")
+            await ui.settle(tree)
+            shown = labels(tree)
+            assert (shown["root"]["strategy"], shown["root"]["budget"]) == ("rest_for_one", [0, 4, 7])
+            assert (shown["late"]["strategy"], shown["late"]["budget"]) == ("one_for_all", [0, 9, 2])
+            assert asked == []
+            tree.close()
+        finally:
+            await rt.shutdown()
+
+    run(main())
+
+
+def test_a_recorded_run_knows_the_flags_of_supervisors_that_never_restarted(run, tmp_path):
+    trace = pytest.importorskip("agentlab.trace")
+    from agentlab.ui._feed import RecordedFeed
+
+    async def main():
+        rt = agentlab.Runtime(clock=agentlab.VirtualClock(), seed=1)
+        rec = trace.Recorder(rt)
+        try:
+            rt.start(Supervisor, [ChildSpec("a", Worker)], strategy="one_for_all", intensity=2,
+                     period=9, name="root")
+            pool = rt.start(DynamicSupervisor, name="pool", max_children=4)
+            await rt.settled()
+            return rec.stop(), rt.whereis("root"), pool
+        finally:
+            await rt.shutdown()
+
+    run_, root, pool = run(main())
+    path = run_.save(tmp_path / "run.parquet")
+    for source in (run_, str(path)):
+        known = RecordedFeed(source).supervisors()
+        assert known == {root.id: ("one_for_all", 2, 9), pool.id: ("one_for_one", 3, 5)}
+        tree = ui.SupervisionTree(source)
+        tree._feed.seek(1)  # its spawn alone: what the run says of it shows from there
+        n = labels(tree)
+        assert (n["root"]["strategy"], n["root"]["budget"]) == ("one_for_all", [0, 2, 9])
+        tree.close()
+
+
+def test_a_new_supervisor_in_the_row_of_one_that_exited_shows_its_own_flags(run):
+    from agentlab.ui._tree import tree_view
+
+    async def main():
+        rt = agentlab.Runtime(clock=agentlab.VirtualClock(), seed=1)
+        try:
+            pool = rt.start(DynamicSupervisor, name="pool")
+            first = await DynamicSupervisor.start_child(pool, ChildSpec(
+                "sub", (Supervisor, ([ChildSpec("w", Worker)],), {"intensity": 1}),
+                type="supervisor", restart="temporary"))
+            await DynamicSupervisor.terminate_child(pool, first)
+            await DynamicSupervisor.start_child(pool, ChildSpec(
+                "sub", (Supervisor, ([ChildSpec("w", Worker)],),
+                        {"strategy": "one_for_all", "intensity": 7, "period": 2}),
+                type="supervisor"))
+            await rt.settled()
+            (sub,) = [n for n in tree_view(list(rt.events))["nodes"] if n["label"] == "sub"]
+            assert sub["status"] == "running" and sub.get("restarts", 0) == 0  # the same row
+            assert (sub["strategy"], sub["budget"]) == ("one_for_all", [0, 7, 2])
+        finally:
+            await rt.shutdown()
 
     run(main())

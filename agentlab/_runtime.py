@@ -2596,9 +2596,11 @@ class Runtime:
         if lag > self.max_lag:
             self.max_lag = lag
         self._emit(K.LOOP_LAG, None, data={"lag": lag})
-        # Every runtime on the loop sees the same stall: the first one to see it says
-        # it (a notebook that made a second Runtime() got each warning twice).
-        if _LAG_WARNED.get(self._loop, -_INF) < now - lag:
+        # Every runtime on the loop sees the same stall: the first one with processes
+        # to see it says it (a notebook that made a second Runtime() got each warning
+        # twice). With none, no agent stalled: the event above is all (a slow import
+        # in a cell warned "every agent stalled" of a runtime that ran none).
+        if self._procs and _LAG_WARNED.get(self._loop, -_INF) < now - lag:
             _LAG_WARNED[self._loop] = now
             log.warning(
                 "agentlab: the event loop was blocked for %.2f s; every agent stalled "

@@ -676,6 +676,7 @@ async def test_the_lag_reported_is_the_whole_stall_not_how_late_the_probe_ran(ca
     sleep reported as 0.91 s). The stall is now measured from the run before it: never
     below the real stall, at most one interval above it."""
     rt = Runtime(lag_threshold=0.1, lag_interval=0.3)
+    rt.start(Node)  # an agent that stalls (with none, nothing is said: see below)
     try:
         with caplog.at_level(logging.WARNING, logger="agentlab"):
             _block(0.5)  # begins as the probe is set up: a 0.2 s late probe, a 0.5 s stall
@@ -687,6 +688,28 @@ async def test_the_lag_reported_is_the_whole_stall_not_how_late_the_probe_ran(ca
         assert 0.5 <= event.data["lag"] < 0.5 + 0.3
         assert rt.max_lag == event.data["lag"]
         assert f"blocked for {event.data['lag']:.2f} s" in caplog.text
+    finally:
+        await rt.shutdown()
+
+
+async def test_a_stall_of_a_runtime_without_processes_is_recorded_but_not_warned(caplog):
+    """No agent stalled, so no warning says "every agent stalled" (a slow import in a
+    cell warned it of a runtime that ran nothing); the loop_lag event still records the
+    stall, and the first process started brings the warning back."""
+    rt = Runtime(lag_threshold=0.1, lag_interval=0.05)
+    try:
+        with caplog.at_level(logging.WARNING, logger="agentlab"):
+            for blocked in (False, True):
+                if blocked:
+                    rt.start(Node)
+                before = len(rt.events.filter(kind=K.LOOP_LAG))
+                await _real_sleep(0.1)  # the probe runs on time once
+                _block(0.3)
+                t0 = time.perf_counter()
+                while len(rt.events.filter(kind=K.LOOP_LAG)) == before:
+                    assert time.perf_counter() - t0 < 3, "no loop_lag event"
+                    await _real_sleep(0.02)
+                assert ("every agent stalled" in caplog.text) is blocked, caplog.text
     finally:
         await rt.shutdown()
 
@@ -756,6 +779,8 @@ async def test_one_stall_is_one_warning_logged_outside_the_creating_code(caplog)
         cell.set("the cell that made the runtimes")
         first = Runtime(lag_threshold=0.1, lag_interval=0.02)
         second = Runtime(lag_threshold=0.1, lag_interval=0.02)
+        first.start(Node)  # each has an agent that stalls
+        second.start(Node)
         with caplog.at_level(logging.WARNING, logger="agentlab"):
             await _real_sleep(0.05)
             _block(0.3)  # a cell that blocks the loop

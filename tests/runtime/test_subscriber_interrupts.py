@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from test_processes import frames, run_through_interrupt  # (the same drivers as Ctrl-C there)
 
 from agentlab import (
     IGNORE,
@@ -102,28 +103,6 @@ def no_process_is_left_half_done(rt: Runtime) -> None:
 async def all_answer(rt: Runtime, agents: list[Inbox]) -> None:
     for a in agents:
         assert await rt.call(a.pid, "still there?", timeout=5) == ("answer", "still there?")
-
-
-def run_through_interrupt(main: Callable[[], Awaitable[Any]]) -> tuple[Any, BaseException]:
-    """Run ``main()`` on a new loop until a KeyboardInterrupt comes out of the loop (as
-    asyncio.run would end), then let it go on to its end (as a driver that caught the
-    interrupt and ran the loop again would). Returns main's value and the interrupt."""
-    loop = asyncio.new_event_loop()
-    try:
-        task = loop.create_task(main())
-        with pytest.raises(KeyboardInterrupt) as ei:
-            loop.run_until_complete(task)
-        return loop.run_until_complete(task), ei.value
-    finally:
-        loop.close()
-
-
-def frames(exc: BaseException) -> list[str]:
-    tb, names = exc.__traceback__, []
-    while tb is not None:
-        names.append(tb.tb_frame.f_code.co_name)
-        tb = tb.tb_next
-    return names
 
 
 # ------------------------------------------------------------------ messages from a cell

@@ -469,27 +469,39 @@ class Supervisor(Agent):
         max_children: int | None = None,
         backoff: tuple[float, float] | None = None,
     ) -> Any:
+        # OTP's flags (Elixir's max_children too), checked in OTP's order: a refused one
+        # stops it with ("supervisor_data", (invalid_<flag>, value)), as OTP's init does
         if strategy not in _STRATEGIES:
-            raise SupervisorError(
-                f"strategy must be one of {_STRATEGIES}, got {strategy!r}", process=self.pid
+            return self._refuse_flag(
+                f"strategy must be one of {_STRATEGIES}, got {strategy!r}",
+                ("invalid_strategy", strategy),
             )
         if intensity is None:
             intensity = self._default_intensity
         if not isinstance(intensity, int) or isinstance(intensity, bool) or intensity < 0:
-            raise SupervisorError(f"intensity must be an integer >= 0, got {intensity!r}")
+            return self._refuse_flag(
+                f"intensity must be an integer >= 0, got {intensity!r}",
+                ("invalid_intensity", intensity),
+            )
         if not (_is_number(period) and math.isfinite(period) and period > 0):
             # NaN would pass a plain "<= 0" test and never let a restart age out
-            raise SupervisorError(
+            return self._refuse_flag(
                 f"period must be a finite number of seconds > 0, e.g. 5, got {period!r} (to "
-                "count restarts over a supervisor's whole life, give a period longer than it runs)"
+                "count restarts over a supervisor's whole life, give a period longer than it "
+                "runs)",
+                ("invalid_period", period),
             )
         if auto_shutdown not in _AUTO:
-            raise SupervisorError(f"auto_shutdown must be one of {_AUTO}, got {auto_shutdown!r}")
+            return self._refuse_flag(
+                f"auto_shutdown must be one of {_AUTO}, got {auto_shutdown!r}",
+                ("invalid_auto_shutdown", auto_shutdown),
+            )
         if max_children is not None and (
             not isinstance(max_children, int) or isinstance(max_children, bool) or max_children < 0
         ):
-            raise SupervisorError(
-                f"max_children must be an integer >= 0 or None (no limit), got {max_children!r}"
+            return self._refuse_flag(
+                f"max_children must be an integer >= 0 or None (no limit), got {max_children!r}",
+                ("invalid_max_children", max_children),
             )
         if backoff is not None and not (
             isinstance(backoff, tuple)
@@ -552,10 +564,12 @@ class Supervisor(Agent):
                     process=self.pid,
                 )
             if child is None:
-                if len(children) != 1:
-                    raise SupervisorError(
-                        "simple_one_for_one needs exactly one child spec (the template); "
-                        f"got {len(children)}"
+                if len(children) != 1:  # OTP's init_dynamic/2: {stop, {bad_start_spec, L}}
+                    return self._refuse_flag(
+                        "simple_one_for_one needs exactly one child spec (the template), as "
+                        f"child= or as the list's only spec; got {len(children)}",
+                        ("bad_start_spec", children),
+                        what="its child list",
                     )
                 child = children[0]
             # OTP's init_dynamic/2 checks the template as any spec (validSignificant/3 too)
@@ -632,6 +646,22 @@ class Supervisor(Agent):
         refusal = SupervisorError(
             f"{err}. It refused its child list and started none of its children (exit "
             f"reason {reason!r}): fix that child spec and start the supervisor again",
+            process=self.pid,
+        )
+        refusal.reason = reason  # type: ignore[attr-defined]
+        self._start_refusal = refusal
+        return Stop(reason)
+
+    def _refuse_flag(self, problem: str, reason: Any, what: str = "a flag") -> Stop:
+        """A flag it refuses (or a simple_one_for_one list that is no single template):
+        it starts nothing and exits ``reason``, as OTP's init stops (wrapped in
+        ``("supervisor_data", R)`` for a flag); ``_start_refusal`` keeps the readable
+        error for whoever started it (and :meth:`why`)."""
+        if what == "a flag":
+            reason = ("supervisor_data", reason)
+        refusal = SupervisorError(
+            f"{problem}. It refused {what} and started none of its children (exit reason "
+            f"{reason!r}): fix that and start the supervisor again",
             process=self.pid,
         )
         refusal.reason = reason  # type: ignore[attr-defined]
@@ -1530,6 +1560,11 @@ _HINTS = {
     "bad_combination": "significant=True needs restart 'transient' or 'temporary' and a "
     "supervisor with auto_shutdown 'any_significant' or 'all_significant'",
     "duplicate_child_name": "two children in one list have the same id: give each its own",
+    # the child is a supervisor that refused its own flags, or a pool's list
+    "supervisor_data": "the child is a supervisor that refused one of its flags (strategy, "
+    "intensity, period, auto_shutdown, max_children): fix it in the child's start",
+    "bad_start_spec": "the child is a simple_one_for_one supervisor whose list is not one "
+    "template: give it exactly one spec",
 }
 
 
@@ -1540,7 +1575,7 @@ def _hint(reason: Any) -> str:
         and len(reason) == 2
         and isinstance(reason[1], ChildSpec)
         and isinstance(reason[0], tuple)
-        and reason[0][:1] == ("start_spec",)
+        and reason[0][:1] in (("start_spec",), ("supervisor_data",), ("bad_start_spec",))
     ):
         reason = reason[0]  # a static supervisor's start error: (reason, the child's spec)
     key = reason[0] if isinstance(reason, tuple) and reason else reason

@@ -1133,6 +1133,50 @@ async def test_rt_start_of_a_supervisor_whose_list_is_refused_says_what_to_fix()
         assert ei.value.reason == ("start_spec", ("duplicate_child_name", "a"))  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize(
+    ("cls", "args", "flags", "reason"),
+    [  # the reasons OTP 25 / Elixir 1.14 give (checked with erl and elixir)
+        (Supervisor, ([],), {"strategy": "bogus"}, ("invalid_strategy", "bogus")),
+        (Supervisor, ([],), {"intensity": -1}, ("invalid_intensity", -1)),
+        (Supervisor, ([],), {"intensity": "a", "period": 0}, ("invalid_intensity", "a")),
+        (Supervisor, ([],), {"period": 0}, ("invalid_period", 0)),
+        (Supervisor, ([],), {"auto_shutdown": "bogus"}, ("invalid_auto_shutdown", "bogus")),
+        (DynamicSupervisor, (), {"intensity": -1}, ("invalid_intensity", -1)),
+        (DynamicSupervisor, (), {"period": 0}, ("invalid_period", 0)),
+        (DynamicSupervisor, (), {"max_children": -2}, ("invalid_max_children", -2)),
+    ],
+)
+async def test_a_refused_flag_stops_the_supervisor_with_supervisor_data(cls, args, flags, reason) -> None:
+    """OTP's init stops with {supervisor_data, {invalid_<flag>, V}} (start_link returns
+    {error, that}); rt.start raises the readable SupervisorError with that .reason."""
+    async with Runtime(clock=VirtualClock()) as rt:
+        with pytest.raises(SupervisorError) as ei:
+            rt.start(cls, *args, **flags)
+        assert ei.value.reason == ("supervisor_data", reason)  # type: ignore[attr-defined]
+        assert "fix that and start the supervisor again" in str(ei.value)
+        sup = ei.value.process
+        assert sup.exit_reason == ("supervisor_data", reason)
+        assert "did not start" in await Supervisor.why(sup)
+        assert not rt.events.filter(kind="supervisor_flags")
+
+
+async def test_a_simple_one_for_one_list_that_is_no_single_template_is_a_bad_start_spec() -> None:
+    specs = [ChildSpec("a", Worker), ChildSpec("b", Worker)]
+    async with Runtime(clock=VirtualClock()) as rt:
+        for given in ([], specs):
+            with pytest.raises(SupervisorError) as ei:
+                rt.start(Supervisor, given, strategy="simple_one_for_one")
+            assert ei.value.reason == ("bad_start_spec", given)  # type: ignore[attr-defined]
+            assert f"got {len(given)}" in str(ei.value)
+        # as a child: the parent's start_child says why
+        sup = rt.start(Supervisor, [])
+        bad = ChildSpec("pool", (Supervisor, (specs,), {"strategy": "simple_one_for_one"}))
+        with pytest.raises(SupervisorError) as ei:
+            await Supervisor.start_child(sup, bad)
+        assert ei.value.reason[0] == ("bad_start_spec", specs)  # type: ignore[attr-defined]
+        assert "give it exactly one spec" in str(ei.value)
+
+
 async def test_a_child_supervisor_whose_list_is_refused_fails_its_start() -> None:
     """The parent's start_child returns {error, {{start_spec, R}, ChildRecord}} (a
     DynamicSupervisor's {error, {start_spec, R}}), and the parent carries on; in the

@@ -33,7 +33,7 @@ import sys
 import time as _time
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from functools import partial
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any
@@ -584,6 +584,7 @@ class Runtime:
     __slots__ = (
         "__dict__",
         "__weakref__",
+        "_cleanups",
         "_closed",
         "_cur",
         "_drain_pending",
@@ -694,6 +695,7 @@ class Runtime:
         self._eager = False  # an eager drain follows at once: _enqueue need not schedule one
         # tasks
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._cleanups: set[asyncio.Task[Any]] = set()  # see cleanup: shutdown waits for them
         self._closed = False
         self._stopping: asyncio.Future[Any] | None = None  # a shutdown under way (see shutdown)
         self.root = Pid(None, 0, None)  # the parent of top-level processes
@@ -2297,6 +2299,34 @@ class Runtime:
             if timer is not None:
                 self._drop_timer(timer)
 
+    def cleanup(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run ``coro``, work that releases what a process held, in a task of its own.
+
+        For what must be released after a process exits, whatever the reason (a
+        killed process runs no code of its own): call it from a :meth:`watch`
+        callback, which cannot await. The task is no process's: no exit signal
+        cancels it, and :meth:`shutdown` waits for it (for every cleanup still
+        under way when the processes have stopped, up to its ``timeout`` in real
+        time) before it returns. An exception in it is logged. ::
+
+            rt.watch(pid, lambda _pid, _reason: rt.cleanup(client.aclose()))
+
+        An :class:`agentlab.agents.LLMAgent` closes the models it made this way.
+        """
+        if not asyncio.iscoroutine(coro):
+            raise TypeError(
+                f"cleanup(coro) takes a coroutine, such as client.aclose(), not {coro!r}"
+            )
+        task = self._loop.create_task(coro, context=self._ctx.copy())
+        self._cleanups.add(task)
+        task.add_done_callback(self._cleanup_done)
+        return task
+
+    def _cleanup_done(self, task: asyncio.Task[Any]) -> None:
+        self._cleanups.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("agentlab: a cleanup failed", exc_info=task.exception())
+
     def _hook(self, p: Pid, key: Any, fn: Callable[[Pid, Any], Any]) -> None:
         hooks = p._hooks
         if hooks is None:
@@ -2613,7 +2643,9 @@ class Runtime:
 
     async def shutdown(self, timeout: float | None = 5.0) -> None:
         """Stop every process (top-level ones in reverse start order, like a supervisor),
-        wait for them, cancel timers and await every task. Safe to call twice.
+        wait for them, cancel timers, await every task and then the cleanups their exits
+        started (:meth:`cleanup`: an LLM agent closing the model it made). Safe to call
+        twice.
 
         Each top-level process gets the exit signal ``shutdown`` and ``timeout``
         seconds to stop before it is killed (``None`` or ``math.inf``: as long as it
@@ -2694,6 +2726,22 @@ class Runtime:
                     task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             self._tasks.difference_update(tasks)
+        # what the stopped processes left to release (see cleanup): waited for, not
+        # cancelled, up to timeout seconds of real time (it is I/O, not the clock's)
+        until = None if timeout is None else self._loop.time() + timeout
+        while self._cleanups:
+            cleanups = list(self._cleanups)
+            left = None if until is None else max(0.0, until - self._loop.time())
+            _, late = await asyncio.wait(cleanups, timeout=left)
+            self._cleanups.difference_update(cleanups)
+            if late:
+                log.warning(
+                    "agentlab: %d cleanup(s) still running %g s after shutdown began "
+                    "waiting for them; shutdown returns without them",
+                    len(late),
+                    timeout,
+                )
+                break
         if Runtime._latest is self:  # the newest one still running here, if any
             others = _live_on(self._loop)
             Runtime._latest = others[-1] if others else None

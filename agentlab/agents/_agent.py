@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import itertools
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -33,7 +34,7 @@ from ..llm import (
 from ..llm._accounting import Prices, cost_at, output_chars, price_of, tokens_for_chars
 from ..llm._checks import check_amount, check_count
 from ..llm._events import TOKEN_FIELDS, TOOL_CALL_FIELDS, Routed, default_scope, numbered_in
-from ..llm._protocol import opened
+from ..llm._protocol import aclose_model, opened
 from ..llm._retry import through_wrappers
 from ._budget import Budget, budget_message, budget_reason
 from ._errors import BudgetExceeded, MaxStepsExceeded, OutputInvalid, ToolFailed
@@ -98,6 +99,37 @@ def _open_runtime() -> Runtime | None:
 default_scope(_open_runtime)
 
 
+# The models agents' factories made, by id: [model, how many live incarnations hold it].
+# A factory that returns one model every time shares it; it is closed when the last
+# incarnation holding it exits (see LLMAgent, "Closing the model").
+_MADE: dict[int, list[Any]] = {}
+
+
+def _hold(model: Any) -> None:
+    held = _MADE.get(id(model))
+    if held is None:
+        _MADE[id(model)] = [model, 1]
+    else:
+        held[1] += 1
+
+
+def _let_go(rt: Runtime, model: Any, pid: Pid, reason: Any) -> None:
+    """An incarnation holding ``model`` exited (a ``watch`` callback: it cannot await):
+    the last one to go closes it, in a cleanup that ``rt.shutdown()`` waits for."""
+    held = _MADE.get(id(model))
+    if held is None:  # pragma: no cover - each incarnation lets go once
+        return
+    held[1] -= 1
+    if not held[1]:
+        del _MADE[id(model)]
+        rt.cleanup(_close_made(model))
+
+
+async def _close_made(model: Any) -> None:
+    if id(model) not in _MADE:  # unless a restart's factory returned it again meanwhile
+        await aclose_model(model)
+
+
 def _short(value: Any, limit: int = 200) -> str:
     s = value if isinstance(value, str) else repr(value)
     return s if len(s) <= limit else s[: limit - 1] + "…"
@@ -137,10 +169,12 @@ class LLMAgent(Agent):
     ===================  ==========================================================
     ``system``           the system prompt (``"You are a helpful assistant."``;
                          ``""``: none)
-    ``model``            an :class:`agentlab.llm.Model`; a function ``runtime ->
-                         Model`` (called at every (re)start); a script (``str`` or
-                         list, played by a ``ScriptedModel`` on the runtime clock);
-                         default: a ``ScriptedModel`` that echoes (no key needed)
+    ``model``            an :class:`agentlab.llm.Model` (yours: the agent never
+                         closes it); a function ``runtime -> Model`` (called at
+                         every (re)start; the agent closes what it returns when
+                         it exits); a script (``str`` or list, played by a
+                         ``ScriptedModel`` on the runtime clock); default: a
+                         ``ScriptedModel`` that echoes (no key needed)
     ``tools``            functions or :func:`tool` objects the model may call (none)
     ``output``           a pydantic model (or any type pydantic validates): answers
                          must be JSON of that shape (``None``: plain text)
@@ -175,6 +209,35 @@ class LLMAgent(Agent):
     >= 1, ``output_retries`` and ``max_tokens`` ints >= 0, ``tool_timeout`` a
     finite number > 0, ``max_cost_usd`` one >= 0; a bad value fails the start
     (:class:`agentlab.StartError`) with a message naming the option.
+
+    Closing the model
+    -----------------
+    A provider model (:class:`~agentlab.llm.OpenAIChat`, ``Anthropic``,
+    ``Gemini``) holds an ``httpx`` client and its pooled connections until it is
+    closed (``await model.aclose()``). Who closes it depends on who made it:
+
+    * **made by the agent** (``model=lambda rt: OpenAIChat(...)``, a factory, and
+      the scripted models it makes from a script): it belongs to that
+      incarnation and is closed when the incarnation exits, whatever the reason:
+      a normal stop, a crash, a budget spent, a kill (mid-stream too: the
+      runtime runs the close for the dead process, see
+      :meth:`agentlab.Runtime.cleanup`), a supervisor's or ``rt.shutdown()``'s
+      stop; ``rt.shutdown()`` returns once these closes are done. A restart
+      calls the factory again for a fresh model. A factory that returns the
+      same model every time shares it: it is closed when the last incarnation
+      holding it exits, and opens a new client at its next call if used again.
+    * **passed in** (``model=OpenAIChat(...)``): it is yours, possibly shared by
+      several agents and kept across restarts; no agent's exit and no
+      ``rt.shutdown()`` closes it. Close it when you are done with it: ``await
+      model.aclose()``, or make it with ``async with OpenAIChat(...) as model:``
+      around the runtime's use of it. Left open, its connections stay open
+      until the model is garbage-collected, which warns ``ResourceWarning:
+      unclosed transport`` (at the end of a script, once its event loop closed).
+
+    Wrappers (:class:`~agentlab.llm.Retrying`, :class:`~agentlab.llm.FaultyModel`,
+    :class:`~agentlab.llm.ReplayModel`) pass ``aclose`` on to the model they wrap,
+    so a factory may return ``Retrying(OpenAIChat(...))``, and closing a wrapper
+    you made closes the model inside it.
 
     Requests (``await rt.call(pid, request)``)
     ------------------------------------------
@@ -473,8 +536,31 @@ class LLMAgent(Agent):
             m = ScriptedModel(_echo, clock=rt, rng=rt.random)
         elif isinstance(m, str | list | tuple):
             m = ScriptedModel([m] if isinstance(m, str) else list(m), clock=rt, rng=rt.random)
+        elif isinstance(m, type):
+            raise TypeError(
+                f"model= got the class {m.__name__}, not a model; pass a model "
+                f"({m.__name__}(...)) or a function that makes one at every (re)start "
+                f"(lambda rt: {m.__name__}(...))"
+            )
         elif not hasattr(m, "stream") and callable(m):
-            m = m(rt)
+            factory, m = m, m(rt)
+            if getattr(m, "aclose", None) is not None:
+                # made for this incarnation: closed when it exits, whatever the reason (a
+                # kill runs none of its code: the runtime calls the watch callback)
+                _hold(m)
+                rt.watch(self.pid, functools.partial(_let_go, rt, m))
+            if not hasattr(m, "stream"):
+                raise TypeError(
+                    f"the model factory {factory!r} returned {_short(m)}, not a model (an "
+                    "object with stream(messages, tools=..., **opts)); return a model such "
+                    "as OpenAIChat(...)"
+                )
+        elif not hasattr(m, "stream"):
+            raise TypeError(
+                f"model= must be a model (an object with stream(messages, tools=..., "
+                f"**opts)), a function rt -> model, or a script (a str or list of answers), "
+                f"not {_short(m)}"
+            )
         policy = self.retry
         resend = False
         if isinstance(m, Retrying):  # one retry layer: unwrap, rebuild on the runtime clock

@@ -46,6 +46,7 @@ from ._checks import Checked, check_count, check_number
 from ._clock import AsyncioClock, Clock
 from ._events import Emit
 from ._protocol import (
+    AsyncClosing,
     Finish,
     Messages,
     Model,
@@ -54,6 +55,7 @@ from ._protocol import (
     ToolCallDelta,
     Tools,
     Usage,
+    aclose_model,
     opened,
 )
 
@@ -263,7 +265,7 @@ class _FaultyStream(httpx.AsyncByteStream):
         await self._inner.aclose()
 
 
-class FaultyModel:
+class FaultyModel(AsyncClosing):
     """Wrap ``model`` and spoil some answers, drawing from ``rng`` once per fault kind per call.
 
     * ``p_bad_tool_name``: tool calls get a name no tool has (``<name>_unknown``);
@@ -272,7 +274,8 @@ class FaultyModel:
     * ``p_empty``: the answer has no text and no tool calls (the wrapped
       stream still runs to the end, so its usage counts).
 
-    Each probability is a number in [0, 1], checked when set.
+    Each probability is a number in [0, 1], checked when set. ``await
+    faulty.aclose()`` (or ``async with faulty:``) closes the wrapped model.
     """
 
     rng = Checked(_check_rng)
@@ -300,6 +303,10 @@ class FaultyModel:
 
     def __repr__(self) -> str:
         return f"FaultyModel({self.model!r})"
+
+    async def aclose(self) -> None:
+        """Close the wrapped model (nothing to do for one without ``aclose``)."""
+        await aclose_model(self.model)
 
     async def stream(
         self, messages: Messages, *, tools: Tools = None, emit: Emit | None = None, **opts: Any

@@ -5,8 +5,14 @@ decode server-sent events (``_decoder``, an :class:`~agentlab.llm._sse.SSEDecode
 fed the response bytes as they arrive); this class does the rest:
 
 * the ``httpx.AsyncClient`` is injected (``client=``, shared, never closed
-  here) or created lazily on first use (with ``transport=`` if given) and
-  closed by :meth:`HTTPModel.aclose` or ``async with model:``;
+  here: its owner closes it) or created lazily on first use (with
+  ``transport=`` if given) and closed, with its pooled connections and that
+  transport, by :meth:`HTTPModel.aclose` or ``async with model:``. A closed
+  model can be used again: its next call opens a new client. Whoever made the
+  model closes it (an :class:`~agentlab.agents.LLMAgent` closes the models it
+  made itself, from a factory; see its docstring); one left open holds its
+  connections until it is garbage-collected, which warns ``ResourceWarning:
+  unclosed transport``;
 * non-2xx answers become typed errors with the (truncated) body;
 * a 2xx answer that is not an event stream (a server that ignores
   ``"stream": true``, Gemini's ``streamGenerateContent`` without ``alt=sse``)
@@ -136,11 +142,13 @@ class HTTPModel(BaseModel, AsyncClosing):
         return self._client
 
     async def aclose(self) -> None:
-        """Close the client if this model created it (an injected one is left open)."""
+        """Close the client if this model created it, with its pooled connections (an
+        injected ``client=`` is left open, for its owner to close). The model can be used
+        again: its next call opens a new client. ``async with model:`` calls this on
+        the way out."""
         if self._owns_client and self._client is not None:
             client, self._client = self._client, None
             await client.aclose()
-
 
     # -- what subclasses provide -------------------------------------------
 

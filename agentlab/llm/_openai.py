@@ -73,6 +73,12 @@ class OpenAIChat(HTTPModel):
     ``total_timeout`` (limits on ``clock``, also accepted per call).
     Options given per call (``temperature=0``, ``tool_choice="auto"``...) go
     into the request body as they are.
+
+    The model opens its own ``httpx`` client (unless given ``client=``) at its
+    first call; close it when done: ``await model.aclose()``, or ``async with
+    OpenAIChat(...) as model:``. An :class:`~agentlab.agents.LLMAgent` closes a
+    model its factory made (``model=lambda rt: OpenAIChat(...)``) when it exits;
+    one passed as it is stays yours to close.
     """
 
     provider = "openai"

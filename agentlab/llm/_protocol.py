@@ -26,6 +26,17 @@ Consuming a stream by hand::
                 print(ev.text, end="", flush=True)
 
 or let :func:`~agentlab.llm.complete` assemble a :class:`~agentlab.llm.Response`.
+
+A model that holds resources also has ``async aclose()``: the HTTP providers
+close the ``httpx`` client they made (its pooled connections), and ``async
+with model:`` calls it on the way out. A closed provider model can be used
+again: its next call opens a new client. Whoever made a model closes it: your
+own with ``await model.aclose()`` (or ``async with``), and an
+:class:`~agentlab.agents.LLMAgent` the ones it made itself (its docstring says
+which). The wrappers (:class:`~agentlab.llm.Retrying`,
+:class:`~agentlab.llm.FaultyModel`, :class:`~agentlab.llm.ReplayModel`) pass
+``aclose`` on to the model they wrap; a model without ``aclose`` (a
+:class:`~agentlab.llm.ScriptedModel`) has nothing to close.
 """
 
 from __future__ import annotations
@@ -36,7 +47,10 @@ from typing import Any, Generic, Protocol, Self, TypeVar, runtime_checkable
 
 from ._messages import Message, Tool
 
-__all__ = ["Finish", "Model", "StreamEvent", "TextDelta", "ToolCallDelta", "Usage", "opened"]
+__all__ = [
+    "AsyncClosing", "Finish", "Model", "StreamEvent", "TextDelta", "ToolCallDelta", "Usage",
+    "aclose_model", "opened",
+]
 
 T = TypeVar("T")
 
@@ -118,6 +132,14 @@ class opened(Generic[T]):  # lower case: used like a function, as contextlib.acl
         aclose = getattr(self._stream, "aclose", None)
         if aclose is not None:
             await aclose()
+
+
+async def aclose_model(model: object) -> None:
+    """Close ``model`` if it can be closed (``await model.aclose()``; nothing for a
+    model without ``aclose``). A wrapper's ``aclose`` calls this on the model it wraps."""
+    aclose = getattr(model, "aclose", None)
+    if aclose is not None:
+        await aclose()
 
 
 class AsyncClosing:

@@ -40,7 +40,17 @@ from ._checks import check_count, check_number
 from ._clock import AsyncioClock, Clock
 from ._errors import LLMError
 from ._events import Emit, Stamped
-from ._protocol import Messages, Model, StreamEvent, TextDelta, ToolCallDelta, Tools, opened
+from ._protocol import (
+    AsyncClosing,
+    Messages,
+    Model,
+    StreamEvent,
+    TextDelta,
+    ToolCallDelta,
+    Tools,
+    aclose_model,
+    opened,
+)
 
 __all__ = ["RetryPolicy", "Retrying"]
 
@@ -89,7 +99,7 @@ class RetryPolicy:
         return self.backoff(retry, rng)
 
 
-class Retrying:
+class Retrying(AsyncClosing):
     """Wrap ``model`` so retryable failures are retried per ``policy``.
 
     ``policy`` defaults to ``RetryPolicy()`` (3 retries); ``clock`` (default:
@@ -108,6 +118,9 @@ class Retrying:
     the wrapped model, which then go here, each with its ``attempt`` number.
     An ``emit=`` given to :meth:`stream` takes its place for that call; with
     none anywhere, nothing is emitted.
+
+    ``await retrying.aclose()`` (or ``async with retrying:``) closes the wrapped
+    model (its HTTP client), as ``await model.aclose()`` would.
     """
 
     def __init__(
@@ -129,6 +142,10 @@ class Retrying:
 
     def __repr__(self) -> str:
         return f"Retrying({self.model!r}, {self.policy!r})"
+
+    async def aclose(self) -> None:
+        """Close the wrapped model (nothing to do for one without ``aclose``)."""
+        await aclose_model(self.model)
 
     def should_retry(self, error: LLMError, attempt: int, produced_output: bool) -> bool:
         """Whether attempt number ``attempt``, which failed with ``error``, gets another go."""

@@ -149,10 +149,8 @@ def _is_number(x: Any) -> bool:
 
 
 def _refusal(message: str, reason: Any, process: Any = None) -> SupervisorError:
-    """A :class:`SupervisorError` for a spec that OTP's ``check_childspec`` refuses.
-
-    ``.reason`` is OTP's reason, which the admin API replies with.
-    """
+    """A :class:`SupervisorError` whose ``.reason`` is OTP's: for a spec that OTP's
+    ``check_childspec`` refuses (the admin API replies with it), or a start refused."""
     err = SupervisorError(message, process=process)
     err.reason = reason  # type: ignore[attr-defined]
     return err
@@ -565,11 +563,13 @@ class Supervisor(Agent):
                 )
             if child is None:
                 if len(children) != 1:  # OTP's init_dynamic/2: {stop, {bad_start_spec, L}}
-                    return self._refuse_flag(
+                    reason = ("bad_start_spec", children)
+                    return self._refuse(
                         "simple_one_for_one needs exactly one child spec (the template), as "
-                        f"child= or as the list's only spec; got {len(children)}",
-                        ("bad_start_spec", children),
-                        what="its child list",
+                        f"child= or as the list's only spec; got {len(children)}. It refused "
+                        f"its child list and started none of its children (exit reason "
+                        f"{reason!r}): fix that and start the supervisor again",
+                        reason,
                     )
                 child = children[0]
             # OTP's init_dynamic/2 checks the template as any spec (validSignificant/3 too)
@@ -643,29 +643,25 @@ class Supervisor(Agent):
         :meth:`why`): what was wrong and what to do.
         """
         reason = ("start_spec", _reason(err, child))
-        refusal = SupervisorError(
+        return self._refuse(
             f"{err}. It refused its child list and started none of its children (exit "
             f"reason {reason!r}): fix that child spec and start the supervisor again",
-            process=self.pid,
+            reason,
         )
-        refusal.reason = reason  # type: ignore[attr-defined]
-        self._start_refusal = refusal
-        return Stop(reason)
 
-    def _refuse_flag(self, problem: str, reason: Any, what: str = "a flag") -> Stop:
-        """A flag it refuses (or a simple_one_for_one list that is no single template):
-        it starts nothing and exits ``reason``, as OTP's init stops (wrapped in
-        ``("supervisor_data", R)`` for a flag); ``_start_refusal`` keeps the readable
-        error for whoever started it (and :meth:`why`)."""
-        if what == "a flag":
-            reason = ("supervisor_data", reason)
-        refusal = SupervisorError(
-            f"{problem}. It refused {what} and started none of its children (exit reason "
+    def _refuse_flag(self, problem: str, reason: Any) -> Stop:
+        """A flag it refuses: it exits ``("supervisor_data", reason)``, as OTP's init stops."""
+        reason = ("supervisor_data", reason)
+        return self._refuse(
+            f"{problem}. It refused a flag and started none of its children (exit reason "
             f"{reason!r}): fix that and start the supervisor again",
-            process=self.pid,
+            reason,
         )
-        refusal.reason = reason  # type: ignore[attr-defined]
-        self._start_refusal = refusal
+
+    def _refuse(self, message: str, reason: Any) -> Stop:
+        """Its start refused: it starts nothing and exits ``reason``; ``_start_refusal``
+        keeps the readable error (``message``) for whoever started it (and :meth:`why`)."""
+        self._start_refusal = _refusal(message, reason, self.pid)
         return Stop(reason)
 
     def _check_significant(self, s: ChildSpec) -> None:

@@ -358,6 +358,25 @@ def serving(transcripts: dict[str, dict[str, Any]] | None = None) -> Iterator[Lo
         yield LoopbackServer(url, state)
 
 
+def open_connections(port: int, peers: set[int] | None = None) -> int | None:
+    """How many connections the server on ``port`` has open that the client has not
+    closed (its side ESTABLISHED; a client's close turns it to CLOSE_WAIT at once),
+    from Linux's ``/proc/net/tcp``; only those from the client ports ``peers``, if
+    given. ``None`` where that file does not exist."""
+    if not Path("/proc/net/tcp").exists():
+        return None
+    n = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        if not Path(table).exists():
+            continue
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local, remote = (int(a.rsplit(":", 1)[1], 16) for a in fields[1:3])
+            if local == port and fields[3] == "01" and (peers is None or remote in peers):
+                n += 1
+    return n
+
+
 @contextlib.contextmanager
 def running(app: Any) -> Iterator[str]:
     """Run the ASGI ``app`` on 127.0.0.1 (an ephemeral port) in a uvicorn thread until

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
 import time
 from typing import Any
@@ -37,22 +36,13 @@ def answer(text: str) -> str:
 
 def open_from(server: Any, root: str) -> int:
     """How many of the connections the requests under ``root`` came on the server still
-    has open from the client's side (ESTABLISHED; a client's close turns it to
-    CLOSE_WAIT)."""
+    has open from the client's side."""
+    from wire_server import open_connections
+
     port = int(server.url.rsplit(":", 1)[1])
-    peers = {r["client_port"] for r in server.requests(root)}
-    if not os.path.exists("/proc/net/tcp"):
+    n = open_connections(port, {r["client_port"] for r in server.requests(root)})
+    if n is None:
         pytest.skip("counts the server's connections in Linux's /proc/net/tcp")
-    n = 0
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        if not os.path.exists(table):
-            continue
-        with open(table) as f:
-            for line in f.readlines()[1:]:
-                fields = line.split()
-                local, remote = (int(a.rsplit(":", 1)[1], 16) for a in fields[1:3])
-                if local == port and remote in peers and fields[3] == "01":
-                    n += 1
     return n
 
 

@@ -194,22 +194,6 @@ def asker(rt, name, asks, *answers, **kw):
                     tools=[ask_agent_tool(asks)], **kw)
 
 
-async def test_an_agent_asking_itself_is_refused_at_once(clock):
-    # it waited for its own answer: a CallTimeout after 300 s (five minutes of a real
-    # clock), whose message said to raise the timeout
-    async with Runtime(clock=clock) as rt:
-        pid = asker(rt, "solo", "solo", "I answer it myself.")
-        t0 = rt.now()
-        assert await agent_ask(rt, pid, "go") == "I answer it myself."
-        assert rt.now() - t0 < 5
-        (result,) = [e.data for e in of(rt, "tool_result")]
-        assert result["error_type"] == "AskCycle"
-        assert result["error"].startswith("the tool failed: AskCycle: agent 'solo' <0.")
-        assert "asked itself (tool 'ask_solo')" in result["error"]
-        assert "Answer in this turn, or ask another agent." in result["error"]
-        assert pid.alive and of(rt, "turn_start", "solo")[-1].data["text"] == "go"
-
-
 async def test_two_agents_asking_each_other_back_are_refused_at_once(clock):
     # a asks b, b's tool asks a back: both waited 300 s, then a CallTimeout
     async with Runtime(clock=clock) as rt:
@@ -238,17 +222,23 @@ def custom_asker(rt, name, asks, *answers, **kw):
     return rt.start(LLMAgent, name=name, model=fast(rt, script), tools=[ask_back], **kw)
 
 
-async def test_a_custom_tool_asking_its_own_agent_is_refused_at_once(clock):
-    # the tool's agent_ask waited for its own agent until the tool_timeout (30 s)
+@pytest.mark.parametrize("tool", ["ask_solo", "ask_back"])
+async def test_an_agent_asking_itself_is_refused_at_once(clock, tool):
+    # it waited for its own answer: through ask_agent_tool ("ask_solo"), a CallTimeout
+    # after 300 s (five minutes of a real clock) whose message said to raise the
+    # timeout; through a custom tool's agent_ask ("ask_back"), until the tool_timeout
+    make = asker if tool == "ask_solo" else custom_asker
     async with Runtime(clock=clock) as rt:
-        pid = custom_asker(rt, "solo", "solo", "I answer it myself.")
+        pid = make(rt, "solo", "solo", "I answer it myself.")
         t0 = rt.now()
         assert await agent_ask(rt, pid, "go") == "I answer it myself."
         assert rt.now() - t0 < 5
         (result,) = [e.data for e in of(rt, "tool_result")]
         assert result["error_type"] == "AskCycle"
         assert result["error"].startswith("the tool failed: AskCycle: agent 'solo' <0.")
-        assert "asked itself (tool 'ask_back')" in result["error"]
+        assert f"asked itself (tool '{tool}')" in result["error"]
+        assert "Answer in this turn, or ask another agent." in result["error"]
+        assert pid.alive and of(rt, "turn_start", "solo")[-1].data["text"] == "go"
         assert len(of(rt, "turn_start", "solo")) == 1  # it never got its own question
 
 
